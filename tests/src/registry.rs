@@ -1,0 +1,212 @@
+//! What this process created, so it can always be torn down: by each lab's `Drop`,
+//! and by the watchdog thread when a test overruns its deadline (it tears down
+//! every lab of the process, then aborts it, so a hung test fails loudly instead of
+//! hanging CI and leaves no namespace or daemon behind).
+//!
+//! Teardown of a namespace kills the processes still inside it one PID at a time
+//! (the namespace is ours, so they are too: daemons' forked children, a `dhclient`
+//! that went to the background) and then deletes it. No process is ever addressed
+//! by name.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::fs::MetadataExt;
+use std::sync::{Condvar, Mutex, MutexGuard, Once};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::exec::{command, run_bounded};
+
+/// Time a lab may live before the watchdog declares the test hung (override with
+/// `E2E_TEST_TIMEOUT_SECS` or [`crate::Lab::with_timeout`]).
+pub const DEFAULT_TEST_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// How long teardown keeps killing processes in one namespace.
+const KILL_BUDGET: Duration = Duration::from_secs(5);
+
+#[derive(Debug)]
+struct LabRecord {
+    name: String,
+    deadline: Instant,
+    netns: Vec<String>,
+    /// Children spawned through the harness and not yet reaped.
+    pids: BTreeSet<u32>,
+}
+
+static LABS: Mutex<BTreeMap<u64, LabRecord>> = Mutex::new(BTreeMap::new());
+static CHANGED: Condvar = Condvar::new();
+static WATCHDOG: Once = Once::new();
+
+fn labs() -> MutexGuard<'static, BTreeMap<u64, LabRecord>> {
+    // A panic while holding the lock leaves consistent data: keep going.
+    LABS.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+pub(crate) fn register_lab(id: u64, name: &str, timeout: Duration) {
+    WATCHDOG.call_once(|| {
+        thread::Builder::new()
+            .name("e2e-watchdog".into())
+            .spawn(watchdog)
+            .expect("spawn watchdog thread");
+    });
+    labs().insert(
+        id,
+        LabRecord {
+            name: name.to_owned(),
+            deadline: Instant::now() + timeout,
+            netns: Vec::new(),
+            pids: BTreeSet::new(),
+        },
+    );
+    CHANGED.notify_all();
+}
+
+pub(crate) fn add_netns(id: u64, ns: &str) {
+    if let Some(r) = labs().get_mut(&id) {
+        r.netns.push(ns.to_owned());
+    }
+}
+
+pub(crate) fn add_pid(id: u64, pid: u32) {
+    if let Some(r) = labs().get_mut(&id) {
+        r.pids.insert(pid);
+    }
+}
+
+pub(crate) fn remove_pid(id: u64, pid: u32) {
+    if let Some(r) = labs().get_mut(&id) {
+        r.pids.remove(&pid);
+    }
+}
+
+/// Tear down lab `id` (if still registered). Never panics: it runs in `Drop`.
+pub(crate) fn teardown(id: u64) {
+    let rec = labs().remove(&id);
+    if let Some(rec) = rec {
+        teardown_record(rec);
+    }
+}
+
+fn teardown_record(rec: LabRecord) {
+    for pid in &rec.pids {
+        // Our own unreaped children: the PID cannot have been recycled.
+        let _ = kill(Pid::from_raw(*pid as i32), Signal::SIGKILL);
+    }
+    // Reverse creation order: hosts before the switches they hang off (any order
+    // works, veth peers vanish with either end).
+    for ns in rec.netns.iter().rev() {
+        kill_netns_pids(ns);
+        delete_netns(ns);
+    }
+}
+
+/// SIGKILL every process in namespace `ns`, re-listing until it is empty (bounded).
+fn kill_netns_pids(ns: &str) {
+    let Ok(meta) = std::fs::metadata(format!("/run/netns/{ns}")) else {
+        return;
+    };
+    let ino = meta.ino();
+    let deadline = Instant::now() + KILL_BUDGET;
+    loop {
+        let pids = netns_pids(ns);
+        if pids.is_empty() || Instant::now() >= deadline {
+            if !pids.is_empty() {
+                eprintln!("e2e: processes {pids:?} still alive in namespace {ns}");
+            }
+            return;
+        }
+        for pid in pids {
+            // Re-check membership right before the kill so a PID that exited and
+            // was reused since `ip netns pids` is left alone.
+            let link = std::fs::read_link(format!("/proc/{pid}/ns/net"));
+            if link.is_ok_and(|l| l.to_string_lossy() == format!("net:[{ino}]")) {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            }
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn netns_pids(ns: &str) -> Vec<i32> {
+    match run_bounded(
+        command("ip", &["netns", "pids", ns]),
+        None,
+        Duration::from_secs(10),
+    ) {
+        Ok(out) => String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+fn delete_netns(ns: &str) {
+    for _ in 0..3 {
+        match run_bounded(
+            command("ip", &["netns", "del", ns]),
+            None,
+            Duration::from_secs(10),
+        ) {
+            Ok(out) if out.status.success() => return,
+            Ok(out) if !std::path::Path::new(&format!("/run/netns/{ns}")).exists() => {
+                let _ = out;
+                return;
+            }
+            Ok(out) => eprintln!(
+                "e2e: ip netns del {ns}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+            Err(e) => eprintln!("e2e: ip netns del {ns}: {e}"),
+        }
+    }
+}
+
+fn deadline_from_env() -> Option<Duration> {
+    std::env::var("E2E_TEST_TIMEOUT_SECS")
+        .ok()?
+        .parse()
+        .ok()
+        .map(Duration::from_secs)
+}
+
+/// The timeout for a new lab: the environment's override or `default`.
+pub(crate) fn test_timeout(default: Duration) -> Duration {
+    deadline_from_env().unwrap_or(default)
+}
+
+/// Sleeps on a condition variable until the earliest lab deadline; when one
+/// passes, tears down every lab of the process and aborts it.
+fn watchdog() {
+    let mut guard = labs();
+    loop {
+        let now = Instant::now();
+        let earliest = guard.values().map(|r| (r.deadline, r.name.clone())).min();
+        match earliest {
+            None => {
+                guard = CHANGED.wait(guard).unwrap_or_else(|p| p.into_inner());
+            }
+            Some((deadline, name)) if deadline <= now => {
+                let all: Vec<LabRecord> = std::mem::take(&mut *guard).into_values().collect();
+                drop(guard);
+                eprintln!(
+                    "e2e watchdog: lab {name} overran its deadline; tearing down {} lab(s) \
+                     and aborting the test process",
+                    all.len()
+                );
+                for rec in all {
+                    teardown_record(rec);
+                }
+                std::process::abort();
+            }
+            Some((deadline, _)) => {
+                guard = CHANGED
+                    .wait_timeout(guard, deadline - now)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+            }
+        }
+    }
+}

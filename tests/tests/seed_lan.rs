@@ -1,0 +1,88 @@
+//! The seed LAN fixture comes up, routes across main, and leaves nothing behind.
+
+use std::time::Duration;
+
+use e2e::addrs::{
+    CLIENT_MAC, DB_MAC, HOST_IF, MAIN_INNER_IF, MAIN_OUTER_IF, OUTSIDE, ROUTER, WEB1, WEB1_MAC,
+    WEB2, WEB2_MAC,
+};
+use e2e::{Ready, SeedLan, list_netns};
+
+fn ping(from: &e2e::Host, to: std::net::Ipv4Addr) {
+    // -W bounds the wait for the reply (ARP included); the command itself is bounded too.
+    from.run(&["ping", "-n", "-c", "1", "-W", "5", &to.to_string()]);
+}
+
+fn ours(prefix: &str) -> Vec<String> {
+    list_netns()
+        .into_iter()
+        .filter(|n| n.starts_with(prefix))
+        .collect()
+}
+
+#[test]
+fn seed_lan_routes_across_main_and_is_torn_down() {
+    e2e::require_netns!("ping", "sysctl");
+    let lan = SeedLan::build("seed");
+    let prefix = format!("{}-", lan.lab.name());
+    assert_eq!(ours(&prefix).len(), 8, "{:?}", lan.lab.namespaces());
+
+    // Addresses and MACs as the example host table expects them.
+    assert_eq!(lan.main.ipv4_addrs(MAIN_OUTER_IF), ["192.168.1.2/24"]);
+    assert_eq!(lan.main.ipv4_addrs(MAIN_INNER_IF), ["192.168.10.1/24"]);
+    assert_eq!(lan.web1.ipv4_addrs(HOST_IF), ["192.168.10.10/24"]);
+    assert!(lan.client.ipv4_addrs(HOST_IF).is_empty());
+    for (host, mac) in [
+        (&lan.web1, WEB1_MAC),
+        (&lan.web2, WEB2_MAC),
+        (&lan.db, DB_MAC),
+        (&lan.client, CLIENT_MAC),
+    ] {
+        let out = host.ip(&["link", "show", "dev", HOST_IF]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains(&format!("link/ether {mac}")), "{text}");
+    }
+    let fwd = lan.main.run(&["sysctl", "-n", "net.ipv4.ip_forward"]);
+    assert_eq!(String::from_utf8_lossy(&fwd.stdout).trim(), "1");
+
+    // Across main, both ways, and on each segment.
+    ping(&lan.web1, OUTSIDE);
+    ping(&lan.db, ROUTER);
+    ping(&lan.outside, WEB2);
+    ping(&lan.router, WEB1);
+    ping(&lan.web2, WEB1);
+
+    drop(lan);
+    assert_eq!(
+        ours(&prefix),
+        Vec::<String>::new(),
+        "namespaces left behind"
+    );
+}
+
+/// A real service on web1, reached from the outside client through main, with
+/// readiness taken from the listening socket.
+#[test]
+fn http_from_outside_to_web1_across_main() {
+    e2e::require_netns!("busybox", "curl");
+    let lan = SeedLan::build("seedhttp");
+    let root = lan.lab.dir().join("www");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("index.html"), "hello from web1\n").unwrap();
+    let _httpd = lan
+        .web1
+        .process("busybox")
+        .args(["httpd", "-f", "-p", "8080", "-h"])
+        .arg(&root)
+        .ready(Ready::Tcp(8080))
+        .timeout(Duration::from_secs(10))
+        .spawn();
+    let out = lan.outside.run(&[
+        "curl",
+        "-sS",
+        "--max-time",
+        "10",
+        &format!("http://{WEB1}:8080/index.html"),
+    ]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from web1\n");
+}
