@@ -135,15 +135,17 @@ impl Lab {
         self.inner.dir()
     }
 
-    /// The host `name` (`[a-z0-9-]`), creating its namespace (with `lo` up) on
+    /// The host `name` (`[a-z0-9]`), creating its namespace (with `lo` up) on
     /// first use.
     pub fn host(&self, name: &str) -> Host {
+        // No '-': the namespace name is parsed from the right by the stale sweep.
         assert!(
             !name.is_empty()
+                && name.len() <= 16
                 && name
                     .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
-            "host name {name:?}: use [a-z0-9-]"
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()),
+            "host name {name:?}: use 1-16 of [a-z0-9]"
         );
         let netns = format!("{}-{name}", self.inner.name);
         let host = Host {
@@ -462,5 +464,26 @@ impl Host {
     /// Passive: reads the kernel's socket table, sends nothing.
     pub fn port_bound(&self, proto: Proto, port: u16) -> bool {
         self.enter(|| bound_in_current_netns(proto, port))
+    }
+
+    /// Wait (bounded) until [`Host::port_bound`]; prefer [`Proc::wait_port`],
+    /// which also notices the process exiting.
+    pub fn wait_port(&self, proto: Proto, port: u16, timeout: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
+        let mut pause = Duration::from_millis(5);
+        loop {
+            if self.port_bound(proto, port) {
+                return Ok(());
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(format!(
+                    "[{}] {proto:?} port {port} not bound within {timeout:?}",
+                    self.name
+                ));
+            }
+            thread::sleep(pause.min(deadline - now));
+            pause = (pause * 2).min(Duration::from_millis(50));
+        }
     }
 }

@@ -42,7 +42,7 @@ pub use exec::{DEFAULT_RUN_TIMEOUT, RunError};
 pub use lab::{Host, Lab, list_netns};
 pub use ports::Proto;
 pub use process::{LogCursor, Proc, Ready, Spawn, SpawnError};
-pub use registry::DEFAULT_TEST_TIMEOUT;
+pub use registry::{DEFAULT_TEST_TIMEOUT, sweep_stale_namespaces};
 pub use seed::SeedLan;
 /// Addresses, MACs and interface names of the seed LAN.
 pub mod addrs {

@@ -46,6 +46,7 @@ fn labs() -> MutexGuard<'static, BTreeMap<u64, LabRecord>> {
 
 pub(crate) fn register_lab(id: u64, name: &str, timeout: Duration) {
     WATCHDOG.call_once(|| {
+        sweep_stale_namespaces();
         thread::Builder::new()
             .name("e2e-watchdog".into())
             .spawn(watchdog)
@@ -164,6 +165,46 @@ fn delete_netns(ns: &str) {
     }
 }
 
+/// Delete namespaces left by harness processes that died without tearing down
+/// (SIGKILL, a CI timeout): `e2e-<prefix>-<pid>-<n>-<host>` whose `<pid>` is gone.
+/// Only empty ones are deleted; one with processes still in it is reported, not
+/// touched, since those processes are not this run's. Runs once per process
+/// before its first lab.
+pub fn sweep_stale_namespaces() {
+    let Ok(out) = run_bounded(
+        command("ip", &["netns", "list"]),
+        None,
+        Duration::from_secs(10),
+    ) else {
+        return;
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    for ns in text.lines().filter_map(|l| l.split_whitespace().next()) {
+        let Some(pid) = stale_owner(ns) else { continue };
+        if std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        let pids = netns_pids(ns);
+        if pids.is_empty() {
+            eprintln!("e2e: deleting stale namespace {ns} (owner pid {pid} is gone)");
+            delete_netns(ns);
+        } else {
+            eprintln!("e2e: stale namespace {ns} still holds processes {pids:?}; left alone");
+        }
+    }
+}
+
+/// The owning pid encoded in a harness namespace name, if `ns` is one.
+fn stale_owner(ns: &str) -> Option<u32> {
+    let rest = ns.strip_prefix("e2e-")?;
+    let mut parts = rest.rsplitn(4, '-');
+    let _host = parts.next()?;
+    let _lab: u64 = parts.next()?.parse().ok()?;
+    let pid = parts.next()?.parse().ok()?;
+    let _prefix = parts.next().filter(|p| !p.is_empty())?;
+    Some(pid)
+}
+
 fn deadline_from_env() -> Option<Duration> {
     std::env::var("E2E_TEST_TIMEOUT_SECS")
         .ok()?
@@ -208,5 +249,19 @@ fn watchdog() {
                     .0;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stale_owner;
+
+    #[test]
+    fn parses_owner_pid_from_namespace_names() {
+        assert_eq!(stale_owner("e2e-seed-1234-0-main"), Some(1234));
+        assert_eq!(stale_owner("e2e-dhcp-ddns-77-12-web1"), Some(77));
+        assert_eq!(stale_owner("e2e-1234-0-main"), None);
+        assert_eq!(stale_owner("someone-elses-1-2-ns"), None);
+        assert_eq!(stale_owner("e2e-x-notapid-0-main"), None);
     }
 }

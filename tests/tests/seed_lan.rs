@@ -86,3 +86,57 @@ fn http_from_outside_to_web1_across_main() {
     ]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from web1\n");
 }
+
+/// DHCP broadcasts from the address-less client cross the inner bridge to main,
+/// with the real dhclient (busybox udhcpd standing in for the suite's dhcpd).
+#[test]
+fn dhcp_broadcast_from_client_reaches_main() {
+    e2e::require_netns!("busybox", "dhclient");
+    let lan = SeedLan::build("seeddhcp");
+    let dir = lan.lab.dir();
+    let conf = dir.join("udhcpd.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "start 192.168.10.200\nend 192.168.10.254\ninterface {MAIN_INNER_IF}\n\
+             lease_file {}\npidfile {}\noption subnet 255.255.255.0\noption router 192.168.10.1\n",
+            dir.join("udhcpd.leases").display(),
+            dir.join("udhcpd.pid").display(),
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join("udhcpd.leases"), "").unwrap();
+    let _server = lan
+        .main
+        .process("busybox")
+        .args(["udhcpd", "-f"])
+        .arg(&conf)
+        .ready(Ready::Udp(67))
+        .spawn();
+    let lease = dir.join("client.lease");
+    let mut client = lan
+        .client
+        .process("dhclient")
+        .args([
+            "-4",
+            "-d",
+            "-1",
+            "-v",
+            "-sf",
+            "/bin/true",
+            "-cf",
+            "/dev/null",
+        ])
+        .arg("-lf")
+        .arg(&lease)
+        .arg("-pf")
+        .arg(dir.join("dhclient.pid"))
+        .arg(HOST_IF)
+        .ready(Ready::Log("bound to 192.168.10.".into()))
+        .timeout(Duration::from_secs(30))
+        .spawn();
+    let text = std::fs::read_to_string(&lease).unwrap();
+    assert!(text.contains("fixed-address 192.168.10.2"), "{text}");
+    assert!(text.contains("option routers 192.168.10.1"), "{text}");
+    client.stop();
+}
