@@ -1,0 +1,178 @@
+//! Host files that break one validation rule each, with the line the error must name.
+//!
+//! Used by this crate's unit tests and by every daemon's `--check` integration test, so each rule
+//! is proven both in the library and at the command line (exit 64, `file:line:`).
+
+/// One broken host file.
+#[derive(Debug, Clone, Copy)]
+pub struct Case {
+    /// Which rule it breaks.
+    pub rule: &'static str,
+    /// The file.
+    pub text: &'static str,
+    /// The line the first error must point at.
+    pub line: usize,
+    /// A substring the error must contain.
+    pub needle: &'static str,
+}
+
+const BASE: &str = r#"domain = "lan.test"
+[[subnet]]
+network = "10.1.0.0/24"
+[[subnet.pool]]
+range = "10.1.0.100-10.1.0.200"
+"#;
+
+macro_rules! case {
+    ($rule:expr, $extra:expr, $line:expr, $needle:expr) => {
+        Case {
+            rule: $rule,
+            text: concat!(
+                r#"domain = "lan.test"
+[[subnet]]
+network = "10.1.0.0/24"
+[[subnet.pool]]
+range = "10.1.0.100-10.1.0.200"
+"#,
+                $extra
+            ),
+            line: $line,
+            needle: $needle,
+        }
+    };
+}
+
+/// The valid base all cases extend (5 lines).
+pub fn base() -> &'static str {
+    BASE
+}
+
+/// Every rule, one case each.
+pub const CASES: &[Case] = &[
+    case!(
+        "unknown key",
+        "[host.a]\nip = \"10.1.0.5\"\nmacc = \"02:00:00:00:00:01\"\n",
+        8,
+        "unknown field `macc`"
+    ),
+    case!(
+        "unknown key in a subnet",
+        "authoritativ = true\n",
+        6,
+        "unknown field `authoritativ`"
+    ),
+    case!(
+        "duplicate host name",
+        "[host.a]\nip = \"10.1.0.5\"\n[host.a]\nip = \"10.1.0.6\"\n",
+        8,
+        "duplicate key"
+    ),
+    case!(
+        "duplicate address",
+        "[host.a]\nip = \"10.1.0.5\"\n[host.b]\nip = \"10.1.0.5\"\n",
+        9,
+        "already used by host a"
+    ),
+    case!(
+        "duplicate MAC",
+        "[host.a]\nip = \"10.1.0.5\"\nmac = \"02:00:00:00:00:01\"\n[host.b]\nip = \"10.1.0.6\"\nmac = \"02:00:00:00:00:01\"\n",
+        11,
+        "MAC `02:00:00:00:00:01` is already used"
+    ),
+    case!(
+        "reservation inside a dynamic range",
+        "[host.a]\nip = \"10.1.0.150\"\nmac = \"02:00:00:00:00:01\"\n",
+        7,
+        "inside the dynamic range 10.1.0.100-10.1.0.200"
+    ),
+    case!(
+        "address outside every subnet",
+        "[host.a]\nip = \"10.9.0.5\"\n",
+        7,
+        "outside every subnet"
+    ),
+    case!(
+        "range outside its subnet",
+        "[[subnet.pool]]\nrange = \"10.1.0.250-10.1.1.10\"\n",
+        7,
+        "is not inside subnet 10.1.0.0/24"
+    ),
+    case!(
+        "overlapping ranges",
+        "[[subnet.pool]]\nrange = \"10.1.0.200-10.1.0.210\"\n",
+        7,
+        "overlaps range `10.1.0.100-10.1.0.200`"
+    ),
+    case!(
+        "overlapping subnets",
+        "[[subnet]]\nnetwork = \"10.1.0.0/16\"\n",
+        7,
+        "overlaps subnet `10.1.0.0/24`"
+    ),
+    case!(
+        "backend naming an unknown host",
+        "[host.web1]\nip = \"10.1.0.10\"\n[service.www]\nvip = \"10.1.0.80\"\nport = 80\nbackends = [\"web1\", \"web9\"]\n",
+        11,
+        "backend `web9` is not a host"
+    ),
+    case!(
+        "VIP on no subnet",
+        "[host.web1]\nip = \"10.1.0.10\"\n[service.www]\nvip = \"10.7.0.80\"\nport = 80\nbackends = [\"web1\"]\n",
+        9,
+        "vip `10.7.0.80` is not on any subnet"
+    ),
+    case!(
+        "invalid DNS label",
+        "[host.\"web_1\"]\nip = \"10.1.0.10\"\n",
+        6,
+        "`web_1` is not a valid DNS label"
+    ),
+    case!(
+        "invalid alias",
+        "[host.web1]\nip = \"10.1.0.10\"\naliases = [\"-bad\"]\n",
+        8,
+        "`-bad` is not a valid DNS label"
+    ),
+    case!(
+        "zero duration",
+        "[dhcp]\ndecline-probation = \"0s\"\n",
+        7,
+        "decline-probation `0s` is out of range"
+    ),
+    case!(
+        "absurd duration",
+        "[dhcp]\nping-timeout = \"3days\"\n",
+        7,
+        "ping-timeout `3days` is out of range"
+    ),
+    case!(
+        "not a duration",
+        "[dns]\nrefresh = \"soon\"\n",
+        7,
+        "refresh `soon` is not a duration"
+    ),
+    case!(
+        "network with host bits",
+        "[[subnet]]\nnetwork = \"10.2.0.7/24\"\n",
+        7,
+        "has host bits set"
+    ),
+    case!(
+        "bad MAC",
+        "[host.a]\nip = \"10.1.0.5\"\nmac = \"02:00:00:00:00\"\n",
+        8,
+        "is not a hardware address"
+    ),
+    case!(
+        "unknown key reference",
+        "[dns]\nupdate-keys = [\"nope\"]\n",
+        7,
+        "key `nope` is not defined"
+    ),
+    case!(
+        "alias clashing with a host",
+        "[host.a]\nip = \"10.1.0.5\"\n[host.b]\nip = \"10.1.0.6\"\naliases = [\"a\"]\n",
+        10,
+        "alias `a` is already used by host a"
+    ),
+];
