@@ -111,7 +111,7 @@ impl Lab {
         // socket in here.
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
             .expect("chmod lab temp dir");
-        registry::register_lab(id, &name, timeout);
+        registry::register_lab(id, &name, dir.path(), timeout);
         Lab {
             inner: Arc::new(LabInner {
                 id,

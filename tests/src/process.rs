@@ -442,7 +442,16 @@ impl Proc {
                 return Ok(i);
             }
             if let Some(st) = self.try_status() {
-                return Err(format!("exited with {st} before notifying {needle:?}"));
+                // Datagrams sent just before exiting may still be queued.
+                let sock = self.notify.as_mut().expect("checked above");
+                for _ in 0..1024 {
+                    if !matches!(sock.recv_for(Duration::from_millis(1)), Ok(true)) {
+                        break;
+                    }
+                }
+                return sock
+                    .find(from, needle)
+                    .ok_or_else(|| format!("exited with {st} before notifying {needle:?}"));
             }
             let now = Instant::now();
             if now >= deadline {
@@ -491,7 +500,8 @@ impl Proc {
     /// Print the last lines of its stdout and stderr to the test's stderr.
     pub fn dump_logs(&self) {
         eprintln!(
-            "===== {} (pid {}): `{}`\n----- stdout tail ({}) -----\n{}----- stderr tail ({}) -----\n{}=====",
+            "===== {} (pid {}): `{}`\n----- stdout tail ({}) -----\n{}----- stderr tail ({}) -----\n{}===== \
+             (set E2E_KEEP_DIR=1 to keep the lab dir)",
             self.name,
             self.pid,
             self.cmd,

@@ -29,6 +29,9 @@ const KILL_BUDGET: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 struct LabRecord {
     name: String,
+    /// The lab's temp dir: the watchdog reports and removes it (a lab's `Drop`
+    /// removes it the normal way).
+    dir: std::path::PathBuf,
     deadline: Instant,
     netns: Vec<String>,
     /// Children spawned through the harness and not yet reaped.
@@ -44,7 +47,7 @@ fn labs() -> MutexGuard<'static, BTreeMap<u64, LabRecord>> {
     LABS.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-pub(crate) fn register_lab(id: u64, name: &str, timeout: Duration) {
+pub(crate) fn register_lab(id: u64, name: &str, dir: &std::path::Path, timeout: Duration) {
     WATCHDOG.call_once(|| {
         sweep_stale_namespaces();
         thread::Builder::new()
@@ -56,6 +59,7 @@ pub(crate) fn register_lab(id: u64, name: &str, timeout: Duration) {
         id,
         LabRecord {
             name: name.to_owned(),
+            dir: dir.to_owned(),
             deadline: Instant::now() + timeout,
             netns: Vec::new(),
             pids: BTreeSet::new(),
@@ -205,6 +209,36 @@ fn stale_owner(ns: &str) -> Option<u32> {
     Some(pid)
 }
 
+/// For a hung test: print the tail of every captured log in `dir`, then remove
+/// it (unless `E2E_KEEP_DIR` is set), since no `Drop` will run.
+fn report_and_remove_dir(dir: &std::path::Path) {
+    let mut logs: Vec<_> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|x| x == "stdout" || x == "stderr")
+        })
+        .collect();
+    logs.sort();
+    for log in logs {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        eprintln!(
+            "----- {} (last 30 lines) -----\n{}",
+            log.display(),
+            lines[lines.len().saturating_sub(30)..].join("\n")
+        );
+    }
+    if std::env::var_os("E2E_KEEP_DIR").is_some() {
+        eprintln!("e2e: keeping {}", dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
 fn deadline_from_env() -> Option<Duration> {
     std::env::var("E2E_TEST_TIMEOUT_SECS")
         .ok()?
@@ -238,7 +272,9 @@ fn watchdog() {
                     all.len()
                 );
                 for rec in all {
+                    let dir = rec.dir.clone();
                     teardown_record(rec);
+                    report_and_remove_dir(&dir);
                 }
                 std::process::abort();
             }

@@ -64,7 +64,12 @@ fn hung_child() {
     let lab = Lab::with_timeout("hung", Duration::from_secs(1));
     let host = lab.host("a");
     let mut p = host.spawn(&["sleep", "300"]);
-    println!("LAB={}- PID={}", lab.name(), p.pid());
+    println!(
+        "LAB={}- PID={} DIR={}",
+        lab.name(),
+        p.pid(),
+        lab.dir().display()
+    );
     // "Hang" (bounded all the same) well past the deadline.
     p.wait_exit(Duration::from_secs(60));
     panic!("the watchdog did not fire");
@@ -76,6 +81,7 @@ fn watchdog_aborts_hung_test_and_cleans_up() {
     let out = Command::new(std::env::current_exe().unwrap())
         .args(["--ignored", "--exact", "hung_child", "--nocapture"])
         .env("E2E_WATCHDOG_CHILD", "1")
+        .env_remove("E2E_KEEP_DIR")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -91,11 +97,13 @@ fn watchdog_aborts_hung_test_and_cleans_up() {
         .lines()
         .find(|l| l.starts_with("LAB="))
         .unwrap_or_else(|| panic!("{stdout}"));
-    let (lab, pid) = line.split_once(' ').unwrap();
-    let prefix = lab.trim_start_matches("LAB=");
-    let pid: u32 = pid.trim_start_matches("PID=").parse().unwrap();
+    let fields: Vec<&str> = line.split(' ').collect();
+    let prefix = fields[0].trim_start_matches("LAB=");
+    let pid: u32 = fields[1].trim_start_matches("PID=").parse().unwrap();
+    let dir = fields[2].trim_start_matches("DIR=");
     assert!(dead(pid), "pid {pid} survived the watchdog");
     assert_eq!(ours(prefix), Vec::<String>::new());
+    assert!(!std::path::Path::new(dir).exists(), "{dir} left behind");
 }
 
 #[test]

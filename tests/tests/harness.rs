@@ -42,12 +42,14 @@ fn log_line_readiness_and_cleanup_of_strays() {
         .timeout(Duration::from_secs(10))
         .spawn();
     assert!(p.is_running());
+    assert!(p.stderr().contains("listening on"));
+    // stdout is a separate pipe with its own reader: no ordering across streams.
+    p.wait_for_log("starting", Duration::from_secs(10)).unwrap();
     assert!(p.stdout().contains("starting"));
     assert!(
-        std::fs::read_to_string(p.stderr_path())
+        std::fs::read_to_string(p.stdout_path())
             .unwrap()
-            .contains("listening on")
-            || p.stderr().contains("listening on")
+            .contains("starting")
     );
     let pid = p.pid();
     let stray: u32 = std::fs::read_to_string(&stray_file)
