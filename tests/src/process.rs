@@ -12,6 +12,7 @@ use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::fs::File;
 use std::io::{Read, Write};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
@@ -384,10 +385,18 @@ impl Proc {
             self.name, self.pid
         );
         let _ = self.child.kill();
-        let st = self.child.wait().expect("wait for killed child");
-        self.status = Some(st);
-        registry::remove_pid(self.host.lab_inner().id(), self.pid);
-        st
+        // Runs in Drop: never panic. After SIGKILL, wait only fails if already reaped.
+        match self.child.wait() {
+            Ok(st) => {
+                self.status = Some(st);
+                registry::remove_pid(self.host.lab_inner().id(), self.pid);
+                st
+            }
+            Err(e) => {
+                eprintln!("e2e: wait for {} (pid {}): {e}", self.name, self.pid);
+                ExitStatus::from_raw(libc::SIGKILL)
+            }
+        }
     }
 
     /// Wait up to `timeout` for a line containing `needle` anywhere in its output;
