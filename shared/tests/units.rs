@@ -6,9 +6,15 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn have_systemd_analyze() -> bool {
-    let ok = Command::new("systemd-analyze").arg("--version").output().is_ok_and(|o| o.status.success());
+    let ok = Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
     if !ok {
-        assert!(std::env::var_os("CI").is_none(), "systemd-analyze is missing in CI: scripts/install-test-deps installs it");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "systemd-analyze is missing in CI: scripts/install-test-deps installs it"
+        );
         eprintln!("SKIPPED: systemd-analyze not installed");
     }
     ok
@@ -21,9 +27,18 @@ fn units() -> (tempfile::TempDir, Vec<PathBuf>) {
     for d in ["dhcpd", "dnsd", "lbd"] {
         let text = std::fs::read_to_string(etc.join(format!("{d}.service"))).unwrap();
         assert!(text.contains("Type=notify"), "{d}: not Type=notify");
-        assert!(text.contains("ExecReload=/bin/kill -HUP $MAINPID"), "{d}: reload is not SIGHUP");
-        assert!(text.contains(&format!("StateDirectory={d}")), "{d}: no StateDirectory");
-        assert!(text.contains("User=lansuite"), "{d}: not an unprivileged user");
+        assert!(
+            text.contains("ExecReload=/bin/kill -HUP $MAINPID"),
+            "{d}: reload is not SIGHUP"
+        );
+        assert!(
+            text.contains(&format!("StateDirectory={d}")),
+            "{d}: no StateDirectory"
+        );
+        assert!(
+            text.contains("User=lansuite"),
+            "{d}: not an unprivileged user"
+        );
         let p = dir.path().join(format!("{d}.service"));
         std::fs::write(&p, text.replace(&format!("/usr/sbin/{d} "), "/bin/true ")).unwrap();
         out.push(p);
@@ -37,9 +52,16 @@ fn units_verify() {
         return;
     }
     let (_dir, units) = units();
-    let out = Command::new("systemd-analyze").arg("verify").args(&units).output().unwrap();
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .args(&units)
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success() && err.trim().is_empty(), "systemd-analyze verify: {err}");
+    assert!(
+        out.status.success() && err.trim().is_empty(),
+        "systemd-analyze verify: {err}"
+    );
 }
 
 #[test]
@@ -49,7 +71,11 @@ fn units_are_hardened() {
     }
     let (_dir, units) = units();
     for u in units {
-        let out = Command::new("systemd-analyze").args(["security", "--offline=true"]).arg(&u).output().unwrap();
+        let out = Command::new("systemd-analyze")
+            .args(["security", "--offline=true"])
+            .arg(&u)
+            .output()
+            .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
         let level = text
             .lines()
