@@ -36,6 +36,7 @@ mod process;
 mod registry;
 mod seed;
 mod skip;
+pub mod suite;
 
 pub use bin::{bin_path, try_bin_path};
 pub use exec::{DEFAULT_RUN_TIMEOUT, RunError};
