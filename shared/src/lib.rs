@@ -8,10 +8,14 @@
 
 #[doc(hidden)]
 pub mod checkcases;
+pub mod control;
 pub mod daemon;
+pub mod import;
 mod error;
+pub mod metrics;
 pub mod model;
 pub mod netif;
+pub mod ratelimit;
 pub mod reload;
 mod table;
 mod wire;
