@@ -100,53 +100,25 @@ impl Suite {
         }
     }
 
+    /// Kills `which` ("dhcpd", "dnsd" or "lbd") with SIGKILL and starts it again from the same
+    /// host file and state, waiting for readiness.
+    pub fn kill9_and_restart(&mut self, which: &str) {
+        let dir = self.lan.lab.dir().to_owned();
+        let slot = match which {
+            "dhcpd" => &mut self.dhcpd,
+            "dnsd" => &mut self.dnsd,
+            "lbd" => &mut self.lbd,
+            other => panic!("no daemon {other}"),
+        };
+        slot.signal(nix::sys::signal::Signal::SIGKILL);
+        slot.wait_exit(Duration::from_secs(10))
+            .expect("killed daemon exits");
+        *slot = daemon(&self.lan.main, which, &self.conf, &dir.join(which));
+    }
+
     /// Runs ISC dhclient on the LAN client, sending `hostname`; returns the lease it got.
     pub fn dhclient(&self, hostname: &str) -> Lease {
-        let c = &self.lan.client;
-        let dir = c.dir().to_owned();
-        let conf = dir.join("dhclient.conf");
-        std::fs::write(
-            &conf,
-            format!("send host-name \"{hostname}\";\ntimeout 20;\n"),
-        )
-        .unwrap();
-        let lf = dir.join("dhclient.leases");
-        let pf = dir.join("dhclient.pid");
-        let _ = std::fs::remove_file(&lf);
-        let out = c.run_timeout(
-            &[
-                "dhclient",
-                "-4",
-                "-1",
-                "-v",
-                "-sf",
-                "/bin/true",
-                "-cf",
-                conf.to_str().unwrap(),
-                "-lf",
-                lf.to_str().unwrap(),
-                "-pf",
-                pf.to_str().unwrap(),
-                HOST_IF,
-            ],
-            None,
-            Duration::from_secs(40),
-        );
-        // dhclient stays in the background once bound: end it by its PID.
-        if let Ok(pid) = std::fs::read_to_string(&pf)
-            && let Ok(pid) = pid.trim().parse::<i32>()
-        {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGTERM,
-            );
-        }
-        let raw = std::fs::read_to_string(&lf).unwrap_or_default();
-        let mut lease = parse_lease(&raw);
-        if out.is_err() && lease.address.is_none() {
-            lease.raw = format!("dhclient failed: {out:?}");
-        }
-        lease
+        dhclient_on(&self.lan.client, hostname)
     }
 
     /// `dig +short` from `from` at `server`.
@@ -162,6 +134,29 @@ impl Suite {
             .filter(|l| !l.starts_with(";;") && !l.trim().is_empty())
             .collect();
         answers.join("\n")
+    }
+
+    /// Polls `dig +short NAME` until it answers exactly `want` (bounded by `timeout`): for answers
+    /// that arrive asynchronously, such as dhcpd's dynamic updates.
+    pub fn wait_dig(
+        &self,
+        from: &Host,
+        server: Ipv4Addr,
+        name: &str,
+        want: &str,
+        timeout: Duration,
+    ) -> Result<(), String> {
+        let start = Instant::now();
+        loop {
+            let got = self.dig(from, server, &[name]);
+            if got == want {
+                return Ok(());
+            }
+            if start.elapsed() >= timeout {
+                return Err(format!("{name}: wanted {want:?}, got {got:?}"));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// One HTTP GET of http://www3.it-ishin.com/ from the outside client, the name resolved
@@ -218,6 +213,55 @@ impl Suite {
     }
 }
 
+/// Runs ISC dhclient on `c`'s eth0 (once, `-1`, no changes to the host: `-sf /bin/true`), sending
+/// `hostname`; returns the lease it got.
+pub fn dhclient_on(c: &Host, hostname: &str) -> Lease {
+    let dir = c.dir().to_owned();
+    let conf = dir.join("dhclient.conf");
+    std::fs::write(
+        &conf,
+        format!("send host-name \"{hostname}\";\ntimeout 20;\n"),
+    )
+    .unwrap();
+    let lf = dir.join("dhclient.leases");
+    let pf = dir.join("dhclient.pid");
+    // An earlier lease in the file makes dhclient ask for that address again (INIT-REBOOT).
+    let out = c.run_timeout(
+        &[
+            "dhclient",
+            "-4",
+            "-1",
+            "-v",
+            "-sf",
+            "/bin/true",
+            "-cf",
+            conf.to_str().unwrap(),
+            "-lf",
+            lf.to_str().unwrap(),
+            "-pf",
+            pf.to_str().unwrap(),
+            HOST_IF,
+        ],
+        None,
+        Duration::from_secs(40),
+    );
+    // dhclient stays in the background once bound: end it by its PID.
+    if let Ok(pid) = std::fs::read_to_string(&pf)
+        && let Ok(pid) = pid.trim().parse::<i32>()
+    {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+    }
+    let raw = std::fs::read_to_string(&lf).unwrap_or_default();
+    let mut lease = parse_lease(&raw);
+    if out.is_err() && lease.address.is_none() {
+        lease.raw = format!("dhclient failed: {out:?}");
+    }
+    lease
+}
+
 fn daemon(host: &Host, name: &str, conf: &Path, state: &Path) -> Proc {
     std::fs::create_dir_all(state).unwrap();
     host.process(bin_path(name))
@@ -249,7 +293,9 @@ fn parse_lease(raw: &str) -> Lease {
         raw: raw.to_owned(),
         ..Lease::default()
     };
-    for line in raw.lines().map(str::trim) {
+    // dhclient appends a block per lease: the last one is the current one.
+    let last = raw.rfind("lease {").map_or(raw, |i| &raw[i..]);
+    for line in last.lines().map(str::trim) {
         let line = line.trim_end_matches(';');
         if let Some(a) = line.strip_prefix("fixed-address ") {
             l.address = a.trim().parse().ok();
