@@ -73,29 +73,13 @@ impl HostTable {
             file: file.to_owned(),
             problems: to_problems(text, diags.0),
         };
-        let wire: wire::File = match toml::from_str(text) {
-            Ok(w) => w,
-            Err(e) => {
-                let mut d = Diags::default();
-                let span = e.span().unwrap_or(0..0);
-                let msg = e.message().trim().to_owned();
-                let fix = if msg.starts_with("unknown field") {
-                    "remove the key or correct its spelling (keys are listed in README.md)"
-                } else if msg.contains("BackendRef") {
-                    "write a backend as a host name, \"web1\", or as { host = \"web1\", port = 8080, weight = 2 }"
-                } else if msg.contains("StrList") {
-                    "write one address as a string or several as a list of strings"
-                } else if msg.starts_with("duplicate key") {
-                    "each name may appear only once: rename or merge the two entries"
-                } else {
-                    FIX_SYNTAX
-                };
-                d.push(span, msg, fix);
-                return Err(invalid(d));
-            }
+        let mut d = Diags::default();
+        let wire = parse_wire(text, &mut d);
+        let Some(wire) = wire else {
+            return Err(invalid(d));
         };
         let mut v = Validator {
-            d: Diags::default(),
+            d,
             base: base.map(Path::to_owned),
         };
         let t = v.table(wire);
@@ -117,6 +101,72 @@ impl HostTable {
     /// The load balancer's view.
     pub fn lb_view(&self) -> LbView {
         self.lb.clone()
+    }
+}
+
+/// Deserializes the wire structs. Unknown keys are all reported: each one found is recorded, cut
+/// from the parsed document and the document tried again, so a file with three misspelt keys gets
+/// three errors in one run (and the semantic checks after them), not one per edit.
+fn parse_wire(text: &str, d: &mut Diags) -> Option<wire::File> {
+    use serde::Deserialize as _;
+    let mut doc = match toml::de::DeTable::parse(text) {
+        Ok(doc) => doc,
+        Err(e) => {
+            d.push(
+                e.span().unwrap_or(0..0),
+                e.message().trim(),
+                fix_for(e.message()),
+            );
+            return None;
+        }
+    };
+    for _ in 0..200 {
+        let e = match wire::File::deserialize(toml::de::Deserializer::from(doc.clone())) {
+            Ok(w) => return Some(w),
+            Err(e) => e,
+        };
+        let msg = e.message().trim().to_owned();
+        let span = e.span().unwrap_or(0..0);
+        d.push(span.clone(), &msg, fix_for(&msg));
+        if !msg.starts_with("unknown field") || !cut_key(doc.get_mut(), &span) {
+            return None;
+        }
+    }
+    None
+}
+
+fn fix_for(msg: &str) -> &'static str {
+    if msg.starts_with("unknown field") {
+        "remove the key or correct its spelling (keys are listed in README.md)"
+    } else if msg.contains("BackendRef") {
+        "write a backend as a host name, \"web1\", or as { host = \"web1\", port = 8080, weight = 2 }"
+    } else if msg.contains("StrList") {
+        "write one address as a string or several as a list of strings"
+    } else if msg.starts_with("duplicate key") {
+        "each name may appear only once: rename or merge the two entries"
+    } else {
+        FIX_SYNTAX
+    }
+}
+
+/// Removes the key whose span is `span` from anywhere in the document.
+fn cut_key(t: &mut toml::de::DeTable<'_>, span: &Range<usize>) -> bool {
+    let hit = t
+        .iter()
+        .find(|(k, _)| k.span() == *span)
+        .map(|(k, _)| k.clone());
+    if let Some(k) = hit {
+        t.remove(&k);
+        return true;
+    }
+    t.iter_mut().any(|(_, v)| cut_in_value(v.get_mut(), span))
+}
+
+fn cut_in_value(v: &mut toml::de::DeValue<'_>, span: &Range<usize>) -> bool {
+    match v {
+        toml::de::DeValue::Table(t) => cut_key(t, span),
+        toml::de::DeValue::Array(a) => a.iter_mut().any(|x| cut_in_value(x.get_mut(), span)),
+        _ => false,
     }
 }
 

@@ -239,3 +239,22 @@ fn reverse_zones_are_octet_aligned() {
     );
     assert_eq!(z("10.20.0.64/26"), ["0.20.10.in-addr.arpa."]);
 }
+
+#[test]
+fn every_unknown_key_is_reported_with_the_semantic_errors() {
+    let text = format!(
+        "{}colour = 1\n[host.a]\nip = \"10.9.0.1\"\nmacc = \"x\"\n[dhcp]\nping-chek = true\n",
+        base()
+    );
+    let err = HostTable::from_toml(&text).unwrap_err();
+    let got: Vec<(usize, bool)> = err
+        .problems()
+        .iter()
+        .map(|p| (p.line, p.message.starts_with("unknown field")))
+        .collect();
+    assert_eq!(
+        got,
+        vec![(6, true), (8, false), (9, true), (11, true)],
+        "{err}"
+    );
+}
