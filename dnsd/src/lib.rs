@@ -1,4 +1,17 @@
 //! dnsd: authoritative and forwarding DNS over the shared host table.
+//!
+//! hickory-proto parses and encodes; the protocol decisions are pure functions in
+//! [`handler`], [`answer`], [`update`] and [`rrl`]; [`server`] holds the sockets.
+
+pub mod answer;
+pub mod forward;
+pub mod handler;
+pub mod rrl;
+pub mod server;
+pub mod store;
+pub mod update;
+pub mod zone;
+pub mod zonefile;
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -58,22 +71,55 @@ pub fn summary(v: &DnsView) -> String {
     s
 }
 
+/// Extra checks `--check` runs beyond the host table: zone files readable, parseable and in
+/// agreement with the host table.
+pub fn check_zones(v: &DnsView) -> Result<(), zone::ZoneError> {
+    zonefile::merged_sources(v).map(|_| ())
+}
+
 /// Runs the server until SIGTERM/SIGINT.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let started = shared::daemon::start(&cli.common, "dnsd", view, summary);
     let mut rx = started.reload.view.clone();
+    let first: Arc<DnsView> = rx.borrow_and_update().clone();
+    let store_path = cli.common.state_path(&first.store);
+    let store = store::Store::open(&store_path)?;
+    let (state, changed) = server::Shared::new(first.clone(), store)?;
+    let sockets = server::bind(&first.listen)?;
+    let stop = started.shutdown.clone();
+    let mut tasks = tokio::task::JoinSet::new();
+    for (u, t) in sockets {
+        let u = Arc::new(u);
+        tracing::info!("listening for UDP on {}", u.local_addr()?);
+        tracing::info!("listening for TCP on {}", t.local_addr()?);
+        for _ in 0..2 {
+            tasks.spawn(server::serve_udp(state.clone(), u.clone(), stop.clone()));
+        }
+        tasks.spawn(server::serve_tcp(state.clone(), t, stop.clone()));
+    }
+    for z in state.policy.load().catalog.zones.iter() {
+        tracing::info!(zone = %z.origin, serial = z.serial(), records = z.nodes.values().map(Vec::len).sum::<usize>(), "zone loaded");
+    }
+    state.notify_all(&changed);
     notify::ready();
-    tracing::info!("dnsd ready");
+    tracing::info!(store = %store_path.display(), "dnsd ready");
     loop {
         tokio::select! {
             _ = started.shutdown.cancelled() => break,
             r = rx.changed() => {
                 if r.is_err() { break; }
                 let v: Arc<DnsView> = rx.borrow_and_update().clone();
-                for line in summary(&v).lines() { tracing::info!("{line}"); }
+                notify::reloading();
+                state.reload(v).await;
+                notify::ready();
             }
         }
     }
+    notify::stopping();
+    stop.cancel();
+    let drain = async { while tasks.join_next().await.is_some() {} };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), drain).await;
+    tracing::info!("{}", state.stats.line());
     tracing::info!("dnsd stopped");
     Ok(())
 }

@@ -6,6 +6,14 @@ fn main() -> std::process::ExitCode {
     let cli = dnsd::Cli::parse();
     shared::daemon::init_tracing(&cli.common);
     if cli.common.check {
+        let t = shared::daemon::load_or_exit(&cli.common.config);
+        if let Err(e) = dnsd::check_zones(&dnsd::view(&t)) {
+            eprintln!("{}: {e}", cli.common.config.display());
+            eprintln!(
+                "fix: correct the zone file or remove the record the host table already defines"
+            );
+            std::process::exit(64);
+        }
         shared::daemon::check_and_exit(&cli.common.config, |t| dnsd::summary(&dnsd::view(t)));
     }
     let rt = match tokio::runtime::Builder::new_multi_thread()

@@ -1,0 +1,631 @@
+//! The request path as a pure function: bytes in, a [`Decision`] out. The socket layer only
+//! receives, calls [`handle`], and carries out the decision (send, forward, update, transfer).
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, ResponseCode};
+use hickory_proto::rr::rdata::tsig::{TsigAlgorithm, TsigError};
+use hickory_proto::rr::{DNSClass, Name, RecordType, TSigResponseContext, TSigner};
+use ipnet::IpNet;
+
+use crate::answer::lookup;
+use crate::zone::Catalog;
+
+/// Largest UDP answer we send whatever the client advertises (DNS flag day 2020).
+pub const MAX_UDP: u16 = 1232;
+/// TSIG fudge we accept (seconds), like BIND.
+pub const FUDGE: u16 = 300;
+
+/// How the request arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// Datagram: answers are size-limited and may be truncated.
+    Udp,
+    /// Stream: answers up to 65535 bytes, transfers allowed.
+    Tcp,
+}
+
+/// Counters, read by the status log line and tests.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Requests decoded.
+    pub queries: AtomicU64,
+    /// Undecodable requests (FORMERR sent or dropped).
+    pub malformed: AtomicU64,
+    /// NOTIMP sent.
+    pub notimp: AtomicU64,
+    /// REFUSED sent.
+    pub refused: AtomicU64,
+    /// Truncated UDP answers.
+    pub truncated: AtomicU64,
+    /// Sent to the upstream resolvers.
+    pub forwarded: AtomicU64,
+    /// Answered from the cache.
+    pub cache_hits: AtomicU64,
+    /// Dynamic updates applied.
+    pub updates: AtomicU64,
+    /// Zone transfers served.
+    pub transfers: AtomicU64,
+    /// TSIG failures.
+    pub tsig_failures: AtomicU64,
+    /// Responses dropped by RRL.
+    pub rrl_dropped: AtomicU64,
+    /// Responses slipped (TC) by RRL.
+    pub rrl_slipped: AtomicU64,
+}
+
+impl Stats {
+    /// A one-line summary.
+    pub fn line(&self) -> String {
+        format!(
+            "queries={} malformed={} notimp={} refused={} truncated={} forwarded={} cache_hits={} updates={} transfers={} tsig_failures={} rrl_dropped={} rrl_slipped={}",
+            self.queries.load(Relaxed),
+            self.malformed.load(Relaxed),
+            self.notimp.load(Relaxed),
+            self.refused.load(Relaxed),
+            self.truncated.load(Relaxed),
+            self.forwarded.load(Relaxed),
+            self.cache_hits.load(Relaxed),
+            self.updates.load(Relaxed),
+            self.transfers.load(Relaxed),
+            self.tsig_failures.load(Relaxed),
+            self.rrl_dropped.load(Relaxed),
+            self.rrl_slipped.load(Relaxed),
+        )
+    }
+}
+
+/// A secondary as the handler needs it.
+#[derive(Debug, Clone)]
+pub struct SecondaryAcl {
+    /// Its address.
+    pub ip: IpAddr,
+    /// Key name it must sign with, if any.
+    pub key: Option<Name>,
+}
+
+/// Everything the handler decides from (one consistent snapshot).
+pub struct Policy {
+    /// The zones.
+    pub catalog: std::sync::Arc<Catalog>,
+    /// All TSIG keys we know (update keys and secondaries' keys).
+    pub keys: Vec<TSigner>,
+    /// Names of the keys allowed to update.
+    pub update_keys: Vec<Name>,
+    /// Clients allowed to recurse.
+    pub allow_recursion: Vec<IpNet>,
+    /// Forwarding configured.
+    pub forwarding: bool,
+    /// Transfer ACL.
+    pub secondaries: Vec<SecondaryAcl>,
+}
+
+impl std::fmt::Debug for Policy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let keys: Vec<String> = self
+            .keys
+            .iter()
+            .map(|k| k.signer_name().to_string())
+            .collect();
+        f.debug_struct("Policy")
+            .field("catalog", &self.catalog)
+            .field("keys", &keys)
+            .field("update_keys", &self.update_keys)
+            .field("allow_recursion", &self.allow_recursion)
+            .field("forwarding", &self.forwarding)
+            .field("secondaries", &self.secondaries)
+            .finish()
+    }
+}
+
+impl Policy {
+    /// True when `src` may use forwarding and the cache.
+    pub fn may_recurse(&self, src: IpAddr) -> bool {
+        self.forwarding && self.allow_recursion.iter().any(|n| n.contains(&src))
+    }
+}
+
+/// A verified TSIG request: what is needed to sign the response.
+#[derive(Clone)]
+pub struct TsigCtx {
+    /// The key.
+    pub signer: TSigner,
+    /// The request's MAC.
+    pub request_mac: Vec<u8>,
+    /// Time to put in the response.
+    pub now: u64,
+}
+
+impl std::fmt::Debug for TsigCtx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TsigCtx")
+            .field("key", &self.signer.signer_name())
+            .field("now", &self.now)
+            .finish()
+    }
+}
+
+/// What to do with a request.
+#[derive(Debug)]
+pub enum Decision {
+    /// Send these bytes back.
+    Reply(Vec<u8>),
+    /// Send nothing.
+    Drop,
+    /// Resolve through the upstream resolvers (the client is allowed).
+    Forward(Box<Message>),
+    /// Apply a dynamic update (TSIG verified, key allowed, zone ours).
+    Update(Box<Message>, TsigCtx),
+    /// Stream the zone (TCP, ACL passed).
+    Transfer(
+        std::sync::Arc<crate::zone::ZoneData>,
+        Box<Message>,
+        Option<TsigCtx>,
+    ),
+}
+
+/// Response skeleton for `req`.
+pub fn response_to(req: &Message, rcode: ResponseCode) -> Message {
+    let mut m = Message::new(req.id, MessageType::Response, req.op_code);
+    m.metadata.recursion_desired = req.recursion_desired;
+    m.metadata.checking_disabled = req.checking_disabled;
+    m.metadata.response_code = rcode;
+    m.add_queries(req.queries.iter().cloned());
+    if req.edns.is_some() {
+        let mut e = Edns::new();
+        e.set_max_payload(MAX_UDP);
+        e.set_version(0);
+        m.set_edns(e);
+    }
+    m
+}
+
+/// The size limit of a UDP answer to `req`.
+pub fn udp_limit(req: &Message) -> usize {
+    match &req.edns {
+        Some(e) => usize::from(e.max_payload().clamp(512, MAX_UDP)),
+        None => 512,
+    }
+}
+
+/// Encodes (and signs) `resp`; over UDP an answer that does not fit is sent with TC and no
+/// records so the client retries over TCP.
+pub fn encode(
+    mut resp: Message,
+    tsig: Option<&TsigCtx>,
+    limit: usize,
+    stats: &Stats,
+) -> Option<Vec<u8>> {
+    let bytes = sign_encode(&mut resp, tsig)?;
+    if bytes.len() <= limit {
+        return Some(bytes);
+    }
+    stats.truncated.fetch_add(1, Relaxed);
+    let mut t = resp.truncate();
+    t.metadata.truncation = true;
+    sign_encode(&mut t, tsig)
+}
+
+fn sign_encode(m: &mut Message, tsig: Option<&TsigCtx>) -> Option<Vec<u8>> {
+    m.signature = None;
+    let bytes = m.to_vec().ok()?;
+    let Some(t) = tsig else { return Some(bytes) };
+    let ctx = TSigResponseContext::new(m.id, t.now, t.signer.clone(), t.request_mac.clone(), None);
+    let rec = ctx.sign(&bytes).ok()?;
+    m.set_signature(rec);
+    m.to_vec().ok()
+}
+
+/// FORMERR from the bare header of an undecodable message, when the header is readable.
+pub fn formerr(bytes: &[u8]) -> Option<Vec<u8>> {
+    if bytes.len() < 12 || bytes[2] & 0x80 != 0 {
+        return None;
+    }
+    let id = u16::from_be_bytes([bytes[0], bytes[1]]);
+    let op = OpCode::from_u8((bytes[2] >> 3) & 0x0f);
+    let mut m = Message::new(id, MessageType::Response, op);
+    m.metadata.response_code = ResponseCode::FormErr;
+    m.metadata.recursion_desired = bytes[2] & 1 != 0;
+    m.to_vec().ok()
+}
+
+/// Builds a signer from a configured key.
+pub fn signer(k: &shared::TsigKey) -> Option<TSigner> {
+    let alg = TsigAlgorithm::from_name(Name::from_ascii(&k.algorithm).ok()?);
+    let name = crate::zone::name(&k.name).ok()?;
+    TSigner::new(k.secret.clone(), alg, name, FUDGE).ok()
+}
+
+enum TsigCheck {
+    None,
+    Ok(TsigCtx),
+    Fail(Vec<u8>),
+}
+
+fn check_tsig(p: &Policy, req: &Message, bytes: &[u8], now: u64, stats: &Stats) -> TsigCheck {
+    let Some(sig) = &req.signature else {
+        return TsigCheck::None;
+    };
+    stats.tsig_failures.fetch_add(1, Relaxed);
+    let keyname = sig.name.to_lowercase();
+    let mut resp = response_to(req, ResponseCode::NotAuth);
+    let Some(signer) = p
+        .keys
+        .iter()
+        .find(|k| k.signer_name().to_lowercase() == keyname)
+    else {
+        tracing::warn!(key = %keyname, "TSIG with an unknown key");
+        let ctx = TSigResponseContext::unknown_key(req.id, now, sig.name.clone());
+        return tsig_error(&mut resp, ctx);
+    };
+    match signer.verify_message_byte(bytes, None, true) {
+        Ok((mac, _t, range)) if range.contains(&now) || range.end == now => {
+            stats.tsig_failures.fetch_sub(1, Relaxed);
+            TsigCheck::Ok(TsigCtx {
+                signer: signer.clone(),
+                request_mac: mac,
+                now,
+            })
+        }
+        Ok((mac, _, _)) => {
+            tracing::warn!(key = %keyname, "TSIG time outside the fudge window");
+            let ctx = TSigResponseContext::new(
+                req.id,
+                now,
+                signer.clone(),
+                mac,
+                Some(TsigError::BadTime),
+            );
+            tsig_error(&mut resp, ctx)
+        }
+        Err(e) => {
+            tracing::warn!(key = %keyname, "TSIG verification failed: {e}");
+            let ctx = TSigResponseContext::bad_signature(req.id, now, signer.clone());
+            tsig_error(&mut resp, ctx)
+        }
+    }
+}
+
+fn tsig_error(resp: &mut Message, ctx: TSigResponseContext) -> TsigCheck {
+    let Ok(bytes) = resp.to_vec() else {
+        return TsigCheck::Fail(Vec::new());
+    };
+    match ctx.sign(&bytes) {
+        Ok(rec) => {
+            resp.set_signature(rec);
+            TsigCheck::Fail(resp.to_vec().unwrap_or(bytes))
+        }
+        Err(_) => TsigCheck::Fail(bytes),
+    }
+}
+
+fn reply(resp: Message, tsig: Option<&TsigCtx>, limit: usize, stats: &Stats) -> Decision {
+    if resp.response_code == ResponseCode::Refused {
+        stats.refused.fetch_add(1, Relaxed);
+    }
+    match encode(resp, tsig, limit, stats) {
+        Some(b) => Decision::Reply(b),
+        None => Decision::Drop,
+    }
+}
+
+/// Decides what to do with one request from `src`.
+pub fn handle(
+    p: &Policy,
+    bytes: &[u8],
+    src: IpAddr,
+    transport: Transport,
+    now_unix: u64,
+    stats: &Stats,
+) -> Decision {
+    if bytes.len() < 12 || bytes[2] & 0x80 != 0 {
+        // Too short for a header, or a response (never answer those: reflection loops).
+        stats.malformed.fetch_add(1, Relaxed);
+        return Decision::Drop;
+    }
+    let req = match Message::from_vec(bytes) {
+        Ok(m) => m,
+        Err(e) => {
+            stats.malformed.fetch_add(1, Relaxed);
+            tracing::debug!(%src, "malformed request: {e}");
+            return formerr(bytes).map_or(Decision::Drop, Decision::Reply);
+        }
+    };
+    stats.queries.fetch_add(1, Relaxed);
+    let limit = match transport {
+        Transport::Udp => udp_limit(&req),
+        Transport::Tcp => usize::from(u16::MAX),
+    };
+    if let Some(e) = &req.edns
+        && e.version() > 0
+    {
+        return reply(response_to(&req, ResponseCode::BADVERS), None, limit, stats);
+    }
+    let tsig = match check_tsig(p, &req, bytes, now_unix, stats) {
+        TsigCheck::None => None,
+        TsigCheck::Ok(t) => Some(t),
+        TsigCheck::Fail(b) if b.is_empty() => return Decision::Drop,
+        TsigCheck::Fail(b) => return Decision::Reply(b),
+    };
+    match req.op_code {
+        OpCode::Query => query(p, req, src, transport, tsig, limit, stats),
+        OpCode::Update => update(p, req, tsig, limit, stats),
+        // We are the primary: a NOTIFY to us is not for a zone we follow.
+        OpCode::Notify => reply(
+            response_to(&req, ResponseCode::Refused),
+            tsig.as_ref(),
+            limit,
+            stats,
+        ),
+        _ => {
+            stats.notimp.fetch_add(1, Relaxed);
+            let mut r = response_to(&req, ResponseCode::NotImp);
+            r.queries.clear();
+            reply(r, tsig.as_ref(), limit, stats)
+        }
+    }
+}
+
+fn query(
+    p: &Policy,
+    req: Message,
+    src: IpAddr,
+    transport: Transport,
+    tsig: Option<TsigCtx>,
+    limit: usize,
+    stats: &Stats,
+) -> Decision {
+    if req.queries.len() != 1 || !req.answers.is_empty() || !req.authorities.is_empty() {
+        stats.malformed.fetch_add(1, Relaxed);
+        return reply(
+            response_to(&req, ResponseCode::FormErr),
+            tsig.as_ref(),
+            limit,
+            stats,
+        );
+    }
+    let q = req.queries[0].clone();
+    let recurse = p.may_recurse(src);
+    let mut resp = response_to(&req, ResponseCode::NoError);
+    resp.metadata.recursion_available = recurse;
+    if q.query_class() != DNSClass::IN && q.query_class() != DNSClass::ANY {
+        resp.metadata.response_code = ResponseCode::Refused;
+        return reply(resp, tsig.as_ref(), limit, stats);
+    }
+    if matches!(q.query_type(), RecordType::AXFR | RecordType::IXFR) {
+        let zone = p.catalog.get(&q.name().to_lowercase());
+        let allowed = p.secondaries.iter().any(|s| {
+            s.ip == src
+                && match &s.key {
+                    None => true,
+                    Some(k) => tsig
+                        .as_ref()
+                        .is_some_and(|t| t.signer.signer_name().to_lowercase() == *k),
+                }
+        });
+        return match (zone, transport, allowed) {
+            (Some(z), Transport::Tcp, true) => {
+                stats.transfers.fetch_add(1, Relaxed);
+                Decision::Transfer(z.clone(), Box::new(req), tsig)
+            }
+            (None, _, _) => {
+                resp.metadata.response_code = ResponseCode::NotAuth;
+                reply(resp, tsig.as_ref(), limit, stats)
+            }
+            _ => {
+                tracing::info!(%src, zone = %q.name(), "zone transfer refused");
+                resp.metadata.response_code = ResponseCode::Refused;
+                reply(resp, tsig.as_ref(), limit, stats)
+            }
+        };
+    }
+    match lookup(&p.catalog, q.name(), q.query_type()) {
+        Some(a) => {
+            resp.metadata.authoritative = true;
+            resp.metadata.response_code = a.rcode;
+            resp.answers = a.answers;
+            resp.authorities = a.authorities;
+            resp.additionals = a.additionals;
+            for r in resp
+                .answers
+                .iter_mut()
+                .chain(resp.authorities.iter_mut())
+                .chain(resp.additionals.iter_mut())
+            {
+                // Echo the client's spelling for the owner it asked about (0x20 resolvers).
+                if r.name == *q.name() {
+                    r.name = q.name().clone();
+                }
+            }
+            reply(resp, tsig.as_ref(), limit, stats)
+        }
+        None if recurse && req.recursion_desired => {
+            stats.forwarded.fetch_add(1, Relaxed);
+            Decision::Forward(Box::new(req))
+        }
+        None => {
+            resp.metadata.response_code = ResponseCode::Refused;
+            reply(resp, tsig.as_ref(), limit, stats)
+        }
+    }
+}
+
+fn update(
+    p: &Policy,
+    req: Message,
+    tsig: Option<TsigCtx>,
+    limit: usize,
+    stats: &Stats,
+) -> Decision {
+    if req.queries.len() != 1 || req.queries[0].query_type() != RecordType::SOA {
+        stats.malformed.fetch_add(1, Relaxed);
+        return reply(
+            response_to(&req, ResponseCode::FormErr),
+            tsig.as_ref(),
+            limit,
+            stats,
+        );
+    }
+    let zname = req.queries[0].name().to_lowercase();
+    if p.catalog.get(&zname).is_none() {
+        return reply(
+            response_to(&req, ResponseCode::NotAuth),
+            tsig.as_ref(),
+            limit,
+            stats,
+        );
+    }
+    let Some(t) = tsig.filter(|t| {
+        p.update_keys
+            .iter()
+            .any(|k| *k == t.signer.signer_name().to_lowercase())
+    }) else {
+        tracing::info!(zone = %zname, "update refused: not signed with an update key");
+        return reply(response_to(&req, ResponseCode::Refused), None, limit, stats);
+    };
+    Decision::Update(Box::new(req), t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::answer::tests::catalog;
+    use hickory_proto::op::Query;
+    use std::sync::Arc;
+
+    fn policy() -> Policy {
+        Policy {
+            catalog: Arc::new(catalog()),
+            keys: vec![],
+            update_keys: vec![],
+            allow_recursion: vec!["192.168.10.0/24".parse().unwrap()],
+            forwarding: true,
+            secondaries: vec![SecondaryAcl {
+                ip: "192.168.1.1".parse().unwrap(),
+                key: None,
+            }],
+        }
+    }
+
+    fn q(name: &str, t: RecordType) -> Message {
+        let mut m = Message::query();
+        m.metadata.id = 0x1234;
+        m.metadata.recursion_desired = true;
+        m.add_query(Query::query(Name::from_ascii(name).unwrap(), t));
+        m
+    }
+
+    fn run(m: &Message, src: &str, tr: Transport) -> Decision {
+        handle(
+            &policy(),
+            &m.to_vec().unwrap(),
+            src.parse().unwrap(),
+            tr,
+            0,
+            &Stats::default(),
+        )
+    }
+
+    fn decoded(d: Decision) -> Message {
+        match d {
+            Decision::Reply(b) => Message::from_vec(&b).unwrap(),
+            other => panic!("expected a reply, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn authoritative_answer_has_aa_and_id() {
+        let r = decoded(run(
+            &q("main.it-ishin.com.", RecordType::A),
+            "192.168.10.5",
+            Transport::Udp,
+        ));
+        assert_eq!(r.id, 0x1234);
+        assert!(r.authoritative);
+        assert!(r.recursion_available);
+        assert_eq!(r.answers.len(), 2);
+    }
+
+    #[test]
+    fn outside_zones_forwarded_or_refused() {
+        let m = q("www.example.org.", RecordType::A);
+        assert!(matches!(
+            run(&m, "192.168.10.5", Transport::Udp),
+            Decision::Forward(_)
+        ));
+        let r = decoded(run(&m, "203.0.113.9", Transport::Udp));
+        assert_eq!(r.response_code, ResponseCode::Refused);
+        assert!(!r.recursion_available);
+    }
+
+    #[test]
+    fn axfr_only_over_tcp_from_secondaries() {
+        let m = q("it-ishin.com.", RecordType::AXFR);
+        assert!(matches!(
+            run(&m, "192.168.1.1", Transport::Tcp),
+            Decision::Transfer(..)
+        ));
+        let r = decoded(run(&m, "192.168.10.5", Transport::Tcp));
+        assert_eq!(r.response_code, ResponseCode::Refused);
+        let r = decoded(run(&m, "192.168.1.1", Transport::Udp));
+        assert_eq!(r.response_code, ResponseCode::Refused);
+    }
+
+    #[test]
+    fn garbage_and_unknown_opcodes() {
+        let s = Stats::default();
+        let p = policy();
+        let src: IpAddr = "192.168.10.5".parse().unwrap();
+        assert!(matches!(
+            handle(&p, b"abc", src, Transport::Udp, 0, &s),
+            Decision::Drop
+        ));
+        // A header claiming one question and no question bytes: FORMERR with the ID.
+        let bad = [0xab, 0xcd, 0x01, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        let r = decoded(handle(&p, &bad, src, Transport::Udp, 0, &s));
+        assert_eq!((r.id, r.response_code), (0xabcd, ResponseCode::FormErr));
+        // Compression pointer loop.
+        let mut lp = vec![0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        lp.extend([0xc0, 12, 0, 1, 0, 1]);
+        let r = decoded(handle(&p, &lp, src, Transport::Udp, 0, &s));
+        assert_eq!(r.response_code, ResponseCode::FormErr);
+        let mut m = q("main.it-ishin.com.", RecordType::A);
+        m.metadata.op_code = OpCode::Status;
+        let r = decoded(handle(&p, &m.to_vec().unwrap(), src, Transport::Udp, 0, &s));
+        assert_eq!(r.response_code, ResponseCode::NotImp);
+        assert_eq!(s.malformed.load(Relaxed), 3);
+        assert_eq!(s.notimp.load(Relaxed), 1);
+    }
+
+    #[test]
+    fn big_answers_truncate_over_udp() {
+        let s = Stats::default();
+        let mut r = response_to(&q("x.", RecordType::A), ResponseCode::NoError);
+        for i in 0..100u8 {
+            r.add_answer(hickory_proto::rr::Record::from_rdata(
+                Name::from_ascii("x.").unwrap(),
+                60,
+                hickory_proto::rr::RData::A(hickory_proto::rr::rdata::A::new(10, 0, 0, i)),
+            ));
+        }
+        let b = encode(r.clone(), None, 512, &s).unwrap();
+        let m = Message::from_vec(&b).unwrap();
+        assert!(m.truncation && m.answers.is_empty());
+        let b = encode(r, None, 65535, &s).unwrap();
+        assert_eq!(Message::from_vec(&b).unwrap().answers.len(), 100);
+    }
+
+    #[test]
+    fn edns_limits() {
+        let mut m = q("x.", RecordType::A);
+        assert_eq!(udp_limit(&m), 512);
+        let mut e = Edns::new();
+        e.set_max_payload(65000);
+        m.set_edns(e.clone());
+        assert_eq!(udp_limit(&m), 1232);
+        e.set_max_payload(100);
+        m.set_edns(e);
+        assert_eq!(udp_limit(&m), 512);
+    }
+}

@@ -1,0 +1,596 @@
+//! The I/O layer: sockets, the shared state swapped on reload and update, and the tasks that
+//! carry out the handler's decisions (forward, update, transfer, NOTIFY).
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::rr::{Name, RecordType};
+use shared::DnsView;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use crate::handler::{
+    Decision, Policy, SecondaryAcl, Stats, Transport, TsigCtx, encode, handle, response_to, signer,
+};
+use crate::rrl::{Rrl, Verdict};
+use crate::store::Store;
+use crate::update::Outcome;
+use crate::zone::{Catalog, ZoneData, ZoneSource, build, digest, next_serial};
+
+/// Concurrent TCP connections.
+pub const MAX_TCP: usize = 128;
+/// A TCP connection idle this long is closed.
+pub const TCP_IDLE: Duration = Duration::from_secs(10);
+/// Requests served on one TCP connection before it is closed.
+pub const TCP_MAX_REQUESTS: u32 = 10_000;
+/// Concurrent forwarded queries.
+pub const MAX_FORWARD: usize = 512;
+/// Records per AXFR message.
+const AXFR_CHUNK: usize = 400;
+
+/// Seconds since the epoch.
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The single writer's state (dynamic updates and reloads are serialised through it).
+#[derive(Debug)]
+pub struct Writer {
+    store: Store,
+    sources: Vec<ZoneSource>,
+}
+
+/// State shared by every task.
+#[derive(Debug)]
+pub struct Shared {
+    /// What the handler decides from.
+    pub policy: ArcSwap<Policy>,
+    /// The current view.
+    pub view: ArcSwap<DnsView>,
+    /// Counters.
+    pub stats: Stats,
+    cache: crate::forward::Cache,
+    rrl: Mutex<Rrl>,
+    writer: tokio::sync::Mutex<Writer>,
+    tcp_slots: Arc<Semaphore>,
+    forward_slots: Arc<Semaphore>,
+}
+
+/// Builds the policy for `view`: zone sources merged with the zone files, dynamic records and
+/// serials from the store (bumping and storing serials of changed zones). Returns the origins
+/// whose serial moved.
+pub fn compile(
+    view: &DnsView,
+    store: &Store,
+    sources: Vec<ZoneSource>,
+) -> anyhow::Result<(Policy, Vec<Name>)> {
+    let now = unix_now();
+    let mut zones = Vec::new();
+    let mut writes = Vec::new();
+    let mut changed = Vec::new();
+    for src in &sources {
+        let key = src.origin.to_ascii();
+        let mut dynamic = store.dynamic(&key)?;
+        // The host table wins over older dynamic records for the same owner.
+        let statics: std::collections::BTreeSet<Name> =
+            src.records.iter().map(|r| r.name.to_lowercase()).collect();
+        dynamic.retain(|r| !statics.contains(&r.name.to_lowercase()));
+        let d = digest(src, &dynamic);
+        let stored = store.serial(&key)?;
+        let serial = next_serial(stored, d, now);
+        if stored != Some((d, serial)) {
+            writes.push((key.clone(), d, serial));
+            changed.push(src.origin.clone());
+        }
+        zones.push(Arc::new(build(src, dynamic, serial)));
+    }
+    store.commit(None, &writes)?;
+    Ok((policy(view, Catalog { zones }), changed))
+}
+
+fn policy(view: &DnsView, catalog: Catalog) -> Policy {
+    let mut keys: Vec<_> = view.update_keys.iter().filter_map(signer).collect();
+    for s in &view.secondaries {
+        if let Some(k) = s.key.as_ref().and_then(signer)
+            && !keys.iter().any(|x| x.signer_name() == k.signer_name())
+        {
+            keys.push(k);
+        }
+    }
+    Policy {
+        catalog: Arc::new(catalog),
+        keys,
+        update_keys: view
+            .update_keys
+            .iter()
+            .filter_map(|k| crate::zone::name(&k.name).ok())
+            .collect(),
+        allow_recursion: view.allow_recursion.clone(),
+        forwarding: !view.upstream.is_empty(),
+        secondaries: view
+            .secondaries
+            .iter()
+            .map(|s| SecondaryAcl {
+                ip: s.address.ip(),
+                key: s.key.as_ref().and_then(|k| crate::zone::name(&k.name).ok()),
+            })
+            .collect(),
+    }
+}
+
+impl Shared {
+    /// Opens the store and compiles the first view.
+    pub fn new(view: Arc<DnsView>, store: Store) -> anyhow::Result<(Arc<Shared>, Vec<Name>)> {
+        let sources = crate::zonefile::merged_sources(&view)?;
+        let (p, changed) = compile(&view, &store, sources.clone())?;
+        let s = Shared {
+            policy: ArcSwap::from_pointee(p),
+            rrl: Mutex::new(Rrl::new(view.rrl.clone())),
+            view: ArcSwap::new(view),
+            stats: Stats::default(),
+            cache: crate::forward::Cache::default(),
+            writer: tokio::sync::Mutex::new(Writer { store, sources }),
+            tcp_slots: Arc::new(Semaphore::new(MAX_TCP)),
+            forward_slots: Arc::new(Semaphore::new(MAX_FORWARD)),
+        };
+        Ok((Arc::new(s), changed))
+    }
+
+    /// Swaps in a new view; on error the old zones stay in force.
+    pub async fn reload(self: &Arc<Self>, view: Arc<DnsView>) {
+        let mut w = self.writer.lock().await;
+        let sources = match crate::zonefile::merged_sources(&view) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("reload rejected, the previous zones stay in force: {e}");
+                return;
+            }
+        };
+        match compile(&view, &w.store, sources.clone()) {
+            Ok((p, changed)) => {
+                w.sources = sources;
+                if self.view.load().listen != view.listen {
+                    tracing::warn!("listen addresses changed: restart dnsd to apply them");
+                }
+                *self.rrl.lock().unwrap_or_else(|e| e.into_inner()) = Rrl::new(view.rrl.clone());
+                self.policy.store(Arc::new(p));
+                self.view.store(view);
+                for z in &changed {
+                    tracing::info!(zone = %z, serial = self.serial(z), "zone changed by reload");
+                }
+                self.notify_all(&changed);
+            }
+            Err(e) => tracing::error!("reload failed, the previous zones stay in force: {e:#}"),
+        }
+    }
+
+    fn serial(&self, origin: &Name) -> u32 {
+        self.policy
+            .load()
+            .catalog
+            .get(origin)
+            .map_or(0, |z| z.serial())
+    }
+
+    async fn update(self: &Arc<Self>, req: Message, tsig: TsigCtx) -> Option<Vec<u8>> {
+        let mut w = self.writer.lock().await;
+        let pol = self.policy.load_full();
+        let zname = req.queries[0].name().to_lowercase();
+        let Some(zone) = pol.catalog.get(&zname).cloned() else {
+            return encode(
+                response_to(&req, ResponseCode::NotAuth),
+                Some(&tsig),
+                65535,
+                &self.stats,
+            );
+        };
+        let rcode = match crate::update::apply(&zone, &req) {
+            Outcome::Rejected(rc) => rc,
+            Outcome::Unchanged => ResponseCode::NoError,
+            Outcome::Changed(dynamic) => match self.commit_zone(&mut w, &pol, &zone, dynamic) {
+                Ok(serial) => {
+                    self.stats.updates.fetch_add(1, Relaxed);
+                    tracing::info!(zone = %zname, serial, key = %tsig.signer.signer_name(), "dynamic update applied");
+                    self.notify_all(std::slice::from_ref(&zname));
+                    ResponseCode::NoError
+                }
+                Err(e) => {
+                    tracing::error!(zone = %zname, "update not stored: {e:#}");
+                    ResponseCode::ServFail
+                }
+            },
+        };
+        encode(response_to(&req, rcode), Some(&tsig), 65535, &self.stats)
+    }
+
+    fn commit_zone(
+        &self,
+        w: &mut Writer,
+        pol: &Policy,
+        zone: &ZoneData,
+        dynamic: Vec<hickory_proto::rr::Record>,
+    ) -> anyhow::Result<u32> {
+        let src = w
+            .sources
+            .iter()
+            .find(|s| s.origin == zone.origin)
+            .ok_or_else(|| anyhow::anyhow!("zone source missing"))?;
+        let key = zone.origin.to_ascii();
+        let d = digest(src, &dynamic);
+        let stored = w.store.serial(&key)?.or(Some((0, zone.serial())));
+        let serial = next_serial(stored, d, unix_now());
+        w.store
+            .commit(Some((&key, &dynamic)), &[(key.clone(), d, serial)])?;
+        let newz = Arc::new(build(src, dynamic, serial));
+        let zones = pol
+            .catalog
+            .zones
+            .iter()
+            .map(|z| {
+                if z.origin == zone.origin {
+                    newz.clone()
+                } else {
+                    z.clone()
+                }
+            })
+            .collect();
+        let p = Policy {
+            catalog: Arc::new(Catalog { zones }),
+            keys: pol.keys.clone(),
+            update_keys: pol.update_keys.clone(),
+            allow_recursion: pol.allow_recursion.clone(),
+            forwarding: pol.forwarding,
+            secondaries: pol.secondaries.clone(),
+        };
+        self.policy.store(Arc::new(p));
+        Ok(serial)
+    }
+
+    /// Sends NOTIFY for each zone to every secondary that wants it (in the background).
+    pub fn notify_all(self: &Arc<Self>, zones: &[Name]) {
+        let view = self.view.load_full();
+        let pol = self.policy.load_full();
+        for origin in zones {
+            let Some(z) = pol.catalog.get(origin).cloned() else {
+                continue;
+            };
+            for s in view.secondaries.iter().filter(|s| s.notify) {
+                let key = s.key.as_ref().and_then(signer);
+                let addr = s.address;
+                let z = z.clone();
+                tokio::spawn(async move { notify_one(addr, &z, key).await });
+            }
+        }
+    }
+
+    async fn forward(&self, req: Message) -> Option<Vec<u8>> {
+        let q: Query = req.queries[0].clone();
+        let mut resp = response_to(&req, ResponseCode::NoError);
+        resp.metadata.recursion_available = true;
+        let now = Instant::now();
+        let hit = self.cache.get(q.name(), q.query_type(), now);
+        let got = match hit {
+            Some(c) => {
+                self.stats.cache_hits.fetch_add(1, Relaxed);
+                Some(c)
+            }
+            None => {
+                let ups = self.view.load().upstream.clone();
+                match crate::forward::resolve(&ups, &q).await {
+                    Some(m) => {
+                        self.cache.put(q.name(), q.query_type(), &m, now);
+                        resp.metadata.response_code = m.response_code;
+                        resp.answers = m.answers;
+                        resp.authorities = m.authorities;
+                        None
+                    }
+                    None => {
+                        resp.metadata.response_code = ResponseCode::ServFail;
+                        None
+                    }
+                }
+            }
+        };
+        if let Some(c) = got {
+            resp.metadata.response_code = c.rcode;
+            resp.answers = c.answers;
+            resp.authorities = c.authorities;
+        }
+        Some(resp).and_then(|r| {
+            let limit = crate::handler::udp_limit(&req);
+            encode(r, None, limit, &self.stats)
+        })
+    }
+}
+
+async fn notify_one(addr: SocketAddr, z: &ZoneData, key: Option<hickory_proto::rr::TSigner>) {
+    let id = (unix_now() as u16) ^ (z.serial() as u16);
+    let mut m = Message::new(id, MessageType::Query, OpCode::Notify);
+    m.metadata.authoritative = true;
+    m.add_query(Query::query(z.origin.clone(), RecordType::SOA));
+    m.add_answer(z.soa.clone());
+    let bytes = match &key {
+        Some(k) => match k.sign_message(&m, unix_now()) {
+            Ok((rec, _)) => {
+                m.set_signature(rec);
+                m.to_vec()
+            }
+            Err(e) => Err(e),
+        },
+        None => m.to_vec(),
+    };
+    let Ok(bytes) = bytes else { return };
+    let bind: SocketAddr = if addr.is_ipv4() {
+        SocketAddr::from(([0, 0, 0, 0], 0))
+    } else {
+        SocketAddr::from(([0u16; 8], 0))
+    };
+    let Ok(sock) = UdpSocket::bind(bind).await else {
+        return;
+    };
+    if sock.connect(addr).await.is_err() {
+        return;
+    }
+    for attempt in 1..=5 {
+        let _ = sock.send(&bytes).await;
+        let mut buf = [0u8; 1024];
+        let wait = async {
+            loop {
+                let n = sock.recv(&mut buf).await.ok()?;
+                if let Ok(r) = Message::from_vec(&buf[..n])
+                    && r.id == id
+                {
+                    return Some(r.response_code);
+                }
+            }
+        };
+        if let Ok(Some(rc)) = tokio::time::timeout(Duration::from_secs(2), wait).await {
+            tracing::info!(secondary = %addr, zone = %z.origin, serial = z.serial(), rcode = %rc, "NOTIFY acknowledged");
+            return;
+        }
+        tracing::debug!(secondary = %addr, attempt, "no NOTIFY answer yet");
+    }
+    tracing::warn!(secondary = %addr, zone = %z.origin, "NOTIFY not acknowledged after 5 tries");
+}
+
+/// Binds UDP and TCP on every listen address; a missing address is a clear error.
+pub fn bind(listen: &[SocketAddr]) -> anyhow::Result<Vec<(UdpSocket, TcpListener)>> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let mut out = Vec::new();
+    for a in listen {
+        let explain = |e: std::io::Error, proto: &str| {
+            if e.raw_os_error() == Some(libc_eaddrnotavail()) {
+                anyhow::anyhow!(
+                    "cannot listen on {a} ({proto}): {} is not an address of this host; add it to an interface or change [dns] listen",
+                    a.ip()
+                )
+            } else {
+                anyhow::anyhow!("cannot listen on {a} ({proto}): {e}")
+            }
+        };
+        let dom = Domain::for_address(*a);
+        let u = Socket::new(dom, Type::DGRAM, Some(Protocol::UDP))?;
+        u.set_reuse_address(true)?;
+        u.set_nonblocking(true)?;
+        let _ = u.set_recv_buffer_size(4 << 20);
+        u.bind(&(*a).into()).map_err(|e| explain(e, "udp"))?;
+        let t = Socket::new(dom, Type::STREAM, Some(Protocol::TCP))?;
+        t.set_reuse_address(true)?;
+        t.set_nonblocking(true)?;
+        t.bind(&(*a).into()).map_err(|e| explain(e, "tcp"))?;
+        t.listen(1024)?;
+        let u = UdpSocket::from_std(std::net::UdpSocket::from(u))?;
+        let t = TcpListener::from_std(std::net::TcpListener::from(t))?;
+        out.push((u, t));
+    }
+    Ok(out)
+}
+
+fn libc_eaddrnotavail() -> i32 {
+    99 // EADDRNOTAVAIL on Linux
+}
+
+/// Serves UDP on `sock` until `stop`.
+pub async fn serve_udp(shared: Arc<Shared>, sock: Arc<UdpSocket>, stop: CancellationToken) {
+    let mut buf = vec![0u8; 65535];
+    loop {
+        let (n, src) = tokio::select! {
+            _ = stop.cancelled() => return,
+            r = sock.recv_from(&mut buf) => match r {
+                Ok(x) => x,
+                Err(e) => { tracing::debug!("udp receive: {e}"); continue; }
+            },
+        };
+        let pol = shared.policy.load();
+        match handle(
+            &pol,
+            &buf[..n],
+            src.ip(),
+            Transport::Udp,
+            unix_now(),
+            &shared.stats,
+        ) {
+            Decision::Reply(b) => send_limited(&shared, &sock, &b, src).await,
+            Decision::Drop | Decision::Transfer(..) => {}
+            Decision::Forward(req) => {
+                let Ok(permit) = shared.forward_slots.clone().try_acquire_owned() else {
+                    continue; // overloaded: the client retries
+                };
+                let (sh, so) = (shared.clone(), sock.clone());
+                tokio::spawn(async move {
+                    if let Some(b) = sh.forward(*req).await {
+                        send_limited(&sh, &so, &b, src).await;
+                    }
+                    drop(permit);
+                });
+            }
+            Decision::Update(req, t) => {
+                let (sh, so) = (shared.clone(), sock.clone());
+                tokio::spawn(async move {
+                    if let Some(b) = sh.update(*req, t).await {
+                        let _ = so.send_to(&b, src).await;
+                    }
+                });
+            }
+        }
+    }
+}
+
+async fn send_limited(shared: &Shared, sock: &UdpSocket, b: &[u8], src: SocketAddr) {
+    let verdict = {
+        let mut r = shared.rrl.lock().unwrap_or_else(|e| e.into_inner());
+        if r.off() {
+            Verdict::Send
+        } else {
+            r.check(src.ip(), unix_now())
+        }
+    };
+    match verdict {
+        Verdict::Send => {
+            let _ = sock.send_to(b, src).await;
+        }
+        Verdict::Drop => {
+            shared.stats.rrl_dropped.fetch_add(1, Relaxed);
+        }
+        Verdict::Slip => {
+            shared.stats.rrl_slipped.fetch_add(1, Relaxed);
+            if let Ok(mut m) = Message::from_vec(b) {
+                let mut t = m.truncate();
+                t.metadata.truncation = true;
+                m.signature = None;
+                if let Ok(tb) = t.to_vec() {
+                    let _ = sock.send_to(&tb, src).await;
+                }
+            }
+        }
+    }
+}
+
+/// Accepts TCP connections until `stop`.
+pub async fn serve_tcp(shared: Arc<Shared>, l: TcpListener, stop: CancellationToken) {
+    loop {
+        let (s, peer) = tokio::select! {
+            _ = stop.cancelled() => return,
+            r = l.accept() => match r {
+                Ok(x) => x,
+                Err(e) => { tracing::debug!("tcp accept: {e}"); continue; }
+            },
+        };
+        let Ok(permit) = shared.tcp_slots.clone().try_acquire_owned() else {
+            tracing::debug!(%peer, "too many TCP connections; closing");
+            continue;
+        };
+        let (sh, st) = (shared.clone(), stop.clone());
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = st.cancelled() => {}
+                _ = connection(sh, s, peer.ip()) => {}
+            }
+            drop(permit);
+        });
+    }
+}
+
+async fn write_frame(s: &mut TcpStream, b: &[u8]) -> std::io::Result<()> {
+    let len = u16::try_from(b.len()).unwrap_or(u16::MAX);
+    let mut f = Vec::with_capacity(b.len() + 2);
+    f.extend_from_slice(&len.to_be_bytes());
+    f.extend_from_slice(&b[..usize::from(len)]);
+    tokio::time::timeout(TCP_IDLE, s.write_all(&f))
+        .await
+        .map_err(|_| std::io::ErrorKind::TimedOut)?
+}
+
+async fn connection(shared: Arc<Shared>, mut s: TcpStream, peer: IpAddr) {
+    let _ = s.set_nodelay(true);
+    let mut buf = vec![0u8; 65535];
+    for _ in 0..TCP_MAX_REQUESTS {
+        let len = match tokio::time::timeout(TCP_IDLE, s.read_u16()).await {
+            Ok(Ok(l)) => usize::from(l),
+            _ => return,
+        };
+        if len < 12 {
+            shared.stats.malformed.fetch_add(1, Relaxed);
+            return; // garbage framing: close
+        }
+        match tokio::time::timeout(TCP_IDLE, s.read_exact(&mut buf[..len])).await {
+            Ok(Ok(_)) => {}
+            _ => {
+                shared.stats.malformed.fetch_add(1, Relaxed);
+                return; // truncated frame
+            }
+        }
+        let pol = shared.policy.load_full();
+        let out = match handle(
+            &pol,
+            &buf[..len],
+            peer,
+            Transport::Tcp,
+            unix_now(),
+            &shared.stats,
+        ) {
+            Decision::Reply(b) => vec![b],
+            Decision::Drop => continue,
+            Decision::Forward(req) => shared.forward(*req).await.into_iter().collect(),
+            Decision::Update(req, t) => shared.update(*req, t).await.into_iter().collect(),
+            Decision::Transfer(z, req, t) => {
+                tracing::info!(%peer, zone = %z.origin, serial = z.serial(), "zone transfer");
+                transfer(&z, &req, t.as_ref(), &shared.stats)
+            }
+        };
+        for b in out {
+            if write_frame(&mut s, &b).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// The AXFR messages for `z`: SOA, every record, SOA (RFC 5936).
+pub fn transfer(
+    z: &ZoneData,
+    req: &Message,
+    tsig: Option<&TsigCtx>,
+    stats: &Stats,
+) -> Vec<Vec<u8>> {
+    let mut recs = z.all_records();
+    recs.push(z.soa.clone());
+    let chunks: Vec<_> = recs.chunks(AXFR_CHUNK).collect();
+    let mut out = Vec::new();
+    let mut mac = tsig.map(|t| t.request_mac.clone());
+    for (i, c) in chunks.iter().enumerate() {
+        let mut m = response_to(req, ResponseCode::NoError);
+        m.metadata.authoritative = true;
+        if i > 0 {
+            m.queries.clear();
+        }
+        m.answers = c.to_vec();
+        let ctx = tsig.map(|t| TsigCtx {
+            signer: t.signer.clone(),
+            request_mac: mac.clone().unwrap_or_default(),
+            now: t.now,
+        });
+        match encode(m, ctx.as_ref(), 65535, stats) {
+            Some(b) => {
+                if ctx.is_some()
+                    && let Ok(mm) = Message::from_vec(&b)
+                    && let Some(sig) = mm.signature()
+                {
+                    mac = Some(sig.data.mac.clone());
+                }
+                out.push(b)
+            }
+            None => break,
+        }
+    }
+    out
+}

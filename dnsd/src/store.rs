@@ -1,0 +1,137 @@
+//! Persistent state in an embedded redb database: the dynamic records of each zone and the
+//! (content digest, serial) pair that keeps serials growing across restarts.
+
+use std::path::Path;
+
+use hickory_proto::op::Message;
+use hickory_proto::rr::Record;
+use redb::{Database, ReadableDatabase, TableDefinition};
+
+const DYNAMIC: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("dynamic");
+const SERIAL: TableDefinition<'_, &str, (u64, u32)> = TableDefinition::new("serial");
+
+/// Store errors.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Anything from redb.
+    #[error("store {path}: {msg}")]
+    Db {
+        /// The file.
+        path: String,
+        /// What failed.
+        msg: String,
+    },
+}
+
+/// The store.
+#[derive(Debug)]
+pub struct Store {
+    db: Database,
+    path: String,
+}
+
+impl Store {
+    /// Opens (creating the file and its folder if needed).
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let p = path.display().to_string();
+        let err = |m: String| StoreError::Db {
+            path: p.clone(),
+            msg: m,
+        };
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir).map_err(|e| err(format!("cannot create folder: {e}")))?;
+        }
+        let db = Database::create(path).map_err(|e| err(e.to_string()))?;
+        let s = Store {
+            db,
+            path: p.clone(),
+        };
+        // Make sure both tables exist so reads never fail on a fresh file.
+        let tx = s.db.begin_write().map_err(|e| err(e.to_string()))?;
+        tx.open_table(DYNAMIC).map_err(|e| err(e.to_string()))?;
+        tx.open_table(SERIAL).map_err(|e| err(e.to_string()))?;
+        tx.commit().map_err(|e| err(e.to_string()))?;
+        Ok(s)
+    }
+
+    fn err(&self, e: impl std::fmt::Display) -> StoreError {
+        StoreError::Db {
+            path: self.path.clone(),
+            msg: e.to_string(),
+        }
+    }
+
+    /// Dynamic records of `zone` (empty when none).
+    pub fn dynamic(&self, zone: &str) -> Result<Vec<Record>, StoreError> {
+        let tx = self.db.begin_read().map_err(|e| self.err(e))?;
+        let t = tx.open_table(DYNAMIC).map_err(|e| self.err(e))?;
+        let Some(v) = t.get(zone).map_err(|e| self.err(e))? else {
+            return Ok(Vec::new());
+        };
+        let m = Message::from_vec(v.value()).map_err(|e| self.err(format!("zone {zone}: {e}")))?;
+        Ok(m.answers)
+    }
+
+    /// Stored (digest, serial) of `zone`.
+    pub fn serial(&self, zone: &str) -> Result<Option<(u64, u32)>, StoreError> {
+        let tx = self.db.begin_read().map_err(|e| self.err(e))?;
+        let t = tx.open_table(SERIAL).map_err(|e| self.err(e))?;
+        Ok(t.get(zone).map_err(|e| self.err(e))?.map(|v| v.value()))
+    }
+
+    /// Atomically stores new dynamic records (if given) and serials.
+    pub fn commit(
+        &self,
+        dynamic: Option<(&str, &[Record])>,
+        serials: &[(String, u64, u32)],
+    ) -> Result<(), StoreError> {
+        let tx = self.db.begin_write().map_err(|e| self.err(e))?;
+        {
+            if let Some((zone, recs)) = dynamic {
+                let mut m = Message::query();
+                m.answers = recs.to_vec();
+                let bytes = m.to_vec().map_err(|e| self.err(e))?;
+                let mut t = tx.open_table(DYNAMIC).map_err(|e| self.err(e))?;
+                t.insert(zone, bytes.as_slice()).map_err(|e| self.err(e))?;
+            }
+            let mut t = tx.open_table(SERIAL).map_err(|e| self.err(e))?;
+            for (zone, d, s) in serials {
+                t.insert(zone.as_str(), (*d, *s)).map_err(|e| self.err(e))?;
+            }
+        }
+        tx.commit().map_err(|e| self.err(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::rr::rdata::A;
+    use hickory_proto::rr::{Name, RData};
+
+    #[test]
+    fn survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("sub/dnsd.redb");
+        let r = Record::from_rdata(
+            Name::from_ascii("a.x.").unwrap(),
+            60,
+            RData::A(A::new(1, 2, 3, 4)),
+        );
+        {
+            let s = Store::open(&p).unwrap();
+            assert!(s.dynamic("x.").unwrap().is_empty());
+            assert_eq!(s.serial("x.").unwrap(), None);
+            s.commit(
+                Some(("x.", std::slice::from_ref(&r))),
+                &[("x.".into(), 9, 77)],
+            )
+            .unwrap();
+        }
+        let s = Store::open(&p).unwrap();
+        assert_eq!(s.dynamic("x.").unwrap(), vec![r]);
+        assert_eq!(s.serial("x.").unwrap(), Some((9, 77)));
+    }
+}
