@@ -1,10 +1,32 @@
 //! lbd: virtual IP, health checks, balancing and VRRP over the shared host table.
+//!
+//! The daemon loop gathers three inputs (the view from the host file, backend health, the VRRP
+//! role), computes the desired state purely ([`desired::desired`]) and hands it to the
+//! [`apply::Applier`], which reconciles the kernel (VIPs, one nftables table) and the proxy
+//! listeners with it.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
+use std::time::Duration;
 
 use shared::daemon::{CommonArgs, notify};
 use shared::{HostTable, LbView};
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+pub mod apply;
+pub mod desired;
+pub mod health;
+pub mod nft;
+pub mod proxy;
+pub mod sched;
+pub mod vip;
+pub mod vrrp;
+
+use desired::{Desired, Role};
+use health::Tracker;
 
 /// Command line.
 #[derive(Debug, clap::Parser)]
@@ -60,22 +82,228 @@ pub fn summary(v: &LbView) -> String {
     s
 }
 
+/// Health trackers by (service, backend).
+type Trackers = BTreeMap<(String, SocketAddrV4), Tracker>;
+
+fn health_map(t: &Trackers) -> desired::HealthMap {
+    t.iter()
+        .filter_map(|(k, v)| v.up.map(|u| (k.clone(), u)))
+        .collect()
+}
+
+/// Keys of every checked backend in `view`.
+fn checked_keys(view: &LbView) -> Vec<(String, SocketAddrV4)> {
+    view.services
+        .iter()
+        .filter(|s| !matches!(s.check.kind, shared::CheckKind::None))
+        .flat_map(|s| s.backends.iter().map(|b| (s.name.clone(), b.addr)))
+        .collect()
+}
+
+/// Longest check timeout of `view` (bounds the wait for the first round).
+fn longest_timeout(view: &LbView) -> Duration {
+    view.services
+        .iter()
+        .map(|s| s.check.timeout)
+        .max()
+        .unwrap_or(Duration::ZERO)
+}
+
+/// Announces `vips` with gratuitous ARP: five at 200 ms intervals (keepalived sends five too).
+fn announce(applier: &apply::Applier, vips: &[Ipv4Addr]) {
+    let targets: Vec<(Ipv4Addr, vip::Placement)> = vips
+        .iter()
+        .filter_map(|a| applier.held.get(a).map(|(_, p)| (*a, p.clone())))
+        .collect();
+    if targets.is_empty() {
+        return;
+    }
+    tokio::spawn(async move {
+        for round in 0..5 {
+            if round > 0 {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            for (a, p) in &targets {
+                if let Err(e) = vip::send_garp(*a, p) {
+                    tracing::warn!(vip = %a, interface = %p.iface, error = %e, "gratuitous ARP failed");
+                }
+            }
+        }
+    });
+}
+
 /// Runs the balancer until SIGTERM/SIGINT.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let started = shared::daemon::start(&cli.common, "lbd", view, summary);
+    let shutdown = started.shutdown.clone();
     let mut rx = started.reload.view.clone();
+    let mut view: Arc<LbView> = rx.borrow_and_update().clone();
+
+    let mut applier = apply::Applier::new();
+    if let Err(e) = applier.preflight(&view) {
+        anyhow::bail!(
+            "cannot carry the services in {}: {e}",
+            cli.common.config.display()
+        );
+    }
+
+    // Health checks.
+    let (check_tx, mut check_rx) = mpsc::channel::<health::CheckResult>(1024);
+    let mut checkers_stop = CancellationToken::new();
+    health::spawn_checkers(&view, check_tx.clone(), checkers_stop.clone());
+    let mut trackers: Trackers = BTreeMap::new();
+
+    // The VRRP role (always master without VRRP).
+    let vrrp_stop = CancellationToken::new();
+    let initial = if view.vrrp.is_some() {
+        Role::Backup
+    } else {
+        Role::Master
+    };
+    let (role_tx, mut role_rx) = watch::channel(initial);
+    let vrrp_task = match &view.vrrp {
+        Some(cfg) => Some(vrrp::spawn(cfg.clone(), &view, role_tx, vrrp_stop.clone())?),
+        None => {
+            drop(role_tx);
+            None
+        }
+    };
+    let mut role = *role_rx.borrow_and_update();
+
+    // First round of checks, so the first apply already leaves dead backends out.
+    let first_deadline =
+        tokio::time::Instant::now() + longest_timeout(&view) + Duration::from_millis(500);
+    let want = checked_keys(&view);
+    while want
+        .iter()
+        .any(|k| trackers.get(k).is_none_or(|t| t.up.is_none()))
+    {
+        tokio::select! {
+            _ = tokio::time::sleep_until(first_deadline) => break,
+            _ = shutdown.cancelled() => break,
+            Some(r) = check_rx.recv() => { record(&view, &mut trackers, r); }
+        }
+    }
+
+    let mut managed = desired::managed_vips(&view);
+    let mut current: Desired = desired::desired(&view, &health_map(&trackers), role);
+    match applier.apply(&current, &managed) {
+        Ok(taken) => announce(&applier, &taken),
+        Err(e) => {
+            applier.clear(&managed);
+            anyhow::bail!("cannot apply the initial state (everything rolled back): {e}");
+        }
+    }
     notify::ready();
+    log_state(&current, role);
     tracing::info!("lbd ready");
+
+    let mut garp = view.garp_refresh.map(tokio::time::interval);
+    let mut dirty = false;
     loop {
         tokio::select! {
-            _ = started.shutdown.cancelled() => break,
+            _ = shutdown.cancelled() => break,
             r = rx.changed() => {
                 if r.is_err() { break; }
-                let v: Arc<LbView> = rx.borrow_and_update().clone();
-                for line in summary(&v).lines() { tracing::info!("{line}"); }
+                let next: Arc<LbView> = rx.borrow_and_update().clone();
+                if let Err(e) = applier.preflight(&next) {
+                    tracing::error!("new host file not applied, the previous one stays in force: {e}");
+                    continue;
+                }
+                checkers_stop.cancel();
+                checkers_stop = CancellationToken::new();
+                let keys = checked_keys(&next);
+                trackers.retain(|k, _| keys.contains(k));
+                health::spawn_checkers(&next, check_tx.clone(), checkers_stop.clone());
+                let mut all = managed.clone();
+                all.extend(desired::managed_vips(&next));
+                managed = all;
+                garp = next.garp_refresh.map(tokio::time::interval);
+                view = next;
+                for line in summary(&view).lines() { tracing::info!("{line}"); }
+                dirty = true;
+            }
+            Some(r) = check_rx.recv() => {
+                if record(&view, &mut trackers, r) { dirty = true; }
+            }
+            r = role_rx.changed(), if vrrp_task.is_some() => {
+                if r.is_err() { break; }
+                role = *role_rx.borrow_and_update();
+                tracing::info!(role = ?role, "VRRP role changed");
+                dirty = true;
+            }
+            _ = async { garp.as_mut().expect("guarded").tick().await }, if garp.is_some() && role == Role::Master => {
+                let held: Vec<Ipv4Addr> = applier.held.keys().copied().collect();
+                for a in held {
+                    if let Some((_, p)) = applier.held.get(&a)
+                        && let Err(e) = vip::send_garp(a, p) {
+                        tracing::warn!(vip = %a, error = %e, "gratuitous ARP refresh failed");
+                    }
+                }
+            }
+        }
+        if dirty {
+            let next = desired::desired(&view, &health_map(&trackers), role);
+            match applier.apply(&next, &managed) {
+                Ok(taken) => {
+                    announce(&applier, &taken);
+                    if next != current {
+                        log_state(&next, role);
+                    }
+                    current = next;
+                    managed = desired::managed_vips(&view);
+                    dirty = false;
+                }
+                Err(e) => {
+                    tracing::error!("apply failed, the previous state stays in force: {e}");
+                    dirty = false;
+                }
             }
         }
     }
+    checkers_stop.cancel();
+    applier.clear(&managed);
+    vrrp_stop.cancel();
+    if let Some(t) = vrrp_task {
+        let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
+    }
     tracing::info!("lbd stopped");
     Ok(())
+}
+
+/// Feeds one check result into its tracker; true when the backend's state flipped.
+fn record(view: &LbView, trackers: &mut Trackers, r: health::CheckResult) -> bool {
+    let Some(svc) = view.services.iter().find(|s| s.name == r.service) else {
+        return false;
+    };
+    let t = trackers.entry((r.service.clone(), r.backend)).or_default();
+    let ok = r.ok.is_ok();
+    if let Err(e) = &r.ok {
+        t.last_error = Some(e.clone());
+    }
+    match t.record(ok, svc.check.rise, svc.check.fall) {
+        Some(true) => {
+            tracing::info!(service = %r.service, backend = %r.backend, "backend up");
+            true
+        }
+        Some(false) => {
+            tracing::warn!(service = %r.service, backend = %r.backend, reason = %r.ok.err().unwrap_or_default(), "backend down");
+            true
+        }
+        None => false,
+    }
+}
+
+fn log_state(d: &Desired, role: Role) {
+    for s in &d.services {
+        let t: Vec<String> = s
+            .targets
+            .iter()
+            .map(|t| format!("{}={}", t.name, t.addr))
+            .collect();
+        tracing::info!(role = ?role, service = %s.name, mode = ?s.mode, targets = %t.join(","), "service state");
+    }
+    if d.services.is_empty() {
+        tracing::info!(role = ?role, "holding no VIP, carrying no service");
+    }
 }

@@ -1,0 +1,151 @@
+//! The applier: makes the kernel (VIPs, the nftables table) and the proxy listeners match a
+//! [`Desired`] state. It reconciles against what the kernel holds now, so a VIP removed by hand
+//! comes back and a VIP left by a crashed run goes away.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use shared::Dataplane;
+
+use crate::desired::{Desired, VipPlan};
+use crate::nft::{self, NftError};
+use crate::proxy::Proxies;
+use crate::vip::{self, Placement, VipError};
+
+/// Why an apply failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// A VIP cannot be placed or changed.
+    #[error(transparent)]
+    Vip(#[from] VipError),
+    /// The nftables table cannot be replaced.
+    #[error(transparent)]
+    Nft(#[from] NftError),
+    /// A proxy listener cannot be opened.
+    #[error("{0}")]
+    Proxy(String),
+}
+
+/// Kernel and proxy state owned by lbd.
+#[derive(Debug, Default)]
+pub struct Applier {
+    nft: Option<String>,
+    nft_missing: Option<String>,
+    last_script: Option<String>,
+    /// VIPs held now, with where they are.
+    pub held: BTreeMap<Ipv4Addr, (u8, Placement)>,
+    /// The user-space data plane.
+    pub proxies: Proxies,
+}
+
+/// True when `d` (or the view behind it) needs the kernel data plane.
+fn needs_kernel(services: impl IntoIterator<Item = Dataplane>) -> bool {
+    services.into_iter().any(|d| d == Dataplane::Kernel)
+}
+
+impl Applier {
+    /// A new applier; looks for `nft` once.
+    pub fn new() -> Applier {
+        let (nft, nft_missing) = match nft::find_nft() {
+            Ok(p) => (Some(p), None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        Applier {
+            nft,
+            nft_missing,
+            ..Applier::default()
+        }
+    }
+
+    /// Checks, without changing anything, that `view` can be carried here: `nft` present when a
+    /// service uses the kernel data plane, every VIP placeable.
+    pub fn preflight(&self, view: &shared::LbView) -> Result<(), ApplyError> {
+        if needs_kernel(view.services.iter().map(|s| s.dataplane)) && self.nft.is_none() {
+            return Err(NftError::Missing(self.nft_missing.clone().unwrap_or_default()).into());
+        }
+        for v in crate::desired::managed_vips(view) {
+            vip::place(&v)?;
+        }
+        Ok(())
+    }
+
+    /// Makes everything match `d`; `managed` are all VIPs lbd may hold (to remove stale ones).
+    /// Returns the VIPs newly taken (to announce with gratuitous ARP).
+    ///
+    /// Order: placements are resolved first (nothing changes if one fails); then the nftables
+    /// table is replaced in one transaction (nothing changes if nft refuses); then VIPs are
+    /// added and removed; then the proxy listeners follow.
+    pub fn apply(&mut self, d: &Desired, managed: &[VipPlan]) -> Result<Vec<Ipv4Addr>, ApplyError> {
+        let mut placed = Vec::new();
+        for v in &d.vips {
+            placed.push((v.clone(), vip::place(v)?));
+        }
+        let kernel = needs_kernel(d.services.iter().map(|s| s.dataplane));
+        match &self.nft {
+            Some(path) => {
+                let script = nft::render(d);
+                if self.last_script.as_deref() != Some(script.as_str()) {
+                    nft::apply(path, &script)?;
+                    tracing::debug!("nftables table replaced");
+                    self.last_script = Some(script);
+                }
+            }
+            None if kernel => {
+                return Err(NftError::Missing(self.nft_missing.clone().unwrap_or_default()).into());
+            }
+            None => {}
+        }
+        let mut taken = Vec::new();
+        for (v, p) in &placed {
+            let present = vip::is_present(v.addr, p.index)?;
+            if !present {
+                vip::add(v.addr, v.prefix, p)?;
+                tracing::info!(vip = %v.addr, interface = %p.iface, "VIP added");
+                taken.push(v.addr);
+            }
+            self.held.insert(v.addr, (v.prefix, p.clone()));
+        }
+        self.remove_except(d, managed)?;
+        self.proxies.apply(d).map_err(ApplyError::Proxy)?;
+        Ok(taken)
+    }
+
+    fn remove_except(&mut self, d: &Desired, managed: &[VipPlan]) -> Result<(), ApplyError> {
+        let keep: Vec<Ipv4Addr> = d.vips.iter().map(|v| v.addr).collect();
+        let mut candidates: Vec<Ipv4Addr> = managed.iter().map(|v| v.addr).collect();
+        candidates.extend(self.held.keys().copied());
+        candidates.sort();
+        candidates.dedup();
+        let addrs = shared::netif::local_ipv4().map_err(VipError::List)?;
+        for a in candidates.into_iter().filter(|a| !keep.contains(a)) {
+            for ifa in addrs.iter().filter(|x| x.addr == a) {
+                let p = Placement {
+                    iface: ifa.name.clone(),
+                    index: ifa.index,
+                };
+                vip::remove(a, ifa.net.prefix_len(), &p)?;
+                tracing::info!(vip = %a, interface = %p.iface, "VIP removed");
+            }
+            self.held.remove(&a);
+        }
+        Ok(())
+    }
+
+    /// Gives everything up (exit): VIPs removed, table deleted, listeners closed. Best effort:
+    /// every step is tried and every failure logged.
+    pub fn clear(&mut self, managed: &[VipPlan]) {
+        if let Err(e) = self.remove_except(&Desired::default(), managed) {
+            tracing::error!("removing VIPs: {e}");
+        }
+        if let Some(path) = &self.nft
+            && self.last_script.is_some()
+        {
+            match nft::apply(path, &nft::render_delete()) {
+                Ok(()) => tracing::info!("nftables table deleted"),
+                Err(e) => tracing::error!("deleting the nftables table: {e}"),
+            }
+            self.last_script = None;
+        }
+        self.proxies.stop_all();
+    }
+}

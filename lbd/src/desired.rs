@@ -1,0 +1,288 @@
+//! The desired state, computed purely from (services, backend health, VRRP role).
+//!
+//! Everything the appliers do (VIPs through rtnetlink, the nftables table, the proxy listeners)
+//! follows from one [`Desired`] value, so the decision "what should the kernel look like now" is
+//! tested here without sockets, and the appliers only reconcile.
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::Duration;
+
+use serde::Serialize;
+use shared::{CheckKind, Dataplane, LbView, Protocol, Scheduler};
+
+/// Health of each backend, keyed by (service name, backend address). Missing = not known yet,
+/// treated as down.
+pub type HealthMap = BTreeMap<(String, SocketAddrV4), bool>;
+
+/// This node's VRRP role (without VRRP a node is always master).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Role {
+    /// Holds the VIPs and programs the data plane.
+    Master,
+    /// Holds neither.
+    Backup,
+}
+
+/// What a service does with new connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Mode {
+    /// Spread over live backends.
+    Live,
+    /// No live backend (or quorum lost): everything goes to the sorry server.
+    Sorry,
+    /// No live backend (or quorum lost) and no sorry server: no mapping, clients get a reset.
+    Withdrawn,
+}
+
+/// One destination of new connections.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Target {
+    /// Backend name (`sorry` for the sorry server).
+    pub name: String,
+    /// Address.
+    pub addr: SocketAddrV4,
+    /// Weight (> 0).
+    pub weight: u32,
+}
+
+/// A service as the data plane must carry it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServicePlan {
+    /// Position in the view (stable names for nftables chains).
+    pub index: usize,
+    /// Service name.
+    pub name: String,
+    /// Virtual address.
+    pub vip: Ipv4Addr,
+    /// Port.
+    pub port: u16,
+    /// Transport.
+    pub protocol: Protocol,
+    /// Scheduler.
+    pub scheduler: Scheduler,
+    /// Data plane.
+    pub dataplane: Dataplane,
+    /// Source persistence timeout.
+    pub persistence: Option<Duration>,
+    /// Live, sorry or withdrawn.
+    pub mode: Mode,
+    /// Where new connections go (empty when withdrawn).
+    pub targets: Vec<Target>,
+}
+
+/// A VIP this node must hold.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct VipPlan {
+    /// The address.
+    pub addr: Ipv4Addr,
+    /// Prefix length of its subnet.
+    pub prefix: u8,
+    /// Interface; `None` = the one holding an address in the subnet.
+    pub interface: Option<String>,
+}
+
+/// The whole desired state.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Desired {
+    /// VIPs held, sorted, each once.
+    pub vips: Vec<VipPlan>,
+    /// Services carried (empty when backup).
+    pub services: Vec<ServicePlan>,
+}
+
+/// Every VIP the view mentions (held or not): the set lbd manages and must clean up.
+pub fn managed_vips(view: &LbView) -> Vec<VipPlan> {
+    let mut v: Vec<VipPlan> = view
+        .services
+        .iter()
+        .map(|s| VipPlan {
+            addr: s.vip,
+            prefix: s.vip_prefix,
+            interface: s.interface.clone().or_else(|| view.interface.clone()),
+        })
+        .collect();
+    v.sort();
+    v.dedup_by(|a, b| a.addr == b.addr);
+    v
+}
+
+/// True when `backend` of `service` is up (backends without a check are always up).
+pub fn is_up(view_kind: &CheckKind, health: &HealthMap, service: &str, addr: SocketAddrV4) -> bool {
+    matches!(view_kind, CheckKind::None)
+        || health
+            .get(&(service.to_owned(), addr))
+            .copied()
+            .unwrap_or(false)
+}
+
+/// The pure decision: which VIPs to hold and where each service sends new connections.
+pub fn desired(view: &LbView, health: &HealthMap, role: Role) -> Desired {
+    if role == Role::Backup {
+        return Desired::default();
+    }
+    let mut services = Vec::new();
+    for (index, s) in view.services.iter().enumerate() {
+        let live: Vec<Target> = s
+            .backends
+            .iter()
+            .filter(|b| b.weight > 0 && is_up(&s.check.kind, health, &s.name, b.addr))
+            .map(|b| Target {
+                name: b.name.clone(),
+                addr: b.addr,
+                weight: b.weight,
+            })
+            .collect();
+        let live_weight: u32 = live.iter().map(|t| t.weight).sum();
+        let (mode, targets) = if !live.is_empty() && live_weight >= s.quorum {
+            (Mode::Live, live)
+        } else if let Some(sorry) = s.sorry {
+            (
+                Mode::Sorry,
+                vec![Target {
+                    name: "sorry".into(),
+                    addr: sorry,
+                    weight: 1,
+                }],
+            )
+        } else {
+            (Mode::Withdrawn, Vec::new())
+        };
+        services.push(ServicePlan {
+            index,
+            name: s.name.clone(),
+            vip: s.vip,
+            port: s.port,
+            protocol: s.protocol,
+            scheduler: s.scheduler,
+            dataplane: s.dataplane,
+            persistence: s.persistence,
+            mode,
+            targets,
+        });
+    }
+    Desired {
+        vips: managed_vips(view),
+        services,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view() -> LbView {
+        let t = shared::HostTable::from_toml(
+            r#"
+domain = "example.com"
+[[subnet]]
+network = "192.168.1.0/24"
+[[subnet]]
+network = "192.168.10.0/24"
+[host.web1]
+ip = "192.168.10.10"
+[host.web2]
+ip = "192.168.10.11"
+[service.www]
+vip = "192.168.1.120"
+port = 80
+backends = ["web1", { host = "web2", weight = 3 }]
+scheduler = "wrr"
+quorum = 2
+sorry = "192.168.10.99:8080"
+"#,
+        )
+        .expect("valid");
+        t.lb_view()
+    }
+
+    fn h(pairs: &[(&str, bool)]) -> HealthMap {
+        pairs
+            .iter()
+            .map(|(a, up)| (("www".to_owned(), a.parse().unwrap()), *up))
+            .collect()
+    }
+
+    #[test]
+    fn all_up_uses_every_backend_with_weights() {
+        let d = desired(
+            &view(),
+            &h(&[("192.168.10.10:80", true), ("192.168.10.11:80", true)]),
+            Role::Master,
+        );
+        assert_eq!(d.vips.len(), 1);
+        assert_eq!(d.vips[0].addr, Ipv4Addr::new(192, 168, 1, 120));
+        assert_eq!(d.vips[0].prefix, 24);
+        let s = &d.services[0];
+        assert_eq!(s.mode, Mode::Live);
+        let w: Vec<(String, u32)> = s
+            .targets
+            .iter()
+            .map(|t| (t.addr.to_string(), t.weight))
+            .collect();
+        assert_eq!(
+            w,
+            vec![
+                ("192.168.10.10:80".into(), 1),
+                ("192.168.10.11:80".into(), 3)
+            ]
+        );
+    }
+
+    #[test]
+    fn down_backend_is_left_out_and_unknown_counts_as_down() {
+        let d = desired(&view(), &h(&[("192.168.10.11:80", true)]), Role::Master);
+        let s = &d.services[0];
+        assert_eq!(s.mode, Mode::Live);
+        assert_eq!(s.targets.len(), 1);
+        assert_eq!(s.targets[0].name, "web2");
+    }
+
+    #[test]
+    fn below_quorum_goes_to_the_sorry_server() {
+        // web1 alone has weight 1 < quorum 2.
+        let d = desired(
+            &view(),
+            &h(&[("192.168.10.10:80", true), ("192.168.10.11:80", false)]),
+            Role::Master,
+        );
+        let s = &d.services[0];
+        assert_eq!(s.mode, Mode::Sorry);
+        assert_eq!(s.targets[0].addr.to_string(), "192.168.10.99:8080");
+    }
+
+    #[test]
+    fn no_sorry_server_means_withdrawn() {
+        let mut v = view();
+        v.services[0].sorry = None;
+        let d = desired(&v, &h(&[]), Role::Master);
+        assert_eq!(d.services[0].mode, Mode::Withdrawn);
+        assert!(d.services[0].targets.is_empty());
+        // The VIP is still held: clients get a clean reset rather than ARP silence.
+        assert_eq!(d.vips.len(), 1);
+    }
+
+    #[test]
+    fn backup_holds_nothing() {
+        let d = desired(
+            &view(),
+            &h(&[("192.168.10.10:80", true), ("192.168.10.11:80", true)]),
+            Role::Backup,
+        );
+        assert_eq!(d, Desired::default());
+    }
+
+    #[test]
+    fn weight_zero_is_drained() {
+        let mut v = view();
+        v.services[0].backends[1].weight = 0;
+        v.services[0].quorum = 0;
+        let d = desired(
+            &v,
+            &h(&[("192.168.10.10:80", true), ("192.168.10.11:80", true)]),
+            Role::Master,
+        );
+        assert_eq!(d.services[0].targets.len(), 1);
+        assert_eq!(d.services[0].targets[0].name, "web1");
+    }
+}

@@ -1,0 +1,304 @@
+//! Health checks: TCP connect and HTTP GET per backend, each on its own interval, with the number
+//! running at once bounded by a semaphore (`max-checks`). Results flow to the daemon loop, which
+//! applies the rise/fall rule ([`Tracker`], pure) and reconciles when a state flips.
+
+use std::net::SocketAddrV4;
+use std::sync::Arc;
+use std::time::Duration;
+
+use shared::{CheckKind, HealthCheck, LbView};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+
+/// Rise/fall bookkeeping for one backend.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tracker {
+    /// Current state; `None` before the first result.
+    pub up: Option<bool>,
+    oks: u32,
+    fails: u32,
+    /// Last failure, for status.
+    pub last_error: Option<String>,
+}
+
+impl Tracker {
+    /// Records one result; returns the new state when it changed. The first result sets the
+    /// state at once (no point serving nothing for `rise` intervals at start-up).
+    pub fn record(&mut self, ok: bool, rise: u32, fall: u32) -> Option<bool> {
+        if ok {
+            self.oks = self.oks.saturating_add(1);
+            self.fails = 0;
+        } else {
+            self.fails = self.fails.saturating_add(1);
+            self.oks = 0;
+        }
+        let next = match self.up {
+            None => ok,
+            Some(false) if ok && self.oks >= rise.max(1) => true,
+            Some(true) if !ok && self.fails >= fall.max(1) => false,
+            Some(s) => s,
+        };
+        let changed = self.up != Some(next);
+        self.up = Some(next);
+        changed.then_some(next)
+    }
+}
+
+/// One check result.
+#[derive(Debug, Clone)]
+pub struct CheckResult {
+    /// Service name.
+    pub service: String,
+    /// Backend address.
+    pub backend: SocketAddrV4,
+    /// Passed?
+    pub ok: Result<(), String>,
+}
+
+/// Parses an HTTP response head: the status code (pure).
+pub fn parse_status(head: &[u8]) -> Option<u16> {
+    let line = head.split(|b| *b == b'\n').next()?;
+    let line = std::str::from_utf8(line).ok()?.trim_end();
+    let mut parts = line.split(' ');
+    let version = parts.next()?;
+    if !version.starts_with("HTTP/") {
+        return None;
+    }
+    parts.next()?.parse().ok()
+}
+
+/// Judges an HTTP response against the expectations (pure).
+pub fn judge_http(response: &[u8], expect: (u16, u16), body: Option<&str>) -> Result<(), String> {
+    let status = parse_status(response).ok_or("not an HTTP response")?;
+    if !(expect.0..=expect.1).contains(&status) {
+        return Err(format!(
+            "status {status}, expected {}-{}",
+            expect.0, expect.1
+        ));
+    }
+    if let Some(want) = body {
+        let start = response
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map_or(response.len(), |p| p + 4);
+        let b = &response[start..];
+        if !b.windows(want.len().max(1)).any(|w| w == want.as_bytes()) {
+            return Err(format!("body lacks {want:?}"));
+        }
+    }
+    Ok(())
+}
+
+const MAX_RESPONSE: usize = 64 * 1024;
+
+/// Runs one check against `addr`.
+pub async fn check_once(check: &HealthCheck, addr: SocketAddrV4) -> Result<(), String> {
+    let target = SocketAddrV4::new(*addr.ip(), check.port.unwrap_or(addr.port()));
+    let work = async {
+        match &check.kind {
+            CheckKind::None => Ok(()),
+            CheckKind::Tcp => TcpStream::connect(target)
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("connect {target}: {e}")),
+            CheckKind::Http {
+                path,
+                expect,
+                body,
+                host,
+            } => {
+                let mut s = TcpStream::connect(target)
+                    .await
+                    .map_err(|e| format!("connect {target}: {e}"))?;
+                let host = host.clone().unwrap_or_else(|| target.to_string());
+                let req = format!(
+                    "GET {path} HTTP/1.0\r\nHost: {host}\r\nUser-Agent: lbd-check\r\nConnection: close\r\n\r\n"
+                );
+                s.write_all(req.as_bytes())
+                    .await
+                    .map_err(|e| format!("send: {e}"))?;
+                let mut buf = Vec::with_capacity(4096);
+                let mut chunk = [0u8; 8192];
+                loop {
+                    let n = s.read(&mut chunk).await.map_err(|e| format!("read: {e}"))?;
+                    if n == 0 {
+                        break;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    // Status only: stop as soon as the head is in.
+                    if body.is_none() && buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        break;
+                    }
+                    if buf.len() >= MAX_RESPONSE {
+                        break;
+                    }
+                }
+                judge_http(&buf, *expect, body.as_deref())
+            }
+        }
+    };
+    match tokio::time::timeout(check.timeout, work).await {
+        Ok(r) => r,
+        Err(_) => Err(format!("timed out after {:?}", check.timeout)),
+    }
+}
+
+/// Starts one checking task per (service, backend) of `view`; they stop when `stop` is
+/// cancelled. Results go to `tx`.
+pub fn spawn_checkers(
+    view: &LbView,
+    tx: mpsc::Sender<CheckResult>,
+    stop: CancellationToken,
+) -> usize {
+    let sem = Arc::new(Semaphore::new(view.max_checks.max(1) as usize));
+    let mut n = 0;
+    for s in &view.services {
+        if matches!(s.check.kind, CheckKind::None) {
+            continue;
+        }
+        for b in &s.backends {
+            n += 1;
+            let check = s.check.clone();
+            let addr = b.addr;
+            let service = s.name.clone();
+            let tx = tx.clone();
+            let stop = stop.clone();
+            let sem = sem.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(check.interval.max(Duration::from_millis(10)));
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tick.tick() => {}
+                    }
+                    let ok = {
+                        let Ok(_permit) = sem.acquire().await else {
+                            return;
+                        };
+                        tokio::select! {
+                            _ = stop.cancelled() => return,
+                            r = check_once(&check, addr) => r,
+                        }
+                    };
+                    let r = CheckResult {
+                        service: service.clone(),
+                        backend: addr,
+                        ok,
+                    };
+                    if tx.send(r).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    }
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rise_and_fall() {
+        let mut t = Tracker::default();
+        assert_eq!(t.record(true, 2, 3), Some(true));
+        assert_eq!(t.record(false, 2, 3), None);
+        assert_eq!(t.record(false, 2, 3), None);
+        assert_eq!(t.record(true, 2, 3), None); // resets the failure run
+        assert_eq!(t.record(false, 2, 3), None);
+        assert_eq!(t.record(false, 2, 3), None);
+        assert_eq!(t.record(false, 2, 3), Some(false));
+        assert_eq!(t.record(true, 2, 3), None);
+        assert_eq!(t.record(true, 2, 3), Some(true));
+    }
+
+    #[test]
+    fn first_failure_is_down_at_once() {
+        let mut t = Tracker::default();
+        assert_eq!(t.record(false, 2, 3), Some(false));
+    }
+
+    #[test]
+    fn flapping_every_interval_never_flips_with_rise_2() {
+        let mut t = Tracker::default();
+        t.record(false, 2, 2);
+        for i in 0..20 {
+            assert_eq!(t.record(i % 2 == 0, 2, 2), None);
+        }
+        assert_eq!(t.up, Some(false));
+    }
+
+    #[test]
+    fn http_judgement() {
+        let r = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nweb1\n";
+        assert_eq!(judge_http(r, (200, 399), None), Ok(()));
+        assert_eq!(judge_http(r, (200, 399), Some("web1")), Ok(()));
+        assert!(judge_http(r, (200, 399), Some("web2")).is_err());
+        let e = judge_http(b"HTTP/1.0 503 Busy\r\n\r\n", (200, 399), None).unwrap_err();
+        assert!(e.contains("503"), "{e}");
+        assert!(judge_http(b"SSH-2.0-OpenSSH\r\n", (200, 399), None).is_err());
+        assert!(judge_http(b"", (200, 399), None).is_err());
+    }
+
+    #[tokio::test]
+    async fn tcp_check_against_a_local_listener() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let std::net::SocketAddr::V4(a) = l.local_addr().unwrap() else {
+            panic!()
+        };
+        let c = HealthCheck {
+            kind: CheckKind::Tcp,
+            port: None,
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
+            rise: 1,
+            fall: 1,
+        };
+        assert_eq!(check_once(&c, a).await, Ok(()));
+        drop(l);
+        assert!(check_once(&c, a).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn http_check_against_a_local_server() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let std::net::SocketAddr::V4(a) = l.local_addr().unwrap() else {
+            panic!()
+        };
+        tokio::spawn(async move {
+            for _ in 0..2 {
+                let (mut s, _) = l.accept().await.unwrap();
+                let mut b = [0u8; 1024];
+                let _ = s.read(&mut b).await;
+                let _ = s
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n")
+                    .await;
+            }
+        });
+        let mut c = HealthCheck {
+            kind: CheckKind::Http {
+                path: "/".into(),
+                expect: (200, 299),
+                body: Some("ok".into()),
+                host: None,
+            },
+            port: None,
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(2),
+            rise: 1,
+            fall: 1,
+        };
+        assert_eq!(check_once(&c, a).await, Ok(()));
+        c.kind = CheckKind::Http {
+            path: "/".into(),
+            expect: (200, 299),
+            body: Some("missing".into()),
+            host: None,
+        };
+        assert!(check_once(&c, a).await.is_err());
+    }
+}
