@@ -1,10 +1,25 @@
 //! dhcpd: DHCPv4 server over the shared host table.
 
-use std::fmt::Write as _;
-use std::sync::Arc;
+pub mod alloc;
+pub mod config;
+pub mod decide;
+pub mod io;
+pub mod lease;
+pub mod options;
+pub mod ping;
+pub mod server;
+pub mod store;
+#[cfg(test)]
+mod testutil;
 
+use std::fmt::Write as _;
+use std::time::{Duration, UNIX_EPOCH};
+
+use anyhow::Context as _;
 use shared::daemon::{CommonArgs, notify};
 use shared::{DhcpView, HostTable};
+
+use crate::lease::{Lease, LeaseState, NEVER};
 
 /// Command line.
 #[derive(Debug, clap::Parser)]
@@ -17,6 +32,23 @@ pub struct Cli {
     /// Flags shared by the three daemons.
     #[command(flatten)]
     pub common: CommonArgs,
+    /// What to do (default: serve).
+    #[command(subcommand)]
+    pub cmd: Option<Cmd>,
+}
+
+/// Subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum Cmd {
+    /// List leases from the lease database (works while the server runs).
+    Leases {
+        /// One JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Include released and expired records.
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 /// This daemon's view of the host table.
@@ -90,19 +122,82 @@ fn humantime_secs(secs: u64) -> String {
 /// Runs the server until SIGTERM/SIGINT.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let started = shared::daemon::start(&cli.common, "dhcpd", view, summary);
-    let mut rx = started.reload.view.clone();
+    let v = started.reload.view.borrow().clone();
+    let db = cli.common.state_path(&v.lease_db);
+    let store = store::RedbStore::open(&db)?;
+    tracing::info!(path = %db.display(), "lease database open");
+    let mut ifaces = Vec::new();
+    for (name, addrs) in server::choose_ifaces(&v)? {
+        let sock = io::bind_iface(&name, v.port)
+            .with_context(|| format!("cannot bind UDP port {} on {name}", v.port))?;
+        let shown: Vec<String> = addrs.iter().map(ToString::to_string).collect();
+        tracing::info!(iface = %name, port = v.port, "listening on {name} ({})", shown.join(", "));
+        ifaces.push(server::Iface { name, addrs, sock });
+    }
+    let setup = server::Setup {
+        ifaces,
+        store: Box::new(store),
+        port: v.port,
+        stats: Default::default(),
+    };
     notify::ready();
     tracing::info!("dhcpd ready");
-    loop {
-        tokio::select! {
-            _ = started.shutdown.cancelled() => break,
-            r = rx.changed() => {
-                if r.is_err() { break; }
-                let v: Arc<DhcpView> = rx.borrow_and_update().clone();
-                for line in summary(&v).lines() { tracing::info!("{line}"); }
-            }
-        }
-    }
+    server::serve(
+        setup,
+        started.reload.view.clone(),
+        started.shutdown.clone(),
+        None,
+    )
+    .await?;
     tracing::info!("dhcpd stopped");
     Ok(())
+}
+
+fn show_time(t: u64) -> String {
+    if t == NEVER {
+        return "never".into();
+    }
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(t)).to_string()
+}
+
+/// `dhcpd leases`: the table (or JSON) of leases in the database at `path`.
+pub fn list_leases(path: &std::path::Path, json: bool, all: bool) -> anyhow::Result<String> {
+    let mut leases: Vec<Lease> = store::read_only(path)?
+        .into_iter()
+        .filter(|l| all || matches!(l.state, LeaseState::Bound | LeaseState::Declined))
+        .collect();
+    leases.sort_by_key(|l| l.ip);
+    if json {
+        let rows: Vec<serde_json::Value> = leases
+            .iter()
+            .map(|l| {
+                serde_json::json!({
+                    "ip": l.ip,
+                    "mac": l.mac_string(),
+                    "client_id": lease::hex_colon(&l.client),
+                    "hostname": l.hostname,
+                    "starts": l.starts,
+                    "expires": if l.expires == NEVER { None } else { Some(l.expires) },
+                    "state": l.state.as_str(),
+                })
+            })
+            .collect();
+        return Ok(serde_json::to_string_pretty(&rows)? + "\n");
+    }
+    let mut s = format!(
+        "{:<16} {:<18} {:<24} {:<21} {}\n",
+        "ADDRESS", "MAC", "HOSTNAME", "EXPIRES", "STATE"
+    );
+    for l in &leases {
+        let _ = writeln!(
+            s,
+            "{:<16} {:<18} {:<24} {:<21} {}",
+            l.ip.to_string(),
+            l.mac_string(),
+            l.hostname.as_deref().unwrap_or("-"),
+            show_time(l.expires),
+            l.state.as_str()
+        );
+    }
+    Ok(s)
 }

@@ -8,6 +8,20 @@ fn main() -> std::process::ExitCode {
     if cli.common.check {
         shared::daemon::check_and_exit(&cli.common.config, |t| dhcpd::summary(&dhcpd::view(t)));
     }
+    if let Some(dhcpd::Cmd::Leases { json, all }) = cli.cmd {
+        let t = shared::daemon::load_or_exit(&cli.common.config);
+        let path = cli.common.state_path(&dhcpd::view(&t).lease_db);
+        return match dhcpd::list_leases(&path, json, all) {
+            Ok(s) => {
+                print!("{s}");
+                std::process::ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("dhcpd leases: {e:#}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -1,0 +1,211 @@
+//! Which address a client gets: its reservation, else the address it held, else the one it asks
+//! for, else a stable pick (a hash of its key into the pool, probing forward past busy addresses).
+
+use std::net::Ipv4Addr;
+
+use shared::DhcpSubnet;
+
+use crate::config::Config;
+use crate::lease::LeaseTable;
+
+/// Who is asking.
+#[derive(Debug, Clone, Copy)]
+pub struct Client<'a> {
+    /// Lease table key.
+    pub key: &'a [u8],
+    /// Option 61, when sent.
+    pub cid: Option<&'a [u8]>,
+    /// Ethernet MAC, when chaddr is one.
+    pub mac: Option<[u8; 6]>,
+    /// A BOOTP client (only `bootp = true` pools serve it).
+    pub bootp: bool,
+}
+
+/// An address chosen for a client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pick {
+    /// The address.
+    pub ip: Ipv4Addr,
+    /// From the host table, not a pool.
+    pub reserved: bool,
+    /// The client did not hold it before (worth a ping before offering).
+    pub fresh: bool,
+}
+
+/// True when `ip` lies in a pool of `s` open to this kind of client.
+pub fn in_pool(s: &DhcpSubnet, ip: Ipv4Addr, bootp: bool) -> bool {
+    s.pools
+        .iter()
+        .any(|p| (!bootp || p.bootp) && p.range.contains(ip))
+}
+
+/// True when a dynamic client may be given `ip` now.
+pub fn available(
+    cfg: &Config,
+    t: &LeaseTable,
+    subnet: usize,
+    c: &Client<'_>,
+    ip: Ipv4Addr,
+    now: u64,
+) -> bool {
+    in_pool(cfg.subnet(subnet), ip, c.bootp) && !cfg.is_reserved(ip) && t.free_for(ip, c.key, now)
+}
+
+fn fnv1a(b: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for x in b {
+        h ^= u64::from(*x);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// Chooses an address for `c` in subnet `subnet`, or `None` when the pools are full.
+pub fn choose(
+    cfg: &Config,
+    t: &LeaseTable,
+    subnet: usize,
+    c: &Client<'_>,
+    requested: Option<Ipv4Addr>,
+    now: u64,
+) -> Option<Pick> {
+    if let Some(r) = cfg.reservation(c.cid, c.mac, subnet) {
+        return Some(Pick {
+            ip: r.ip,
+            reserved: true,
+            fresh: false,
+        });
+    }
+    if let Some(l) = t.of_client(c.key)
+        && available(cfg, t, subnet, c, l.ip, now)
+    {
+        return Some(Pick {
+            ip: l.ip,
+            reserved: false,
+            fresh: false,
+        });
+    }
+    if let Some(ip) = requested
+        && available(cfg, t, subnet, c, ip, now)
+    {
+        return Some(Pick {
+            ip,
+            reserved: false,
+            fresh: true,
+        });
+    }
+    let s = cfg.subnet(subnet);
+    let pools: Vec<_> = s.pools.iter().filter(|p| !c.bootp || p.bootp).collect();
+    let total: u64 = pools.iter().map(|p| p.range.len()).sum();
+    if total == 0 {
+        return None;
+    }
+    let start = fnv1a(c.key) % total;
+    for step in 0..total {
+        let mut off = (start + step) % total;
+        for p in &pools {
+            if off < p.range.len() {
+                let ip = Ipv4Addr::from(u32::from(p.range.start) + off as u32);
+                if !cfg.is_reserved(ip) && t.free_for(ip, c.key, now) {
+                    return Some(Pick {
+                        ip,
+                        reserved: false,
+                        fresh: true,
+                    });
+                }
+                break;
+            }
+            off -= p.range.len();
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lease::{Change, Lease, LeaseState};
+    use crate::testutil::config;
+
+    fn client(key: &[u8]) -> Client<'_> {
+        Client {
+            key,
+            cid: None,
+            mac: None,
+            bootp: false,
+        }
+    }
+
+    #[test]
+    fn reservation_wins_over_everything() {
+        let cfg = config();
+        let t = LeaseTable::new();
+        let c = Client {
+            mac: Some([2, 0, 0, 0, 0x10, 0x10]),
+            ..client(b"x")
+        };
+        let p = choose(&cfg, &t, 1, &c, Some("192.168.10.201".parse().unwrap()), 0).unwrap();
+        assert_eq!(p.ip, Ipv4Addr::new(192, 168, 10, 10));
+        assert!(p.reserved);
+    }
+
+    #[test]
+    fn stable_choice_is_in_the_pool_and_repeatable() {
+        let cfg = config();
+        let t = LeaseTable::new();
+        let a = choose(&cfg, &t, 1, &client(b"abc"), None, 0).unwrap();
+        let b = choose(&cfg, &t, 1, &client(b"abc"), None, 0).unwrap();
+        assert_eq!(a, b);
+        assert!(in_pool(cfg.subnet(1), a.ip, false));
+    }
+
+    #[test]
+    fn previous_address_comes_back_and_busy_ones_are_skipped() {
+        let cfg = config();
+        let mut t = LeaseTable::new();
+        let ip: Ipv4Addr = "192.168.10.230".parse().unwrap();
+        t.apply(&Change::Put(Lease {
+            ip,
+            client: b"old".to_vec(),
+            hwaddr: vec![],
+            hostname: None,
+            starts: 0,
+            expires: 5,
+            state: LeaseState::Expired,
+        }));
+        assert_eq!(
+            choose(&cfg, &t, 1, &client(b"old"), None, 10).unwrap().ip,
+            ip
+        );
+        // someone else asking for it while it is bound to "old" does not get it
+        t.apply(&Change::Put(Lease {
+            ip,
+            client: b"old".to_vec(),
+            hwaddr: vec![],
+            hostname: None,
+            starts: 0,
+            expires: 100,
+            state: LeaseState::Bound,
+        }));
+        let p = choose(&cfg, &t, 1, &client(b"new"), Some(ip), 10).unwrap();
+        assert_ne!(p.ip, ip);
+    }
+
+    #[test]
+    fn full_pool_gives_none() {
+        let cfg = config();
+        let mut t = LeaseTable::new();
+        for i in 200..=254u8 {
+            t.apply(&Change::Put(Lease {
+                ip: Ipv4Addr::new(192, 168, 10, i),
+                client: vec![i],
+                hwaddr: vec![],
+                hostname: None,
+                starts: 0,
+                expires: 100,
+                state: LeaseState::Bound,
+            }));
+        }
+        assert_eq!(choose(&cfg, &t, 1, &client(b"z"), None, 10), None);
+    }
+}

@@ -1,0 +1,331 @@
+use super::*;
+use crate::testutil::config;
+use dhcproto::Encodable;
+use dhcproto::v4::relay::{RelayAgentInformation, RelayInfo};
+
+const NOW: u64 = 1_000_000;
+const MAC: [u8; 6] = [2, 0, 0, 0, 0x10, 0x99];
+
+fn inner() -> Vec<Ipv4Net> {
+    vec!["192.168.10.1/24".parse().unwrap()]
+}
+
+fn rx(addrs: &[Ipv4Net]) -> Rx<'_> {
+    Rx {
+        iface: "p10p1",
+        addrs,
+        now: NOW,
+    }
+}
+
+fn msg(kind: Option<MessageType>, mac: [u8; 6]) -> Message {
+    let mut m = Message::default();
+    m.set_chaddr(&mac).set_xid(42);
+    if let Some(k) = kind {
+        m.opts_mut().insert(DhcpOption::MessageType(k));
+    }
+    m
+}
+
+fn decode(r: &Reply) -> Message {
+    Message::from_bytes(&r.bytes).unwrap()
+}
+
+fn apply(t: &mut LeaseTable, d: &Decision) {
+    for c in &d.changes {
+        t.apply(c);
+    }
+}
+
+/// DISCOVER then REQUEST (SELECTING); returns the table and the ACKed address.
+fn lease(cfg: &Config, mac: [u8; 6]) -> (LeaseTable, Ipv4Addr) {
+    let addrs = inner();
+    let mut t = LeaseTable::new();
+    let d = handle(cfg, &t, &msg(Some(MessageType::Discover), mac), &rx(&addrs));
+    apply(&mut t, &d);
+    let ip = d.reply.unwrap().yiaddr;
+    let mut req = msg(Some(MessageType::Request), mac);
+    req.opts_mut().insert(DhcpOption::RequestedIpAddress(ip));
+    req.opts_mut().insert(DhcpOption::ServerIdentifier(
+        "192.168.10.1".parse().unwrap(),
+    ));
+    req.opts_mut().insert(DhcpOption::Hostname("Laptop".into()));
+    let d = handle(cfg, &t, &req, &rx(&addrs));
+    assert_eq!(d.reply.as_ref().unwrap().kind, "ACK");
+    apply(&mut t, &d);
+    (t, ip)
+}
+
+#[test]
+fn discover_gets_an_offer_from_the_pool_with_options() {
+    let cfg = config();
+    let addrs = inner();
+    let d = handle(
+        &cfg,
+        &LeaseTable::new(),
+        &msg(Some(MessageType::Discover), MAC),
+        &rx(&addrs),
+    );
+    let r = d.reply.unwrap();
+    assert_eq!(r.kind, "OFFER");
+    assert!(alloc::in_pool(cfg.subnet(1), r.yiaddr, false));
+    assert_eq!(
+        r.dest,
+        Dest::Hw {
+            ip: r.yiaddr,
+            mac: MAC
+        }
+    );
+    let m = decode(&r);
+    assert_eq!(m.opcode(), Opcode::BootReply);
+    assert_eq!(m.xid(), 42);
+    assert_eq!(m.opts().msg_type(), Some(MessageType::Offer));
+    assert_eq!(
+        m.opts().get(OptionCode::Router),
+        Some(&DhcpOption::Router(vec!["192.168.10.1".parse().unwrap()]))
+    );
+    assert_eq!(
+        m.opts().get(OptionCode::AddressLeaseTime),
+        Some(&DhcpOption::AddressLeaseTime(43200))
+    );
+    assert!(matches!(&d.changes[..], [Change::Put(l)] if l.state == LeaseState::Offered));
+    assert_eq!(d.probe, Some(r.yiaddr), "example file has ping-check on");
+}
+
+#[test]
+fn broadcast_flag_means_broadcast() {
+    let cfg = config();
+    let addrs = inner();
+    let mut m = msg(Some(MessageType::Discover), MAC);
+    m.set_flags(Flags::default().set_broadcast());
+    let d = handle(&cfg, &LeaseTable::new(), &m, &rx(&addrs));
+    assert_eq!(d.reply.unwrap().dest, Dest::Broadcast);
+}
+
+#[test]
+fn request_in_selecting_state_is_acked_and_bound() {
+    let cfg = config();
+    let (t, ip) = lease(&cfg, MAC);
+    let l = t.get(ip).unwrap();
+    assert_eq!(l.state, LeaseState::Bound);
+    assert_eq!(l.expires, NOW + 43200);
+    assert_eq!(l.hostname.as_deref(), Some("laptop"));
+}
+
+#[test]
+fn renewing_by_ciaddr_is_acked_by_unicast_and_keeps_the_address() {
+    let cfg = config();
+    let (t, ip) = lease(&cfg, MAC);
+    let mut req = msg(Some(MessageType::Request), MAC);
+    req.set_ciaddr(ip);
+    let d = handle(&cfg, &t, &req, &rx(&inner()));
+    let r = d.reply.unwrap();
+    assert_eq!((r.kind, r.yiaddr, r.dest), ("ACK", ip, Dest::Unicast(ip)));
+    assert!(d.dns.is_empty(), "renewal does not repeat the DNS update");
+}
+
+#[test]
+fn reserved_mac_gets_its_address_and_name() {
+    let cfg = config();
+    let (t, ip) = lease(&cfg, [2, 0, 0, 0, 0x10, 0x10]);
+    assert_eq!(ip, Ipv4Addr::new(192, 168, 10, 10));
+    assert_eq!(t.get(ip).unwrap().hostname.as_deref(), Some("web1"));
+}
+
+#[test]
+fn init_reboot_on_the_wrong_network_is_naked_when_authoritative() {
+    let cfg = config();
+    let mut req = msg(Some(MessageType::Request), MAC);
+    req.opts_mut()
+        .insert(DhcpOption::RequestedIpAddress("10.9.9.9".parse().unwrap()));
+    let d = handle(&cfg, &LeaseTable::new(), &req, &rx(&inner()));
+    let r = d.reply.unwrap();
+    assert_eq!((r.kind, r.dest), ("NAK", Dest::Broadcast));
+    assert_eq!(decode(&r).opts().msg_type(), Some(MessageType::Nak));
+    // the outer subnet is not authoritative: silence
+    let outer: Vec<Ipv4Net> = vec!["192.168.1.2/24".parse().unwrap()];
+    let d = handle(
+        &cfg,
+        &LeaseTable::new(),
+        &req,
+        &Rx {
+            iface: "br0",
+            addrs: &outer,
+            now: NOW,
+        },
+    );
+    assert!(d.reply.is_none());
+}
+
+#[test]
+fn init_reboot_for_another_clients_address_is_naked() {
+    let cfg = config();
+    let (t, ip) = lease(&cfg, MAC);
+    let mut req = msg(Some(MessageType::Request), [2, 0, 0, 0, 0, 1]);
+    req.opts_mut().insert(DhcpOption::RequestedIpAddress(ip));
+    let d = handle(&cfg, &t, &req, &rx(&inner()));
+    assert_eq!(d.reply.unwrap().kind, "NAK");
+}
+
+#[test]
+fn request_for_another_server_drops_our_offer() {
+    let cfg = config();
+    let addrs = inner();
+    let mut t = LeaseTable::new();
+    let d = handle(
+        &cfg,
+        &t,
+        &msg(Some(MessageType::Discover), MAC),
+        &rx(&addrs),
+    );
+    apply(&mut t, &d);
+    let ip = d.reply.unwrap().yiaddr;
+    let mut req = msg(Some(MessageType::Request), MAC);
+    req.opts_mut().insert(DhcpOption::RequestedIpAddress(ip));
+    req.opts_mut().insert(DhcpOption::ServerIdentifier(
+        "192.168.10.77".parse().unwrap(),
+    ));
+    let d = handle(&cfg, &t, &req, &rx(&addrs));
+    assert!(d.reply.is_none());
+    assert_eq!(d.changes, vec![Change::Del(ip)]);
+}
+
+#[test]
+fn decline_puts_the_address_on_probation_and_it_is_not_offered_again() {
+    let cfg = config();
+    let (mut t, ip) = lease(&cfg, MAC);
+    let mut req = msg(Some(MessageType::Decline), MAC);
+    req.opts_mut().insert(DhcpOption::RequestedIpAddress(ip));
+    req.opts_mut().insert(DhcpOption::ServerIdentifier(
+        "192.168.10.1".parse().unwrap(),
+    ));
+    let d = handle(&cfg, &t, &req, &rx(&inner()));
+    assert!(d.reply.is_none());
+    apply(&mut t, &d);
+    let l = t.get(ip).unwrap();
+    assert_eq!(l.state, LeaseState::Declined);
+    assert_eq!(l.expires, NOW + 3600);
+    let d = handle(
+        &cfg,
+        &t,
+        &msg(Some(MessageType::Discover), MAC),
+        &rx(&inner()),
+    );
+    assert_ne!(d.reply.unwrap().yiaddr, ip);
+}
+
+#[test]
+fn release_frees_the_address_and_removes_dns() {
+    let cfg = config();
+    let (mut t, ip) = lease(&cfg, MAC);
+    let mut req = msg(Some(MessageType::Release), MAC);
+    req.set_ciaddr(ip);
+    let d = handle(&cfg, &t, &req, &rx(&inner()));
+    assert_eq!(
+        d.dns,
+        vec![Dns::Remove {
+            name: "laptop".into(),
+            ip
+        }]
+    );
+    apply(&mut t, &d);
+    assert_eq!(t.get(ip).unwrap().state, LeaseState::Released);
+    assert!(t.free_for(ip, b"someone else", NOW));
+}
+
+#[test]
+fn bootp_gets_a_bootreply_with_a_permanent_lease() {
+    let cfg = config();
+    let m = msg(None, MAC);
+    let d = handle(&cfg, &LeaseTable::new(), &m, &rx(&inner()));
+    let r = d.reply.unwrap();
+    assert_eq!(r.kind, "BOOTREPLY");
+    let back = decode(&r);
+    assert_eq!(back.opts().msg_type(), None);
+    assert!(back.opts().get(OptionCode::SubnetMask).is_some());
+    assert!(r.bytes.len() >= 300);
+    assert!(matches!(&d.changes[..], [Change::Put(l)] if l.expires == NEVER));
+}
+
+#[test]
+fn relayed_discover_goes_to_the_relay_with_option_82() {
+    let cfg = config();
+    let mut m = msg(Some(MessageType::Discover), MAC);
+    m.set_giaddr(Ipv4Addr::new(192, 168, 10, 2)).set_hops(1);
+    let mut ri = RelayAgentInformation::default();
+    ri.insert(RelayInfo::AgentCircuitId(b"port7".to_vec()));
+    m.opts_mut()
+        .insert(DhcpOption::RelayAgentInformation(ri.clone()));
+    // received on the outer interface: the subnet still comes from giaddr
+    let outer: Vec<Ipv4Net> = vec!["192.168.1.2/24".parse().unwrap()];
+    let d = handle(
+        &cfg,
+        &LeaseTable::new(),
+        &m,
+        &Rx {
+            iface: "br0",
+            addrs: &outer,
+            now: NOW,
+        },
+    );
+    let r = d.reply.unwrap();
+    assert_eq!(r.dest, Dest::Relay(Ipv4Addr::new(192, 168, 10, 2)));
+    assert!(alloc::in_pool(cfg.subnet(1), r.yiaddr, false));
+    let back = decode(&r);
+    assert_eq!(
+        back.opts().get(OptionCode::RelayAgentInformation),
+        Some(&DhcpOption::RelayAgentInformation(ri))
+    );
+    assert_eq!(back.giaddr(), Ipv4Addr::new(192, 168, 10, 2));
+}
+
+#[test]
+fn inform_gets_options_without_a_lease() {
+    let cfg = config();
+    let mut m = msg(Some(MessageType::Inform), MAC);
+    m.set_ciaddr(Ipv4Addr::new(192, 168, 10, 50));
+    let d = handle(&cfg, &LeaseTable::new(), &m, &rx(&inner()));
+    let r = d.reply.unwrap();
+    assert_eq!(r.dest, Dest::Unicast(Ipv4Addr::new(192, 168, 10, 50)));
+    let back = decode(&r);
+    assert!(back.opts().get(OptionCode::AddressLeaseTime).is_none());
+    assert!(back.opts().get(OptionCode::DomainNameServer).is_some());
+    assert!(d.changes.is_empty());
+}
+
+#[test]
+fn parse_refuses_bad_datagrams() {
+    let good = msg(Some(MessageType::Discover), MAC).to_vec().unwrap();
+    assert!(parse(&good).is_ok());
+    assert_eq!(parse(&good[..100]), Err(BadPacket::Short(100)));
+    let mut reply = good.clone();
+    reply[0] = 2;
+    assert_eq!(parse(&reply), Err(BadPacket::NotRequest));
+    let mut hlen = good.clone();
+    hlen[2] = 200;
+    assert_eq!(parse(&hlen), Err(BadPacket::Hlen(200)));
+    // an option running past the end
+    let mut over = good[..240].to_vec();
+    over.extend_from_slice(&[53, 1, 1, 12, 200, b'a']);
+    assert_eq!(parse(&over), Err(BadPacket::Option(12)));
+    // client FQDN shorter than its fixed part (the decoder would underflow)
+    let mut fqdn = good[..240].to_vec();
+    fqdn.extend_from_slice(&[53, 1, 1, 81, 1, 0, 255]);
+    assert_eq!(parse(&fqdn), Err(BadPacket::Option(81)));
+    // a requested address of the wrong length: the decoder stops, we notice
+    let mut req = good[..240].to_vec();
+    req.extend_from_slice(&[53, 1, 1, 50, 3, 1, 2, 3, 255]);
+    assert_eq!(parse(&req), Err(BadPacket::Option(50)));
+    // no magic cookie: plain BOOTP
+    let mut bootp = good[..236].to_vec();
+    bootp.extend_from_slice(&[0; 64]);
+    assert_eq!(parse(&bootp).unwrap().opts().msg_type(), None);
+}
+
+#[test]
+fn server_replies_are_not_requests() {
+    let cfg = config();
+    let m = msg(Some(MessageType::Offer), MAC);
+    let d = handle(&cfg, &LeaseTable::new(), &m, &rx(&inner()));
+    assert!(d.reply.is_none() && d.bad);
+}

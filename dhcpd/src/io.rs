@@ -1,0 +1,94 @@
+//! Sockets: one UDP socket per served interface (SO_BINDTODEVICE, SO_BROADCAST), and delivery of
+//! replies per RFC 2131 section 4.1 (relay, ciaddr, broadcast, or ARP entry + unicast).
+
+use std::io;
+use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::decide::Dest;
+
+/// Binds the DHCP server port on one interface.
+pub fn bind_iface(name: &str, port: u16) -> io::Result<UdpSocket> {
+    let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
+    s.set_reuse_address(true)?;
+    s.set_broadcast(true)?;
+    s.bind_device(Some(name.as_bytes()))?;
+    // Room for bursts: the kernel default (~200 KB) drops under a relay's load.
+    let _ = s.set_recv_buffer_size(4 << 20);
+    let _ = s.set_send_buffer_size(4 << 20);
+    s.bind(&SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port).into())?;
+    s.set_nonblocking(true)?;
+    Ok(s.into())
+}
+
+/// Adds (or replaces) the ARP entry `ip -> mac` on `iface`, so a unicast reply reaches a client
+/// that cannot answer ARP yet.
+pub fn set_arp(sock: &UdpSocket, iface: &str, ip: Ipv4Addr, mac: [u8; 6]) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: arpreq is plain old data; all-zero is a valid value.
+    let mut req: libc::arpreq = unsafe { std::mem::zeroed() };
+    let sin = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: 0,
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(ip).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: sockaddr_in fits in sockaddr (both 16 bytes); copying plain bytes.
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            (&raw const sin).cast::<u8>(),
+            (&raw mut req.arp_pa).cast::<u8>(),
+            std::mem::size_of::<libc::sockaddr_in>(),
+        );
+    }
+    req.arp_ha.sa_family = libc::ARPHRD_ETHER;
+    for (d, s) in req.arp_ha.sa_data.iter_mut().zip(mac) {
+        *d = s as libc::c_char;
+    }
+    req.arp_flags = libc::ATF_COM;
+    let name = iface.as_bytes();
+    if name.len() >= req.arp_dev.len() {
+        return Err(io::Error::from(io::ErrorKind::InvalidInput));
+    }
+    for (d, s) in req.arp_dev.iter_mut().zip(name) {
+        *d = *s as libc::c_char;
+    }
+    // SAFETY: valid fd, valid pointer to an initialised arpreq for SIOCSARP.
+    let rc = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSARP, &raw mut req) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Sends `bytes` to `dest`; returns where it went.
+pub fn deliver(
+    sock: &UdpSocket,
+    iface: &str,
+    dest: Dest,
+    bytes: &[u8],
+    server_port: u16,
+) -> io::Result<SocketAddrV4> {
+    let client_port = if server_port == 67 {
+        68
+    } else {
+        server_port + 1
+    };
+    let to = match dest {
+        Dest::Relay(g) => SocketAddrV4::new(g, server_port),
+        Dest::Unicast(ip) => SocketAddrV4::new(ip, client_port),
+        Dest::Broadcast => SocketAddrV4::new(Ipv4Addr::BROADCAST, client_port),
+        Dest::Hw { ip, mac } => match set_arp(sock, iface, ip, mac) {
+            Ok(()) => SocketAddrV4::new(ip, client_port),
+            Err(e) => {
+                tracing::debug!(%ip, error = %e, "cannot add ARP entry; broadcasting");
+                SocketAddrV4::new(Ipv4Addr::BROADCAST, client_port)
+            }
+        },
+    };
+    sock.send_to(bytes, to)?;
+    Ok(to)
+}

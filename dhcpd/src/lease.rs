@@ -1,0 +1,263 @@
+//! Leases and the in-memory lease table the protocol decisions read.
+//!
+//! The table is the single authority on who holds which address: it is loaded from the store at
+//! start, changed only by applying a decision's [`Change`]s, and every change that an ACK depends on
+//! reaches the store before that ACK is sent.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+
+use serde::{Deserialize, Serialize};
+
+/// Expiry of leases that never end (BOOTP).
+pub const NEVER: u64 = u64::MAX;
+
+/// Where a lease is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LeaseState {
+    /// Offered, not yet requested (memory only, never stored).
+    Offered,
+    /// Acknowledged and in use.
+    Bound,
+    /// Given back by the client; remembered so it gets the address again.
+    Released,
+    /// Ran out; remembered so the client gets the address again.
+    Expired,
+    /// On probation after a DECLINE or a ping reply, until `expires`.
+    Declined,
+}
+
+impl LeaseState {
+    /// Lower-case name for tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LeaseState::Offered => "offered",
+            LeaseState::Bound => "bound",
+            LeaseState::Released => "released",
+            LeaseState::Expired => "expired",
+            LeaseState::Declined => "declined",
+        }
+    }
+}
+
+/// One address and who holds (or last held) it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    /// The address.
+    pub ip: Ipv4Addr,
+    /// Client key: option 61 when sent, else hardware type + chaddr.
+    pub client: Vec<u8>,
+    /// Hardware address (chaddr, hlen bytes).
+    pub hwaddr: Vec<u8>,
+    /// Host name the client gave or the host table holds.
+    pub hostname: Option<String>,
+    /// Unix seconds the lease (or probation) began.
+    pub starts: u64,
+    /// Unix seconds it ends; [`NEVER`] for BOOTP.
+    pub expires: u64,
+    /// State.
+    pub state: LeaseState,
+}
+
+impl Lease {
+    /// True while this lease keeps the address from anyone else.
+    pub fn holds(&self, now: u64) -> bool {
+        match self.state {
+            LeaseState::Offered | LeaseState::Bound | LeaseState::Declined => self.expires > now,
+            LeaseState::Released | LeaseState::Expired => false,
+        }
+    }
+    /// `aa:bb:..` form of the hardware address.
+    pub fn mac_string(&self) -> String {
+        hex_colon(&self.hwaddr)
+    }
+}
+
+/// `01:02:..` form of bytes.
+pub fn hex_colon(b: &[u8]) -> String {
+    let mut s = String::with_capacity(b.len() * 3);
+    for (i, x) in b.iter().enumerate() {
+        if i > 0 {
+            s.push(':');
+        }
+        s.push_str(&format!("{x:02x}"));
+    }
+    s
+}
+
+/// A change a decision makes to the lease table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Insert or replace the lease of `lease.ip`.
+    Put(Lease),
+    /// Forget the address entirely.
+    Del(Ipv4Addr),
+}
+
+impl Change {
+    /// True when the change must reach the store (offers live in memory only).
+    pub fn persistent(&self) -> bool {
+        !matches!(self, Change::Put(l) if l.state == LeaseState::Offered)
+    }
+}
+
+/// All leases, by address and by client.
+#[derive(Debug, Default, Clone)]
+pub struct LeaseTable {
+    by_ip: HashMap<Ipv4Addr, Lease>,
+    by_client: HashMap<Vec<u8>, Ipv4Addr>,
+}
+
+impl LeaseTable {
+    /// An empty table.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Builds the table from stored leases.
+    pub fn from_leases(leases: impl IntoIterator<Item = Lease>) -> Self {
+        let mut t = Self::new();
+        for l in leases {
+            t.apply(&Change::Put(l));
+        }
+        t
+    }
+    /// The lease record of `ip`.
+    pub fn get(&self, ip: Ipv4Addr) -> Option<&Lease> {
+        self.by_ip.get(&ip)
+    }
+    /// The latest lease record of a client (any state).
+    pub fn of_client(&self, client: &[u8]) -> Option<&Lease> {
+        let ip = self.by_client.get(client)?;
+        self.by_ip.get(ip).filter(|l| l.client == client)
+    }
+    /// True when `ip` may be given to `client` now.
+    pub fn free_for(&self, ip: Ipv4Addr, client: &[u8], now: u64) -> bool {
+        match self.by_ip.get(&ip) {
+            None => true,
+            Some(l) if l.state == LeaseState::Declined => !l.holds(now),
+            Some(l) => l.client == client || !l.holds(now),
+        }
+    }
+    /// Applies one change.
+    pub fn apply(&mut self, c: &Change) {
+        match c {
+            Change::Put(l) => {
+                if let Some(old) = self.by_ip.get(&l.ip)
+                    && old.client != l.client
+                    && self.by_client.get(&old.client) == Some(&l.ip)
+                {
+                    self.by_client.remove(&old.client);
+                }
+                if !l.client.is_empty() {
+                    self.by_client.insert(l.client.clone(), l.ip);
+                }
+                self.by_ip.insert(l.ip, l.clone());
+            }
+            Change::Del(ip) => {
+                if let Some(old) = self.by_ip.remove(ip)
+                    && self.by_client.get(&old.client) == Some(ip)
+                {
+                    self.by_client.remove(&old.client);
+                }
+            }
+        }
+    }
+    /// Every lease.
+    pub fn iter(&self) -> impl Iterator<Item = &Lease> {
+        self.by_ip.values()
+    }
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.by_ip.len()
+    }
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.by_ip.is_empty()
+    }
+    /// Changes that end leases whose time is up: bound -> expired, stale offers dropped, probation
+    /// over -> forgotten. At most `limit` at a time so a large expiry wave is spread out.
+    pub fn expiries(&self, now: u64, limit: usize) -> Vec<Change> {
+        let mut out = Vec::new();
+        for l in self.by_ip.values() {
+            if out.len() >= limit {
+                break;
+            }
+            if l.expires > now {
+                continue;
+            }
+            match l.state {
+                LeaseState::Bound => out.push(Change::Put(Lease {
+                    state: LeaseState::Expired,
+                    ..l.clone()
+                })),
+                LeaseState::Offered | LeaseState::Declined => out.push(Change::Del(l.ip)),
+                LeaseState::Released | LeaseState::Expired => {}
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lease(ip: [u8; 4], client: &[u8], state: LeaseState, expires: u64) -> Lease {
+        Lease {
+            ip: ip.into(),
+            client: client.to_vec(),
+            hwaddr: client.to_vec(),
+            hostname: None,
+            starts: 0,
+            expires,
+            state,
+        }
+    }
+
+    #[test]
+    fn bound_lease_is_not_free_for_others_until_it_expires() {
+        let t = LeaseTable::from_leases([lease([10, 0, 0, 5], b"a", LeaseState::Bound, 100)]);
+        let ip = Ipv4Addr::new(10, 0, 0, 5);
+        assert!(t.free_for(ip, b"a", 50));
+        assert!(!t.free_for(ip, b"b", 50));
+        assert!(t.free_for(ip, b"b", 100));
+    }
+
+    #[test]
+    fn declined_address_is_free_for_nobody_during_probation() {
+        let t = LeaseTable::from_leases([lease([10, 0, 0, 5], b"", LeaseState::Declined, 100)]);
+        assert!(!t.free_for(Ipv4Addr::new(10, 0, 0, 5), b"a", 99));
+        assert!(t.free_for(Ipv4Addr::new(10, 0, 0, 5), b"a", 100));
+    }
+
+    #[test]
+    fn reassignment_moves_the_client_index() {
+        let mut t = LeaseTable::from_leases([lease([10, 0, 0, 5], b"a", LeaseState::Expired, 1)]);
+        t.apply(&Change::Put(lease(
+            [10, 0, 0, 5],
+            b"b",
+            LeaseState::Bound,
+            100,
+        )));
+        assert!(t.of_client(b"a").is_none());
+        assert_eq!(t.of_client(b"b").unwrap().ip, Ipv4Addr::new(10, 0, 0, 5));
+    }
+
+    #[test]
+    fn expiry_turns_bound_into_expired_and_forgets_probation() {
+        let t = LeaseTable::from_leases([
+            lease([10, 0, 0, 5], b"a", LeaseState::Bound, 10),
+            lease([10, 0, 0, 6], b"", LeaseState::Declined, 10),
+            lease([10, 0, 0, 7], b"c", LeaseState::Bound, 1000),
+        ]);
+        let mut ch = t.expiries(20, 100);
+        ch.sort_by_key(|c| match c {
+            Change::Put(l) => l.ip,
+            Change::Del(ip) => *ip,
+        });
+        assert_eq!(ch.len(), 2);
+        assert!(matches!(&ch[0], Change::Put(l) if l.state == LeaseState::Expired));
+        assert_eq!(ch[1], Change::Del(Ipv4Addr::new(10, 0, 0, 6)));
+    }
+}

@@ -1,0 +1,11 @@
+//! Test fixtures: the example host file's view.
+
+use std::sync::Arc;
+
+use crate::config::Config;
+
+/// The example host file (subnet 0 = outer, 1 = inner).
+pub(crate) fn config() -> Config {
+    let t = shared::HostTable::from_toml(include_str!("../../etc/hosts.toml")).expect("example");
+    Config::new(Arc::new(t.dhcp_view()))
+}

@@ -1,0 +1,138 @@
+//! What real clients cannot be told to send: BOOTP, relayed requests, INIT-REBOOT on the wrong
+//! network, DECLINE, malformed datagrams.
+
+mod common;
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::Duration;
+
+use common::*;
+use dhcproto::v4::relay::{RelayAgentInformation, RelayInfo};
+use dhcproto::v4::{DhcpOption, MessageType, OptionCode};
+use e2e::SeedLan;
+
+const DHCP: &str = r#"[dhcp]
+decline-probation = "1h"
+ping-check = false
+lease-db = "leases.redb"
+"#;
+
+const REMOTE: &str = r#"
+[[subnet]]
+name = "remote"
+network = "10.77.0.0/24"
+routers = ["10.77.0.1"]
+[[subnet.pool]]
+range = "10.77.0.100-10.77.0.200"
+"#;
+
+const MAC: [u8; 6] = [2, 0, 0, 0, 0x10, 0x99];
+
+#[test]
+fn bootp_nak_decline_relay_and_bad_packets() {
+    e2e::require_netns!();
+    let lan = SeedLan::build("dhccra");
+    let dir = lan.lab.dir();
+    let conf = write_config(dir, DHCP, REMOTE);
+    let mut d = start(&lan.main, &conf, dir);
+
+    // BOOTP: a request without option 53 gets a BOOTREPLY from the dynamic-bootp range.
+    let bootp_ip = lan.client.enter(|| {
+        let c = Crafted::client("eth0", MAC);
+        let m = c.msg(None, [2, 0, 0, 0, 0xb0, 0x07], 7);
+        c.send(&m, BCAST67);
+        let r = c.recv(7, Duration::from_secs(5)).expect("BOOTREPLY");
+        assert_eq!(r.opts().msg_type(), None);
+        assert_eq!(
+            r.opts().get(OptionCode::SubnetMask),
+            Some(&DhcpOption::SubnetMask(Ipv4Addr::new(255, 255, 255, 0)))
+        );
+        r.yiaddr()
+    });
+    assert!(bootp_ip >= Ipv4Addr::new(192, 168, 10, 200));
+
+    // INIT-REBOOT for an address of another network: NAK (the inner subnet is authoritative).
+    lan.client.enter(|| {
+        let c = Crafted::client("eth0", MAC);
+        let mut m = c.msg(Some(MessageType::Request), MAC, 11);
+        m.opts_mut()
+            .insert(DhcpOption::RequestedIpAddress(Ipv4Addr::new(10, 9, 9, 9)));
+        c.send(&m, BCAST67);
+        let r = c.recv(11, Duration::from_secs(5)).expect("NAK");
+        assert_eq!(r.opts().msg_type(), Some(MessageType::Nak));
+    });
+
+    // DECLINE: the address goes on probation and the client is offered another.
+    let (declined, second) = lan.client.enter(|| {
+        let c = Crafted::client("eth0", MAC);
+        let (ip, sid) = c.dora(BCAST67, 20);
+        let mut m = c.msg(Some(MessageType::Decline), MAC, 30);
+        m.opts_mut().insert(DhcpOption::RequestedIpAddress(ip));
+        m.opts_mut().insert(DhcpOption::ServerIdentifier(sid));
+        c.send(&m, BCAST67);
+        // no reply to a DECLINE; the next exchange shows its effect
+        let (ip2, _) = c.dora(BCAST67, 40);
+        (ip, ip2)
+    });
+    assert_ne!(declined, second);
+    let rows = leases(&lan.main, &conf, dir);
+    assert_eq!(lease_of(&rows, declined).unwrap()["state"], "declined");
+    assert_eq!(lease_of(&rows, second).unwrap()["state"], "bound");
+
+    // A relay on the outer LAN for the remote subnet 10.77.0.0/24: giaddr picks the subnet, the
+    // reply goes to giaddr:67 with option 82 echoed.
+    lan.outside.add_addr("eth0", "10.77.0.1/24");
+    lan.main
+        .ip(&["route", "add", "10.77.0.0/24", "via", "192.168.1.50"]);
+    lan.outside.enter(|| {
+        let relay = Crafted::relay("eth0", Ipv4Addr::new(10, 77, 0, 1));
+        let mut m = relay.msg(Some(MessageType::Discover), [2, 0, 0, 0, 0x77, 1], 50);
+        let mut ri = RelayAgentInformation::default();
+        ri.insert(RelayInfo::AgentCircuitId(b"eth7".to_vec()));
+        m.opts_mut()
+            .insert(DhcpOption::RelayAgentInformation(ri.clone()));
+        relay.send(&m, SocketAddrV4::new(Ipv4Addr::new(192, 168, 1, 2), 67));
+        let r = relay
+            .recv(50, Duration::from_secs(5))
+            .expect("relayed OFFER");
+        assert_eq!(r.opts().msg_type(), Some(MessageType::Offer));
+        assert!(
+            (Ipv4Addr::new(10, 77, 0, 100)..=Ipv4Addr::new(10, 77, 0, 200)).contains(&r.yiaddr()),
+            "{}",
+            r.yiaddr()
+        );
+        assert_eq!(
+            r.opts().get(OptionCode::Router),
+            Some(&DhcpOption::Router(vec![Ipv4Addr::new(10, 77, 0, 1)]))
+        );
+        assert_eq!(
+            r.opts().get(OptionCode::RelayAgentInformation),
+            Some(&DhcpOption::RelayAgentInformation(ri))
+        );
+        assert_eq!(r.giaddr(), Ipv4Addr::new(10, 77, 0, 1));
+    });
+
+    // Garbage is dropped and counted; the server keeps serving.
+    lan.client.enter(|| {
+        let c = Crafted::client("eth0", MAC);
+        let good =
+            dhcproto::Encodable::to_vec(&c.msg(Some(MessageType::Discover), MAC, 60)).unwrap();
+        let mut fqdn = good[..240].to_vec();
+        fqdn.extend_from_slice(&[53, 1, 1, 81, 1, 0, 255]);
+        let mut hlen = good.clone();
+        hlen[2] = 99;
+        for bad in [
+            &good[..10],
+            &good[..239],
+            &fqdn[..],
+            &hlen[..],
+            &[2u8; 300][..],
+        ] {
+            c.sock.send_to(bad, BCAST67).unwrap();
+        }
+        let (ip, _) = c.dora(BCAST67, 70);
+        assert!(ip >= Ipv4Addr::new(192, 168, 10, 200));
+    });
+    d.wait_for_log("dropped bad packet", Duration::from_secs(5))
+        .unwrap();
+}
