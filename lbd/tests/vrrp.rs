@@ -1,0 +1,281 @@
+//! VRRP on a bridge of two balancers (lb1, lb2) and a client: priorities, takeover after
+//! kill -9 of the master (time measured and printed), pre-emption by a returning higher-priority
+//! node (which first removes the VIP its crashed run left behind), priority 0 on a clean exit;
+//! and the same against keepalived (`keepalived --vrrp`, vrrp_version 3) either way round.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use e2e::{Host, Lab, Proc, Ready};
+use nix::sys::signal::Signal;
+
+const VIP: &str = "192.168.1.120";
+/// Advertisement interval used by both sides.
+const ADVERT_MS: u64 = 100;
+
+struct Pair {
+    lab: Lab,
+    lb1: Host,
+    lb2: Host,
+    client: Host,
+}
+
+/// lb1 192.168.1.2, lb2 192.168.1.3, client 192.168.1.50, all on bridge br0 in host `sw`.
+fn pair(prefix: &str) -> Pair {
+    let lab = Lab::new(prefix);
+    let sw = lab.host("sw");
+    sw.add_bridge("br0");
+    let mut hosts = Vec::new();
+    for (name, ip) in [("lb1", 2), ("lb2", 3), ("client", 50)] {
+        let h = lab.host(name);
+        let port = format!("p-{name}");
+        lab.veth(&sw, &port, &h, "eth0");
+        sw.enslave(&port, "br0");
+        h.add_addr("eth0", &format!("192.168.1.{ip}/24"));
+        hosts.push(h);
+    }
+    sw.wait_link_up("br0", Duration::from_secs(10));
+    for h in &hosts {
+        h.wait_link_up("eth0", Duration::from_secs(10));
+    }
+    let client = hosts.pop().unwrap();
+    let lb2 = hosts.pop().unwrap();
+    let lb1 = hosts.pop().unwrap();
+    Pair {
+        lab,
+        lb1,
+        lb2,
+        client,
+    }
+}
+
+fn conf(lab: &Lab, name: &str, priority: u8) -> PathBuf {
+    let path = lab.dir().join(format!("{name}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            r#"domain = "it-ishin.com"
+[[subnet]]
+network = "192.168.1.0/24"
+[host.web1]
+ip = "192.168.1.10"
+[service.www3]
+vip = "{VIP}"
+port = 80
+backends = ["web1"]
+check = {{ type = "none" }}
+[lb]
+vrrp = {{ vrid = 51, priority = {priority}, interval = "{ADVERT_MS}ms" }}
+"#
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn lbd(h: &Host, conf: &std::path::Path) -> Proc {
+    let rt = h.dir().join(format!("run-{}", h.name()));
+    h.process(common::BIN)
+        .args([
+            "--config",
+            conf.to_str().unwrap(),
+            "--runtime-dir",
+            rt.to_str().unwrap(),
+        ])
+        .name(&format!("lbd-{}", h.name()))
+        .ready(Ready::Notify)
+        .timeout(Duration::from_secs(15))
+        .spawn()
+}
+
+fn holds_vip(h: &Host) -> bool {
+    h.ipv4_addrs("eth0")
+        .iter()
+        .any(|a| a.starts_with(&format!("{VIP}/")))
+}
+
+/// Polls (20 ms steps, bounded) until `h` holds the VIP or not; returns the time it took.
+fn wait_vip(h: &Host, want: bool, bound: Duration) -> Duration {
+    let t0 = Instant::now();
+    while holds_vip(h) != want {
+        assert!(
+            t0.elapsed() < bound,
+            "{}: VIP {} not {} within {bound:?}",
+            h.name(),
+            VIP,
+            if want { "taken" } else { "released" }
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    t0.elapsed()
+}
+
+/// Asserts `h` does not take the VIP during `d` (a backup staying backup).
+fn stays_without_vip(h: &Host, d: Duration) {
+    let t0 = Instant::now();
+    while t0.elapsed() < d {
+        assert!(
+            !holds_vip(h),
+            "{} took the VIP while a higher priority master runs",
+            h.name()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Master_Down_Interval for priority `p` at ADVERT_MS, plus scheduling slack.
+fn takeover_bound(p: u32) -> Duration {
+    let i = Duration::from_millis(ADVERT_MS);
+    i * 3 + i * (256 - p) / 256 + Duration::from_millis(700)
+}
+
+#[test]
+fn lbd_pair_priorities_kill9_takeover_preempt_and_priority0() {
+    e2e::require_netns!("nft");
+    let p = pair("lbvrrp");
+    let c1 = conf(&p.lab, "lb1", 150);
+    let c2 = conf(&p.lab, "lb2", 100);
+    let mut lb1 = lbd(&p.lb1, &c1);
+    lb1.wait_for_log("entering MASTER", Duration::from_secs(3))
+        .unwrap();
+    wait_vip(&p.lb1, true, Duration::from_secs(1));
+    let mut lb2 = lbd(&p.lb2, &c2);
+    stays_without_vip(&p.lb2, Duration::from_millis(ADVERT_MS * 8));
+    // The client reaches the VIP (ARP answered by the master).
+    p.client.run(&["ping", "-c", "1", "-W", "1", VIP]);
+
+    // kill -9 the master: the backup takes over within Master_Down_Interval.
+    let t0 = Instant::now();
+    lb1.signal(Signal::SIGKILL);
+    let _ = lb1.wait_exit(Duration::from_secs(2));
+    let took = wait_vip(&p.lb2, true, takeover_bound(100));
+    println!(
+        "lbd pair, adverts {ADVERT_MS} ms: backup holds the VIP {:?} after kill -9 of the master",
+        t0.elapsed()
+    );
+    let _ = took;
+    // The VIP the killed run left behind is still on lb1.
+    assert!(holds_vip(&p.lb1));
+
+    // lb1 returns: it starts as backup (removing its stale VIP), then pre-empts lb2.
+    let mut lb1 = lbd(&p.lb1, &c1);
+    lb1.wait_for_log("entering MASTER", Duration::from_secs(3))
+        .unwrap();
+    wait_vip(&p.lb2, false, Duration::from_secs(1));
+    assert!(holds_vip(&p.lb1));
+
+    // Clean exit of the master: priority 0, lb2 takes over after only Skew_Time.
+    let t0 = Instant::now();
+    assert!(lb1.stop_with(Duration::from_secs(5)).success());
+    let took = wait_vip(&p.lb2, true, Duration::from_millis(500));
+    println!(
+        "lbd pair: backup holds the VIP {took:?} after the master's priority-0 advert ({:?} incl. the master's exit)",
+        t0.elapsed()
+    );
+    assert!(!holds_vip(&p.lb1), "clean exit left the VIP behind");
+    assert!(lb2.stop_with(Duration::from_secs(5)).success());
+    assert!(!holds_vip(&p.lb2));
+}
+
+fn keepalived(h: &Host, priority: u8) -> (Proc, PathBuf, PathBuf) {
+    let dir = h.dir().join(format!("ka-{}", h.name()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("keepalived.conf");
+    let pid = dir.join("keepalived.pid");
+    let vpid = dir.join("vrrp.pid");
+    std::fs::write(
+        &conf,
+        format!(
+            "global_defs {{\n  router_id {}\n  vrrp_version 3\n}}\nvrrp_instance VI_1 {{\n  state BACKUP\n  interface eth0\n  virtual_router_id 51\n  priority {priority}\n  advert_int {}\n  virtual_ipaddress {{\n    {VIP}/24\n  }}\n}}\n",
+            h.name(),
+            ADVERT_MS as f64 / 1000.0
+        ),
+    )
+    .unwrap();
+    let proc = h
+        .process("keepalived")
+        .args([
+            "--vrrp",
+            "-n",
+            "-l",
+            "-D",
+            "-f",
+            conf.to_str().unwrap(),
+            "-p",
+            pid.to_str().unwrap(),
+            "-r",
+            vpid.to_str().unwrap(),
+        ])
+        .name(&format!("keepalived-{}", h.name()))
+        .ready(Ready::Log("Entering BACKUP STATE".into()))
+        .timeout(Duration::from_secs(10))
+        .spawn();
+    (proc, pid, vpid)
+}
+
+fn kill9_pidfile(path: &std::path::Path) {
+    let pid: i32 = std::fs::read_to_string(path)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+}
+
+#[test]
+fn lbd_master_keepalived_backup_then_kill9() {
+    e2e::require_netns!("nft", "keepalived");
+    let p = pair("lbkal1");
+    let c1 = conf(&p.lab, "lb1", 150);
+    let mut lb1 = lbd(&p.lb1, &c1);
+    lb1.wait_for_log("entering MASTER", Duration::from_secs(3))
+        .unwrap();
+    let (mut ka, pid, vpid) = keepalived(&p.lb2, 100);
+    stays_without_vip(&p.lb2, Duration::from_millis(ADVERT_MS * 8));
+    assert!(holds_vip(&p.lb1));
+    let t0 = Instant::now();
+    lb1.signal(Signal::SIGKILL);
+    let _ = lb1.wait_exit(Duration::from_secs(2));
+    wait_vip(&p.lb2, true, takeover_bound(100));
+    println!(
+        "lbd master -> keepalived backup, adverts {ADVERT_MS} ms: keepalived holds the VIP {:?} after kill -9",
+        t0.elapsed()
+    );
+    ka.wait_for_log("Entering MASTER STATE", Duration::from_secs(1))
+        .unwrap();
+    // Stop keepalived: its VRRP child first, then the parent (both started by this test).
+    kill9_pidfile(&vpid);
+    kill9_pidfile(&pid);
+    let _ = ka.wait_exit(Duration::from_secs(2));
+}
+
+#[test]
+fn keepalived_master_lbd_backup_then_kill9() {
+    e2e::require_netns!("nft", "keepalived");
+    let p = pair("lbkal2");
+    let (mut ka, pid, vpid) = keepalived(&p.lb1, 200);
+    ka.wait_for_log("Entering MASTER STATE", Duration::from_secs(3))
+        .unwrap();
+    wait_vip(&p.lb1, true, Duration::from_secs(1));
+    let c2 = conf(&p.lab, "lb2", 150);
+    let mut lb2 = lbd(&p.lb2, &c2);
+    // lbd hears keepalived's adverts (checksum, TTL, version all accepted) and stays backup.
+    stays_without_vip(&p.lb2, Duration::from_millis(ADVERT_MS * 8));
+    assert!(
+        !lb2.stderr().contains("VRRP packet dropped"),
+        "{}",
+        lb2.stderr()
+    );
+    let t0 = Instant::now();
+    kill9_pidfile(&vpid);
+    kill9_pidfile(&pid);
+    let _ = ka.wait_exit(Duration::from_secs(2));
+    wait_vip(&p.lb2, true, takeover_bound(150));
+    println!(
+        "keepalived master -> lbd backup, adverts {ADVERT_MS} ms: lbd holds the VIP {:?} after kill -9",
+        t0.elapsed()
+    );
+    assert!(lb2.stop_with(Duration::from_secs(5)).success());
+}
