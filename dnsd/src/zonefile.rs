@@ -34,6 +34,7 @@ pub fn merged_sources(view: &DnsView) -> Result<Vec<ZoneSource>, ZoneError> {
         }
         match zones.iter_mut().find(|z| z.origin == origin) {
             Some(z) => {
+                let host = z.records.clone();
                 for r in recs {
                     if !z.origin.zone_of(&r.name) {
                         return Err(ZoneError::File(format!(
@@ -41,8 +42,7 @@ pub fn merged_sources(view: &DnsView) -> Result<Vec<ZoneSource>, ZoneError> {
                             r.name, z.origin
                         )));
                     }
-                    let same_owner: Vec<_> =
-                        z.records.iter().filter(|x| x.name == r.name).collect();
+                    let same_owner: Vec<_> = host.iter().filter(|x| x.name == r.name).collect();
                     let t = r.record_type();
                     let cname_clash = !same_owner.is_empty()
                         && (t == RecordType::CNAME
@@ -59,7 +59,11 @@ pub fn merged_sources(view: &DnsView) -> Result<Vec<ZoneSource>, ZoneError> {
                             rtype: t.to_string(),
                         });
                     }
-                    if !set.iter().any(|x| x.data == r.data) {
+                    if !z
+                        .records
+                        .iter()
+                        .any(|x| x.name == r.name && x.data == r.data)
+                    {
                         z.records.push(r);
                     }
                 }
@@ -102,7 +106,7 @@ mod tests {
     #[test]
     fn samba_style_file_merges() {
         let (_d, v) = view_with(
-            "$ORIGIN it-ishin.com.\n$TTL 3600\n@ IN SOA main hostmaster 1 900 600 86400 3600\n@ IN NS main.it-ishin.com.\nmain IN A 192.168.1.2\n_ldap._tcp IN SRV 0 100 389 main\nbig IN TXT \"hello\"\n",
+            "$ORIGIN it-ishin.com.\n$TTL 3600\n@ IN SOA main hostmaster 1 900 600 86400 3600\n@ IN NS main.it-ishin.com.\nmain IN A 192.168.1.2\n_ldap._tcp IN SRV 0 100 389 main\nbig IN TXT \"hello\"\nbig IN TXT \"again\"\n",
         );
         let z = merged_sources(&v).unwrap();
         let fwd = &z[0];

@@ -1,0 +1,499 @@
+//! End-to-end: dnsd on the seed LAN's main host, real clients (dig, nsupdate, NSD) in the
+//! other namespaces.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use e2e::{Host, Proc, Ready, SeedLan};
+
+const BIN: &str = env!("CARGO_BIN_EXE_dnsd");
+const KEY: &str = "hmac-sha256:dhcp-update:bGFuc3VpdGUtZXhhbXBsZS1rZXktY2hhbmdlLW1lLW5vdw==";
+const BAD_KEY: &str = "hmac-sha256:dhcp-update:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+
+/// The example host file with `dns` as its `[dns]` section.
+fn host_file(dir: &Path, dns: &str) -> PathBuf {
+    let example =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../etc/hosts.toml")).unwrap();
+    let start = example.find("\n[dns]").expect("example has [dns]");
+    let end = example[start + 1..]
+        .find("\n[")
+        .map_or(example.len(), |i| start + 1 + i);
+    let text = format!("{}\n{dns}\n{}", &example[..start], &example[end..]);
+    let p = dir.join("hosts.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn big_zone(dir: &Path) {
+    let mut z = String::from("$ORIGIN it-ishin.com.\n$TTL 3600\n");
+    for i in 0..20 {
+        z.push_str(&format!("big IN TXT \"{i:02}-{}\"\n", "x".repeat(100)));
+    }
+    z.push_str("_ldap._tcp IN SRV 0 100 389 main\n");
+    std::fs::write(dir.join("extra.zone"), z).unwrap();
+}
+
+fn spawn_dnsd(host: &Host, conf: &Path, state: &Path) -> Proc {
+    std::fs::create_dir_all(state).unwrap();
+    host.spawn_daemon(
+        BIN,
+        &[
+            "--config",
+            conf.to_str().unwrap(),
+            "--state-dir",
+            state.to_str().unwrap(),
+            "--runtime-dir",
+            state.to_str().unwrap(),
+        ],
+        Ready::Notify,
+        Duration::from_secs(15),
+    )
+}
+
+fn dig(h: &Host, args: &[&str]) -> String {
+    let mut a = vec!["dig", "+time=2", "+tries=1"];
+    a.extend_from_slice(args);
+    let out = h.run_unchecked(&a);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn short(h: &Host, server: &str, args: &[&str]) -> Vec<String> {
+    let mut a = vec![server, "+short"];
+    a.extend_from_slice(args);
+    let mut v: Vec<String> = dig(h, &a).lines().map(str::to_owned).collect();
+    v.sort();
+    v
+}
+
+fn status(out: &str) -> &str {
+    out.split("status: ")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .unwrap_or("(no answer)")
+}
+
+fn flags(out: &str) -> String {
+    out.split("flags: ")
+        .nth(1)
+        .and_then(|s| s.split(';').next())
+        .unwrap_or("")
+        .to_owned()
+}
+
+fn soa_serial(h: &Host, server: &str, zone: &str) -> u32 {
+    let s = short(h, server, &[zone, "SOA"]);
+    s.first()
+        .and_then(|l| l.split_whitespace().nth(2))
+        .and_then(|x| x.parse().ok())
+        .unwrap_or_else(|| panic!("no SOA from {server}: {s:?}"))
+}
+
+/// nsupdate in `h`; its failures are returned, not panicked on.
+fn nsupdate(h: &Host, key: &str, script: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut c = std::process::Command::new("timeout")
+        .args([
+            "20",
+            "ip",
+            "netns",
+            "exec",
+            h.netns(),
+            "nsupdate",
+            "-y",
+            key,
+            "-t",
+            "3",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    c.stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    c.wait_with_output().unwrap()
+}
+
+/// Polls `f` until it returns true or `limit` passes (a bounded wait on a condition).
+fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let t = Instant::now();
+    while t.elapsed() < limit {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+const DNS: &str = r#"[dns]
+upstream = ["192.168.1.1"]
+allow-recursion = ["192.168.10.0/24", "127.0.0.0/8"]
+update-keys = ["dhcp-update"]
+secondary = [{ address = "192.168.1.1" }]
+zone-file = [{ path = "extra.zone" }]
+"#;
+
+#[test]
+fn authoritative_answers_with_dig() {
+    e2e::require_netns!("dig");
+    let lan = SeedLan::build("dnsdauth");
+    let dir = lan.lab.dir().to_owned();
+    big_zone(&dir);
+    let conf = host_file(&dir, DNS);
+    let _d = spawn_dnsd(&lan.main, &conf, &dir.join("state"));
+    let s = "@192.168.10.1";
+    let w = &lan.web1;
+    assert_eq!(short(w, s, &["www3.it-ishin.com"]), ["192.168.1.120"]);
+    assert_eq!(
+        short(w, s, &["MaIn.IT-ishin.com"]),
+        ["192.168.1.2", "192.168.10.1"]
+    );
+    assert_eq!(short(w, s, &["-x", "192.168.10.12"]), ["db.it-ishin.com."]);
+    assert_eq!(
+        short(w, s, &["mysql.it-ishin.com"]),
+        ["192.168.10.12", "db.it-ishin.com."]
+    );
+    assert_eq!(short(w, s, &["it-ishin.com", "NS"]), ["main.it-ishin.com."]);
+    assert_eq!(
+        short(w, s, &["_ldap._tcp.it-ishin.com", "SRV"]),
+        ["0 100 389 main.it-ishin.com."]
+    );
+    assert!(soa_serial(w, s, "it-ishin.com") > 1_000_000_000);
+    assert!(soa_serial(w, "@192.168.1.2", "10.168.192.in-addr.arpa") > 1_000_000_000);
+
+    let out = dig(w, &[s, "web1.it-ishin.com", "A"]);
+    assert_eq!(status(&out), "NOERROR");
+    assert!(flags(&out).contains("aa"), "{out}");
+    let out = dig(w, &[s, "nothere.it-ishin.com"]);
+    assert_eq!(status(&out), "NXDOMAIN", "{out}");
+    assert!(out.contains("AUTHORITY: 1") && out.contains("SOA"), "{out}");
+    let out = dig(w, &[s, "web1.it-ishin.com", "AAAA"]);
+    assert_eq!(status(&out), "NOERROR");
+    assert!(
+        out.contains("ANSWER: 0") && out.contains("AUTHORITY: 1"),
+        "{out}"
+    );
+
+    // 20 x 100-byte TXT: truncated over UDP, complete over TCP (dig retries by itself).
+    let out = dig(w, &[s, "+ignore", "big.it-ishin.com", "TXT"]);
+    assert!(flags(&out).contains("tc"), "{out}");
+    let out = dig(w, &[s, "big.it-ishin.com", "TXT"]);
+    assert!(out.contains("ANSWER: 20"), "{out}");
+    let out = dig(
+        w,
+        &[
+            s,
+            "+tcp",
+            "+keepopen",
+            "big.it-ishin.com",
+            "TXT",
+            "main.it-ishin.com",
+            "A",
+        ],
+    );
+    assert_eq!(out.matches("status: NOERROR").count(), 2, "{out}");
+
+    // RFC 8482: ANY gets one RRset.
+    let out = dig(w, &[s, "main.it-ishin.com", "ANY"]);
+    assert!(out.contains("ANSWER: 2"), "{out}");
+
+    // Zone transfer: refused to web1, allowed to the configured secondary (the router).
+    let out = dig(w, &[s, "it-ishin.com", "AXFR"]);
+    assert!(
+        out.contains("Transfer failed") || !out.contains("SOA"),
+        "{out}"
+    );
+    let out = dig(&lan.router, &["@192.168.1.2", "it-ishin.com", "AXFR"]);
+    assert_eq!(out.matches("\tSOA\t").count(), 2, "{out}");
+    assert!(
+        out.contains("www3.it-ishin.com.") && out.contains("big.it-ishin.com."),
+        "{out}"
+    );
+
+    // Outside our zones, from a client not allowed to recurse: REFUSED.
+    let out = dig(&lan.outside, &["@192.168.1.2", "www.example.org"]);
+    assert_eq!(status(&out), "REFUSED", "{out}");
+    // Unknown opcode: NOTIMP.
+    let out = dig(w, &[s, "+opcode=2", "main.it-ishin.com"]);
+    assert_eq!(status(&out), "NOTIMP", "{out}");
+}
+
+#[test]
+fn garbage_does_not_hurt() {
+    e2e::require_netns!("dig", "python3");
+    let lan = SeedLan::build("dnsdgarb");
+    let dir = lan.lab.dir().to_owned();
+    big_zone(&dir);
+    let conf = host_file(&dir, DNS);
+    let mut d = spawn_dnsd(&lan.main, &conf, &dir.join("state"));
+    // UDP garbage, a compression loop, a truncated TCP frame, TCP garbage, a huge EDNS size.
+    let script = r#"
+import socket, struct
+a = ("192.168.10.1", 53)
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.settimeout(1)
+for p in [b"", b"\x00", b"\xff" * 11, b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\xc0\x0c\x00\x01\x00\x01",
+          bytes(range(256)) * 4, b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x01\x04main\x09it-ishin\x03com\x00\x00\x01\x00\x01\x00\x00\x29\xff\xff\x00\x00\x00\x00\x00\x00"]:
+    u.sendto(p, a)
+got = 0
+for _ in range(3):
+    try:
+        u.recv(4096); got += 1
+    except socket.timeout:
+        break
+t = socket.create_connection(a, timeout=2)
+t.sendall(struct.pack("!H", 300) + b"\x00" * 20)
+t.close()
+t = socket.create_connection(a, timeout=2)
+t.sendall(b"GET / HTTP/1.1\r\n\r\n" * 10)
+try:
+    t.recv(10)
+except Exception:
+    pass
+t.close()
+print("replies", got)
+"#;
+    let out = lan.web1.run(&["python3", "-c", script]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("replies"));
+    assert!(d.is_running());
+    assert_eq!(
+        short(&lan.web1, "@192.168.10.1", &["main.it-ishin.com"]),
+        ["192.168.1.2", "192.168.10.1"]
+    );
+    d.stop();
+    let log = d.stderr() + &d.stdout();
+    let counted = log
+        .split("malformed=")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or(0);
+    assert!(counted >= 4, "malformed count {counted} in {log}");
+}
+
+#[test]
+fn dynamic_updates_with_tsig_persist() {
+    e2e::require_netns!("dig", "nsupdate");
+    let lan = SeedLan::build("dnsdupd");
+    let dir = lan.lab.dir().to_owned();
+    big_zone(&dir);
+    let conf = host_file(&dir, DNS);
+    let state = dir.join("state");
+    let mut d = spawn_dnsd(&lan.main, &conf, &state);
+    let s = "@192.168.10.1";
+    let w = &lan.web1;
+    let serial0 = soa_serial(w, s, "it-ishin.com");
+    let add = "server 192.168.10.1\nzone it-ishin.com\nupdate add laptop.it-ishin.com 300 A 192.168.10.200\nsend\n\
+               zone 10.168.192.in-addr.arpa\nupdate add 200.10.168.192.in-addr.arpa 300 PTR laptop.it-ishin.com.\nsend\n";
+    let out = nsupdate(w, KEY, add);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(short(w, s, &["laptop.it-ishin.com"]), ["192.168.10.200"]);
+    assert_eq!(
+        short(w, s, &["-x", "192.168.10.200"]),
+        ["laptop.it-ishin.com."]
+    );
+    let serial1 = soa_serial(w, s, "it-ishin.com");
+    assert!(serial1 > serial0, "{serial1} > {serial0}");
+
+    // A name of the host table: REFUSED.
+    let out = nsupdate(
+        w,
+        KEY,
+        "server 192.168.10.1\nzone it-ishin.com\nupdate add web1.it-ishin.com 300 A 10.9.9.9\nsend\n",
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("REFUSED"));
+    // A wrong secret: rejected, nothing changes.
+    let out = nsupdate(
+        w,
+        BAD_KEY,
+        "server 192.168.10.1\nzone it-ishin.com\nupdate add evil.it-ishin.com 300 A 10.9.9.9\nsend\n",
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("BADSIG")
+            || String::from_utf8_lossy(&out.stderr).contains("NOTAUTH"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Prerequisite "name is not in use" fails for an existing name: YXDOMAIN.
+    let out = nsupdate(
+        w,
+        KEY,
+        "server 192.168.10.1\nzone it-ishin.com\nprereq nxdomain laptop.it-ishin.com\nupdate add laptop2.it-ishin.com 300 A 192.168.10.201\nsend\n",
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("YXDOMAIN"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(short(w, s, &["evil.it-ishin.com"]).is_empty());
+    assert!(short(w, s, &["laptop2.it-ishin.com"]).is_empty());
+    assert_eq!(short(w, s, &["web1.it-ishin.com"]), ["192.168.10.10"]);
+
+    // Restart: the record and the serial survive.
+    d.stop();
+    drop(d);
+    let d = spawn_dnsd(&lan.main, &conf, &state);
+    assert_eq!(short(w, s, &["laptop.it-ishin.com"]), ["192.168.10.200"]);
+    assert_eq!(soa_serial(w, s, "it-ishin.com"), serial1);
+
+    // Remove it.
+    let out = nsupdate(
+        w,
+        KEY,
+        "server 192.168.10.1\nzone it-ishin.com\nupdate delete laptop.it-ishin.com A\nsend\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = dig(w, &[s, "laptop.it-ishin.com"]);
+    assert_eq!(status(&out), "NXDOMAIN", "{out}");
+    assert!(soa_serial(w, s, "it-ishin.com") > serial1);
+    drop(d);
+}
+
+#[test]
+fn forwarding_through_the_router() {
+    e2e::require_netns!("dig");
+    let lan = SeedLan::build("dnsdfwd");
+    let dir = lan.lab.dir().to_owned();
+    // The "internet": a second dnsd on the router, authoritative for example.org.
+    let up = dir.join("up");
+    std::fs::create_dir_all(&up).unwrap();
+    std::fs::write(
+        up.join("hosts.toml"),
+        "domain = \"example.org\"\nserver = \"router\"\n[[subnet]]\nnetwork = \"192.168.1.0/24\"\n\
+         [host.router]\nip = \"192.168.1.1\"\n[host.www]\nip = \"192.168.1.80\"\n\
+         [dns]\nlisten = [\"192.168.1.1\"]\n",
+    )
+    .unwrap();
+    let mut upstream = spawn_dnsd(&lan.router, &up.join("hosts.toml"), &up.join("state"));
+    big_zone(&dir);
+    let conf = host_file(&dir, DNS);
+    let _d = spawn_dnsd(&lan.main, &conf, &dir.join("state"));
+    let w = &lan.web1;
+    let out = dig(w, &["@192.168.10.1", "www.example.org"]);
+    assert_eq!(status(&out), "NOERROR", "{out}");
+    assert!(out.contains("192.168.1.80"), "{out}");
+    let f = flags(&out);
+    assert!(f.contains("ra") && !f.contains("aa"), "{f}");
+    let out = dig(w, &["@192.168.10.1", "nope.example.org"]);
+    assert_eq!(status(&out), "NXDOMAIN", "{out}");
+    // The outside host is not in allow-recursion.
+    let out = dig(&lan.outside, &["@192.168.1.2", "www.example.org"]);
+    assert_eq!(status(&out), "REFUSED", "{out}");
+    // With the upstream gone, the cache still answers (positive and negative).
+    upstream.stop();
+    let out = dig(w, &["@192.168.10.1", "www.example.org"]);
+    assert!(out.contains("192.168.1.80"), "{out}");
+    let out = dig(w, &["@192.168.10.1", "nope.example.org"]);
+    assert_eq!(status(&out), "NXDOMAIN", "{out}");
+    let out = dig(w, &["@192.168.10.1", "other.example.org"]);
+    assert_eq!(status(&out), "SERVFAIL", "{out}");
+}
+
+#[test]
+fn nsd_secondary_follows_notify() {
+    e2e::require_netns!("dig", "nsupdate", "nsd");
+    let lan = SeedLan::build("dnsdnsd");
+    let dir = lan.lab.dir().to_owned();
+    big_zone(&dir);
+    let conf = host_file(&dir, DNS);
+    let _d = spawn_dnsd(&lan.main, &conf, &dir.join("state"));
+    let nsd_dir = dir.join("nsd");
+    std::fs::create_dir_all(&nsd_dir).unwrap();
+    let nd = nsd_dir.display();
+    std::fs::write(
+        nsd_dir.join("nsd.conf"),
+        format!(
+            "server:\n  ip-address: 192.168.1.1\n  port: 53\n  username: \"\"\n  chroot: \"\"\n  zonesdir: \"{nd}\"\n  \
+             database: \"\"\n  pidfile: \"{nd}/nsd.pid\"\n  xfrdfile: \"{nd}/xfrd.state\"\n  zonelistfile: \"{nd}/zone.list\"\n  \
+             rrl-ratelimit: 0\n  verbosity: 2\nremote-control:\n  control-enable: no\n\
+             zone:\n  name: it-ishin.com\n  zonefile: \"{nd}/it-ishin.com.zone\"\n  \
+             allow-notify: 192.168.1.2 NOKEY\n  request-xfr: AXFR 192.168.1.2 NOKEY\n"
+        ),
+    )
+    .unwrap();
+    let _nsd = lan.router.spawn_daemon(
+        "nsd",
+        &["-d", "-c", nsd_dir.join("nsd.conf").to_str().unwrap()],
+        Ready::Udp(53),
+        Duration::from_secs(10),
+    );
+    let r = &lan.router;
+    let primary = soa_serial(r, "@192.168.1.2", "it-ishin.com");
+    assert!(
+        wait_until(Duration::from_secs(15), || short(
+            r,
+            "@192.168.1.1",
+            &["it-ishin.com", "SOA"]
+        )
+        .first()
+        .is_some_and(|l| l.contains(&primary.to_string()))),
+        "NSD did not transfer the zone"
+    );
+    assert_eq!(
+        short(r, "@192.168.1.1", &["www3.it-ishin.com"]),
+        ["192.168.1.120"]
+    );
+    let out = nsupdate(
+        &lan.web1,
+        KEY,
+        "server 192.168.10.1\nzone it-ishin.com\nupdate add phone.it-ishin.com 300 A 192.168.10.201\nsend\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // NSD refreshes only after the NOTIFY (its refresh timer is an hour).
+    assert!(
+        wait_until(Duration::from_secs(10), || short(
+            r,
+            "@192.168.1.1",
+            &["phone.it-ishin.com"]
+        ) == ["192.168.10.201"]),
+        "NSD did not pick up the change after NOTIFY"
+    );
+}
+
+#[test]
+fn absent_listen_address_is_a_clear_error() {
+    e2e::require_netns!();
+    let lan = SeedLan::build("dnsdbind");
+    let dir = lan.lab.dir().to_owned();
+    big_zone(&dir);
+    let conf = host_file(&dir, DNS);
+    let state = dir.join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    // web1 does not have main's addresses.
+    let e = lan
+        .web1
+        .process(BIN)
+        .args([
+            "--config",
+            conf.to_str().unwrap(),
+            "--state-dir",
+            state.to_str().unwrap(),
+        ])
+        .ready(Ready::Notify)
+        .timeout(Duration::from_secs(10))
+        .try_spawn()
+        .expect_err("must not start");
+    let text = e.to_string();
+    assert!(
+        text.contains("192.168.1.2 is not an address of this host"),
+        "{text}"
+    );
+}
