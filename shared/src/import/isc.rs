@@ -1,0 +1,826 @@
+//! ISC DHCP `dhcpd.conf`: a tokenizer (words, quoted strings, `{ } ; ,`, `#` comments), a
+//! recursive-descent parser into a statement tree (statements end in `;` or carry a `{ }` block;
+//! `include "file";` is spliced in), then an interpreter with ISC's scope inheritance
+//! (global -> shared-network/group -> subnet -> pool/host).
+
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::sync::Arc;
+
+use ipnet::Ipv4Net;
+
+use super::{
+    ImportError, Raw, RawDdns, RawHost, RawKey, RawPool, RawSubnet, ReadFn, Src, abridge,
+    include_path, mask_prefix, parse_mac, read_include,
+};
+
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    Word(String),
+    Str(String),
+    Open,
+    Close,
+    Semi,
+    Comma,
+}
+
+#[derive(Debug, Clone)]
+struct Token {
+    t: Tok,
+    line: usize,
+}
+
+fn lex(text: &str, file: &Arc<Path>) -> Result<Vec<Token>, ImportError> {
+    let mut out = Vec::new();
+    let mut it = text.chars().peekable();
+    let mut line = 1;
+    while let Some(c) = it.next() {
+        match c {
+            '\n' => line += 1,
+            c if c.is_whitespace() => {}
+            '#' => {
+                while it.peek().is_some_and(|c| *c != '\n') {
+                    it.next();
+                }
+            }
+            '"' => {
+                let start = line;
+                let mut s = String::new();
+                loop {
+                    match it.next() {
+                        None => {
+                            return Err(Src::new(file, start)
+                                .error("quoted string opened on this line is never closed"));
+                        }
+                        Some('"') => break,
+                        Some('\\') => match it.next() {
+                            Some('n') => s.push('\n'),
+                            Some('t') => s.push('\t'),
+                            Some(c) => {
+                                if c == '\n' {
+                                    line += 1;
+                                }
+                                s.push(c)
+                            }
+                            None => {
+                                return Err(Src::new(file, start)
+                                    .error("quoted string opened on this line is never closed"));
+                            }
+                        },
+                        Some(c) => {
+                            if c == '\n' {
+                                line += 1;
+                            }
+                            s.push(c)
+                        }
+                    }
+                }
+                out.push(Token {
+                    t: Tok::Str(s),
+                    line: start,
+                });
+            }
+            '{' => out.push(Token { t: Tok::Open, line }),
+            '}' => out.push(Token {
+                t: Tok::Close,
+                line,
+            }),
+            ';' => out.push(Token { t: Tok::Semi, line }),
+            ',' => out.push(Token {
+                t: Tok::Comma,
+                line,
+            }),
+            c => {
+                let mut w = String::from(c);
+                while let Some(&n) = it.peek() {
+                    if n.is_whitespace() || "{};,\"#".contains(n) {
+                        break;
+                    }
+                    w.push(n);
+                    it.next();
+                }
+                out.push(Token {
+                    t: Tok::Word(w),
+                    line,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// One statement: its words (commas kept as separators) and its block, if any.
+#[derive(Debug, Clone)]
+struct Stmt {
+    words: Vec<Tok>,
+    block: Option<Vec<Stmt>>,
+    src: Src,
+}
+
+impl Stmt {
+    fn word(&self, i: usize) -> Option<String> {
+        self.values().get(i).cloned()
+    }
+    /// The words without commas, strings unquoted.
+    fn values(&self) -> Vec<String> {
+        self.words
+            .iter()
+            .filter_map(|t| match t {
+                Tok::Word(w) | Tok::Str(w) => Some(w.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+    fn keyword(&self) -> String {
+        self.word(0).unwrap_or_default().to_ascii_lowercase()
+    }
+    fn text(&self) -> String {
+        let mut s = String::new();
+        for t in &self.words {
+            match t {
+                Tok::Word(w) => {
+                    if !s.is_empty() {
+                        s.push(' ');
+                    }
+                    s.push_str(w)
+                }
+                Tok::Str(w) => {
+                    if !s.is_empty() {
+                        s.push(' ');
+                    }
+                    s.push('"');
+                    s.push_str(w);
+                    s.push('"')
+                }
+                Tok::Comma => s.push(','),
+                _ => {}
+            }
+        }
+        if self.block.is_some() {
+            s.push_str(" { ... }");
+        } else {
+            s.push(';');
+        }
+        abridge(&s)
+    }
+}
+
+struct Parser<'a> {
+    toks: Vec<Token>,
+    pos: usize,
+    file: Arc<Path>,
+    read: ReadFn<'a>,
+    stack: Vec<Arc<Path>>,
+}
+
+fn parse_file(
+    text: &str,
+    file: Arc<Path>,
+    read: ReadFn<'_>,
+    stack: Vec<Arc<Path>>,
+) -> Result<Vec<Stmt>, ImportError> {
+    let toks = lex(text, &file)?;
+    let mut p = Parser {
+        toks,
+        pos: 0,
+        file,
+        read,
+        stack,
+    };
+    p.list(None)
+}
+
+impl Parser<'_> {
+    fn src(&self, line: usize) -> Src {
+        Src::new(&self.file, line)
+    }
+
+    /// Statements up to the `}` closing a block opened at `open` (or to the end of the file).
+    fn list(&mut self, open: Option<usize>) -> Result<Vec<Stmt>, ImportError> {
+        let mut out = Vec::new();
+        loop {
+            let Some(tok) = self.toks.get(self.pos).cloned() else {
+                return match open {
+                    Some(l) => Err(self
+                        .src(l)
+                        .error("`{` opened on this line is never closed (missing `}`)")),
+                    None => Ok(out),
+                };
+            };
+            match tok.t {
+                Tok::Close => {
+                    self.pos += 1;
+                    return match open {
+                        Some(_) => Ok(out),
+                        None => Err(self
+                            .src(tok.line)
+                            .error("`}` without a matching `{` (one `}` too many?)")),
+                    };
+                }
+                Tok::Semi => self.pos += 1,
+                Tok::Open => {
+                    return Err(self.src(tok.line).error(
+                        "`{` without a statement before it (e.g. `subnet ... netmask ... {`)",
+                    ));
+                }
+                _ => {
+                    let st = self.statement()?;
+                    if st.keyword() == "include" && st.block.is_none() {
+                        let Some(target) = st.word(1) else {
+                            return Err(st.src.error("include needs a file name in quotes"));
+                        };
+                        let path = include_path(&self.file, &target);
+                        let text = read_include(self.read, &self.stack, &st.src, &path)?;
+                        let mut stack = self.stack.clone();
+                        stack.push(self.file.clone());
+                        let inner = parse_file(&text, Arc::from(path.as_path()), self.read, stack)?;
+                        out.extend(inner);
+                    } else {
+                        out.push(st);
+                    }
+                }
+            }
+        }
+    }
+
+    fn statement(&mut self) -> Result<Stmt, ImportError> {
+        let first = self.toks[self.pos].line;
+        let mut words = Vec::new();
+        loop {
+            let Some(tok) = self.toks.get(self.pos).cloned() else {
+                return Err(self
+                    .src(first)
+                    .error("statement starting on this line does not end with `;`"));
+            };
+            match tok.t {
+                Tok::Semi => {
+                    self.pos += 1;
+                    return Ok(Stmt {
+                        words,
+                        block: None,
+                        src: self.src(first),
+                    });
+                }
+                Tok::Open => {
+                    self.pos += 1;
+                    let block = self.list(Some(tok.line))?;
+                    if matches!(self.toks.get(self.pos), Some(Token { t: Tok::Semi, .. })) {
+                        self.pos += 1;
+                    }
+                    return Ok(Stmt {
+                        words,
+                        block: Some(block),
+                        src: self.src(first),
+                    });
+                }
+                Tok::Close => {
+                    return Err(self
+                        .src(first)
+                        .error("statement starting on this line does not end with `;`"));
+                }
+                t => {
+                    words.push(t);
+                    self.pos += 1;
+                }
+            }
+        }
+    }
+}
+
+/// Parameters that ISC inherits from enclosing scopes.
+#[derive(Debug, Clone, Default)]
+struct Scope {
+    routers: Option<Vec<Ipv4Addr>>,
+    dns: Option<Vec<Ipv4Addr>>,
+    domain: Option<String>,
+    search: Option<Vec<String>>,
+    ntp: Option<Vec<Ipv4Addr>>,
+    broadcast: Option<Ipv4Addr>,
+    mask: Option<(Ipv4Addr, Src)>,
+    mtu: Option<u16>,
+    lease: Option<u64>,
+    max_lease: Option<u64>,
+    authoritative: Option<bool>,
+    next_server: Option<Ipv4Addr>,
+    filename: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Ctx {
+    Global,
+    Shared,
+    Group,
+    Subnet(usize),
+    Pool(Option<usize>),
+}
+
+/// A range waiting for its subnet (a range in a shared-network pool names no subnet).
+struct PendingRange {
+    pool: RawPool,
+    subnet: Option<usize>,
+}
+
+struct Interp<'r> {
+    raw: &'r mut Raw,
+    subnets: Vec<(RawSubnet, Scope)>,
+    ranges: Vec<PendingRange>,
+    ddns_style: Option<(String, Src)>,
+    ddns_ttl: Option<u64>,
+    zones: Vec<(Ipv4Addr, Option<String>, Src)>,
+}
+
+pub(crate) fn import(
+    text: &str,
+    file: &Path,
+    read: ReadFn<'_>,
+    raw: &mut Raw,
+) -> Result<(), ImportError> {
+    let stmts = parse_file(text, Arc::from(file), read, Vec::new())?;
+    let mut it = Interp {
+        raw,
+        subnets: Vec::new(),
+        ranges: Vec::new(),
+        ddns_style: None,
+        ddns_ttl: None,
+        zones: Vec::new(),
+    };
+    let mut global = Scope::default();
+    it.block(&stmts, &mut global, Ctx::Global)?;
+    it.finish(&global)
+}
+
+fn ip(s: &Src, v: &str, what: &str) -> Result<Ipv4Addr, ImportError> {
+    v.parse::<Ipv4Addr>().map_err(|_| {
+        s.error(format!(
+            "{what} `{v}` is not an IPv4 address (host names are not resolved on import: write the address)"
+        ))
+    })
+}
+
+fn number(s: &Src, v: Option<&String>, what: &str) -> Result<u64, ImportError> {
+    v.and_then(|v| v.parse::<u64>().ok())
+        .ok_or_else(|| s.error(format!("{what} needs a whole number")))
+}
+
+impl Interp<'_> {
+    fn unsupported(&mut self, st: &Stmt, reason: &str) {
+        self.raw
+            .unsupported
+            .push(st.src.unsupported(st.text(), reason));
+    }
+
+    /// Parameters first (ISC applies a scope's parameters to the whole scope), then declarations.
+    fn block(&mut self, stmts: &[Stmt], scope: &mut Scope, ctx: Ctx) -> Result<(), ImportError> {
+        for st in stmts.iter().filter(|s| s.block.is_none()) {
+            self.param(st, scope, ctx)?;
+        }
+        for st in stmts.iter().filter(|s| s.block.is_some()) {
+            self.declaration(st, scope, ctx)?;
+        }
+        Ok(())
+    }
+
+    fn param(&mut self, st: &Stmt, scope: &mut Scope, ctx: Ctx) -> Result<(), ImportError> {
+        let v = st.values();
+        let s = &st.src;
+        match st.keyword().as_str() {
+            "option" => self.option(st, scope)?,
+            "default-lease-time" => scope.lease = Some(number(s, v.get(1), "default-lease-time")?),
+            "max-lease-time" => scope.max_lease = Some(number(s, v.get(1), "max-lease-time")?),
+            "authoritative" => scope.authoritative = Some(true),
+            "not" if v.get(1).is_some_and(|w| w.eq_ignore_ascii_case("authoritative")) => {
+                scope.authoritative = Some(false)
+            }
+            "next-server" => {
+                let a = v.get(1).ok_or_else(|| s.error("next-server needs an address"))?;
+                scope.next_server = Some(ip(s, a, "next-server")?);
+            }
+            "filename" => {
+                scope.filename = Some(v.get(1).cloned().ok_or_else(|| s.error("filename needs a file name"))?)
+            }
+            "range" => self.range(st, ctx)?,
+            "ddns-update-style" if ctx == Ctx::Global => {
+                let style = v.get(1).map(|w| w.to_ascii_lowercase()).unwrap_or_default();
+                if !["none", "interim", "standard", "ad-hoc"].contains(&style.as_str()) {
+                    return Err(s.error(format!(
+                        "ddns-update-style `{style}` is not none, interim or standard"
+                    )));
+                }
+                self.ddns_style = Some((style, s.clone()));
+            }
+            "ddns-updates" if ctx == Ctx::Global => {
+                if v.get(1).is_some_and(|w| w.eq_ignore_ascii_case("off") || w == "false") {
+                    self.ddns_style = Some(("none".into(), s.clone()));
+                }
+            }
+            "ddns-ttl" if ctx == Ctx::Global => {
+                self.ddns_ttl = Some(number(s, v.get(1), "ddns-ttl")?);
+            }
+            "ping-check" if ctx == Ctx::Global => {
+                self.raw.ping_check = Some(v.get(1).is_some_and(|w| {
+                    ["true", "on", "yes"].contains(&w.to_ascii_lowercase().as_str())
+                }));
+            }
+            "hardware" | "fixed-address" => self.unsupported(
+                st,
+                "only meaningful inside a `host` block",
+            ),
+            "log-facility" => self.unsupported(
+                st,
+                "the suite logs to the journal (stderr); choose the facility in the systemd unit",
+            ),
+            "lease-file-name" | "pid-file-name" | "leases-file-name" => self.unsupported(
+                st,
+                "leases live in [dhcp] lease-db (a crash-safe store); old leases are not migrated",
+            ),
+            k if k.starts_with("ddns") => self.unsupported(
+                st,
+                "dynamic DNS is configured by [dhcp] ddns (server, key, ttl) and always updates forward and reverse zones of the host file's domain",
+            ),
+            "allow" | "deny" | "ignore" => self.unsupported(
+                st,
+                "client classes and allow/deny rules have no host-file equivalent (every client on a subnet is served)",
+            ),
+            _ => self.unsupported(st, "no host-file equivalent"),
+        }
+        Ok(())
+    }
+
+    fn option(&mut self, st: &Stmt, scope: &mut Scope) -> Result<(), ImportError> {
+        let v = st.values();
+        let s = &st.src;
+        let name = v.get(1).map(|n| n.to_ascii_lowercase()).unwrap_or_default();
+        if v.get(2).is_some_and(|w| w.eq_ignore_ascii_case("code")) {
+            self.unsupported(st, "option definitions have no host-file equivalent; give the value as [[subnet.option]] with code = N");
+            return Ok(());
+        }
+        let args: Vec<String> = v.iter().skip(2).cloned().collect();
+        let ips = |what: &str| -> Result<Vec<Ipv4Addr>, ImportError> {
+            if args.is_empty() {
+                return Err(s.error(format!("option {what} needs at least one address")));
+            }
+            args.iter().map(|a| ip(s, a, what)).collect()
+        };
+        match name.as_str() {
+            "routers" => scope.routers = Some(ips("routers")?),
+            "domain-name-servers" => scope.dns = Some(ips("domain-name-servers")?),
+            "ntp-servers" => scope.ntp = Some(ips("ntp-servers")?),
+            "subnet-mask" => {
+                let m = ips("subnet-mask")?[0];
+                if mask_prefix(m).is_none() {
+                    return Err(s.error(format!("subnet-mask `{m}` is not a contiguous netmask")));
+                }
+                scope.mask = Some((m, s.clone()));
+            }
+            "broadcast-address" => scope.broadcast = Some(ips("broadcast-address")?[0]),
+            "domain-name" => {
+                let d = args
+                    .first()
+                    .ok_or_else(|| s.error("option domain-name needs a name in quotes"))?;
+                scope.domain = Some(d.trim_end_matches('.').to_ascii_lowercase());
+            }
+            "domain-search" => {
+                if args.is_empty() {
+                    return Err(s.error("option domain-search needs at least one name"));
+                }
+                scope.search = Some(
+                    args.iter()
+                        .map(|d| d.trim_end_matches('.').to_ascii_lowercase())
+                        .collect(),
+                );
+            }
+            "interface-mtu" => {
+                let m = number(s, args.first(), "option interface-mtu")?;
+                scope.mtu = Some(u16::try_from(m).map_err(|_| s.error(format!("interface-mtu `{m}` is too large")))?);
+            }
+            _ => self.unsupported(
+                st,
+                "no named host-file key for this option: give it as [[subnet.option]] with its code and value",
+            ),
+        }
+        Ok(())
+    }
+
+    fn declaration(&mut self, st: &Stmt, scope: &Scope, ctx: Ctx) -> Result<(), ImportError> {
+        let v = st.values();
+        let s = &st.src;
+        let block = st.block.as_deref().unwrap_or_default();
+        match st.keyword().as_str() {
+            "subnet" => {
+                let (Some(a), Some(kw), Some(m)) = (v.get(1), v.get(2), v.get(3)) else {
+                    return Err(s.error("write `subnet ADDRESS netmask MASK { ... }`"));
+                };
+                if !kw.eq_ignore_ascii_case("netmask") {
+                    return Err(s.error(format!(
+                        "expected `netmask` after the subnet address, found `{kw}`"
+                    )));
+                }
+                let addr = ip(s, a, "subnet")?;
+                let mask = ip(s, m, "netmask")?;
+                let p = mask_prefix(mask)
+                    .ok_or_else(|| s.error(format!("netmask `{mask}` is not contiguous")))?;
+                let net = Ipv4Net::new(addr, p).map_err(|_| s.error("bad netmask"))?;
+                if net.network() != addr {
+                    return Err(s.error(format!(
+                        "subnet {addr} netmask {mask}: the address has host bits set (the network is {})",
+                        net.network()
+                    )));
+                }
+                let mut inner = scope.clone();
+                inner.mask = None;
+                let idx = self.subnets.len();
+                self.subnets.push((
+                    RawSubnet {
+                        net: Some(net),
+                        src: Some(s.clone()),
+                        ..RawSubnet::default()
+                    },
+                    Scope::default(),
+                ));
+                if ctx == Ctx::Shared {
+                    self.subnets[idx].0.notes.push(
+                        "was part of a shared-network: its subnets are imported as separate subnets".into(),
+                    );
+                }
+                self.block(block, &mut inner, Ctx::Subnet(idx))?;
+                self.subnets[idx].1 = inner;
+            }
+            "shared-network" => {
+                self.unsupported(st, "shared networks (several subnets on one wire) are imported as separate subnets; give them the same interface");
+                let mut inner = scope.clone();
+                self.block(block, &mut inner, Ctx::Shared)?;
+            }
+            "group" => {
+                let mut inner = scope.clone();
+                let c = if let Ctx::Subnet(_) = ctx {
+                    ctx
+                } else {
+                    Ctx::Group
+                };
+                self.block(block, &mut inner, c)?;
+            }
+            "pool" => {
+                let subnet = match ctx {
+                    Ctx::Subnet(i) => Some(i),
+                    _ => None,
+                };
+                let inner = scope.clone();
+                // A pool's own options cannot differ from its subnet's in the host file.
+                for p in block.iter().filter(|p| p.block.is_none()) {
+                    match p.keyword().as_str() {
+                        "range" => self.range(p, Ctx::Pool(subnet))?,
+                        _ => self.unsupported(
+                            p,
+                            "pools carry only ranges in the host file (settings are per subnet)",
+                        ),
+                    }
+                }
+                for p in block.iter().filter(|p| p.block.is_some()) {
+                    self.declaration(p, &inner, Ctx::Pool(subnet))?;
+                }
+            }
+            "host" => self.host(st, scope)?,
+            "key" => self.key(st)?,
+            "zone" => {
+                let mut primary = None;
+                let mut key = None;
+                for z in block {
+                    let zv = z.values();
+                    match z.keyword().as_str() {
+                        "primary" | "primary6" => {
+                            if let Some(a) = zv.get(1) {
+                                primary = Some(ip(&z.src, a, "zone primary")?);
+                            }
+                        }
+                        "key" => {
+                            key = zv
+                                .get(1)
+                                .map(|k| k.trim_end_matches('.').to_ascii_lowercase())
+                        }
+                        _ => self.unsupported(z, "not part of a zone's update settings"),
+                    }
+                }
+                match primary {
+                    Some(p) => self.zones.push((p, key, s.clone())),
+                    None => self.unsupported(st, "zone without a primary address"),
+                }
+            }
+            "class" | "subclass" => {
+                self.unsupported(st, "client classes have no host-file equivalent")
+            }
+            "failover" => self.unsupported(
+                st,
+                "DHCP failover is not supported (run one dhcpd; a shared lease store is planned)",
+            ),
+            "if" | "elsif" | "else" => {
+                self.unsupported(st, "conditional configuration has no host-file equivalent")
+            }
+            _ => self.unsupported(st, "no host-file equivalent"),
+        }
+        Ok(())
+    }
+
+    fn range(&mut self, st: &Stmt, ctx: Ctx) -> Result<(), ImportError> {
+        let mut v = st.values().into_iter().skip(1).peekable();
+        let s = &st.src;
+        let bootp = v
+            .peek()
+            .is_some_and(|w| w.eq_ignore_ascii_case("dynamic-bootp"));
+        if bootp {
+            v.next();
+        }
+        let a = v.next().ok_or_else(|| s.error("range needs an address"))?;
+        let start = ip(s, &a, "range start")?;
+        let end = match v.next() {
+            Some(b) => ip(s, &b, "range end")?,
+            None => start,
+        };
+        if end < start {
+            return Err(s.error(format!("range {start} {end} ends before it starts")));
+        }
+        let subnet = match ctx {
+            Ctx::Subnet(i) => Some(i),
+            Ctx::Pool(i) => i,
+            _ => None,
+        };
+        self.ranges.push(PendingRange {
+            pool: RawPool {
+                start,
+                end,
+                bootp,
+                src: s.clone(),
+            },
+            subnet,
+        });
+        Ok(())
+    }
+
+    fn host(&mut self, st: &Stmt, scope: &Scope) -> Result<(), ImportError> {
+        let s = &st.src;
+        let decl = st.word(1).ok_or_else(|| s.error("host needs a name"))?;
+        let mut h = RawHost {
+            decl,
+            host_name: None,
+            ips: Vec::new(),
+            mac: None,
+            client_id: None,
+            boot_file: None,
+            src: s.clone(),
+        };
+        let _ = scope;
+        for b in st.block.as_deref().unwrap_or_default() {
+            let v = b.values();
+            let bs = &b.src;
+            match b.keyword().as_str() {
+                "hardware" => {
+                    let kind = v.get(1).map(|k| k.to_ascii_lowercase()).unwrap_or_default();
+                    let m = v.get(2).ok_or_else(|| bs.error("hardware needs a type and an address"))?;
+                    if kind != "ethernet" {
+                        self.unsupported(b, "only ethernet hardware addresses are reserved");
+                        continue;
+                    }
+                    h.mac = Some(parse_mac(m).ok_or_else(|| {
+                        bs.error(format!("`{m}` is not an ethernet address (six hex bytes separated by colons)"))
+                    })?);
+                }
+                "fixed-address" => {
+                    if v.len() < 2 {
+                        return Err(bs.error("fixed-address needs an address"));
+                    }
+                    for a in &v[1..] {
+                        h.ips.push(ip(bs, a, "fixed-address")?);
+                    }
+                }
+                "option" => match v.get(1).map(|n| n.to_ascii_lowercase()).as_deref() {
+                    Some("host-name") => {
+                        h.host_name = Some(v.get(2).cloned().ok_or_else(|| bs.error("option host-name needs a name"))?)
+                    }
+                    Some("dhcp-client-identifier") => h.client_id = v.get(2).cloned(),
+                    _ => self.unsupported(b, "per-host options other than host-name are not imported: add them as [[host.NAME.option]] with their code"),
+                },
+                "filename" => h.boot_file = v.get(1).cloned(),
+                "ddns-hostname" => {
+                    if h.host_name.is_none() {
+                        h.host_name = v.get(1).cloned();
+                    }
+                }
+                _ => self.unsupported(b, "no host-file equivalent for a host"),
+            }
+        }
+        if h.ips.is_empty() {
+            self.raw.unsupported.push(s.unsupported(
+                st.text(),
+                "host without fixed-address: the host file reserves addresses only (the client gets a dynamic one)",
+            ));
+            return Ok(());
+        }
+        self.raw.hosts.push(h);
+        Ok(())
+    }
+
+    fn key(&mut self, st: &Stmt) -> Result<(), ImportError> {
+        let s = &st.src;
+        let name = st
+            .word(1)
+            .ok_or_else(|| s.error("key needs a name"))?
+            .trim_end_matches('.')
+            .to_ascii_lowercase();
+        let mut algorithm = None;
+        let mut secret = None;
+        for b in st.block.as_deref().unwrap_or_default() {
+            match b.keyword().as_str() {
+                "algorithm" => {
+                    algorithm = b
+                        .word(1)
+                        .map(|a| a.trim_end_matches('.').to_ascii_lowercase())
+                }
+                "secret" => secret = b.word(1),
+                _ => self.unsupported(b, "not part of a TSIG key"),
+            }
+        }
+        let secret = secret.ok_or_else(|| s.error(format!("key {name} has no secret")))?;
+        self.raw.keys.push(RawKey {
+            name,
+            algorithm: algorithm.unwrap_or_else(|| "hmac-md5".into()),
+            secret,
+            src: s.clone(),
+        });
+        Ok(())
+    }
+
+    fn finish(mut self, global: &Scope) -> Result<(), ImportError> {
+        if let Some(d) = &global.domain {
+            let src = self
+                .subnets
+                .first()
+                .and_then(|s| s.0.src.clone())
+                .unwrap_or_else(|| Src::new(&Arc::from(Path::new("dhcpd.conf")), 0));
+            self.raw.domains.push((d.clone(), src, 1));
+        }
+        for r in std::mem::take(&mut self.ranges) {
+            let idx = r.subnet.or_else(|| {
+                self.subnets
+                    .iter()
+                    .position(|(s, _)| s.net.is_some_and(|n| n.contains(&r.pool.start)))
+            });
+            match idx {
+                Some(i) => self.subnets[i].0.pools.push(r.pool),
+                None => self.raw.unsupported.push(r.pool.src.unsupported(
+                    format!("range {} {}", r.pool.start, r.pool.end),
+                    "range outside every subnet declaration",
+                )),
+            }
+        }
+        for (mut sub, sc) in std::mem::take(&mut self.subnets) {
+            let net = sub.net.expect("set on creation");
+            if let Some((m, src)) = &sc.mask
+                && mask_prefix(*m) != Some(net.prefix_len())
+            {
+                self.raw.unsupported.push(src.unsupported(
+                    format!("option subnet-mask {m}"),
+                    format!("differs from the subnet's netmask; the host file always sends the netmask of {net}"),
+                ));
+            }
+            sub.routers = sc.routers.unwrap_or_default();
+            sub.dns = sc.dns.unwrap_or_default();
+            sub.domain = sc.domain;
+            sub.search = sc.search.unwrap_or_default();
+            sub.ntp = sc.ntp.unwrap_or_default();
+            sub.broadcast = sc.broadcast;
+            sub.mtu = sc.mtu;
+            sub.lease = sc.lease;
+            sub.max_lease = sc.max_lease;
+            sub.authoritative = sc.authoritative.unwrap_or(false);
+            sub.next_server = sc.next_server;
+            sub.boot_file = sc.filename;
+            self.raw.subnets.push(sub);
+        }
+        // Dynamic DNS: ISC sends updates only with a style other than none and zone primaries.
+        match &self.ddns_style {
+            Some((style, src)) if style != "none" => {
+                if let Some((server, key, zsrc)) = self.zones.first().cloned() {
+                    self.raw.ddns = Some(RawDdns {
+                        server,
+                        key,
+                        ttl: self.ddns_ttl,
+                        src: zsrc,
+                    });
+                } else {
+                    self.raw.unsupported.push(src.unsupported(
+                        format!("ddns-update-style {style}"),
+                        "no zone block names a primary server; set [dhcp] ddns = { server = \"ADDRESS\" } by hand",
+                    ));
+                }
+            }
+            _ => {
+                for (_, _, zsrc) in &self.zones {
+                    self.raw.unsupported.push(zsrc.unsupported(
+                        "zone { primary ... }",
+                        "dynamic DNS updates are off (ddns-update-style none)",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}

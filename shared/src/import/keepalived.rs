@@ -1,0 +1,622 @@
+//! `keepalived.conf`: a tokenizer (words, quoted strings, `{ }`, `#` and `!` comments, line ends),
+//! a recursive-descent parser into keyword/argument/block nodes (`include` with a `*` pattern is
+//! spliced in), then an interpreter for `vrrp_instance` and `virtual_server`.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ipnet::Ipv4Net;
+
+use super::{
+    CheckType, ImportError, Raw, RawCheck, RawReal, RawService, RawVip, RawVrrp, ReadFn, Src,
+    abridge, include_path, read_include,
+};
+
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    Word(String),
+    Open,
+    Close,
+    Eol,
+}
+
+#[derive(Debug, Clone)]
+struct Token {
+    t: Tok,
+    line: usize,
+}
+
+fn lex(text: &str, file: &Arc<Path>) -> Result<Vec<Token>, ImportError> {
+    let mut out = Vec::new();
+    let mut line = 1;
+    let mut it = text.chars().peekable();
+    while let Some(c) = it.next() {
+        match c {
+            '\n' => {
+                out.push(Token { t: Tok::Eol, line });
+                line += 1;
+            }
+            c if c.is_whitespace() => {}
+            '#' | '!' => {
+                while it.peek().is_some_and(|c| *c != '\n') {
+                    it.next();
+                }
+            }
+            '{' => out.push(Token { t: Tok::Open, line }),
+            '}' => out.push(Token {
+                t: Tok::Close,
+                line,
+            }),
+            '"' => {
+                let mut s = String::new();
+                loop {
+                    match it.next() {
+                        None | Some('\n') => {
+                            return Err(Src::new(file, line)
+                                .error("quoted string opened on this line is never closed"));
+                        }
+                        Some('"') => break,
+                        Some(c) => s.push(c),
+                    }
+                }
+                out.push(Token {
+                    t: Tok::Word(s),
+                    line,
+                });
+            }
+            c => {
+                let mut w = String::from(c);
+                while let Some(&n) = it.peek() {
+                    if n.is_whitespace() || n == '{' || n == '}' || n == '"' {
+                        break;
+                    }
+                    it.next();
+                    w.push(n);
+                }
+                out.push(Token {
+                    t: Tok::Word(w),
+                    line,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[derive(Debug, Clone)]
+struct Node {
+    words: Vec<String>,
+    block: Option<Vec<Node>>,
+    src: Src,
+}
+
+impl Node {
+    fn key(&self) -> String {
+        self.words
+            .first()
+            .map(|w| w.to_ascii_lowercase())
+            .unwrap_or_default()
+    }
+    fn arg(&self, i: usize) -> Option<&str> {
+        self.words.get(i).map(String::as_str)
+    }
+    fn text(&self) -> String {
+        let mut s = self.words.join(" ");
+        if self.block.is_some() {
+            s.push_str(" { ... }");
+        }
+        abridge(&s)
+    }
+    fn children(&self) -> &[Node] {
+        self.block.as_deref().unwrap_or_default()
+    }
+}
+
+struct Parser<'a> {
+    toks: Vec<Token>,
+    pos: usize,
+    file: Arc<Path>,
+    read: ReadFn<'a>,
+    stack: Vec<Arc<Path>>,
+}
+
+fn parse_file(
+    text: &str,
+    file: Arc<Path>,
+    read: ReadFn<'_>,
+    stack: Vec<Arc<Path>>,
+) -> Result<Vec<Node>, ImportError> {
+    let toks = lex(text, &file)?;
+    Parser {
+        toks,
+        pos: 0,
+        file,
+        read,
+        stack,
+    }
+    .list(None)
+}
+
+impl Parser<'_> {
+    fn src(&self, line: usize) -> Src {
+        Src::new(&self.file, line)
+    }
+
+    fn list(&mut self, open: Option<usize>) -> Result<Vec<Node>, ImportError> {
+        let mut out = Vec::new();
+        loop {
+            let Some(tok) = self.toks.get(self.pos).cloned() else {
+                return match open {
+                    Some(l) => Err(self
+                        .src(l)
+                        .error("`{` opened on this line is never closed (missing `}`)")),
+                    None => Ok(out),
+                };
+            };
+            match tok.t {
+                Tok::Eol => self.pos += 1,
+                Tok::Close => {
+                    self.pos += 1;
+                    return match open {
+                        Some(_) => Ok(out),
+                        None => Err(self.src(tok.line).error("`}` without a matching `{`")),
+                    };
+                }
+                Tok::Open => {
+                    return Err(self.src(tok.line).error("`{` without a keyword before it"));
+                }
+                Tok::Word(_) => {
+                    let n = self.node()?;
+                    if n.key() == "include" && n.block.is_none() {
+                        let pattern = n
+                            .arg(1)
+                            .ok_or_else(|| n.src.error("include needs a file name"))?;
+                        for path in expand(&self.file, pattern) {
+                            let text = read_include(self.read, &self.stack, &n.src, &path)?;
+                            let mut stack = self.stack.clone();
+                            stack.push(self.file.clone());
+                            out.extend(parse_file(
+                                &text,
+                                Arc::from(path.as_path()),
+                                self.read,
+                                stack,
+                            )?);
+                        }
+                    } else {
+                        out.push(n);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Words to the end of the line; a `{` on the same line (or alone on the next) opens its block.
+    fn node(&mut self) -> Result<Node, ImportError> {
+        let line = self.toks[self.pos].line;
+        let mut words = Vec::new();
+        while let Some(Token {
+            t: Tok::Word(w), ..
+        }) = self.toks.get(self.pos)
+        {
+            words.push(w.clone());
+            self.pos += 1;
+        }
+        let mut look = self.pos;
+        while matches!(self.toks.get(look), Some(Token { t: Tok::Eol, .. })) {
+            look += 1;
+        }
+        let block = match self.toks.get(look) {
+            Some(Token {
+                t: Tok::Open,
+                line: l,
+            }) => {
+                let l = *l;
+                self.pos = look + 1;
+                Some(self.list(Some(l))?)
+            }
+            _ => None,
+        };
+        Ok(Node {
+            words,
+            block,
+            src: self.src(line),
+        })
+    }
+}
+
+/// keepalived's `include` takes a glob; the `*` and `?` of the last component are expanded here.
+fn expand(from: &Path, pattern: &str) -> Vec<PathBuf> {
+    let p = include_path(from, pattern);
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if !name.contains(['*', '?']) {
+        return vec![p];
+    }
+    let dir = p.parent().unwrap_or(Path::new("."));
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|x| {
+                    x.file_name().is_some_and(|n| {
+                        glob_match(name.as_bytes(), n.to_string_lossy().as_bytes())
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn glob_match(p: &[u8], s: &[u8]) -> bool {
+    match (p.first(), s.first()) {
+        (None, None) => true,
+        (Some(b'*'), _) => glob_match(&p[1..], s) || (!s.is_empty() && glob_match(p, &s[1..])),
+        (Some(b'?'), Some(_)) => glob_match(&p[1..], &s[1..]),
+        (Some(a), Some(b)) if a == b => glob_match(&p[1..], &s[1..]),
+        _ => false,
+    }
+}
+
+pub(crate) fn import(
+    text: &str,
+    file: &Path,
+    read: ReadFn<'_>,
+    raw: &mut Raw,
+) -> Result<(), ImportError> {
+    let nodes = parse_file(text, Arc::from(file), read, Vec::new())?;
+    for n in &nodes {
+        match n.key().as_str() {
+            "vrrp_instance" => vrrp(n, raw)?,
+            "virtual_server" => virtual_server(n, raw)?,
+            "global_defs" => {
+                for c in n.children() {
+                    raw.unsupported.push(c.src.unsupported(
+                        c.text(),
+                        "global_defs have no host-file equivalent (notification mail, router id, scripts)",
+                    ));
+                }
+            }
+            _ => raw
+                .unsupported
+                .push(n.src.unsupported(n.text(), "no host-file equivalent")),
+        }
+    }
+    Ok(())
+}
+
+fn int<T: std::str::FromStr>(n: &Node, what: &str) -> Result<T, ImportError> {
+    n.arg(1).and_then(|a| a.parse::<T>().ok()).ok_or_else(|| {
+        n.src.error(format!(
+            "{what} needs a number in range, found `{}`",
+            n.arg(1).unwrap_or("")
+        ))
+    })
+}
+
+/// Seconds, possibly fractional (`advert_int 0.5`), to milliseconds.
+fn secs_ms(n: &Node, what: &str) -> Result<u64, ImportError> {
+    let v: f64 = int(n, what)?;
+    if !(0.0..=1e9).contains(&v) {
+        return Err(n.src.error(format!("{what} `{v}` is out of range")));
+    }
+    Ok((v * 1000.0).round() as u64)
+}
+
+fn ipv4(n: &Node, s: &str, what: &str) -> Result<Ipv4Addr, ImportError> {
+    s.parse()
+        .map_err(|_| n.src.error(format!("{what} `{s}` is not an IPv4 address")))
+}
+
+fn vrrp(n: &Node, raw: &mut Raw) -> Result<(), ImportError> {
+    let mut v = RawVrrp {
+        vrid: None,
+        priority: None,
+        preempt: true,
+        interval_ms: None,
+        interface: None,
+        peers: Vec::new(),
+        source: None,
+        src: n.src.clone(),
+    };
+    for c in n.children() {
+        match c.key().as_str() {
+            "interface" => v.interface = c.arg(1).map(str::to_owned),
+            "virtual_router_id" => v.vrid = Some(int(c, "virtual_router_id")?),
+            "priority" => v.priority = Some(int(c, "priority")?),
+            "advert_int" => v.interval_ms = Some(secs_ms(c, "advert_int")?),
+            "nopreempt" => v.preempt = false,
+            "state" => raw.unsupported.push(c.src.unsupported(
+                c.text(),
+                "the starting state follows from the priority (the highest becomes master)",
+            )),
+            "unicast_src_ip" => {
+                v.source = Some(ipv4(c, c.arg(1).unwrap_or(""), "unicast_src_ip")?);
+            }
+            "unicast_peer" => {
+                for p in c.children() {
+                    v.peers
+                        .push(ipv4(p, p.arg(0).unwrap_or(""), "unicast_peer")?);
+                }
+            }
+            "virtual_ipaddress" => {
+                for a in c.children() {
+                    let w = a.arg(0).unwrap_or("");
+                    let (addr, prefix) = match w.split_once('/') {
+                        Some((a2, p)) => (
+                            a2,
+                            Some(p.parse::<u8>().ok().filter(|p| *p <= 32).ok_or_else(|| {
+                                a.src.error(format!("`{w}`: the prefix length is not 0-32"))
+                            })?),
+                        ),
+                        None => (w, None),
+                    };
+                    let ip = ipv4(a, addr, "virtual_ipaddress")?;
+                    let mut dev = None;
+                    let mut i = 1;
+                    while let Some(k) = a.arg(i) {
+                        match k {
+                            "dev" => dev = a.arg(i + 1).map(str::to_owned),
+                            "label" | "brd" | "scope" => {}
+                            _ => {}
+                        }
+                        i += 2;
+                    }
+                    if a.words.len() > 1
+                        && a.words
+                            .iter()
+                            .any(|k| k == "label" || k == "scope" || k == "brd")
+                    {
+                        raw.unsupported.push(a.src.unsupported(
+                            a.text(),
+                            "label, brd and scope are not kept: lbd adds the VIP to the interface itself",
+                        ));
+                    }
+                    raw.vips.push(RawVip {
+                        ip,
+                        prefix,
+                        dev,
+                        src: a.src.clone(),
+                    });
+                }
+            }
+            "virtual_ipaddress_excluded"
+            | "virtual_routes"
+            | "authentication"
+            | "track_interface"
+            | "track_script"
+            | "notify"
+            | "notify_master"
+            | "notify_backup"
+            | "notify_fault"
+            | "smtp_alert"
+            | "preempt_delay"
+            | "garp_master_delay"
+            | "dont_track_primary"
+            | "mcast_src_ip"
+            | "version" => raw.unsupported.push(
+                c.src
+                    .unsupported(c.text(), "no host-file equivalent for this VRRP setting"),
+            ),
+            _ => raw.unsupported.push(
+                c.src
+                    .unsupported(c.text(), "not a known vrrp_instance setting"),
+            ),
+        }
+    }
+    if raw.vrrp.is_some() {
+        raw.unsupported.push(n.src.unsupported(
+            n.text(),
+            "a second vrrp_instance: the host file has one ([lb.vrrp]); run the others with another tool",
+        ));
+    } else {
+        if v.vrid.is_none() {
+            return Err(n.src.error("vrrp_instance without virtual_router_id"));
+        }
+        raw.vrrp = Some(v);
+    }
+    Ok(())
+}
+
+fn virtual_server(n: &Node, raw: &mut Raw) -> Result<(), ImportError> {
+    let (Some(a), Some(p)) = (n.arg(1), n.arg(2)) else {
+        if n.arg(1).is_some_and(|a| a == "fwmark" || a == "group") {
+            raw.unsupported.push(n.src.unsupported(
+                n.text(),
+                "firewall-mark and group virtual servers have no host-file equivalent: one service per VIP and port",
+            ));
+            return Ok(());
+        }
+        return Err(n.src.error("write `virtual_server ADDRESS PORT { ... }`"));
+    };
+    if a == "fwmark" || a == "group" {
+        raw.unsupported.push(n.src.unsupported(
+            n.text(),
+            "firewall-mark and group virtual servers have no host-file equivalent: one service per VIP and port",
+        ));
+        return Ok(());
+    }
+    let vip = ipv4(n, a, "virtual_server address")?;
+    let port: u16 = p.parse().ok().filter(|p| *p > 0).ok_or_else(|| {
+        n.src
+            .error(format!("virtual_server port `{p}` is not 1-65535"))
+    })?;
+    let mut s = RawService {
+        vip: SocketAddrV4::new(vip, port),
+        udp: false,
+        scheduler: None,
+        persistence: None,
+        sorry: None,
+        quorum: None,
+        interval_ms: None,
+        reals: Vec::new(),
+        src: n.src.clone(),
+    };
+    for c in n.children() {
+        match c.key().as_str() {
+            "delay_loop" => s.interval_ms = Some(secs_ms(c, "delay_loop")?),
+            "lb_algo" | "lvs_sched" => s.scheduler = c.arg(1).map(|a| a.to_ascii_lowercase()),
+            "lb_kind" | "lvs_method" => {
+                let k = c.arg(1).unwrap_or("").to_ascii_uppercase();
+                if k != "NAT" {
+                    raw.unsupported.push(c.src.unsupported(
+                        c.text(),
+                        "only NAT forwarding exists (nftables DNAT): backends must route replies through this host",
+                    ));
+                }
+            }
+            "persistence_timeout" => s.persistence = Some(int(c, "persistence_timeout")?),
+            "protocol" => match c.arg(1).unwrap_or("").to_ascii_uppercase().as_str() {
+                "TCP" => {}
+                "UDP" => s.udp = true,
+                other => {
+                    return Err(c.src.error(format!("protocol `{other}` is not TCP or UDP")));
+                }
+            },
+            "sorry_server" => {
+                let ip = ipv4(c, c.arg(1).unwrap_or(""), "sorry_server")?;
+                let port = c.arg(2).map_or(Ok(port), |p| {
+                    p.parse::<u16>().map_err(|_| {
+                        c.src
+                            .error(format!("sorry_server port `{p}` is not 1-65535"))
+                    })
+                })?;
+                s.sorry = Some(SocketAddrV4::new(ip, port));
+            }
+            "quorum" => s.quorum = Some(int(c, "quorum")?),
+            "real_server" => {
+                if let Some(r) = real_server(c, port, raw)? {
+                    s.reals.push(r);
+                }
+            }
+            _ => raw.unsupported.push(c.src.unsupported(
+                c.text(),
+                "no host-file equivalent for this virtual_server setting",
+            )),
+        }
+    }
+    raw.services.push(s);
+    Ok(())
+}
+
+fn real_server(n: &Node, vport: u16, raw: &mut Raw) -> Result<Option<RawReal>, ImportError> {
+    let ip = ipv4(n, n.arg(1).unwrap_or(""), "real_server address")?;
+    let port = match n.arg(2) {
+        Some(p) => p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
+            n.src
+                .error(format!("real_server port `{p}` is not 1-65535"))
+        })?,
+        None => vport,
+    };
+    let mut r = RawReal {
+        addr: SocketAddrV4::new(ip, port),
+        weight: None,
+        check: None,
+        src: n.src.clone(),
+    };
+    for c in n.children() {
+        match c.key().as_str() {
+            "weight" => r.weight = Some(int(c, "weight")?),
+            "tcp_check" | "http_get" | "ssl_get" => {
+                let kind = if c.key() == "tcp_check" {
+                    CheckType::Tcp
+                } else {
+                    CheckType::Http
+                };
+                if c.key() == "ssl_get" {
+                    raw.unsupported.push(c.src.unsupported(
+                        c.text(),
+                        "HTTPS checks are not supported: imported as a plain HTTP check, change the path or port if needed",
+                    ));
+                }
+                if r.check.is_some() {
+                    raw.unsupported.push(c.src.unsupported(
+                        c.text(),
+                        "a second check for one real server: the host file has one check per service",
+                    ));
+                    continue;
+                }
+                r.check = Some(check(c, kind, raw)?);
+            }
+            "misc_check" | "smtp_check" | "dns_check" | "bfd_check" | "udp_check" => {
+                raw.unsupported.push(
+                    c.src
+                        .unsupported(c.text(), "only TCP and HTTP checks exist in the host file"),
+                )
+            }
+            _ => raw.unsupported.push(c.src.unsupported(
+                c.text(),
+                "no host-file equivalent for this real_server setting",
+            )),
+        }
+    }
+    Ok(Some(r))
+}
+
+fn check(n: &Node, kind: CheckType, raw: &mut Raw) -> Result<RawCheck, ImportError> {
+    let mut c = RawCheck {
+        kind,
+        path: None,
+        status: None,
+        timeout_ms: None,
+        port: None,
+        retry: None,
+    };
+    for x in n.children() {
+        match x.key().as_str() {
+            "connect_timeout" => c.timeout_ms = Some(secs_ms(x, "connect_timeout")?),
+            "connect_port" => c.port = Some(int(x, "connect_port")?),
+            "nb_get_retry" | "retry" => c.retry = Some(int(x, "retry")?),
+            "url" if kind == CheckType::Http => {
+                if c.path.is_some() {
+                    raw.unsupported.push(
+                        x.src
+                            .unsupported(x.text(), "a second url: the host file checks one path"),
+                    );
+                    continue;
+                }
+                for u in x.children() {
+                    match u.key().as_str() {
+                        "path" => c.path = u.arg(1).map(str::to_owned),
+                        "status_code" => c.status = Some(int(u, "status_code")?),
+                        "digest" => raw.unsupported.push(u.src.unsupported(
+                            u.text(),
+                            "body digests are not checked; the status code is (a body substring can be set with check.body)",
+                        )),
+                        _ => raw.unsupported.push(u.src.unsupported(u.text(), "not a known url setting")),
+                    }
+                }
+            }
+            _ => raw.unsupported.push(
+                x.src
+                    .unsupported(x.text(), "no host-file equivalent for this check setting"),
+            ),
+        }
+    }
+    Ok(c)
+}
+
+/// The prefix a VIP was given in `virtual_ipaddress`, as a network hint.
+pub(crate) fn vip_net(v: &RawVip) -> Option<Ipv4Net> {
+    let p = v.prefix?;
+    if !(8..=30).contains(&p) {
+        return None;
+    }
+    Ipv4Net::new(v.ip, p).ok().map(|n| n.trunc())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob_match;
+
+    #[test]
+    fn globs() {
+        assert!(glob_match(b"*.conf", b"a.conf"));
+        assert!(!glob_match(b"*.conf", b"a.conf~"));
+        assert!(glob_match(b"v?.conf", b"v1.conf"));
+    }
+}
