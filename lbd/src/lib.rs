@@ -22,6 +22,7 @@ pub mod health;
 pub mod nft;
 pub mod proxy;
 pub mod sched;
+pub mod status;
 pub mod vip;
 pub mod vrrp;
 
@@ -39,6 +40,50 @@ pub struct Cli {
     /// Flags shared by the three daemons.
     #[command(flatten)]
     pub common: CommonArgs,
+    /// What to do (default: run the daemon).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Show the running daemon's services, backends and VRRP state (like `ipvsadm -Ln`).
+    Status {
+        /// Print the JSON document instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `lbd status`: asks the running daemon over its control socket; returns the exit code.
+pub fn status_command(cli: &Cli, json: bool) -> i32 {
+    let table = shared::daemon::load_or_exit(&cli.common.config);
+    let path = cli.common.runtime_path(&table.lb_view().control_socket);
+    match shared::control::request(&path, "status") {
+        Ok(doc) => {
+            if json {
+                println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            } else {
+                print!("{}", status::render_text(&doc));
+            }
+            0
+        }
+        Err(e) => {
+            eprintln!("lbd status: {e}");
+            69
+        }
+    }
+}
+
+/// What the control socket answers from.
+#[derive(Debug, Clone)]
+struct Snapshot {
+    view: Arc<LbView>,
+    trackers: Trackers,
+    current: Desired,
+    role: Role,
+    held: Vec<Ipv4Addr>,
 }
 
 /// This daemon's view of the host table.
@@ -83,9 +128,9 @@ pub fn summary(v: &LbView) -> String {
 }
 
 /// Health trackers by (service, backend).
-type Trackers = BTreeMap<(String, SocketAddrV4), Tracker>;
+pub(crate) type Trackers = BTreeMap<(String, SocketAddrV4), Tracker>;
 
-fn health_map(t: &Trackers) -> desired::HealthMap {
+pub(crate) fn health_map(t: &Trackers) -> desired::HealthMap {
     t.iter()
         .filter_map(|(k, v)| v.up.map(|u| (k.clone(), u)))
         .collect()
@@ -194,6 +239,33 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             anyhow::bail!("cannot apply the initial state (everything rolled back): {e}");
         }
     }
+    let snapshot = Arc::new(std::sync::Mutex::new(Snapshot {
+        view: view.clone(),
+        trackers: trackers.clone(),
+        current: current.clone(),
+        role,
+        held: applier.held.keys().copied().collect(),
+    }));
+    {
+        let snap = snapshot.clone();
+        let counters = applier.proxies.counters.clone();
+        let handler: shared::control::Handler = Arc::new(move |args: &[&str]| match args[0] {
+            "status" => {
+                let s = snap.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                let active = |a: SocketAddrV4| {
+                    let m = counters.lock().unwrap_or_else(|e| e.into_inner());
+                    m.get(&a)
+                        .map_or(0, |c| c.load(std::sync::atomic::Ordering::Relaxed))
+                };
+                status::document(&s.view, &s.trackers, &s.current, s.role, &s.held, &active)
+            }
+            other => serde_json::json!({"error": format!("unknown command `{other}`; try status")}),
+        });
+        let path = cli.common.runtime_path(&view.control_socket);
+        if let Err(e) = shared::control::serve(&path, handler, shutdown.clone()) {
+            tracing::warn!(socket = %path.display(), error = %e, "control socket not available; `lbd status` will not work");
+        }
+    }
     notify::ready();
     log_state(&current, role);
     tracing::info!("lbd ready");
@@ -259,6 +331,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     dirty = false;
                 }
             }
+        }
+        {
+            let mut s = snapshot.lock().unwrap_or_else(|e| e.into_inner());
+            s.view = view.clone();
+            s.trackers.clone_from(&trackers);
+            s.current = current.clone();
+            s.role = role;
+            s.held = applier.held.keys().copied().collect();
         }
     }
     checkers_stop.cancel();

@@ -5,6 +5,9 @@ use clap::Parser;
 fn main() -> std::process::ExitCode {
     let cli = lbd::Cli::parse();
     shared::daemon::init_tracing(&cli.common);
+    if let Some(lbd::Command::Status { json }) = cli.command {
+        return std::process::ExitCode::from(lbd::status_command(&cli, json) as u8);
+    }
     if cli.common.check {
         shared::daemon::check_and_exit(&cli.common.config, |t| lbd::summary(&lbd::view(t)));
     }

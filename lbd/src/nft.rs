@@ -206,8 +206,20 @@ pub fn apply(nft: &str, script: &str) -> Result<(), NftError> {
     }
 }
 
-/// Finds `nft` on the PATH (and in the sbin folders, which a non-login PATH may lack).
+/// Finds `nft`: `$LBD_NFT` when set (a non-standard install), else on the PATH and in the sbin
+/// folders, which a non-login PATH may lack.
 pub fn find_nft() -> Result<String, NftError> {
+    if let Some(p) = std::env::var_os("LBD_NFT") {
+        let p = std::path::PathBuf::from(p);
+        return if p.is_file() {
+            Ok(p.to_string_lossy().into_owned())
+        } else {
+            Err(NftError::Missing(format!(
+                "LBD_NFT={} does not exist",
+                p.display()
+            )))
+        };
+    }
     let path = std::env::var("PATH").unwrap_or_default();
     for dir in path
         .split(':')

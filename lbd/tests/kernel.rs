@@ -28,7 +28,7 @@ fn kernel_rr_failover_and_clean_exit() {
     assert!(table.contains("dnat to 192.168.10.10:80"), "{table}");
     assert!(!table.contains("masquerade"), "{table}");
 
-    failover_scenario(&lan, &mut lbd, web1);
+    failover_scenario(&lan, &conf, &mut lbd, web1);
 
     let st = lbd.stop_with(Duration::from_secs(5));
     assert!(st.success(), "{st}\n{}", lbd.stderr());

@@ -17,7 +17,7 @@ fn proxy_rr_failover_and_clean_exit() {
     let mut lbd = lbd(&lan, &conf);
     lbd.wait_for_log("proxy listening", Duration::from_secs(2))
         .unwrap();
-    failover_scenario(&lan, &mut lbd, web1);
+    failover_scenario(&lan, &conf, &mut lbd, web1);
     let st = lbd.stop_with(Duration::from_secs(5));
     assert!(st.success(), "{st}\n{}", lbd.stderr());
     assert!(

@@ -109,7 +109,7 @@ pub fn assert_alternating(bodies: &[String]) {
 }
 
 /// The kill-web1 / restart-web1 scenario shared by both data planes.
-pub fn failover_scenario(lan: &SeedLan, lbd: &mut Proc, web1: Proc) {
+pub fn failover_scenario(lan: &SeedLan, conf: &std::path::Path, lbd: &mut Proc, web1: Proc) {
     assert_alternating(&gets(lan, 6));
 
     // web1's server stops: within fall x interval (plus one check timeout) lbd takes it out.
@@ -122,6 +122,17 @@ pub fn failover_scenario(lan: &SeedLan, lbd: &mut Proc, web1: Proc) {
     println!("web1 taken out {:?} after its server stopped", t0.elapsed());
     let after = gets(lan, 10);
     assert!(after.iter().all(|b| b == "web2"), "{after:?}");
+    let st = status(lan, conf);
+    let b = &st["services"][0]["backends"];
+    assert_eq!(b[0]["health"], "down", "{st}");
+    assert_eq!(b[0]["in_use"], false, "{st}");
+    assert_eq!(b[1]["health"], "up", "{st}");
+    let text = status_text(lan, conf);
+    assert!(
+        text.contains("192.168.10.10:80 (web1)") && text.contains("down"),
+        "{text}"
+    );
+    println!("{text}");
 
     // web1 comes back: it rejoins after rise checks.
     let cursor = lbd.log_cursor();
@@ -136,4 +147,31 @@ pub fn failover_scenario(lan: &SeedLan, lbd: &mut Proc, web1: Proc) {
 /// The addresses on main's br0.
 pub fn br0_addrs(lan: &SeedLan) -> Vec<String> {
     lan.main.ipv4_addrs("br0")
+}
+
+fn status_args(lan: &SeedLan, conf: &std::path::Path, json: bool) -> Vec<String> {
+    let rt = lan.lab.dir().join("run-main");
+    let mut v = vec![
+        BIN.to_owned(),
+        "status".into(),
+        "--config".into(),
+        conf.display().to_string(),
+        "--runtime-dir".into(),
+        rt.display().to_string(),
+    ];
+    if json {
+        v.push("--json".into());
+    }
+    v
+}
+
+/// `lbd status --json` in main.
+pub fn status(lan: &SeedLan, conf: &std::path::Path) -> serde_json::Value {
+    let out = lan.main.run(&status_args(lan, conf, true));
+    serde_json::from_slice(&out.stdout).expect("status is JSON")
+}
+
+/// `lbd status` in main.
+pub fn status_text(lan: &SeedLan, conf: &std::path::Path) -> String {
+    String::from_utf8_lossy(&lan.main.run(&status_args(lan, conf, false)).stdout).into_owned()
 }

@@ -1,0 +1,211 @@
+//! `lbd status`: the running daemon's services, backends (health, weight, active connections)
+//! and VRRP state, as JSON over the control socket and as an `ipvsadm -Ln`-like table.
+
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+
+use serde_json::{Value, json};
+use shared::{CheckKind, Dataplane, LbView};
+
+use crate::Trackers;
+use crate::desired::{Desired, Role};
+
+/// The status document (pure: everything comes in as arguments).
+pub fn document(
+    view: &LbView,
+    trackers: &Trackers,
+    current: &Desired,
+    role: Role,
+    held: &[Ipv4Addr],
+    active: &dyn Fn(std::net::SocketAddrV4) -> u64,
+) -> Value {
+    let services: Vec<Value> = view
+        .services
+        .iter()
+        .map(|s| {
+            let plan = current.services.iter().find(|p| p.name == s.name);
+            let backends: Vec<Value> = s
+                .backends
+                .iter()
+                .map(|b| {
+                    let t = trackers.get(&(s.name.clone(), b.addr));
+                    let health = if matches!(s.check.kind, CheckKind::None) {
+                        "nocheck"
+                    } else {
+                        match t.and_then(|t| t.up) {
+                            Some(true) => "up",
+                            Some(false) => "down",
+                            None => "unknown",
+                        }
+                    };
+                    let in_use = plan.is_some_and(|p| p.targets.iter().any(|x| x.addr == b.addr));
+                    json!({
+                        "name": b.name,
+                        "address": b.addr.to_string(),
+                        "weight": b.weight,
+                        "health": health,
+                        "in_use": in_use,
+                        "active": (s.dataplane == Dataplane::Proxy).then(|| active(b.addr)),
+                        "last_error": t.and_then(|t| t.last_error.clone()),
+                    })
+                })
+                .collect();
+            json!({
+                "name": s.name,
+                "vip": s.vip.to_string(),
+                "port": s.port,
+                "protocol": format!("{:?}", s.protocol).to_uppercase(),
+                "scheduler": format!("{:?}", s.scheduler).to_lowercase(),
+                "dataplane": format!("{:?}", s.dataplane).to_lowercase(),
+                "persistence_s": s.persistence.map(|d| d.as_secs()),
+                "quorum": s.quorum,
+                "sorry": s.sorry.map(|a| a.to_string()),
+                "mode": plan.map_or("not carried (backup)".to_owned(), |p| format!("{:?}", p.mode).to_lowercase()),
+                "backends": backends,
+            })
+        })
+        .collect();
+    json!({
+        "vrrp": view.vrrp.as_ref().map(|v| json!({
+            "vrid": v.vrid,
+            "priority": v.priority,
+            "interval_ms": v.interval.as_millis() as u64,
+            "preempt": v.preempt,
+            "state": match role { Role::Master => "MASTER", Role::Backup => "BACKUP" },
+        })),
+        "vips": held.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+        "services": services,
+    })
+}
+
+/// The `ipvsadm -Ln`-like text for a status document.
+pub fn render_text(doc: &Value) -> String {
+    let mut s = String::new();
+    match doc.get("vrrp") {
+        Some(Value::Object(v)) => {
+            let _ = writeln!(
+                s,
+                "VRRP vrid {} priority {} interval {} ms: {}",
+                v["vrid"],
+                v["priority"],
+                v["interval_ms"],
+                v["state"].as_str().unwrap_or("?")
+            );
+        }
+        _ => s.push_str("VRRP off (this node holds the VIPs)\n"),
+    }
+    let vips: Vec<&str> = doc["vips"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|x| x.as_str()).collect())
+        .unwrap_or_default();
+    let _ = writeln!(
+        s,
+        "VIPs held: {}",
+        if vips.is_empty() {
+            "none".to_owned()
+        } else {
+            vips.join(", ")
+        }
+    );
+    s.push_str("Prot LocalAddress:Port Scheduler Dataplane State\n");
+    s.push_str("  -> RemoteAddress:Port           Health  Weight ActiveConn InUse\n");
+    for svc in doc["services"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            s,
+            "{}  {}:{} {} {} {}",
+            svc["protocol"].as_str().unwrap_or("?"),
+            svc["vip"].as_str().unwrap_or("?"),
+            svc["port"],
+            svc["scheduler"].as_str().unwrap_or("?"),
+            svc["dataplane"].as_str().unwrap_or("?"),
+            svc["mode"].as_str().unwrap_or("?"),
+        );
+        for b in svc["backends"].as_array().into_iter().flatten() {
+            let active = match &b["active"] {
+                Value::Number(n) => n.to_string(),
+                _ => "-".to_owned(),
+            };
+            let _ = writeln!(
+                s,
+                "  -> {:<28} {:<7} {:<6} {:<10} {}",
+                format!(
+                    "{} ({})",
+                    b["address"].as_str().unwrap_or("?"),
+                    b["name"].as_str().unwrap_or("?")
+                ),
+                b["health"].as_str().unwrap_or("?"),
+                b["weight"].to_string(),
+                active,
+                if b["in_use"].as_bool() == Some(true) {
+                    "yes"
+                } else {
+                    "no"
+                },
+            );
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::health::Tracker;
+
+    #[test]
+    fn document_and_text() {
+        let t = shared::HostTable::from_toml(
+            r#"
+domain = "example.com"
+[[subnet]]
+network = "192.168.1.0/24"
+[host.web1]
+ip = "192.168.1.10"
+[host.web2]
+ip = "192.168.1.11"
+[service.www]
+vip = "192.168.1.120"
+port = 80
+backends = ["web1", "web2"]
+dataplane = "proxy"
+[lb]
+vrrp = { vrid = 7, priority = 120 }
+"#,
+        )
+        .unwrap();
+        let view = t.lb_view();
+        let mut trackers = Trackers::new();
+        let mut up = Tracker::default();
+        up.record(true, 1, 1);
+        let mut down = Tracker::default();
+        down.record(false, 1, 1);
+        down.last_error = Some("connect refused".into());
+        trackers.insert(("www".into(), "192.168.1.10:80".parse().unwrap()), up);
+        trackers.insert(("www".into(), "192.168.1.11:80".parse().unwrap()), down);
+        let health = crate::health_map(&trackers);
+        let d = crate::desired::desired(&view, &health, Role::Master);
+        let doc = document(
+            &view,
+            &trackers,
+            &d,
+            Role::Master,
+            &["192.168.1.120".parse().unwrap()],
+            &|_| 3,
+        );
+        assert_eq!(doc["vrrp"]["state"], "MASTER");
+        assert_eq!(doc["services"][0]["mode"], "live");
+        assert_eq!(doc["services"][0]["backends"][0]["health"], "up");
+        assert_eq!(doc["services"][0]["backends"][0]["in_use"], true);
+        assert_eq!(doc["services"][0]["backends"][1]["health"], "down");
+        assert_eq!(doc["services"][0]["backends"][1]["in_use"], false);
+        assert_eq!(doc["services"][0]["backends"][0]["active"], 3);
+        let text = render_text(&doc);
+        assert!(text.contains("VRRP vrid 7 priority 120"), "{text}");
+        assert!(
+            text.contains("TCP  192.168.1.120:80 rr proxy live"),
+            "{text}"
+        );
+        assert!(text.contains("192.168.1.11:80 (web2)"), "{text}");
+        assert!(text.contains("down"), "{text}");
+    }
+}
