@@ -31,7 +31,7 @@ pub enum ApplyError {
 pub struct Applier {
     nft: Option<String>,
     nft_missing: Option<String>,
-    last_script: Option<String>,
+    last: Option<nft::Ruleset>,
     /// VIPs held now, with where they are.
     pub held: BTreeMap<Ipv4Addr, (u8, Placement)>,
     /// The user-space data plane.
@@ -83,11 +83,11 @@ impl Applier {
         let kernel = needs_kernel(d.services.iter().map(|s| s.dataplane));
         match &self.nft {
             Some(path) => {
-                let script = nft::render(d);
-                if self.last_script.as_deref() != Some(script.as_str()) {
-                    nft::apply(path, &script)?;
+                let next = nft::build(d);
+                if self.last.as_ref() != Some(&next) {
+                    nft::apply(path, &nft::script(self.last.as_ref(), &next))?;
                     tracing::debug!("nftables table replaced");
-                    self.last_script = Some(script);
+                    self.last = Some(next);
                 }
             }
             None if kernel => {
@@ -138,13 +138,13 @@ impl Applier {
             tracing::error!("removing VIPs: {e}");
         }
         if let Some(path) = &self.nft
-            && self.last_script.is_some()
+            && self.last.is_some()
         {
             match nft::apply(path, &nft::render_delete()) {
                 Ok(()) => tracing::info!("nftables table deleted"),
                 Err(e) => tracing::error!("deleting the nftables table: {e}"),
             }
-            self.last_script = None;
+            self.last = None;
         }
         self.proxies.stop_all();
     }

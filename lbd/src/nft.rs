@@ -6,13 +6,14 @@
 //! DNATs. Source persistence is a per-backend set of client addresses with a timeout. No
 //! masquerade: backends route back through the balancer (NAT style).
 
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 
 use shared::{Dataplane, Protocol, Scheduler};
 
-use crate::desired::{Desired, Mode, ServicePlan};
+use crate::desired::{Desired, Mode, ServicePlan, Target};
 use crate::sched;
 
 /// The table's family and name.
@@ -61,23 +62,59 @@ fn vmap_elements(slots: &[usize], chain: impl Fn(usize) -> String) -> String {
     out.join(", ")
 }
 
-fn render_service(s: &ServicePlan, out: &mut String) {
+/// A rendered table: its body plus the names of its chains and sets, so the next apply can
+/// delete exactly what vanished.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Ruleset {
+    /// `set ...` and `chain ...` definitions, one per line group, without the table wrapper.
+    pub body: String,
+    /// Chain names.
+    pub chains: BTreeSet<String>,
+    /// Set names.
+    pub sets: BTreeSet<String>,
+}
+
+/// The persistence set of one backend of one service: named after the service, the backend and
+/// the timeout (never the position), so it survives table updates that keep that backend.
+fn affinity_set(s: &ServicePlan, t: &Target, timeout: u64) -> String {
+    let name: String = s
+        .name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    let o = t.addr.ip().octets();
+    format!(
+        "aff_{name}_{}_{}_{}_{}_{}_{timeout}",
+        o[0],
+        o[1],
+        o[2],
+        o[3],
+        t.addr.port()
+    )
+}
+
+fn render_service(s: &ServicePlan, r: &mut Ruleset) {
+    let out = &mut r.body;
     let svc = format!("svc{}", s.index);
     let ep = |j: usize| format!("svc{}_ep{j}", s.index);
+    let timeout = s.persistence.map(|t| t.as_secs().max(1));
+    let aff = |j: usize| timeout.map(|t| affinity_set(s, &s.targets[j], t));
     let _ = writeln!(out, "  # service {} {}:{}", s.name, s.vip, s.port);
-    if let Some(t) = s.persistence {
+    if let Some(t) = timeout {
         for j in 0..s.targets.len() {
+            let name = aff(j).unwrap_or_default();
             let _ = writeln!(
                 out,
-                "  set {svc}_aff{j} {{ type ipv4_addr; flags dynamic,timeout; timeout {}s; size 65535; }}",
-                t.as_secs().max(1)
+                "  set {name} {{ type ipv4_addr; flags dynamic,timeout; timeout {t}s; size 65535; }}"
             );
+            r.sets.insert(name);
         }
     }
+    r.chains.insert(svc.clone());
     let _ = writeln!(out, "  chain {svc} {{");
-    if s.persistence.is_some() {
-        for j in 0..s.targets.len() {
-            let _ = writeln!(out, "    ip saddr @{svc}_aff{j} goto {}", ep(j));
+    for j in 0..s.targets.len() {
+        if let Some(name) = aff(j) {
+            let _ = writeln!(out, "    ip saddr @{name} goto {}", ep(j));
         }
     }
     let n = s.targets.len();
@@ -120,9 +157,10 @@ fn render_service(s: &ServicePlan, out: &mut String) {
     }
     let _ = writeln!(out, "  }}");
     for (j, t) in s.targets.iter().enumerate() {
+        r.chains.insert(ep(j));
         let _ = writeln!(out, "  chain {} {{", ep(j));
-        if s.persistence.is_some() {
-            let _ = writeln!(out, "    update @{svc}_aff{j} {{ ip saddr }}");
+        if let Some(name) = aff(j) {
+            let _ = writeln!(out, "    update @{name} {{ ip saddr }}");
         }
         let _ = writeln!(
             out,
@@ -135,10 +173,9 @@ fn render_service(s: &ServicePlan, out: &mut String) {
     }
 }
 
-/// The whole nft script for `d` (kernel services only): creates the table if missing, deletes
-/// it, and recreates it, all in one transaction.
-pub fn render(d: &Desired) -> String {
-    let mut out = format!("table {TABLE}\ndelete table {TABLE}\ntable {TABLE} {{\n");
+/// The table for `d` (kernel services that carry traffic).
+pub fn build(d: &Desired) -> Ruleset {
+    let mut r = Ruleset::default();
     let carried: Vec<&ServicePlan> = d
         .services
         .iter()
@@ -146,7 +183,7 @@ pub fn render(d: &Desired) -> String {
         .filter(|s| !s.targets.is_empty())
         .collect();
     for s in &carried {
-        render_service(s, &mut out);
+        render_service(s, &mut r);
     }
     if !carried.is_empty() {
         let dispatch: Vec<String> = carried
@@ -164,14 +201,50 @@ pub fn render(d: &Desired) -> String {
         let dispatch = dispatch.join(", ");
         // prerouting: clients on the network; output: clients on this host.
         for (hook, prio) in [("prerouting", "dstnat"), ("output", "-100")] {
+            r.chains.insert(hook.to_owned());
             let _ = writeln!(
-                out,
+                r.body,
                 "  chain {hook} {{\n    type nat hook {hook} priority {prio}; policy accept;\n    ip daddr . meta l4proto . th dport vmap {{ {dispatch} }}\n  }}"
             );
         }
     }
-    out.push_str("}\n");
+    r
+}
+
+/// The one-transaction script taking the table from `prev` (what lbd applied last; `None` when
+/// unknown, e.g. at start) to `next`. With `prev` known the table is flushed (rules go, set
+/// contents stay: persistence survives health changes) and vanished chains and sets deleted;
+/// otherwise the table is deleted and recreated.
+pub fn script(prev: Option<&Ruleset>, next: &Ruleset) -> String {
+    let mut out = String::new();
+    match prev {
+        None => {
+            let _ = write!(
+                out,
+                "table {TABLE}\ndelete table {TABLE}\ntable {TABLE} {{\n"
+            );
+            out.push_str(&next.body);
+            out.push_str("}\n");
+        }
+        Some(p) => {
+            let _ = write!(out, "flush table {TABLE}\ntable {TABLE} {{\n");
+            out.push_str(&next.body);
+            out.push_str("}\n");
+            for c in p.chains.difference(&next.chains) {
+                let _ = writeln!(out, "delete chain {TABLE} {c}");
+            }
+            for s in p.sets.difference(&next.sets) {
+                let _ = writeln!(out, "delete set {TABLE} {s}");
+            }
+        }
+    }
     out
+}
+
+/// The whole nft script for `d` from an unknown state: creates the table if missing, deletes
+/// it, and recreates it, all in one transaction.
+pub fn render(d: &Desired) -> String {
+    script(None, &build(d))
 }
 
 /// The script that removes the table (used on exit).
@@ -304,9 +377,11 @@ mod tests {
     #[test]
     fn persistence_sets_and_updates() {
         let s = render(&plan(Scheduler::Rr, &[1, 1], true));
-        assert!(s.contains("set svc0_aff0 { type ipv4_addr; flags dynamic,timeout; timeout 300s;"));
-        assert!(s.contains("ip saddr @svc0_aff1 goto svc0_ep1"));
-        assert!(s.contains("update @svc0_aff0 { ip saddr }"));
+        assert!(s.contains(
+            "set aff_www3_192_168_10_10_80_300 { type ipv4_addr; flags dynamic,timeout; timeout 300s;"
+        ));
+        assert!(s.contains("ip saddr @aff_www3_192_168_10_11_80_300 goto svc0_ep1"));
+        assert!(s.contains("update @aff_www3_192_168_10_10_80_300 { ip saddr }"));
     }
 
     #[test]
@@ -321,6 +396,24 @@ mod tests {
         let mut d = plan(Scheduler::Rr, &[1, 1], false);
         d.services[0].dataplane = Dataplane::Proxy;
         assert!(!render(&d).contains("chain"));
+    }
+
+    #[test]
+    fn update_flushes_keeps_sets_and_deletes_what_vanished() {
+        let a = build(&plan(Scheduler::Rr, &[1, 1], true));
+        let mut d = plan(Scheduler::Rr, &[1, 1], true);
+        d.services[0].targets.remove(0);
+        let b = build(&d);
+        let s = script(Some(&a), &b);
+        assert!(s.starts_with("flush table ip lbd\ntable ip lbd {\n"), "{s}");
+        assert!(!s.contains("delete table"), "{s}");
+        assert!(s.contains("delete chain ip lbd svc0_ep1\n"), "{s}");
+        assert!(
+            s.contains("delete set ip lbd aff_www3_192_168_10_10_80_300\n"),
+            "{s}"
+        );
+        // The surviving backend keeps its set (same name).
+        assert!(s.contains("set aff_www3_192_168_10_11_80_300 {"), "{s}");
     }
 
     #[test]

@@ -45,3 +45,38 @@ fn kernel_rr_failover_and_clean_exit() {
         "stale table"
     );
 }
+
+#[test]
+fn kernel_persistence_survives_backend_changes() {
+    e2e::require_netns!("nft", "curl", "busybox");
+    let lan = e2e::SeedLan::build("lbkpers");
+    let mut servers = vec![Some(web(&lan.web1, "web1")), Some(web(&lan.web2, "web2"))];
+    let conf = host_file(&lan, "persistence = \"300s\"");
+    let mut lbd = lbd(&lan, &conf);
+    // A first client takes web1 (slot 0), so the client under test lands on web2: a table
+    // rebuilt from scratch (counter and sets reset) would send it to web1 again.
+    lan.outside.add_addr("eth0", "192.168.1.51/24");
+    assert_eq!(get_from(&lan, "192.168.1.51").unwrap(), "web1");
+    let first = gets(&lan, 5);
+    assert_eq!(first[0], "web2");
+    assert!(
+        first.iter().all(|b| *b == first[0]),
+        "not sticky: {first:?}"
+    );
+    // Take the other backend out and back in: the table is rewritten twice.
+    let other = if first[0] == "web1" { 1 } else { 0 };
+    let cursor = lbd.log_cursor();
+    servers[other] = None;
+    lbd.wait_for_log_after(cursor, "backend down", Duration::from_secs(3))
+        .unwrap();
+    let cursor = lbd.log_cursor();
+    let host = if other == 0 { &lan.web1 } else { &lan.web2 };
+    servers[other] = Some(web(host, if other == 0 { "web1" } else { "web2" }));
+    lbd.wait_for_log_after(cursor, "backend up", Duration::from_secs(3))
+        .unwrap();
+    let after = gets(&lan, 5);
+    assert!(
+        after.iter().all(|b| *b == first[0]),
+        "persistence lost across table updates: {after:?}"
+    );
+}

@@ -75,10 +75,23 @@ pub fn lbd(lan: &SeedLan, conf: &std::path::Path) -> Proc {
 
 /// One request from the outside client to the VIP: the body, or the failure.
 pub fn get(lan: &SeedLan) -> Result<String, String> {
+    get_from(lan, "192.168.1.50")
+}
+
+/// One request from the outside client, sent from its address `src`.
+pub fn get_from(lan: &SeedLan, src: &str) -> Result<String, String> {
     let out = lan
         .outside
         .run_timeout(
-            &["curl", "-sS", "--max-time", "2", "http://192.168.1.120/"],
+            &[
+                "curl",
+                "-sS",
+                "--max-time",
+                "2",
+                "--interface",
+                src,
+                "http://192.168.1.120/",
+            ],
             None,
             Duration::from_secs(5),
         )
