@@ -50,7 +50,7 @@ fn kernel_rr_failover_and_clean_exit() {
 fn kernel_persistence_survives_backend_changes() {
     e2e::require_netns!("nft", "curl", "busybox");
     let lan = e2e::SeedLan::build("lbkpers");
-    let mut servers = vec![Some(web(&lan.web1, "web1")), Some(web(&lan.web2, "web2"))];
+    let mut servers = [Some(web(&lan.web1, "web1")), Some(web(&lan.web2, "web2"))];
     let conf = host_file(&lan, "persistence = \"300s\"");
     let mut lbd = lbd(&lan, &conf);
     // A first client takes web1 (slot 0), so the client under test lands on web2: a table
