@@ -133,6 +133,18 @@ fn isc_sample_with_groups_shared_network_and_include() {
         res("lab-printer").mac,
         Some("00:1b:a9:12:34:56".parse::<Mac>().unwrap())
     );
+    // Options without a named key travel as raw options: per host, and per subnet.
+    let o = &res("lab-printer").options;
+    assert_eq!(
+        (o[0].code, o[0].data.as_slice()),
+        (6, &[192, 168, 20, 1][..])
+    );
+    let tftp = lab
+        .options
+        .iter()
+        .find(|o| o.code == 66)
+        .expect("option 66");
+    assert_eq!(tftp.data, b"192.168.20.1");
     // Dynamic DNS and its key.
     let dd = v.ddns.expect("ddns imported");
     assert_eq!(dd.server.to_string(), "127.0.0.1:53");
@@ -143,9 +155,8 @@ fn isc_sample_with_groups_shared_network_and_include() {
         (12, "log-facility"),
         (24, "class"),
         (46, "shared-network"),
-        (55, "if option pxe-system-type"),
-        (69, "domain-name-servers"),
-        (72, "roaming-laptop"),
+        (56, "if option pxe-system-type"),
+        (73, "roaming-laptop"),
     ] {
         assert!(
             listed(&i, "dhcpd.conf", line, needle),
@@ -658,4 +669,83 @@ fn truncated_samples_never_panic_and_always_validate() {
         }
     }
     assert!(imported > 50, "too few prefixes imported: {imported}");
+}
+
+#[test]
+fn fixed_address_names_resolve_through_the_zone_and_cname_chains_are_followed() {
+    let dhcp = import::import_isc_dhcpd(
+        "subnet 10.0.0.0 netmask 255.255.255.0 {\n  range 10.0.0.100 10.0.0.150;\n}\n\
+         host printer { hardware ethernet 02:00:00:00:00:09; fixed-address printer.example.com; }\n\
+         host ghost { hardware ethernet 02:00:00:00:00:0a; fixed-address ghost.example.com; }\n",
+        Path::new("dhcpd.conf"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let zone = import::import_zone(
+        "$TTL 1h\n@ SOA ns hostmaster 1 1h 15m 1w 5m\n  NS ns\nns A 10.0.0.1\nprinter A 10.0.0.9\n\
+         lp CNAME printer\nlp2 CNAME lp\n",
+        Some("example.com"),
+        Path::new("db.example.com"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    // Alone, the dhcpd.conf cannot place the named hosts: listed, not guessed.
+    assert!(
+        listed(&dhcp, "dhcpd.conf", 4, "fixed-address printer"),
+        "{:#?}",
+        dhcp.unsupported
+    );
+    let m = import::merge(vec![dhcp, zone]);
+    let t = valid(&m);
+    let r = &t.dhcp_view().reservations;
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert_eq!(
+        (r[0].hostname.as_str(), r[0].ip),
+        ("printer", ip("10.0.0.9"))
+    );
+    assert!(
+        listed(&m, "dhcpd.conf", 5, "fixed-address ghost"),
+        "{:#?}",
+        m.unsupported
+    );
+    let printer = t.hosts.iter().find(|h| h.name == "printer").unwrap();
+    assert_eq!(printer.aliases, ["lp", "lp2"]);
+}
+
+#[test]
+fn real_servers_are_named_by_ptr_when_no_a_record_names_them() {
+    let rev = import::import_zone(
+        "$TTL 1h\n@ SOA ns.example.com. hostmaster.example.com. 1 1h 15m 1w 5m\n20 PTR app1.example.com.\n",
+        Some("0.0.10.in-addr.arpa"),
+        Path::new("db.10.0.0"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let ka = import::import_keepalived(
+        "virtual_server 10.0.0.5 443 {\n  lb_algo wlc\n  real_server 10.0.0.20 8443 {\n    TCP_CHECK {\n      connect_timeout 3\n    }\n  }\n  real_server 10.0.0.21 8443 {\n    TCP_CHECK {\n      connect_timeout 3\n    }\n  }\n}\n",
+        Path::new("keepalived.conf"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let m = import::merge(vec![rev, ka]);
+    let t = valid(&m);
+    let s = &t.lb_view().services[0];
+    let names: Vec<&str> = s.backends.iter().map(|b| b.name.as_str()).collect();
+    assert_eq!(names, ["app1", "rs-10-0-0-21"]);
+    assert_eq!(s.backends[0].addr.port(), 8443);
+    assert_eq!(s.scheduler, shared::Scheduler::Lc);
+    assert_eq!(
+        s.dataplane,
+        shared::Dataplane::Proxy,
+        "least-connection needs the proxy"
+    );
+    assert_eq!(s.check.kind, CheckKind::Tcp);
+    assert_eq!(s.check.timeout.as_secs(), 3);
+    assert_eq!(
+        s.check.interval.as_secs(),
+        60,
+        "keepalived's default delay_loop"
+    );
+    // The PTR agrees with the host it named: nothing about it is listed.
+    assert!(
+        !m.unsupported.iter().any(|u| u.construct.contains("PTR")),
+        "{:#?}",
+        m.unsupported
+    );
 }

@@ -40,6 +40,46 @@ pub(crate) struct DSubnet {
     pub(crate) next_server: Option<String>,
     pub(crate) boot_file: Option<String>,
     pub(crate) pools: Vec<DPool>,
+    pub(crate) options: Vec<DOption>,
+}
+
+/// `[[subnet.option]]` / `[[host.NAME.option]]`: the value already written as `kind = value`.
+#[derive(Debug, Clone)]
+pub(crate) struct DOption {
+    pub(crate) note: String,
+    pub(crate) code: u8,
+    pub(crate) value: String,
+}
+
+impl DOption {
+    pub(crate) fn from_raw(o: &super::RawOpt) -> DOption {
+        use super::OptVal;
+        let value = match &o.value {
+            OptVal::Text(t) => format!("text = {}", q(t)),
+            OptVal::Ips(v) => format!(
+                "ip = {}",
+                list(&v.iter().map(ToString::to_string).collect::<Vec<_>>())
+            ),
+            OptVal::Hex(h) => format!("hex = {}", q(h)),
+            OptVal::U8(n) => format!("u8 = {n}"),
+            OptVal::U16(n) => format!("u16 = {n}"),
+            OptVal::U32(n) => format!("u32 = {n}"),
+            OptVal::Bool(b) => format!("bool = {b}"),
+        };
+        DOption {
+            note: format!("was: option {} ({})", o.name, o.src),
+            code: o.code,
+            value,
+        }
+    }
+}
+
+fn options(out: &mut String, table: &str, opts: &[DOption]) {
+    for op in opts {
+        let _ = writeln!(out, "[[{table}.option]]{}", trailing(&op.note));
+        kv(out, "code", op.code);
+        let _ = writeln!(out, "{}", op.value);
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -61,6 +101,7 @@ pub(crate) struct DHost {
     pub(crate) aliases: Vec<String>,
     pub(crate) dns: Option<bool>,
     pub(crate) boot_file: Option<String>,
+    pub(crate) options: Vec<DOption>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -255,6 +296,7 @@ pub(crate) fn render(d: &Doc, unsupported: &[Unsupported]) -> String {
         }
         kv_opt_str(&mut o, "next-server", &s.next_server);
         kv_opt_str(&mut o, "boot-file", &s.boot_file);
+        options(&mut o, "subnet", &s.options);
         for p in &s.pools {
             o.push('\n');
             let _ = writeln!(o, "[[subnet.pool]]{}", trailing(&p.note));
@@ -288,6 +330,7 @@ pub(crate) fn render(d: &Doc, unsupported: &[Unsupported]) -> String {
             kv(&mut o, "dns", b);
         }
         kv_opt_str(&mut o, "boot-file", &h.boot_file);
+        options(&mut o, &format!("host.{}", key(&h.name)), &h.options);
     }
 
     if !d.services.is_empty() {

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use ipnet::Ipv4Net;
 
 use super::{
-    ImportError, Raw, RawDdns, RawHost, RawKey, RawPool, RawSubnet, ReadFn, Src, abridge,
-    include_path, mask_prefix, parse_mac, read_include,
+    ImportError, OptVal, Raw, RawDdns, RawHost, RawKey, RawOpt, RawPool, RawSubnet, ReadFn, Src,
+    abridge, include_path, mask_prefix, parse_mac, read_include,
 };
 
 #[derive(Debug, Clone, PartialEq)]
@@ -303,6 +303,8 @@ struct Scope {
     authoritative: Option<bool>,
     next_server: Option<Ipv4Addr>,
     filename: Option<String>,
+    /// Options without a named host-file key, by code (an inner scope replaces an outer one).
+    extra: Vec<RawOpt>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -425,6 +427,9 @@ impl Interp<'_> {
                 st,
                 "only meaningful inside a `host` block",
             ),
+            "range6" | "prefix6" | "fixed-address6" | "fixed-prefix6" => {
+                self.unsupported(st, "DHCPv6 is not served by dhcpd (IPv4 only)")
+            }
             "log-facility" => self.unsupported(
                 st,
                 "the suite logs to the journal (stderr); choose the facility in the systemd unit",
@@ -455,6 +460,13 @@ impl Interp<'_> {
             return Ok(());
         }
         let args: Vec<String> = v.iter().skip(2).cloned().collect();
+        if IP_OPTIONS.contains(&name.as_str()) && args.iter().any(|a| !numeric(a)) {
+            self.unsupported(
+                st,
+                "host names are not resolved on import: write the addresses",
+            );
+            return Ok(());
+        }
         let ips = |what: &str| -> Result<Vec<Ipv4Addr>, ImportError> {
             if args.is_empty() {
                 return Err(s.error(format!("option {what} needs at least one address")));
@@ -493,10 +505,16 @@ impl Interp<'_> {
                 let m = number(s, args.first(), "option interface-mtu")?;
                 scope.mtu = Some(u16::try_from(m).map_err(|_| s.error(format!("interface-mtu `{m}` is too large")))?);
             }
-            _ => self.unsupported(
-                st,
-                "no named host-file key for this option: give it as [[subnet.option]] with its code and value",
-            ),
+            _ => match extra_option(&name, &args, s)? {
+                Some(o) => {
+                    scope.extra.retain(|x| x.code != o.code);
+                    scope.extra.push(o);
+                }
+                None => self.unsupported(
+                    st,
+                    "an option the importer does not know: give it as [[subnet.option]] with its code and value",
+                ),
+            },
         }
         Ok(())
     }
@@ -605,6 +623,7 @@ impl Interp<'_> {
                     None => self.unsupported(st, "zone without a primary address"),
                 }
             }
+            "subnet6" => self.unsupported(st, "DHCPv6 is not served by dhcpd (IPv4 only)"),
             "class" | "subclass" => {
                 self.unsupported(st, "client classes have no host-file equivalent")
             }
@@ -662,6 +681,8 @@ impl Interp<'_> {
             decl,
             host_name: None,
             ips: Vec::new(),
+            fixed_names: Vec::new(),
+            options: Vec::new(),
             mac: None,
             client_id: None,
             boot_file: None,
@@ -674,13 +695,17 @@ impl Interp<'_> {
             match b.keyword().as_str() {
                 "hardware" => {
                     let kind = v.get(1).map(|k| k.to_ascii_lowercase()).unwrap_or_default();
-                    let m = v.get(2).ok_or_else(|| bs.error("hardware needs a type and an address"))?;
+                    let m = v
+                        .get(2)
+                        .ok_or_else(|| bs.error("hardware needs a type and an address"))?;
                     if kind != "ethernet" {
                         self.unsupported(b, "only ethernet hardware addresses are reserved");
                         continue;
                     }
                     h.mac = Some(parse_mac(m).ok_or_else(|| {
-                        bs.error(format!("`{m}` is not an ethernet address (six hex bytes separated by colons)"))
+                        bs.error(format!(
+                            "`{m}` is not an ethernet address (six hex bytes separated by colons)"
+                        ))
                     })?);
                 }
                 "fixed-address" => {
@@ -688,15 +713,45 @@ impl Interp<'_> {
                         return Err(bs.error("fixed-address needs an address"));
                     }
                     for a in &v[1..] {
-                        h.ips.push(ip(bs, a, "fixed-address")?);
+                        if numeric(a) {
+                            h.ips.push(ip(bs, a, "fixed-address")?);
+                        } else if crate::is_dns_name(a) {
+                            h.fixed_names
+                                .push(a.trim_end_matches('.').to_ascii_lowercase());
+                        } else {
+                            return Err(bs.error(format!(
+                                "fixed-address `{a}` is neither an address nor a host name"
+                            )));
+                        }
                     }
                 }
                 "option" => match v.get(1).map(|n| n.to_ascii_lowercase()).as_deref() {
                     Some("host-name") => {
-                        h.host_name = Some(v.get(2).cloned().ok_or_else(|| bs.error("option host-name needs a name"))?)
+                        h.host_name = Some(
+                            v.get(2)
+                                .cloned()
+                                .ok_or_else(|| bs.error("option host-name needs a name"))?,
+                        )
                     }
                     Some("dhcp-client-identifier") => h.client_id = v.get(2).cloned(),
-                    _ => self.unsupported(b, "per-host options other than host-name are not imported: add them as [[host.NAME.option]] with their code"),
+                    Some(name) => {
+                        let args: Vec<String> = v.iter().skip(2).cloned().collect();
+                        if IP_OPTIONS.contains(&name) && args.iter().any(|a| !numeric(a)) {
+                            self.unsupported(
+                                b,
+                                "host names are not resolved on import: write the addresses",
+                            );
+                        } else {
+                            match host_option(name, &args, bs)? {
+                                Some(o) => {
+                                    h.options.retain(|x| x.code != o.code);
+                                    h.options.push(o)
+                                }
+                                None => self.unsupported(b, "an option the importer does not know: add it as [[host.NAME.option]] with its code"),
+                            }
+                        }
+                    }
+                    None => return Err(bs.error("option needs a name")),
                 },
                 "filename" => h.boot_file = v.get(1).cloned(),
                 "ddns-hostname" => {
@@ -707,7 +762,7 @@ impl Interp<'_> {
                 _ => self.unsupported(b, "no host-file equivalent for a host"),
             }
         }
-        if h.ips.is_empty() {
+        if h.ips.is_empty() && h.fixed_names.is_empty() {
             self.raw.unsupported.push(s.unsupported(
                 st.text(),
                 "host without fixed-address: the host file reserves addresses only (the client gets a dynamic one)",
@@ -793,6 +848,7 @@ impl Interp<'_> {
             sub.authoritative = sc.authoritative.unwrap_or(false);
             sub.next_server = sc.next_server;
             sub.boot_file = sc.filename;
+            sub.options = sc.extra;
             self.raw.subnets.push(sub);
         }
         // Dynamic DNS: ISC sends updates only with a style other than none and zone primaries.
@@ -822,5 +878,184 @@ impl Interp<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// Options whose value is a list of addresses (a host name there is not resolved).
+const IP_OPTIONS: &[&str] = &[
+    "routers",
+    "domain-name-servers",
+    "ntp-servers",
+    "broadcast-address",
+    "subnet-mask",
+    "time-servers",
+    "log-servers",
+    "lpr-servers",
+    "netbios-name-servers",
+    "nis-servers",
+    "smtp-server",
+    "pop-server",
+    "www-server",
+];
+
+/// `192.168.1.1` (or a mistyped `192.168.1.300`) rather than a host name.
+fn numeric(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_digit() || c == '.')
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Ip,
+    Text,
+    U8,
+    U16,
+    U32,
+    Flag,
+    Hex,
+}
+
+/// ISC option names the host file has no named key for, with their code and type (RFC 2132).
+const EXTRA: &[(&str, u8, Kind)] = &[
+    ("time-servers", 4, Kind::Ip),
+    ("log-servers", 7, Kind::Ip),
+    ("lpr-servers", 9, Kind::Ip),
+    ("host-name", 12, Kind::Text),
+    ("root-path", 17, Kind::Text),
+    ("ip-forwarding", 19, Kind::Flag),
+    ("default-ip-ttl", 23, Kind::U8),
+    ("nis-domain", 40, Kind::Text),
+    ("nis-servers", 41, Kind::Ip),
+    ("vendor-encapsulated-options", 43, Kind::Hex),
+    ("netbios-name-servers", 44, Kind::Ip),
+    ("netbios-node-type", 46, Kind::U8),
+    ("netbios-scope", 47, Kind::Text),
+    ("dhcp-renewal-time", 58, Kind::U32),
+    ("dhcp-rebinding-time", 59, Kind::U32),
+    ("tftp-server-name", 66, Kind::Text),
+    ("bootfile-name", 67, Kind::Text),
+    ("smtp-server", 69, Kind::Ip),
+    ("pop-server", 70, Kind::Ip),
+    ("www-server", 72, Kind::Ip),
+];
+
+/// Options with a named subnet key, as raw options for a host (the host file has no per-host keys).
+const HOST_NAMED: &[(&str, u8, Kind)] = &[
+    ("subnet-mask", 1, Kind::Ip),
+    ("routers", 3, Kind::Ip),
+    ("domain-name-servers", 6, Kind::Ip),
+    ("domain-name", 15, Kind::Text),
+    ("interface-mtu", 26, Kind::U16),
+    ("broadcast-address", 28, Kind::Ip),
+    ("ntp-servers", 42, Kind::Ip),
+];
+
+fn typed(
+    name: &str,
+    code: u8,
+    kind: Kind,
+    args: &[String],
+    s: &Src,
+) -> Result<RawOpt, ImportError> {
+    let first = || {
+        args.first()
+            .cloned()
+            .ok_or_else(|| s.error(format!("option {name} needs a value")))
+    };
+    let num = |max: u64| -> Result<u64, ImportError> {
+        let f = first()?;
+        f.parse::<u64>()
+            .ok()
+            .filter(|n| *n <= max)
+            .ok_or_else(|| s.error(format!("option {name}: `{f}` is not a number up to {max}")))
+    };
+    let value = match kind {
+        Kind::Ip => {
+            if args.is_empty() {
+                return Err(s.error(format!("option {name} needs at least one address")));
+            }
+            OptVal::Ips(
+                args.iter()
+                    .map(|a| ip(s, a, name))
+                    .collect::<Result<_, _>>()?,
+            )
+        }
+        Kind::Text => OptVal::Text(first()?),
+        Kind::U8 => OptVal::U8(num(255)? as u8),
+        Kind::U16 => OptVal::U16(num(65535)? as u16),
+        Kind::U32 => OptVal::U32(num(u64::from(u32::MAX))? as u32),
+        Kind::Flag => {
+            let f = first()?.to_ascii_lowercase();
+            OptVal::Bool(match f.as_str() {
+                "on" | "true" | "1" => true,
+                "off" | "false" | "0" => false,
+                _ => return Err(s.error(format!("option {name}: `{f}` is not on/off"))),
+            })
+        }
+        Kind::Hex => {
+            let h = first()?;
+            let ok = h
+                .split(':')
+                .all(|b| !b.is_empty() && b.len() <= 2 && b.chars().all(|c| c.is_ascii_hexdigit()));
+            if !ok {
+                return Err(s.error(format!(
+                    "option {name}: `{h}` is not colon-separated hex bytes"
+                )));
+            }
+            OptVal::Hex(
+                h.split(':')
+                    .map(|b| format!("{:0>2}", b.to_ascii_lowercase()))
+                    .collect::<Vec<_>>()
+                    .join(":"),
+            )
+        }
+    };
+    Ok(RawOpt {
+        name: name.to_owned(),
+        code,
+        value,
+        src: s.clone(),
+    })
+}
+
+fn extra_option(name: &str, args: &[String], s: &Src) -> Result<Option<RawOpt>, ImportError> {
+    match EXTRA.iter().find(|e| e.0 == name) {
+        Some(&(n, code, kind)) => typed(n, code, kind, args, s).map(Some),
+        None => Ok(None),
+    }
+}
+
+fn host_option(name: &str, args: &[String], s: &Src) -> Result<Option<RawOpt>, ImportError> {
+    if name == "domain-search" {
+        // RFC 3397 wire form, uncompressed, as hex.
+        let mut bytes = Vec::new();
+        for d in args {
+            for l in d.trim_end_matches('.').split('.') {
+                if l.is_empty() || l.len() > 63 {
+                    return Err(s.error(format!("domain-search `{d}` is not a domain name")));
+                }
+                bytes.push(l.len() as u8);
+                bytes.extend(l.as_bytes());
+            }
+            bytes.push(0);
+        }
+        if args.is_empty() || bytes.len() > 255 {
+            return Err(s.error("domain-search needs 1 to 255 bytes of names"));
+        }
+        return Ok(Some(RawOpt {
+            name: name.to_owned(),
+            code: 119,
+            value: OptVal::Hex(
+                bytes
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<Vec<_>>()
+                    .join(":"),
+            ),
+            src: s.clone(),
+        }));
+    }
+    match HOST_NAMED.iter().find(|e| e.0 == name) {
+        Some(&(n, code, kind)) => typed(n, code, kind, args, s).map(Some),
+        None => extra_option(name, args, s),
     }
 }

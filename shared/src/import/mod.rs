@@ -342,6 +342,7 @@ pub(crate) struct RawSubnet {
     pub(crate) next_server: Option<Ipv4Addr>,
     pub(crate) boot_file: Option<String>,
     pub(crate) pools: Vec<RawPool>,
+    pub(crate) options: Vec<RawOpt>,
     pub(crate) notes: Vec<String>,
 }
 
@@ -353,6 +354,26 @@ pub(crate) struct RawPool {
     pub(crate) src: Src,
 }
 
+/// A DHCP option the host file carries as `{ code = N, <kind> = value }`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum OptVal {
+    Text(String),
+    Ips(Vec<Ipv4Addr>),
+    Hex(String),
+    U8(u8),
+    U16(u16),
+    U32(u32),
+    Bool(bool),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct RawOpt {
+    pub(crate) name: String,
+    pub(crate) code: u8,
+    pub(crate) value: OptVal,
+    pub(crate) src: Src,
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct RawHost {
     /// The name of the `host` declaration.
@@ -360,9 +381,12 @@ pub(crate) struct RawHost {
     /// `option host-name`, when given.
     pub(crate) host_name: Option<String>,
     pub(crate) ips: Vec<Ipv4Addr>,
+    /// `fixed-address web1.example.com;`: resolved against the imported zones.
+    pub(crate) fixed_names: Vec<String>,
     pub(crate) mac: Option<[u8; 6]>,
     pub(crate) client_id: Option<String>,
     pub(crate) boot_file: Option<String>,
+    pub(crate) options: Vec<RawOpt>,
     pub(crate) src: Src,
 }
 

@@ -12,7 +12,8 @@ use base64::Engine as _;
 use ipnet::Ipv4Net;
 
 use super::emit::{
-    DBackend, DCheck, DDdns, DDns, DHost, DKey, DPool, DService, DSubnet, DVrrp, Doc, dur, dur_ms,
+    DBackend, DCheck, DDdns, DDns, DHost, DKey, DOption, DPool, DService, DSubnet, DVrrp, Doc, dur,
+    dur_ms,
 };
 use super::keepalived::vip_net;
 use super::zone::ptr_addr;
@@ -45,6 +46,7 @@ struct HostB {
     aliases: Vec<String>,
     dns: Option<bool>,
     boot_file: Option<String>,
+    options: Vec<DOption>,
     from_zone: bool,
     removed: bool,
     src: Option<Src>,
@@ -125,6 +127,33 @@ pub(crate) fn resolve(raw: &Raw) -> (Doc, Vec<Unsupported>, Vec<String>) {
             ));
             c.0.clone()
         }
+        None if !raw.ptrs.is_empty() => {
+            // Only reverse data: the domain most PTR records point into.
+            let mut count: HashMap<String, usize> = HashMap::new();
+            for p in &raw.ptrs {
+                if let Some((_, parent)) = p.target.trim_end_matches('.').split_once('.')
+                    && is_dns_name(parent)
+                {
+                    *count.entry(parent.to_owned()).or_default() += 1;
+                }
+            }
+            let best = count
+                .into_iter()
+                .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)));
+            let (d, note) = match best {
+                Some((d, _)) => {
+                    let g = format!("guessed: {d}, the domain the PTR records point into");
+                    (d, g)
+                }
+                None => (
+                    "lan".to_owned(),
+                    "guessed: no input names a domain; replace \"lan\" with yours".to_owned(),
+                ),
+            };
+            guesses.push(note.clone());
+            doc.domain_note = Some(note);
+            d
+        }
         None => {
             let g = "guessed: no input names a domain; replace \"lan\" with yours".to_owned();
             guesses.push(g.clone());
@@ -166,6 +195,7 @@ pub(crate) fn resolve(raw: &Raw) -> (Doc, Vec<Unsupported>, Vec<String>) {
             aliases: h.aliases.clone(),
             dns: h.dns,
             boot_file: h.boot_file.clone(),
+            options: h.options.clone(),
         });
     }
     doc.services = services.into_iter().map(|(s, _)| s).collect();
@@ -405,8 +435,40 @@ impl<'a> R<'a> {
     fn dhcp_hosts(&mut self) {
         let raw = self.raw;
         let zone_loaded = raw.domains.iter().any(|d| d.2 == 2);
-        for h in &raw.hosts {
-            let construct = format!("host {}", h.decl);
+        for h0 in &raw.hosts {
+            let construct = format!("host {}", h0.decl);
+            let mut h = h0.clone();
+            for n in &h0.fixed_names {
+                let fq = if n.ends_with(&self.dom) && n.contains('.') {
+                    format!("{n}.")
+                } else {
+                    format!("{n}.{}", self.dom_abs)
+                };
+                let found: Vec<Ipv4Addr> = raw
+                    .addrs
+                    .iter()
+                    .filter(|a| a.name == fq || a.name == format!("{n}."))
+                    .filter_map(|a| match a.ip {
+                        IpAddr::V4(v) => Some(v),
+                        IpAddr::V6(_) => None,
+                    })
+                    .collect();
+                if found.is_empty() {
+                    self.un.push(h0.src.unsupported(
+                        format!("fixed-address {n}"),
+                        "no imported zone gives this name an address: import the zone too, or write the address",
+                    ));
+                }
+                for ip in found {
+                    if !h.ips.contains(&ip) {
+                        h.ips.push(ip);
+                    }
+                }
+            }
+            if h.ips.is_empty() {
+                continue;
+            }
+            let h = &h;
             let wanted = h.host_name.clone().unwrap_or_else(|| h.decl.clone());
             let mut label = to_label(&wanted);
             if label.is_empty() {
@@ -507,6 +569,10 @@ impl<'a> R<'a> {
             if t.boot_file.is_none() {
                 t.boot_file.clone_from(&h.boot_file);
             }
+            for o in &h.options {
+                t.options.retain(|x| x.code != o.code);
+                t.options.push(DOption::from_raw(o));
+            }
         }
     }
 
@@ -516,6 +582,26 @@ impl<'a> R<'a> {
             && !self.hosts[i].removed
         {
             return i;
+        }
+        // A reverse lookup in the imported data: the PTR record for the address.
+        let by_ptr = self.raw.ptrs.iter().find_map(|p| {
+            let l = self.label(&p.target)?;
+            (ptr_addr(&p.owner) == Some(ip) && !self.names.contains(&l)).then(|| (l, p.src.clone()))
+        });
+        if let Some((name, psrc)) = by_ptr {
+            self.add_name(&name);
+            let note = self.guess(format!(
+                "guessed: name `{name}` for real server {ip} from its PTR record ({psrc}); it gets an A record now"
+            ));
+            self.ip_owner.insert(ip, self.hosts.len());
+            self.hosts.push(HostB {
+                name,
+                notes: vec![note],
+                ips: vec![ip],
+                src: Some(src.clone()),
+                ..HostB::default()
+            });
+            return self.hosts.len() - 1;
         }
         let mut name = format!("rs-{}", dashed(ip));
         while self.names.contains(&name) {
@@ -949,9 +1035,25 @@ impl<'a> R<'a> {
                 ));
                 continue;
             };
-            let target = self.label(&c.target).and_then(|t| self.host_by_label(&t));
+            // Follow a chain of CNAMEs inside the zone to the host at its end.
+            let mut t = c.target.clone();
+            let mut hops = 0;
+            while hops < 8
+                && let Some(next) = raw.cnames.iter().find(|x| x.owner == t)
+            {
+                t.clone_from(&next.target);
+                hops += 1;
+            }
+            let target = self.label(&t).and_then(|t| self.host_by_label(&t));
             match target {
                 Some(i) if self.add_name(&alias) => {
+                    if hops > 0 {
+                        let n = format!(
+                            "alias {alias} was a CNAME to {} ({}), itself an alias of {}: it now points at the host directly",
+                            c.target, c.src, self.hosts[i].name
+                        );
+                        self.hosts[i].notes.push(n);
+                    }
                     self.hosts[i].aliases.push(alias);
                     if self.hosts[i].dns == Some(false) {
                         self.hosts[i].dns = None;
@@ -1315,6 +1417,7 @@ impl<'a> R<'a> {
                 d.authoritative = r.authoritative;
                 d.next_server = r.next_server.map(|n| n.to_string());
                 d.boot_file.clone_from(&r.boot_file);
+                d.options = r.options.iter().map(DOption::from_raw).collect();
             }
             doc.subnets.push(d);
         }
