@@ -217,6 +217,11 @@ fn sign_encode(m: &mut Message, tsig: Option<&TsigCtx>) -> Option<Vec<u8>> {
     m.to_vec().ok()
 }
 
+/// True when `b` decodes as a DNS message.
+pub fn decodes(b: &[u8]) -> bool {
+    Message::from_vec(b).is_ok()
+}
+
 /// FORMERR from the bare header of an undecodable message, when the header is readable.
 pub fn formerr(bytes: &[u8]) -> Option<Vec<u8>> {
     if bytes.len() < 12 || bytes[2] & 0x80 != 0 {

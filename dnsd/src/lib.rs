@@ -101,11 +101,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         tracing::info!(zone = %z.origin, serial = z.serial(), records = z.nodes.values().map(Vec::len).sum::<usize>(), "zone loaded");
     }
     state.notify_all(&changed);
+    // SIGHUP also re-reads the zone files (the host table may be unchanged).
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     notify::ready();
     tracing::info!(store = %store_path.display(), "dnsd ready");
     loop {
         tokio::select! {
             _ = started.shutdown.cancelled() => break,
+            _ = hup.recv() => {
+                let v = state.view.load_full();
+                state.reload(v).await;
+            }
             r = rx.changed() => {
                 if r.is_err() { break; }
                 let v: Arc<DnsView> = rx.borrow_and_update().clone();

@@ -97,6 +97,15 @@ pub fn compile(
     Ok((policy(view, Catalog { zones }), changed))
 }
 
+/// The policy for `view` with every zone at `serial` and no store (fuzzing, benchmarks).
+pub fn policy_from_view(view: &DnsView, serial: u32) -> anyhow::Result<Policy> {
+    let zones = crate::zonefile::merged_sources(view)?
+        .iter()
+        .map(|s| Arc::new(build(s, Vec::new(), serial)))
+        .collect();
+    Ok(policy(view, Catalog { zones }))
+}
+
 fn policy(view: &DnsView, catalog: Catalog) -> Policy {
     let mut keys: Vec<_> = view.update_keys.iter().filter_map(signer).collect();
     for s in &view.secondaries {

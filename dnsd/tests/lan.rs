@@ -497,3 +497,51 @@ fn absent_listen_address_is_a_clear_error() {
         "{text}"
     );
 }
+
+#[test]
+fn reload_serves_changes_and_keeps_serving_on_bad_zone_file() {
+    e2e::require_netns!("dig");
+    let lan = SeedLan::build("dnsdreload");
+    let dir = lan.lab.dir().to_owned();
+    big_zone(&dir);
+    let conf = host_file(&dir, DNS);
+    let mut d = spawn_dnsd(&lan.main, &conf, &dir.join("state"));
+    let w = &lan.web1;
+    let s = "@192.168.10.1";
+    let serial0 = soa_serial(w, s, "it-ishin.com");
+    let text = std::fs::read_to_string(&conf).unwrap();
+    std::fs::write(
+        &conf,
+        text.replace(
+            "[host.db]",
+            "[host.printer]\nip = \"192.168.10.50\"\n\n[host.db]",
+        ),
+    )
+    .unwrap();
+    d.signal(nix::sys::signal::Signal::SIGHUP);
+    assert!(
+        wait_until(Duration::from_secs(10), || short(
+            w,
+            s,
+            &["printer.it-ishin.com"]
+        ) == ["192.168.10.50"]),
+        "new host not served after reload"
+    );
+    assert_eq!(
+        short(w, s, &["-x", "192.168.10.50"]),
+        ["printer.it-ishin.com."]
+    );
+    assert!(soa_serial(w, s, "it-ishin.com") > serial0);
+    // A zone file contradicting the host table: rejected, the previous zones stay.
+    std::fs::write(
+        dir.join("extra.zone"),
+        "$ORIGIN it-ishin.com.\nweb1 60 IN A 10.1.1.1\n",
+    )
+    .unwrap();
+    let cur = d.log_cursor();
+    d.signal(nix::sys::signal::Signal::SIGHUP);
+    d.wait_for_log_after(cur, "reload rejected", Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(short(w, s, &["web1.it-ishin.com"]), ["192.168.10.10"]);
+    assert_eq!(short(w, s, &["printer.it-ishin.com"]), ["192.168.10.50"]);
+}
