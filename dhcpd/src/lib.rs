@@ -2,6 +2,7 @@
 
 pub mod alloc;
 pub mod config;
+pub mod ddns;
 pub mod decide;
 pub mod io;
 pub mod lease;
@@ -140,13 +141,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         port: v.port,
         stats: Default::default(),
     };
+    let dns_tx = match &v.ddns {
+        Some(c) => {
+            let up = ddns::Updater::new(c).map_err(|e| anyhow::anyhow!("dynamic DNS: {e}"))?;
+            let (tx, rx) = tokio::sync::mpsc::channel(4096);
+            tokio::spawn(ddns::run(up, rx, started.shutdown.clone()));
+            Some(tx)
+        }
+        None => None,
+    };
     notify::ready();
     tracing::info!("dhcpd ready");
     server::serve(
         setup,
         started.reload.view.clone(),
         started.shutdown.clone(),
-        None,
+        dns_tx,
     )
     .await?;
     tracing::info!("dhcpd stopped");
