@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Started by the shared peers.sh inside namespace dhs with $W exported: writes the host file for the
+# benchmark subnet and runs the release dhcpd (every lease committed durably before its ACK).
+set -eu
+H=$(cd "$(dirname "$0")" && pwd)
+cat > "$W/hosts.toml" <<C
+domain = "bench.test"
+server = "srv"
+[[subnet]]
+network = "10.20.0.0/16"
+routers = ["10.20.0.1"]
+lease = "1h"
+authoritative = true
+[[subnet.pool]]
+range = "10.20.1.0-10.20.250.255"
+[host.srv]
+ip = "10.20.0.1"
+[dhcp]
+ping-check = false
+lease-db = "leases.redb"
+C
+exec "${DHCPD_BIN:-$H/../../target/release/dhcpd}" --config "$W/hosts.toml" --state-dir "$W" --log warn
