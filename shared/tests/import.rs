@@ -749,3 +749,217 @@ fn real_servers_are_named_by_ptr_when_no_a_record_names_them() {
         m.unsupported
     );
 }
+
+/// A small deterministic generator (no extra crate): the same mutations on every run.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, n: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 33) % n.max(1) as u64) as usize
+    }
+}
+
+fn mutate(text: &str, rng: &mut Lcg) -> String {
+    const PIECES: [&str; 22] = [
+        "{",
+        "}",
+        ";",
+        "\"",
+        "(",
+        ")",
+        "\n",
+        "#",
+        "!",
+        ".",
+        "0",
+        "999",
+        "a",
+        "-",
+        "/",
+        ":",
+        "@",
+        " ",
+        "\t",
+        "$ORIGIN x.",
+        "range 10.0.0.1;",
+        " IN A 1.2.3.4",
+    ];
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    for _ in 0..1 + rng.next(3) {
+        if lines.is_empty() {
+            break;
+        }
+        let l = rng.next(lines.len());
+        match rng.next(5) {
+            0 => {
+                lines.remove(l);
+            }
+            1 => {
+                let d = lines[l].clone();
+                lines.insert(l, d);
+            }
+            2 => {
+                let m = rng.next(lines.len());
+                lines.swap(l, m);
+            }
+            _ => {
+                let chars: Vec<char> = lines[l].chars().collect();
+                let at = rng.next(chars.len() + 1);
+                let mut s: String = chars[..at].iter().collect();
+                if rng.next(2) == 0 {
+                    s.push_str(PIECES[rng.next(PIECES.len())]);
+                    s.extend(&chars[at..]);
+                } else {
+                    s.extend(chars.iter().skip(at + 1));
+                }
+                lines[l] = s;
+            }
+        }
+    }
+    lines.join("\n") + "\n"
+}
+
+/// Random edits of every sample never panic, and whatever still imports (alone, or merged with
+/// the other samples) is a valid host file.
+#[test]
+fn mutated_samples_never_panic_and_always_validate() {
+    let samples: Vec<(&str, Importer)> = vec![
+        ("dhcpd.conf", |t, p| import::import_isc_dhcpd(t, p)),
+        ("db.it-ishin.com", |t, p| import::import_zone(t, None, p)),
+        ("db.192.168.10", |t, p| {
+            import::import_zone(t, Some("10.168.192.in-addr.arpa"), p)
+        }),
+        ("keepalived.conf", |t, p| import::import_keepalived(t, p)),
+    ];
+    let mut rng = Lcg(0x5eed_1a4e);
+    let (mut ok, mut err) = (0, 0);
+    for (k, (name, f)) in samples.iter().enumerate() {
+        let full = text(name);
+        for round in 0..300 {
+            let m = mutate(&full, &mut rng);
+            let r = std::panic::catch_unwind(|| f(&m, &sample(name)));
+            let Ok(r) = r else {
+                panic!("{name}: panic on mutation {round}:\n{m}")
+            };
+            match r {
+                Err(e) => {
+                    assert!(
+                        e.line() <= m.lines().count() + 1,
+                        "{name}: line out of range: {e}"
+                    );
+                    err += 1;
+                }
+                Ok(i) => {
+                    ok += 1;
+                    if let Err(e) = i.check() {
+                        panic!(
+                            "{name} mutation {round}: invalid output\n{e}\n--- input\n{m}\n--- output\n{}",
+                            i.to_toml()
+                        );
+                    }
+                    // Merged with the unmutated others.
+                    let mut parts = vec![i];
+                    for (j, (other, g)) in samples.iter().enumerate() {
+                        if j != k {
+                            parts.push(g(&text(other), &sample(other)).unwrap());
+                        }
+                    }
+                    let merged = import::merge(parts);
+                    if let Err(e) = merged.check() {
+                        panic!(
+                            "{name} mutation {round} merged: invalid output\n{e}\n--- input\n{m}\n--- output\n{}",
+                            merged.to_toml()
+                        );
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        ok > 100 && err > 50,
+        "mutations too tame or too wild: {ok} imported, {err} rejected"
+    );
+}
+
+/// Imports that succeed must validate; failures must name a line of the input.
+fn valid_or_line_error(name: &str, input: &str, r: Result<Imported, ImportError>) {
+    match r {
+        Err(e) => assert!(
+            (1..=input.lines().count().max(1)).contains(&e.line()),
+            "{name}: {e}"
+        ),
+        Ok(i) => {
+            if let Err(e) = i.check() {
+                panic!("{name}: invalid output\n{e}\n{}", i.to_toml());
+            }
+        }
+    }
+}
+
+#[test]
+fn adversarial_inputs_give_valid_files_or_line_errors() {
+    let p = Path::new("x.conf");
+    let isc = [
+        "subnet 10.0.0.0 netmask 255.255.255.254 { }",
+        "subnet 10.0.0.0 netmask 255.255.255.0 { range 10.0.0.0 10.0.0.255; option routers 10.9.9.9; default-lease-time 10; max-lease-time 5; option interface-mtu 20; }",
+        "subnet 10.0.0.0 netmask 255.255.255.0 { } host a { hardware ethernet 1:2:3:4:5:6; fixed-address 10.0.0.0; } host b { hardware ethernet 1:2:3:4:5:6; fixed-address 10.0.0.5; }",
+        "host 123 { fixed-address 10.0.0.5; } host \"-\" { fixed-address 10.0.0.6; } host a { fixed-address 10.0.0.7; } host a { fixed-address 10.0.0.8; } host A { hardware ethernet 02:00:00:00:00:01; fixed-address 10.0.0.7; }",
+        "key k { algorithm hmac-md5; secret \"abc\"; } key \"k2.\" { algorithm hmac-sha256; secret \"c2hvcnQ=\"; } ddns-update-style standard; zone x. { primary 10.0.0.1; key k2; }",
+        "option domain-name \"bad_domain\"; option domain-search \"ok.com\", \"bad..x\"; subnet 10.0.0.0 netmask 255.0.0.0 { }",
+        "subnet 10.0.0.0 netmask 255.255.255.0 { range 10.0.0.10 10.0.0.20; } subnet 10.0.0.0 netmask 255.255.0.0 { range 10.0.0.15 10.0.0.30; }",
+        "subnet 10.0.0.0 netmask 255.255.255.0 { range 10.0.0.10 10.0.0.20; range 10.0.0.15 10.0.0.30; } host h { hardware ethernet 02:00:00:00:00:01; fixed-address 10.0.0.10, 10.0.0.20; }",
+        "host h { hardware ethernet 02:00:00:00:00:01; fixed-address 10.0.0.10; option host-name \"a.b.c\"; option vendor-encapsulated-options 1:2:ff; option netbios-node-type 300; }",
+        "option netbios-node-type 8; option ip-forwarding maybe;",
+        "subnet 10.0.0.0 netmask 255.255.255.0 { option routers gw.example.com; next-server tftp; }",
+        "host x { hardware ethernet 02:00:00:00:00:01; fixed-address 255.255.255.255; } host y { hardware ethernet 02:00:00:00:00:02; fixed-address 0.0.0.0; }",
+    ];
+    for (n, t) in isc.iter().enumerate() {
+        valid_or_line_error(&format!("isc{n}"), t, import::import_isc_dhcpd(t, p));
+    }
+    let zones = [
+        "$TTL 0\n@ SOA . . 0 0 0 0 99999999\n@ CNAME www\nWWW A 10.0.0.1\na CNAME b\nb CNAME a\n@ NS ns.other.org.\nsub NS ns\n* A 10.0.0.9\n",
+        "$TTL 4294967295\n@ SOA ns hostmaster 1 1 1 1 1\nns A 10.0.0.0\nx A 10.0.0.255\ny A 255.255.255.255\nz A 0.0.0.0\nz AAAA ::1\nq AAAA ::2\n",
+        "$ORIGIN .\n$TTL 1\ncom SOA ns.com. h.com. 1 2 3 4 5\n",
+        "$TTL 1h\n@ SOA ns hostmaster 1 2 3 4 5\nns A 10.0.0.1\nns2 A 10.0.0.1\nns2 A 10.0.0.2\nns A 10.0.0.2\n",
+        "$TTL 1h\n@ SOA ns hostmaster 1 2 3 4 5\nweb1 A 10.0.0.1\nwww3 A 10.0.0.120\nwww3 A 10.0.0.121\n",
+        "$TTL 1h\n@ CH TXT x\n@ IN\n",
+    ];
+    for (n, t) in zones.iter().enumerate() {
+        valid_or_line_error(
+            &format!("zone{n}"),
+            t,
+            import::import_zone(t, Some("example.com"), p),
+        );
+    }
+    let ka = [
+        "vrrp_instance a {\n virtual_router_id 0\n priority 0\n advert_int 0\n}\nvrrp_instance b {\n virtual_router_id 3\n}\n",
+        "virtual_server 10.0.0.0 80 {\n protocol UDP\n lb_algo lc\n quorum 5\n persistence_timeout 0\n sorry_server 10.0.0.9 8080\n real_server 10.0.0.0 80 {\n weight 0\n }\n real_server 10.0.0.0 80 {\n }\n}\n",
+        "virtual_server 10.0.0.5 80 {\n real_server 10.0.0.5 80 {\n }\n}\nvirtual_server 10.0.0.5 80 {\n real_server 10.0.0.6 80 {\n }\n}\nvirtual_server 10.0.0.5 443 {\n real_server 10.0.0.6 443 {\n weight 99999\n }\n}\n",
+        "virtual_server 10.0.0.5 80 {\n delay_loop 0.01\n real_server 10.0.0.6 80 {\n HTTP_GET {\n url {\n path x\n status_code 42\n }\n connect_timeout 0\n nb_get_retry 0\n connect_port 0\n }\n }\n}\n",
+        "virtual_server 10.0.0.255 80 {\n real_server 10.0.0.6 80 {\n }\n}\nvrrp_instance v {\n virtual_router_id 9\n virtual_ipaddress {\n 10.0.0.255/24\n 10.0.0.7/33\n }\n}\n",
+        "virtual_server 10.0.0.5 80 {\n real_server 10.0.0.6 80 {\n }\n}\nvirtual_server 10.0.0.6 80 {\n real_server 10.0.0.5 80 {\n }\n}\n",
+    ];
+    for (n, t) in ka.iter().enumerate() {
+        valid_or_line_error(&format!("ka{n}"), t, import::import_keepalived(t, p));
+    }
+    // merges with conflicts
+    let d = import::import_isc_dhcpd("host web1 { hardware ethernet 02:00:00:00:00:01; fixed-address 10.0.0.120; } host other { hardware ethernet 02:00:00:00:00:02; fixed-address 10.0.0.1; }", p).unwrap();
+    let z = import::import_zone("$TTL 1h\n@ SOA ns hostmaster 1 2 3 4 5\nweb1 A 10.0.0.1\nwww3 A 10.0.0.120\nwww CNAME www3\n", Some("example.com"), p).unwrap();
+    let k = import::import_keepalived(
+        "virtual_server 10.0.0.120 80 {\n real_server 10.0.0.1 80 {\n }\n}\n",
+        p,
+    )
+    .unwrap();
+    let m = import::merge(vec![d, z, k]);
+    valid(&m);
+    // The VIP became a reserved host's address (dhcpd.conf put web1 there): the service is listed.
+    assert!(
+        m.unsupported
+            .iter()
+            .any(|u| u.construct.contains("virtual_server 10.0.0.120 80"))
+    );
+}

@@ -124,6 +124,8 @@ pub(crate) struct DCheck {
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct DService {
+    /// Where it came from (not written).
+    pub(crate) src: Option<super::Src>,
     pub(crate) notes: Vec<String>,
     pub(crate) name: String,
     pub(crate) vip: String,

@@ -395,7 +395,11 @@ impl Interp<'_> {
             }
             "next-server" => {
                 let a = v.get(1).ok_or_else(|| s.error("next-server needs an address"))?;
-                scope.next_server = Some(ip(s, a, "next-server")?);
+                if numeric(a) {
+                    scope.next_server = Some(ip(s, a, "next-server")?);
+                } else {
+                    self.unsupported(st, "host names are not resolved on import: write the address");
+                }
             }
             "filename" => {
                 scope.filename = Some(v.get(1).cloned().ok_or_else(|| s.error("filename needs a file name"))?)

@@ -582,7 +582,17 @@ fn check(n: &Node, kind: CheckType, raw: &mut Raw) -> Result<RawCheck, ImportErr
                 for u in x.children() {
                     match u.key().as_str() {
                         "path" => c.path = u.arg(1).map(str::to_owned),
-                        "status_code" => c.status = Some(int(u, "status_code")?),
+                        "status_code" => {
+                            let code: u16 = int(u, "status_code")?;
+                            if (100..=599).contains(&code) {
+                                c.status = Some(code);
+                            } else {
+                                raw.unsupported.push(u.src.unsupported(
+                                    u.text(),
+                                    "not an HTTP status: the check accepts 200-399",
+                                ));
+                            }
+                        }
                         "digest" => raw.unsupported.push(u.src.unsupported(
                             u.text(),
                             "body digests are not checked; the status code is (a body substring can be set with check.body)",

@@ -178,6 +178,7 @@ pub(crate) fn resolve(raw: &Raw) -> (Doc, Vec<Unsupported>, Vec<String>) {
     let services = r.services(&mut doc);
     r.guess_subnets(&services);
     r.check_hosts();
+    let services = r.prune_services(services);
     r.cnames();
     r.ptrs(&services);
     r.dns(&mut doc);
@@ -628,6 +629,7 @@ impl<'a> R<'a> {
         let raw = self.raw;
         let mut out: Vec<(DService, Option<u8>)> = Vec::new();
         let mut taken: HashSet<(Ipv4Addr, u16, bool)> = HashSet::new();
+        let vips: HashSet<Ipv4Addr> = raw.services.iter().map(|s| *s.vip.ip()).collect();
         for s in &raw.services {
             let vip = *s.vip.ip();
             let construct = format!("virtual_server {} {}", vip, s.vip.port());
@@ -712,6 +714,13 @@ impl<'a> R<'a> {
             };
             let mut backends: Vec<(String, u16, u32)> = Vec::new();
             for rs in &s.reals {
+                if vips.contains(rs.addr.ip()) {
+                    self.un.push(rs.src.unsupported(
+                        format!("real_server {}", rs.addr),
+                        "its address is a VIP: a backend must be a host of its own",
+                    ));
+                    continue;
+                }
                 let i = self.host_for(*rs.addr.ip(), &rs.src);
                 let hn = self.hosts[i].name.clone();
                 if backends.iter().any(|b| b.0 == hn && b.1 == rs.addr.port()) {
@@ -869,10 +878,68 @@ impl<'a> R<'a> {
             let vipinfo = raw.vips.iter().find(|v| v.ip == vip);
             ds.interface = vipinfo.and_then(|v| v.dev.clone());
             ds.notes = notes;
+            ds.src = Some(s.src.clone());
             if !self.names.contains(&ds.name) {
                 self.add_name(&ds.name);
             }
             out.push((ds, vipinfo.and_then(|v| v.prefix)));
+        }
+        out
+    }
+
+    /// Services whose VIP found no subnet, and backends whose host could not be kept, go.
+    fn prune_services(
+        &mut self,
+        services: Vec<(DService, Option<u8>)>,
+    ) -> Vec<(DService, Option<u8>)> {
+        let mut out = Vec::new();
+        for (mut s, p) in services {
+            let src = s
+                .src
+                .clone()
+                .unwrap_or_else(|| Src::new(&std::sync::Arc::from(std::path::Path::new("-")), 0));
+            let construct = format!("virtual_server {} {}", s.vip, s.port);
+            let in_subnet = s
+                .vip
+                .parse()
+                .ok()
+                .and_then(|ip| self.subnet_of(ip))
+                .is_some();
+            if !in_subnet {
+                self.un.push(src.unsupported(
+                    construct,
+                    "no subnet can hold this VIP (a network or broadcast address?)",
+                ));
+                continue;
+            }
+            let alive: HashSet<String> = self
+                .hosts
+                .iter()
+                .filter(|h| !h.removed && !h.ips.is_empty())
+                .map(|h| h.name.clone())
+                .collect();
+            let before = s.backends.len();
+            s.backends.retain(|b| alive.contains(&b.host));
+            if s.backends.len() != before {
+                self.un.push(src.unsupported(
+                    construct.clone(),
+                    "some real servers have no usable address and were left out",
+                ));
+            }
+            if s.backends.is_empty() {
+                self.un
+                    .push(src.unsupported(construct, "no usable real server is left"));
+                continue;
+            }
+            let total: u32 = s.backends.iter().map(|b| b.weight.unwrap_or(1)).sum();
+            if s.quorum.is_some_and(|q| q > total) {
+                s.quorum = None;
+                self.un.push(src.unsupported(
+                    construct,
+                    format!("quorum exceeds the remaining weight {total}: dropped"),
+                ));
+            }
+            out.push((s, p));
         }
         out
     }
