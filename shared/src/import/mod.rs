@@ -625,3 +625,61 @@ pub(crate) fn abridge(s: &str) -> String {
         s
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn netmasks_and_macs() {
+        assert_eq!(mask_prefix(Ipv4Addr::new(255, 255, 255, 0)), Some(24));
+        assert_eq!(mask_prefix(Ipv4Addr::new(255, 255, 255, 255)), Some(32));
+        assert_eq!(mask_prefix(Ipv4Addr::new(0, 0, 0, 0)), Some(0));
+        assert_eq!(mask_prefix(Ipv4Addr::new(255, 0, 255, 0)), None);
+        assert_eq!(
+            parse_mac("0:1b:a9:12:34:56"),
+            Some([0, 0x1b, 0xa9, 0x12, 0x34, 0x56])
+        );
+        assert_eq!(
+            parse_mac("00-11-22-33-44-55"),
+            Some([0, 0x11, 0x22, 0x33, 0x44, 0x55])
+        );
+        assert_eq!(parse_mac("00:11:22:33:44"), None);
+        assert_eq!(parse_mac("00:11:22:33:44:555"), None);
+    }
+
+    #[test]
+    fn formats_are_detected() {
+        let d = |p: &str, t: &str| Format::detect(Path::new(p), t);
+        assert_eq!(d("/etc/dhcp/dhcpd.conf", ""), Some(Format::IscDhcpd));
+        assert_eq!(
+            d("/etc/keepalived/keepalived.conf", ""),
+            Some(Format::Keepalived)
+        );
+        assert_eq!(d("db.it-ishin.com", ""), Some(Format::Zone));
+        assert_eq!(d("x", "@ IN SOA ns h 1 2 3 4 5\n"), Some(Format::Zone));
+        assert_eq!(
+            d("x", "virtual_server 1.2.3.4 80 {\n}\n"),
+            Some(Format::Keepalived)
+        );
+        assert_eq!(
+            d("x", "subnet 10.0.0.0 netmask 255.0.0.0 { }"),
+            Some(Format::IscDhcpd)
+        );
+        assert_eq!(d("x", "hello"), None);
+    }
+
+    #[test]
+    fn unsupported_reads_like_a_compiler_message() {
+        let u = Unsupported {
+            file: PathBuf::from("dhcpd.conf"),
+            line: 6,
+            construct: "log-facility local7;".into(),
+            reason: "no host-file equivalent".into(),
+        };
+        assert_eq!(
+            u.to_string(),
+            "dhcpd.conf:6: not imported: log-facility local7;: no host-file equivalent"
+        );
+    }
+}
