@@ -99,6 +99,8 @@ pub struct Policy {
     pub forwarding: bool,
     /// Transfer ACL.
     pub secondaries: Vec<SecondaryAcl>,
+    /// Precomputed answers of `catalog` (see [`crate::fast`]).
+    pub fast: crate::fast::FastTable,
 }
 
 impl std::fmt::Debug for Policy {
@@ -215,6 +217,17 @@ fn sign_encode(m: &mut Message, tsig: Option<&TsigCtx>) -> Option<Vec<u8>> {
     let rec = ctx.sign(&bytes).ok()?;
     m.set_signature(rec);
     m.to_vec().ok()
+}
+
+/// Turns an encoded reply into its truncated form (TC, question only): RRL's "slip".
+pub fn slip(b: &mut Vec<u8>) {
+    if let Ok(m) = Message::from_vec(b) {
+        let mut t = m.truncate();
+        t.metadata.truncation = true;
+        if let Ok(tb) = t.to_vec() {
+            *b = tb;
+        }
+    }
 }
 
 /// True when `b` decodes as a DNS message.
@@ -510,6 +523,7 @@ mod tests {
                 ip: "192.168.1.1".parse().unwrap(),
                 key: None,
             }],
+            fast: Default::default(),
         }
     }
 

@@ -4,11 +4,13 @@
 //! [`handler`], [`answer`], [`update`] and [`rrl`]; [`server`] holds the sockets.
 
 pub mod answer;
+pub mod fast;
 pub mod forward;
 pub mod handler;
 pub mod rrl;
 pub mod server;
 pub mod store;
+pub mod udp;
 pub mod update;
 pub mod zone;
 pub mod zonefile;
@@ -85,15 +87,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let store_path = cli.common.state_path(&first.store);
     let store = store::Store::open(&store_path)?;
     let (state, changed) = server::Shared::new(first.clone(), store)?;
-    let sockets = server::bind(&first.listen)?;
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let sockets = server::bind(&first.listen, workers)?;
     let stop = started.shutdown.clone();
     let mut tasks = tokio::task::JoinSet::new();
-    for (u, t) in sockets {
-        let u = Arc::new(u);
-        tracing::info!("listening for UDP on {}", u.local_addr()?);
+    let mut threads = Vec::new();
+    let rt = tokio::runtime::Handle::current();
+    for (udp, t) in sockets {
+        tracing::info!(
+            "listening for UDP on {} ({} sockets)",
+            udp[0].local_addr()?,
+            udp.len()
+        );
         tracing::info!("listening for TCP on {}", t.local_addr()?);
-        for _ in 0..2 {
-            tasks.spawn(server::serve_udp(state.clone(), u.clone(), stop.clone()));
+        for u in udp {
+            let (sh, rt, st) = (state.clone(), rt.clone(), stop.clone());
+            let u = Arc::new(u);
+            threads.push(
+                std::thread::Builder::new()
+                    .name("dnsd-udp".into())
+                    .spawn(move || udp::worker(sh, u, rt, st))?,
+            );
         }
         tasks.spawn(server::serve_tcp(state.clone(), t, stop.clone()));
     }
@@ -125,6 +139,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     stop.cancel();
     let drain = async { while tasks.join_next().await.is_some() {} };
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), drain).await;
+    for t in threads {
+        let _ = tokio::task::spawn_blocking(move || t.join()).await;
+    }
     tracing::info!("{}", state.stats.line());
     tracing::info!("dnsd stopped");
     Ok(())

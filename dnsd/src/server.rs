@@ -115,7 +115,7 @@ fn policy(view: &DnsView, catalog: Catalog) -> Policy {
             keys.push(k);
         }
     }
-    Policy {
+    let mut p = Policy {
         catalog: Arc::new(catalog),
         keys,
         update_keys: view
@@ -133,7 +133,10 @@ fn policy(view: &DnsView, catalog: Catalog) -> Policy {
                 key: s.key.as_ref().and_then(|k| crate::zone::name(&k.name).ok()),
             })
             .collect(),
-    }
+        fast: Default::default(),
+    };
+    p.fast = crate::fast::FastTable::build(&p);
+    p
 }
 
 impl Shared {
@@ -252,14 +255,16 @@ impl Shared {
                 }
             })
             .collect();
-        let p = Policy {
+        let mut p = Policy {
             catalog: Arc::new(Catalog { zones }),
             keys: pol.keys.clone(),
             update_keys: pol.update_keys.clone(),
             allow_recursion: pol.allow_recursion.clone(),
             forwarding: pol.forwarding,
             secondaries: pol.secondaries.clone(),
+            fast: Default::default(),
         };
+        p.fast = crate::fast::FastTable::build(&p);
         self.policy.store(Arc::new(p));
         Ok(serial)
     }
@@ -279,6 +284,74 @@ impl Shared {
                 tokio::spawn(async move { notify_one(addr, &z, key).await });
             }
         }
+    }
+
+    /// True when RRL is off.
+    pub fn rrl_off(&self) -> bool {
+        self.rrl.lock().unwrap_or_else(|e| e.into_inner()).off()
+    }
+
+    /// Accounts one UDP response to `src`.
+    pub fn rrl_check(&self, src: IpAddr, now: u64) -> Verdict {
+        let v = self
+            .rrl
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .check(src, now);
+        match v {
+            Verdict::Drop => self.stats.rrl_dropped.fetch_add(1, Relaxed),
+            Verdict::Slip => self.stats.rrl_slipped.fetch_add(1, Relaxed),
+            Verdict::Send => 0,
+        };
+        v
+    }
+
+    /// Resolves `req` on the runtime and answers `src` on `sock`.
+    pub fn spawn_forward(
+        self: &Arc<Self>,
+        rt: &tokio::runtime::Handle,
+        sock: Arc<std::net::UdpSocket>,
+        req: Message,
+        src: SocketAddr,
+    ) {
+        let Ok(permit) = self.forward_slots.clone().try_acquire_owned() else {
+            return; // overloaded: the client retries
+        };
+        let sh = self.clone();
+        rt.spawn(async move {
+            if let Some(mut b) = sh.forward(req).await {
+                let ok = sh.rrl_off()
+                    || match sh.rrl_check(src.ip(), unix_now()) {
+                        Verdict::Send => true,
+                        Verdict::Drop => false,
+                        Verdict::Slip => {
+                            crate::handler::slip(&mut b);
+                            true
+                        }
+                    };
+                if ok {
+                    let _ = sock.send_to(&b, src);
+                }
+            }
+            drop(permit);
+        });
+    }
+
+    /// Applies an update on the runtime and answers `src` on `sock`.
+    pub fn spawn_update(
+        self: &Arc<Self>,
+        rt: &tokio::runtime::Handle,
+        sock: Arc<std::net::UdpSocket>,
+        req: Message,
+        tsig: TsigCtx,
+        src: SocketAddr,
+    ) {
+        let sh = self.clone();
+        rt.spawn(async move {
+            if let Some(b) = sh.update(req, tsig).await {
+                let _ = sock.send_to(&b, src);
+            }
+        });
     }
 
     async fn forward(&self, req: Message) -> Option<Vec<u8>> {
@@ -371,8 +444,12 @@ async fn notify_one(addr: SocketAddr, z: &ZoneData, key: Option<hickory_proto::r
     tracing::warn!(secondary = %addr, zone = %z.origin, "NOTIFY not acknowledged after 5 tries");
 }
 
+/// Sockets of one listen address: `workers` UDP sockets sharing the port (SO_REUSEPORT) and
+/// the TCP listener.
+pub type Bound = (Vec<std::net::UdpSocket>, TcpListener);
+
 /// Binds UDP and TCP on every listen address; a missing address is a clear error.
-pub fn bind(listen: &[SocketAddr]) -> anyhow::Result<Vec<(UdpSocket, TcpListener)>> {
+pub fn bind(listen: &[SocketAddr], workers: usize) -> anyhow::Result<Vec<Bound>> {
     use socket2::{Domain, Protocol, Socket, Type};
     let mut out = Vec::new();
     for a in listen {
@@ -386,102 +463,24 @@ pub fn bind(listen: &[SocketAddr]) -> anyhow::Result<Vec<(UdpSocket, TcpListener
                 anyhow::anyhow!("cannot listen on {a} ({proto}): {e}")
             }
         };
+        let mut udp = Vec::new();
+        for _ in 0..workers.max(1) {
+            udp.push(crate::udp::bind_one(*a).map_err(|e| explain(e, "udp"))?);
+        }
         let dom = Domain::for_address(*a);
-        let u = Socket::new(dom, Type::DGRAM, Some(Protocol::UDP))?;
-        u.set_reuse_address(true)?;
-        u.set_nonblocking(true)?;
-        let _ = u.set_recv_buffer_size(4 << 20);
-        u.bind(&(*a).into()).map_err(|e| explain(e, "udp"))?;
         let t = Socket::new(dom, Type::STREAM, Some(Protocol::TCP))?;
         t.set_reuse_address(true)?;
         t.set_nonblocking(true)?;
         t.bind(&(*a).into()).map_err(|e| explain(e, "tcp"))?;
         t.listen(1024)?;
-        let u = UdpSocket::from_std(std::net::UdpSocket::from(u))?;
         let t = TcpListener::from_std(std::net::TcpListener::from(t))?;
-        out.push((u, t));
+        out.push((udp, t));
     }
     Ok(out)
 }
 
 fn libc_eaddrnotavail() -> i32 {
     99 // EADDRNOTAVAIL on Linux
-}
-
-/// Serves UDP on `sock` until `stop`.
-pub async fn serve_udp(shared: Arc<Shared>, sock: Arc<UdpSocket>, stop: CancellationToken) {
-    let mut buf = vec![0u8; 65535];
-    loop {
-        let (n, src) = tokio::select! {
-            _ = stop.cancelled() => return,
-            r = sock.recv_from(&mut buf) => match r {
-                Ok(x) => x,
-                Err(e) => { tracing::debug!("udp receive: {e}"); continue; }
-            },
-        };
-        let pol = shared.policy.load();
-        match handle(
-            &pol,
-            &buf[..n],
-            src.ip(),
-            Transport::Udp,
-            unix_now(),
-            &shared.stats,
-        ) {
-            Decision::Reply(b) => send_limited(&shared, &sock, &b, src).await,
-            Decision::Drop | Decision::Transfer(..) => {}
-            Decision::Forward(req) => {
-                let Ok(permit) = shared.forward_slots.clone().try_acquire_owned() else {
-                    continue; // overloaded: the client retries
-                };
-                let (sh, so) = (shared.clone(), sock.clone());
-                tokio::spawn(async move {
-                    if let Some(b) = sh.forward(*req).await {
-                        send_limited(&sh, &so, &b, src).await;
-                    }
-                    drop(permit);
-                });
-            }
-            Decision::Update(req, t) => {
-                let (sh, so) = (shared.clone(), sock.clone());
-                tokio::spawn(async move {
-                    if let Some(b) = sh.update(*req, t).await {
-                        let _ = so.send_to(&b, src).await;
-                    }
-                });
-            }
-        }
-    }
-}
-
-async fn send_limited(shared: &Shared, sock: &UdpSocket, b: &[u8], src: SocketAddr) {
-    let verdict = {
-        let mut r = shared.rrl.lock().unwrap_or_else(|e| e.into_inner());
-        if r.off() {
-            Verdict::Send
-        } else {
-            r.check(src.ip(), unix_now())
-        }
-    };
-    match verdict {
-        Verdict::Send => {
-            let _ = sock.send_to(b, src).await;
-        }
-        Verdict::Drop => {
-            shared.stats.rrl_dropped.fetch_add(1, Relaxed);
-        }
-        Verdict::Slip => {
-            shared.stats.rrl_slipped.fetch_add(1, Relaxed);
-            if let Ok(mut m) = Message::from_vec(b) {
-                let mut t = m.truncate();
-                t.metadata.truncation = true;
-                m.signature = None;
-                if let Ok(tb) = t.to_vec() {
-                    let _ = sock.send_to(&tb, src).await;
-                }
-            }
-        }
-    }
 }
 
 /// Accepts TCP connections until `stop`.

@@ -1,0 +1,190 @@
+//! UDP workers: one SO_REUSEPORT socket per core and address, each served by its own thread
+//! with batched receive and send (recvmmsg/sendmmsg). The fast path answers inline; the
+//! general path runs inline too, and forwarding and updates go to the tokio runtime.
+
+use std::io;
+use std::mem::MaybeUninit;
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use tokio_util::sync::CancellationToken;
+
+use crate::handler::{Decision, Transport, handle};
+use crate::rrl::Verdict;
+use crate::server::{Shared, unix_now};
+
+/// Datagrams per recvmmsg/sendmmsg.
+const BATCH: usize = 32;
+/// Receive buffer per datagram (EDNS payloads above it are truncated by the kernel and then
+/// fail to decode: FORMERR).
+const BUF: usize = 4096;
+
+/// Binds one SO_REUSEPORT UDP socket on `addr`.
+pub fn bind_one(addr: SocketAddr) -> io::Result<UdpSocket> {
+    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    s.set_reuse_address(true)?;
+    s.set_reuse_port(true)?;
+    let _ = s.set_recv_buffer_size(4 << 20);
+    s.bind(&addr.into())?;
+    // Blocking with a timeout, so the worker sees the stop token.
+    s.set_read_timeout(Some(Duration::from_millis(200)))?;
+    Ok(s.into())
+}
+
+/// Serves `sock` on the current thread until `stop`.
+pub fn worker(
+    shared: Arc<Shared>,
+    sock: Arc<UdpSocket>,
+    rt: tokio::runtime::Handle,
+    stop: CancellationToken,
+) {
+    let fd = sock.as_raw_fd();
+    let mut bufs = vec![[0u8; BUF]; BATCH];
+    let mut outs: Vec<Vec<u8>> = (0..BATCH).map(|_| Vec::with_capacity(1232)).collect();
+    let mut names: Vec<libc::sockaddr_storage> =
+        vec![unsafe { MaybeUninit::zeroed().assume_init() }; BATCH];
+    let mut srcs: Vec<Option<SocketAddr>> = vec![None; BATCH];
+    let mut ready: Vec<usize> = Vec::with_capacity(BATCH);
+    while !stop.is_cancelled() {
+        let mut iov: Vec<libc::iovec> = bufs
+            .iter_mut()
+            .map(|b| libc::iovec {
+                iov_base: b.as_mut_ptr().cast(),
+                iov_len: BUF,
+            })
+            .collect();
+        let mut hdrs: Vec<libc::mmsghdr> = (0..BATCH)
+            .map(|i| {
+                let mut h: libc::mmsghdr = unsafe { MaybeUninit::zeroed().assume_init() };
+                h.msg_hdr.msg_name = (&raw mut names[i]).cast();
+                h.msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as u32;
+                h.msg_hdr.msg_iov = &raw mut iov[i];
+                h.msg_hdr.msg_iovlen = 1;
+                h
+            })
+            .collect();
+        // SAFETY: hdrs, iov, names and bufs outlive the call and have BATCH entries.
+        let n = unsafe {
+            libc::recvmmsg(
+                fd,
+                hdrs.as_mut_ptr(),
+                BATCH as u32,
+                libc::MSG_WAITFORONE,
+                std::ptr::null_mut(),
+            )
+        };
+        if n <= 0 {
+            continue; // timeout (EAGAIN) or EINTR: check the stop token
+        }
+        let n = n as usize;
+        let pol = shared.policy.load();
+        let rrl_on = !shared.rrl_off();
+        ready.clear();
+        for i in 0..n {
+            let len = hdrs[i].msg_len as usize;
+            let Some(src) = from_storage(&names[i]) else {
+                continue;
+            };
+            srcs[i] = Some(src);
+            let data = &bufs[i][..len.min(BUF)];
+            let out = &mut outs[i];
+            if crate::fast::answer(&pol, &pol.fast, data, src.ip(), out) {
+                ready.push(i);
+                continue;
+            }
+            match handle(
+                &pol,
+                data,
+                src.ip(),
+                Transport::Udp,
+                unix_now(),
+                &shared.stats,
+            ) {
+                Decision::Reply(b) => {
+                    *out = b;
+                    ready.push(i);
+                }
+                Decision::Drop | Decision::Transfer(..) => {}
+                Decision::Forward(req) => shared.spawn_forward(&rt, sock.clone(), *req, src),
+                Decision::Update(req, t) => shared.spawn_update(&rt, sock.clone(), *req, t, src),
+            }
+        }
+        shared.stats.queries.fetch_add(n as u64, Relaxed);
+        if rrl_on {
+            let now = unix_now();
+            ready.retain(|&i| {
+                let Some(src) = srcs[i] else { return false };
+                match shared.rrl_check(src.ip(), now) {
+                    Verdict::Send => true,
+                    Verdict::Drop => false,
+                    Verdict::Slip => {
+                        crate::handler::slip(&mut outs[i]);
+                        true
+                    }
+                }
+            });
+        }
+        send_batch(fd, &mut outs, &srcs, &ready);
+    }
+}
+
+fn from_storage(s: &libc::sockaddr_storage) -> Option<SocketAddr> {
+    match i32::from(s.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: the family says this storage holds a sockaddr_in.
+            let a: &libc::sockaddr_in = unsafe { &*(s as *const libc::sockaddr_storage).cast() };
+            let ip = std::net::Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr));
+            Some(SocketAddr::from((ip, u16::from_be(a.sin_port))))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: the family says this storage holds a sockaddr_in6.
+            let a: &libc::sockaddr_in6 = unsafe { &*(s as *const libc::sockaddr_storage).cast() };
+            let ip = std::net::Ipv6Addr::from(a.sin6_addr.s6_addr);
+            Some(SocketAddr::from((ip, u16::from_be(a.sin6_port))))
+        }
+        _ => None,
+    }
+}
+
+fn send_batch(fd: i32, outs: &mut [Vec<u8>], srcs: &[Option<SocketAddr>], ready: &[usize]) {
+    if ready.is_empty() {
+        return;
+    }
+    let dests: Vec<SockAddr> = ready
+        .iter()
+        .map(|&i| SockAddr::from(srcs[i].expect("set for ready")))
+        .collect();
+    let mut iov: Vec<libc::iovec> = ready
+        .iter()
+        .map(|&i| libc::iovec {
+            iov_base: outs[i].as_mut_ptr().cast(),
+            iov_len: outs[i].len(),
+        })
+        .collect();
+    let mut hdrs: Vec<libc::mmsghdr> = (0..ready.len())
+        .map(|k| {
+            let mut h: libc::mmsghdr = unsafe { MaybeUninit::zeroed().assume_init() };
+            h.msg_hdr.msg_name = dests[k].as_ptr() as *mut libc::c_void;
+            h.msg_hdr.msg_namelen = dests[k].len();
+            h.msg_hdr.msg_iov = &raw mut iov[k];
+            h.msg_hdr.msg_iovlen = 1;
+            h
+        })
+        .collect();
+    let mut sent = 0;
+    while sent < hdrs.len() {
+        // SAFETY: hdrs, iov, dests and outs outlive the call.
+        let r =
+            unsafe { libc::sendmmsg(fd, hdrs[sent..].as_mut_ptr(), (hdrs.len() - sent) as u32, 0) };
+        if r <= 0 {
+            // A failing destination (e.g. unreachable): skip it, keep the rest.
+            sent += 1;
+        } else {
+            sent += r as usize;
+        }
+    }
+}
