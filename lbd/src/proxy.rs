@@ -21,6 +21,9 @@ use crate::sched;
 pub const MAX_CONNS: usize = 16_384;
 /// Time allowed to connect to a backend.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// A carried connection with no byte either way for this long is closed (IPVS's TCP
+/// established timeout).
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(900);
 /// Persistence entries kept per service, at most.
 const MAX_AFFINITY: usize = 65_536;
 
@@ -268,7 +271,7 @@ fn reset(s: &TcpStream) {
     let _ = socket2::SockRef::from(s).set_linger(Some(Duration::ZERO));
 }
 
-async fn carry(mut client: TcpStream, peer: SocketAddr, shared: &Shared) {
+async fn carry(client: TcpStream, peer: SocketAddr, shared: &Shared) {
     let src = match peer {
         SocketAddr::V4(a) => *a.ip(),
         SocketAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
@@ -287,10 +290,10 @@ async fn carry(mut client: TcpStream, peer: SocketAddr, shared: &Shared) {
         tried = Some(addr);
         let counter = shared.counter(addr);
         match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
-            Ok(Ok(mut upstream)) => {
+            Ok(Ok(upstream)) => {
                 let _ = upstream.set_nodelay(true);
                 counter.fetch_add(1, Ordering::Relaxed);
-                let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                splice_idle(client, upstream, IDLE_TIMEOUT).await;
                 counter.fetch_sub(1, Ordering::Relaxed);
                 return;
             }
@@ -299,6 +302,53 @@ async fn carry(mut client: TcpStream, peer: SocketAddr, shared: &Shared) {
         }
     }
     reset(&client);
+}
+
+/// Copies one direction; half-closes the writer at EOF; notes activity in `last` (ms since
+/// `start`).
+async fn pump(
+    mut r: tokio::net::tcp::OwnedReadHalf,
+    mut w: tokio::net::tcp::OwnedWriteHalf,
+    last: &AtomicU64,
+    start: Instant,
+) -> std::io::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = r.read(&mut buf).await?;
+        if n == 0 {
+            return w.shutdown().await;
+        }
+        w.write_all(&buf[..n]).await?;
+        last.store(start.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+}
+
+/// Carries bytes both ways until both sides close, either side fails, or nothing moves for
+/// `idle`.
+async fn splice_idle(client: TcpStream, upstream: TcpStream, idle: Duration) {
+    let start = Instant::now();
+    let last = AtomicU64::new(0);
+    let (cr, cw) = client.into_split();
+    let (ur, uw) = upstream.into_split();
+    let both = async {
+        let _ = tokio::try_join!(pump(cr, uw, &last, start), pump(ur, cw, &last, start));
+    };
+    let watchdog = async {
+        loop {
+            tokio::time::sleep(idle / 4).await;
+            let quiet = start
+                .elapsed()
+                .saturating_sub(Duration::from_millis(last.load(Ordering::Relaxed)));
+            if quiet >= idle {
+                return;
+            }
+        }
+    };
+    tokio::select! {
+        _ = both => {}
+        _ = watchdog => tracing::debug!("proxied connection idle: closed"),
+    }
 }
 
 #[cfg(test)]
@@ -366,6 +416,26 @@ mod tests {
         for c in 1..10 {
             assert_eq!(p.pick(a, c, &none), first);
         }
+    }
+
+    #[tokio::test]
+    async fn idle_connections_are_closed() {
+        use tokio::io::AsyncReadExt;
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let a = l.local_addr().unwrap();
+        let c1 = TcpStream::connect(a).await.unwrap();
+        let (s1, _) = l.accept().await.unwrap();
+        let mut c2 = TcpStream::connect(a).await.unwrap();
+        let (s2, _) = l.accept().await.unwrap();
+        let t = tokio::spawn(splice_idle(s1, s2, Duration::from_millis(200)));
+        tokio::time::timeout(Duration::from_secs(5), t)
+            .await
+            .unwrap()
+            .unwrap();
+        // Both sides were closed: the peers read EOF.
+        let mut b = [0u8; 1];
+        assert_eq!(c2.read(&mut b).await.unwrap(), 0);
+        drop(c1);
     }
 
     #[tokio::test]

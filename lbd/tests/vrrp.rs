@@ -52,6 +52,11 @@ fn pair(prefix: &str) -> Pair {
 }
 
 fn conf(lab: &Lab, name: &str, priority: u8) -> PathBuf {
+    conf_with(lab, name, priority, "")
+}
+
+/// `extra` goes inside the vrrp table (e.g. `, peers = ["192.168.1.3"]`).
+fn conf_with(lab: &Lab, name: &str, priority: u8, extra: &str) -> PathBuf {
     let path = lab.dir().join(format!("{name}.toml"));
     std::fs::write(
         &path,
@@ -67,7 +72,7 @@ port = 80
 backends = ["web1"]
 check = {{ type = "none" }}
 [lb]
-vrrp = {{ vrid = 51, priority = {priority}, interval = "{ADVERT_MS}ms" }}
+vrrp = {{ vrid = 51, priority = {priority}, interval = "{ADVERT_MS}ms"{extra} }}
 "#
         ),
     )
@@ -133,7 +138,7 @@ fn takeover_bound(p: u32) -> Duration {
 
 #[test]
 fn lbd_pair_priorities_kill9_takeover_preempt_and_priority0() {
-    e2e::require_netns!("nft");
+    e2e::require_netns!("nft", "ping");
     let p = pair("lbvrrp");
     let c1 = conf(&p.lab, "lb1", 150);
     let c2 = conf(&p.lab, "lb2", 100);
@@ -278,4 +283,25 @@ fn keepalived_master_lbd_backup_then_kill9() {
         t0.elapsed()
     );
     assert!(lb2.stop_with(Duration::from_secs(5)).success());
+}
+
+#[test]
+fn unicast_peers_pair() {
+    e2e::require_netns!("nft");
+    let p = pair("lbvuni");
+    let c1 = conf_with(&p.lab, "lb1", 150, ", peers = [\"192.168.1.3\"]");
+    let c2 = conf_with(&p.lab, "lb2", 100, ", peers = [\"192.168.1.2\"]");
+    let mut lb1 = lbd(&p.lb1, &c1);
+    lb1.wait_for_log("entering MASTER", Duration::from_secs(3))
+        .unwrap();
+    let _lb2 = lbd(&p.lb2, &c2);
+    stays_without_vip(&p.lb2, Duration::from_millis(ADVERT_MS * 8));
+    let t0 = Instant::now();
+    lb1.signal(Signal::SIGKILL);
+    let _ = lb1.wait_exit(Duration::from_secs(2));
+    wait_vip(&p.lb2, true, takeover_bound(100));
+    println!(
+        "unicast lbd pair: backup holds the VIP {:?} after kill -9",
+        t0.elapsed()
+    );
 }
