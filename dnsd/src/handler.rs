@@ -394,7 +394,8 @@ fn query(
     limit: usize,
     stats: &Stats,
 ) -> Decision {
-    if req.queries.len() != 1 || !req.answers.is_empty() || !req.authorities.is_empty() {
+    let ixfr = req.queries.first().map(|q| q.query_type()) == Some(RecordType::IXFR);
+    if req.queries.len() != 1 || !req.answers.is_empty() || (!req.authorities.is_empty() && !ixfr) {
         stats.malformed.fetch_add(1, Relaxed);
         return reply(
             response_to(&req, ResponseCode::FormErr),
@@ -423,6 +424,13 @@ fn query(
                 }
         });
         return match (zone, transport, allowed) {
+            // IXFR over UDP (RFC 1995 2): the current SOA tells the client to use TCP or that
+            // it is up to date.
+            (Some(z), Transport::Udp, true) if ixfr => {
+                resp.metadata.authoritative = true;
+                resp.answers = vec![z.soa.clone()];
+                reply(resp, tsig.as_ref(), limit, stats)
+            }
             (Some(z), Transport::Tcp, true) => {
                 stats.transfers.fetch_add(1, Relaxed);
                 Decision::Transfer(z.clone(), Box::new(req), tsig)

@@ -72,6 +72,7 @@ pub fn compile(
     view: &DnsView,
     store: &Store,
     sources: Vec<ZoneSource>,
+    old: Option<&Catalog>,
 ) -> anyhow::Result<(Policy, Vec<Name>)> {
     let now = unix_now();
     let mut zones = Vec::new();
@@ -93,7 +94,15 @@ pub fn compile(
         }
         zones.push(Arc::new(build(src, dynamic, serial)));
     }
-    store.commit(None, &writes)?;
+    let mut deltas = Vec::new();
+    for z in &zones {
+        if let Some(o) = old.and_then(|c| c.get(&z.origin))
+            && o.serial() != z.serial()
+        {
+            deltas.push((z.origin.to_ascii(), crate::zone::delta(o, z)));
+        }
+    }
+    store.commit_with_journal(None, &writes, &deltas)?;
     Ok((policy(view, Catalog { zones }), changed))
 }
 
@@ -143,7 +152,7 @@ impl Shared {
     /// Opens the store and compiles the first view.
     pub fn new(view: Arc<DnsView>, store: Store) -> anyhow::Result<(Arc<Shared>, Vec<Name>)> {
         let sources = crate::zonefile::merged_sources(&view)?;
-        let (p, changed) = compile(&view, &store, sources.clone())?;
+        let (p, changed) = compile(&view, &store, sources.clone(), None)?;
         let s = Shared {
             policy: ArcSwap::from_pointee(p),
             rrl: Mutex::new(Rrl::new(view.rrl.clone())),
@@ -167,7 +176,8 @@ impl Shared {
                 return;
             }
         };
-        match compile(&view, &w.store, sources.clone()) {
+        let old = self.policy.load_full();
+        match compile(&view, &w.store, sources.clone(), Some(&old.catalog)) {
             Ok((p, changed)) => {
                 w.sources = sources;
                 if self.view.load().listen != view.listen {
@@ -240,9 +250,13 @@ impl Shared {
         let d = digest(src, &dynamic);
         let stored = w.store.serial(&key)?.or(Some((0, zone.serial())));
         let serial = next_serial(stored, d, unix_now());
-        w.store
-            .commit(Some((&key, &dynamic)), &[(key.clone(), d, serial)])?;
-        let newz = Arc::new(build(src, dynamic, serial));
+        let newz = Arc::new(build(src, dynamic.clone(), serial));
+        let dl = crate::zone::delta(zone, &newz);
+        w.store.commit_with_journal(
+            Some((&key, &dynamic)),
+            &[(key.clone(), d, serial)],
+            &[(key.clone(), dl)],
+        )?;
         let zones = pol
             .catalog
             .zones
@@ -551,8 +565,27 @@ async fn connection(shared: Arc<Shared>, mut s: TcpStream, peer: IpAddr) {
             Decision::Forward(req) => shared.forward(*req).await.into_iter().collect(),
             Decision::Update(req, t) => shared.update(*req, t).await.into_iter().collect(),
             Decision::Transfer(z, req, t) => {
-                tracing::info!(%peer, zone = %z.origin, serial = z.serial(), "zone transfer");
-                transfer(&z, &req, t.as_ref(), &shared.stats)
+                let client = req.authorities.iter().find_map(|r| match &r.data {
+                    hickory_proto::rr::RData::SOA(s) => Some(s.serial),
+                    _ => None,
+                });
+                let journal = match client {
+                    Some(_) => {
+                        let w = shared.writer.lock().await;
+                        w.store.journal(&z.origin.to_ascii()).unwrap_or_default()
+                    }
+                    None => Vec::new(),
+                };
+                match client.and_then(|c| crate::zone::ixfr(&z, c, &journal)) {
+                    Some(recs) => {
+                        tracing::info!(%peer, zone = %z.origin, from = client, serial = z.serial(), "incremental zone transfer");
+                        transfer_records(recs, &req, t.as_ref(), &shared.stats)
+                    }
+                    None => {
+                        tracing::info!(%peer, zone = %z.origin, serial = z.serial(), "zone transfer");
+                        transfer(&z, &req, t.as_ref(), &shared.stats)
+                    }
+                }
             }
         };
         for b in out {
@@ -563,7 +596,9 @@ async fn connection(shared: Arc<Shared>, mut s: TcpStream, peer: IpAddr) {
     }
 }
 
-/// The AXFR messages for `z`: SOA, every record, SOA (RFC 5936).
+/// The AXFR messages for `z`: SOA, every record, SOA (RFC 5936). With TSIG the first message
+/// is signed over the request MAC and the later ones chain on the previous MAC with the timers
+/// only (RFC 8945 5.3.1).
 pub fn transfer(
     z: &ZoneData,
     req: &Message,
@@ -572,33 +607,154 @@ pub fn transfer(
 ) -> Vec<Vec<u8>> {
     let mut recs = z.all_records();
     recs.push(z.soa.clone());
-    let chunks: Vec<_> = recs.chunks(AXFR_CHUNK).collect();
+    transfer_records(recs, req, tsig, stats)
+}
+
+/// The messages carrying `recs` (an AXFR or IXFR answer), signed as [`transfer`] says.
+pub fn transfer_records(
+    recs: Vec<hickory_proto::rr::Record>,
+    req: &Message,
+    tsig: Option<&TsigCtx>,
+    stats: &Stats,
+) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
-    let mut mac = tsig.map(|t| t.request_mac.clone());
-    for (i, c) in chunks.iter().enumerate() {
+    let mut prev_mac: Vec<u8> = Vec::new();
+    for (i, c) in recs.chunks(AXFR_CHUNK).enumerate() {
         let mut m = response_to(req, ResponseCode::NoError);
         m.metadata.authoritative = true;
-        if i > 0 {
-            m.queries.clear();
-        }
         m.answers = c.to_vec();
-        let ctx = tsig.map(|t| TsigCtx {
-            signer: t.signer.clone(),
-            request_mac: mac.clone().unwrap_or_default(),
-            now: t.now,
-        });
-        match encode(m, ctx.as_ref(), 65535, stats) {
-            Some(b) => {
-                if ctx.is_some()
-                    && let Ok(mm) = Message::from_vec(&b)
-                    && let Some(sig) = mm.signature()
-                {
-                    mac = Some(sig.data.mac.clone());
-                }
-                out.push(b)
+        let bytes = match (i, tsig) {
+            (_, None) => encode(m, None, 65535, stats),
+            (0, Some(t)) => encode(m, Some(t), 65535, stats),
+            (_, Some(t)) => chained(&mut m, t, &prev_mac),
+        };
+        let Some(b) = bytes else { break };
+        if tsig.is_some() {
+            match Message::from_vec(&b).ok().and_then(|mm| mm.signature) {
+                Some(sig) => prev_mac = sig.data.mac.clone(),
+                None => break,
             }
-            None => break,
         }
+        out.push(b);
     }
     out
+}
+
+fn chained(m: &mut Message, t: &TsigCtx, prev_mac: &[u8]) -> Option<Vec<u8>> {
+    use hickory_proto::rr::rdata::tsig::{TSIG, make_tsig_record};
+    m.signature = None;
+    let bytes = m.to_vec().ok()?;
+    let mut data = Vec::with_capacity(bytes.len() + prev_mac.len() + 10);
+    data.extend_from_slice(&(prev_mac.len() as u16).to_be_bytes());
+    data.extend_from_slice(prev_mac);
+    data.extend_from_slice(&bytes);
+    data.extend_from_slice(&t.now.to_be_bytes()[2..]);
+    data.extend_from_slice(&t.signer.fudge().to_be_bytes());
+    let mac = t.signer.algorithm().mac_data(t.signer.key(), &data).ok()?;
+    let rd = TSIG::new(
+        t.signer.algorithm().clone(),
+        t.now,
+        t.signer.fudge(),
+        mac,
+        m.id,
+        None,
+        Vec::new(),
+    );
+    m.set_signature(Box::new(make_tsig_record(
+        t.signer.signer_name().clone(),
+        rd,
+    )));
+    m.to_vec().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handler::Policy;
+    use crate::zone::name;
+    use hickory_proto::rr::rdata::tsig::TsigAlgorithm;
+    use hickory_proto::rr::rdata::{A, SOA};
+    use hickory_proto::rr::{RData, Record, TSigner};
+
+    #[test]
+    fn multi_message_axfr_tsig_chain_verifies() {
+        let origin = name("big.test.").unwrap();
+        let src = ZoneSource {
+            origin: origin.clone(),
+            soa: Record::from_rdata(
+                origin.clone(),
+                60,
+                RData::SOA(SOA::new(origin.clone(), origin.clone(), 0, 1, 1, 1, 1)),
+            ),
+            records: (0..900u32)
+                .map(|i| {
+                    Record::from_rdata(
+                        name(&format!("h{i}.big.test.")).unwrap(),
+                        60,
+                        RData::A(A::from(std::net::Ipv4Addr::from(0x0a00_0000 + i))),
+                    )
+                })
+                .collect(),
+        };
+        let signer = TSigner::new(
+            b"0123456789abcdef".to_vec(),
+            TsigAlgorithm::HmacSha256,
+            name("xfr.").unwrap(),
+            300,
+        )
+        .unwrap();
+        let p = Policy {
+            catalog: Arc::new(Catalog {
+                zones: vec![Arc::new(build(&src, vec![], 7))],
+            }),
+            keys: vec![signer.clone()],
+            update_keys: vec![],
+            allow_recursion: vec![],
+            forwarding: false,
+            secondaries: vec![SecondaryAcl {
+                ip: "192.0.2.1".parse().unwrap(),
+                key: Some(name("xfr.").unwrap()),
+            }],
+            fast: Default::default(),
+        };
+        let now = unix_now();
+        let mut req = Message::query();
+        req.metadata.id = 77;
+        req.add_query(Query::query(origin.clone(), RecordType::AXFR));
+        let (sig, verifier) = signer.sign_message(&req, now).unwrap();
+        req.set_signature(sig);
+        let bytes = req.to_vec().unwrap();
+        let stats = Stats::default();
+        // Unsigned from the right address: refused (the secondary needs its key).
+        let mut plain = req.clone();
+        plain.signature = None;
+        let d = handle(
+            &p,
+            &plain.to_vec().unwrap(),
+            "192.0.2.1".parse().unwrap(),
+            Transport::Tcp,
+            now,
+            &stats,
+        );
+        assert!(matches!(d, Decision::Reply(_)));
+        let Decision::Transfer(z, r, t) = handle(
+            &p,
+            &bytes,
+            "192.0.2.1".parse().unwrap(),
+            Transport::Tcp,
+            now,
+            &stats,
+        ) else {
+            panic!("expected a transfer")
+        };
+        let out = transfer(&z, &r, t.as_ref(), &stats);
+        assert_eq!(out.len(), 3);
+        let mut v = verifier.unwrap();
+        let mut n = 0;
+        for b in &out {
+            let m = v.verify(b).expect("TSIG chain verifies");
+            n += m.answers.len();
+        }
+        assert_eq!(n, 902);
+    }
 }

@@ -5,10 +5,26 @@ use std::path::Path;
 
 use hickory_proto::op::Message;
 use hickory_proto::rr::Record;
-use redb::{Database, ReadableDatabase, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 const DYNAMIC: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("dynamic");
 const SERIAL: TableDefinition<'_, &str, (u64, u32)> = TableDefinition::new("serial");
+/// IXFR journal: key "ZONE SEQ" (SEQ zero-padded), value (from serial, to serial, delta as the
+/// answer section of a message: old SOA, deleted records, new SOA, added records).
+const JOURNAL: TableDefinition<'_, &str, (u32, u32, &[u8])> = TableDefinition::new("journal");
+/// Journal entries kept per zone.
+pub const JOURNAL_KEEP: usize = 64;
+
+/// One journal entry: the change from serial `from` to serial `to`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delta {
+    /// Serial before.
+    pub from: u32,
+    /// Serial after.
+    pub to: u32,
+    /// Old SOA, deleted records, new SOA, added records (RFC 1995 order).
+    pub records: Vec<Record>,
+}
 
 /// Store errors.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +68,7 @@ impl Store {
         let tx = s.db.begin_write().map_err(|e| err(e.to_string()))?;
         tx.open_table(DYNAMIC).map_err(|e| err(e.to_string()))?;
         tx.open_table(SERIAL).map_err(|e| err(e.to_string()))?;
+        tx.open_table(JOURNAL).map_err(|e| err(e.to_string()))?;
         tx.commit().map_err(|e| err(e.to_string()))?;
         Ok(s)
     }
@@ -81,13 +98,70 @@ impl Store {
         Ok(t.get(zone).map_err(|e| self.err(e))?.map(|v| v.value()))
     }
 
-    /// Atomically stores new dynamic records (if given) and serials.
+    /// The journal of `zone`, oldest first.
+    pub fn journal(&self, zone: &str) -> Result<Vec<Delta>, StoreError> {
+        let tx = self.db.begin_read().map_err(|e| self.err(e))?;
+        let t = tx.open_table(JOURNAL).map_err(|e| self.err(e))?;
+        let lo = format!("{zone} ");
+        let hi = format!("{zone}!");
+        let mut out = Vec::new();
+        for e in t.range(lo.as_str()..hi.as_str()).map_err(|e| self.err(e))? {
+            let (_, v) = e.map_err(|e| self.err(e))?;
+            let (from, to, bytes) = v.value();
+            let m = Message::from_vec(bytes).map_err(|e| self.err(e))?;
+            out.push(Delta {
+                from,
+                to,
+                records: m.answers,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Atomically stores new dynamic records (if given), serials and journal deltas.
     pub fn commit(
         &self,
         dynamic: Option<(&str, &[Record])>,
         serials: &[(String, u64, u32)],
     ) -> Result<(), StoreError> {
+        self.commit_with_journal(dynamic, serials, &[])
+    }
+
+    /// [`Store::commit`] plus journal entries `(zone, delta)`, pruned to [`JOURNAL_KEEP`].
+    pub fn commit_with_journal(
+        &self,
+        dynamic: Option<(&str, &[Record])>,
+        serials: &[(String, u64, u32)],
+        deltas: &[(String, Delta)],
+    ) -> Result<(), StoreError> {
         let tx = self.db.begin_write().map_err(|e| self.err(e))?;
+        {
+            let mut j = tx.open_table(JOURNAL).map_err(|e| self.err(e))?;
+            for (zone, d) in deltas {
+                let lo = format!("{zone} ");
+                let hi = format!("{zone}!");
+                let keys: Vec<String> = j
+                    .range(lo.as_str()..hi.as_str())
+                    .map_err(|e| self.err(e))?
+                    .filter_map(|e| e.ok().map(|(k, _)| k.value().to_owned()))
+                    .collect();
+                let seq = keys
+                    .last()
+                    .and_then(|k| k.rsplit(' ').next())
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .map_or(0, |n| n + 1);
+                let mut m = Message::query();
+                m.answers = d.records.clone();
+                let bytes = m.to_vec().map_err(|e| self.err(e))?;
+                let key = format!("{zone} {seq:020}");
+                j.insert(key.as_str(), (d.from, d.to, bytes.as_slice()))
+                    .map_err(|e| self.err(e))?;
+                let excess = (keys.len() + 1).saturating_sub(JOURNAL_KEEP);
+                for k in keys.iter().take(excess) {
+                    j.remove(k.as_str()).map_err(|e| self.err(e))?;
+                }
+            }
+        }
         {
             if let Some((zone, recs)) = dynamic {
                 let mut m = Message::query();
@@ -131,7 +205,23 @@ mod tests {
             .unwrap();
         }
         let s = Store::open(&p).unwrap();
-        assert_eq!(s.dynamic("x.").unwrap(), vec![r]);
+        assert_eq!(s.dynamic("x.").unwrap(), vec![r.clone()]);
         assert_eq!(s.serial("x.").unwrap(), Some((9, 77)));
+        for i in 0..(JOURNAL_KEEP as u32 + 5) {
+            let d = Delta {
+                from: i,
+                to: i + 1,
+                records: vec![r.clone()],
+            };
+            s.commit_with_journal(None, &[], &[("x.".into(), d)])
+                .unwrap();
+        }
+        let j = s.journal("x.").unwrap();
+        assert_eq!(j.len(), JOURNAL_KEEP);
+        assert_eq!(
+            (j[0].from, j.last().unwrap().to),
+            (5, JOURNAL_KEEP as u32 + 5)
+        );
+        assert!(s.journal("y.").unwrap().is_empty());
     }
 }

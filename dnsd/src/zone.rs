@@ -274,6 +274,56 @@ fn push_unique(v: &mut Vec<Record>, r: Record) {
     }
 }
 
+/// The IXFR delta from `old` to `new` (RFC 1995 order: old SOA, deletions, new SOA, additions).
+pub fn delta(old: &ZoneData, new: &ZoneData) -> crate::store::Delta {
+    let key = |r: &Record| {
+        format!(
+            "{} {} {} {}",
+            r.name.to_lowercase(),
+            r.ttl,
+            r.record_type(),
+            r.data
+        )
+    };
+    let olds: Vec<Record> = old.all_records().into_iter().skip(1).collect();
+    let news: Vec<Record> = new.all_records().into_iter().skip(1).collect();
+    let ok: BTreeSet<String> = olds.iter().map(key).collect();
+    let nk: BTreeSet<String> = news.iter().map(key).collect();
+    let mut records = vec![old.soa.clone()];
+    records.extend(olds.into_iter().filter(|r| !nk.contains(&key(r))));
+    records.push(new.soa.clone());
+    records.extend(news.into_iter().filter(|r| !ok.contains(&key(r))));
+    crate::store::Delta {
+        from: old.serial(),
+        to: new.serial(),
+        records,
+    }
+}
+
+/// The answer records of an IXFR from `client` (RFC 1995): the current SOA alone when the
+/// client is current, the journal chain between two copies of the current SOA, or `None` when
+/// the journal does not reach back to `client` (the caller sends the whole zone instead).
+pub fn ixfr(z: &ZoneData, client: u32, journal: &[crate::store::Delta]) -> Option<Vec<Record>> {
+    let current = z.serial();
+    if client == current {
+        return Some(vec![z.soa.clone()]);
+    }
+    let mut out = vec![z.soa.clone()];
+    let mut at = client;
+    let mut steps = 0;
+    while at != current {
+        let d = journal.iter().rev().find(|d| d.from == at)?;
+        out.extend(d.records.iter().cloned());
+        at = d.to;
+        steps += 1;
+        if steps > journal.len() {
+            return None;
+        }
+    }
+    out.push(z.soa.clone());
+    Some(out)
+}
+
 /// The reverse-lookup owner of an IPv4 address (for tests and the fast path).
 pub fn ptr_owner(ip: Ipv4Addr) -> Name {
     let o = ip.octets();
@@ -303,6 +353,37 @@ mod tests {
         );
         assert_eq!(next_serial(None, 8, 1_700_000_000), 1_700_000_000);
         assert_eq!(next_serial(Some((1, u32::MAX)), 2, 5), 5); // wraps (RFC 1982)
+    }
+
+    #[test]
+    fn ixfr_walks_the_journal() {
+        let origin = name("example.com.").unwrap();
+        let src = ZoneSource {
+            origin: origin.clone(),
+            soa: Record::from_rdata(
+                origin.clone(),
+                60,
+                RData::SOA(SOA::new(origin.clone(), origin.clone(), 0, 1, 1, 1, 1)),
+            ),
+            records: vec![],
+        };
+        let a = |n: &str, o: u8| {
+            Record::from_rdata(name(n).unwrap(), 60, RData::A(A::new(10, 0, 0, o)))
+        };
+        let z1 = build(&src, vec![a("x.example.com.", 1)], 1);
+        let z2 = build(&src, vec![a("x.example.com.", 2)], 2);
+        let z3 = build(
+            &src,
+            vec![a("x.example.com.", 2), a("y.example.com.", 3)],
+            3,
+        );
+        let j = vec![delta(&z1, &z2), delta(&z2, &z3)];
+        assert_eq!(j[0].records.len(), 4); // SOA1, -x1, SOA2, +x2
+        assert_eq!(j[1].records.len(), 3); // SOA2, SOA3, +y3
+        let r = ixfr(&z3, 1, &j).unwrap();
+        assert_eq!(r.len(), 1 + 4 + 3 + 1);
+        assert_eq!(ixfr(&z3, 3, &j).unwrap().len(), 1);
+        assert!(ixfr(&z3, 0, &j).is_none());
     }
 
     #[test]

@@ -545,3 +545,91 @@ fn reload_serves_changes_and_keeps_serving_on_bad_zone_file() {
     assert_eq!(short(w, s, &["web1.it-ishin.com"]), ["192.168.10.10"]);
     assert_eq!(short(w, s, &["printer.it-ishin.com"]), ["192.168.10.50"]);
 }
+
+#[test]
+fn knot_secondary_with_tsig_follows_notify() {
+    e2e::require_netns!("dig", "nsupdate", "knotd");
+    let lan = SeedLan::build("dnsdknot");
+    let dir = lan.lab.dir().to_owned();
+    // 600 more records so the transfer takes several messages (TSIG chained).
+    let mut z = String::from("$ORIGIN it-ishin.com.\n$TTL 3600\n");
+    for i in 0..600 {
+        z.push_str(&format!("t{i} IN TXT \"record {i}\"\n"));
+    }
+    std::fs::write(dir.join("extra.zone"), z).unwrap();
+    let secret = "c2Vjb25kYXJ5LXRyYW5zZmVyLWtleS1mb3ItdGVzdHM=";
+    let conf = host_file(
+        &dir,
+        &format!(
+            "[key.xfr]\nalgorithm = \"hmac-sha256\"\nsecret = \"{secret}\"\n\n{}",
+            DNS.replace(
+                "secondary = [{ address = \"192.168.1.1\" }]",
+                "secondary = [{ address = \"192.168.1.1\", key = \"xfr\" }]"
+            )
+        ),
+    );
+    let mut d = spawn_dnsd(&lan.main, &conf, &dir.join("state"));
+    let kd = dir.join("knot");
+    std::fs::create_dir_all(&kd).unwrap();
+    let k = kd.display();
+    std::fs::write(
+        kd.join("knot.conf"),
+        format!(
+            "server:\n  listen: 192.168.1.1@53\n  rundir: \"{k}\"\n  user: root\n\
+             log:\n  - target: stderr\n    any: info\n\
+             database:\n  storage: \"{k}\"\n\
+             key:\n  - id: xfr\n    algorithm: hmac-sha256\n    secret: {secret}\n\
+             remote:\n  - id: primary\n    address: 192.168.1.2@53\n    key: xfr\n\
+             acl:\n  - id: from_primary\n    address: 192.168.1.2\n    key: xfr\n    action: notify\n\
+             zone:\n  - domain: it-ishin.com\n    storage: \"{k}\"\n    master: primary\n    acl: from_primary\n"
+        ),
+    )
+    .unwrap();
+    let mut knot = lan.router.spawn_daemon(
+        "knotd",
+        &["-c", kd.join("knot.conf").to_str().unwrap()],
+        Ready::Udp(53),
+        Duration::from_secs(10),
+    );
+    let r = &lan.router;
+    assert!(
+        wait_until(Duration::from_secs(15), || short(
+            r,
+            "@192.168.1.1",
+            &["t599.it-ishin.com", "TXT"]
+        ) == ["\"record 599\""]),
+        "Knot did not transfer the zone:\n{}",
+        knot.stderr()
+    );
+    // Without the key the router may not transfer.
+    let out = dig(r, &["@192.168.1.2", "it-ishin.com", "AXFR"]);
+    assert!(!out.contains("t599"), "{out}");
+    let out = nsupdate(
+        &lan.web1,
+        KEY,
+        "server 192.168.10.1\nzone it-ishin.com\nupdate add tablet.it-ishin.com 300 A 192.168.10.202\nsend\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || short(
+            r,
+            "@192.168.1.1",
+            &["tablet.it-ishin.com"]
+        ) == ["192.168.10.202"]),
+        "Knot did not pick up the change after NOTIFY:\n{}",
+        knot.stderr()
+    );
+    // ... by IXFR from the journal, not a full transfer.
+    d.wait_for_log("incremental zone transfer", Duration::from_secs(5))
+        .unwrap();
+    assert!(
+        knot.stderr().contains("IXFR, incoming"),
+        "{}",
+        knot.stderr()
+    );
+    knot.stop();
+}
