@@ -633,3 +633,47 @@ fn knot_secondary_with_tsig_follows_notify() {
     );
     knot.stop();
 }
+
+const BURST: &str = r#"
+import socket, struct, sys, time
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+q = b"\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x04main\x08it-ishin\x03com\x00\x00\x01\x00\x01"
+for i in range(50):
+    u.sendto(struct.pack("!H", i) + q, (sys.argv[1], 53))
+u.settimeout(1.0)
+n = tc = 0
+while True:
+    try:
+        b = u.recv(4096)
+    except socket.timeout:
+        break
+    n += 1
+    tc += 1 if b[2] & 2 else 0
+print(n, tc)
+"#;
+
+fn burst(h: &Host, server: &str) -> (u32, u32) {
+    let out = h.run(&["python3", "-c", BURST, server]);
+    let s = String::from_utf8_lossy(&out.stdout);
+    let mut it = s.split_whitespace().map(|x| x.parse::<u32>().unwrap());
+    (it.next().unwrap(), it.next().unwrap())
+}
+
+#[test]
+fn rrl_limits_a_burst_and_spares_exempt_networks() {
+    e2e::require_netns!("dig", "python3");
+    let lan = SeedLan::build("dnsdrrl");
+    let dir = lan.lab.dir().to_owned();
+    big_zone(&dir);
+    let conf = host_file(
+        &dir,
+        &format!("{DNS}rrl = {{ rate = 5, slip = 2, exempt = [\"192.168.10.11/32\"] }}\n"),
+    );
+    let _d = spawn_dnsd(&lan.main, &conf, &dir.join("state"));
+    let (n, tc) = burst(&lan.web1, "192.168.10.1");
+    assert!((5..50).contains(&n), "answered {n} of 50");
+    assert!(tc >= 5, "slipped {tc}");
+    assert!(n - tc <= 10, "full answers {}", n - tc);
+    // web2 is exempt: every query answered in full.
+    assert_eq!(burst(&lan.web2, "192.168.10.1"), (50, 0));
+}
