@@ -199,20 +199,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut trackers: Trackers = BTreeMap::new();
 
     // The VRRP role (always master without VRRP).
-    let vrrp_stop = CancellationToken::new();
-    let initial = if view.vrrp.is_some() {
-        Role::Backup
-    } else {
-        Role::Master
-    };
-    let (role_tx, mut role_rx) = watch::channel(initial);
-    let vrrp_task = match &view.vrrp {
-        Some(cfg) => Some(vrrp::spawn(cfg.clone(), &view, role_tx, vrrp_stop.clone())?),
-        None => {
-            drop(role_tx);
-            None
-        }
-    };
+    let mut vrrp_stop = CancellationToken::new();
+    let (mut vrrp_task, mut role_rx) = start_vrrp(&view, &vrrp_stop)?;
     let mut role = *role_rx.borrow_and_update();
 
     // First round of checks, so the first apply already leaves dead backends out.
@@ -282,6 +270,36 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     tracing::error!("new host file not applied, the previous one stays in force: {e}");
                     continue;
                 }
+                let vrrp_changed = next.vrrp != view.vrrp
+                    || desired::managed_vips(&next) != desired::managed_vips(&view);
+                if vrrp_changed {
+                    if let Some(cfg) = &next.vrrp
+                        && let Err(e) = vrrp::locate(cfg, &next)
+                    {
+                        tracing::error!("new host file not applied, the previous one stays in force: {e}");
+                        continue;
+                    }
+                    // Restart VRRP with the new settings: the old instance leaves cleanly
+                    // (priority 0 when master), the new one starts as backup.
+                    vrrp_stop.cancel();
+                    if let Some(t) = vrrp_task.take() {
+                        let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
+                    }
+                    vrrp_stop = CancellationToken::new();
+                    match start_vrrp(&next, &vrrp_stop) {
+                        Ok((t, r)) => {
+                            vrrp_task = t;
+                            role_rx = r;
+                            role = *role_rx.borrow_and_update();
+                            tracing::info!(role = ?role, "VRRP restarted for the new host file");
+                        }
+                        Err(e) => {
+                            tracing::error!("VRRP could not restart ({e}); holding nothing");
+                            vrrp_task = None;
+                            role = Role::Backup;
+                        }
+                    }
+                }
                 checkers_stop.cancel();
                 checkers_stop = CancellationToken::new();
                 let keys = checked_keys(&next);
@@ -349,6 +367,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     tracing::info!("lbd stopped");
     Ok(())
+}
+
+/// Starts VRRP for `view` (if configured): the task and the role channel (always master
+/// without VRRP).
+#[allow(clippy::type_complexity)]
+fn start_vrrp(
+    view: &LbView,
+    stop: &CancellationToken,
+) -> anyhow::Result<(Option<tokio::task::JoinHandle<()>>, watch::Receiver<Role>)> {
+    match &view.vrrp {
+        Some(cfg) => {
+            let (tx, rx) = watch::channel(Role::Backup);
+            let t = vrrp::spawn(cfg.clone(), view, tx, stop.clone())?;
+            Ok((Some(t), rx))
+        }
+        None => {
+            let (_tx, rx) = watch::channel(Role::Master);
+            Ok((None, rx))
+        }
+    }
 }
 
 /// Feeds one check result into its tracker; true when the backend's state flipped.

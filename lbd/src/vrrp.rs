@@ -310,8 +310,8 @@ impl Machine {
     }
 }
 
-/// Where VRRP runs: interface, its index and our address on it.
-fn locate(cfg: &VrrpConfig, view: &LbView) -> anyhow::Result<(String, u32, Ipv4Addr)> {
+/// Where VRRP runs for `cfg`: interface name, index and our source address on it.
+pub fn locate(cfg: &VrrpConfig, view: &LbView) -> anyhow::Result<(String, u32, Ipv4Addr)> {
     let iface = match cfg.interface.clone().or_else(|| view.interface.clone()) {
         Some(i) => i,
         None => {

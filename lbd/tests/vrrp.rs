@@ -305,3 +305,27 @@ fn unicast_peers_pair() {
         t0.elapsed()
     );
 }
+
+#[test]
+fn reload_with_a_higher_priority_takes_over() {
+    e2e::require_netns!("nft");
+    let p = pair("lbvrel");
+    let c1 = conf(&p.lab, "lb1", 150);
+    let c2 = conf(&p.lab, "lb2", 100);
+    let mut lb1 = lbd(&p.lb1, &c1);
+    lb1.wait_for_log("entering MASTER", Duration::from_secs(3))
+        .unwrap();
+    let mut lb2 = lbd(&p.lb2, &c2);
+    stays_without_vip(&p.lb2, Duration::from_millis(ADVERT_MS * 8));
+    let cursor = lb2.log_cursor();
+    std::fs::copy(conf(&p.lab, "lb2new", 200), &c2).unwrap();
+    lb2.signal(Signal::SIGHUP);
+    lb2.wait_for_log_after(cursor, "VRRP restarted", Duration::from_secs(5))
+        .unwrap();
+    lb2.wait_for_log_after(cursor, "entering MASTER", Duration::from_secs(3))
+        .unwrap();
+    wait_vip(&p.lb2, true, Duration::from_secs(1));
+    wait_vip(&p.lb1, false, Duration::from_secs(1));
+    lb1.wait_for_log("entering BACKUP", Duration::from_secs(1))
+        .unwrap();
+}
