@@ -119,9 +119,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     notify::ready();
     tracing::info!(store = %store_path.display(), "dnsd ready");
+    let mut status = tokio::time::interval(std::time::Duration::from_secs(60));
+    status.tick().await;
     loop {
         tokio::select! {
             _ = started.shutdown.cancelled() => break,
+            _ = status.tick() => {
+                let line = state.stats.line();
+                notify::status(&line);
+                tracing::info!("{line}");
+            }
             _ = hup.recv() => {
                 let v = state.view.load_full();
                 state.reload(v).await;

@@ -281,6 +281,67 @@ mod tests {
         );
     }
 
+    /// The sequence dhcpd sends (delete the RRset, add the lease's address; on release delete
+    /// that one address) replaces and removes without touching anything else.
+    #[test]
+    fn dhcpd_style_replace_and_release() {
+        let cat = catalog();
+        let z = &cat.zones[0];
+        let src = crate::zone::ZoneSource {
+            origin: z.origin.clone(),
+            soa: z.soa.clone(),
+            records: vec![],
+        };
+        let del_rrset = || {
+            with_class(
+                Record::update0(name("phone.it-ishin.com.").unwrap(), 0, RecordType::A),
+                DNSClass::ANY,
+            )
+        };
+        let Outcome::Changed(d) = apply(
+            z,
+            &upd(
+                vec![],
+                vec![
+                    del_rrset(),
+                    a("phone.it-ishin.com.", [192, 168, 10, 201], 300),
+                ],
+            ),
+        ) else {
+            panic!()
+        };
+        let z1 = crate::zone::build(&src, d, 2);
+        let Outcome::Changed(d) = apply(
+            &z1,
+            &upd(
+                vec![],
+                vec![
+                    del_rrset(),
+                    a("phone.it-ishin.com.", [192, 168, 10, 202], 300),
+                ],
+            ),
+        ) else {
+            panic!()
+        };
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].data, RData::A(A::new(192, 168, 10, 202)));
+        let z2 = crate::zone::build(&src, d, 3);
+        // Release of an address the name no longer has: nothing changes.
+        let old = with_class(
+            a("phone.it-ishin.com.", [192, 168, 10, 201], 0),
+            DNSClass::NONE,
+        );
+        assert_eq!(apply(&z2, &upd(vec![], vec![old])), Outcome::Unchanged);
+        let cur = with_class(
+            a("phone.it-ishin.com.", [192, 168, 10, 202], 0),
+            DNSClass::NONE,
+        );
+        assert_eq!(
+            apply(&z2, &upd(vec![], vec![cur])),
+            Outcome::Changed(vec![])
+        );
+    }
+
     #[test]
     fn host_table_names_refused_and_out_of_zone() {
         let cat = catalog();

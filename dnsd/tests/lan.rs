@@ -259,6 +259,35 @@ print("replies", got)
 "#;
     let out = lan.web1.run(&["python3", "-c", script]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("replies"));
+    // TCP pipelining: three queries in one write, three answers in order; then the idle
+    // connection is closed by the server after its idle limit (10 s).
+    let pipe = r#"
+import socket, struct, time
+def q(i, name):
+    m = struct.pack("!HHHHHH", i, 0x0100, 1, 0, 0, 0)
+    for l in name.split("."):
+        m += bytes([len(l)]) + l.encode()
+    m += b"\x00\x00\x01\x00\x01"
+    return struct.pack("!H", len(m)) + m
+t = socket.create_connection(("192.168.10.1", 53), timeout=20)
+t.sendall(q(1, "web1.it-ishin.com") + q(2, "web2.it-ishin.com") + q(3, "nope.it-ishin.com"))
+ids = []
+buf = b""
+while len(ids) < 3:
+    buf += t.recv(4096)
+    while len(buf) >= 2 and len(buf) >= 2 + struct.unpack("!H", buf[:2])[0]:
+        n = struct.unpack("!H", buf[:2])[0]
+        ids.append((struct.unpack("!H", buf[2:4])[0], buf[5] & 15))
+        buf = buf[2 + n:]
+t0 = time.time()
+closed = t.recv(10) == b""
+print(ids, closed, round(time.time() - t0))
+"#;
+    let out = lan.web1.run(&["python3", "-c", pipe]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("[(1, 0), (2, 0), (3, 3)] True"), "{text}");
+    let idle: u64 = text.trim().rsplit(' ').next().unwrap().parse().unwrap();
+    assert!((9..=12).contains(&idle), "idle close after {idle} s");
     assert!(d.is_running());
     assert_eq!(
         short(&lan.web1, "@192.168.10.1", &["main.it-ishin.com"]),
