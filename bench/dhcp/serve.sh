@@ -3,7 +3,9 @@
 # benchmark subnet and runs the release dhcpd (every lease committed durably before its ACK).
 set -eu
 H=$(cd "$(dirname "$0")" && pwd)
-cat > "$W/hosts.toml" <<C
+# The host file sits apart from the lease database: the reloader watches the host file's folder.
+mkdir -p "$W/etc"
+cat > "$W/etc/hosts.toml" <<C
 domain = "bench.test"
 server = "srv"
 [[subnet]]
@@ -19,4 +21,4 @@ ip = "10.20.0.1"
 ping-check = false
 lease-db = "leases.redb"
 C
-exec "${DHCPD_BIN:-$H/../../target/release/dhcpd}" --config "$W/hosts.toml" --state-dir "$W" --log warn
+exec "${DHCPD_BIN:-$H/../../target/release/dhcpd}" --config "$W/etc/hosts.toml" --state-dir "$W" --log "${DHCPD_LOG:-warn}"

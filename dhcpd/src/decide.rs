@@ -560,7 +560,7 @@ impl Ctx<'_> {
                 hwaddr: self.req.chaddr().to_vec(),
                 hostname,
                 starts: self.now,
-                expires: self.now + OFFER_HOLD,
+                expires: self.now.saturating_add(OFFER_HOLD),
                 state: LeaseState::Offered,
             }));
         }

@@ -14,12 +14,36 @@ pub fn bind_iface(name: &str, port: u16) -> io::Result<UdpSocket> {
     s.set_reuse_address(true)?;
     s.set_broadcast(true)?;
     s.bind_device(Some(name.as_bytes()))?;
-    // Room for bursts: the kernel default (~200 KB) drops under a relay's load.
-    let _ = s.set_recv_buffer_size(4 << 20);
-    let _ = s.set_send_buffer_size(4 << 20);
+    // Room for bursts: the kernel default (~200 KB) drops under a relay's load; as root, go past
+    // net.core.rmem_max/wmem_max.
+    force_buffers(&s, 4 << 20);
     s.bind(&SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port).into())?;
     s.set_nonblocking(true)?;
     Ok(s.into())
+}
+
+fn force_buffers(s: &Socket, bytes: libc::c_int) {
+    use std::os::fd::AsRawFd;
+    for (force, plain) in [
+        (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF),
+        (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF),
+    ] {
+        for opt in [force, plain] {
+            // SAFETY: valid fd; the value is a c_int of the size given.
+            let rc = unsafe {
+                libc::setsockopt(
+                    s.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    opt,
+                    (&raw const bytes).cast(),
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            };
+            if rc == 0 {
+                break;
+            }
+        }
+    }
 }
 
 /// Adds (or replaces) the ARP entry `ip -> mac` on `iface`, so a unicast reply reaches a client

@@ -22,7 +22,9 @@ fn main() -> std::process::ExitCode {
             }
         };
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread()
+    // One thread for the packet path (no cross-thread wake-ups per packet); lease commits run on
+    // their own thread, ping checks on the blocking pool.
+    let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {

@@ -136,3 +136,52 @@ fn bootp_nak_decline_relay_and_bad_packets() {
     d.wait_for_log("dropped bad packet", Duration::from_secs(5))
         .unwrap();
 }
+
+#[test]
+fn reload_keeps_leases_and_a_new_reservation_takes_over_at_the_next_renew() {
+    e2e::require_netns!();
+    let lan = SeedLan::build("dhcrel");
+    let dir = lan.lab.dir();
+    let conf = write_config(dir, DHCP, "");
+    let mut d = start(&lan.main, &conf, dir);
+    let other = [2, 0, 0, 0, 0x10, 0x55];
+    let (ip, other_ip) = lan.client.enter(|| {
+        let a = Crafted::client("eth0", MAC).dora(BCAST67, 200).0;
+        let b = Crafted::client("eth0", other).dora(BCAST67, 300).0;
+        (a, b)
+    });
+    // Reserve 192.168.10.50 for MAC (the host file is rewritten; the watcher reloads it).
+    let cursor = d.log_cursor();
+    let text = std::fs::read_to_string(&conf).unwrap();
+    let text = text.replace(
+        "[host.db]",
+        "[host.pc]\nip = \"192.168.10.50\"\nmac = \"02:00:00:00:10:99\"\n\n[host.db]",
+    );
+    std::fs::write(&conf, text).unwrap();
+    d.wait_for_log_after(cursor, "host table reloaded", Duration::from_secs(10))
+        .unwrap();
+    let rows = leases(&lan.main, &conf, dir);
+    assert_eq!(lease_of(&rows, ip).unwrap()["state"], "bound");
+    assert_eq!(lease_of(&rows, other_ip).unwrap()["state"], "bound");
+    // A renewing client holds its address (the ACK comes by unicast to it).
+    lan.client.add_addr("eth0", &format!("{other_ip}/24"));
+    lan.client.enter(|| {
+        let c = Crafted::client("eth0", MAC);
+        // RENEWING/REBINDING with the old address: NAK, since the client now has a reservation.
+        let mut m = c.msg(Some(MessageType::Request), MAC, 400);
+        m.set_ciaddr(ip);
+        c.send(&m, BCAST67);
+        let r = c.recv(400, Duration::from_secs(5)).expect("NAK");
+        assert_eq!(r.opts().msg_type(), Some(MessageType::Nak));
+        // Back to INIT: the reservation.
+        assert_eq!(c.dora(BCAST67, 500).0, Ipv4Addr::new(192, 168, 10, 50));
+        // The other client renews its address unchanged.
+        let o = Crafted::client("eth0", other);
+        let mut m = o.msg(Some(MessageType::Request), other, 600);
+        m.set_ciaddr(other_ip);
+        o.send(&m, BCAST67);
+        let r = o.recv(600, Duration::from_secs(5)).expect("ACK");
+        assert_eq!(r.opts().msg_type(), Some(MessageType::Ack));
+        assert_eq!(r.yiaddr(), other_ip);
+    });
+}
