@@ -155,12 +155,28 @@ fn lbd_pair_priorities_kill9_takeover_preempt_and_priority0() {
     let t0 = Instant::now();
     lb1.signal(Signal::SIGKILL);
     let _ = lb1.wait_exit(Duration::from_secs(2));
-    let took = wait_vip(&p.lb2, true, takeover_bound(100));
+    wait_vip(&p.lb2, true, takeover_bound(100));
     println!(
         "lbd pair, adverts {ADVERT_MS} ms: backup holds the VIP {:?} after kill -9 of the master",
         t0.elapsed()
     );
-    let _ = took;
+    // Gratuitous ARP: the client's cache moves to lb2's MAC without the client asking.
+    let mac2 = String::from_utf8_lossy(&p.lb2.run(&["cat", "/sys/class/net/eth0/address"]).stdout)
+        .trim()
+        .to_owned();
+    let t1 = Instant::now();
+    loop {
+        let n = p.client.run(&["ip", "neigh", "show", VIP]);
+        if String::from_utf8_lossy(&n.stdout).contains(&mac2) {
+            break;
+        }
+        assert!(
+            t1.elapsed() < Duration::from_secs(2),
+            "client's ARP entry for the VIP still not lb2 ({mac2}): {}",
+            String::from_utf8_lossy(&n.stdout)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     // The VIP the killed run left behind is still on lb1.
     assert!(holds_vip(&p.lb1));
 
