@@ -240,10 +240,30 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         let handler: shared::control::Handler = Arc::new(move |args: &[&str]| match args[0] {
             "status" => {
                 let s = snap.lock().unwrap_or_else(|e| e.into_inner()).clone();
-                let active = |a: SocketAddrV4| {
-                    let m = counters.lock().unwrap_or_else(|e| e.into_inner());
-                    m.get(&a)
-                        .map_or(0, |c| c.load(std::sync::atomic::Ordering::Relaxed))
+                // Kernel services: count conntrack entries (read once per request, bounded).
+                let kernel = s
+                    .view
+                    .services
+                    .iter()
+                    .any(|v| v.dataplane == shared::Dataplane::Kernel);
+                let ct = if kernel {
+                    read_conntrack().map(|t| status::conntrack_active(&t))
+                } else {
+                    None
+                };
+                let active = |svc: &shared::VirtualService, a: SocketAddrV4| match svc.dataplane {
+                    shared::Dataplane::Proxy => {
+                        let m = counters.lock().unwrap_or_else(|e| e.into_inner());
+                        Some(
+                            m.get(&a)
+                                .map_or(0, |c| c.load(std::sync::atomic::Ordering::Relaxed)),
+                        )
+                    }
+                    shared::Dataplane::Kernel => ct.as_ref().map(|m| {
+                        m.get(&(status::proto_num(svc.protocol), svc.vip, svc.port, a))
+                            .copied()
+                            .unwrap_or(0)
+                    }),
                 };
                 status::document(&s.view, &s.trackers, &s.current, s.role, &s.held, &active)
             }
@@ -367,6 +387,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     tracing::info!("lbd stopped");
     Ok(())
+}
+
+/// `/proc/net/nf_conntrack` of this namespace, at most 64 MiB; `None` when unavailable.
+fn read_conntrack() -> Option<String> {
+    use std::io::Read as _;
+    let f = std::fs::File::open("/proc/net/nf_conntrack").ok()?;
+    let mut s = String::new();
+    f.take(64 << 20).read_to_string(&mut s).ok()?;
+    Some(s)
 }
 
 /// Starts VRRP for `view` (if configured): the task and the role channel (always master

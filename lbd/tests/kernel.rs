@@ -28,6 +28,22 @@ fn kernel_rr_failover_and_clean_exit() {
     assert!(table.contains("dnat to 192.168.10.10:80"), "{table}");
     assert!(!table.contains("masquerade"), "{table}");
 
+    // An open connection through the VIP shows as one active connection on one backend
+    // (conntrack, like ipvsadm's ActiveConn).
+    let held = lan.outside.enter(|| {
+        std::net::TcpStream::connect_timeout(
+            &"192.168.1.120:80".parse().unwrap(),
+            Duration::from_secs(2),
+        )
+        .unwrap()
+    });
+    let st = status(&lan, &conf);
+    let active: Vec<u64> = (0..2)
+        .map(|i| st["services"][0]["backends"][i]["active"].as_u64().unwrap())
+        .collect();
+    assert_eq!(active.iter().sum::<u64>(), 1, "{st}");
+    drop(held);
+
     failover_scenario(&lan, &conf, &mut lbd, web1);
 
     let st = lbd.stop_with(Duration::from_secs(5));
