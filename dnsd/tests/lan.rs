@@ -217,6 +217,12 @@ fn authoritative_answers_with_dig() {
     // Outside our zones, from a client not allowed to recurse: REFUSED.
     let out = dig(&lan.outside, &["@192.168.1.2", "www.example.org"]);
     assert_eq!(status(&out), "REFUSED", "{out}");
+    // EDNS version 1: BADVERS (RFC 6891).
+    let out = dig(
+        w,
+        &[s, "+edns=1", "+noednsnegotiation", "main.it-ishin.com"],
+    );
+    assert_eq!(status(&out), "BADVERS", "{out}");
     // Unknown opcode: NOTIMP.
     let out = dig(w, &[s, "+opcode=2", "main.it-ishin.com"]);
     assert_eq!(status(&out), "NOTIMP", "{out}");
@@ -419,6 +425,9 @@ fn forwarding_through_the_router() {
     assert!(f.contains("ra") && !f.contains("aa"), "{f}");
     let out = dig(w, &["@192.168.10.1", "nope.example.org"]);
     assert_eq!(status(&out), "NXDOMAIN", "{out}");
+    // Without RD nothing is forwarded.
+    let out = dig(w, &["@192.168.10.1", "+norec", "www2.example.org"]);
+    assert_eq!(status(&out), "REFUSED", "{out}");
     // The outside host is not in allow-recursion.
     let out = dig(&lan.outside, &["@192.168.1.2", "www.example.org"]);
     assert_eq!(status(&out), "REFUSED", "{out}");
