@@ -10,8 +10,8 @@
 pub mod checkcases;
 pub mod control;
 pub mod daemon;
-pub mod import;
 mod error;
+pub mod import;
 pub mod metrics;
 pub mod model;
 pub mod netif;
