@@ -17,6 +17,8 @@ pub struct Answer {
     pub authorities: Vec<Record>,
     /// Additional section.
     pub additionals: Vec<Record>,
+    /// A referral to a delegated child zone (not authoritative).
+    pub referral: bool,
 }
 
 const MAX_CHAIN: usize = 8;
@@ -29,7 +31,24 @@ pub fn lookup(cat: &Catalog, qname: &Name, qtype: RecordType) -> Option<Answer> 
     let mut owner = qname;
     let mut zone: &ZoneData = zone;
     for _ in 0..MAX_CHAIN {
-        let Some(node) = zone.nodes.get(&owner) else {
+        if let Some(cut) = delegation(zone, &owner, qtype) {
+            if ans.answers.is_empty() {
+                ans.referral = true;
+                glue(cat, &cut, &mut ans.additionals);
+                ans.authorities.extend(cut);
+            }
+            return Some(ans);
+        }
+        let wild;
+        let node = match zone.nodes.get(&owner) {
+            Some(n) => Some(n),
+            None if !zone.has_descendant(&owner) => {
+                wild = wildcard(zone, &owner);
+                wild.as_ref()
+            }
+            None => None,
+        };
+        let Some(node) = node else {
             if ans.answers.is_empty() {
                 ans.rcode = if zone.has_descendant(&owner) {
                     ResponseCode::NoError
@@ -97,6 +116,46 @@ pub fn lookup(cat: &Catalog, qname: &Name, qtype: RecordType) -> Option<Answer> 
     Some(ans)
 }
 
+/// The NS RRset of a zone cut at or above `owner` (below the origin), if any: names there
+/// belong to a child zone. At the cut itself a DS query stays with the parent.
+fn delegation(zone: &ZoneData, owner: &Name, qtype: RecordType) -> Option<Vec<Record>> {
+    let depth = zone.origin.num_labels();
+    let labels = owner.num_labels();
+    for n in (depth + 1)..=labels {
+        let cut = owner.trim_to(usize::from(n));
+        if cut == *owner && qtype == RecordType::DS {
+            continue;
+        }
+        let ns: Vec<Record> = zone.rrset(&cut, RecordType::NS).cloned().collect();
+        if !ns.is_empty() {
+            return Some(ns);
+        }
+    }
+    None
+}
+
+/// Records synthesised from the wildcard at the closest encloser of `owner` (RFC 4592).
+fn wildcard(zone: &ZoneData, owner: &Name) -> Option<Vec<Record>> {
+    let mut encloser = owner.base_name();
+    while zone.origin.zone_of(&encloser) {
+        if zone.nodes.contains_key(&encloser) || zone.has_descendant(&encloser) {
+            let star = encloser.prepend_label("*").ok()?;
+            let recs = zone.nodes.get(&star)?;
+            return Some(
+                recs.iter()
+                    .map(|r| {
+                        let mut r = r.clone();
+                        r.name = owner.clone();
+                        r
+                    })
+                    .collect(),
+            );
+        }
+        encloser = encloser.base_name();
+    }
+    None
+}
+
 fn glue(cat: &Catalog, rs: &[Record], out: &mut Vec<Record>) {
     for r in rs {
         let target = match &r.data {
@@ -120,6 +179,11 @@ pub(crate) mod tests {
     use std::sync::Arc;
 
     pub(crate) fn catalog() -> Catalog {
+        catalog_with(true)
+    }
+
+    /// The test zone; `cuts` adds a wildcard and a delegation.
+    pub(crate) fn catalog_with(cuts: bool) -> Catalog {
         let origin = name("it-ishin.com.").unwrap();
         let rec = |n: &str, d: RData| Record::from_rdata(name(n).unwrap(), 3600, d);
         let src = ZoneSource {
@@ -158,6 +222,18 @@ pub(crate) mod tests {
                 ),
             ],
         };
+        let mut src = src;
+        if cuts {
+            src.records.extend([
+                rec("*.dyn.it-ishin.com.", RData::A(A::new(10, 0, 0, 9))),
+                rec("dyn.it-ishin.com.", RData::TXT(TXT::new(vec!["w".into()]))),
+                rec(
+                    "child.it-ishin.com.",
+                    RData::NS(NS(name("ns.child.it-ishin.com.").unwrap())),
+                ),
+                rec("ns.child.it-ishin.com.", RData::A(A::new(10, 0, 0, 53))),
+            ]);
+        }
         Catalog {
             zones: vec![Arc::new(build(&src, vec![], 42))],
         }
@@ -202,6 +278,31 @@ pub(crate) mod tests {
         let a = lookup(&c, &name("deep.it-ishin.com.").unwrap(), RecordType::A).unwrap();
         assert_eq!(a.rcode, ResponseCode::NoError);
         assert!(lookup(&c, &name("example.org.").unwrap(), RecordType::A).is_none());
+    }
+
+    #[test]
+    fn wildcards_and_delegations() {
+        let c = catalog();
+        let a = lookup(&c, &name("pc1.dyn.it-ishin.com.").unwrap(), RecordType::A).unwrap();
+        assert_eq!(a.answers.len(), 1);
+        assert_eq!(a.answers[0].name, name("pc1.dyn.it-ishin.com.").unwrap());
+        let a = lookup(
+            &c,
+            &name("pc1.dyn.it-ishin.com.").unwrap(),
+            RecordType::AAAA,
+        )
+        .unwrap();
+        assert_eq!((a.rcode, a.answers.len()), (ResponseCode::NoError, 0));
+        // The wildcard does not cover names that exist (dyn itself).
+        let a = lookup(&c, &name("dyn.it-ishin.com.").unwrap(), RecordType::A).unwrap();
+        assert!(a.answers.is_empty());
+        // Delegation: referral with glue, not authoritative.
+        let a = lookup(&c, &name("www.child.it-ishin.com.").unwrap(), RecordType::A).unwrap();
+        assert!(a.referral && a.answers.is_empty());
+        assert_eq!(a.authorities[0].record_type(), RecordType::NS);
+        assert_eq!(a.additionals.len(), 1);
+        let a = lookup(&c, &name("child.it-ishin.com.").unwrap(), RecordType::NS).unwrap();
+        assert!(a.referral);
     }
 
     #[test]

@@ -147,7 +147,9 @@ fn negative(z: &ZoneData) -> Negative {
     let mut cnames = HashSet::new();
     let mut wildcard = false;
     for (owner, recs) in &z.nodes {
-        wildcard |= owner.is_wildcard();
+        // Wildcards and zone cuts make negative answers name-dependent: general path.
+        wildcard |= owner.is_wildcard()
+            || (*owner != z.origin && recs.iter().any(|r| r.record_type() == RecordType::NS));
         if recs.iter().any(|r| r.record_type() == RecordType::CNAME) {
             cnames.insert(wire_lower(owner));
         }
@@ -314,14 +316,18 @@ pub fn answer(p: &Policy, t: &FastTable, req: &[u8], src: IpAddr, out: &mut Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::answer::tests::catalog;
+    use crate::answer::tests::catalog_with;
     use crate::handler::{Decision, Policy};
     use hickory_proto::op::Message;
     use std::sync::Arc;
 
     fn policy() -> Policy {
+        policy_with(false)
+    }
+
+    fn policy_with(cuts: bool) -> Policy {
         Policy {
-            catalog: Arc::new(catalog()),
+            catalog: Arc::new(catalog_with(cuts)),
             keys: vec![],
             update_keys: vec![],
             allow_recursion: vec!["192.168.10.0/24".parse().unwrap()],
@@ -392,6 +398,31 @@ mod tests {
                 [1, 1, 1, 1].into(),
                 &mut out
             ));
+        }
+    }
+
+    #[test]
+    fn wildcards_and_cuts_keep_negatives_general() {
+        let mut p = policy_with(true);
+        p.fast = FastTable::build(&p);
+        let mut out = Vec::new();
+        for n in [
+            "pc1.dyn.it-ishin.com.",
+            "www.child.it-ishin.com.",
+            "nothere.it-ishin.com.",
+        ] {
+            let mut m = Message::query();
+            m.add_query(Query::query(Name::from_ascii(n).unwrap(), RecordType::A));
+            assert!(
+                !answer(
+                    &p,
+                    &p.fast,
+                    &m.to_vec().unwrap(),
+                    [1, 1, 1, 1].into(),
+                    &mut out
+                ),
+                "{n}"
+            );
         }
     }
 

@@ -448,7 +448,7 @@ fn query(
     }
     match lookup(&p.catalog, q.name(), q.query_type()) {
         Some(a) => {
-            resp.metadata.authoritative = true;
+            resp.metadata.authoritative = !a.referral;
             resp.metadata.response_code = a.rcode;
             resp.answers = a.answers;
             resp.authorities = a.authorities;
