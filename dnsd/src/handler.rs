@@ -1,8 +1,8 @@
 //! The request path as a pure function: bytes in, a [`Decision`] out. The socket layer only
 //! receives, calls [`handle`], and carries out the decision (send, forward, update, transfer).
 
+use shared::metrics::{Counter, Registry};
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::tsig::{TsigAlgorithm, TsigError};
@@ -26,33 +26,33 @@ pub enum Transport {
     Tcp,
 }
 
-/// Counters, read by the status log line and tests.
+/// Counters (Prometheus counters: shared atomics), read by the status line and `/metrics`.
 #[derive(Debug, Default)]
 pub struct Stats {
-    /// Requests decoded.
-    pub queries: AtomicU64,
+    /// Requests received.
+    pub queries: Counter,
     /// Undecodable requests (FORMERR sent or dropped).
-    pub malformed: AtomicU64,
-    /// NOTIMP sent.
-    pub notimp: AtomicU64,
-    /// REFUSED sent.
-    pub refused: AtomicU64,
+    pub malformed: Counter,
+    /// NOTIMP answers.
+    pub notimp: Counter,
+    /// REFUSED answers.
+    pub refused: Counter,
     /// Truncated UDP answers.
-    pub truncated: AtomicU64,
-    /// Sent to the upstream resolvers.
-    pub forwarded: AtomicU64,
-    /// Answered from the cache.
-    pub cache_hits: AtomicU64,
+    pub truncated: Counter,
+    /// Queries sent to the upstream resolvers.
+    pub forwarded: Counter,
+    /// Forwarded queries answered from the cache.
+    pub cache_hits: Counter,
     /// Dynamic updates applied.
-    pub updates: AtomicU64,
+    pub updates: Counter,
     /// Zone transfers served.
-    pub transfers: AtomicU64,
-    /// TSIG failures.
-    pub tsig_failures: AtomicU64,
+    pub transfers: Counter,
+    /// Requests with a bad TSIG.
+    pub tsig_failures: Counter,
     /// Responses dropped by RRL.
-    pub rrl_dropped: AtomicU64,
-    /// Responses slipped (TC) by RRL.
-    pub rrl_slipped: AtomicU64,
+    pub rrl_dropped: Counter,
+    /// Responses sent truncated by RRL.
+    pub rrl_slipped: Counter,
 }
 
 impl Stats {
@@ -60,19 +60,71 @@ impl Stats {
     pub fn line(&self) -> String {
         format!(
             "queries={} malformed={} notimp={} refused={} truncated={} forwarded={} cache_hits={} updates={} transfers={} tsig_failures={} rrl_dropped={} rrl_slipped={}",
-            self.queries.load(Relaxed),
-            self.malformed.load(Relaxed),
-            self.notimp.load(Relaxed),
-            self.refused.load(Relaxed),
-            self.truncated.load(Relaxed),
-            self.forwarded.load(Relaxed),
-            self.cache_hits.load(Relaxed),
-            self.updates.load(Relaxed),
-            self.transfers.load(Relaxed),
-            self.tsig_failures.load(Relaxed),
-            self.rrl_dropped.load(Relaxed),
-            self.rrl_slipped.load(Relaxed),
+            self.queries.get(),
+            self.malformed.get(),
+            self.notimp.get(),
+            self.refused.get(),
+            self.truncated.get(),
+            self.forwarded.get(),
+            self.cache_hits.get(),
+            self.updates.get(),
+            self.transfers.get(),
+            self.tsig_failures.get(),
+            self.rrl_dropped.get(),
+            self.rrl_slipped.get(),
         )
+    }
+
+    /// Registers every counter as `dnsd_NAME` in `r`.
+    pub fn register(&self, r: &mut Registry) {
+        r.register("dnsd_queries", "Requests received", self.queries.clone());
+        r.register(
+            "dnsd_malformed",
+            "Undecodable requests (FORMERR sent or dropped)",
+            self.malformed.clone(),
+        );
+        r.register("dnsd_notimp", "NOTIMP answers", self.notimp.clone());
+        r.register("dnsd_refused", "REFUSED answers", self.refused.clone());
+        r.register(
+            "dnsd_truncated",
+            "Truncated UDP answers",
+            self.truncated.clone(),
+        );
+        r.register(
+            "dnsd_forwarded",
+            "Queries sent to the upstream resolvers",
+            self.forwarded.clone(),
+        );
+        r.register(
+            "dnsd_cache_hits",
+            "Forwarded queries answered from the cache",
+            self.cache_hits.clone(),
+        );
+        r.register(
+            "dnsd_updates",
+            "Dynamic updates applied",
+            self.updates.clone(),
+        );
+        r.register(
+            "dnsd_transfers",
+            "Zone transfers served",
+            self.transfers.clone(),
+        );
+        r.register(
+            "dnsd_tsig_failures",
+            "Requests with a bad TSIG",
+            self.tsig_failures.clone(),
+        );
+        r.register(
+            "dnsd_rrl_dropped",
+            "Responses dropped by RRL",
+            self.rrl_dropped.clone(),
+        );
+        r.register(
+            "dnsd_rrl_slipped",
+            "Responses sent truncated by RRL",
+            self.rrl_slipped.clone(),
+        );
     }
 }
 
@@ -203,7 +255,7 @@ pub fn encode(
     if bytes.len() <= limit {
         return Some(bytes);
     }
-    stats.truncated.fetch_add(1, Relaxed);
+    stats.truncated.inc();
     let mut t = resp.truncate();
     t.metadata.truncation = true;
     sign_encode(&mut t, tsig)
@@ -261,11 +313,10 @@ enum TsigCheck {
     Fail(Vec<u8>),
 }
 
-fn check_tsig(p: &Policy, req: &Message, bytes: &[u8], now: u64, stats: &Stats) -> TsigCheck {
+fn check_tsig(p: &Policy, req: &Message, bytes: &[u8], now: u64) -> TsigCheck {
     let Some(sig) = &req.signature else {
         return TsigCheck::None;
     };
-    stats.tsig_failures.fetch_add(1, Relaxed);
     let keyname = sig.name.to_lowercase();
     let mut resp = response_to(req, ResponseCode::NotAuth);
     let Some(signer) = p
@@ -279,7 +330,6 @@ fn check_tsig(p: &Policy, req: &Message, bytes: &[u8], now: u64, stats: &Stats) 
     };
     match signer.verify_message_byte(bytes, None, true) {
         Ok((mac, _t, range)) if range.contains(&now) || range.end == now => {
-            stats.tsig_failures.fetch_sub(1, Relaxed);
             TsigCheck::Ok(TsigCtx {
                 signer: signer.clone(),
                 request_mac: mac,
@@ -320,7 +370,7 @@ fn tsig_error(resp: &mut Message, ctx: TSigResponseContext) -> TsigCheck {
 
 fn reply(resp: Message, tsig: Option<&TsigCtx>, limit: usize, stats: &Stats) -> Decision {
     if resp.response_code == ResponseCode::Refused {
-        stats.refused.fetch_add(1, Relaxed);
+        stats.refused.inc();
     }
     match encode(resp, tsig, limit, stats) {
         Some(b) => Decision::Reply(b),
@@ -339,18 +389,18 @@ pub fn handle(
 ) -> Decision {
     if bytes.len() < 12 || bytes[2] & 0x80 != 0 {
         // Too short for a header, or a response (never answer those: reflection loops).
-        stats.malformed.fetch_add(1, Relaxed);
+        stats.malformed.inc();
         return Decision::Drop;
     }
     let req = match Message::from_vec(bytes) {
         Ok(m) => m,
         Err(e) => {
-            stats.malformed.fetch_add(1, Relaxed);
+            stats.malformed.inc();
             tracing::debug!(%src, "malformed request: {e}");
             return formerr(bytes).map_or(Decision::Drop, Decision::Reply);
         }
     };
-    stats.queries.fetch_add(1, Relaxed);
+    stats.queries.inc();
     let limit = match transport {
         Transport::Udp => udp_limit(&req),
         Transport::Tcp => usize::from(u16::MAX),
@@ -360,7 +410,11 @@ pub fn handle(
     {
         return reply(response_to(&req, ResponseCode::BADVERS), None, limit, stats);
     }
-    let tsig = match check_tsig(p, &req, bytes, now_unix, stats) {
+    let checked = check_tsig(p, &req, bytes, now_unix);
+    if matches!(checked, TsigCheck::Fail(_)) {
+        stats.tsig_failures.inc();
+    }
+    let tsig = match checked {
         TsigCheck::None => None,
         TsigCheck::Ok(t) => Some(t),
         TsigCheck::Fail(b) if b.is_empty() => return Decision::Drop,
@@ -377,7 +431,7 @@ pub fn handle(
             stats,
         ),
         _ => {
-            stats.notimp.fetch_add(1, Relaxed);
+            stats.notimp.inc();
             let mut r = response_to(&req, ResponseCode::NotImp);
             r.queries.clear();
             reply(r, tsig.as_ref(), limit, stats)
@@ -396,7 +450,7 @@ fn query(
 ) -> Decision {
     let ixfr = req.queries.first().map(|q| q.query_type()) == Some(RecordType::IXFR);
     if req.queries.len() != 1 || !req.answers.is_empty() || (!req.authorities.is_empty() && !ixfr) {
-        stats.malformed.fetch_add(1, Relaxed);
+        stats.malformed.inc();
         return reply(
             response_to(&req, ResponseCode::FormErr),
             tsig.as_ref(),
@@ -432,7 +486,7 @@ fn query(
                 reply(resp, tsig.as_ref(), limit, stats)
             }
             (Some(z), Transport::Tcp, true) => {
-                stats.transfers.fetch_add(1, Relaxed);
+                stats.transfers.inc();
                 Decision::Transfer(z.clone(), Box::new(req), tsig)
             }
             (None, _, _) => {
@@ -467,7 +521,7 @@ fn query(
             reply(resp, tsig.as_ref(), limit, stats)
         }
         None if recurse && req.recursion_desired => {
-            stats.forwarded.fetch_add(1, Relaxed);
+            stats.forwarded.inc();
             Decision::Forward(Box::new(req))
         }
         None => {
@@ -485,7 +539,7 @@ fn update(
     stats: &Stats,
 ) -> Decision {
     if req.queries.len() != 1 || req.queries[0].query_type() != RecordType::SOA {
-        stats.malformed.fetch_add(1, Relaxed);
+        stats.malformed.inc();
         return reply(
             response_to(&req, ResponseCode::FormErr),
             tsig.as_ref(),
@@ -621,8 +675,8 @@ mod tests {
         m.metadata.op_code = OpCode::Status;
         let r = decoded(handle(&p, &m.to_vec().unwrap(), src, Transport::Udp, 0, &s));
         assert_eq!(r.response_code, ResponseCode::NotImp);
-        assert_eq!(s.malformed.load(Relaxed), 3);
-        assert_eq!(s.notimp.load(Relaxed), 1);
+        assert_eq!(s.malformed.get(), 3);
+        assert_eq!(s.notimp.get(), 1);
     }
 
     #[test]

@@ -114,6 +114,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     for z in state.policy.load().catalog.zones.iter() {
         tracing::info!(zone = %z.origin, serial = z.serial(), records = z.nodes.values().map(Vec::len).sum::<usize>(), "zone loaded");
     }
+    if let Some(addr) = first.metrics {
+        let mut reg = shared::metrics::Registry::default();
+        state.stats.register(&mut reg);
+        shared::metrics::serve(addr, Arc::new(reg), stop.clone()).await?;
+    }
     state.notify_all(&changed);
     // SIGHUP also re-reads the zone files (the host table may be unchanged).
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;

@@ -2,7 +2,6 @@
 //! carry out the handler's decisions (forward, update, transfer, NOTIFY).
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -220,7 +219,7 @@ impl Shared {
             Outcome::Unchanged => ResponseCode::NoError,
             Outcome::Changed(dynamic) => match self.commit_zone(&mut w, &pol, &zone, dynamic) {
                 Ok(serial) => {
-                    self.stats.updates.fetch_add(1, Relaxed);
+                    self.stats.updates.inc();
                     tracing::info!(zone = %zname, serial, key = %tsig.signer.signer_name(), "dynamic update applied");
                     self.notify_all(std::slice::from_ref(&zname));
                     ResponseCode::NoError
@@ -313,8 +312,8 @@ impl Shared {
             .unwrap_or_else(|e| e.into_inner())
             .check(src, now);
         match v {
-            Verdict::Drop => self.stats.rrl_dropped.fetch_add(1, Relaxed),
-            Verdict::Slip => self.stats.rrl_slipped.fetch_add(1, Relaxed),
+            Verdict::Drop => self.stats.rrl_dropped.inc(),
+            Verdict::Slip => self.stats.rrl_slipped.inc(),
             Verdict::Send => 0,
         };
         v
@@ -376,7 +375,7 @@ impl Shared {
         let hit = self.cache.get(q.name(), q.query_type(), now);
         let got = match hit {
             Some(c) => {
-                self.stats.cache_hits.fetch_add(1, Relaxed);
+                self.stats.cache_hits.inc();
                 Some(c)
             }
             None => {
@@ -541,13 +540,13 @@ async fn connection(shared: Arc<Shared>, mut s: TcpStream, peer: IpAddr) {
             _ => return,
         };
         if len < 12 {
-            shared.stats.malformed.fetch_add(1, Relaxed);
+            shared.stats.malformed.inc();
             return; // garbage framing: close
         }
         match tokio::time::timeout(TCP_IDLE, s.read_exact(&mut buf[..len])).await {
             Ok(Ok(_)) => {}
             _ => {
-                shared.stats.malformed.fetch_add(1, Relaxed);
+                shared.stats.malformed.inc();
                 return; // truncated frame
             }
         }

@@ -7,7 +7,6 @@ use std::mem::MaybeUninit;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
@@ -113,7 +112,7 @@ pub fn worker(
                 Decision::Update(req, t) => shared.spawn_update(&rt, sock.clone(), *req, t, src),
             }
         }
-        shared.stats.queries.fetch_add(n as u64, Relaxed);
+        shared.stats.queries.inc_by(n as u64);
         if rrl_on {
             let now = unix_now();
             ready.retain(|&i| {

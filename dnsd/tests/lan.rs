@@ -690,6 +690,19 @@ while True:
 print(n, tc)
 "#;
 
+const METRICS: &str = r#"
+import socket
+s = socket.create_connection(("127.0.0.1", 9168), timeout=5)
+s.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+b = b""
+while True:
+    c = s.recv(65536)
+    if not c:
+        break
+    b += c
+print(b.decode())
+"#;
+
 fn burst(h: &Host, server: &str) -> (u32, u32) {
     let out = h.run(&["python3", "-c", BURST, server]);
     let s = String::from_utf8_lossy(&out.stdout);
@@ -705,7 +718,9 @@ fn rrl_limits_a_burst_and_spares_exempt_networks() {
     big_zone(&dir);
     let conf = host_file(
         &dir,
-        &format!("{DNS}rrl = {{ rate = 5, slip = 2, exempt = [\"192.168.10.11/32\"] }}\n"),
+        &format!(
+            "{DNS}rrl = {{ rate = 5, slip = 2, exempt = [\"192.168.10.11/32\"] }}\nmetrics = \"127.0.0.1:9168\"\n"
+        ),
     );
     let _d = spawn_dnsd(&lan.main, &conf, &dir.join("state"));
     let (n, tc) = burst(&lan.web1, "192.168.10.1");
@@ -714,4 +729,17 @@ fn rrl_limits_a_burst_and_spares_exempt_networks() {
     assert!(n - tc <= 10, "full answers {}", n - tc);
     // web2 is exempt: every query answered in full.
     assert_eq!(burst(&lan.web2, "192.168.10.1"), (50, 0));
+    // The counters are on /metrics.
+    let m = lan.main.run(&["python3", "-c", METRICS]);
+    let text = String::from_utf8_lossy(&m.stdout);
+    let value = |name: &str| -> u64 {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing in {text}"))
+    };
+    assert!(value("dnsd_queries_total") >= 100, "{text}");
+    assert_eq!(value("dnsd_rrl_slipped_total"), u64::from(tc));
+    assert_eq!(value("dnsd_rrl_dropped_total"), u64::from(50 - n));
 }
