@@ -3,6 +3,8 @@
 # (wrk -t1 through VIP 10.30.1.120:80 to two nginx backends, NAT style, keep-alive and
 # `Connection: close`), with rows for: direct to web1, HAProxy (tcp mode), nginx stream, a
 # hand-written nftables DNAT rule (numgen), lbd kernel data plane, lbd user-space proxy.
+# Each row gets freshly made namespaces (conntrack is per namespace: TIME_WAIT entries left by
+# one row would otherwise meet the next row's SYNs on reused client ports).
 # Needs root and: wrk haproxy nginx-light libnginx-mod-stream nftables iproute2.
 # usage: bench/lb/run.sh [seconds] [connections]     (LBD=path/to/lbd to pick the binary)
 set -u
@@ -12,13 +14,11 @@ SHARED=${SHARED:-$ROOT/../shared/bench/lb}
 LBD=${LBD:-${CARGO_TARGET_DIR:-$ROOT/target}/release/lbd}
 [ -x "$LBD" ] || { echo "no lbd binary at $LBD: cargo build --release -p lbd (or set LBD=)"; exit 1; }
 W=$(mktemp -d)
-cleanup() {
-  for p in ${PIDS:-}; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-  for n in web1 web2; do [ -f "$W/$n.pid" ] && kill "$(cat "$W/$n.pid")" 2>/dev/null; done
-  sleep 0.3; "$SHARED/netns.sh" down; rm -rf "$W"
+stop_backends() {
+  for p in ${PIDS:-}; do kill "$p" 2>/dev/null; { wait "$p"; } 2>/dev/null; done; PIDS=
 }
+cleanup() { stop_backends; "$SHARED/netns.sh" down; rm -rf "$W"; }
 trap cleanup EXIT
-"$SHARED/netns.sh" down; "$SHARED/netns.sh" up
 for n in web1 web2; do
   mkdir -p "$W/$n"; echo "hello from $n" > "$W/$n/index.html"
   cat > "$W/$n.conf" <<C
@@ -26,8 +26,16 @@ worker_processes 1; pid $W/$n.pid; error_log $W/$n.err; daemon off;
 events { worker_connections 4096; }
 http { access_log off; keepalive_requests 1000000; server { listen 80 reuseport; root $W/$n; } }
 C
-  ip netns exec $n nginx -c "$W/$n.conf" & PIDS="${PIDS:-} $!"
 done
+fresh() { # new namespaces, backends started, VIP by hand unless $1 = novip
+  stop_backends; "$SHARED/netns.sh" down; "$SHARED/netns.sh" up
+  for n in web1 web2; do ip netns exec $n nginx -c "$W/$n.conf" & PIDS="${PIDS:-} $!"; done
+  [ "${1:-}" = novip ] || ip -n lb addr add 10.30.1.120/32 dev lb0
+  for _ in $(seq 50); do
+    ip netns exec lbc bash -c 'exec 3<>/dev/tcp/10.30.2.10/80 && exec 4<>/dev/tcp/10.30.2.11/80' 2>/dev/null && break
+    sleep 0.1
+  done
+}
 cat > "$W/haproxy.cfg" <<C
 global
   maxconn 8000
@@ -69,20 +77,18 @@ dataplane = "$dp"
 check = { type = "tcp", interval = "2s", timeout = "1s" }
 C
 done
-ip -n lb addr add 10.30.1.120/32 dev lb0
-sleep 1
 bench() { # name url
   local r1 r2
   r1=$(ip netns exec lbc wrk -t1 -c"$C" -d"${S}s" "$2" 2>&1 | awk '/Requests\/sec/{print $2}')
   r2=$(ip netns exec lbc wrk -t1 -c"$C" -d"${S}s" -H 'Connection: close' "$2" 2>&1 | awk '/Requests\/sec/{print $2}')
   printf '%-12s keepalive_rps=%-10s newconn_rps=%s\n' "$1" "$r1" "$r2"
 }
-bench direct http://10.30.2.10/
-ip netns exec lb haproxy -f "$W/haproxy.cfg" -db >"$W/haproxy.log" 2>&1 & P=$!; sleep 1
+fresh; bench direct http://10.30.2.10/
+fresh; ip netns exec lb haproxy -f "$W/haproxy.cfg" -db >"$W/haproxy.log" 2>&1 & P=$!; sleep 1
 bench haproxy http://10.30.1.120/; kill $P; wait $P 2>/dev/null
-ip netns exec lb nginx -c "$W/nginx-lb.conf" & P=$!; sleep 1
+fresh; ip netns exec lb nginx -c "$W/nginx-lb.conf" & P=$!; sleep 1
 bench nginx http://10.30.1.120/; kill $P; wait $P 2>/dev/null
-ip netns exec lb nft -f - <<N
+fresh; ip netns exec lb nft -f - <<N
 table ip lbbench {
   chain pre {
     type nat hook prerouting priority dstnat;
@@ -91,9 +97,8 @@ table ip lbbench {
 }
 N
 bench nftables http://10.30.1.120/; ip netns exec lb nft delete table ip lbbench
-# lbd places the VIP itself.
-ip -n lb addr del 10.30.1.120/32 dev lb0
 for dp in kernel proxy; do
+  fresh novip   # lbd places the VIP itself
   ip netns exec lb "$LBD" -c "$W/lbd-$dp.toml" --runtime-dir "$W" >"$W/lbd-$dp.log" 2>&1 & P=$!
   for _ in $(seq 100); do grep -q "lbd ready" "$W/lbd-$dp.log" && break; sleep 0.1; done
   grep -q "lbd ready" "$W/lbd-$dp.log" || { echo "lbd ($dp) did not start:"; cat "$W/lbd-$dp.log"; kill $P; exit 1; }
