@@ -187,15 +187,26 @@ impl Updater {
         };
         for m in msgs {
             let zone = m.queries.first().map(|q| q.name().to_string());
-            match self.send(m).await {
-                Ok(ResponseCode::NoError) => {
-                    tracing::info!(?action, zone, server = %self.server, "dynamic DNS update done");
+            // A server failure or silence may pass (zone loading, restart): two more tries.
+            for attempt in 0..3 {
+                if attempt > 0 {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
                 }
-                Ok(rc) => {
-                    tracing::warn!(?action, zone, server = %self.server, rcode = %rc, "dynamic DNS update refused")
-                }
-                Err(e) => {
-                    tracing::warn!(?action, zone, server = %self.server, "dynamic DNS update failed: {e}")
+                match self.send(m.clone()).await {
+                    Ok(ResponseCode::NoError) => {
+                        tracing::info!(?action, zone, server = %self.server, "dynamic DNS update done");
+                        break;
+                    }
+                    Ok(ResponseCode::ServFail) => {
+                        tracing::warn!(?action, zone, server = %self.server, attempt, "dynamic DNS update: server failure")
+                    }
+                    Ok(rc) => {
+                        tracing::warn!(?action, zone, server = %self.server, rcode = %rc, "dynamic DNS update refused");
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::warn!(?action, zone, server = %self.server, attempt, "dynamic DNS update failed: {e}")
+                    }
                 }
             }
         }

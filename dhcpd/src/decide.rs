@@ -190,6 +190,24 @@ fn scan_options(buf: &[u8]) -> Result<[u64; 4], BadPacket> {
     Ok(seen)
 }
 
+/// The DHCP message type (option 53) of a raw datagram, without decoding it; `None` when absent
+/// (BOOTP) or unreadable.
+pub fn peek_type(buf: &[u8]) -> Option<u8> {
+    if buf.len() < 240 || buf[236..240] != MAGIC {
+        return None;
+    }
+    let mut i = 240;
+    while i + 1 < buf.len() {
+        match buf[i] {
+            0 => i += 1,
+            255 => return None,
+            53 => return buf.get(i + 2).copied(),
+            _ => i += 2 + usize::from(buf[i + 1]),
+        }
+    }
+    None
+}
+
 /// Decodes a datagram into a request, refusing what the decoder would misread or trip over.
 pub fn parse(buf: &[u8]) -> Result<Message, BadPacket> {
     if buf.len() < 236 {

@@ -20,8 +20,12 @@ use crate::lease::{Change, LeaseState, LeaseTable};
 use crate::store::LeaseStore;
 use crate::{io, ping};
 
-/// Requests waiting for the core task; beyond this the receive tasks drop (and count).
+/// REQUEST, DECLINE, RELEASE, INFORM waiting for the core task (they finish exchanges already
+/// under way); beyond this the receive tasks drop (and count).
 const QUEUE: usize = 4096;
+/// DISCOVER and BOOTP requests waiting: short, so that under overload the server spends its time
+/// completing exchanges rather than answering DISCOVERs too late to matter.
+const NEW_QUEUE: usize = 512;
 /// Most commits grouped in one transaction.
 const GROUP: usize = 4096;
 /// Concurrent ping checks; beyond this addresses are offered unchecked.
@@ -180,6 +184,7 @@ pub async fn serve(
     let mut table = LeaseTable::from_leases(leases);
     let ifaces = Arc::new(ifaces);
     let (ev_tx, mut ev_rx) = mpsc::channel::<Event>(QUEUE);
+    let (new_tx, mut new_rx) = mpsc::channel::<Event>(NEW_QUEUE);
     let (wr_tx, wr_rx) = mpsc::channel::<Commit>(GROUP);
 
     // Receive tasks.
@@ -187,6 +192,7 @@ pub async fn serve(
     for (i, ifc) in ifaces.iter().enumerate() {
         let sock = tokio::net::UdpSocket::from_std(ifc.sock.try_clone()?)?;
         let tx = ev_tx.clone();
+        let new_tx = new_tx.clone();
         let stats = stats.clone();
         let name = ifc.name.clone();
         tasks.spawn(async move {
@@ -204,6 +210,14 @@ pub async fn serve(
                     }
                 };
                 stats.received.fetch_add(1, Relaxed);
+                // New exchanges queue apart; when their queue is full they are dropped before
+                // the cost of decoding.
+                let starts_exchange = matches!(decide::peek_type(&buf[..n]), None | Some(1));
+                let queue = if starts_exchange { &new_tx } else { &tx };
+                let Ok(permit) = queue.try_reserve() else {
+                    stats.overload.fetch_add(1, Relaxed);
+                    continue;
+                };
                 match decide::parse(&buf[..n]) {
                     Err(e) => {
                         stats.bad.fetch_add(1, Relaxed);
@@ -211,17 +225,10 @@ pub async fn serve(
                             tracing::warn!(iface = %name, %src, len = n, suppressed = sup, "dropped bad packet: {e}")
                         });
                     }
-                    Ok(msg) => {
-                        if tx
-                            .try_send(Event::Packet {
-                                iface: i,
-                                msg: Box::new(msg),
-                            })
-                            .is_err()
-                        {
-                            stats.overload.fetch_add(1, Relaxed);
-                        }
-                    }
+                    Ok(msg) => permit.send(Event::Packet {
+                        iface: i,
+                        msg: Box::new(msg),
+                    }),
                 }
             }
         });
@@ -245,6 +252,7 @@ pub async fn serve(
     };
     loop {
         tokio::select! {
+            biased;
             _ = shutdown.cancelled() => break,
             r = view.changed() => {
                 if r.is_err() { break; }
@@ -266,7 +274,14 @@ pub async fn serve(
                     if wr_tx.send(Commit { changes, reply: None, dns }).await.is_err() { break; }
                 }
             }
-            ev = ev_rx.recv() => {
+            // Exchanges under way first.
+            ev = async {
+                tokio::select! {
+                    biased;
+                    e = ev_rx.recv() => e,
+                    e = new_rx.recv() => e,
+                }
+            } => {
                 let Some(ev) = ev else { break };
                 match ev {
                     Event::Packet { iface, msg } => {

@@ -62,9 +62,13 @@ zone "10.168.192.in-addr.arpa" {{ type primary; file "{zd}/rev.zone"; allow-upda
         .main
         .process("named")
         .args(["-g", "-4", "-u", "root", "-c", conf_named.to_str().unwrap()])
-        .ready(Ready::Log("running".into()))
+        .ready(Ready::Log("all zones loaded".into()))
         .timeout(Duration::from_secs(15))
         .spawn();
+    // named logs "running" early in its start-up too: wait until it answers for the zone.
+    wait_for("named to serve the zone", || {
+        dig(&lan.main, &["it-ishin.com", "SOA"]).starts_with("ns.it-ishin.com.")
+    });
     let conf = write_config(dir, DHCP, "");
     let mut d = start(&lan.main, &conf, dir);
 

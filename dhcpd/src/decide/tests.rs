@@ -329,3 +329,13 @@ fn server_replies_are_not_requests() {
     let d = handle(&cfg, &LeaseTable::new(), &m, &rx(&inner()));
     assert!(d.reply.is_none() && d.bad);
 }
+
+#[test]
+fn peek_type_finds_option_53_without_decoding() {
+    let mut m = msg(Some(MessageType::Request), MAC);
+    m.opts_mut().insert(DhcpOption::Hostname("x".into()));
+    let v = m.to_vec().unwrap();
+    assert_eq!(peek_type(&v), Some(3));
+    assert_eq!(peek_type(&msg(None, MAC).to_vec().unwrap()), None);
+    assert_eq!(peek_type(&v[..241]), None);
+}
