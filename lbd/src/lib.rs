@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 pub mod apply;
 pub mod desired;
 pub mod health;
+pub mod metrics;
 pub mod nft;
 pub mod proxy;
 pub mod sched;
@@ -192,6 +193,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         );
     }
 
+    let metrics = metrics::Metrics::default();
+    if let Some(addr) = view.metrics
+        && let Err(e) = shared::metrics::serve(addr, metrics.registry(), shutdown.clone()).await
+    {
+        anyhow::bail!("metrics on {addr}: {e}: fix `metrics` in [lb]");
+    }
+
     // Health checks.
     let (check_tx, mut check_rx) = mpsc::channel::<health::CheckResult>(1024);
     let mut checkers_stop = CancellationToken::new();
@@ -214,14 +222,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         tokio::select! {
             _ = tokio::time::sleep_until(first_deadline) => break,
             _ = shutdown.cancelled() => break,
-            Some(r) = check_rx.recv() => { record(&view, &mut trackers, r); }
+            Some(r) = check_rx.recv() => { record(&view, &mut trackers, r, &metrics); }
         }
     }
 
     let mut managed = desired::managed_vips(&view);
     let mut current: Desired = desired::desired(&view, &health_map(&trackers), role);
+    metrics.master.set(i64::from(role == Role::Master));
     match applier.apply(&current, &managed) {
-        Ok(taken) => announce(&applier, &taken),
+        Ok(taken) => {
+            metrics.applies.inc();
+            announce(&applier, &taken);
+        }
         Err(e) => {
             applier.clear(&managed);
             anyhow::bail!("cannot apply the initial state (everything rolled back): {e}");
@@ -334,7 +346,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 dirty = true;
             }
             Some(r) = check_rx.recv() => {
-                if record(&view, &mut trackers, r) { dirty = true; }
+                if record(&view, &mut trackers, r, &metrics) { dirty = true; }
             }
             r = role_rx.changed(), if vrrp_task.is_some() => {
                 if r.is_err() { break; }
@@ -354,8 +366,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         if dirty {
             let next = desired::desired(&view, &health_map(&trackers), role);
+            metrics.master.set(i64::from(role == Role::Master));
             match applier.apply(&next, &managed) {
                 Ok(taken) => {
+                    metrics.applies.inc();
                     announce(&applier, &taken);
                     if next != current {
                         log_state(&next, role);
@@ -365,6 +379,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     dirty = false;
                 }
                 Err(e) => {
+                    metrics.apply_failures.inc();
                     tracing::error!("apply failed, the previous state stays in force: {e}");
                     dirty = false;
                 }
@@ -419,16 +434,30 @@ fn start_vrrp(
 }
 
 /// Feeds one check result into its tracker; true when the backend's state flipped.
-fn record(view: &LbView, trackers: &mut Trackers, r: health::CheckResult) -> bool {
+fn record(
+    view: &LbView,
+    trackers: &mut Trackers,
+    r: health::CheckResult,
+    m: &metrics::Metrics,
+) -> bool {
     let Some(svc) = view.services.iter().find(|s| s.name == r.service) else {
         return false;
     };
     let t = trackers.entry((r.service.clone(), r.backend)).or_default();
     let ok = r.ok.is_ok();
+    let mut labels = metrics::Metrics::labels(&r.service, r.backend);
+    labels.push(("result".into(), if ok { "ok" } else { "fail" }.into()));
+    m.checks.get_or_create(&labels).inc();
     if let Err(e) = &r.ok {
         t.last_error = Some(e.clone());
     }
-    match t.record(ok, svc.check.rise, svc.check.fall) {
+    let changed = t.record(ok, svc.check.rise, svc.check.fall);
+    if let Some(up) = t.up {
+        m.backend_up
+            .get_or_create(&metrics::Metrics::labels(&r.service, r.backend))
+            .set(i64::from(up));
+    }
+    match changed {
         Some(true) => {
             tracing::info!(service = %r.service, backend = %r.backend, "backend up");
             true

@@ -43,6 +43,19 @@ fn kernel_rr_failover_and_clean_exit() {
         .collect();
     assert_eq!(active.iter().sum::<u64>(), 1, "{st}");
     drop(held);
+    let m = lan.main.run(&[
+        "curl",
+        "-sS",
+        "--max-time",
+        "2",
+        "http://127.0.0.1:9169/metrics",
+    ]);
+    let m = String::from_utf8_lossy(&m.stdout);
+    assert!(
+        m.contains("lbd_backend_up{service=\"www3\",backend=\"192.168.10.11:80\"} 1"),
+        "{m}"
+    );
+    assert!(m.contains("lbd_vrrp_master 1"), "{m}");
 
     failover_scenario(&lan, &conf, &mut lbd, web1);
 

@@ -49,7 +49,7 @@ pub fn host_file(lan: &SeedLan, service_extra: &str) -> PathBuf {
                 INTERVAL.as_millis()
             ),
         )
-        .replace(&vrrp_line, "")
+        .replace(&vrrp_line, "metrics = \"127.0.0.1:9169\"")
         .replace("scheduler = \"rr\"", &format!("scheduler = \"rr\"\n{service_extra}"));
     let path = lan.lab.dir().join("hosts.toml");
     std::fs::write(&path, text).unwrap();
