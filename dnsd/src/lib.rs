@@ -140,10 +140,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             r = rx.changed() => {
                 if r.is_err() { break; }
+                // shared::reload already sent RELOADING=1 / READY=1 for this trigger.
                 let v: Arc<DnsView> = rx.borrow_and_update().clone();
-                notify::reloading();
                 state.reload(v).await;
-                notify::ready();
             }
         }
     }
