@@ -12,6 +12,7 @@ pub mod server;
 pub mod store;
 pub mod udp;
 pub mod update;
+pub mod watch;
 pub mod zone;
 pub mod zonefile;
 
@@ -120,8 +121,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         shared::metrics::serve(addr, Arc::new(reg), stop.clone()).await?;
     }
     state.notify_all(&changed);
-    // SIGHUP also re-reads the zone files (the host table may be unchanged).
+    // SIGHUP and a change of a zone file re-read the zone files (the host table may be
+    // unchanged, so shared::reload publishes nothing).
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    let (ztx, mut zrx) = tokio::sync::mpsc::channel::<()>(1);
+    let zone_paths = |v: &DnsView| {
+        v.zone_files
+            .iter()
+            .map(|z| z.path.clone())
+            .collect::<Vec<_>>()
+    };
+    let mut zwatch = watch::ZoneFileWatcher::new(zone_paths(&first), ztx.clone());
     notify::ready();
     tracing::info!(store = %store_path.display(), "dnsd ready");
     let mut status = tokio::time::interval(std::time::Duration::from_secs(60));
@@ -138,10 +148,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 let v = state.view.load_full();
                 state.reload(v).await;
             }
+            Some(()) = zrx.recv() => {
+                tracing::info!("a zone file changed");
+                let v = state.view.load_full();
+                state.reload(v).await;
+            }
             r = rx.changed() => {
                 if r.is_err() { break; }
                 // shared::reload already sent RELOADING=1 / READY=1 for this trigger.
                 let v: Arc<DnsView> = rx.borrow_and_update().clone();
+                if zwatch.files() != zone_paths(&v).as_slice() {
+                    zwatch = watch::ZoneFileWatcher::new(zone_paths(&v), ztx.clone());
+                }
                 state.reload(v).await;
             }
         }

@@ -570,18 +570,33 @@ fn reload_serves_changes_and_keeps_serving_on_bad_zone_file() {
         ["printer.it-ishin.com."]
     );
     assert!(soa_serial(w, s, "it-ishin.com") > serial0);
-    // A zone file contradicting the host table: rejected, the previous zones stay.
+    // Editing a zone file is picked up without a signal.
+    std::fs::write(
+        dir.join("extra.zone"),
+        "$ORIGIN it-ishin.com.\n$TTL 60\nsamba IN A 192.168.10.77\n",
+    )
+    .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(10), || short(
+            w,
+            s,
+            &["samba.it-ishin.com"]
+        ) == ["192.168.10.77"]),
+        "zone file change not served"
+    );
+    // A zone file contradicting the host table: rejected (SIGHUP too), the previous zones stay.
+    let cur = d.log_cursor();
     std::fs::write(
         dir.join("extra.zone"),
         "$ORIGIN it-ishin.com.\nweb1 60 IN A 10.1.1.1\n",
     )
     .unwrap();
-    let cur = d.log_cursor();
     d.signal(nix::sys::signal::Signal::SIGHUP);
     d.wait_for_log_after(cur, "reload rejected", Duration::from_secs(10))
         .unwrap();
     assert_eq!(short(w, s, &["web1.it-ishin.com"]), ["192.168.10.10"]);
     assert_eq!(short(w, s, &["printer.it-ishin.com"]), ["192.168.10.50"]);
+    assert_eq!(short(w, s, &["samba.it-ishin.com"]), ["192.168.10.77"]);
 }
 
 #[test]

@@ -1,0 +1,60 @@
+//! Watches the extra zone files (a Samba-generated flat file changes behind our back) and asks
+//! for a reload when one changes. The host file itself is watched by `shared::reload`.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use notify::{RecursiveMode, Watcher};
+use tokio::sync::mpsc;
+
+/// A watcher for a set of zone files; dropping it stops watching.
+#[derive(Debug)]
+pub struct ZoneFileWatcher {
+    files: Vec<PathBuf>,
+    _w: Option<notify::RecommendedWatcher>,
+}
+
+impl ZoneFileWatcher {
+    /// Watches the folders of `files`; a change to one of them sends on `tx` (coalesced).
+    pub fn new(files: Vec<PathBuf>, tx: mpsc::Sender<()>) -> ZoneFileWatcher {
+        if files.is_empty() {
+            return ZoneFileWatcher { files, _w: None };
+        }
+        let names: BTreeSet<PathBuf> = files.iter().cloned().collect();
+        let dirs: BTreeSet<PathBuf> = files
+            .iter()
+            .map(|f| {
+                f.parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                    .map_or_else(|| PathBuf::from("."), |d| d.to_owned())
+            })
+            .collect();
+        let handler = move |res: notify::Result<notify::Event>| {
+            let Ok(ev) = res else { return };
+            if !ev.kind.is_access() && ev.paths.iter().any(|p| names.contains(p)) {
+                // A full channel already holds a pending reload.
+                let _ = tx.try_send(());
+            }
+        };
+        let w = match notify::recommended_watcher(handler) {
+            Ok(mut w) => {
+                for d in &dirs {
+                    if let Err(e) = w.watch(d, RecursiveMode::NonRecursive) {
+                        tracing::warn!(dir = %d.display(), error = %e, "cannot watch a zone file's folder; reload it with SIGHUP");
+                    }
+                }
+                Some(w)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch zone files; reload them with SIGHUP");
+                None
+            }
+        };
+        ZoneFileWatcher { files, _w: w }
+    }
+
+    /// The files watched.
+    pub fn files(&self) -> &[PathBuf] {
+        &self.files
+    }
+}
