@@ -135,11 +135,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         tracing::info!(iface = %name, port = v.port, "listening on {name} ({})", shown.join(", "));
         ifaces.push(server::Iface { name, addrs, sock });
     }
+    let stats = std::sync::Arc::new(server::Stats::default());
+    if let Some(addr) = v.metrics {
+        let registry = std::sync::Arc::new(stats.registry());
+        shared::metrics::serve(addr, registry, started.shutdown.clone())
+            .await
+            .with_context(|| format!("cannot serve metrics on {addr}"))?;
+    }
     let setup = server::Setup {
         ifaces,
         store: Box::new(store),
         port: v.port,
-        stats: Default::default(),
+        stats,
     };
     let dns_tx = match &v.ddns {
         Some(c) => {

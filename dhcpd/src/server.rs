@@ -5,12 +5,12 @@
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, UdpSocket};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use dhcproto::v4::Message;
 use ipnet::Ipv4Net;
 use shared::DhcpView;
+use shared::metrics::{Counter, Gauge, Registry};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -31,23 +31,65 @@ const GROUP: usize = 4096;
 /// Concurrent ping checks; beyond this addresses are offered unchecked.
 const PINGS: usize = 64;
 
-/// Counters.
+/// Counters (exported as Prometheus metrics when `[dhcp] metrics` is set).
 #[derive(Debug, Default)]
 pub struct Stats {
     /// Datagrams received.
-    pub received: AtomicU64,
+    pub received: Counter,
     /// Malformed datagrams dropped.
-    pub bad: AtomicU64,
+    pub bad: Counter,
     /// Requests dropped because the server was saturated.
-    pub overload: AtomicU64,
+    pub overload: Counter,
     /// Replies sent.
-    pub sent: AtomicU64,
+    pub sent: Counter,
     /// Requests answered with silence.
-    pub silent: AtomicU64,
+    pub silent: Counter,
     /// Transactions committed.
-    pub commits: AtomicU64,
+    pub commits: Counter,
     /// Failed commits (their replies were not sent).
-    pub commit_errors: AtomicU64,
+    pub commit_errors: Counter,
+    /// Leases bound now.
+    pub bound: Gauge,
+}
+
+impl Stats {
+    /// A registry holding these metrics.
+    pub fn registry(&self) -> Registry {
+        let mut r = Registry::with_prefix("dhcpd");
+        r.register(
+            "received_packets",
+            "Datagrams received",
+            self.received.clone(),
+        );
+        r.register(
+            "bad_packets",
+            "Malformed requests dropped",
+            self.bad.clone(),
+        );
+        r.register(
+            "overload_drops",
+            "Requests dropped while saturated",
+            self.overload.clone(),
+        );
+        r.register("sent_replies", "Replies sent", self.sent.clone());
+        r.register(
+            "silent_requests",
+            "Requests not answered",
+            self.silent.clone(),
+        );
+        r.register(
+            "lease_commits",
+            "Lease store transactions",
+            self.commits.clone(),
+        );
+        r.register(
+            "lease_commit_errors",
+            "Failed lease store transactions",
+            self.commit_errors.clone(),
+        );
+        r.register("bound_leases", "Leases bound", self.bound.clone());
+        r
+    }
 }
 
 /// A served interface.
@@ -209,18 +251,18 @@ pub async fn serve(
                         continue;
                     }
                 };
-                stats.received.fetch_add(1, Relaxed);
+                stats.received.inc();
                 // New exchanges queue apart; when their queue is full they are dropped before
                 // the cost of decoding.
                 let starts_exchange = matches!(decide::peek_type(&buf[..n]), None | Some(1));
                 let queue = if starts_exchange { &new_tx } else { &tx };
                 let Ok(permit) = queue.try_reserve() else {
-                    stats.overload.fetch_add(1, Relaxed);
+                    stats.overload.inc();
                     continue;
                 };
                 match decide::parse(&buf[..n]) {
                     Err(e) => {
-                        stats.bad.fetch_add(1, Relaxed);
+                        stats.bad.inc();
                         log.warn(|sup| {
                             tracing::warn!(iface = %name, %src, len = n, suppressed = sup, "dropped bad packet: {e}")
                         });
@@ -260,7 +302,9 @@ pub async fn serve(
                 tracing::info!(leases = table.len(), "host table reloaded; leases kept");
             }
             _ = tick.tick() => {
-                let changes = table.expiries(now(), 10_000);
+                let t = now();
+                stats.bound.set(table.iter().filter(|l| l.state == LeaseState::Bound && l.expires > t).count() as i64);
+                let changes = table.expiries(t, 10_000);
                 if !changes.is_empty() {
                     let mut dns = Vec::new();
                     for c in &changes {
@@ -289,10 +333,10 @@ pub async fn serve(
                         let rx = Rx { iface: &ifc.name, addrs: &ifc.addrs, now: now() };
                         let d = decide::handle(&cfg, &table, &msg, &rx);
                         if d.bad {
-                            stats.bad.fetch_add(1, Relaxed);
+                            stats.bad.inc();
                         }
                         if let Some(why) = d.silent {
-                            if d.reply.is_none() { stats.silent.fetch_add(1, Relaxed); }
+                            if d.reply.is_none() { stats.silent.inc(); }
                             let mac = crate::lease::hex_colon(msg.chaddr());
                             if d.bad {
                                 log.warn(|sup| tracing::warn!(iface = %ifc.name, %mac, suppressed = sup, "dropped request: {why}"));
@@ -345,11 +389,11 @@ pub async fn serve(
     drop(wr_tx);
     let _ = tokio::task::spawn_blocking(move || writer.join()).await;
     tracing::info!(
-        received = stats.received.load(Relaxed),
-        sent = stats.sent.load(Relaxed),
-        bad = stats.bad.load(Relaxed),
-        overload = stats.overload.load(Relaxed),
-        commits = stats.commits.load(Relaxed),
+        received = stats.received.get(),
+        sent = stats.sent.get(),
+        bad = stats.bad.get(),
+        overload = stats.overload.get(),
+        commits = stats.commits.get(),
         "packet loop stopped"
     );
     Ok(())
@@ -358,7 +402,7 @@ pub async fn serve(
 fn send_now(ifc: &Iface, r: &Reply, port: u16, stats: &Stats) {
     match io::deliver(&ifc.sock, &ifc.name, r.dest, &r.bytes, port) {
         Ok(to) => {
-            stats.sent.fetch_add(1, Relaxed);
+            stats.sent.inc();
             tracing::debug!(iface = %ifc.name, %to, yiaddr = %r.yiaddr, "sent {}", r.kind);
         }
         Err(e) => {
@@ -392,7 +436,7 @@ fn writer(
         match store.commit(&changes) {
             Ok(()) => {
                 if !changes.is_empty() {
-                    stats.commits.fetch_add(1, Relaxed);
+                    stats.commits.inc();
                 }
                 for c in batch.drain(..) {
                     if let Some((i, r)) = &c.reply {
@@ -408,7 +452,7 @@ fn writer(
                 }
             }
             Err(e) => {
-                stats.commit_errors.fetch_add(1, Relaxed);
+                stats.commit_errors.inc();
                 tracing::error!(error = %e, replies = batch.len(), "lease commit failed: replies withheld");
                 batch.clear();
             }

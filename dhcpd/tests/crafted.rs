@@ -15,6 +15,7 @@ const DHCP: &str = r#"[dhcp]
 decline-probation = "1h"
 ping-check = false
 lease-db = "leases.redb"
+metrics = "127.0.0.1:9167"
 "#;
 
 const REMOTE: &str = r#"
@@ -123,7 +124,7 @@ fn bootp_nak_decline_relay_and_bad_packets() {
         hlen[2] = 99;
         for bad in [
             &good[..10],
-            &good[..239],
+            &good[..200],
             &fqdn[..],
             &hlen[..],
             &[2u8; 300][..],
@@ -135,6 +136,22 @@ fn bootp_nak_decline_relay_and_bad_packets() {
     });
     d.wait_for_log("dropped bad packet", Duration::from_secs(5))
         .unwrap();
+    // The counters are on the Prometheus endpoint.
+    let text = lan.main.enter(|| {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect("127.0.0.1:9167").unwrap();
+        s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    });
+    let value = |name: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing in {text}"))
+    };
+    assert_eq!(value("dhcpd_bad_packets_total"), 5, "{text}");
+    assert!(value("dhcpd_sent_replies_total") >= 8, "{text}");
 }
 
 #[test]
