@@ -55,6 +55,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Turn keepalived.conf (and dhcpd.conf, zone files) into a host file.
+    Import(shared::import::command::ImportArgs),
 }
 
 /// `lbd status`: asks the running daemon over its control socket; returns the exit code.

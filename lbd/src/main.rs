@@ -5,8 +5,15 @@ use clap::Parser;
 fn main() -> std::process::ExitCode {
     let cli = lbd::Cli::parse();
     shared::daemon::init_tracing(&cli.common);
-    if let Some(lbd::Command::Status { json }) = cli.command {
-        return std::process::ExitCode::from(lbd::status_command(&cli, json) as u8);
+    match &cli.command {
+        Some(lbd::Command::Status { json }) => {
+            return std::process::ExitCode::from(lbd::status_command(&cli, *json) as u8);
+        }
+        Some(lbd::Command::Import(args)) => {
+            let code = shared::import::command::run(args, shared::import::Format::Keepalived);
+            return std::process::ExitCode::from(code as u8);
+        }
+        None => {}
     }
     if cli.common.check {
         shared::daemon::check_and_exit(&cli.common.config, |t| lbd::summary(&lbd::view(t)));

@@ -242,6 +242,12 @@ fn origin_from_file_name(p: &Path) -> Option<String> {
         .strip_prefix("db.")
         .or_else(|| n.strip_suffix(".zone"))
         .or_else(|| n.strip_suffix(".db"))?;
+    // BIND's habit for reverse zones: db.192.168.10 holds 10.168.192.in-addr.arpa.
+    let octets: Vec<&str> = n.split('.').collect();
+    if (1..=3).contains(&octets.len()) && octets.iter().all(|o| o.parse::<u8>().is_ok()) {
+        let rev: Vec<&str> = octets.into_iter().rev().collect();
+        return Some(absolute_origin(&format!("{}.in-addr.arpa", rev.join("."))));
+    }
     (n.contains('.') && crate::is_dns_name(n)).then(|| absolute_origin(n))
 }
 
