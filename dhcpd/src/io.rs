@@ -11,7 +11,8 @@ use crate::decide::Dest;
 /// Binds the DHCP server port on one interface.
 pub fn bind_iface(name: &str, port: u16) -> io::Result<UdpSocket> {
     let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
-    s.set_reuse_address(true)?;
+    // No SO_REUSEADDR: sockets bound to different devices do not clash, and a second server on
+    // the same interface is refused (EADDRINUSE) instead of silently sharing the port.
     s.set_broadcast(true)?;
     s.bind_device(Some(name.as_bytes()))?;
     // Room for bursts of a relay (the default ~200 KB holds ~150 requests), but not so much that

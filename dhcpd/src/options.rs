@@ -240,6 +240,40 @@ mod tests {
     }
 
     #[test]
+    fn client_fqdn_is_answered_with_the_full_name_and_server_update_bits() {
+        let cfg = config();
+        let mut req = Message::default();
+        let name = Name::from_ascii("pc.").unwrap();
+        req.opts_mut()
+            .insert(DhcpOption::ClientFQDN(ClientFQDN::new(
+                FqdnFlags::new(0).set_e(true).set_s(true),
+                name,
+            )));
+        let mut reply = Message::default();
+        fill(
+            &req,
+            &mut reply,
+            &ReplyOpts {
+                kind: Some(MessageType::Ack),
+                server_id: "192.168.10.1".parse().unwrap(),
+                lease: Some(60),
+                subnet: cfg.subnet(1),
+                host: None,
+                hostname: Some("pc"),
+                domain: "it-ishin.com",
+                ddns: true,
+            },
+        );
+        let Some(DhcpOption::ClientFQDN(f)) = reply.opts().get(OptionCode::ClientFQDN) else {
+            panic!("no option 81");
+        };
+        assert_eq!(f.domain().to_ascii(), "pc.it-ishin.com.");
+        assert!(f.flags().s() && f.flags().e() && !f.flags().o());
+        let back = Message::from_bytes(&encode(reply, 1500).unwrap()).unwrap();
+        assert!(back.opts().get(OptionCode::ClientFQDN).is_some());
+    }
+
+    #[test]
     fn max_size_never_below_the_minimum() {
         let mut req = Message::default();
         req.opts_mut().insert(DhcpOption::MaxMessageSize(100));

@@ -37,6 +37,28 @@ fn bootp_nak_decline_relay_and_bad_packets() {
     let conf = write_config(dir, DHCP, REMOTE);
     let mut d = start(&lan.main, &conf, dir);
 
+    // A second server on the same interfaces is refused, not silently sharing port 67.
+    let other = dir.join("second");
+    std::fs::create_dir_all(&other).unwrap();
+    let err = lan
+        .main
+        .process(BIN)
+        .args([
+            "--config",
+            conf.to_str().unwrap(),
+            "--state-dir",
+            other.to_str().unwrap(),
+        ])
+        .ready(e2e::Ready::Notify)
+        .timeout(Duration::from_secs(10))
+        .try_spawn()
+        .expect_err("second dhcpd must not start");
+    assert!(
+        err.stderr.contains("cannot bind UDP port 67"),
+        "{}",
+        err.stderr
+    );
+
     // BOOTP: a request without option 53 gets a BOOTREPLY from the dynamic-bootp range.
     let bootp_ip = lan.client.enter(|| {
         let c = Crafted::client("eth0", MAC);
