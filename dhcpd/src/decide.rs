@@ -751,6 +751,29 @@ pub fn probation(ip: Ipv4Addr, now: u64, secs: u64) -> Lease {
     }
 }
 
+/// Leases whose time is up (at most `limit`): bound ones expire and lose their DNS records, stale
+/// offers and finished probation are forgotten.
+pub fn expire(t: &LeaseTable, now: u64, limit: usize) -> Decision {
+    let changes = t.expiries(now, limit);
+    let dns = changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::Put(l) if l.state == LeaseState::Expired => {
+                l.hostname.as_ref().map(|h| Dns::Remove {
+                    name: h.clone(),
+                    ip: l.ip,
+                })
+            }
+            _ => None,
+        })
+        .collect();
+    Decision {
+        changes,
+        dns,
+        ..Default::default()
+    }
+}
+
 /// Decides what to do about `req`, received on `rx`.
 pub fn handle(cfg: &Config, t: &LeaseTable, req: &Message, rx: &Rx<'_>) -> Decision {
     if req.opcode() != Opcode::BootRequest {

@@ -304,18 +304,11 @@ pub async fn serve(
             _ = tick.tick() => {
                 let t = now();
                 stats.bound.set(table.iter().filter(|l| l.state == LeaseState::Bound && l.expires > t).count() as i64);
-                let changes = table.expiries(t, 10_000);
-                if !changes.is_empty() {
-                    let mut dns = Vec::new();
-                    for c in &changes {
-                        if let Change::Put(l) = c && l.state == LeaseState::Expired
-                            && let Some(h) = table.get(l.ip).and_then(|o| o.hostname.clone()) {
-                            dns.push(Dns::Remove { name: h, ip: l.ip });
-                        }
-                        table.apply(c);
-                    }
-                    tracing::debug!(count = changes.len(), "leases expired");
-                    if wr_tx.send(Commit { changes, reply: None, dns }).await.is_err() { break; }
+                let d = decide::expire(&table, t, 10_000);
+                if !d.changes.is_empty() {
+                    for c in &d.changes { table.apply(c); }
+                    tracing::debug!(count = d.changes.len(), "leases expired");
+                    if wr_tx.send(Commit { changes: d.changes, reply: None, dns: d.dns }).await.is_err() { break; }
                 }
             }
             // Exchanges under way first.

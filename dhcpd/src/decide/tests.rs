@@ -339,3 +339,33 @@ fn peek_type_finds_option_53_without_decoding() {
     assert_eq!(peek_type(&msg(None, MAC).to_vec().unwrap()), None);
     assert_eq!(peek_type(&v[..241]), None);
 }
+
+#[test]
+fn expiry_frees_the_address_and_removes_its_dns_records() {
+    let cfg = config();
+    let (mut t, ip) = lease(&cfg, MAC);
+    assert!(expire(&t, NOW + 100, 100).changes.is_empty());
+    let d = expire(&t, NOW + 43200, 100);
+    assert_eq!(
+        d.dns,
+        vec![Dns::Remove {
+            name: "laptop".into(),
+            ip
+        }]
+    );
+    apply(&mut t, &d);
+    assert_eq!(t.get(ip).unwrap().state, LeaseState::Expired);
+    assert!(t.free_for(ip, b"another", NOW + 43200));
+    // the client comes back later and gets its old address again
+    let d = handle(
+        &cfg,
+        &t,
+        &msg(Some(MessageType::Discover), MAC),
+        &Rx {
+            iface: "p10p1",
+            addrs: &inner(),
+            now: NOW + 50000,
+        },
+    );
+    assert_eq!(d.reply.unwrap().yiaddr, ip);
+}
