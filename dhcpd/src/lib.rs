@@ -50,6 +50,8 @@ pub enum Cmd {
         #[arg(long)]
         all: bool,
     },
+    /// Turn an ISC dhcpd.conf (and zone files, keepalived.conf) into a host file.
+    Import(shared::import::command::ImportArgs),
 }
 
 /// This daemon's view of the host table.

@@ -33,6 +33,16 @@ pub struct Cli {
     /// Flags shared by the three daemons.
     #[command(flatten)]
     pub common: CommonArgs,
+    /// What to do (default: serve).
+    #[command(subcommand)]
+    pub cmd: Option<Cmd>,
+}
+
+/// Subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum Cmd {
+    /// Turn BIND zone files (and dhcpd.conf, keepalived.conf) into a host file.
+    Import(shared::import::command::ImportArgs),
 }
 
 /// This daemon's view of the host table.

@@ -5,6 +5,10 @@ use clap::Parser;
 fn main() -> std::process::ExitCode {
     let cli = dnsd::Cli::parse();
     shared::daemon::init_tracing(&cli.common);
+    if let Some(dnsd::Cmd::Import(args)) = &cli.cmd {
+        let code = shared::import::command::run(args, shared::import::Format::Zone);
+        return std::process::ExitCode::from(code as u8);
+    }
     if cli.common.check {
         let t = shared::daemon::load_or_exit(&cli.common.config);
         if let Err(e) = dnsd::check_zones(&dnsd::view(&t)) {

@@ -212,3 +212,57 @@ fn keepalived_conf_imported_balances_the_vip_like_keepalived_and_lvs() {
     }
     assert_eq!(seen, BTreeSet::from(["web1".to_owned(), "web2".to_owned()]));
 }
+
+#[test]
+fn each_daemon_imports_its_own_format_and_names_the_line_of_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = samples();
+    for (bin, good, bad) in [
+        (
+            "dhcpd",
+            s.join("seed-dhcpd.conf"),
+            "subnet 10.0.0.0 netmask 255.255.255.0 {\n  range 10.0.0.5 10.0.0.9;\n",
+        ),
+        (
+            "dnsd",
+            s.join("db.it-ishin.com"),
+            "$ORIGIN x.test.\n@ IN SOA ns x. ( 1 2 3\nwww IN A 10.0.0.1\n",
+        ),
+        (
+            "lbd",
+            s.join("keepalived.conf"),
+            "virtual_server 10.0.0.80 80 {\n  real_server 10.0.0.300 80 {\n  }\n}\n",
+        ),
+    ] {
+        let out = dir.path().join(format!("{bin}.toml"));
+        let o = Command::new(bin_path(bin))
+            .arg("import")
+            .arg(&good)
+            .arg("-o")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{bin} import: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let badf = dir.path().join(format!("{bin}.bad"));
+        std::fs::write(&badf, bad).unwrap();
+        let o = Command::new(bin_path(bin))
+            .arg("import")
+            .arg(&badf)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(64), "{bin}: {err}");
+        assert!(
+            err.starts_with(&format!("{}:", badf.display())),
+            "{bin}: no file:line in {err}"
+        );
+        assert!(
+            o.stdout.is_empty(),
+            "{bin} wrote a host file from bad input"
+        );
+    }
+}
