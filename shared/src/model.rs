@@ -204,6 +204,8 @@ pub struct DhcpView {
     pub port: u16,
     /// Lease database path.
     pub lease_db: PathBuf,
+    /// Shared SQL lease database (`lease-db = "postgresql://..."`); when set, `lease_db` is unused.
+    pub lease_db_url: Option<String>,
     /// How long a declined or conflicting address is kept out of use.
     pub decline_probation: Duration,
     /// Ping an address before offering it.

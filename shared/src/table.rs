@@ -1147,9 +1147,14 @@ impl Validator {
             interfaces,
             port: self.int(&dw.and_then(|d| d.port.clone()), 67, 1, 65535, "dhcp port") as u16,
             lease_db: self.path(
-                dw.and_then(|d| d.lease_db.as_deref()),
+                dw.and_then(|d| d.lease_db.as_deref())
+                    .filter(|s| !is_db_url(s)),
                 "/var/lib/dhcpd/leases.redb",
             ),
+            lease_db_url: dw
+                .and_then(|d| d.lease_db.as_deref())
+                .filter(|s| is_db_url(s))
+                .map(str::to_owned),
             decline_probation: self.duration(
                 &dw.and_then(|d| d.decline_probation.clone()),
                 Duration::from_secs(3600),
@@ -1665,4 +1670,9 @@ impl Validator {
             ),
         }
     }
+}
+
+/// A lease-db value naming a PostgreSQL database rather than a file.
+fn is_db_url(s: &str) -> bool {
+    s.starts_with("postgresql://") || s.starts_with("postgres://")
 }
