@@ -15,6 +15,7 @@ pub mod import;
 pub mod metrics;
 pub mod model;
 pub mod netif;
+pub mod privdrop;
 pub mod ratelimit;
 pub mod reload;
 mod table;
