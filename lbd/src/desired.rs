@@ -69,6 +69,9 @@ pub struct ServicePlan {
     pub mode: Mode,
     /// Where new connections go (empty when withdrawn).
     pub targets: Vec<Target>,
+    /// Backends configured (live or not): sizes the Maglev table, which must keep its size
+    /// when backends come and go or every source would move.
+    pub pool: usize,
 }
 
 /// A VIP this node must hold.
@@ -159,6 +162,7 @@ pub fn desired(view: &LbView, health: &HealthMap, role: Role) -> Desired {
             persistence: s.persistence,
             mode,
             targets,
+            pool: s.backends.len(),
         });
     }
     Desired {
@@ -270,6 +274,20 @@ sorry = "192.168.10.99:8080"
             Role::Backup,
         );
         assert_eq!(d, Desired::default());
+    }
+
+    #[test]
+    fn pool_counts_configured_backends_whatever_their_health() {
+        // The Maglev table is sized from `pool`: it must not shrink when a backend goes down.
+        let all = desired(
+            &view(),
+            &h(&[("192.168.10.10:80", true), ("192.168.10.11:80", true)]),
+            Role::Master,
+        );
+        let one = desired(&view(), &h(&[("192.168.10.11:80", true)]), Role::Master);
+        assert_eq!(all.services[0].pool, 2);
+        assert_eq!(one.services[0].targets.len(), 1);
+        assert_eq!(one.services[0].pool, 2);
     }
 
     #[test]

@@ -44,7 +44,7 @@ impl Picker {
         let keys: Vec<String> = plan.targets.iter().map(|t| t.addr.to_string()).collect();
         let wrr = sched::wrr_sequence(&w);
         let maglev = if plan.scheduler == Scheduler::Sh {
-            sched::maglev(&keys, &w, sched::maglev_size(keys.len()))
+            sched::maglev(&keys, &w, sched::maglev_size(plan.pool.max(keys.len())))
         } else {
             Vec::new()
         };
@@ -377,6 +377,7 @@ mod tests {
                     weight: *w,
                 })
                 .collect(),
+            pool: weights.len(),
         }
     }
 

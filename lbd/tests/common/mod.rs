@@ -15,13 +15,25 @@ pub const FALL: u32 = 2;
 
 /// `busybox httpd` on port 80 in `host`, serving a page with `name` in it.
 pub fn web(host: &Host, name: &str) -> Proc {
-    let dir = host.dir().join(format!("www-{name}"));
+    web_port(host, name, 80)
+}
+
+/// `busybox httpd` on `port` in `host`, serving a page with `name` in it.
+pub fn web_port(host: &Host, name: &str, port: u16) -> Proc {
+    let dir = host.dir().join(format!("www-{name}-{port}"));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("index.html"), format!("{name}\n")).unwrap();
     host.process("busybox")
-        .args(["httpd", "-f", "-p", "80", "-h", dir.to_str().unwrap()])
-        .name(&format!("httpd-{name}"))
-        .ready(Ready::Tcp(80))
+        .args([
+            "httpd",
+            "-f",
+            "-p",
+            &port.to_string(),
+            "-h",
+            dir.to_str().unwrap(),
+        ])
+        .name(&format!("httpd-{name}-{port}"))
+        .ready(Ready::Tcp(port))
         .timeout(Duration::from_secs(10))
         .spawn()
 }
@@ -29,6 +41,17 @@ pub fn web(host: &Host, name: &str) -> Proc {
 /// The example host file with the checks shortened, VRRP removed, and `extra` replacing the
 /// `scheduler = "rr"` line of the www3 service (e.g. to add `dataplane = "proxy"`).
 pub fn host_file(lan: &SeedLan, service_extra: &str) -> PathBuf {
+    host_file_with(lan, |t| {
+        t.replace(
+            "scheduler = \"rr\"",
+            &format!("scheduler = \"rr\"\n{service_extra}"),
+        )
+    })
+}
+
+/// The example host file with the checks shortened and VRRP removed, then `edit`ed (e.g. to
+/// replace the `backends = ...` and `scheduler = "rr"` lines of the www3 service).
+pub fn host_file_with(lan: &SeedLan, edit: impl FnOnce(String) -> String) -> PathBuf {
     let text =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../etc/hosts.toml")).unwrap();
     let check_line = text
@@ -49,8 +72,8 @@ pub fn host_file(lan: &SeedLan, service_extra: &str) -> PathBuf {
                 INTERVAL.as_millis()
             ),
         )
-        .replace(&vrrp_line, "metrics = \"127.0.0.1:9169\"")
-        .replace("scheduler = \"rr\"", &format!("scheduler = \"rr\"\n{service_extra}"));
+        .replace(&vrrp_line, "metrics = \"127.0.0.1:9169\"");
+    let text = edit(text);
     let path = lan.lab.dir().join("hosts.toml");
     std::fs::write(&path, text).unwrap();
     path
