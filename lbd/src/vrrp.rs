@@ -235,6 +235,12 @@ impl Machine {
         self.deadline
     }
 
+    /// Master_Adver_Interval: the interval the current master advertises (learned from its
+    /// adverts, RFC 5798 6.4.2; our own interval until one is heard).
+    pub fn master_adver_interval(&self) -> Duration {
+        cs(self.master_adver_cs)
+    }
+
     /// Skew_Time = ((256 - Priority) * Master_Adver_Interval) / 256.
     pub fn skew(&self) -> Duration {
         cs(self.master_adver_cs) * (256 - u32::from(self.p.priority)) / 256
@@ -453,10 +459,11 @@ pub fn spawn(
                             let pkt: &[u8] = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast(), n) };
                             match decode(pkt) {
                                 Ok((src, adv)) if adv.vrid == p.vrid => {
-                                    if adv.interval_cs != p.interval_cs {
-                                        tracing::debug!(from = %src, interval_cs = adv.interval_cs, "peer advertises another interval");
-                                    }
+                                    let learned = m.master_adver_interval();
                                     handle(m.on_advert(&adv, src, Instant::now()));
+                                    if m.master_adver_interval() != learned {
+                                        tracing::info!(from = %src, master_adver_interval_ms = m.master_adver_interval().as_millis() as u64, own_interval_ms = u64::from(p.interval_cs) * 10, "VRRP: following the master's advertisement interval");
+                                    }
                                 }
                                 Ok(_) => {}
                                 Err(e) => {
@@ -559,6 +566,56 @@ mod tests {
         // Then it advertises every interval.
         let d = m.deadline();
         assert_eq!(m.on_timer(d), vec![Action::Send(100)]);
+    }
+
+    #[test]
+    fn backup_learns_the_masters_advertisement_interval() {
+        // RFC 5798 6.4.2: a backup takes Master_Adver_Interval from the master's adverts and
+        // recomputes Skew_Time and Master_Down_Interval from it, whatever its own interval.
+        let now = Instant::now();
+        let (mut m, _) = Machine::start(params(100, true), now);
+        assert_eq!(m.master_adver_interval(), Duration::from_secs(1));
+        let mut fast = adv(200);
+        fast.interval_cs = 10;
+        let t1 = now + Duration::from_millis(50);
+        assert!(m.on_advert(&fast, PEER, t1).is_empty());
+        assert_eq!(m.master_adver_interval(), Duration::from_millis(100));
+        // skew = (256-100) * 100 ms / 256 = 60.9375 ms; master down = 300 ms + skew.
+        assert_eq!(m.skew(), Duration::from_nanos(60_937_500));
+        assert_eq!(m.deadline(), t1 + Duration::from_nanos(360_937_500));
+        // So the backup takes over 0.36 s after the fast master's last advert, not 3.6 s.
+        assert!(m.on_timer(t1 + Duration::from_millis(360)).is_empty());
+        assert_eq!(
+            m.on_timer(t1 + Duration::from_nanos(360_937_500)),
+            vec![Action::Send(100), Action::BecomeMaster]
+        );
+        // As master it keeps sending at its own configured interval.
+        assert_eq!(
+            m.deadline(),
+            t1 + Duration::from_nanos(360_937_500) + Duration::from_secs(1)
+        );
+
+        // A slower master (3 s) stretches the wait the other way; a lower-priority advert a
+        // preempting backup discards teaches nothing.
+        let (mut m, _) = Machine::start(params(100, true), now);
+        let mut slow = adv(200);
+        slow.interval_cs = 300;
+        m.on_advert(&slow, PEER, now);
+        assert_eq!(m.master_adver_interval(), Duration::from_secs(3));
+        assert_eq!(m.deadline(), now + m.master_down());
+        assert!(m.master_down() > Duration::from_secs(9));
+        let mut low = adv(50);
+        low.interval_cs = 20;
+        m.on_advert(&low, PEER, now);
+        assert_eq!(m.master_adver_interval(), Duration::from_secs(3));
+
+        // A master that yields to a better one takes that one's interval.
+        let (mut m, _) = Machine::start(params(100, true), now);
+        m.on_timer(m.deadline());
+        assert_eq!(m.state(), State::Master);
+        m.on_advert(&fast, PEER, now);
+        assert_eq!(m.state(), State::Backup);
+        assert_eq!(m.master_adver_interval(), Duration::from_millis(100));
     }
 
     #[test]
