@@ -25,7 +25,13 @@ pub struct Rx<'a> {
     pub addrs: &'a [Ipv4Net],
     /// Unix seconds.
     pub now: u64,
+    /// The shared lease database is unreachable: renew only leases known to be held, for their
+    /// remaining time; allocate nothing new.
+    pub offline: bool,
 }
+
+/// Why a request got no answer while the shared lease database is unreachable.
+pub const OFFLINE: &str = "lease database unreachable: new allocation refused";
 
 /// Where a reply goes (RFC 2131 section 4.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -373,6 +379,7 @@ struct Ctx<'a> {
     subnet: usize,
     server_id: Ipv4Addr,
     key: Vec<u8>,
+    offline: bool,
 }
 
 impl Ctx<'_> {
@@ -483,8 +490,23 @@ impl Ctx<'_> {
     /// Binds `ip` to the client and answers with ACK (or a BOOTP reply).
     fn bind(&self, ip: Ipv4Addr, kind: Option<MessageType>) -> Decision {
         let hostname = self.hostname();
+        let prev = self.t.get(ip);
+        let renewal = prev.is_some_and(|p| {
+            p.client == self.key && p.state == LeaseState::Bound && p.holds(self.now)
+        });
+        if self.offline && !renewal {
+            return Decision::silent(OFFLINE);
+        }
         let (lease, expires) = if kind.is_none() {
             (None, NEVER)
+        } else if self.offline {
+            // Only what the database already holds: another server may give the address away
+            // once that time is up.
+            let end = prev.map_or(self.now, |p| p.expires);
+            let s = end
+                .saturating_sub(self.now)
+                .clamp(1, u64::from(u32::MAX - 1)) as u32;
+            (Some(s), end)
         } else {
             let s = self.lease_secs();
             (Some(s), self.now.saturating_add(u64::from(s)))
@@ -496,7 +518,6 @@ impl Ctx<'_> {
             reply: Some(reply),
             ..Default::default()
         };
-        let prev = self.t.get(ip);
         let was_published = prev.is_some_and(|p| {
             p.client == self.key
                 && p.state == LeaseState::Bound
@@ -550,6 +571,16 @@ impl Ctx<'_> {
 
     fn discover(&self) -> Decision {
         let c = self.client();
+        if self.offline {
+            // A client that holds a live lease may still be offered it: its REQUEST renews.
+            let held = self
+                .t
+                .of_client(&self.key)
+                .is_some_and(|l| l.state == LeaseState::Bound && l.holds(self.now));
+            if !held {
+                return Decision::silent(OFFLINE);
+            }
+        }
         let requested = opt_ip(self.req, OptionCode::RequestedIpAddress);
         let Some(pick) = alloc::choose(self.cfg, self.t, self.subnet, &c, requested, self.now)
         else {
@@ -796,6 +827,7 @@ pub fn handle(cfg: &Config, t: &LeaseTable, req: &Message, rx: &Rx<'_>) -> Decis
         subnet,
         server_id,
         key: client_key(req),
+        offline: rx.offline,
     };
     match msg_type(req) {
         None => ctx.bootp(),

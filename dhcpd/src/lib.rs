@@ -7,6 +7,7 @@ pub mod decide;
 pub mod io;
 pub mod lease;
 pub mod options;
+pub mod pgstore;
 pub mod ping;
 pub mod server;
 pub mod store;
@@ -90,11 +91,14 @@ pub fn summary(v: &DhcpView) -> String {
             }
         );
     }
+    let db = match &v.lease_db_url {
+        Some(u) => format!("{} (shared, PostgreSQL)", pgstore::redact(u)),
+        None => v.lease_db.display().to_string(),
+    };
     let _ = writeln!(
         s,
-        "{} reservation(s); lease database {}",
+        "{} reservation(s); lease database {db}",
         v.reservations.len(),
-        v.lease_db.display()
     );
     match &v.ddns {
         Some(d) => {
@@ -126,9 +130,21 @@ fn humantime_secs(secs: u64) -> String {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let started = shared::daemon::start(&cli.common, "dhcpd", view, summary);
     let v = started.reload.view.borrow().clone();
-    let db = cli.common.state_path(&v.lease_db);
-    let store = store::RedbStore::open(&db)?;
-    tracing::info!(path = %db.display(), "lease database open");
+    let store: Box<dyn store::LeaseStore> = match &v.lease_db_url {
+        Some(url) => {
+            let url = url.clone();
+            // The PostgreSQL client runs its own runtime: connect off this one.
+            let s = tokio::task::spawn_blocking(move || pgstore::PgStore::open(&url)).await??;
+            tracing::info!(url = %s.shown(), "shared lease database open");
+            Box::new(s)
+        }
+        None => {
+            let db = cli.common.state_path(&v.lease_db);
+            let s = store::RedbStore::open(&db)?;
+            tracing::info!(path = %db.display(), "lease database open");
+            Box::new(s)
+        }
+    };
     let mut ifaces = Vec::new();
     for (name, addrs) in server::choose_ifaces(&v)? {
         let sock = io::bind_iface(&name, v.port)
@@ -146,7 +162,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let setup = server::Setup {
         ifaces,
-        store: Box::new(store),
+        store,
         port: v.port,
         stats,
     };
@@ -179,9 +195,20 @@ fn show_time(t: u64) -> String {
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(t)).to_string()
 }
 
-/// `dhcpd leases`: the table (or JSON) of leases in the database at `path`.
-pub fn list_leases(path: &std::path::Path, json: bool, all: bool) -> anyhow::Result<String> {
-    let mut leases: Vec<Lease> = store::read_only(path)?
+/// `dhcpd leases`: the table (or JSON) of leases in the database at `path`, or in the shared
+/// database at `url` when one is configured.
+pub fn list_leases(
+    path: &std::path::Path,
+    url: Option<&str>,
+    json: bool,
+    all: bool,
+) -> anyhow::Result<String> {
+    use store::LeaseStore as _;
+    let rows = match url {
+        Some(u) => pgstore::PgStore::open(u)?.load()?,
+        None => store::read_only(path)?,
+    };
+    let mut leases: Vec<Lease> = rows
         .into_iter()
         .filter(|l| all || matches!(l.state, LeaseState::Bound | LeaseState::Declined))
         .collect();

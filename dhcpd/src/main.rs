@@ -14,8 +14,9 @@ fn main() -> std::process::ExitCode {
     }
     if let Some(dhcpd::Cmd::Leases { json, all }) = cli.cmd {
         let t = shared::daemon::load_or_exit(&cli.common.config);
-        let path = cli.common.state_path(&dhcpd::view(&t).lease_db);
-        return match dhcpd::list_leases(&path, json, all) {
+        let v = dhcpd::view(&t);
+        let path = cli.common.state_path(&v.lease_db);
+        return match dhcpd::list_leases(&path, v.lease_db_url.as_deref(), json, all) {
             Ok(s) => {
                 print!("{s}");
                 std::process::ExitCode::SUCCESS

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, UdpSocket};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use dhcproto::v4::Message;
@@ -113,16 +114,75 @@ enum Event {
         ip: Ipv4Addr,
         alive: bool,
         reply: Reply,
+        /// With a shared store: the offer to record before the reply leaves.
+        commit: Option<Box<Commit>>,
     },
+}
+
+/// What a commit does, for when the shared database is unreachable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Hands an address to a client that does not hold it: refused while offline.
+    Alloc,
+    /// Extends a lease the client holds: answered and queued while offline.
+    Renewal,
+    /// Anything else (release, decline, expiry): queued while offline.
+    Other,
+}
+
+/// The request behind an allocation, to decide again when the database refuses it.
+struct Retry {
+    iface: usize,
+    msg: Box<Message>,
+    tries: u8,
 }
 
 struct Commit {
     changes: Vec<Change>,
     reply: Option<(usize, Reply)>,
     dns: Vec<Dns>,
+    kind: Kind,
+    /// The table's records before `changes`, to put back when the commit is refused.
+    undo: Vec<Change>,
+    retry: Option<Retry>,
 }
 
-fn now() -> u64 {
+impl Commit {
+    fn plain(changes: Vec<Change>, dns: Vec<Dns>) -> Self {
+        Commit {
+            changes,
+            reply: None,
+            dns,
+            kind: Kind::Other,
+            undo: Vec::new(),
+            retry: None,
+        }
+    }
+}
+
+enum ToWriter {
+    Commit(Box<Commit>),
+    /// Fetch what other servers changed (shared store), reconnecting when offline.
+    Refresh,
+}
+
+/// From the writer thread to the core task.
+enum Back {
+    /// The database refused an allocation (or could not be reached): these are the records to
+    /// believe; decide again when `retry` is set.
+    Refused {
+        current: Vec<Change>,
+        retry: Option<Retry>,
+    },
+    /// Records other servers changed.
+    Changed(Vec<crate::lease::Lease>),
+}
+
+/// Tries to decide again after the database refused an address.
+const RETRIES: u8 = 4;
+
+/// Unix seconds now.
+pub fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
@@ -209,6 +269,11 @@ impl std::fmt::Debug for dyn LeaseStore {
 }
 
 /// Runs the server until `shutdown`. `view` carries reloads; leases survive them.
+fn now() -> u64 {
+    unix_now()
+}
+
+/// Runs the server until `shutdown`. `view` carries reloads; leases survive them.
 pub async fn serve(
     setup: Setup,
     mut view: watch::Receiver<Arc<DhcpView>>,
@@ -221,13 +286,23 @@ pub async fn serve(
         port,
         stats,
     } = setup;
-    let leases = store.load()?;
+    let shared = store.shared();
+    // A PostgreSQL client runs its own runtime: use it off this one.
+    let (store, leases) = tokio::task::spawn_blocking(move || {
+        let mut store = store;
+        let l = store.load();
+        (store, l)
+    })
+    .await?;
+    let leases = leases?;
     tracing::info!(count = leases.len(), "leases loaded");
-    let mut table = LeaseTable::from_leases(leases);
+    let table = LeaseTable::from_leases(leases);
     let ifaces = Arc::new(ifaces);
     let (ev_tx, mut ev_rx) = mpsc::channel::<Event>(QUEUE);
     let (new_tx, mut new_rx) = mpsc::channel::<Event>(NEW_QUEUE);
-    let (wr_tx, wr_rx) = mpsc::channel::<Commit>(GROUP);
+    let (wr_tx, wr_rx) = mpsc::channel::<ToWriter>(GROUP);
+    let (back_tx, mut back_rx) = mpsc::unbounded_channel::<Back>();
+    let offline = Arc::new(AtomicBool::new(false));
 
     // Receive tasks.
     let mut tasks = tokio::task::JoinSet::new();
@@ -278,37 +353,83 @@ pub async fn serve(
 
     // Writer thread: group commit, then send.
     let writer = {
-        let ifaces = ifaces.clone();
-        let stats = stats.clone();
+        let w = Writer {
+            ifaces: ifaces.clone(),
+            port,
+            stats: stats.clone(),
+            dns_tx,
+            back: back_tx,
+            offline: offline.clone(),
+            backlog: Vec::new(),
+            last_try: None,
+            refused_log: RateLog {
+                last: None,
+                suppressed: 0,
+            },
+        };
         std::thread::Builder::new()
             .name("dhcpd-store".into())
-            .spawn(move || writer(store, wr_rx, &ifaces, port, &stats, dns_tx))?
+            .spawn(move || w.run(store, wr_rx))?
     };
 
-    let mut cfg = Config::new(view.borrow_and_update().clone());
-    let pings = Arc::new(tokio::sync::Semaphore::new(PINGS));
-    let mut tick = tokio::time::interval(Duration::from_secs(5));
-    let mut log = RateLog {
-        last: None,
-        suppressed: 0,
+    let mut core = Core {
+        cfg: Config::new(view.borrow_and_update().clone()),
+        table,
+        ifaces,
+        port,
+        stats: stats.clone(),
+        wr_tx,
+        ev_tx: ev_tx.clone(),
+        pings: Arc::new(tokio::sync::Semaphore::new(PINGS)),
+        log: RateLog {
+            last: None,
+            suppressed: 0,
+        },
+        offline_log: RateLog {
+            last: None,
+            suppressed: 0,
+        },
+        shared,
+        offline,
     };
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    let mut refresh = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => break,
             r = view.changed() => {
                 if r.is_err() { break; }
-                cfg = Config::new(view.borrow_and_update().clone());
-                tracing::info!(leases = table.len(), "host table reloaded; leases kept");
+                core.cfg = Config::new(view.borrow_and_update().clone());
+                tracing::info!(leases = core.table.len(), "host table reloaded; leases kept");
             }
             _ = tick.tick() => {
                 let t = now();
-                stats.bound.set(table.iter().filter(|l| l.state == LeaseState::Bound && l.expires > t).count() as i64);
-                let d = decide::expire(&table, t, 10_000);
+                stats.bound.set(core.table.iter().filter(|l| l.state == LeaseState::Bound && l.expires > t).count() as i64);
+                let d = decide::expire(&core.table, t, 10_000);
                 if !d.changes.is_empty() {
-                    for c in &d.changes { table.apply(c); }
+                    for c in &d.changes { core.table.apply(c); }
                     tracing::debug!(count = d.changes.len(), "leases expired");
-                    if wr_tx.send(Commit { changes: d.changes, reply: None, dns: d.dns }).await.is_err() { break; }
+                    if core.wr_tx.send(ToWriter::Commit(Box::new(Commit::plain(d.changes, d.dns)))).await.is_err() { break; }
+                }
+            }
+            _ = refresh.tick(), if shared => {
+                // Never wait for the writer: a refresh can be skipped.
+                let _ = core.wr_tx.try_send(ToWriter::Refresh);
+            }
+            b = back_rx.recv() => {
+                let Some(b) = b else { break };
+                match b {
+                    Back::Changed(rows) => {
+                        for l in rows { core.table.apply(&Change::Put(l)); }
+                    }
+                    Back::Refused { current, retry } => {
+                        for c in &current { core.table.apply(c); }
+                        if let Some(r) = retry && r.tries < RETRIES {
+                            tracing::debug!(tries = r.tries, "address taken by another server: choosing again");
+                            if !core.packet(r.iface, r.msg, r.tries + 1).await { break; }
+                        }
+                    }
                 }
             }
             // Exchanges under way first.
@@ -322,56 +443,18 @@ pub async fn serve(
                 let Some(ev) = ev else { break };
                 match ev {
                     Event::Packet { iface, msg } => {
-                        let ifc = &ifaces[iface];
-                        let rx = Rx { iface: &ifc.name, addrs: &ifc.addrs, now: now() };
-                        let d = decide::handle(&cfg, &table, &msg, &rx);
-                        if d.bad {
-                            stats.bad.inc();
-                        }
-                        if let Some(why) = d.silent {
-                            if d.reply.is_none() { stats.silent.inc(); }
-                            let mac = crate::lease::hex_colon(msg.chaddr());
-                            if d.bad {
-                                log.warn(|sup| tracing::warn!(iface = %ifc.name, %mac, suppressed = sup, "dropped request: {why}"));
-                            } else {
-                                tracing::debug!(iface = %ifc.name, %mac, "{why}");
-                            }
-                        }
-                        for c in &d.changes { table.apply(c); }
-                        let persistent: Vec<Change> = d.changes.into_iter().filter(Change::persistent).collect();
-                        match (d.reply, d.probe) {
-                            (Some(reply), Some(ip)) => match pings.clone().try_acquire_owned() {
-                                Ok(permit) => {
-                                    let tx = ev_tx.clone();
-                                    let timeout = cfg.view.ping_timeout;
-                                    tokio::task::spawn_blocking(move || {
-                                        let alive = ping::probe(ip, timeout).unwrap_or_else(|e| {
-                                            tracing::debug!(%ip, error = %e, "ping check failed");
-                                            false
-                                        });
-                                        drop(permit);
-                                        let _ = tx.blocking_send(Event::Probed { iface, ip, alive, reply });
-                                    });
-                                }
-                                Err(_) => send_now(&ifaces[iface], &reply, port, &stats),
-                            },
-                            (reply, _) => {
-                                if persistent.is_empty() && d.dns.is_empty() {
-                                    if let Some(r) = reply { send_now(&ifaces[iface], &r, port, &stats); }
-                                } else if wr_tx.send(Commit { changes: persistent, reply: reply.map(|r| (iface, r)), dns: d.dns }).await.is_err() {
-                                    break;
-                                }
-                            }
-                        }
+                        if !core.packet(iface, msg, 0).await { break; }
                     }
-                    Event::Probed { iface, ip, alive, reply } => {
+                    Event::Probed { iface, ip, alive, reply, commit } => {
                         if alive {
                             tracing::warn!(%ip, "address answers ping: on probation, not offered");
-                            let c = Change::Put(decide::probation(ip, now(), cfg.view.decline_probation.as_secs()));
-                            table.apply(&c);
-                            if wr_tx.send(Commit { changes: vec![c], reply: None, dns: Vec::new() }).await.is_err() { break; }
+                            let c = Change::Put(decide::probation(ip, now(), core.cfg.view.decline_probation.as_secs()));
+                            core.table.apply(&c);
+                            if core.wr_tx.send(ToWriter::Commit(Box::new(Commit::plain(vec![c], Vec::new())))).await.is_err() { break; }
+                        } else if let Some(c) = commit {
+                            if core.wr_tx.send(ToWriter::Commit(c)).await.is_err() { break; }
                         } else {
-                            send_now(&ifaces[iface], &reply, port, &stats);
+                            send_now(&core.ifaces[iface], &reply, port, &stats);
                         }
                     }
                 }
@@ -379,7 +462,7 @@ pub async fn serve(
         }
     }
     tasks.abort_all();
-    drop(wr_tx);
+    drop(core);
     let _ = tokio::task::spawn_blocking(move || writer.join()).await;
     tracing::info!(
         received = stats.received.get(),
@@ -390,6 +473,141 @@ pub async fn serve(
         "packet loop stopped"
     );
     Ok(())
+}
+
+/// The core task's state: configuration, lease table, and the way to the writer.
+struct Core {
+    cfg: Config,
+    table: LeaseTable,
+    ifaces: Arc<Vec<Iface>>,
+    port: u16,
+    stats: Arc<Stats>,
+    wr_tx: mpsc::Sender<ToWriter>,
+    ev_tx: mpsc::Sender<Event>,
+    pings: Arc<tokio::sync::Semaphore>,
+    log: RateLog,
+    offline_log: RateLog,
+    shared: bool,
+    offline: Arc<AtomicBool>,
+}
+
+impl Core {
+    /// Decides about one request and acts on it; false when the writer is gone.
+    async fn packet(&mut self, iface: usize, msg: Box<Message>, tries: u8) -> bool {
+        let ifc = &self.ifaces[iface];
+        let offline = self.shared && self.offline.load(Ordering::Relaxed);
+        let rx = Rx {
+            iface: &ifc.name,
+            addrs: &ifc.addrs,
+            now: now(),
+            offline,
+        };
+        let d = decide::handle(&self.cfg, &self.table, &msg, &rx);
+        if d.bad {
+            self.stats.bad.inc();
+        }
+        if let Some(why) = d.silent {
+            if d.reply.is_none() {
+                self.stats.silent.inc();
+            }
+            let mac = crate::lease::hex_colon(msg.chaddr());
+            if d.bad {
+                self.log.warn(|sup| tracing::warn!(iface = %ifc.name, %mac, suppressed = sup, "dropped request: {why}"));
+            } else if why == decide::OFFLINE {
+                self.offline_log
+                    .warn(|sup| tracing::warn!(%mac, suppressed = sup, "{why}"));
+            } else {
+                tracing::debug!(iface = %ifc.name, %mac, "{why}");
+            }
+        }
+        // What the commit does, and what to put back if it is refused.
+        let mut kind = Kind::Other;
+        let mut undo = Vec::new();
+        for c in &d.changes {
+            let ip = match c {
+                Change::Put(l) => l.ip,
+                Change::Del(ip) => *ip,
+            };
+            let prev = self.table.get(ip);
+            if let Change::Put(l) = c
+                && matches!(l.state, LeaseState::Bound | LeaseState::Offered)
+            {
+                let renewal = l.state == LeaseState::Bound
+                    && prev.is_some_and(|p| {
+                        p.client == l.client && p.state == LeaseState::Bound && p.holds(rx.now)
+                    });
+                kind = if renewal { Kind::Renewal } else { Kind::Alloc };
+            }
+            if self.shared {
+                undo.push(prev.map_or(Change::Del(ip), |p| Change::Put(p.clone())));
+            }
+        }
+        for c in &d.changes {
+            self.table.apply(c);
+        }
+        let shared = self.shared;
+        let persistent: Vec<Change> = d
+            .changes
+            .into_iter()
+            .filter(|c| shared || c.persistent())
+            .collect();
+        let nothing = persistent.is_empty() && d.dns.is_empty();
+        let retry = (shared && kind == Kind::Alloc).then_some(Retry { iface, msg, tries });
+        let commit = |reply: Option<Reply>| Commit {
+            changes: persistent,
+            reply: reply.map(|r| (iface, r)),
+            dns: d.dns,
+            kind,
+            undo,
+            retry,
+        };
+        match (d.reply, d.probe) {
+            (Some(reply), Some(ip)) => match self.pings.clone().try_acquire_owned() {
+                Ok(permit) => {
+                    let tx = self.ev_tx.clone();
+                    let timeout = self.cfg.view.ping_timeout;
+                    let commit = shared.then(|| Box::new(commit(Some(reply.clone()))));
+                    tokio::task::spawn_blocking(move || {
+                        let alive = ping::probe(ip, timeout).unwrap_or_else(|e| {
+                            tracing::debug!(%ip, error = %e, "ping check failed");
+                            false
+                        });
+                        drop(permit);
+                        let _ = tx.blocking_send(Event::Probed {
+                            iface,
+                            ip,
+                            alive,
+                            reply,
+                            commit,
+                        });
+                    });
+                    true
+                }
+                Err(_) if shared => self
+                    .wr_tx
+                    .send(ToWriter::Commit(Box::new(commit(Some(reply)))))
+                    .await
+                    .is_ok(),
+                Err(_) => {
+                    send_now(&self.ifaces[iface], &reply, self.port, &self.stats);
+                    true
+                }
+            },
+            (reply, _) => {
+                if nothing {
+                    if let Some(r) = reply {
+                        send_now(&self.ifaces[iface], &r, self.port, &self.stats);
+                    }
+                    true
+                } else {
+                    self.wr_tx
+                        .send(ToWriter::Commit(Box::new(commit(reply))))
+                        .await
+                        .is_ok()
+                }
+            }
+        }
+    }
 }
 
 fn send_now(ifc: &Iface, r: &Reply, port: u16, stats: &Stats) {
@@ -404,50 +622,168 @@ fn send_now(ifc: &Iface, r: &Reply, port: u16, stats: &Stats) {
     }
 }
 
-fn writer(
-    mut store: Box<dyn LeaseStore>,
-    mut rx: mpsc::Receiver<Commit>,
-    ifaces: &[Iface],
+struct Writer {
+    ifaces: Arc<Vec<Iface>>,
     port: u16,
-    stats: &Stats,
+    stats: Arc<Stats>,
     dns_tx: Option<mpsc::Sender<Dns>>,
-) {
-    let mut batch: Vec<Commit> = Vec::new();
-    let mut changes: Vec<Change> = Vec::new();
-    while let Some(first) = rx.blocking_recv() {
-        batch.push(first);
-        while batch.len() < GROUP {
-            match rx.try_recv() {
-                Ok(c) => batch.push(c),
-                Err(_) => break,
+    back: mpsc::UnboundedSender<Back>,
+    offline: Arc<AtomicBool>,
+    /// Changes acknowledged while the shared database was unreachable, oldest first.
+    backlog: Vec<Vec<Change>>,
+    last_try: Option<Instant>,
+    refused_log: RateLog,
+}
+
+/// How often an unreachable database is tried again.
+const RECONNECT: Duration = Duration::from_secs(1);
+
+impl Writer {
+    fn run(mut self, mut store: Box<dyn LeaseStore>, mut rx: mpsc::Receiver<ToWriter>) {
+        let shared = store.shared();
+        let mut batch: Vec<Commit> = Vec::new();
+        while let Some(first) = rx.blocking_recv() {
+            let mut refresh = false;
+            let mut next = Some(first);
+            while let Some(m) = next.take() {
+                match m {
+                    ToWriter::Commit(c) => batch.push(*c),
+                    ToWriter::Refresh => refresh = true,
+                }
+                if batch.len() < GROUP {
+                    next = rx.try_recv().ok();
+                }
+            }
+            if shared && self.offline.load(Ordering::Relaxed) {
+                self.catch_up(&mut *store);
+            }
+            if !batch.is_empty() {
+                self.commit(&mut *store, &mut batch, shared);
+            }
+            if refresh && shared && !self.offline.load(Ordering::Relaxed) {
+                match store.changed() {
+                    Ok(rows) if rows.is_empty() => {}
+                    Ok(rows) => {
+                        let _ = self.back.send(Back::Changed(rows));
+                    }
+                    Err(e) => self.go_offline(&e),
+                }
             }
         }
-        changes.clear();
-        for c in &mut batch {
-            changes.append(&mut c.changes);
+        if !self.backlog.is_empty() {
+            self.catch_up(&mut *store);
+            if !self.backlog.is_empty() {
+                let n: usize = self.backlog.iter().map(Vec::len).sum();
+                tracing::error!(
+                    changes = n,
+                    "stopping with lease changes the database never received"
+                );
+            }
         }
-        match store.commit(&changes) {
-            Ok(()) => {
-                if !changes.is_empty() {
-                    stats.commits.inc();
+    }
+
+    fn go_offline(&mut self, e: &crate::store::StoreError) {
+        if !self.offline.swap(true, Ordering::Relaxed) {
+            tracing::error!(error = %e, "lease database unreachable: renewing known leases for their remaining time, refusing new allocations, queueing changes");
+        }
+        self.last_try = Some(Instant::now());
+    }
+
+    /// Writes what was acknowledged while offline, once the database answers again.
+    fn catch_up(&mut self, store: &mut dyn LeaseStore) {
+        if self.last_try.is_some_and(|t| t.elapsed() < RECONNECT) {
+            return;
+        }
+        self.last_try = Some(Instant::now());
+        let groups: Vec<&[Change]> = self.backlog.iter().map(Vec::as_slice).collect();
+        match store.commit_groups(&groups, now()) {
+            Ok(refused) => {
+                for r in refused {
+                    tracing::warn!(changes = ?self.backlog[r.group], "a change made while the database was unreachable conflicts with another server's: the database's record stands");
+                    let _ = self.back.send(Back::Refused {
+                        current: r.current,
+                        retry: None,
+                    });
                 }
-                for c in batch.drain(..) {
-                    if let Some((i, r)) = &c.reply {
-                        send_now(&ifaces[*i], r, port, stats);
+                let n = self.backlog.len();
+                self.backlog.clear();
+                self.offline.store(false, Ordering::Relaxed);
+                tracing::info!(
+                    queued = n,
+                    "lease database reachable again: queued changes written"
+                );
+                if let Ok(rows) = store.changed() {
+                    let _ = self.back.send(Back::Changed(rows));
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "lease database still unreachable"),
+        }
+    }
+
+    fn commit(&mut self, store: &mut dyn LeaseStore, batch: &mut Vec<Commit>, shared: bool) {
+        if !self.offline.load(Ordering::Relaxed) {
+            let groups: Vec<&[Change]> = batch.iter().map(|c| c.changes.as_slice()).collect();
+            let any = groups.iter().any(|g| !g.is_empty());
+            match store.commit_groups(&groups, now()) {
+                Ok(refused) => {
+                    if any {
+                        self.stats.commits.inc();
                     }
-                    if let Some(tx) = &dns_tx {
-                        for d in c.dns {
-                            if tx.try_send(d).is_err() {
-                                tracing::warn!("dynamic DNS queue full: update dropped");
-                            }
+                    let mut refused = refused.into_iter().peekable();
+                    for (i, c) in batch.drain(..).enumerate() {
+                        if refused.peek().is_some_and(|r| r.group == i) {
+                            let r = refused.next().map(|r| r.current).unwrap_or_default();
+                            let _ = self.back.send(Back::Refused {
+                                current: r,
+                                retry: c.retry,
+                            });
+                        } else {
+                            self.deliver(c);
                         }
                     }
+                    return;
+                }
+                Err(e) if shared => {
+                    self.stats.commit_errors.inc();
+                    self.go_offline(&e);
+                }
+                Err(e) => {
+                    self.stats.commit_errors.inc();
+                    tracing::error!(error = %e, replies = batch.len(), "lease commit failed: replies withheld");
+                    batch.clear();
+                    return;
                 }
             }
-            Err(e) => {
-                stats.commit_errors.inc();
-                tracing::error!(error = %e, replies = batch.len(), "lease commit failed: replies withheld");
-                batch.clear();
+        }
+        // Shared database unreachable: renewals and the rest are answered and queued; new
+        // allocations are refused.
+        for mut c in batch.drain(..) {
+            if c.kind == Kind::Alloc {
+                self.refused_log.warn(|sup| {
+                    tracing::warn!(suppressed = sup, "{}", decide::OFFLINE);
+                });
+                let _ = self.back.send(Back::Refused {
+                    current: std::mem::take(&mut c.undo),
+                    retry: None,
+                });
+            } else {
+                if !c.changes.is_empty() {
+                    self.backlog.push(std::mem::take(&mut c.changes));
+                }
+                self.deliver(c);
+            }
+        }
+    }
+
+    fn deliver(&self, c: Commit) {
+        if let Some((i, r)) = &c.reply {
+            send_now(&self.ifaces[*i], r, self.port, &self.stats);
+        }
+        if let Some(tx) = &self.dns_tx {
+            for d in c.dns {
+                if tx.try_send(d).is_err() {
+                    tracing::warn!("dynamic DNS queue full: update dropped");
+                }
             }
         }
     }

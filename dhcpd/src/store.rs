@@ -28,6 +28,9 @@ pub enum StoreError {
     /// A read or write failed.
     #[error("lease database: {0}")]
     Io(String),
+    /// The (shared) database cannot be reached now.
+    #[error("lease database unreachable: {0}")]
+    Unavailable(String),
     /// A stored record does not decode.
     #[error("lease database: bad record for {ip}: {msg}")]
     Corrupt {
@@ -42,12 +45,43 @@ fn io(e: impl std::fmt::Display) -> StoreError {
     StoreError::Io(e.to_string())
 }
 
+/// A group of changes a shared store would not write: its address is held by another client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    /// Index of the group in the call.
+    pub group: usize,
+    /// What the database holds for the group's addresses (`Del` where it has no row).
+    pub current: Vec<Change>,
+}
+
 /// Where leases live between runs.
 pub trait LeaseStore: Send {
     /// Every stored lease.
-    fn load(&self) -> Result<Vec<Lease>, StoreError>;
+    fn load(&mut self) -> Result<Vec<Lease>, StoreError>;
     /// Applies all `changes` atomically and durably; returns only once they are on disk.
     fn commit(&mut self, changes: &[Change]) -> Result<(), StoreError>;
+    /// True when other servers write the same store: offers are stored too, a write may be
+    /// refused, and the local view is refreshed from [`LeaseStore::changed`].
+    fn shared(&self) -> bool {
+        false
+    }
+    /// Applies groups of changes in one durable transaction. A shared store refuses a group whose
+    /// address another client holds (nothing of that group is written) and says so; the
+    /// embedded store never refuses.
+    fn commit_groups(
+        &mut self,
+        groups: &[&[Change]],
+        now: u64,
+    ) -> Result<Vec<Refused>, StoreError> {
+        let _ = now;
+        let all: Vec<Change> = groups.iter().flat_map(|g| g.iter().cloned()).collect();
+        self.commit(&all)?;
+        Ok(Vec::new())
+    }
+    /// Leases other servers changed since the last call (shared stores only).
+    fn changed(&mut self) -> Result<Vec<Lease>, StoreError> {
+        Ok(Vec::new())
+    }
 }
 
 /// The embedded redb store.
@@ -95,7 +129,7 @@ fn read_all(tx: &redb::ReadTransaction) -> Result<Vec<Lease>, StoreError> {
 }
 
 impl LeaseStore for RedbStore {
-    fn load(&self) -> Result<Vec<Lease>, StoreError> {
+    fn load(&mut self) -> Result<Vec<Lease>, StoreError> {
         read_all(&self.db.begin_read().map_err(io)?)
     }
 
@@ -163,7 +197,7 @@ mod tests {
             s.commit(&[Change::Del(Ipv4Addr::new(10, 0, 0, 5))])
                 .unwrap();
         }
-        let s = RedbStore::open(&p).unwrap();
+        let mut s = RedbStore::open(&p).unwrap();
         assert_eq!(s.load().unwrap(), vec![lease(6)]);
     }
 

@@ -15,6 +15,7 @@ fn rx(addrs: &[Ipv4Net]) -> Rx<'_> {
         iface: "p10p1",
         addrs,
         now: NOW,
+        offline: false,
     }
 }
 
@@ -152,6 +153,7 @@ fn init_reboot_on_the_wrong_network_is_naked_when_authoritative() {
             iface: "br0",
             addrs: &outer,
             now: NOW,
+            offline: false,
         },
     );
     assert!(d.reply.is_none());
@@ -266,6 +268,7 @@ fn relayed_discover_goes_to_the_relay_with_option_82() {
             iface: "br0",
             addrs: &outer,
             now: NOW,
+            offline: false,
         },
     );
     let r = d.reply.unwrap();
@@ -365,7 +368,51 @@ fn expiry_frees_the_address_and_removes_its_dns_records() {
             iface: "p10p1",
             addrs: &inner(),
             now: NOW + 50000,
+            offline: false,
         },
     );
+    assert_eq!(d.reply.unwrap().yiaddr, ip);
+}
+
+#[test]
+fn offline_renews_a_held_lease_for_its_remaining_time_only_and_allocates_nothing() {
+    let cfg = config();
+    let addrs = inner();
+    let (t, ip) = lease(&cfg, MAC);
+    let held_until = t.get(ip).unwrap().expires;
+    let off = Rx {
+        now: NOW + 100,
+        offline: true,
+        ..rx(&addrs)
+    };
+    // renewal (ciaddr) of the lease it holds: ACK, expiry unchanged
+    let mut req = msg(Some(MessageType::Request), MAC);
+    req.set_ciaddr(ip);
+    let d = handle(&cfg, &t, &req, &off);
+    let r = d.reply.expect("renewal answered while offline");
+    assert_eq!(r.kind, "ACK");
+    let m = decode(&r);
+    assert_eq!(
+        m.opts().get(OptionCode::AddressLeaseTime),
+        Some(&DhcpOption::AddressLeaseTime(
+            (held_until - NOW - 100) as u32
+        ))
+    );
+    assert!(
+        matches!(&d.changes[..], [Change::Put(l)] if l.ip == ip && l.expires == held_until && l.state == LeaseState::Bound)
+    );
+    // a new client: neither OFFER nor ACK
+    let other = [2, 0, 0, 0, 0x77, 0x77];
+    let d = handle(&cfg, &t, &msg(Some(MessageType::Discover), other), &off);
+    assert!(d.reply.is_none() && d.changes.is_empty());
+    assert_eq!(d.silent, Some(OFFLINE));
+    let mut req = msg(Some(MessageType::Request), other);
+    req.opts_mut().insert(DhcpOption::RequestedIpAddress(
+        "192.168.10.222".parse().unwrap(),
+    ));
+    let d = handle(&cfg, &t, &req, &off);
+    assert!(d.reply.is_none() && d.changes.is_empty());
+    // the holder's DISCOVER is still answered with its own address
+    let d = handle(&cfg, &t, &msg(Some(MessageType::Discover), MAC), &off);
     assert_eq!(d.reply.unwrap().yiaddr, ip);
 }
