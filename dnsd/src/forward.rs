@@ -39,6 +39,16 @@ pub struct Cache {
 }
 
 impl Cache {
+    /// Entries held (live or not yet swept).
+    pub fn len(&self) -> usize {
+        self.map.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// True when nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// A live entry with TTLs lowered by its age.
     pub fn get(&self, name: &Name, t: RecordType, now: Instant) -> Option<Cached> {
         let map = self.map.lock().unwrap_or_else(|e| e.into_inner());

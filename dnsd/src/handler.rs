@@ -43,10 +43,28 @@ pub struct Stats {
     pub forwarded: Counter,
     /// Forwarded queries answered from the cache.
     pub cache_hits: Counter,
+    /// Forwarded queries the cache could not answer (sent upstream).
+    pub cache_misses: Counter,
     /// Dynamic updates applied.
     pub updates: Counter,
+    /// Dynamic updates that changed nothing (already true, or prerequisites only).
+    pub updates_unchanged: Counter,
+    /// Dynamic updates refused (key, zone, prerequisites, protected names).
+    pub updates_refused: Counter,
+    /// Dynamic updates not stored (store error: SERVFAIL).
+    pub updates_failed: Counter,
     /// Zone transfers served.
     pub transfers: Counter,
+    /// Transfers sent as the whole zone (AXFR, or IXFR beyond the journal).
+    pub axfr_out: Counter,
+    /// Transfers sent from the journal (IXFR).
+    pub ixfr_out: Counter,
+    /// NOTIFY messages sent (every try).
+    pub notify_sent: Counter,
+    /// NOTIFY rounds a secondary acknowledged.
+    pub notify_acked: Counter,
+    /// NOTIFY rounds left unanswered after every try.
+    pub notify_failed: Counter,
     /// Requests with a bad TSIG.
     pub tsig_failures: Counter,
     /// Responses dropped by RRL.
@@ -101,14 +119,14 @@ impl Stats {
             self.cache_hits.clone(),
         );
         r.register(
-            "dnsd_updates",
-            "Dynamic updates applied",
-            self.updates.clone(),
+            "dnsd_cache_misses",
+            "Forwarded queries the cache could not answer",
+            self.cache_misses.clone(),
         );
         r.register(
-            "dnsd_transfers",
-            "Zone transfers served",
-            self.transfers.clone(),
+            "dnsd_notify_sent",
+            "NOTIFY messages sent (every try)",
+            self.notify_sent.clone(),
         );
         r.register(
             "dnsd_tsig_failures",
@@ -549,6 +567,7 @@ fn update(
     }
     let zname = req.queries[0].name().to_lowercase();
     if p.catalog.get(&zname).is_none() {
+        stats.updates_refused.inc();
         return reply(
             response_to(&req, ResponseCode::NotAuth),
             tsig.as_ref(),
@@ -562,6 +581,7 @@ fn update(
             .any(|k| *k == t.signer.signer_name().to_lowercase())
     }) else {
         tracing::info!(zone = %zname, "update refused: not signed with an update key");
+        stats.updates_refused.inc();
         return reply(response_to(&req, ResponseCode::Refused), None, limit, stats);
     };
     Decision::Update(Box::new(req), t)

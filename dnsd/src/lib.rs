@@ -7,8 +7,10 @@ pub mod answer;
 pub mod fast;
 pub mod forward;
 pub mod handler;
+pub mod metrics;
 pub mod rrl;
 pub mod server;
+pub mod status;
 pub mod store;
 pub mod udp;
 pub mod update;
@@ -33,6 +35,10 @@ pub struct Cli {
     /// Flags shared by the three daemons.
     #[command(flatten)]
     pub common: CommonArgs,
+    /// Started as root, become this user once the sockets are bound (the systemd units' user);
+    /// `root` keeps root. A user that does not exist keeps root with a warning.
+    #[arg(long, value_name = "USER", default_value = shared::privdrop::DEFAULT_USER)]
+    pub user: String,
     /// What to do (default: serve).
     #[command(subcommand)]
     pub cmd: Option<Cmd>,
@@ -43,6 +49,13 @@ pub struct Cli {
 pub enum Cmd {
     /// Turn BIND zone files (and dhcpd.conf, keepalived.conf) into a host file.
     Import(shared::import::command::ImportArgs),
+    /// Show the running daemon's zones, serials, recent updates, cache and counters (asks it
+    /// over the control socket).
+    Status {
+        /// Print the JSON document instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// This daemon's view of the host table.
@@ -95,6 +108,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let started = shared::daemon::start(&cli.common, "dnsd", view, summary);
     let mut rx = started.reload.view.clone();
     let first: Arc<DnsView> = rx.borrow_and_update().clone();
+    let zone_paths = |v: &DnsView| {
+        v.zone_files
+            .iter()
+            .map(|z| z.path.clone())
+            .collect::<Vec<_>>()
+    };
     let store_path = cli.common.state_path(&first.store);
     let store = store::Store::open(&store_path)?;
     let (state, changed) = server::Shared::new(first.clone(), store)?;
@@ -128,19 +147,39 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Some(addr) = first.metrics {
         let mut reg = shared::metrics::Registry::default();
         state.stats.register(&mut reg);
+        reg.register_collector(Box::new(metrics::Collector(state.clone())));
         shared::metrics::serve(addr, Arc::new(reg), stop.clone()).await?;
+    }
+    let control = cli.common.runtime_path(&first.control_socket);
+    let st = state.clone();
+    let handler: shared::control::Handler = Arc::new(move |args| match args[0] {
+        "status" => status::document(&st),
+        other => serde_json::json!({"error": format!("unknown command `{other}`; try status")}),
+    });
+    if let Err(e) = shared::control::serve(&control, handler, stop.clone()) {
+        tracing::warn!(socket = %control.display(), error = %e, "control socket not available; `dnsd status` will not work");
+    }
+    // Everything privileged is done: sockets bound, store open. Files the user must write
+    // later are handed over first.
+    let mut owned = vec![store_path.clone(), control.clone()];
+    owned.extend(cli.common.state_dir.iter().cloned());
+    owned.extend(cli.common.runtime_dir.iter().cloned());
+    hand_over(&cli.user, &owned);
+    let dropped = shared::privdrop::drop_privileges(&cli.user, &[])?;
+    if let shared::privdrop::Dropped::Dropped { user, .. } = &dropped {
+        let mut read = vec![cli.common.config.clone()];
+        read.extend(zone_paths(&first));
+        for p in read {
+            if nix::unistd::access(&p, nix::unistd::AccessFlags::R_OK).is_err() {
+                tracing::warn!(file = %p.display(), user = %user, "not readable by {user}: reloads will fail until it is (chgrp {user} and chmod g+r, or run under systemd)");
+            }
+        }
     }
     state.notify_all(&changed);
     // SIGHUP and a change of a zone file re-read the zone files (the host table may be
     // unchanged, so shared::reload publishes nothing).
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     let (ztx, mut zrx) = tokio::sync::mpsc::channel::<()>(1);
-    let zone_paths = |v: &DnsView| {
-        v.zone_files
-            .iter()
-            .map(|z| z.path.clone())
-            .collect::<Vec<_>>()
-    };
     let mut zwatch = watch::ZoneFileWatcher::new(zone_paths(&first), ztx.clone());
     notify::ready();
     tracing::info!(store = %store_path.display(), "dnsd ready");
@@ -184,4 +223,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     tracing::info!("{}", state.stats.line());
     tracing::info!("dnsd stopped");
     Ok(())
+}
+
+/// Gives `paths` (those that exist) to `user` when running as root and about to drop to it, so
+/// the state and runtime folders stay writable after the drop and on the next start.
+fn hand_over(user: &str, paths: &[std::path::PathBuf]) {
+    if !nix::unistd::Uid::effective().is_root() || user.is_empty() || user == "root" {
+        return;
+    }
+    let Ok(Some(u)) = nix::unistd::User::from_name(user) else {
+        return; // drop_privileges says why it keeps root
+    };
+    for p in paths {
+        match nix::unistd::chown(p, Some(u.uid), Some(u.gid)) {
+            Ok(()) => tracing::debug!(path = %p.display(), user, "handed over"),
+            Err(nix::errno::Errno::ENOENT) => {}
+            Err(e) => {
+                tracing::warn!(path = %p.display(), user, error = %e, "cannot hand over to {user}")
+            }
+        }
+    }
 }

@@ -9,6 +9,24 @@ fn main() -> std::process::ExitCode {
         let code = shared::import::command::run(args, shared::import::Format::Zone);
         return std::process::ExitCode::from(code as u8);
     }
+    if let Some(dnsd::Cmd::Status { json }) = &cli.cmd {
+        let t = shared::daemon::load_or_exit(&cli.common.config);
+        let path = cli.common.runtime_path(&dnsd::view(&t).control_socket);
+        return match shared::control::request(&path, "status") {
+            Ok(v) if *json => {
+                println!("{v:#}");
+                std::process::ExitCode::SUCCESS
+            }
+            Ok(v) => {
+                print!("{}", dnsd::status::text(&v));
+                std::process::ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("dnsd status: {e}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     if cli.common.check {
         let t = shared::daemon::load_or_exit(&cli.common.config);
         if let Err(e) = dnsd::check_zones(&dnsd::view(&t)) {

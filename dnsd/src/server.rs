@@ -48,6 +48,61 @@ pub struct Writer {
     sources: Vec<ZoneSource>,
 }
 
+/// Updates kept in memory for `dnsd status`.
+pub const JOURNAL_KEEP: usize = 64;
+/// Records listed per update entry (the rest are counted).
+const JOURNAL_RECORDS: usize = 16;
+
+/// One applied dynamic update, as `dnsd status` shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct UpdateEntry {
+    /// Seconds since the epoch.
+    pub time: u64,
+    /// Zone origin.
+    pub zone: String,
+    /// The TSIG key that signed it.
+    pub key: String,
+    /// Serial before.
+    pub from: u32,
+    /// Serial after.
+    pub serial: u32,
+    /// Records added (presentation format; at most 16).
+    pub added: Vec<String>,
+    /// Records removed (at most 16).
+    pub removed: Vec<String>,
+    /// Records added and removed in all.
+    pub changes: usize,
+}
+
+impl UpdateEntry {
+    /// The entry for a committed `delta` (RFC 1995 order: old SOA, removed, new SOA, added).
+    pub fn new(time: u64, zone: &Name, key: &Name, d: &crate::store::Delta) -> UpdateEntry {
+        let body = d.records.get(1..).unwrap_or_default();
+        let split = body
+            .iter()
+            .position(|r| r.record_type() == RecordType::SOA)
+            .unwrap_or(body.len());
+        let show = |rs: &[hickory_proto::rr::Record]| {
+            rs.iter()
+                .take(JOURNAL_RECORDS)
+                .map(|r| format!("{} {} {} {}", r.name, r.ttl, r.record_type(), r.data))
+                .collect::<Vec<_>>()
+        };
+        let removed = &body[..split];
+        let added = body.get(split + 1..).unwrap_or_default();
+        UpdateEntry {
+            time,
+            zone: zone.to_ascii(),
+            key: key.to_ascii(),
+            from: d.from,
+            serial: d.to,
+            added: show(added),
+            removed: show(removed),
+            changes: added.len() + removed.len(),
+        }
+    }
+}
+
 /// State shared by every task.
 #[derive(Debug)]
 pub struct Shared {
@@ -57,6 +112,10 @@ pub struct Shared {
     pub view: ArcSwap<DnsView>,
     /// Counters.
     pub stats: Stats,
+    /// Answers by type and rcode, latency (per writer, summed at scrape).
+    pub metrics: crate::metrics::Metrics,
+    /// The most recent dynamic updates (for `dnsd status`), newest last.
+    journal: Mutex<std::collections::VecDeque<UpdateEntry>>,
     cache: crate::forward::Cache,
     rrl: Mutex<Rrl>,
     writer: tokio::sync::Mutex<Writer>,
@@ -157,6 +216,8 @@ impl Shared {
             rrl: Mutex::new(Rrl::new(view.rrl.clone())),
             view: ArcSwap::new(view),
             stats: Stats::default(),
+            metrics: Default::default(),
+            journal: Mutex::new(Default::default()),
             cache: crate::forward::Cache::default(),
             writer: tokio::sync::Mutex::new(Writer { store, sources }),
             tcp_slots: Arc::new(Semaphore::new(MAX_TCP)),
@@ -194,6 +255,21 @@ impl Shared {
         }
     }
 
+    /// Entries in the forwarding cache.
+    pub fn cache_len(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// The recent dynamic updates, oldest first.
+    pub fn journal(&self) -> Vec<UpdateEntry> {
+        self.journal
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .cloned()
+            .collect()
+    }
+
     fn serial(&self, origin: &Name) -> u32 {
         self.policy
             .load()
@@ -207,6 +283,7 @@ impl Shared {
         let pol = self.policy.load_full();
         let zname = req.queries[0].name().to_lowercase();
         let Some(zone) = pol.catalog.get(&zname).cloned() else {
+            self.stats.updates_refused.inc();
             return encode(
                 response_to(&req, ResponseCode::NotAuth),
                 Some(&tsig),
@@ -215,16 +292,33 @@ impl Shared {
             );
         };
         let rcode = match crate::update::apply(&zone, &req) {
-            Outcome::Rejected(rc) => rc,
-            Outcome::Unchanged => ResponseCode::NoError,
+            Outcome::Rejected(rc) => {
+                self.stats.updates_refused.inc();
+                rc
+            }
+            Outcome::Unchanged => {
+                self.stats.updates_unchanged.inc();
+                ResponseCode::NoError
+            }
             Outcome::Changed(dynamic) => match self.commit_zone(&mut w, &pol, &zone, dynamic) {
-                Ok(serial) => {
+                Ok(delta) => {
+                    let serial = delta.to;
                     self.stats.updates.inc();
+                    let entry =
+                        UpdateEntry::new(unix_now(), &zname, tsig.signer.signer_name(), &delta);
+                    {
+                        let mut j = self.journal.lock().unwrap_or_else(|e| e.into_inner());
+                        if j.len() >= JOURNAL_KEEP {
+                            j.pop_front();
+                        }
+                        j.push_back(entry);
+                    }
                     tracing::info!(zone = %zname, serial, key = %tsig.signer.signer_name(), "dynamic update applied");
                     self.notify_all(std::slice::from_ref(&zname));
                     ResponseCode::NoError
                 }
                 Err(e) => {
+                    self.stats.updates_failed.inc();
                     tracing::error!(zone = %zname, "update not stored: {e:#}");
                     ResponseCode::ServFail
                 }
@@ -239,7 +333,7 @@ impl Shared {
         pol: &Policy,
         zone: &ZoneData,
         dynamic: Vec<hickory_proto::rr::Record>,
-    ) -> anyhow::Result<u32> {
+    ) -> anyhow::Result<crate::store::Delta> {
         let src = w
             .sources
             .iter()
@@ -251,11 +345,13 @@ impl Shared {
         let serial = next_serial(stored, d, unix_now());
         let newz = Arc::new(build(src, dynamic.clone(), serial));
         let dl = crate::zone::delta(zone, &newz);
+        let journal = [(key.clone(), dl)];
         w.store.commit_with_journal(
             Some((&key, &dynamic)),
             &[(key.clone(), d, serial)],
-            &[(key.clone(), dl)],
+            &journal,
         )?;
+        let [(_, dl)] = journal;
         let zones = pol
             .catalog
             .zones
@@ -279,7 +375,7 @@ impl Shared {
         };
         p.fast = crate::fast::FastTable::build(&p);
         self.policy.store(Arc::new(p));
-        Ok(serial)
+        Ok(dl)
     }
 
     /// Sends NOTIFY for each zone to every secondary that wants it (in the background).
@@ -294,7 +390,8 @@ impl Shared {
                 let key = s.key.as_ref().and_then(signer);
                 let addr = s.address;
                 let z = z.clone();
-                tokio::spawn(async move { notify_one(addr, &z, key).await });
+                let sh = self.clone();
+                tokio::spawn(async move { notify_one(addr, &z, key, &sh.stats).await });
             }
         }
     }
@@ -331,8 +428,11 @@ impl Shared {
             return; // overloaded: the client retries
         };
         let sh = self.clone();
+        let t0 = Instant::now();
         rt.spawn(async move {
             if let Some(mut b) = sh.forward(req).await {
+                sh.metrics.tasks.answer(&b);
+                sh.metrics.tasks.latency(t0.elapsed(), 1);
                 let ok = sh.rrl_off()
                     || match sh.rrl_check(src.ip(), unix_now()) {
                         Verdict::Send => true,
@@ -360,8 +460,11 @@ impl Shared {
         src: SocketAddr,
     ) {
         let sh = self.clone();
+        let t0 = Instant::now();
         rt.spawn(async move {
             if let Some(b) = sh.update(req, tsig).await {
+                sh.metrics.tasks.answer(&b);
+                sh.metrics.tasks.latency(t0.elapsed(), 1);
                 let _ = sock.send_to(&b, src);
             }
         });
@@ -379,6 +482,7 @@ impl Shared {
                 Some(c)
             }
             None => {
+                self.stats.cache_misses.inc();
                 let ups = self.view.load().upstream.clone();
                 match crate::forward::resolve(&ups, &q).await {
                     Some(m) => {
@@ -407,7 +511,12 @@ impl Shared {
     }
 }
 
-async fn notify_one(addr: SocketAddr, z: &ZoneData, key: Option<hickory_proto::rr::TSigner>) {
+async fn notify_one(
+    addr: SocketAddr,
+    z: &ZoneData,
+    key: Option<hickory_proto::rr::TSigner>,
+    stats: &Stats,
+) {
     let id = (unix_now() as u16) ^ (z.serial() as u16);
     let mut m = Message::new(id, MessageType::Query, OpCode::Notify);
     m.metadata.authoritative = true;
@@ -436,7 +545,9 @@ async fn notify_one(addr: SocketAddr, z: &ZoneData, key: Option<hickory_proto::r
         return;
     }
     for attempt in 1..=5 {
-        let _ = sock.send(&bytes).await;
+        if sock.send(&bytes).await.is_ok() {
+            stats.notify_sent.inc();
+        }
         let mut buf = [0u8; 1024];
         let wait = async {
             loop {
@@ -450,10 +561,12 @@ async fn notify_one(addr: SocketAddr, z: &ZoneData, key: Option<hickory_proto::r
         };
         if let Ok(Some(rc)) = tokio::time::timeout(Duration::from_secs(2), wait).await {
             tracing::info!(secondary = %addr, zone = %z.origin, serial = z.serial(), rcode = %rc, "NOTIFY acknowledged");
+            stats.notify_acked.inc();
             return;
         }
         tracing::debug!(secondary = %addr, attempt, "no NOTIFY answer yet");
     }
+    stats.notify_failed.inc();
     tracing::warn!(secondary = %addr, zone = %z.origin, "NOTIFY not acknowledged after 5 tries");
 }
 
@@ -550,7 +663,9 @@ async fn connection(shared: Arc<Shared>, mut s: TcpStream, peer: IpAddr) {
                 return; // truncated frame
             }
         }
+        let t0 = Instant::now();
         let pol = shared.policy.load_full();
+        let mut xfr = false;
         let out = match handle(
             &pol,
             &buf[..len],
@@ -575,18 +690,28 @@ async fn connection(shared: Arc<Shared>, mut s: TcpStream, peer: IpAddr) {
                     }
                     None => Vec::new(),
                 };
+                xfr = true;
                 match client.and_then(|c| crate::zone::ixfr(&z, c, &journal)) {
                     Some(recs) => {
+                        shared.stats.ixfr_out.inc();
                         tracing::info!(%peer, zone = %z.origin, from = client, serial = z.serial(), "incremental zone transfer");
                         transfer_records(recs, &req, t.as_ref(), &shared.stats)
                     }
                     None => {
+                        shared.stats.axfr_out.inc();
                         tracing::info!(%peer, zone = %z.origin, serial = z.serial(), "zone transfer");
                         transfer(&z, &req, t.as_ref(), &shared.stats)
                     }
                 }
             }
         };
+        // A transfer counts once (its first message), as one answer.
+        for b in out.iter().take(if xfr { 1 } else { out.len() }) {
+            shared.metrics.tasks.answer(b);
+        }
+        if !out.is_empty() {
+            shared.metrics.tasks.latency(t0.elapsed(), 1);
+        }
         for b in out {
             if write_frame(&mut s, &b).await.is_err() {
                 return;

@@ -42,6 +42,7 @@ pub fn worker(
     stop: CancellationToken,
 ) {
     let fd = sock.as_raw_fd();
+    let slots = shared.metrics.slots();
     let mut bufs = vec![[0u8; BUF]; BATCH];
     let mut outs: Vec<Vec<u8>> = (0..BATCH).map(|_| Vec::with_capacity(1232)).collect();
     let mut names: Vec<libc::sockaddr_storage> =
@@ -79,6 +80,7 @@ pub fn worker(
         if n <= 0 {
             continue; // timeout (EAGAIN) or EINTR: check the stop token
         }
+        let t0 = std::time::Instant::now();
         let n = n as usize;
         let pol = shared.policy.load();
         let rrl_on = !shared.rrl_off();
@@ -116,6 +118,9 @@ pub fn worker(
         }
         // The general path counts its own.
         shared.stats.queries.inc_by(fast);
+        for &i in &ready {
+            slots.answer(&outs[i]);
+        }
         if rrl_on {
             let now = unix_now();
             ready.retain(|&i| {
@@ -131,6 +136,7 @@ pub fn worker(
             });
         }
         send_batch(fd, &mut outs, &srcs, &ready);
+        slots.latency(t0.elapsed(), ready.len() as u64);
     }
 }
 

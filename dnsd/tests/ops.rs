@@ -1,0 +1,330 @@
+//! End-to-end, operations: dnsd started as root drops to an unprivileged user after binding and
+//! keeps serving (queries on port 53, updates written to its store); `dnsd status` reads the
+//! running daemon; `/metrics` counters move with queries, updates, transfers and NOTIFY.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use e2e::{Host, Proc, Ready, SeedLan};
+
+const BIN: &str = env!("CARGO_BIN_EXE_dnsd");
+const KEY: &str = "hmac-sha256:dhcp-update:bGFuc3VpdGUtZXhhbXBsZS1rZXktY2hhbmdlLW1lLW5vdw==";
+
+const DNS: &str = r#"[dns]
+upstream = ["192.168.1.1"]
+allow-recursion = ["192.168.10.0/24", "127.0.0.0/8"]
+update-keys = ["dhcp-update"]
+secondary = [{ address = "192.168.1.1" }]
+metrics = "127.0.0.1:9169"
+"#;
+
+/// The example host file with `dns` as its `[dns]` section.
+fn host_file(dir: &Path, dns: &str) -> PathBuf {
+    let example =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../etc/hosts.toml")).unwrap();
+    let start = example.find("\n[dns]").expect("example has [dns]");
+    let end = example[start + 1..]
+        .find("\n[")
+        .map_or(example.len(), |i| start + 1 + i);
+    let text = format!("{}\n{dns}\n{}", &example[..start], &example[end..]);
+    let p = dir.join("hosts.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn spawn_dnsd(host: &Host, conf: &Path, state: &Path, extra: &[&str]) -> Proc {
+    std::fs::create_dir_all(state).unwrap();
+    let mut args = vec![
+        "--config",
+        conf.to_str().unwrap(),
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--runtime-dir",
+        state.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    host.spawn_daemon(BIN, &args, Ready::Notify, Duration::from_secs(15))
+}
+
+fn dig(h: &Host, args: &[&str]) -> String {
+    let mut a = vec!["dig", "+time=2", "+tries=1"];
+    a.extend_from_slice(args);
+    String::from_utf8_lossy(&h.run_unchecked(&a).stdout).into_owned()
+}
+
+fn short(h: &Host, args: &[&str]) -> Vec<String> {
+    let mut a = vec!["@192.168.10.1", "+short"];
+    a.extend_from_slice(args);
+    dig(h, &a).lines().map(str::to_owned).collect()
+}
+
+fn soa_serial(h: &Host) -> u32 {
+    let s = short(h, &["it-ishin.com", "SOA"]);
+    s.first()
+        .and_then(|l| l.split_whitespace().nth(2))
+        .and_then(|x| x.parse().ok())
+        .unwrap_or_else(|| panic!("no SOA: {s:?}"))
+}
+
+fn nsupdate(h: &Host, script: &str) -> std::process::Output {
+    h.run_timeout(
+        &["nsupdate", "-y", KEY, "-t", "3"],
+        Some(script.as_bytes()),
+        Duration::from_secs(20),
+    )
+    .expect("nsupdate ran")
+}
+
+/// `/proc/PID/status` field `key` (its first value).
+fn proc_status(pid: u32, key: &str) -> String {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}:")))
+        .unwrap_or_else(|| panic!("{key} missing in {text}"))
+        .trim()
+        .to_owned()
+}
+
+fn dnsd_status(h: &Host, conf: &Path, state: &Path, json: bool) -> std::process::Output {
+    let mut a = vec![
+        BIN,
+        "--config",
+        conf.to_str().unwrap(),
+        "--runtime-dir",
+        state.to_str().unwrap(),
+        "status",
+    ];
+    if json {
+        a.push("--json");
+    }
+    h.run_unchecked(&a)
+}
+
+#[test]
+fn started_as_root_it_drops_to_the_user_and_keeps_serving() {
+    e2e::require_netns!("dig", "nsupdate");
+    let lan = SeedLan::build("dnsddrop");
+    let dir = lan.lab.dir().to_owned();
+    let conf = host_file(&dir, DNS);
+    let state = dir.join("state");
+    let d = spawn_dnsd(&lan.main, &conf, &state, &["--user", "nobody"]);
+    let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
+    let uid = nobody.uid.as_raw().to_string();
+
+    // Unprivileged, every capability gone, no way back.
+    let uids: Vec<String> = proc_status(d.pid(), "Uid")
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(uids, [uid.as_str(); 4]);
+    assert_eq!(proc_status(d.pid(), "CapEff"), "0000000000000000");
+    assert_eq!(proc_status(d.pid(), "CapPrm"), "0000000000000000");
+    assert_eq!(proc_status(d.pid(), "CapBnd"), "0000000000000000");
+    assert_eq!(proc_status(d.pid(), "NoNewPrivs"), "1");
+    assert!(
+        d.stderr().contains("dropped root privileges"),
+        "{}",
+        d.stderr()
+    );
+
+    // Still answers on port 53 (bound before the drop).
+    let w = &lan.web1;
+    assert_eq!(short(w, &["www3.it-ishin.com"]), ["192.168.1.120"]);
+    // An update is written to the store in the state folder, handed over to the user.
+    let serial0 = soa_serial(w);
+    let out = nsupdate(
+        w,
+        "server 192.168.10.1\nzone it-ishin.com\nupdate add laptop.it-ishin.com 300 A 192.168.10.200\nsend\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(short(w, &["laptop.it-ishin.com"]), ["192.168.10.200"]);
+    assert!(soa_serial(w) > serial0);
+    use std::os::unix::fs::MetadataExt as _;
+    let store = std::fs::read_dir(&state)
+        .unwrap()
+        .flatten()
+        .find(|e| e.path().extension().is_some_and(|x| x == "redb"))
+        .expect("a store in the state folder");
+    assert_eq!(store.metadata().unwrap().uid(), nobody.uid.as_raw());
+    assert_eq!(
+        std::fs::metadata(&state).unwrap().uid(),
+        nobody.uid.as_raw()
+    );
+
+    // `dnsd status` asks the running daemon (the control socket it made before the drop).
+    let out = dnsd_status(&lan.main, &conf, &state, true);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["uid"], nobody.uid.as_raw());
+    assert_eq!(v["pid"], d.pid());
+    let zones = v["zones"].as_array().unwrap();
+    let fwd = zones
+        .iter()
+        .find(|z| z["zone"] == "it-ishin.com.")
+        .expect("forward zone");
+    assert_eq!(fwd["serial"], soa_serial(w));
+    assert!(fwd["records"].as_u64().unwrap() > 10, "{fwd}");
+    assert!(
+        zones
+            .iter()
+            .any(|z| z["zone"] == "10.168.192.in-addr.arpa.")
+    );
+    let ups = v["updates"].as_array().unwrap();
+    assert_eq!(ups.len(), 1, "{v:#}");
+    assert_eq!(ups[0]["zone"], "it-ishin.com.");
+    assert_eq!(ups[0]["key"], "dhcp-update.");
+    assert_eq!(ups[0]["from"], serial0);
+    assert_eq!(
+        ups[0]["added"],
+        serde_json::json!(["laptop.it-ishin.com. 300 A 192.168.10.200"])
+    );
+    assert_eq!(v["counters"]["updates_applied"], 1);
+    assert!(v["counters"]["queries"].as_u64().unwrap() >= 4);
+    let out = dnsd_status(&lan.main, &conf, &state, false);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("it-ishin.com."), "{text}");
+    assert!(
+        text.contains("+ laptop.it-ishin.com. 300 A 192.168.10.200"),
+        "{text}"
+    );
+    assert!(text.contains("key dhcp-update."), "{text}");
+}
+
+#[test]
+fn status_without_a_daemon_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = host_file(dir.path(), DNS);
+    let out = std::process::Command::new(BIN)
+        .args(["--config", conf.to_str().unwrap(), "--runtime-dir"])
+        .arg(dir.path())
+        .arg("status")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is the daemon running?"), "{err}");
+}
+
+/// Scrapes `/metrics` in `h`: (series with labels, value) pairs.
+fn scrape(h: &Host) -> Vec<(String, f64)> {
+    let out = h.run(&[
+        "curl",
+        "-sf",
+        "--max-time",
+        "5",
+        "http://127.0.0.1:9169/metrics",
+    ]);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (k, v) = l.rsplit_once(' ')?;
+            Some((k.to_owned(), v.parse().ok()?))
+        })
+        .collect()
+}
+
+fn value(m: &[(String, f64)], series: &str) -> f64 {
+    m.iter().find(|(k, _)| k == series).map_or(0.0, |(_, v)| *v)
+}
+
+/// Polls `f` until it returns true or `limit` passes (a bounded wait on a condition).
+fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let t = Instant::now();
+    while t.elapsed() < limit {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+#[test]
+fn metrics_move_with_queries_updates_and_transfers() {
+    e2e::require_netns!("dig", "nsupdate", "curl");
+    let lan = SeedLan::build("dnsdmetr");
+    let dir = lan.lab.dir().to_owned();
+    let conf = host_file(&dir, DNS);
+    let state = dir.join("state");
+    let _d = spawn_dnsd(&lan.main, &conf, &state, &["--user", "root"]);
+    let before = scrape(&lan.main);
+    let w = &lan.web1;
+    let a = r#"dnsd_answers_total{qtype="A",rcode="NOERROR"}"#;
+    let nx = r#"dnsd_answers_total{qtype="A",rcode="NXDOMAIN"}"#;
+    let ptr = r#"dnsd_answers_total{qtype="PTR",rcode="NOERROR"}"#;
+    let aaaa = r#"dnsd_answers_total{qtype="AAAA",rcode="NOERROR"}"#;
+    for _ in 0..3 {
+        assert_eq!(short(w, &["www3.it-ishin.com"]), ["192.168.1.120"]);
+    }
+    assert!(short(w, &["nothere.it-ishin.com"]).is_empty());
+    assert_eq!(short(w, &["-x", "192.168.10.12"]), ["db.it-ishin.com."]);
+    assert!(short(w, &["web1.it-ishin.com", "AAAA"]).is_empty());
+    let serial0 = soa_serial(w);
+    // One update applied, one refused (a name of the host table).
+    let out = nsupdate(
+        w,
+        "server 192.168.10.1\nzone it-ishin.com\nupdate add laptop.it-ishin.com 300 A 192.168.10.200\nsend\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = nsupdate(
+        w,
+        "server 192.168.10.1\nzone it-ishin.com\nupdate add web1.it-ishin.com 300 A 10.9.9.9\nsend\n",
+    );
+    assert!(!out.status.success());
+    // A whole-zone transfer and an incremental one, to the configured secondary.
+    let r = &lan.router;
+    let out = dig(r, &["@192.168.1.2", "it-ishin.com", "AXFR"]);
+    assert_eq!(out.matches("\tSOA\t").count(), 2, "{out}");
+    let ixfr = format!("IXFR={serial0}");
+    let out = dig(r, &["@192.168.1.2", "+tcp", "it-ishin.com", &ixfr]);
+    assert!(out.contains("laptop.it-ishin.com."), "{out}");
+    // A name outside our zones: forwarded (the router runs no resolver: SERVFAIL), a cache miss.
+    let _ = dig(w, &["@192.168.10.1", "www.example.org"]);
+
+    let after = scrape(&lan.main);
+    let moved = |s: &str| value(&after, s) - value(&before, s);
+    assert_eq!(moved(a), 3.0, "{after:?}");
+    assert_eq!(moved(nx), 1.0);
+    assert_eq!(moved(ptr), 1.0);
+    assert_eq!(moved(aaaa), 1.0);
+    assert!(moved("dnsd_request_duration_seconds_count") >= 8.0);
+    assert!(moved("dnsd_request_duration_seconds_sum") > 0.0);
+    assert!(
+        value(&after, r#"dnsd_request_duration_seconds_bucket{le="+Inf"}"#)
+            == value(&after, "dnsd_request_duration_seconds_count")
+    );
+    assert_eq!(moved(r#"dnsd_updates_total{result="applied"}"#), 1.0);
+    assert_eq!(moved(r#"dnsd_updates_total{result="refused"}"#), 1.0);
+    assert_eq!(moved(r#"dnsd_transfers_total{kind="axfr"}"#), 1.0);
+    assert_eq!(moved(r#"dnsd_transfers_total{kind="ixfr"}"#), 1.0);
+    assert_eq!(moved("dnsd_cache_misses_total"), 1.0);
+    assert_eq!(
+        value(&after, r#"dnsd_zone_serial{zone="it-ishin.com."}"#),
+        f64::from(soa_serial(w))
+    );
+    assert!(value(&after, r#"dnsd_zone_records{zone="it-ishin.com."}"#) > 10.0);
+    // The update's NOTIFY to the secondary (nobody answers on the router).
+    assert!(
+        wait_until(Duration::from_secs(5), || value(
+            &scrape(&lan.main),
+            "dnsd_notify_sent_total"
+        ) > value(
+            &before,
+            "dnsd_notify_sent_total"
+        )),
+        "no NOTIFY counted"
+    );
+}
