@@ -196,6 +196,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 
     let metrics = metrics::Metrics::default();
+    applier.proxies.counters = metrics.active.proxy.clone();
+    applier.proxies.metrics = metrics.proxy.clone();
+    metrics.set_carried(&view);
+    let mut state_logs: StateLogs = BTreeMap::new();
+    let state_lines = shared::ratelimit::LogLimiter::new(STATE_LOG_WINDOW, 4 * STATE_LOG_BURST);
     if let Some(addr) = view.metrics
         && let Err(e) = shared::metrics::serve(addr, metrics.registry(), shutdown.clone()).await
     {
@@ -224,7 +229,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         tokio::select! {
             _ = tokio::time::sleep_until(first_deadline) => break,
             _ = shutdown.cancelled() => break,
-            Some(r) = check_rx.recv() => { record(&view, &mut trackers, r, &metrics); }
+            Some(r) = check_rx.recv() => { record(&view, &mut trackers, r, &metrics, &mut state_logs); }
         }
     }
 
@@ -269,7 +274,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     shared::Dataplane::Proxy => {
                         let m = counters.lock().unwrap_or_else(|e| e.into_inner());
                         Some(
-                            m.get(&a)
+                            m.get(&(svc.name.clone(), a))
                                 .map_or(0, |c| c.load(std::sync::atomic::Ordering::Relaxed)),
                         )
                     }
@@ -343,16 +348,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 all.extend(desired::managed_vips(&next));
                 managed = all;
                 garp = next.garp_refresh.map(tokio::time::interval);
+                state_logs.retain(|k, _| keys.contains(k));
+                metrics.set_carried(&next);
                 view = next;
                 for line in summary(&view).lines() { tracing::info!("{line}"); }
                 dirty = true;
             }
             Some(r) = check_rx.recv() => {
-                if record(&view, &mut trackers, r, &metrics) { dirty = true; }
+                if record(&view, &mut trackers, r, &metrics, &mut state_logs) { dirty = true; }
             }
             r = role_rx.changed(), if vrrp_task.is_some() => {
                 if r.is_err() { break; }
+                let was = role;
                 role = *role_rx.borrow_and_update();
+                if role != was {
+                    let to = if role == Role::Master { "master" } else { "backup" };
+                    metrics.vrrp_transitions.get_or_create(&vec![("to".to_owned(), to.to_owned())]).inc();
+                }
                 tracing::info!(role = ?role, "VRRP role changed");
                 dirty = true;
             }
@@ -373,7 +385,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 Ok(taken) => {
                     metrics.applies.inc();
                     announce(&applier, &taken);
-                    if next != current {
+                    if next != current
+                        && let Some(suppressed) =
+                            state_lines.allow("service-state", std::time::Instant::now())
+                    {
+                        if suppressed > 0 {
+                            tracing::info!(
+                                suppressed,
+                                "service state changes not logged (rate limit); `lbd status` shows the current state"
+                            );
+                        }
                         log_state(&next, role);
                     }
                     current = next;
@@ -407,7 +428,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// `/proc/net/nf_conntrack` of this namespace, at most 64 MiB; `None` when unavailable.
-fn read_conntrack() -> Option<String> {
+pub(crate) fn read_conntrack() -> Option<String> {
     use std::io::Read as _;
     let f = std::fs::File::open("/proc/net/nf_conntrack").ok()?;
     let mut s = String::new();
@@ -435,17 +456,29 @@ fn start_vrrp(
     }
 }
 
+/// Per-backend limiters of "backend up/down" lines, and whether "flapping" was said in the
+/// current window.
+type StateLogs = BTreeMap<(String, SocketAddrV4), (shared::ratelimit::LogLimiter, bool)>;
+
+/// Health changes of one backend logged per window; beyond that a flapping backend gets one
+/// "flapping" line per window and the next line logged carries the count left out.
+const STATE_LOG_BURST: u32 = 6;
+/// The window of [`STATE_LOG_BURST`].
+const STATE_LOG_WINDOW: Duration = Duration::from_secs(10);
+
 /// Feeds one check result into its tracker; true when the backend's state flipped.
 fn record(
     view: &LbView,
     trackers: &mut Trackers,
     r: health::CheckResult,
     m: &metrics::Metrics,
+    logs: &mut StateLogs,
 ) -> bool {
     let Some(svc) = view.services.iter().find(|s| s.name == r.service) else {
         return false;
     };
-    let t = trackers.entry((r.service.clone(), r.backend)).or_default();
+    let key = (r.service.clone(), r.backend);
+    let t = trackers.entry(key.clone()).or_default();
     let ok = r.ok.is_ok();
     let mut labels = metrics::Metrics::labels(&r.service, r.backend);
     labels.push(("result".into(), if ok { "ok" } else { "fail" }.into()));
@@ -459,17 +492,39 @@ fn record(
             .get_or_create(&metrics::Metrics::labels(&r.service, r.backend))
             .set(i64::from(up));
     }
-    match changed {
-        Some(true) => {
-            tracing::info!(service = %r.service, backend = %r.backend, "backend up");
-            true
+    let Some(up) = changed else {
+        return false;
+    };
+    let mut labels = metrics::Metrics::labels(&r.service, r.backend);
+    labels.push(("to".into(), if up { "up" } else { "down" }.into()));
+    m.backend_transitions.get_or_create(&labels).inc();
+    let (limiter, told) = logs.entry(key).or_insert_with(|| {
+        (
+            shared::ratelimit::LogLimiter::new(STATE_LOG_WINDOW, STATE_LOG_BURST),
+            false,
+        )
+    });
+    match limiter.allow("state", std::time::Instant::now()) {
+        Some(suppressed) => {
+            *told = false;
+            if up {
+                tracing::info!(service = %r.service, backend = %r.backend, suppressed, "backend up");
+            } else {
+                tracing::warn!(service = %r.service, backend = %r.backend, suppressed, reason = %r.ok.err().unwrap_or_default(), "backend down");
+            }
         }
-        Some(false) => {
-            tracing::warn!(service = %r.service, backend = %r.backend, reason = %r.ok.err().unwrap_or_default(), "backend down");
-            true
+        None if !*told => {
+            *told = true;
+            tracing::warn!(
+                service = %r.service,
+                backend = %r.backend,
+                "backend flapping: its up/down changes are logged at most {STATE_LOG_BURST} per {}s from now on (each still applied; counted in lbd_backend_transitions_total)",
+                STATE_LOG_WINDOW.as_secs()
+            );
         }
-        None => false,
+        None => {}
     }
+    true
 }
 
 fn log_state(d: &Desired, role: Role) {

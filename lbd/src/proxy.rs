@@ -9,12 +9,14 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use shared::metrics::Counter;
 use shared::{Dataplane, Scheduler};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::desired::{Desired, Mode, ServicePlan};
+use crate::metrics::{Metrics, ProxyMetrics};
 use crate::sched;
 
 /// Connections carried at once, per service.
@@ -27,8 +29,19 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(900);
 /// Persistence entries kept per service, at most.
 const MAX_AFFINITY: usize = 65_536;
 
-/// Active connection counters, by backend address (shared with status).
-pub type Counters = Arc<Mutex<HashMap<SocketAddrV4, Arc<AtomicU64>>>>;
+/// Active connection counters, by service name and backend address (shared with status and
+/// metrics).
+pub type Counters = Arc<Mutex<HashMap<(String, SocketAddrV4), Arc<AtomicU64>>>>;
+
+/// Per-connection handles on one backend's metrics (looked up once per backend, not per
+/// connection).
+#[derive(Debug, Clone, Default)]
+struct BackendStats {
+    active: Arc<AtomicU64>,
+    connections: Counter,
+    to_backend: Counter,
+    from_backend: Counter,
+}
 
 /// Picks a target for a new connection (pure apart from the round-robin cursor).
 #[derive(Debug)]
@@ -96,22 +109,44 @@ impl Picker {
 
 #[derive(Debug)]
 struct Shared {
+    service: String,
     picker: RwLock<Arc<Picker>>,
     cursor: AtomicUsize,
     affinity: Mutex<HashMap<Ipv4Addr, (SocketAddrV4, Instant)>>,
     counters: Counters,
+    metrics: ProxyMetrics,
+    stats: Mutex<HashMap<SocketAddrV4, BackendStats>>,
     conns: Semaphore,
 }
 
 impl Shared {
-    fn counter(&self, a: SocketAddrV4) -> Arc<AtomicU64> {
-        let mut m = self.counters.lock().unwrap_or_else(|e| e.into_inner());
-        m.entry(a).or_default().clone()
+    fn active(&self, a: SocketAddrV4) -> u64 {
+        let m = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+        m.get(&a).map_or(0, |s| s.active.load(Ordering::Relaxed))
     }
 
-    fn active(&self, a: SocketAddrV4) -> u64 {
-        let m = self.counters.lock().unwrap_or_else(|e| e.into_inner());
-        m.get(&a).map_or(0, |c| c.load(Ordering::Relaxed))
+    fn stats(&self, a: SocketAddrV4) -> BackendStats {
+        let mut m = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+        m.entry(a)
+            .or_insert_with(|| {
+                let l = Metrics::labels(&self.service, a);
+                let dir = |d: &str| {
+                    let mut l = l.clone();
+                    l.push(("direction".into(), d.into()));
+                    self.metrics.bytes.get_or_create(&l).clone()
+                };
+                let active = {
+                    let mut c = self.counters.lock().unwrap_or_else(|e| e.into_inner());
+                    c.entry((self.service.clone(), a)).or_default().clone()
+                };
+                BackendStats {
+                    active,
+                    connections: self.metrics.connections.get_or_create(&l).clone(),
+                    to_backend: dir("to_backend"),
+                    from_backend: dir("from_backend"),
+                }
+            })
+            .clone()
     }
 
     fn choose(&self, src: Ipv4Addr) -> Option<SocketAddrV4> {
@@ -161,6 +196,8 @@ pub struct Proxies {
     running: BTreeMap<(Ipv4Addr, u16), Running>,
     /// Active connections per backend (all services).
     pub counters: Counters,
+    /// Connection and byte counters (registered by the daemon when metrics are on).
+    pub metrics: ProxyMetrics,
 }
 
 impl Proxies {
@@ -196,10 +233,13 @@ impl Proxies {
             };
             tracing::info!(service = %plan.name, listen = %SocketAddrV4::new(k.0, k.1), "proxy listening");
             let shared = Arc::new(Shared {
+                service: plan.name.clone(),
                 picker: RwLock::new(picker),
                 cursor: AtomicUsize::new(0),
                 affinity: Mutex::new(HashMap::new()),
                 counters: self.counters.clone(),
+                metrics: self.metrics.clone(),
+                stats: Mutex::new(HashMap::new()),
                 conns: Semaphore::new(MAX_CONNS),
             });
             let stop = CancellationToken::new();
@@ -221,10 +261,13 @@ impl Proxies {
         self.running.clear();
     }
 
-    /// Active connections to `addr` through the proxy.
+    /// Active connections to `addr` through the proxy, all services.
     pub fn active(&self, addr: SocketAddrV4) -> u64 {
         let m = self.counters.lock().unwrap_or_else(|e| e.into_inner());
-        m.get(&addr).map_or(0, |c| c.load(Ordering::Relaxed))
+        m.iter()
+            .filter(|((_, a), _)| *a == addr)
+            .map(|(_, c)| c.load(Ordering::Relaxed))
+            .sum()
     }
 }
 
@@ -288,13 +331,14 @@ async fn carry(client: TcpStream, peer: SocketAddr, shared: &Shared) {
             continue;
         }
         tried = Some(addr);
-        let counter = shared.counter(addr);
         match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
             Ok(Ok(upstream)) => {
                 let _ = upstream.set_nodelay(true);
-                counter.fetch_add(1, Ordering::Relaxed);
-                splice_idle(client, upstream, IDLE_TIMEOUT).await;
-                counter.fetch_sub(1, Ordering::Relaxed);
+                let stats = shared.stats(addr);
+                stats.active.fetch_add(1, Ordering::Relaxed);
+                stats.connections.inc();
+                splice_idle(client, upstream, IDLE_TIMEOUT, stats.clone()).await;
+                stats.active.fetch_sub(1, Ordering::Relaxed);
                 return;
             }
             Ok(Err(e)) => tracing::debug!(backend = %addr, error = %e, "backend connect failed"),
@@ -311,6 +355,7 @@ async fn pump(
     mut w: tokio::net::tcp::OwnedWriteHalf,
     last: &AtomicU64,
     start: Instant,
+    bytes: &Counter,
 ) -> std::io::Result<()> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut buf = vec![0u8; 16 * 1024];
@@ -320,19 +365,23 @@ async fn pump(
             return w.shutdown().await;
         }
         w.write_all(&buf[..n]).await?;
+        bytes.inc_by(n as u64);
         last.store(start.elapsed().as_millis() as u64, Ordering::Relaxed);
     }
 }
 
 /// Carries bytes both ways until both sides close, either side fails, or nothing moves for
 /// `idle`.
-async fn splice_idle(client: TcpStream, upstream: TcpStream, idle: Duration) {
+async fn splice_idle(client: TcpStream, upstream: TcpStream, idle: Duration, stats: BackendStats) {
     let start = Instant::now();
     let last = AtomicU64::new(0);
     let (cr, cw) = client.into_split();
     let (ur, uw) = upstream.into_split();
     let both = async {
-        let _ = tokio::try_join!(pump(cr, uw, &last, start), pump(ur, cw, &last, start));
+        let _ = tokio::try_join!(
+            pump(cr, uw, &last, start, &stats.to_backend),
+            pump(ur, cw, &last, start, &stats.from_backend)
+        );
     };
     let watchdog = async {
         loop {
@@ -428,7 +477,12 @@ mod tests {
         let (s1, _) = l.accept().await.unwrap();
         let mut c2 = TcpStream::connect(a).await.unwrap();
         let (s2, _) = l.accept().await.unwrap();
-        let t = tokio::spawn(splice_idle(s1, s2, Duration::from_millis(200)));
+        let t = tokio::spawn(splice_idle(
+            s1,
+            s2,
+            Duration::from_millis(200),
+            BackendStats::default(),
+        ));
         tokio::time::timeout(Duration::from_secs(5), t)
             .await
             .unwrap()

@@ -72,6 +72,7 @@ port = 80
 backends = ["web1"]
 check = {{ type = "none" }}
 [lb]
+metrics = "127.0.0.1:9169"
 vrrp = {{ vrid = 51, priority = {priority}, interval = "{ADVERT_MS}ms"{extra} }}
 "#
         ),
@@ -138,7 +139,7 @@ fn takeover_bound(p: u32) -> Duration {
 
 #[test]
 fn lbd_pair_priorities_kill9_takeover_preempt_and_priority0() {
-    e2e::require_netns!("nft", "ping");
+    e2e::require_netns!("nft", "ping", "curl");
     let p = pair("lbvrrp");
     let c1 = conf(&p.lab, "lb1", 150);
     let c2 = conf(&p.lab, "lb2", 100);
@@ -196,6 +197,19 @@ fn lbd_pair_priorities_kill9_takeover_preempt_and_priority0() {
         t0.elapsed()
     );
     assert!(!holds_vip(&p.lb1), "clean exit left the VIP behind");
+    // lb2's metrics: master after the kill, backup when lb1 pre-empted, master again.
+    let m = common::scrape(&p.lb2);
+    assert_eq!(common::sample(&m, "lbd_vrrp_master"), Some(1.0), "{m}");
+    assert_eq!(
+        common::sample(&m, "lbd_vrrp_transitions_total{to=\"master\"}"),
+        Some(2.0),
+        "{m}"
+    );
+    assert_eq!(
+        common::sample(&m, "lbd_vrrp_transitions_total{to=\"backup\"}"),
+        Some(1.0),
+        "{m}"
+    );
     assert!(lb2.stop_with(Duration::from_secs(5)).success());
     assert!(!holds_vip(&p.lb2));
 }

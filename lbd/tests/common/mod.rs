@@ -211,3 +211,23 @@ pub fn status(lan: &SeedLan, conf: &std::path::Path) -> serde_json::Value {
 pub fn status_text(lan: &SeedLan, conf: &std::path::Path) -> String {
     String::from_utf8_lossy(&lan.main.run(&status_args(lan, conf, false)).stdout).into_owned()
 }
+
+/// `GET http://127.0.0.1:9169/metrics` inside `host`.
+pub fn scrape(host: &Host) -> String {
+    let out = host.run(&[
+        "curl",
+        "-sS",
+        "--max-time",
+        "2",
+        "http://127.0.0.1:9169/metrics",
+    ]);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The value of the sample whose name and labels are exactly `series` (e.g.
+/// `lbd_applies_total` or `lbd_backend_up{service="www3",backend="192.168.10.10:80"}`).
+pub fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+}
