@@ -69,9 +69,47 @@ pub struct ServicePlan {
     pub mode: Mode,
     /// Where new connections go (empty when withdrawn).
     pub targets: Vec<Target>,
-    /// Backends configured (live or not): sizes the Maglev table, which must keep its size
-    /// when backends come and go or every source would move.
-    pub pool: usize,
+    /// Backends configured with a weight (live or not): the source-hash table is built over
+    /// them, so a backend that leaves moves only its own sources ([`ServicePlan::sh_table`]).
+    pub pool: Vec<Target>,
+}
+
+impl ServicePlan {
+    /// The source-hash lookup table (entries index `targets`): Maglev over the whole pool, each
+    /// slot keeping its backend while that backend is live; the slots of backends that are not
+    /// live are shared out by a Maglev table over the live ones. So a backend leaving moves only
+    /// its own sources, and when it returns exactly those come back. Empty without targets.
+    pub fn sh_table(&self) -> Vec<usize> {
+        let n = self.targets.len();
+        if n == 0 {
+            return Vec::new();
+        }
+        let key = |t: &Target| t.addr.to_string();
+        let live_keys: Vec<String> = self.targets.iter().map(key).collect();
+        let live_w: Vec<u32> = self.targets.iter().map(|t| t.weight).collect();
+        // Pool members that are live, by pool index -> target index.
+        let pool: Vec<&Target> = if self.pool.is_empty() {
+            self.targets.iter().collect()
+        } else {
+            self.pool.iter().collect()
+        };
+        let pool_keys: Vec<String> = pool.iter().map(|t| key(t)).collect();
+        let pool_w: Vec<u32> = pool.iter().map(|t| t.weight).collect();
+        let to_target: Vec<Option<usize>> = pool
+            .iter()
+            .map(|p| self.targets.iter().position(|t| t.addr == p.addr))
+            .collect();
+        let m = crate::sched::maglev_size(pool.len().max(n));
+        let full = crate::sched::maglev(&pool_keys, &pool_w, m);
+        if to_target.iter().all(Option::is_some) && pool.len() == n {
+            return full.iter().map(|&i| to_target[i].unwrap_or(0)).collect();
+        }
+        let fallback = crate::sched::maglev(&live_keys, &live_w, m);
+        full.iter()
+            .zip(&fallback)
+            .map(|(&i, &f)| to_target.get(i).copied().flatten().unwrap_or(f))
+            .collect()
+    }
 }
 
 /// A VIP this node must hold.
@@ -162,7 +200,16 @@ pub fn desired(view: &LbView, health: &HealthMap, role: Role) -> Desired {
             persistence: s.persistence,
             mode,
             targets,
-            pool: s.backends.len(),
+            pool: s
+                .backends
+                .iter()
+                .filter(|b| b.weight > 0)
+                .map(|b| Target {
+                    name: b.name.clone(),
+                    addr: b.addr,
+                    weight: b.weight,
+                })
+                .collect(),
         });
     }
     Desired {
@@ -278,16 +325,17 @@ sorry = "192.168.10.99:8080"
 
     #[test]
     fn pool_counts_configured_backends_whatever_their_health() {
-        // The Maglev table is sized from `pool`: it must not shrink when a backend goes down.
+        // The source-hash table is built over `pool`: it must not change when a backend goes
+        // down.
         let all = desired(
             &view(),
             &h(&[("192.168.10.10:80", true), ("192.168.10.11:80", true)]),
             Role::Master,
         );
         let one = desired(&view(), &h(&[("192.168.10.11:80", true)]), Role::Master);
-        assert_eq!(all.services[0].pool, 2);
+        assert_eq!(all.services[0].pool.len(), 2);
         assert_eq!(one.services[0].targets.len(), 1);
-        assert_eq!(one.services[0].pool, 2);
+        assert_eq!(one.services[0].pool, all.services[0].targets);
     }
 
     #[test]

@@ -123,9 +123,7 @@ fn render_service(s: &ServicePlan, r: &mut Ruleset) {
     } else {
         match s.scheduler {
             Scheduler::Sh => {
-                let keys: Vec<String> = s.targets.iter().map(|t| t.addr.to_string()).collect();
-                let w: Vec<u32> = s.targets.iter().map(|t| t.weight).collect();
-                let table = sched::maglev(&keys, &w, sched::maglev_size(s.pool.max(n)));
+                let table = s.sh_table();
                 let _ = writeln!(
                     out,
                     "    jhash ip saddr mod {} seed 0x{:x} vmap {{ {} }}",
@@ -340,7 +338,7 @@ mod tests {
                         weight: *w,
                     })
                     .collect(),
-                pool: weights.len(),
+                pool: Vec::new(),
             }],
         }
     }

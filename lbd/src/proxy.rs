@@ -54,10 +54,9 @@ struct Picker {
 impl Picker {
     fn new(plan: ServicePlan) -> Picker {
         let w: Vec<u32> = plan.targets.iter().map(|t| t.weight).collect();
-        let keys: Vec<String> = plan.targets.iter().map(|t| t.addr.to_string()).collect();
         let wrr = sched::wrr_sequence(&w);
         let maglev = if plan.scheduler == Scheduler::Sh {
-            sched::maglev(&keys, &w, sched::maglev_size(plan.pool.max(keys.len())))
+            plan.sh_table()
         } else {
             Vec::new()
         };
@@ -426,7 +425,7 @@ mod tests {
                     weight: *w,
                 })
                 .collect(),
-            pool: weights.len(),
+            pool: Vec::new(),
         }
     }
 
@@ -465,6 +464,35 @@ mod tests {
         let first = p.pick(a, 0, &none);
         for c in 1..10 {
             assert_eq!(p.pick(a, c, &none), first);
+        }
+    }
+
+    #[test]
+    fn sh_moves_only_the_sources_of_a_backend_that_leaves() {
+        let mut full = plan(Scheduler::Sh, &[1, 2, 1]);
+        full.pool = full.targets.clone();
+        let all = Picker::new(full.clone());
+        let none = |_| 0;
+        let srcs: Vec<Ipv4Addr> = (0..3000u32)
+            .map(|i| Ipv4Addr::from(0x0a00_0000 + i * 7919))
+            .collect();
+        let at = |p: &Picker, s: Ipv4Addr| p.plan.targets[p.pick(s, 0, &none).unwrap()].addr;
+        for gone in 0..3 {
+            let mut p = full.clone();
+            p.targets.remove(gone);
+            let less = Picker::new(p);
+            let gone_addr = full.targets[gone].addr;
+            let mut spread = std::collections::HashSet::new();
+            for &s in &srcs {
+                let (before, after) = (at(&all, s), at(&less, s));
+                if before == gone_addr {
+                    spread.insert(after);
+                } else {
+                    assert_eq!(before, after, "{s} moved though {before} stayed");
+                }
+            }
+            // The leaving backend's sources are shared by both that remain.
+            assert_eq!(spread.len(), 2, "backend {gone}");
         }
     }
 

@@ -27,7 +27,7 @@ fn plan(index: usize, s: Scheduler, n: usize, persist: bool, proto: Protocol) ->
                 weight: 1 + i as u32,
             })
             .collect(),
-        pool: n,
+        pool: Vec::new(),
     }
 }
 
