@@ -139,11 +139,17 @@ pub fn redact(url: &str) -> String {
 }
 
 fn db_err(e: postgres::Error) -> StoreError {
-    if e.is_closed() || e.as_db_error().is_none() {
-        StoreError::Unavailable(e.to_string())
-    } else {
-        StoreError::Io(e.to_string())
+    match e.as_db_error() {
+        Some(db) if !e.is_closed() => {
+            StoreError::Io(format!("{} (SQLSTATE {})", db.message(), db.code().code()))
+        }
+        _ => StoreError::Unavailable(e.to_string()),
     }
+}
+
+/// Deadlock or serialization failure: the transaction is to be run again.
+fn transient(e: &StoreError) -> bool {
+    matches!(e, StoreError::Io(m) if m.contains("SQLSTATE 40P01") || m.contains("SQLSTATE 40001"))
 }
 
 fn to_i64(t: u64) -> i64 {
@@ -437,7 +443,10 @@ impl LeaseStore for PgStore {
             match self.run(groups, now) {
                 // Two servers' transactions touching the same rows in another order: PostgreSQL
                 // aborts one; run it again.
-                Err(StoreError::Io(m)) if tries < 3 && m.contains("deadlock") => tries += 1,
+                Err(e) if tries < 5 && transient(&e) => {
+                    tracing::debug!(error = %e, "lease transaction runs again");
+                    tries += 1;
+                }
                 Err(e @ StoreError::Unavailable(_)) => {
                     self.conn = None;
                     return Err(e);

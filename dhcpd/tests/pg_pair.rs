@@ -1,0 +1,418 @@
+//! Two dhcpd servers on one PostgreSQL lease database (started by the test in its own namespace):
+//! clients through a relay, some served by one server, some by the other, some by both, from a
+//! pool barely larger than the clients, so the servers keep choosing the same addresses. Every
+//! ACKed address is unique and recorded. Then PostgreSQL is stopped: renewals are still ACKed,
+//! new clients get nothing; it is started again and what was acknowledged meanwhile is written.
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::*;
+use dhcproto::v4::{DhcpOption, Message, MessageType};
+use e2e::{Host, Lab, Proc, Ready};
+use nix::sys::signal::Signal;
+
+const DB: Ipv4Addr = Ipv4Addr::new(10, 20, 0, 9);
+const S1: Ipv4Addr = Ipv4Addr::new(10, 20, 0, 1);
+const S2: Ipv4Addr = Ipv4Addr::new(10, 20, 0, 3);
+const RELAY: Ipv4Addr = Ipv4Addr::new(10, 20, 0, 2);
+
+const LOAD: &str = r#"
+[[subnet]]
+name = "load"
+network = "10.20.0.0/16"
+routers = ["10.20.0.1"]
+lease = "1h"
+[[subnet.pool]]
+range = "10.20.1.0-10.20.1.199"
+"#;
+
+fn mac(i: u32) -> [u8; 6] {
+    let b = i.to_be_bytes();
+    [2, 0x55, b[0], b[1], b[2], b[3]]
+}
+
+fn mac_str(i: u32) -> String {
+    mac(i)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// The PostgreSQL binaries of the installed server, if any.
+fn pg_bin() -> Option<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+        .filter(|b| b.join("postgres").exists() && b.join("initdb").exists())
+        .collect();
+    v.sort();
+    v.pop()
+}
+
+/// A database cluster in a fresh folder owned by the `postgres` user.
+struct Cluster {
+    _root: tempfile::TempDir,
+    data: PathBuf,
+    bin: PathBuf,
+}
+
+impl Cluster {
+    fn init(bin: PathBuf) -> Cluster {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let data = root.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        let st = std::process::Command::new("chown")
+            .args(["postgres:postgres", data.to_str().unwrap()])
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let out = std::process::Command::new("setpriv")
+            .args([
+                "--reuid=postgres",
+                "--regid=postgres",
+                "--init-groups",
+                "--",
+            ])
+            .arg(bin.join("initdb"))
+            .args([
+                "-D",
+                data.to_str().unwrap(),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let hba = data.join("pg_hba.conf");
+        let mut t = std::fs::read_to_string(&hba).unwrap();
+        t.push_str("host all all 10.20.0.0/16 trust\n");
+        std::fs::write(&hba, t).unwrap();
+        Cluster {
+            _root: root,
+            data,
+            bin,
+        }
+    }
+
+    /// Runs the server on `host` (its PID is PostgreSQL's own: setpriv execs).
+    fn start(&self, host: &Host) -> Proc {
+        let d = self.data.to_str().unwrap();
+        host.process("setpriv")
+            .args([
+                "--reuid=postgres",
+                "--regid=postgres",
+                "--init-groups",
+                "--",
+            ])
+            .arg(self.bin.join("postgres"))
+            .args(["-D", d, "-k", d, "-p", "5432"])
+            .args(["-c", &format!("listen_addresses={DB}")])
+            .ready(Ready::Log(
+                "database system is ready to accept connections".into(),
+            ))
+            .timeout(Duration::from_secs(20))
+            .spawn()
+    }
+}
+
+/// Which servers a client's relay forwards to.
+fn servers_of(i: u32) -> Vec<SocketAddrV4> {
+    let a = SocketAddrV4::new(S1, 67);
+    let b = SocketAddrV4::new(S2, 67);
+    match i % 3 {
+        0 => vec![a],
+        1 => vec![b],
+        _ => vec![a, b],
+    }
+}
+
+/// DORA for clients `ids` through the relay (pipelined, with retransmission rounds); returns
+/// client -> (address, server id) for every ACK.
+fn dora_all(relay: &Crafted, ids: &[u32], window: usize) -> HashMap<u32, (Ipv4Addr, Ipv4Addr)> {
+    let mut acked: HashMap<u32, (Ipv4Addr, Ipv4Addr)> = HashMap::new();
+    let mut requested: HashSet<u32> = HashSet::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    relay
+        .sock
+        .set_read_timeout(Some(Duration::from_millis(20)))
+        .unwrap();
+    let mut buf = [0u8; 1500];
+    for round in 0..3 {
+        let todo: Vec<u32> = ids
+            .iter()
+            .copied()
+            .filter(|i| !acked.contains_key(i))
+            .collect();
+        if todo.is_empty() || Instant::now() > deadline {
+            break;
+        }
+        requested.clear();
+        let mut next = 0;
+        let mut outstanding = 0usize;
+        let mut last = Instant::now();
+        while Instant::now() < deadline && last.elapsed() < Duration::from_millis(800) {
+            while outstanding < window && next < todo.len() {
+                let i = todo[next];
+                for s in servers_of(i) {
+                    relay.send(
+                        &relay.msg(Some(MessageType::Discover), mac(i), i * 8 + round * 2),
+                        s,
+                    );
+                }
+                next += 1;
+                outstanding += 1;
+            }
+            let Ok((n, _)) = relay.sock.recv_from(&mut buf) else {
+                continue;
+            };
+            last = Instant::now();
+            let Ok(m) = <Message as dhcproto::Decodable>::from_bytes(&buf[..n]) else {
+                continue;
+            };
+            let i = m.xid() / 8;
+            match m.opts().msg_type() {
+                // The first offer wins, as with a real client.
+                Some(MessageType::Offer) if requested.insert(i) => {
+                    let mut req =
+                        relay.msg(Some(MessageType::Request), mac(i), i * 8 + round * 2 + 1);
+                    req.opts_mut()
+                        .insert(DhcpOption::RequestedIpAddress(m.yiaddr()));
+                    req.opts_mut()
+                        .insert(DhcpOption::ServerIdentifier(server_id(&m).unwrap()));
+                    for s in servers_of(i) {
+                        relay.send(&req, s);
+                    }
+                }
+                Some(MessageType::Ack) => {
+                    acked.insert(i, (m.yiaddr(), server_id(&m).unwrap()));
+                    outstanding = outstanding.saturating_sub(1);
+                }
+                Some(MessageType::Nak) => outstanding = outstanding.saturating_sub(1),
+                _ => {}
+            }
+        }
+    }
+    acked
+}
+
+/// Bound leases in the database (through `dhcpd leases`, which reads PostgreSQL): address -> MAC.
+fn bound_in_db(
+    host: &Host,
+    conf: &Path,
+    dir: &Path,
+) -> (HashMap<String, String>, Vec<serde_json::Value>) {
+    let rows = leases(host, conf, dir);
+    let bound = rows
+        .iter()
+        .filter(|r| r["state"] == "bound")
+        .map(|r| {
+            (
+                r["ip"].as_str().unwrap().to_owned(),
+                r["mac"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    (bound, rows)
+}
+
+fn count(p: &Proc, needle: &str) -> usize {
+    p.stderr().matches(needle).count() + p.stdout().matches(needle).count()
+}
+
+#[test]
+fn two_servers_share_a_postgresql_lease_database() {
+    e2e::require_netns!("setpriv");
+    let Some(bin) = pg_bin() else {
+        e2e::skip_or_fail(
+            concat!(module_path!(), ":", line!()),
+            "PostgreSQL server not installed (Debian package postgresql)",
+        );
+        return;
+    };
+    let lab = Lab::new("dhcpg");
+    let sw = lab.host("sw");
+    sw.add_bridge("br0");
+    let db = lab.host("db");
+    let s1 = lab.host("s1");
+    let s2 = lab.host("s2");
+    let cli = lab.host("cli");
+    for (h, name, addr) in [
+        (&db, "db", DB),
+        (&s1, "s1", S1),
+        (&s2, "s2", S2),
+        (&cli, "cl", RELAY),
+    ] {
+        let port = format!("p{name}");
+        lab.veth(&sw, &port, h, "e0");
+        sw.enslave(&port, "br0");
+        sw.link_up(&port);
+        h.add_addr("e0", &format!("{addr}/16"));
+        h.link_up("e0");
+    }
+    sw.link_up("br0");
+
+    let cluster = Cluster::init(bin);
+    let mut pg = cluster.start(&db);
+
+    let dir = lab.dir();
+    let dhcp = format!(
+        "[dhcp]\nping-check = false\nlease-db = \"postgresql://postgres@{DB}:5432/postgres\"\n"
+    );
+    let conf = write_config(dir, &dhcp, LOAD);
+    let d1dir = dir.join("s1");
+    let d2dir = dir.join("s2");
+    std::fs::create_dir_all(&d1dir).unwrap();
+    std::fs::create_dir_all(&d2dir).unwrap();
+    // Both start together: the schema is created once (advisory lock), both find it.
+    let (d1, d2) = std::thread::scope(|s| {
+        let a = s.spawn(|| start(&s1, &conf, &d1dir));
+        let b = s.spawn(|| start(&s2, &conf, &d2dir));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    let (mut d1, mut d2) = (d1, d2);
+
+    // 180 clients for a pool of 200 addresses, a third on each server, a third on both.
+    let ids: Vec<u32> = (0..180).collect();
+    let acked = cli.enter(|| {
+        let relay = Crafted::relay("e0", RELAY);
+        dora_all(&relay, &ids, 24)
+    });
+    assert!(
+        acked.len() >= 170,
+        "only {} of 180 clients bound",
+        acked.len()
+    );
+    let mut seen: HashMap<Ipv4Addr, u32> = HashMap::new();
+    for (i, (ip, _)) in &acked {
+        if let Some(j) = seen.insert(*ip, *i) {
+            panic!("{ip} ACKed to clients {i} and {j}");
+        }
+    }
+    let by_server = |sid| acked.values().filter(|(_, s)| *s == sid).count();
+    let (n1, n2) = (by_server(S1), by_server(S2));
+    assert!(n1 > 30 && n2 > 30, "servers ACKed {n1} and {n2}");
+    let (bound, _) = bound_in_db(&s1, &conf, &d1dir);
+    for (i, (ip, _)) in &acked {
+        assert_eq!(
+            bound.get(&ip.to_string()),
+            Some(&mac_str(*i)),
+            "ACKed {ip} to client {i} but PostgreSQL does not have it"
+        );
+    }
+    let retried = count(&d1, "address taken by another server")
+        + count(&d2, "address taken by another server");
+    eprintln!(
+        "{} ACKs (s1 {n1}, s2 {n2}); {retried} allocations refused by the database and chosen again",
+        acked.len()
+    );
+
+    // PostgreSQL goes away.
+    pg.signal(Signal::SIGINT);
+    assert!(
+        pg.wait_exit(Duration::from_secs(15)).is_some(),
+        "PostgreSQL did not stop"
+    );
+    drop(pg);
+
+    let renewers: Vec<u32> = acked.keys().copied().take(20).collect();
+    let released = renewers[0];
+    let (renewed, fresh) = cli.enter(|| {
+        let relay = Crafted::relay("e0", RELAY);
+        let mut renewed = Vec::new();
+        for (k, &i) in renewers.iter().enumerate() {
+            let (ip, sid) = acked[&i];
+            let xid = 0x4000_0000 + k as u32;
+            let mut req = relay.msg(Some(MessageType::Request), mac(i), xid);
+            req.set_ciaddr(ip);
+            if i == released {
+                req = relay.msg(Some(MessageType::Release), mac(i), xid);
+                req.set_ciaddr(ip);
+                req.opts_mut().insert(DhcpOption::ServerIdentifier(sid));
+                relay.send(&req, SocketAddrV4::new(sid, 67));
+                continue;
+            }
+            relay.send(&req, SocketAddrV4::new(sid, 67));
+            if let Some(m) = relay.recv(xid, Duration::from_secs(5)) {
+                renewed.push((i, m.opts().msg_type(), m.yiaddr()));
+            }
+        }
+        // New clients: nothing while the database is away.
+        let mut fresh = 0;
+        for k in 0..5u32 {
+            let i = 5000 + k;
+            relay.send(
+                &relay.msg(Some(MessageType::Discover), mac(i), i * 8),
+                SocketAddrV4::new(S1, 67),
+            );
+            relay.send(
+                &relay.msg(Some(MessageType::Discover), mac(i), i * 8),
+                SocketAddrV4::new(S2, 67),
+            );
+            if relay.recv(i * 8, Duration::from_millis(700)).is_some() {
+                fresh += 1;
+            }
+        }
+        (renewed, fresh)
+    });
+    assert_eq!(
+        renewed.len(),
+        renewers.len() - 1,
+        "renewals answered: {renewed:?}"
+    );
+    for (i, t, ip) in &renewed {
+        assert_eq!(*t, Some(MessageType::Ack), "renewal of client {i}");
+        assert_eq!(*ip, acked[i].0);
+    }
+    assert_eq!(fresh, 0, "new clients got offers with the database down");
+    let refusals = count(&d1, "new allocation refused") + count(&d2, "new allocation refused");
+    assert!(refusals > 0, "no log line about refused allocations");
+
+    // Back again: queued changes reach the database.
+    let pg = cluster.start(&db);
+    for d in [&mut d1, &mut d2] {
+        d.wait_for_log("lease database reachable again", Duration::from_secs(15))
+            .expect("the server catches up");
+    }
+    let (bound, rows) = bound_in_db(&s1, &conf, &d1dir);
+    for (i, (ip, _)) in &acked {
+        if *i == released {
+            let row = lease_of(&rows, *ip).expect("released row");
+            assert_eq!(row["state"], "released", "release made offline is recorded");
+            continue;
+        }
+        assert_eq!(bound.get(&ip.to_string()), Some(&mac_str(*i)), "{ip} lost");
+    }
+    // And new clients are served again, with addresses nobody holds.
+    let more: Vec<u32> = (6000..6010).collect();
+    let acked2 = cli.enter(|| {
+        let relay = Crafted::relay("e0", RELAY);
+        dora_all(&relay, &more, 8)
+    });
+    assert!(
+        acked2.len() >= 9,
+        "only {} new clients after the database came back",
+        acked2.len()
+    );
+    for (i, (ip, _)) in &acked2 {
+        if let Some(j) = seen.insert(*ip, *i) {
+            assert_eq!(j, released, "{ip} ACKed to clients {i} and {j}");
+        }
+    }
+    drop((d1, d2));
+    drop(pg);
+}
