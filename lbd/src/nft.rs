@@ -44,6 +44,16 @@ fn proto(p: Protocol) -> &'static str {
 
 /// Collapses `slots` (slot -> endpoint index) into `a-b : goto chain` vmap elements.
 fn vmap_elements(slots: &[usize], chain: impl Fn(usize) -> String) -> String {
+    elements(slots, |j| format!("goto {}", chain(j)))
+}
+
+/// Collapses `slots` (slot -> endpoint index) into `a-b : ADDRESS . PORT` map elements.
+fn map_elements(slots: &[usize], target: impl Fn(usize) -> String) -> String {
+    elements(slots, target)
+}
+
+/// Collapses `slots` into `a-b : VALUE` elements, runs of the same endpoint as ranges.
+fn elements(slots: &[usize], value: impl Fn(usize) -> String) -> String {
     let mut out = Vec::new();
     let mut i = 0;
     while i < slots.len() {
@@ -56,7 +66,7 @@ fn vmap_elements(slots: &[usize], chain: impl Fn(usize) -> String) -> String {
         } else {
             format!("{i}-{j}")
         };
-        out.push(format!("{key} : goto {}", chain(slots[i])));
+        out.push(format!("{key} : {}", value(slots[i])));
         i = j + 1;
     }
     out.join(", ")
@@ -111,6 +121,60 @@ fn render_service(s: &ServicePlan, r: &mut Ruleset) {
         }
     }
     r.chains.insert(svc.clone());
+    if timeout.is_none() {
+        // No persistence: the service chain DNATs itself through a map of backend addresses
+        // (one chain jump per new connection, as a hand-written rule).
+        let _ = writeln!(out, "  chain {svc} {{");
+        let target = |j: usize| {
+            let t = &s.targets[j];
+            format!("{} . {}", t.addr.ip(), t.addr.port())
+        };
+        let pick = match (s.targets.len(), s.scheduler) {
+            (1, _) => None,
+            (_, Scheduler::Sh) => {
+                let table = s.sh_table();
+                Some(format!(
+                    "jhash ip saddr mod {} seed 0x{:x} map {{ {} }}",
+                    table.len(),
+                    0x6c62_6400u32 | s.index as u32,
+                    map_elements(&table, target)
+                ))
+            }
+            (_, Scheduler::Wrr) => {
+                let w: Vec<u32> = s.targets.iter().map(|t| t.weight).collect();
+                let seq = sched::wrr_sequence(&w);
+                Some(format!(
+                    "numgen inc mod {} map {{ {} }}",
+                    seq.len(),
+                    map_elements(&seq, target)
+                ))
+            }
+            (n, Scheduler::Rr | Scheduler::Lc) => {
+                let seq: Vec<usize> = (0..n).collect();
+                Some(format!(
+                    "numgen inc mod {n} map {{ {} }}",
+                    map_elements(&seq, target)
+                ))
+            }
+        };
+        match pick {
+            None => {
+                let t = &s.targets[0];
+                let _ = writeln!(
+                    out,
+                    "    meta l4proto {} dnat to {}:{}",
+                    proto(s.protocol),
+                    t.addr.ip(),
+                    t.addr.port()
+                );
+            }
+            Some(p) => {
+                let _ = writeln!(out, "    meta l4proto {} dnat ip to {p}", proto(s.protocol));
+            }
+        }
+        let _ = writeln!(out, "  }}");
+        return;
+    }
     let _ = writeln!(out, "  chain {svc} {{");
     for j in 0..s.targets.len() {
         if let Some(name) = aff(j) {
@@ -347,9 +411,19 @@ mod tests {
     fn rr_two_backends() {
         let s = render(&plan(Scheduler::Rr, &[1, 1], false));
         assert!(s.starts_with("table ip lbd\ndelete table ip lbd\ntable ip lbd {\n"));
-        assert!(s.contains("numgen inc mod 2 vmap { 0 : goto svc0_ep0, 1 : goto svc0_ep1 }"));
-        assert!(s.contains("meta l4proto tcp dnat to 192.168.10.10:80"));
-        assert!(s.contains("meta l4proto tcp dnat to 192.168.10.11:80"));
+        // No persistence: the service chain DNATs itself (one jump, as a hand-written rule).
+        assert!(
+            s.contains(
+                "  chain svc0 {\n    meta l4proto tcp dnat ip to numgen inc mod 2 map { 0 : 192.168.10.10 . 80, 1 : 192.168.10.11 . 80 }\n  }"
+            ),
+            "{s}"
+        );
+        assert!(!s.contains("_ep"), "{s}");
+        // With persistence: per-backend chains (they update the client sets).
+        let p = render(&plan(Scheduler::Rr, &[1, 1], true));
+        assert!(p.contains("numgen inc mod 2 vmap { 0 : goto svc0_ep0, 1 : goto svc0_ep1 }"));
+        assert!(p.contains("meta l4proto tcp dnat to 192.168.10.10:80"));
+        assert!(p.contains("meta l4proto tcp dnat to 192.168.10.11:80"));
         assert!(s.contains("type nat hook prerouting priority dstnat"));
         assert!(s.contains("type nat hook output priority -100"));
         assert!(s.contains("192.168.1.120 . tcp . 80 : goto svc0"));
@@ -361,7 +435,7 @@ mod tests {
         let s = render(&plan(Scheduler::Wrr, &[3, 1], false));
         assert!(
             s.contains(
-                "numgen inc mod 4 vmap { 0-1 : goto svc0_ep0, 2 : goto svc0_ep1, 3 : goto svc0_ep0 }"
+                "numgen inc mod 4 map { 0-1 : 192.168.10.10 . 80, 2 : 192.168.10.11 . 80, 3 : 192.168.10.10 . 80 }"
             ),
             "{s}"
         );
@@ -370,7 +444,10 @@ mod tests {
     #[test]
     fn sh_uses_jhash_over_a_maglev_table() {
         let s = render(&plan(Scheduler::Sh, &[1, 1], false));
-        assert!(s.contains("jhash ip saddr mod 251 seed"), "{s}");
+        assert!(s.contains("dnat ip to jhash ip saddr mod 251 seed"), "{s}");
+        let p = render(&plan(Scheduler::Sh, &[1, 1], true));
+        assert!(p.contains("jhash ip saddr mod 251 seed"), "{p}");
+        assert!(p.contains(": goto svc0_ep1"), "{p}");
     }
 
     #[test]
@@ -418,7 +495,12 @@ mod tests {
     #[test]
     fn one_backend_is_a_plain_goto() {
         let s = render(&plan(Scheduler::Rr, &[1], false));
-        assert!(s.contains("    goto svc0_ep0\n"));
+        assert!(
+            s.contains("  chain svc0 {\n    meta l4proto tcp dnat to 192.168.10.10:80\n  }"),
+            "{s}"
+        );
+        let p = render(&plan(Scheduler::Rr, &[1], true));
+        assert!(p.contains("    goto svc0_ep0\n"), "{p}");
     }
 
     #[test]
