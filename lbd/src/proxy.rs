@@ -347,19 +347,26 @@ async fn carry(client: TcpStream, peer: SocketAddr, shared: &Shared) {
     reset(&client);
 }
 
+/// Buffer per direction of a carried connection (HAProxy's default buffer size).
+const BUF: usize = 16 * 1024;
+
 /// Copies one direction; half-closes the writer at EOF; notes activity in `last` (ms since
 /// `start`).
-async fn pump(
-    mut r: tokio::net::tcp::OwnedReadHalf,
-    mut w: tokio::net::tcp::OwnedWriteHalf,
+async fn pump<R, W>(
+    mut r: R,
+    mut w: W,
+    buf: &mut [u8],
     last: &AtomicU64,
     start: Instant,
     bytes: &Counter,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    R: tokio::io::AsyncRead + Unpin,
+    W: tokio::io::AsyncWrite + Unpin,
+{
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut buf = vec![0u8; 16 * 1024];
     loop {
-        let n = r.read(&mut buf).await?;
+        let n = r.read(buf).await?;
         if n == 0 {
             return w.shutdown().await;
         }
@@ -370,16 +377,24 @@ async fn pump(
 }
 
 /// Carries bytes both ways until both sides close, either side fails, or nothing moves for
-/// `idle`.
-async fn splice_idle(client: TcpStream, upstream: TcpStream, idle: Duration, stats: BackendStats) {
+/// `idle`. Both directions run in this one task on borrowed halves, with one allocation for
+/// both buffers.
+async fn splice_idle(
+    mut client: TcpStream,
+    mut upstream: TcpStream,
+    idle: Duration,
+    stats: BackendStats,
+) {
     let start = Instant::now();
     let last = AtomicU64::new(0);
-    let (cr, cw) = client.into_split();
-    let (ur, uw) = upstream.into_split();
+    let mut bufs = vec![0u8; 2 * BUF];
+    let (b1, b2) = bufs.split_at_mut(BUF);
+    let (cr, cw) = client.split();
+    let (ur, uw) = upstream.split();
     let both = async {
         let _ = tokio::try_join!(
-            pump(cr, uw, &last, start, &stats.to_backend),
-            pump(ur, cw, &last, start, &stats.from_backend)
+            pump(cr, uw, b1, &last, start, &stats.to_backend),
+            pump(ur, cw, b2, &last, start, &stats.from_backend)
         );
     };
     let watchdog = async {
