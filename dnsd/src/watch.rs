@@ -4,8 +4,21 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
+use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind};
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
+
+/// True for the events after which the file is whole: closed after writing, renamed into place
+/// (editors, `mv`), removed. A plain write is not: the file may be half written (`cp`, a
+/// truncating `write`) and the close that follows is the signal to reload.
+fn complete(kind: &EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::Access(AccessKind::Close(AccessMode::Write))
+            | EventKind::Modify(ModifyKind::Name(_))
+            | EventKind::Remove(_)
+    )
+}
 
 /// A watcher for a set of zone files; dropping it stops watching.
 #[derive(Debug)]
@@ -31,7 +44,7 @@ impl ZoneFileWatcher {
             .collect();
         let handler = move |res: notify::Result<notify::Event>| {
             let Ok(ev) = res else { return };
-            if !ev.kind.is_access() && ev.paths.iter().any(|p| names.contains(p)) {
+            if complete(&ev.kind) && ev.paths.iter().any(|p| names.contains(p)) {
                 // A full channel already holds a pending reload.
                 let _ = tx.try_send(());
             }
@@ -56,5 +69,29 @@ impl ZoneFileWatcher {
     /// The files watched.
     pub fn files(&self) -> &[PathBuf] {
         &self.files
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use notify::event::{CreateKind, DataChange, RemoveKind, RenameMode};
+
+    #[test]
+    fn only_whole_files_trigger_a_reload() {
+        assert!(complete(&EventKind::Access(AccessKind::Close(
+            AccessMode::Write
+        ))));
+        assert!(complete(&EventKind::Modify(ModifyKind::Name(
+            RenameMode::To
+        ))));
+        assert!(complete(&EventKind::Remove(RemoveKind::File)));
+        assert!(!complete(&EventKind::Modify(ModifyKind::Data(
+            DataChange::Any
+        ))));
+        assert!(!complete(&EventKind::Create(CreateKind::File)));
+        assert!(!complete(&EventKind::Access(AccessKind::Close(
+            AccessMode::Read
+        ))));
     }
 }
