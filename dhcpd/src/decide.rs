@@ -632,7 +632,10 @@ impl Ctx<'_> {
             if let Some(l) = self.t.of_client(&self.key)
                 && l.state == LeaseState::Offered
             {
-                d.changes.push(Change::Del(l.ip));
+                d.changes.push(Change::Withdraw {
+                    ip: l.ip,
+                    client: self.key.clone(),
+                });
             }
             return d;
         }

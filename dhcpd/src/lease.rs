@@ -87,18 +87,33 @@ pub fn hex_colon(b: &[u8]) -> String {
 }
 
 /// A change a decision makes to the lease table.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Change {
     /// Insert or replace the lease of `lease.ip`.
     Put(Lease),
     /// Forget the address entirely.
     Del(Ipv4Addr),
+    /// Drop the offer of `ip` to `client` (it took another server's); anything else stays.
+    Withdraw {
+        /// The offered address.
+        ip: Ipv4Addr,
+        /// The client it was offered to.
+        client: Vec<u8>,
+    },
 }
 
 impl Change {
     /// True when the change must reach the store (offers live in memory only).
     pub fn persistent(&self) -> bool {
         !matches!(self, Change::Put(l) if l.state == LeaseState::Offered)
+            && !matches!(self, Change::Withdraw { .. })
+    }
+    /// The address it is about.
+    pub fn ip(&self) -> Ipv4Addr {
+        match self {
+            Change::Put(l) => l.ip,
+            Change::Del(ip) | Change::Withdraw { ip, .. } => *ip,
+        }
     }
 }
 
@@ -159,6 +174,15 @@ impl LeaseTable {
                     && self.by_client.get(&old.client) == Some(ip)
                 {
                     self.by_client.remove(&old.client);
+                }
+            }
+            Change::Withdraw { ip, client } => {
+                if self
+                    .by_ip
+                    .get(ip)
+                    .is_some_and(|l| l.state == LeaseState::Offered && &l.client == client)
+                {
+                    self.apply(&Change::Del(*ip));
                 }
             }
         }
@@ -252,10 +276,7 @@ mod tests {
             lease([10, 0, 0, 7], b"c", LeaseState::Bound, 1000),
         ]);
         let mut ch = t.expiries(20, 100);
-        ch.sort_by_key(|c| match c {
-            Change::Put(l) => l.ip,
-            Change::Del(ip) => *ip,
-        });
+        ch.sort_by_key(Change::ip);
         assert_eq!(ch.len(), 2);
         assert!(matches!(&ch[0], Change::Put(l) if l.state == LeaseState::Expired));
         assert_eq!(ch[1], Change::Del(Ipv4Addr::new(10, 0, 0, 6)));

@@ -130,19 +130,33 @@ fn humantime_secs(secs: u64) -> String {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let started = shared::daemon::start(&cli.common, "dhcpd", view, summary);
     let v = started.reload.view.borrow().clone();
-    let store: Box<dyn store::LeaseStore> = match &v.lease_db_url {
+    let db = cli.common.state_path(&v.lease_db);
+    let (store, spool): (Box<dyn store::LeaseStore>, _) = match &v.lease_db_url {
         Some(url) => {
             let url = url.clone();
+            // Changes acknowledged during an outage of the database wait beside where the
+            // embedded database would be.
+            let mut spool = store::Spool::open(&db.with_file_name("leases-pending.redb"))?;
             // The PostgreSQL client runs its own runtime: connect off this one.
-            let s = tokio::task::spawn_blocking(move || pgstore::PgStore::open(&url)).await??;
+            let (s, spool) = tokio::task::spawn_blocking(move || {
+                let mut s = pgstore::PgStore::open(&url)?;
+                let n = spool.replay(&mut s, server::unix_now())?;
+                if n > 0 {
+                    tracing::info!(
+                        groups = n,
+                        "changes acknowledged during an earlier outage written to the database"
+                    );
+                }
+                Ok::<_, store::StoreError>((s, spool))
+            })
+            .await??;
             tracing::info!(url = %s.shown(), "shared lease database open");
-            Box::new(s)
+            (Box::new(s), Some(spool))
         }
         None => {
-            let db = cli.common.state_path(&v.lease_db);
             let s = store::RedbStore::open(&db)?;
             tracing::info!(path = %db.display(), "lease database open");
-            Box::new(s)
+            (Box::new(s), None)
         }
     };
     let mut ifaces = Vec::new();
@@ -163,6 +177,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let setup = server::Setup {
         ifaces,
         store,
+        spool,
         port: v.port,
         stats,
     };

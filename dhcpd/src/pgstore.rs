@@ -82,12 +82,17 @@ fn decline_sql() -> String {
 const DELETE: &str = "DELETE FROM dhcpd_lease
      WHERE address = $1 AND state IN ('offered', 'declined') AND expires <= $2";
 
+/// The client took another server's offer: our offer goes, whatever else the row became stays.
+const WITHDRAW: &str =
+    "DELETE FROM dhcpd_lease WHERE address = $1 AND client = $2 AND state = 'offered'";
+
 struct Stmts {
     alloc: Statement,
     release: Statement,
     expire: Statement,
     decline: Statement,
     delete: Statement,
+    withdraw: Statement,
     rows_of: Statement,
     since: Statement,
 }
@@ -246,6 +251,7 @@ impl PgStore {
             expire: p(&mut c, &expire_sql())?,
             decline: p(&mut c, &decline_sql())?,
             delete: p(&mut c, DELETE)?,
+            withdraw: p(&mut c, WITHDRAW)?,
             rows_of: p(
                 &mut c,
                 &format!("SELECT {COLS} FROM dhcpd_lease WHERE address = ANY($1)"),
@@ -320,6 +326,10 @@ impl PgStore {
                         tx.execute(&st.delete, &[&IpAddr::V4(*ip), &now])
                             .map_err(db_err)?;
                     }
+                    Change::Withdraw { ip, client } => {
+                        tx.execute(&st.withdraw, &[&IpAddr::V4(*ip), client])
+                            .map_err(db_err)?;
+                    }
                 }
             }
         }
@@ -329,10 +339,7 @@ impl PgStore {
 }
 
 fn ip_of(c: &Change) -> Ipv4Addr {
-    match c {
-        Change::Put(l) => l.ip,
-        Change::Del(ip) => *ip,
-    }
+    c.ip()
 }
 
 fn put(

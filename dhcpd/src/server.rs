@@ -260,6 +260,8 @@ pub struct Setup {
     pub port: u16,
     /// Counters.
     pub stats: Arc<Stats>,
+    /// With a shared store: where changes acknowledged during an outage wait (local disk).
+    pub spool: Option<crate::store::Spool>,
 }
 
 impl std::fmt::Debug for dyn LeaseStore {
@@ -285,6 +287,7 @@ pub async fn serve(
         store,
         port,
         stats,
+        spool,
     } = setup;
     let shared = store.shared();
     // A PostgreSQL client runs its own runtime: use it off this one.
@@ -361,6 +364,7 @@ pub async fn serve(
             back: back_tx,
             offline: offline.clone(),
             backlog: Vec::new(),
+            spool,
             last_try: None,
             refused_log: RateLog {
                 last: None,
@@ -524,10 +528,7 @@ impl Core {
         let mut kind = Kind::Other;
         let mut undo = Vec::new();
         for c in &d.changes {
-            let ip = match c {
-                Change::Put(l) => l.ip,
-                Change::Del(ip) => *ip,
-            };
+            let ip = c.ip();
             let prev = self.table.get(ip);
             if let Change::Put(l) = c
                 && matches!(l.state, LeaseState::Bound | LeaseState::Offered)
@@ -631,6 +632,8 @@ struct Writer {
     offline: Arc<AtomicBool>,
     /// Changes acknowledged while the shared database was unreachable, oldest first.
     backlog: Vec<Vec<Change>>,
+    /// The backlog on disk.
+    spool: Option<crate::store::Spool>,
     last_try: Option<Instant>,
     refused_log: RateLog,
 }
@@ -707,6 +710,11 @@ impl Writer {
                 }
                 let n = self.backlog.len();
                 self.backlog.clear();
+                if let Some(s) = &mut self.spool
+                    && let Err(e) = s.clear()
+                {
+                    tracing::error!(error = %e, "cannot clear the outage spool: its changes will be written again at start-up");
+                }
                 self.offline.store(false, Ordering::Relaxed);
                 tracing::info!(
                     queued = n,
@@ -757,6 +765,22 @@ impl Writer {
         }
         // Shared database unreachable: renewals and the rest are answered and queued; new
         // allocations are refused.
+        // What is acknowledged reaches local disk first.
+        let queued: Vec<Vec<Change>> = batch
+            .iter()
+            .filter(|c| c.kind != Kind::Alloc && !c.changes.is_empty())
+            .map(|c| c.changes.clone())
+            .collect();
+        let spooled = match &mut self.spool {
+            Some(s) if !queued.is_empty() => match s.push(&queued) {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::error!(error = %e, path = %s.path().display(), "cannot spool lease changes during the outage: replies withheld");
+                    false
+                }
+            },
+            _ => true,
+        };
         for mut c in batch.drain(..) {
             if c.kind == Kind::Alloc {
                 self.refused_log.warn(|sup| {
@@ -770,7 +794,9 @@ impl Writer {
                 if !c.changes.is_empty() {
                     self.backlog.push(std::mem::take(&mut c.changes));
                 }
-                self.deliver(c);
+                if spooled {
+                    self.deliver(c);
+                }
             }
         }
     }

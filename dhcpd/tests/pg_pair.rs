@@ -152,7 +152,7 @@ fn dora_all(relay: &Crafted, ids: &[u32], window: usize) -> HashMap<u32, (Ipv4Ad
         .set_read_timeout(Some(Duration::from_millis(20)))
         .unwrap();
     let mut buf = [0u8; 1500];
-    for round in 0..3 {
+    for round in 0..4 {
         let todo: Vec<u32> = ids
             .iter()
             .copied()
@@ -329,8 +329,12 @@ fn two_servers_share_a_postgresql_lease_database() {
     );
     drop(pg);
 
-    let renewers: Vec<u32> = acked.keys().copied().take(20).collect();
-    let released = renewers[0];
+    let mut renewers: Vec<u32> = acked.keys().copied().take(20).collect();
+    // The release goes to s1, which is then killed before the database returns: it must come
+    // from s1's spool at its restart.
+    let released = *acked.iter().find(|(_, (_, sid))| *sid == S1).unwrap().0;
+    renewers.retain(|i| *i != released);
+    renewers.insert(0, released);
     let (renewed, fresh) = cli.enter(|| {
         let relay = Crafted::relay("e0", RELAY);
         let mut renewed = Vec::new();
@@ -382,12 +386,21 @@ fn two_servers_share_a_postgresql_lease_database() {
     let refusals = count(&d1, "new allocation refused") + count(&d2, "new allocation refused");
     assert!(refusals > 0, "no log line about refused allocations");
 
-    // Back again: queued changes reach the database.
+    // s1 dies during the outage with its acknowledged changes only in its spool.
+    d1.signal(Signal::SIGKILL);
+    d1.wait_exit(Duration::from_secs(5));
+    drop(d1);
+
+    // Back again: queued changes reach the database (s2 reconnects, s1 replays at start).
     let pg = cluster.start(&db);
-    for d in [&mut d1, &mut d2] {
-        d.wait_for_log("lease database reachable again", Duration::from_secs(15))
-            .expect("the server catches up");
-    }
+    d2.wait_for_log("lease database reachable again", Duration::from_secs(15))
+        .expect("s2 catches up");
+    let mut d1 = start(&s1, &conf, &d1dir);
+    d1.wait_for_log(
+        "acknowledged during an earlier outage written",
+        Duration::from_secs(5),
+    )
+    .expect("s1 replays its spool at start");
     let (bound, rows) = bound_in_db(&s1, &conf, &d1dir);
     for (i, (ip, _)) in &acked {
         if *i == released {

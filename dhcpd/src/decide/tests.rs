@@ -189,7 +189,15 @@ fn request_for_another_server_drops_our_offer() {
     ));
     let d = handle(&cfg, &t, &req, &rx(&addrs));
     assert!(d.reply.is_none());
-    assert_eq!(d.changes, vec![Change::Del(ip)]);
+    assert_eq!(
+        d.changes,
+        vec![Change::Withdraw {
+            ip,
+            client: client_key(&req)
+        }]
+    );
+    apply(&mut t, &d);
+    assert!(t.get(ip).is_none());
 }
 
 #[test]
