@@ -107,7 +107,7 @@ fn started_as_root_it_drops_to_the_user_and_keeps_serving() {
     let dir = lan.lab.dir().to_owned();
     let conf = host_file(&dir, DNS);
     let state = dir.join("state");
-    let d = spawn_dnsd(&lan.main, &conf, &state, &["--user", "nobody"]);
+    let mut d = spawn_dnsd(&lan.main, &conf, &state, &["--user", "nobody"]);
     let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
     let uid = nobody.uid.as_raw().to_string();
 
@@ -121,11 +121,8 @@ fn started_as_root_it_drops_to_the_user_and_keeps_serving() {
     assert_eq!(proc_status(d.pid(), "CapPrm"), "0000000000000000");
     assert_eq!(proc_status(d.pid(), "CapBnd"), "0000000000000000");
     assert_eq!(proc_status(d.pid(), "NoNewPrivs"), "1");
-    assert!(
-        d.stderr().contains("dropped root privileges"),
-        "{}",
-        d.stderr()
-    );
+    d.wait_for_log("dropped root privileges", Duration::from_secs(5))
+        .unwrap();
 
     // Still answers on port 53 (bound before the drop).
     let w = &lan.web1;
@@ -255,7 +252,11 @@ fn metrics_move_with_queries_updates_and_transfers() {
     let dir = lan.lab.dir().to_owned();
     let conf = host_file(&dir, DNS);
     let state = dir.join("state");
-    let _d = spawn_dnsd(&lan.main, &conf, &state, &["--user", "root"]);
+    // A user that does not exist: it keeps running as root and says so.
+    let mut d = spawn_dnsd(&lan.main, &conf, &state, &["--user", "no-such-dnsd-user"]);
+    d.wait_for_log("STILL RUNNING AS ROOT", Duration::from_secs(5))
+        .unwrap();
+    assert!(proc_status(d.pid(), "Uid").starts_with("0\t"));
     let before = scrape(&lan.main);
     let w = &lan.web1;
     let a = r#"dnsd_answers_total{qtype="A",rcode="NOERROR"}"#;
