@@ -450,17 +450,63 @@ mod tests {
         assert_eq!(drop_privileges("nobody", &[]).unwrap(), Dropped::NotRoot);
     }
 
+    /// Run in a child process like [`child_drop`]: keeping a capability needs a single thread.
     #[test]
-    fn the_real_drop_in_a_child_process() {
-        if !Uid::effective().is_root() {
-            assert_eq!(
-                drop_privileges("nobody", &[Capability::NetAdmin]).unwrap(),
-                Dropped::NotRoot
-            );
+    fn child_keep() {
+        if std::env::var_os("PRIVDROP_CHILD").is_none() {
             return;
         }
+        // libtest runs this on a thread of its own: keeping capabilities is refused, nothing
+        // changes.
+        assert!(thread_count() > 1);
+        let e = drop_privileges("nobody", &[Capability::NetBindService]).unwrap_err();
+        assert!(e.to_string().contains("threads exist"), "{e}");
+        assert!(Uid::effective().is_root());
+        // A forked child has one thread: the drop keeps CAP_NET_BIND_SERVICE, for itself and
+        // (ambient) for the programs it runs.
+        // SAFETY: the child only runs the drop, reads /proc, binds, spawns and exits.
+        match unsafe { nix::unistd::fork() }.unwrap() {
+            nix::unistd::ForkResult::Child => {
+                let ok = std::panic::catch_unwind(keep_in_one_thread).is_ok();
+                // SAFETY: ends the forked child without running the parent's destructors.
+                unsafe { libc::_exit(if ok { 0 } else { 1 }) }
+            }
+            nix::unistd::ForkResult::Parent { child } => {
+                let st = nix::sys::wait::waitpid(child, None).unwrap();
+                assert_eq!(st, nix::sys::wait::WaitStatus::Exited(child, 0));
+            }
+        }
+    }
+
+    fn keep_in_one_thread() {
+        let nobody = User::from_name("nobody").unwrap().unwrap().uid.as_raw();
+        let d = drop_privileges("nobody", &[Capability::NetBindService]).unwrap();
+        assert!(matches!(d, Dropped::Dropped { uid, caps: 0x400, .. } if uid == nobody));
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        assert_eq!(parse_status(&status), Some(([nobody; 4], [0x400; 3])));
+        assert!(status.contains("CapBnd:\t0000000000000400"), "{status}");
+        // The kept capability works: a port below 1024 binds (the first free one).
+        let bound =
+            (1..1024u16).find_map(|p| match std::net::TcpListener::bind(("127.0.0.1", p)) {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    assert_ne!(e.kind(), std::io::ErrorKind::PermissionDenied, "port {p}");
+                    None
+                }
+            });
+        assert!(bound.is_some());
+        // A program it runs (lbd runs nft) inherits it.
+        let out = std::process::Command::new("grep")
+            .args(["^CapEff", "/proc/self/status"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("0000000000000400"), "{text}");
+    }
+
+    fn run_child(test: &str) {
         let out = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "privdrop::tests::child_drop", "--nocapture"])
+            .args(["--exact", test, "--nocapture"])
             .env("PRIVDROP_CHILD", "1")
             .output()
             .unwrap();
@@ -471,5 +517,18 @@ mod tests {
             String::from_utf8_lossy(&out.stderr)
         );
         assert!(text.contains("1 passed"), "{text}");
+    }
+
+    #[test]
+    fn the_real_drop_in_a_child_process() {
+        if !Uid::effective().is_root() {
+            assert_eq!(
+                drop_privileges("nobody", &[Capability::NetAdmin]).unwrap(),
+                Dropped::NotRoot
+            );
+            return;
+        }
+        run_child("privdrop::tests::child_drop");
+        run_child("privdrop::tests::child_keep");
     }
 }
