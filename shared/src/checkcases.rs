@@ -176,3 +176,69 @@ pub const CASES: &[Case] = &[
         "alias `a` is already used by host a"
     ),
 ];
+
+/// The example host file shipped in `etc/`.
+pub fn example_path() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../etc/hosts.toml")
+}
+
+/// `BIN --check` on the example host file: exit 0 and a summary.
+pub fn assert_example_passes(bin: &str) {
+    let out = std::process::Command::new(bin)
+        .arg("--check")
+        .arg("--config")
+        .arg(example_path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("OK"), "{stdout}");
+}
+
+/// `BIN --check` on every case: exit 64, an error line `FILE:LINE:` holding the case's needle, and
+/// a fix; and a missing file is exit 66 naming the path.
+pub fn assert_every_case_rejected(bin: &str) {
+    let dir = std::env::temp_dir().join(format!(
+        "checkcases-{}-{}",
+        std::process::id(),
+        bin.replace('/', "_")
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (i, c) in CASES.iter().enumerate() {
+        let path = dir.join(format!("case{i}.toml"));
+        std::fs::write(&path, c.text).unwrap();
+        let out = std::process::Command::new(bin)
+            .arg("--check")
+            .arg("-c")
+            .arg(&path)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(64), "{}: {stderr}", c.rule);
+        let at = format!("{}:{}:", path.display(), c.line);
+        assert!(
+            stderr
+                .lines()
+                .any(|l| l.starts_with(&at) && l.contains(c.needle)),
+            "{}: expected {at} ... {} in:\n{stderr}",
+            c.rule,
+            c.needle
+        );
+        assert!(stderr.contains("fix: "), "{}: no fix in {stderr}", c.rule);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = std::process::Command::new(bin)
+        .args(["--check", "-c", "/nonexistent/hosts.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(66));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("/nonexistent/hosts.toml: cannot read the host file")
+    );
+}
