@@ -6,7 +6,8 @@
 # Each row gets freshly made namespaces (conntrack is per namespace: TIME_WAIT entries left by
 # one row would otherwise meet the next row's SYNs on reused client ports).
 # Needs root and: wrk haproxy nginx-light libnginx-mod-stream nftables iproute2.
-# usage: bench/lb/run.sh [seconds] [connections]     (LBD=path/to/lbd to pick the binary)
+# usage: bench/lb/run.sh [seconds] [connections]     (LBD=path/to/lbd to pick the binary;
+#        ABBA=1 runs each compared pair as A B B A)
 set -u
 S=${1:-10}; C=${2:-64}
 HERE=$(cd "$(dirname "$0")" && pwd); ROOT=$(cd "$HERE/../.." && pwd)
@@ -83,12 +84,16 @@ bench() { # name url
   r2=$(ip netns exec lbc wrk -t1 -c"$C" -d"${S}s" -H 'Connection: close' "$2" 2>&1 | awk '/Requests\/sec/{print $2}')
   printf '%-12s keepalive_rps=%-10s newconn_rps=%s\n' "$1" "$r1" "$r2"
 }
-fresh; bench direct http://10.30.2.10/
-fresh; ip netns exec lb haproxy -f "$W/haproxy.cfg" -db >"$W/haproxy.log" 2>&1 & P=$!; sleep 1
-bench haproxy http://10.30.1.120/; kill $P; wait $P 2>/dev/null
-fresh; ip netns exec lb nginx -c "$W/nginx-lb.conf" & P=$!; sleep 1
-bench nginx http://10.30.1.120/; kill $P; wait $P 2>/dev/null
-fresh; ip netns exec lb nft -f - <<N
+row_lbd() { # dp
+  fresh novip   # lbd places the VIP itself
+  ip netns exec lb "$LBD" -c "$W/lbd-$1.toml" --runtime-dir "$W" >"$W/lbd-$1.log" 2>&1 & P=$!
+  for _ in $(seq 100); do grep -q "lbd ready" "$W/lbd-$1.log" && break; sleep 0.1; done
+  grep -q "lbd ready" "$W/lbd-$1.log" || { echo "lbd ($1) did not start:"; cat "$W/lbd-$1.log"; kill $P; exit 1; }
+  bench "lbd-$1" http://10.30.1.120/
+  kill $P; wait $P 2>/dev/null
+}
+row_nftables() {
+  fresh; ip netns exec lb nft -f - <<N
 table ip lbbench {
   chain pre {
     type nat hook prerouting priority dstnat;
@@ -96,12 +101,16 @@ table ip lbbench {
   }
 }
 N
-bench nftables http://10.30.1.120/; ip netns exec lb nft delete table ip lbbench
-for dp in kernel proxy; do
-  fresh novip   # lbd places the VIP itself
-  ip netns exec lb "$LBD" -c "$W/lbd-$dp.toml" --runtime-dir "$W" >"$W/lbd-$dp.log" 2>&1 & P=$!
-  for _ in $(seq 100); do grep -q "lbd ready" "$W/lbd-$dp.log" && break; sleep 0.1; done
-  grep -q "lbd ready" "$W/lbd-$dp.log" || { echo "lbd ($dp) did not start:"; cat "$W/lbd-$dp.log"; kill $P; exit 1; }
-  bench "lbd-$dp" http://10.30.1.120/
-  kill $P; wait $P 2>/dev/null
-done
+  bench nftables http://10.30.1.120/; ip netns exec lb nft delete table ip lbbench
+}
+row_haproxy() {
+  fresh; ip netns exec lb haproxy -f "$W/haproxy.cfg" -db >"$W/haproxy.log" 2>&1 & P=$!; sleep 1
+  bench haproxy http://10.30.1.120/; kill $P; wait $P 2>/dev/null
+}
+# Each lbd row runs right after the peer it is compared with (and, with ABBA=1, the peer again
+# after it), so load drifting during the run (a shared machine) biases the ratios less.
+fresh; bench direct http://10.30.2.10/
+fresh; ip netns exec lb nginx -c "$W/nginx-lb.conf" & P=$!; sleep 1
+bench nginx http://10.30.1.120/; kill $P; wait $P 2>/dev/null
+row_nftables; row_lbd kernel; [ "${ABBA:-0}" = 1 ] && { row_lbd kernel; row_nftables; }
+row_haproxy; row_lbd proxy; [ "${ABBA:-0}" = 1 ] && { row_lbd proxy; row_haproxy; }

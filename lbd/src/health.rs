@@ -260,7 +260,15 @@ mod tests {
         };
         assert_eq!(check_once(&c, a).await, Ok(()));
         drop(l);
-        assert!(check_once(&c, a).await.is_err());
+        // A port held bound but not listening (so nothing else on the machine can take it
+        // meanwhile) refuses connections.
+        let closed =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        closed
+            .bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+            .unwrap();
+        let b = closed.local_addr().unwrap().as_socket_ipv4().unwrap();
+        assert!(check_once(&c, b).await.is_err());
     }
 
     #[tokio::test]

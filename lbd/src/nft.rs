@@ -125,9 +125,16 @@ fn render_service(s: &ServicePlan, r: &mut Ruleset) {
         // No persistence: the service chain DNATs itself through a map of backend addresses
         // (one chain jump per new connection, as a hand-written rule).
         let _ = writeln!(out, "  chain {svc} {{");
+        // Backends on the service's own port: map to addresses only (the port is left alone,
+        // exactly as a hand-written `dnat to numgen ... map { 0 : ADDR, ... }`).
+        let same_port = s.targets.iter().all(|t| t.addr.port() == s.port);
         let target = |j: usize| {
             let t = &s.targets[j];
-            format!("{} . {}", t.addr.ip(), t.addr.port())
+            if same_port {
+                t.addr.ip().to_string()
+            } else {
+                format!("{} . {}", t.addr.ip(), t.addr.port())
+            }
         };
         let pick = match (s.targets.len(), s.scheduler) {
             (1, _) => None,
@@ -167,6 +174,9 @@ fn render_service(s: &ServicePlan, r: &mut Ruleset) {
                     t.addr.ip(),
                     t.addr.port()
                 );
+            }
+            Some(p) if same_port => {
+                let _ = writeln!(out, "    dnat ip to {p}");
             }
             Some(p) => {
                 let _ = writeln!(out, "    meta l4proto {} dnat ip to {p}", proto(s.protocol));
@@ -414,11 +424,21 @@ mod tests {
         // No persistence: the service chain DNATs itself (one jump, as a hand-written rule).
         assert!(
             s.contains(
-                "  chain svc0 {\n    meta l4proto tcp dnat ip to numgen inc mod 2 map { 0 : 192.168.10.10 . 80, 1 : 192.168.10.11 . 80 }\n  }"
+                "  chain svc0 {\n    dnat ip to numgen inc mod 2 map { 0 : 192.168.10.10, 1 : 192.168.10.11 }\n  }"
             ),
             "{s}"
         );
         assert!(!s.contains("_ep"), "{s}");
+        // Backends on another port: the map gives address . port.
+        let mut d = plan(Scheduler::Rr, &[1, 1], false);
+        for t in &mut d.services[0].targets {
+            t.addr.set_port(8080);
+        }
+        let o = render(&d);
+        assert!(
+            o.contains("meta l4proto tcp dnat ip to numgen inc mod 2 map { 0 : 192.168.10.10 . 8080, 1 : 192.168.10.11 . 8080 }"),
+            "{o}"
+        );
         // With persistence: per-backend chains (they update the client sets).
         let p = render(&plan(Scheduler::Rr, &[1, 1], true));
         assert!(p.contains("numgen inc mod 2 vmap { 0 : goto svc0_ep0, 1 : goto svc0_ep1 }"));
@@ -435,7 +455,7 @@ mod tests {
         let s = render(&plan(Scheduler::Wrr, &[3, 1], false));
         assert!(
             s.contains(
-                "numgen inc mod 4 map { 0-1 : 192.168.10.10 . 80, 2 : 192.168.10.11 . 80, 3 : 192.168.10.10 . 80 }"
+                "numgen inc mod 4 map { 0-1 : 192.168.10.10, 2 : 192.168.10.11, 3 : 192.168.10.10 }"
             ),
             "{s}"
         );

@@ -25,7 +25,10 @@ fn kernel_rr_failover_and_clean_exit() {
     );
     let table = lan.main.run(&["nft", "list", "table", "ip", "lbd"]);
     let table = String::from_utf8_lossy(&table.stdout);
-    assert!(table.contains("192.168.10.10 . 80"), "{table}");
+    assert!(
+        table.contains("map { 0 : 192.168.10.10, 1 : 192.168.10.11 }"),
+        "{table}"
+    );
     assert!(!table.contains("masquerade"), "{table}");
 
     // An open connection through the VIP shows as one active connection on one backend

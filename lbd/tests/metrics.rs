@@ -276,7 +276,7 @@ fn flapping_backend_is_applied_counted_and_logged_with_a_limit() {
     let table = lan.main.run(&["nft", "list", "table", "ip", "lbd"]);
     let table = String::from_utf8_lossy(&table.stdout);
     assert!(
-        table.contains("192.168.10.10 . 80") && table.contains("192.168.10.11 . 80"),
+        table.contains("map { 0 : 192.168.10.10, 1 : 192.168.10.11 }"),
         "{table}"
     );
     assert_alternating(&gets(&lan, 6));
