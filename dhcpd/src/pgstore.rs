@@ -86,6 +86,10 @@ const DELETE: &str = "DELETE FROM dhcpd_lease
 const WITHDRAW: &str =
     "DELETE FROM dhcpd_lease WHERE address = $1 AND client = $2 AND state = 'offered'";
 
+/// Transaction-scoped locks on addresses (class 7406), taken in the order given.
+const LOCK: &str = "SELECT count(pg_advisory_xact_lock(7406, a))
+     FROM (SELECT a FROM unnest($1::int4[]) WITH ORDINALITY AS u(a, n) ORDER BY n) s";
+
 struct Stmts {
     alloc: Statement,
     release: Statement,
@@ -93,6 +97,7 @@ struct Stmts {
     decline: Statement,
     delete: Statement,
     withdraw: Statement,
+    lock: Statement,
     rows_of: Statement,
     since: Statement,
 }
@@ -252,6 +257,7 @@ impl PgStore {
             decline: p(&mut c, &decline_sql())?,
             delete: p(&mut c, DELETE)?,
             withdraw: p(&mut c, WITHDRAW)?,
+            lock: p(&mut c, LOCK)?,
             rows_of: p(
                 &mut c,
                 &format!("SELECT {COLS} FROM dhcpd_lease WHERE address = ANY($1)"),
@@ -280,6 +286,17 @@ impl PgStore {
     fn run(&mut self, groups: &[&[Change]], now: u64) -> Result<Vec<Refused>, StoreError> {
         let (client, st) = self.conn()?;
         let mut tx = client.transaction().map_err(db_err)?;
+        // Every address this transaction touches, locked in ascending order first: two servers'
+        // transactions then wait for each other but never deadlock (PostgreSQL would only find
+        // a deadlock after deadlock_timeout, 1 s, and abort one).
+        let mut addrs: Vec<i32> = groups
+            .iter()
+            .flat_map(|g| g.iter())
+            .map(|c| u32::from(c.ip()) as i32)
+            .collect();
+        addrs.sort_unstable_by_key(|a| *a as u32);
+        addrs.dedup();
+        tx.execute(&st.lock, &[&addrs]).map_err(db_err)?;
         let now = to_i64(now);
         let mut refused = Vec::new();
         for (gi, g) in groups.iter().enumerate() {
