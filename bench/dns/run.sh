@@ -3,6 +3,7 @@
 # (../../../shared/bench/dns/peers.sh: dnsperf, 1,000-host zone). dnsd serves the same 1,000 hosts
 # from a host file written by mkhosts.py. Needs root, the peers and dnsperf, and a release build:
 #   cargo build --release -p dnsd && bench/dns/run.sh [seconds]
+# HICKORY=/path/to/hickory-dns adds its row when it is not in PATH.
 set -eu
 H=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$H/../.." && pwd)
