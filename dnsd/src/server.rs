@@ -48,13 +48,13 @@ pub struct Writer {
     sources: Vec<ZoneSource>,
 }
 
-/// Updates kept in memory for `dnsd status`.
-pub const JOURNAL_KEEP: usize = 64;
+/// Updates kept for `dnsd status` (in memory and in the store).
+pub const JOURNAL_KEEP: usize = crate::store::UPDATES_KEEP;
 /// Records listed per update entry (the rest are counted).
 const JOURNAL_RECORDS: usize = 16;
 
 /// One applied dynamic update, as `dnsd status` shows it.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct UpdateEntry {
     /// Seconds since the epoch.
     pub time: u64,
@@ -160,7 +160,7 @@ pub fn compile(
             deltas.push((z.origin.to_ascii(), crate::zone::delta(o, z)));
         }
     }
-    store.commit_with_journal(None, &writes, &deltas)?;
+    store.commit_with_journal(None, &writes, &deltas, None)?;
     Ok((policy(view, Catalog { zones }), changed))
 }
 
@@ -211,13 +211,19 @@ impl Shared {
     pub fn new(view: Arc<DnsView>, store: Store) -> anyhow::Result<(Arc<Shared>, Vec<Name>)> {
         let sources = crate::zonefile::merged_sources(&view)?;
         let (p, changed) = compile(&view, &store, sources.clone(), None)?;
+        // The update log survives restarts; an entry that no longer parses is skipped.
+        let journal = store
+            .updates()?
+            .iter()
+            .filter_map(|b| serde_json::from_slice::<UpdateEntry>(b).ok())
+            .collect();
         let s = Shared {
             policy: ArcSwap::from_pointee(p),
             rrl: Mutex::new(Rrl::new(view.rrl.clone())),
             view: ArcSwap::new(view),
             stats: Stats::default(),
             metrics: Default::default(),
-            journal: Mutex::new(Default::default()),
+            journal: Mutex::new(journal),
             cache: crate::forward::Cache::default(),
             writer: tokio::sync::Mutex::new(Writer { store, sources }),
             tcp_slots: Arc::new(Semaphore::new(MAX_TCP)),
@@ -300,29 +306,29 @@ impl Shared {
                 self.stats.updates_unchanged.inc();
                 ResponseCode::NoError
             }
-            Outcome::Changed(dynamic) => match self.commit_zone(&mut w, &pol, &zone, dynamic) {
-                Ok(delta) => {
-                    let serial = delta.to;
-                    self.stats.updates.inc();
-                    let entry =
-                        UpdateEntry::new(unix_now(), &zname, tsig.signer.signer_name(), &delta);
-                    {
-                        let mut j = self.journal.lock().unwrap_or_else(|e| e.into_inner());
-                        if j.len() >= JOURNAL_KEEP {
-                            j.pop_front();
+            Outcome::Changed(dynamic) => {
+                match self.commit_zone(&mut w, &pol, &zone, dynamic, tsig.signer.signer_name()) {
+                    Ok(entry) => {
+                        let serial = entry.serial;
+                        self.stats.updates.inc();
+                        {
+                            let mut j = self.journal.lock().unwrap_or_else(|e| e.into_inner());
+                            if j.len() >= JOURNAL_KEEP {
+                                j.pop_front();
+                            }
+                            j.push_back(entry);
                         }
-                        j.push_back(entry);
+                        tracing::info!(zone = %zname, serial, key = %tsig.signer.signer_name(), "dynamic update applied");
+                        self.notify_all(std::slice::from_ref(&zname));
+                        ResponseCode::NoError
                     }
-                    tracing::info!(zone = %zname, serial, key = %tsig.signer.signer_name(), "dynamic update applied");
-                    self.notify_all(std::slice::from_ref(&zname));
-                    ResponseCode::NoError
+                    Err(e) => {
+                        self.stats.updates_failed.inc();
+                        tracing::error!(zone = %zname, "update not stored: {e:#}");
+                        ResponseCode::ServFail
+                    }
                 }
-                Err(e) => {
-                    self.stats.updates_failed.inc();
-                    tracing::error!(zone = %zname, "update not stored: {e:#}");
-                    ResponseCode::ServFail
-                }
-            },
+            }
         };
         encode(response_to(&req, rcode), Some(&tsig), 65535, &self.stats)
     }
@@ -333,7 +339,8 @@ impl Shared {
         pol: &Policy,
         zone: &ZoneData,
         dynamic: Vec<hickory_proto::rr::Record>,
-    ) -> anyhow::Result<crate::store::Delta> {
+        key_name: &Name,
+    ) -> anyhow::Result<UpdateEntry> {
         let src = w
             .sources
             .iter()
@@ -345,13 +352,14 @@ impl Shared {
         let serial = next_serial(stored, d, unix_now());
         let newz = Arc::new(build(src, dynamic.clone(), serial));
         let dl = crate::zone::delta(zone, &newz);
-        let journal = [(key.clone(), dl)];
+        let entry = UpdateEntry::new(unix_now(), &zone.origin, key_name, &dl);
+        let json = serde_json::to_vec(&entry)?;
         w.store.commit_with_journal(
             Some((&key, &dynamic)),
             &[(key.clone(), d, serial)],
-            &journal,
+            &[(key.clone(), dl)],
+            Some(&json),
         )?;
-        let [(_, dl)] = journal;
         let zones = pol
             .catalog
             .zones
@@ -375,7 +383,7 @@ impl Shared {
         };
         p.fast = crate::fast::FastTable::build(&p);
         self.policy.store(Arc::new(p));
-        Ok(dl)
+        Ok(entry)
     }
 
     /// Sends NOTIFY for each zone to every secondary that wants it (in the background).

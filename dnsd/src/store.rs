@@ -12,6 +12,11 @@ const SERIAL: TableDefinition<'_, &str, (u64, u32)> = TableDefinition::new("seri
 /// IXFR journal: key "ZONE SEQ" (SEQ zero-padded), value (from serial, to serial, delta as the
 /// answer section of a message: old SOA, deleted records, new SOA, added records).
 const JOURNAL: TableDefinition<'_, &str, (u32, u32, &[u8])> = TableDefinition::new("journal");
+/// The recent dynamic updates as `dnsd status` shows them: key a sequence number, value the
+/// entry as JSON (written in the update's own transaction).
+const UPDATES: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("updates");
+/// Update log entries kept.
+pub const UPDATES_KEEP: usize = 64;
 /// Journal entries kept per zone.
 pub const JOURNAL_KEEP: usize = 64;
 
@@ -118,23 +123,55 @@ impl Store {
         Ok(out)
     }
 
+    /// The update log, oldest first (at most [`UPDATES_KEEP`] entries).
+    pub fn updates(&self) -> Result<Vec<Vec<u8>>, StoreError> {
+        let tx = self.db.begin_read().map_err(|e| self.err(e))?;
+        let t = match tx.open_table(UPDATES) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(self.err(e)),
+        };
+        let mut out = Vec::new();
+        for e in t.iter().map_err(|e| self.err(e))? {
+            let (_, v) = e.map_err(|e| self.err(e))?;
+            out.push(v.value().to_vec());
+        }
+        Ok(out)
+    }
+
     /// Atomically stores new dynamic records (if given), serials and journal deltas.
     pub fn commit(
         &self,
         dynamic: Option<(&str, &[Record])>,
         serials: &[(String, u64, u32)],
     ) -> Result<(), StoreError> {
-        self.commit_with_journal(dynamic, serials, &[])
+        self.commit_with_journal(dynamic, serials, &[], None)
     }
 
-    /// [`Store::commit`] plus journal entries `(zone, delta)`, pruned to [`JOURNAL_KEEP`].
+    /// [`Store::commit`] plus journal entries `(zone, delta)`, pruned to [`JOURNAL_KEEP`], and
+    /// an entry of the update log (pruned to [`UPDATES_KEEP`]).
     pub fn commit_with_journal(
         &self,
         dynamic: Option<(&str, &[Record])>,
         serials: &[(String, u64, u32)],
         deltas: &[(String, Delta)],
+        update: Option<&[u8]>,
     ) -> Result<(), StoreError> {
         let tx = self.db.begin_write().map_err(|e| self.err(e))?;
+        if let Some(entry) = update {
+            let mut t = tx.open_table(UPDATES).map_err(|e| self.err(e))?;
+            let keys: Vec<u64> = t
+                .iter()
+                .map_err(|e| self.err(e))?
+                .filter_map(|e| e.ok().map(|(k, _)| k.value()))
+                .collect();
+            let next = keys.last().map_or(0, |k| k + 1);
+            t.insert(next, entry).map_err(|e| self.err(e))?;
+            let excess = (keys.len() + 1).saturating_sub(UPDATES_KEEP);
+            for k in keys.iter().take(excess) {
+                t.remove(*k).map_err(|e| self.err(e))?;
+            }
+        }
         {
             let mut j = tx.open_table(JOURNAL).map_err(|e| self.err(e))?;
             for (zone, d) in deltas {
@@ -213,7 +250,7 @@ mod tests {
                 to: i + 1,
                 records: vec![r.clone()],
             };
-            s.commit_with_journal(None, &[], &[("x.".into(), d)])
+            s.commit_with_journal(None, &[], &[("x.".into(), d)], None)
                 .unwrap();
         }
         let j = s.journal("x.").unwrap();
@@ -223,5 +260,27 @@ mod tests {
             (5, JOURNAL_KEEP as u32 + 5)
         );
         assert!(s.journal("y.").unwrap().is_empty());
+    }
+
+    #[test]
+    fn update_log_keeps_the_newest_across_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("dnsd.redb");
+        {
+            let s = Store::open(&p).unwrap();
+            assert!(s.updates().unwrap().is_empty());
+            for i in 0..UPDATES_KEEP + 3 {
+                s.commit_with_journal(None, &[], &[], Some(format!("{i}").as_bytes()))
+                    .unwrap();
+            }
+        }
+        let s = Store::open(&p).unwrap();
+        let u = s.updates().unwrap();
+        assert_eq!(u.len(), UPDATES_KEEP);
+        assert_eq!(u[0], b"3");
+        assert_eq!(
+            u.last().unwrap(),
+            format!("{}", UPDATES_KEEP + 2).as_bytes()
+        );
     }
 }

@@ -153,6 +153,7 @@ fn started_as_root_it_drops_to_the_user_and_keeps_serving() {
     );
 
     // `dnsd status` asks the running daemon (the control socket it made before the drop).
+    assert!(state.join("control.sock").exists());
     let out = dnsd_status(&lan.main, &conf, &state, true);
     assert!(
         out.status.success(),
@@ -193,6 +194,15 @@ fn started_as_root_it_drops_to_the_user_and_keeps_serving() {
         "{text}"
     );
     assert!(text.contains("key dhcp-update."), "{text}");
+
+    // Stopped (as the user: it removes its socket) and started again: the update log is kept.
+    assert!(d.stop().success());
+    assert!(!state.join("control.sock").exists());
+    let _d = spawn_dnsd(&lan.main, &conf, &state, &["--user", "nobody"]);
+    let out = dnsd_status(&lan.main, &conf, &state, true);
+    let v2: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v2["updates"], v["updates"], "{v2:#}");
+    assert_eq!(short(w, &["laptop.it-ishin.com"]), ["192.168.10.200"]);
 }
 
 #[test]
