@@ -338,6 +338,12 @@ mod tests {
         // Truncated garbage: not counted, no panic.
         assert_eq!(classify(&a[..14]), None);
         assert_eq!(classify(&[0u8; 5]), None);
+        for n in 0..a.len() {
+            let _ = classify(&a[..n]);
+        }
+        let mut long = a.clone();
+        long[12] = 63; // a label running past the end
+        assert_eq!(classify(&long), None);
     }
 
     #[test]
