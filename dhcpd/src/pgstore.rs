@@ -86,7 +86,10 @@ const DELETE: &str = "DELETE FROM dhcpd_lease
 const WITHDRAW: &str =
     "DELETE FROM dhcpd_lease WHERE address = $1 AND client = $2 AND state = 'offered'";
 
-/// Transaction-scoped locks on addresses (class 7406), taken in the order given.
+/// Address lock buckets (at most this many advisory locks per transaction).
+const LOCK_BUCKETS: u32 = 64;
+
+/// Transaction-scoped locks on address buckets (class 7406), taken in the order given.
 const LOCK: &str = "SELECT count(pg_advisory_xact_lock(7406, a))
      FROM (SELECT a FROM unnest($1::int4[]) WITH ORDINALITY AS u(a, n) ORDER BY n) s";
 
@@ -286,15 +289,16 @@ impl PgStore {
     fn run(&mut self, groups: &[&[Change]], now: u64) -> Result<Vec<Refused>, StoreError> {
         let (client, st) = self.conn()?;
         let mut tx = client.transaction().map_err(db_err)?;
-        // Every address this transaction touches, locked in ascending order first: two servers'
-        // transactions then wait for each other but never deadlock (PostgreSQL would only find
-        // a deadlock after deadlock_timeout, 1 s, and abort one).
+        // The lock buckets of every address this transaction touches, taken in ascending order
+        // first: two servers' transactions then wait for each other but never deadlock
+        // (PostgreSQL would find a deadlock only after deadlock_timeout, 1 s, and abort one).
+        // Buckets, not addresses, so a large group stays within the server's lock table.
         let mut addrs: Vec<i32> = groups
             .iter()
             .flat_map(|g| g.iter())
-            .map(|c| u32::from(c.ip()) as i32)
+            .map(|c| (u32::from(c.ip()) % LOCK_BUCKETS) as i32)
             .collect();
-        addrs.sort_unstable_by_key(|a| *a as u32);
+        addrs.sort_unstable();
         addrs.dedup();
         tx.execute(&st.lock, &[&addrs]).map_err(db_err)?;
         let now = to_i64(now);
