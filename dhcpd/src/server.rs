@@ -178,6 +178,9 @@ enum Back {
     Changed(Vec<crate::lease::Lease>),
 }
 
+/// Commits waiting for a shared store beyond which new exchanges are dropped.
+const SHARED_BACKLOG: usize = 128;
+
 /// Tries to decide again after the database refused an address.
 const RETRIES: u8 = 4;
 
@@ -498,6 +501,20 @@ struct Core {
 impl Core {
     /// Decides about one request and acts on it; false when the writer is gone.
     async fn packet(&mut self, iface: usize, msg: Box<Message>, tries: u8) -> bool {
+        // A shared store records offers: when its commits fall behind, new exchanges wait so
+        // long that clients give up on them anyway. Drop DISCOVERs then, so that exchanges
+        // under way (REQUESTs) complete.
+        if self.shared
+            && tries == 0
+            && GROUP - self.wr_tx.capacity() > SHARED_BACKLOG
+            && matches!(
+                msg.opts().msg_type(),
+                None | Some(dhcproto::v4::MessageType::Discover)
+            )
+        {
+            self.stats.overload.inc();
+            return true;
+        }
         let ifc = &self.ifaces[iface];
         let offline = self.shared && self.offline.load(Ordering::Relaxed);
         let rx = Rx {
