@@ -41,6 +41,11 @@ pub struct Cli {
     /// Flags shared by the three daemons.
     #[command(flatten)]
     pub common: CommonArgs,
+    /// Started as root, become this user before serving, keeping only CAP_NET_ADMIN (VIP,
+    /// nftables), CAP_NET_RAW (VRRP, gratuitous ARP) and CAP_NET_BIND_SERVICE (the proxy's
+    /// ports); `root` keeps root. A user that does not exist keeps root with a warning.
+    #[arg(long, value_name = "USER", default_value = shared::privdrop::DEFAULT_USER)]
+    pub user: String,
     /// What to do (default: run the daemon).
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -57,6 +62,28 @@ pub enum Command {
     },
     /// Turn keepalived.conf (and dhcpd.conf, zone files) into a host file.
     Import(shared::import::command::ImportArgs),
+}
+
+/// Started as root by hand: hands the runtime and state folders to `--user` and becomes it,
+/// keeping only the capabilities lbd uses (they are per thread, so this runs before the tokio
+/// runtime exists; the ambient set passes them on to the `nft` lbd runs).
+pub fn drop_privileges(cli: &Cli) -> anyhow::Result<shared::privdrop::Dropped> {
+    use shared::privdrop::Capability::{NetAdmin, NetBindService, NetRaw};
+    let table = shared::daemon::load_or_exit(&cli.common.config);
+    let control = cli.common.runtime_path(&table.lb_view().control_socket);
+    let mut owned: Vec<std::path::PathBuf> = Vec::new();
+    if let Some(dir) = control.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+        owned.push(dir.to_owned());
+    }
+    owned.extend(cli.common.state_dir.iter().cloned());
+    owned.extend(cli.common.runtime_dir.iter().cloned());
+    owned.dedup();
+    shared::privdrop::hand_over(&cli.user, &owned);
+    Ok(shared::privdrop::drop_privileges(
+        &cli.user,
+        &[NetAdmin, NetRaw, NetBindService],
+    )?)
 }
 
 /// `lbd status`: asks the running daemon over its control socket; returns the exit code.

@@ -18,6 +18,10 @@ fn main() -> std::process::ExitCode {
     if cli.common.check {
         shared::daemon::check_and_exit(&cli.common.config, |t| lbd::summary(&lbd::view(t)));
     }
+    if let Err(e) = lbd::drop_privileges(&cli) {
+        eprintln!("lbd: cannot drop privileges to {}: {e:#}", cli.user);
+        return std::process::ExitCode::FAILURE;
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
