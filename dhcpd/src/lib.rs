@@ -34,6 +34,11 @@ pub struct Cli {
     /// Flags shared by the three daemons.
     #[command(flatten)]
     pub common: CommonArgs,
+    /// Started as root, become this user before serving, keeping only CAP_NET_BIND_SERVICE,
+    /// CAP_NET_RAW and CAP_NET_ADMIN; `root` keeps root. A user that does not exist keeps root
+    /// with a warning.
+    #[arg(long, value_name = "USER", default_value = shared::privdrop::DEFAULT_USER)]
+    pub user: String,
     /// What to do (default: serve).
     #[command(subcommand)]
     pub cmd: Option<Cmd>,
@@ -126,6 +131,89 @@ fn humantime_secs(secs: u64) -> String {
     }
 }
 
+/// The control socket: `leases [--all]` answers with the lease table (text and JSON) read by the
+/// running daemon, so `dhcpd leases` needs no access to the database itself.
+fn serve_control(
+    cli: &Cli,
+    v: &DhcpView,
+    db: &std::path::Path,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    let path = cli.common.runtime_path(&v.control_socket);
+    let (db, url) = (db.to_owned(), v.lease_db_url.clone());
+    let handler: shared::control::Handler = std::sync::Arc::new(move |args| match args[0] {
+        "leases" => {
+            let all = args.contains(&"--all");
+            let text = list_leases(&db, url.as_deref(), false, all);
+            let json = list_leases(&db, url.as_deref(), true, all);
+            match (text, json) {
+                (Ok(t), Ok(j)) => serde_json::json!({
+                    "table": t,
+                    "leases": serde_json::from_str::<serde_json::Value>(&j).unwrap_or_default(),
+                }),
+                (Err(e), _) | (_, Err(e)) => serde_json::json!({ "error": format!("{e:#}") }),
+            }
+        }
+        other => serde_json::json!({ "error": format!("unknown command `{other}`; try leases") }),
+    });
+    if let Err(e) = shared::control::serve(&path, handler, stop) {
+        tracing::warn!(socket = %path.display(), error = %e, "control socket not available; `dhcpd leases` reads the database instead");
+    }
+}
+
+/// `dhcpd leases`: asks the running daemon; without one, reads the database. Returns the text to
+/// print.
+pub fn leases_command(cli: &Cli, json: bool, all: bool) -> anyhow::Result<String> {
+    let t = shared::daemon::load_or_exit(&cli.common.config);
+    let v = view(&t);
+    let sock = cli.common.runtime_path(&v.control_socket);
+    let cmd = if all { "leases --all" } else { "leases" };
+    match shared::control::request(&sock, cmd) {
+        Ok(doc) if doc.get("error").is_none() => {
+            return Ok(if json {
+                format!("{}\n", serde_json::to_string_pretty(&doc["leases"])?)
+            } else {
+                doc["table"].as_str().unwrap_or_default().to_owned()
+            });
+        }
+        Ok(doc) => anyhow::bail!("the daemon answered: {}", doc["error"]),
+        Err(e) => eprintln!("dhcpd leases: no running daemon ({e}); reading the lease database"),
+    }
+    list_leases(
+        &cli.common.state_path(&v.lease_db),
+        v.lease_db_url.as_deref(),
+        json,
+        all,
+    )
+}
+
+/// Started as root by hand: hands the state and runtime folders to `--user` and becomes it,
+/// keeping only what dhcpd uses (port 67, raw sockets for ping checks and interface binding, ARP
+/// entries for unicast replies). Capabilities are per thread: call before any thread exists.
+pub fn drop_privileges(cli: &Cli) -> anyhow::Result<shared::privdrop::Dropped> {
+    use shared::privdrop::Capability::{NetAdmin, NetBindService, NetRaw};
+    let t = shared::daemon::load_or_exit(&cli.common.config);
+    let v = view(&t);
+    let mut owned = Vec::new();
+    for p in [
+        cli.common.state_path(&v.lease_db),
+        cli.common.runtime_path(&v.control_socket),
+    ] {
+        if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+            owned.push(dir.to_owned());
+            owned.push(p.clone());
+            owned.push(p.with_file_name("leases-pending.redb"));
+        }
+    }
+    owned.dedup();
+    shared::privdrop::hand_over(&cli.user, &owned);
+    Ok(shared::privdrop::drop_privileges(
+        &cli.user,
+        &[NetAdmin, NetRaw, NetBindService],
+    )?)
+}
+
 /// Runs the server until SIGTERM/SIGINT.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let started = shared::daemon::start(&cli.common, "dhcpd", view, summary);
@@ -167,6 +255,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         tracing::info!(iface = %name, port = v.port, "listening on {name} ({})", shown.join(", "));
         ifaces.push(server::Iface { name, addrs, sock });
     }
+    serve_control(&cli, &v, &db, started.shutdown.clone());
     let stats = std::sync::Arc::new(server::Stats::default());
     if let Some(addr) = v.metrics {
         let registry = std::sync::Arc::new(stats.registry());

@@ -13,10 +13,7 @@ fn main() -> std::process::ExitCode {
         shared::daemon::check_and_exit(&cli.common.config, |t| dhcpd::summary(&dhcpd::view(t)));
     }
     if let Some(dhcpd::Cmd::Leases { json, all }) = cli.cmd {
-        let t = shared::daemon::load_or_exit(&cli.common.config);
-        let v = dhcpd::view(&t);
-        let path = cli.common.state_path(&v.lease_db);
-        return match dhcpd::list_leases(&path, v.lease_db_url.as_deref(), json, all) {
+        return match dhcpd::leases_command(&cli, json, all) {
             Ok(s) => {
                 print!("{s}");
                 std::process::ExitCode::SUCCESS
@@ -26,6 +23,10 @@ fn main() -> std::process::ExitCode {
                 std::process::ExitCode::FAILURE
             }
         };
+    }
+    if let Err(e) = dhcpd::drop_privileges(&cli) {
+        eprintln!("dhcpd: cannot drop privileges to {}: {e:#}", cli.user);
+        return std::process::ExitCode::FAILURE;
     }
     // One thread for the packet path (no cross-thread wake-ups per packet); lease commits run on
     // their own thread, ping checks on the blocking pool.

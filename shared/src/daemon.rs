@@ -44,9 +44,14 @@ impl CommonArgs {
     pub fn state_path(&self, path: &Path) -> PathBuf {
         relocate(path, self.state_dir.as_deref())
     }
-    /// `path` moved into the runtime folder when one is given.
+    /// `path` moved into the runtime folder when one is given, else into the state folder when
+    /// that is given (so `--state-dir DIR` alone keeps everything of one instance in DIR, and the
+    /// commands that ask a running daemon find its socket there).
     pub fn runtime_path(&self, path: &Path) -> PathBuf {
-        relocate(path, self.runtime_dir.as_deref())
+        relocate(
+            path,
+            self.runtime_dir.as_deref().or(self.state_dir.as_deref()),
+        )
     }
 }
 
