@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use dhcproto::v4::Message;
 use ipnet::Ipv4Net;
 use shared::DhcpView;
-use shared::metrics::{Counter, Gauge, Registry};
+use shared::metrics::{Counter, Family, Gauge, Histogram, Registry, exponential_buckets};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -33,7 +33,7 @@ const GROUP: usize = 4096;
 const PINGS: usize = 64;
 
 /// Counters (exported as Prometheus metrics when `[dhcp] metrics` is set).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Stats {
     /// Datagrams received.
     pub received: Counter,
@@ -51,6 +51,82 @@ pub struct Stats {
     pub commit_errors: Counter,
     /// Leases bound now.
     pub bound: Gauge,
+    /// Requests received, by DHCP message type.
+    pub requests: Family<Vec<(String, String)>, Counter>,
+    /// DECLINEs received.
+    pub declines: Counter,
+    /// Addresses that answered the ping check (put on probation).
+    pub conflicts: Counter,
+    /// Lease store commit latency.
+    pub commit_seconds: Histogram,
+    /// Leases in the table, by state.
+    pub leases: Family<Vec<(String, String)>, Gauge>,
+    /// Bound leases per dynamic range.
+    pub pool_used: Family<Vec<(String, String)>, Gauge>,
+    /// Addresses per dynamic range.
+    pub pool_size: Family<Vec<(String, String)>, Gauge>,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats {
+            received: Counter::default(),
+            bad: Counter::default(),
+            overload: Counter::default(),
+            sent: Counter::default(),
+            silent: Counter::default(),
+            commits: Counter::default(),
+            commit_errors: Counter::default(),
+            bound: Gauge::default(),
+            requests: Family::default(),
+            declines: Counter::default(),
+            conflicts: Counter::default(),
+            commit_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
+            leases: Family::default(),
+            pool_used: Family::default(),
+            pool_size: Family::default(),
+        }
+    }
+}
+
+impl Stats {
+    /// Refreshes the gauges that describe the lease table (every few seconds, off the packet path).
+    fn census(&self, table: &LeaseTable, view: &DhcpView, t: u64) {
+        // Every state, so a state that emptied reads 0 rather than its last count.
+        let mut by_state: BTreeMap<&'static str, i64> = [
+            LeaseState::Offered,
+            LeaseState::Bound,
+            LeaseState::Released,
+            LeaseState::Expired,
+            LeaseState::Declined,
+        ]
+        .into_iter()
+        .map(|s| (s.as_str(), 0))
+        .collect();
+        let mut bound = Vec::new();
+        for l in table.iter() {
+            *by_state.entry(l.state.as_str()).or_default() += 1;
+            if l.state == LeaseState::Bound && l.expires > t {
+                bound.push(l.ip);
+            }
+        }
+        for (state, n) in by_state {
+            self.leases
+                .get_or_create(&vec![("state".into(), state.into())])
+                .set(n);
+        }
+        self.bound.set(bound.len() as i64);
+        for sn in &view.subnets {
+            for p in &sn.pools {
+                let label = vec![("range".to_owned(), p.range.to_string())];
+                let used = bound.iter().filter(|ip| p.range.contains(**ip)).count();
+                self.pool_used.get_or_create(&label).set(used as i64);
+                self.pool_size
+                    .get_or_create(&label)
+                    .set(p.range.len() as i64);
+            }
+        }
+    }
 }
 
 impl Stats {
@@ -89,6 +165,37 @@ impl Stats {
             self.commit_errors.clone(),
         );
         r.register("bound_leases", "Leases bound", self.bound.clone());
+        r.register(
+            "requests",
+            "Requests received by DHCP message type",
+            self.requests.clone(),
+        );
+        r.register("declines", "DECLINEs received", self.declines.clone());
+        r.register(
+            "conflicts",
+            "Addresses that answered the ping check",
+            self.conflicts.clone(),
+        );
+        r.register(
+            "commit_seconds",
+            "Lease store commit latency",
+            self.commit_seconds.clone(),
+        );
+        r.register(
+            "leases",
+            "Leases in the table by state",
+            self.leases.clone(),
+        );
+        r.register(
+            "pool_used_addresses",
+            "Bound leases per dynamic range",
+            self.pool_used.clone(),
+        );
+        r.register(
+            "pool_size_addresses",
+            "Addresses per dynamic range",
+            self.pool_size.clone(),
+        );
         r
     }
 }
@@ -412,7 +519,7 @@ pub async fn serve(
             }
             _ = tick.tick() => {
                 let t = now();
-                stats.bound.set(core.table.iter().filter(|l| l.state == LeaseState::Bound && l.expires > t).count() as i64);
+                stats.census(&core.table, &core.cfg.view, t);
                 let d = decide::expire(&core.table, t, 10_000);
                 if !d.changes.is_empty() {
                     for c in &d.changes { core.table.apply(c); }
@@ -455,6 +562,7 @@ pub async fn serve(
                     Event::Probed { iface, ip, alive, reply, commit } => {
                         if alive {
                             tracing::warn!(%ip, "address answers ping: on probation, not offered");
+                            core.stats.conflicts.inc();
                             let c = Change::Put(decide::probation(ip, now(), core.cfg.view.decline_probation.as_secs()));
                             core.table.apply(&c);
                             if core.wr_tx.send(ToWriter::Commit(Box::new(Commit::plain(vec![c], Vec::new())))).await.is_err() { break; }
@@ -514,6 +622,19 @@ impl Core {
         {
             self.stats.overload.inc();
             return true;
+        }
+        if tries == 0 {
+            let kind = msg.opts().msg_type().map_or_else(
+                || "bootp".to_owned(),
+                |t| format!("{t:?}").to_ascii_lowercase(),
+            );
+            if kind == "decline" {
+                self.stats.declines.inc();
+            }
+            self.stats
+                .requests
+                .get_or_create(&vec![("type".to_owned(), kind)])
+                .inc();
         }
         let ifc = &self.ifaces[iface];
         let offline = self.shared && self.offline.load(Ordering::Relaxed);
@@ -749,7 +870,12 @@ impl Writer {
         if !self.offline.load(Ordering::Relaxed) {
             let groups: Vec<&[Change]> = batch.iter().map(|c| c.changes.as_slice()).collect();
             let any = groups.iter().any(|g| !g.is_empty());
-            match store.commit_groups(&groups, now()) {
+            let started = Instant::now();
+            let result = store.commit_groups(&groups, now());
+            self.stats
+                .commit_seconds
+                .observe(started.elapsed().as_secs_f64());
+            match result {
                 Ok(refused) => {
                     if any {
                         self.stats.commits.inc();

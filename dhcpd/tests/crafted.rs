@@ -159,21 +159,50 @@ fn bootp_nak_decline_relay_and_bad_packets() {
     d.wait_for_log("dropped bad packet", Duration::from_secs(5))
         .unwrap();
     // The counters are on the Prometheus endpoint.
-    let text = lan.main.enter(|| {
-        use std::io::{Read, Write};
-        let mut s = std::net::TcpStream::connect("127.0.0.1:9167").unwrap();
-        s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
-        let mut out = String::new();
-        s.read_to_string(&mut out).unwrap();
-        out
-    });
-    let value = |name: &str| -> u64 {
+    let scrape = || {
+        lan.main.enter(|| {
+            use std::io::{Read, Write};
+            let mut s = std::net::TcpStream::connect("127.0.0.1:9167").unwrap();
+            s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+            let mut out = String::new();
+            s.read_to_string(&mut out).unwrap();
+            out
+        })
+    };
+    let value = |text: &str, name: &str| -> Option<f64> {
         text.lines()
             .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
-            .unwrap_or_else(|| panic!("{name} missing in {text}"))
     };
-    assert_eq!(value("dhcpd_bad_packets_total"), 5, "{text}");
-    assert!(value("dhcpd_sent_replies_total") >= 8, "{text}");
+    // The lease census (states, pool usage) runs every few seconds: wait for it, bounded.
+    let pool = "dhcpd_pool_used_addresses{range=\"192.168.10.200-192.168.10.254\"}";
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let text = loop {
+        let text = scrape();
+        if value(&text, pool).is_some_and(|v| v >= 1.0) || std::time::Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let v = |name: &str| value(&text, name).unwrap_or_else(|| panic!("{name} missing in {text}"));
+    assert_eq!(v("dhcpd_bad_packets_total"), 5.0, "{text}");
+    assert!(v("dhcpd_sent_replies_total") >= 8.0, "{text}");
+    assert!(
+        v("dhcpd_requests_total{type=\"discover\"}") >= 1.0,
+        "{text}"
+    );
+    assert!(v("dhcpd_requests_total{type=\"request\"}") >= 1.0, "{text}");
+    assert!(v("dhcpd_commit_seconds_count") >= 1.0, "{text}");
+    assert!(v("dhcpd_leases{state=\"bound\"}") >= 1.0, "{text}");
+    assert!(v(pool) >= 1.0, "{text}");
+    assert_eq!(
+        v("dhcpd_pool_size_addresses{range=\"192.168.10.200-192.168.10.254\"}"),
+        55.0,
+        "{text}"
+    );
+    // The DECLINE above is counted and its address is held on probation.
+    assert_eq!(v("dhcpd_declines_total"), 1.0, "{text}");
+    assert_eq!(v("dhcpd_requests_total{type=\"decline\"}"), 1.0, "{text}");
+    assert!(v("dhcpd_leases{state=\"declined\"}") >= 1.0, "{text}");
 }
 
 #[test]
