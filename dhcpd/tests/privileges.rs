@@ -9,13 +9,6 @@ use std::time::Duration;
 use common::*;
 use e2e::{Ready, SeedLan};
 
-fn status_field(pid: u32, key: &str) -> String {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    s.lines()
-        .find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_owned()))
-        .unwrap_or_default()
-}
-
 #[test]
 fn root_start_drops_to_the_user_and_still_serves() {
     e2e::require_netns!("dhclient");
@@ -42,18 +35,8 @@ fn root_start_drops_to_the_user_and_still_serves() {
         .ready(Ready::Notify)
         .timeout(Duration::from_secs(10))
         .spawn();
-    let nobody = nix::unistd::User::from_name("nobody")
-        .unwrap()
-        .expect("user nobody")
-        .uid
-        .as_raw();
-    let uid = status_field(d.pid(), "Uid:");
-    assert!(
-        uid.split_whitespace().all(|u| u == nobody.to_string()),
-        "Uid: {uid}"
-    );
     // CAP_NET_BIND_SERVICE (10), CAP_NET_ADMIN (12), CAP_NET_RAW (13) and nothing else.
-    assert_eq!(status_field(d.pid(), "CapEff:"), "0000000000003400");
+    e2e::procstatus::assert_runs_as(d.pid(), "nobody", "0000000000003400");
 
     let lease = e2e::suite::dhclient_on(&lan.client, "laptop");
     let ip = lease
@@ -61,6 +44,11 @@ fn root_start_drops_to_the_user_and_still_serves() {
         .unwrap_or_else(|| panic!("no lease: {}", lease.raw));
     // The lease database was written by the unprivileged process.
     let meta = std::fs::metadata(state.join("leases.redb")).unwrap();
+    let nobody = nix::unistd::User::from_name("nobody")
+        .unwrap()
+        .unwrap()
+        .uid
+        .as_raw();
     assert_eq!(std::os::unix::fs::MetadataExt::uid(&meta), nobody);
     // `dhcpd leases` asks the daemon (its socket is in the state folder).
     assert!(state.join("control.sock").exists());

@@ -8,13 +8,6 @@ use std::time::Duration;
 
 use common::*;
 
-fn status_field(pid: u32, key: &str) -> String {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    s.lines()
-        .find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_owned()))
-        .unwrap_or_default()
-}
-
 #[test]
 fn root_start_drops_to_the_user_and_still_balances() {
     e2e::require_netns!("nft", "curl", "busybox");
@@ -39,18 +32,8 @@ fn root_start_drops_to_the_user_and_still_balances() {
         .ready(e2e::Ready::Notify)
         .timeout(Duration::from_secs(15))
         .spawn();
-    let nobody = nix::unistd::User::from_name("nobody")
-        .unwrap()
-        .expect("user nobody")
-        .uid
-        .as_raw();
-    let uid = status_field(lbd.pid(), "Uid:");
-    assert!(
-        uid.split_whitespace().all(|u| u == nobody.to_string()),
-        "Uid: {uid}"
-    );
     // CAP_NET_BIND_SERVICE (10), CAP_NET_ADMIN (12), CAP_NET_RAW (13) and nothing else.
-    assert_eq!(status_field(lbd.pid(), "CapEff:"), "0000000000003400");
+    e2e::procstatus::assert_runs_as(lbd.pid(), "nobody", "0000000000003400");
     // The VIP and the table were put in place by the unprivileged process (and its nft).
     let bodies = gets(&lan, 4);
     assert_alternating(&bodies);

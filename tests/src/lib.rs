@@ -33,6 +33,7 @@ mod lab;
 mod notify;
 mod ports;
 mod process;
+pub mod procstatus;
 mod registry;
 mod seed;
 mod skip;
