@@ -1,28 +1,16 @@
 //! End-to-end: dnsd on the seed LAN's main host, real clients (dig, nsupdate, NSD) in the
 //! other namespaces.
 
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
-use e2e::{Host, Proc, Ready, SeedLan};
+use e2e::{Host, Ready, SeedLan};
 
-const BIN: &str = env!("CARGO_BIN_EXE_dnsd");
-const KEY: &str = "hmac-sha256:dhcp-update:bGFuc3VpdGUtZXhhbXBsZS1rZXktY2hhbmdlLW1lLW5vdw==";
+mod common;
+
+use common::*;
+
 const BAD_KEY: &str = "hmac-sha256:dhcp-update:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
-
-/// The example host file with `dns` as its `[dns]` section.
-fn host_file(dir: &Path, dns: &str) -> PathBuf {
-    let example =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../etc/hosts.toml")).unwrap();
-    let start = example.find("\n[dns]").expect("example has [dns]");
-    let end = example[start + 1..]
-        .find("\n[")
-        .map_or(example.len(), |i| start + 1 + i);
-    let text = format!("{}\n{dns}\n{}", &example[..start], &example[end..]);
-    let p = dir.join("hosts.toml");
-    std::fs::write(&p, text).unwrap();
-    p
-}
 
 fn big_zone(dir: &Path) {
     let mut z = String::from("$ORIGIN it-ishin.com.\n$TTL 3600\n");
@@ -31,38 +19,6 @@ fn big_zone(dir: &Path) {
     }
     z.push_str("_ldap._tcp IN SRV 0 100 389 main\n");
     std::fs::write(dir.join("extra.zone"), z).unwrap();
-}
-
-fn spawn_dnsd(host: &Host, conf: &Path, state: &Path) -> Proc {
-    std::fs::create_dir_all(state).unwrap();
-    host.spawn_daemon(
-        BIN,
-        &[
-            "--config",
-            conf.to_str().unwrap(),
-            "--state-dir",
-            state.to_str().unwrap(),
-            "--runtime-dir",
-            state.to_str().unwrap(),
-        ],
-        Ready::Notify,
-        Duration::from_secs(15),
-    )
-}
-
-fn dig(h: &Host, args: &[&str]) -> String {
-    let mut a = vec!["dig", "+time=2", "+tries=1"];
-    a.extend_from_slice(args);
-    let out = h.run_unchecked(&a);
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn short(h: &Host, server: &str, args: &[&str]) -> Vec<String> {
-    let mut a = vec![server, "+short"];
-    a.extend_from_slice(args);
-    let mut v: Vec<String> = dig(h, &a).lines().map(str::to_owned).collect();
-    v.sort();
-    v
 }
 
 fn status(out: &str) -> &str {
@@ -80,55 +36,6 @@ fn flags(out: &str) -> String {
         .to_owned()
 }
 
-fn soa_serial(h: &Host, server: &str, zone: &str) -> u32 {
-    let s = short(h, server, &[zone, "SOA"]);
-    s.first()
-        .and_then(|l| l.split_whitespace().nth(2))
-        .and_then(|x| x.parse().ok())
-        .unwrap_or_else(|| panic!("no SOA from {server}: {s:?}"))
-}
-
-/// nsupdate in `h`; its failures are returned, not panicked on.
-fn nsupdate(h: &Host, key: &str, script: &str) -> std::process::Output {
-    use std::io::Write;
-    let mut c = std::process::Command::new("timeout")
-        .args([
-            "20",
-            "ip",
-            "netns",
-            "exec",
-            h.netns(),
-            "nsupdate",
-            "-y",
-            key,
-            "-t",
-            "3",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    c.stdin
-        .take()
-        .unwrap()
-        .write_all(script.as_bytes())
-        .unwrap();
-    c.wait_with_output().unwrap()
-}
-
-/// Polls `f` until it returns true or `limit` passes (a bounded wait on a condition).
-fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let t = Instant::now();
-    while t.elapsed() < limit {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    false
-}
-
 const DNS: &str = r#"[dns]
 upstream = ["192.168.1.1"]
 allow-recursion = ["192.168.10.0/24", "127.0.0.0/8"]
@@ -144,7 +51,7 @@ fn authoritative_answers_with_dig() {
     let dir = lan.lab.dir().to_owned();
     big_zone(&dir);
     let conf = host_file(&dir, DNS);
-    let _d = spawn_dnsd(&lan.main, &conf, &dir.join("state"));
+    let _d = spawn_dnsd(&lan.main, &conf, &dir.join("state"), &[]);
     let s = "@192.168.10.1";
     let w = &lan.web1;
     assert_eq!(short(w, s, &["www3.it-ishin.com"]), ["192.168.1.120"]);
@@ -235,7 +142,7 @@ fn garbage_does_not_hurt() {
     let dir = lan.lab.dir().to_owned();
     big_zone(&dir);
     let conf = host_file(&dir, DNS);
-    let mut d = spawn_dnsd(&lan.main, &conf, &dir.join("state"));
+    let mut d = spawn_dnsd(&lan.main, &conf, &dir.join("state"), &[]);
     // UDP garbage, a compression loop, a truncated TCP frame, TCP garbage, a huge EDNS size.
     let script = r#"
 import socket, struct
@@ -318,7 +225,7 @@ fn dynamic_updates_with_tsig_persist() {
     big_zone(&dir);
     let conf = host_file(&dir, DNS);
     let state = dir.join("state");
-    let mut d = spawn_dnsd(&lan.main, &conf, &state);
+    let mut d = spawn_dnsd(&lan.main, &conf, &state, &[]);
     let s = "@192.168.10.1";
     let w = &lan.web1;
     let serial0 = soa_serial(w, s, "it-ishin.com");
@@ -377,7 +284,7 @@ fn dynamic_updates_with_tsig_persist() {
     // Restart: the record and the serial survive.
     d.stop();
     drop(d);
-    let d = spawn_dnsd(&lan.main, &conf, &state);
+    let d = spawn_dnsd(&lan.main, &conf, &state, &[]);
     assert_eq!(short(w, s, &["laptop.it-ishin.com"]), ["192.168.10.200"]);
     assert_eq!(soa_serial(w, s, "it-ishin.com"), serial1);
 
@@ -413,10 +320,10 @@ fn forwarding_through_the_router() {
          [dns]\nlisten = [\"192.168.1.1\"]\n",
     )
     .unwrap();
-    let mut upstream = spawn_dnsd(&lan.router, &up.join("hosts.toml"), &up.join("state"));
+    let mut upstream = spawn_dnsd(&lan.router, &up.join("hosts.toml"), &up.join("state"), &[]);
     big_zone(&dir);
     let conf = host_file(&dir, DNS);
-    let _d = spawn_dnsd(&lan.main, &conf, &dir.join("state"));
+    let _d = spawn_dnsd(&lan.main, &conf, &dir.join("state"), &[]);
     let w = &lan.web1;
     let out = dig(w, &["@192.168.10.1", "www.example.org"]);
     assert_eq!(status(&out), "NOERROR", "{out}");
@@ -448,7 +355,7 @@ fn nsd_secondary_follows_notify() {
     let dir = lan.lab.dir().to_owned();
     big_zone(&dir);
     let conf = host_file(&dir, DNS);
-    let _d = spawn_dnsd(&lan.main, &conf, &dir.join("state"));
+    let _d = spawn_dnsd(&lan.main, &conf, &dir.join("state"), &[]);
     let nsd_dir = dir.join("nsd");
     std::fs::create_dir_all(&nsd_dir).unwrap();
     let nd = nsd_dir.display();
@@ -543,7 +450,7 @@ fn reload_serves_changes_and_keeps_serving_on_bad_zone_file() {
     let dir = lan.lab.dir().to_owned();
     big_zone(&dir);
     let conf = host_file(&dir, DNS);
-    let mut d = spawn_dnsd(&lan.main, &conf, &dir.join("state"));
+    let mut d = spawn_dnsd(&lan.main, &conf, &dir.join("state"), &[]);
     let w = &lan.web1;
     let s = "@192.168.10.1";
     let serial0 = soa_serial(w, s, "it-ishin.com");
@@ -621,7 +528,7 @@ fn knot_secondary_with_tsig_follows_notify() {
             )
         ),
     );
-    let mut d = spawn_dnsd(&lan.main, &conf, &dir.join("state"));
+    let mut d = spawn_dnsd(&lan.main, &conf, &dir.join("state"), &[]);
     let kd = dir.join("knot");
     std::fs::create_dir_all(&kd).unwrap();
     let k = kd.display();
@@ -737,7 +644,7 @@ fn rrl_limits_a_burst_and_spares_exempt_networks() {
             "{DNS}rrl = {{ rate = 5, slip = 2, exempt = [\"192.168.10.11/32\"] }}\nmetrics = \"127.0.0.1:9168\"\n"
         ),
     );
-    let _d = spawn_dnsd(&lan.main, &conf, &dir.join("state"));
+    let _d = spawn_dnsd(&lan.main, &conf, &dir.join("state"), &[]);
     let (n, tc) = burst(&lan.web1, "192.168.10.1");
     assert!((5..50).contains(&n), "answered {n} of 50");
     assert!(tc >= 5, "slipped {tc}");
@@ -792,7 +699,7 @@ fn reloads_do_not_drop_queries_in_flight() {
     let dir = lan.lab.dir().to_owned();
     big_zone(&dir);
     let conf = host_file(&dir, DNS);
-    let mut d = spawn_dnsd(&lan.main, &conf, &dir.join("state"));
+    let mut d = spawn_dnsd(&lan.main, &conf, &dir.join("state"), &[]);
     let mut client = lan.web1.spawn(&["python3", "-c", STEADY]);
     let base = std::fs::read_to_string(&conf).unwrap();
     for i in 0..10 {

@@ -2,13 +2,14 @@
 //! keeps serving (queries on port 53, updates written to its store); `dnsd status` reads the
 //! running daemon; `/metrics` counters move with queries, updates, transfers and NOTIFY.
 
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
-use e2e::{Host, Proc, Ready, SeedLan};
+use e2e::{Host, SeedLan};
 
-const BIN: &str = env!("CARGO_BIN_EXE_dnsd");
-const KEY: &str = "hmac-sha256:dhcp-update:bGFuc3VpdGUtZXhhbXBsZS1rZXktY2hhbmdlLW1lLW5vdw==";
+mod common;
+
+use common::*;
 
 const DNS: &str = r#"[dns]
 upstream = ["192.168.1.1"]
@@ -17,73 +18,6 @@ update-keys = ["dhcp-update"]
 secondary = [{ address = "192.168.1.1" }]
 metrics = "127.0.0.1:9169"
 "#;
-
-/// The example host file with `dns` as its `[dns]` section.
-fn host_file(dir: &Path, dns: &str) -> PathBuf {
-    let example =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../etc/hosts.toml")).unwrap();
-    let start = example.find("\n[dns]").expect("example has [dns]");
-    let end = example[start + 1..]
-        .find("\n[")
-        .map_or(example.len(), |i| start + 1 + i);
-    let text = format!("{}\n{dns}\n{}", &example[..start], &example[end..]);
-    let p = dir.join("hosts.toml");
-    std::fs::write(&p, text).unwrap();
-    p
-}
-
-fn spawn_dnsd(host: &Host, conf: &Path, state: &Path, extra: &[&str]) -> Proc {
-    std::fs::create_dir_all(state).unwrap();
-    let mut args = vec![
-        "--config",
-        conf.to_str().unwrap(),
-        "--state-dir",
-        state.to_str().unwrap(),
-        "--runtime-dir",
-        state.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    host.spawn_daemon(BIN, &args, Ready::Notify, Duration::from_secs(15))
-}
-
-fn dig(h: &Host, args: &[&str]) -> String {
-    let mut a = vec!["dig", "+time=2", "+tries=1"];
-    a.extend_from_slice(args);
-    String::from_utf8_lossy(&h.run_unchecked(&a).stdout).into_owned()
-}
-
-fn short(h: &Host, args: &[&str]) -> Vec<String> {
-    let mut a = vec!["@192.168.10.1", "+short"];
-    a.extend_from_slice(args);
-    dig(h, &a).lines().map(str::to_owned).collect()
-}
-
-fn soa_serial(h: &Host) -> u32 {
-    let s = short(h, &["it-ishin.com", "SOA"]);
-    s.first()
-        .and_then(|l| l.split_whitespace().nth(2))
-        .and_then(|x| x.parse().ok())
-        .unwrap_or_else(|| panic!("no SOA: {s:?}"))
-}
-
-fn nsupdate(h: &Host, script: &str) -> std::process::Output {
-    h.run_timeout(
-        &["nsupdate", "-y", KEY, "-t", "3"],
-        Some(script.as_bytes()),
-        Duration::from_secs(20),
-    )
-    .expect("nsupdate ran")
-}
-
-/// `/proc/PID/status` field `key` (its first value).
-fn proc_status(pid: u32, key: &str) -> String {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{key}:")))
-        .unwrap_or_else(|| panic!("{key} missing in {text}"))
-        .trim()
-        .to_owned()
-}
 
 fn dnsd_status(h: &Host, conf: &Path, state: &Path, json: bool) -> std::process::Output {
     let mut a = vec![
@@ -112,25 +46,38 @@ fn started_as_root_it_drops_to_the_user_and_keeps_serving() {
     let uid = nobody.uid.as_raw().to_string();
 
     // Unprivileged, every capability gone, no way back.
-    let uids: Vec<String> = proc_status(d.pid(), "Uid")
+    let uids: Vec<String> = e2e::procstatus::status_field(d.pid(), "Uid:")
         .split_whitespace()
         .map(str::to_owned)
         .collect();
     assert_eq!(uids, [uid.as_str(); 4]);
-    assert_eq!(proc_status(d.pid(), "CapEff"), "0000000000000000");
-    assert_eq!(proc_status(d.pid(), "CapPrm"), "0000000000000000");
-    assert_eq!(proc_status(d.pid(), "CapBnd"), "0000000000000000");
-    assert_eq!(proc_status(d.pid(), "NoNewPrivs"), "1");
+    assert_eq!(
+        e2e::procstatus::status_field(d.pid(), "CapEff:"),
+        "0000000000000000"
+    );
+    assert_eq!(
+        e2e::procstatus::status_field(d.pid(), "CapPrm:"),
+        "0000000000000000"
+    );
+    assert_eq!(
+        e2e::procstatus::status_field(d.pid(), "CapBnd:"),
+        "0000000000000000"
+    );
+    assert_eq!(e2e::procstatus::status_field(d.pid(), "NoNewPrivs:"), "1");
     d.wait_for_log("dropped root privileges", Duration::from_secs(5))
         .unwrap();
 
     // Still answers on port 53 (bound before the drop).
     let w = &lan.web1;
-    assert_eq!(short(w, &["www3.it-ishin.com"]), ["192.168.1.120"]);
+    assert_eq!(
+        short(w, "@192.168.10.1", &["www3.it-ishin.com"]),
+        ["192.168.1.120"]
+    );
     // An update is written to the store in the state folder, handed over to the user.
-    let serial0 = soa_serial(w);
+    let serial0 = soa_serial(w, "@192.168.10.1", "it-ishin.com");
     let out = nsupdate(
         w,
+        KEY,
         "server 192.168.10.1\nzone it-ishin.com\nupdate add laptop.it-ishin.com 300 A 192.168.10.200\nsend\n",
     );
     assert!(
@@ -138,8 +85,11 @@ fn started_as_root_it_drops_to_the_user_and_keeps_serving() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(short(w, &["laptop.it-ishin.com"]), ["192.168.10.200"]);
-    assert!(soa_serial(w) > serial0);
+    assert_eq!(
+        short(w, "@192.168.10.1", &["laptop.it-ishin.com"]),
+        ["192.168.10.200"]
+    );
+    assert!(soa_serial(w, "@192.168.10.1", "it-ishin.com") > serial0);
     use std::os::unix::fs::MetadataExt as _;
     let store = std::fs::read_dir(&state)
         .unwrap()
@@ -168,7 +118,10 @@ fn started_as_root_it_drops_to_the_user_and_keeps_serving() {
         .iter()
         .find(|z| z["zone"] == "it-ishin.com.")
         .expect("forward zone");
-    assert_eq!(fwd["serial"], soa_serial(w));
+    assert_eq!(
+        fwd["serial"],
+        soa_serial(w, "@192.168.10.1", "it-ishin.com")
+    );
     assert!(fwd["records"].as_u64().unwrap() > 10, "{fwd}");
     assert!(
         zones
@@ -202,7 +155,10 @@ fn started_as_root_it_drops_to_the_user_and_keeps_serving() {
     let out = dnsd_status(&lan.main, &conf, &state, true);
     let v2: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v2["updates"], v["updates"], "{v2:#}");
-    assert_eq!(short(w, &["laptop.it-ishin.com"]), ["192.168.10.200"]);
+    assert_eq!(
+        short(w, "@192.168.10.1", &["laptop.it-ishin.com"]),
+        ["192.168.10.200"]
+    );
 }
 
 #[test]
@@ -244,17 +200,6 @@ fn value(m: &[(String, f64)], series: &str) -> f64 {
 }
 
 /// Polls `f` until it returns true or `limit` passes (a bounded wait on a condition).
-fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let t = Instant::now();
-    while t.elapsed() < limit {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    false
-}
-
 #[test]
 fn metrics_move_with_queries_updates_and_transfers() {
     e2e::require_netns!("dig", "nsupdate", "curl");
@@ -266,7 +211,7 @@ fn metrics_move_with_queries_updates_and_transfers() {
     let mut d = spawn_dnsd(&lan.main, &conf, &state, &["--user", "no-such-dnsd-user"]);
     d.wait_for_log("STILL RUNNING AS ROOT", Duration::from_secs(5))
         .unwrap();
-    assert!(proc_status(d.pid(), "Uid").starts_with("0\t"));
+    assert!(e2e::procstatus::status_field(d.pid(), "Uid:").starts_with("0\t"));
     let before = scrape(&lan.main);
     let w = &lan.web1;
     let a = r#"dnsd_answers_total{qtype="A",rcode="NOERROR"}"#;
@@ -274,15 +219,22 @@ fn metrics_move_with_queries_updates_and_transfers() {
     let ptr = r#"dnsd_answers_total{qtype="PTR",rcode="NOERROR"}"#;
     let aaaa = r#"dnsd_answers_total{qtype="AAAA",rcode="NOERROR"}"#;
     for _ in 0..3 {
-        assert_eq!(short(w, &["www3.it-ishin.com"]), ["192.168.1.120"]);
+        assert_eq!(
+            short(w, "@192.168.10.1", &["www3.it-ishin.com"]),
+            ["192.168.1.120"]
+        );
     }
-    assert!(short(w, &["nothere.it-ishin.com"]).is_empty());
-    assert_eq!(short(w, &["-x", "192.168.10.12"]), ["db.it-ishin.com."]);
-    assert!(short(w, &["web1.it-ishin.com", "AAAA"]).is_empty());
-    let serial0 = soa_serial(w);
+    assert!(short(w, "@192.168.10.1", &["nothere.it-ishin.com"]).is_empty());
+    assert_eq!(
+        short(w, "@192.168.10.1", &["-x", "192.168.10.12"]),
+        ["db.it-ishin.com."]
+    );
+    assert!(short(w, "@192.168.10.1", &["web1.it-ishin.com", "AAAA"]).is_empty());
+    let serial0 = soa_serial(w, "@192.168.10.1", "it-ishin.com");
     // One update applied, one refused (a name of the host table).
     let out = nsupdate(
         w,
+        KEY,
         "server 192.168.10.1\nzone it-ishin.com\nupdate add laptop.it-ishin.com 300 A 192.168.10.200\nsend\n",
     );
     assert!(
@@ -292,6 +244,7 @@ fn metrics_move_with_queries_updates_and_transfers() {
     );
     let out = nsupdate(
         w,
+        KEY,
         "server 192.168.10.1\nzone it-ishin.com\nupdate add web1.it-ishin.com 300 A 10.9.9.9\nsend\n",
     );
     assert!(!out.status.success());
@@ -324,7 +277,7 @@ fn metrics_move_with_queries_updates_and_transfers() {
     assert_eq!(moved("dnsd_cache_misses_total"), 1.0);
     assert_eq!(
         value(&after, r#"dnsd_zone_serial{zone="it-ishin.com."}"#),
-        f64::from(soa_serial(w))
+        f64::from(soa_serial(w, "@192.168.10.1", "it-ishin.com"))
     );
     assert!(value(&after, r#"dnsd_zone_records{zone="it-ishin.com."}"#) > 10.0);
     // The update's NOTIFY to the secondary (nobody answers on the router).

@@ -242,3 +242,24 @@ pub fn assert_every_case_rejected(bin: &str) {
             .contains("/nonexistent/hosts.toml: cannot read the host file")
     );
 }
+
+/// Writes `dir/hosts.toml`: the example host file with its `[SECTION]` table (up to the next
+/// table header) replaced by `replacement`; for tests that need their own daemon settings.
+pub fn example_with_section(
+    dir: &std::path::Path,
+    section: &str,
+    replacement: &str,
+) -> std::path::PathBuf {
+    let example = std::fs::read_to_string(example_path()).unwrap();
+    let header = format!("\n[{section}]");
+    let start = example
+        .find(&header)
+        .unwrap_or_else(|| panic!("example has no {header}"));
+    let end = example[start + 1..]
+        .find("\n[")
+        .map_or(example.len(), |i| start + 1 + i);
+    let text = format!("{}\n{replacement}\n{}", &example[..start], &example[end..]);
+    let p = dir.join("hosts.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}

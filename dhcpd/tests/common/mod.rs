@@ -15,18 +15,7 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_dhcpd");
 
 /// The example host file with the test's own [dhcp] section (and `extra` appended).
 pub fn write_config(dir: &Path, dhcp: &str, extra: &str) -> PathBuf {
-    let example =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../etc/hosts.toml")).unwrap();
-    let start = example.find("[dhcp]").unwrap();
-    let end = start + example[start..].find("\n[dns]").unwrap();
-    let text = format!(
-        "{}{dhcp}\n{}\n{extra}\n",
-        &example[..start],
-        &example[end..]
-    );
-    let path = dir.join("hosts.toml");
-    std::fs::write(&path, text).unwrap();
-    path
+    shared::checkcases::example_with_section(dir, "dhcp", &format!("{dhcp}\n{extra}"))
 }
 
 /// Starts dhcpd on `host` with its state in `dir`.

@@ -1,0 +1,80 @@
+//! What dnsd's end-to-end tests share: starting dnsd in a host, dig and nsupdate from a host.
+
+#![allow(dead_code)] // each test file uses its own subset
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use e2e::{Host, Proc, Ready};
+
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_dnsd");
+/// The example host file's dhcp-update key, as nsupdate -y takes it.
+pub(crate) const KEY: &str =
+    "hmac-sha256:dhcp-update:bGFuc3VpdGUtZXhhbXBsZS1rZXktY2hhbmdlLW1lLW5vdw==";
+
+/// The example host file with `dns` as its `[dns]` section, written into `dir`.
+pub(crate) fn host_file(dir: &Path, dns: &str) -> PathBuf {
+    shared::checkcases::example_with_section(dir, "dns", dns)
+}
+
+/// Starts dnsd in `host` with its state (and control socket) in `state`, plus `extra` flags.
+pub(crate) fn spawn_dnsd(host: &Host, conf: &Path, state: &Path, extra: &[&str]) -> Proc {
+    std::fs::create_dir_all(state).unwrap();
+    let mut args = vec![
+        "--config",
+        conf.to_str().unwrap(),
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--runtime-dir",
+        state.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    host.spawn_daemon(BIN, &args, Ready::Notify, Duration::from_secs(15))
+}
+
+/// dig's whole output (one try, 2 s).
+pub(crate) fn dig(h: &Host, args: &[&str]) -> String {
+    let mut a = vec!["dig", "+time=2", "+tries=1"];
+    a.extend_from_slice(args);
+    String::from_utf8_lossy(&h.run_unchecked(&a).stdout).into_owned()
+}
+
+/// `dig @SERVER +short ...`, lines sorted.
+pub(crate) fn short(h: &Host, server: &str, args: &[&str]) -> Vec<String> {
+    let mut a = vec![server, "+short"];
+    a.extend_from_slice(args);
+    let mut v: Vec<String> = dig(h, &a).lines().map(str::to_owned).collect();
+    v.sort();
+    v
+}
+
+/// The SOA serial of `zone` at `server`.
+pub(crate) fn soa_serial(h: &Host, server: &str, zone: &str) -> u32 {
+    let s = short(h, server, &[zone, "SOA"]);
+    s.first()
+        .and_then(|l| l.split_whitespace().nth(2))
+        .and_then(|x| x.parse().ok())
+        .unwrap_or_else(|| panic!("no SOA from {server}: {s:?}"))
+}
+
+/// nsupdate in `h` signed with `key`; its failures are returned, not panicked on.
+pub(crate) fn nsupdate(h: &Host, key: &str, script: &str) -> std::process::Output {
+    h.run_timeout(
+        &["nsupdate", "-y", key, "-t", "3"],
+        Some(script.as_bytes()),
+        Duration::from_secs(20),
+    )
+    .expect("nsupdate ran")
+}
+
+/// Polls `f` until it returns true or `limit` passes (a bounded wait on a condition).
+pub(crate) fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let t = Instant::now();
+    while t.elapsed() < limit {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
