@@ -210,6 +210,14 @@ pub fn list_netns() -> Vec<String> {
         .collect()
 }
 
+/// The namespaces whose names start with `prefix` (a lab's name and a dash: its hosts).
+pub fn netns_with_prefix(prefix: &str) -> Vec<String> {
+    list_netns()
+        .into_iter()
+        .filter(|n| n.starts_with(prefix))
+        .collect()
+}
+
 /// A host: one network namespace of a lab. Cheap to clone; keeps the lab alive.
 #[derive(Clone)]
 pub struct Host {

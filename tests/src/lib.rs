@@ -41,7 +41,7 @@ pub mod suite;
 
 pub use bin::{bin_path, try_bin_path};
 pub use exec::{DEFAULT_RUN_TIMEOUT, RunError};
-pub use lab::{Host, Lab, list_netns};
+pub use lab::{Host, Lab, list_netns, netns_with_prefix};
 pub use ports::Proto;
 pub use process::{LogCursor, Proc, Ready, Spawn, SpawnError};
 pub use registry::{DEFAULT_TEST_TIMEOUT, sweep_stale_namespaces};

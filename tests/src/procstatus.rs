@@ -30,3 +30,13 @@ pub fn assert_runs_as(pid: u32, user: &str, cap_eff: &str) {
         "pid {pid}: effective capabilities"
     );
 }
+
+/// Whether `pid` is gone (or a zombie nobody reaped yet: it no longer runs).
+pub fn is_gone(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
+    }
+}

@@ -8,22 +8,6 @@ use std::time::Duration;
 
 use e2e::{Lab, Ready, list_netns};
 
-fn dead(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
-    }
-}
-
-fn ours(prefix: &str) -> Vec<String> {
-    list_netns()
-        .into_iter()
-        .filter(|n| n.starts_with(prefix))
-        .collect()
-}
-
 #[test]
 fn panicking_test_leaves_nothing_behind() {
     e2e::require_netns!("sh", "sleep");
@@ -49,9 +33,15 @@ fn panicking_test_leaves_nothing_behind() {
     }));
     assert!(result.is_err());
     let (prefix, pid, stray) = seen.lock().unwrap().take().unwrap();
-    assert!(dead(pid), "guarded pid {pid} survived the panic");
-    assert!(dead(stray), "stray pid {stray} survived the panic");
-    assert_eq!(ours(&prefix), Vec::<String>::new());
+    assert!(
+        e2e::procstatus::is_gone(pid),
+        "guarded pid {pid} survived the panic"
+    );
+    assert!(
+        e2e::procstatus::is_gone(stray),
+        "stray pid {stray} survived the panic"
+    );
+    assert_eq!(e2e::netns_with_prefix(&prefix), Vec::<String>::new());
 }
 
 /// Run by `watchdog_aborts_hung_test_and_cleans_up` in a child process.
@@ -101,8 +91,11 @@ fn watchdog_aborts_hung_test_and_cleans_up() {
     let prefix = fields[0].trim_start_matches("LAB=");
     let pid: u32 = fields[1].trim_start_matches("PID=").parse().unwrap();
     let dir = fields[2].trim_start_matches("DIR=");
-    assert!(dead(pid), "pid {pid} survived the watchdog");
-    assert_eq!(ours(prefix), Vec::<String>::new());
+    assert!(
+        e2e::procstatus::is_gone(pid),
+        "pid {pid} survived the watchdog"
+    );
+    assert_eq!(e2e::netns_with_prefix(prefix), Vec::<String>::new());
     assert!(!std::path::Path::new(dir).exists(), "{dir} left behind");
 }
 

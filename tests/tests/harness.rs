@@ -3,24 +3,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use e2e::{Lab, Proto, Ready, RunError, list_netns};
-
-/// Whether `pid` is gone (or a zombie nobody reaped yet: it no longer runs).
-fn dead(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
-    }
-}
-
-fn ours(prefix: &str) -> Vec<String> {
-    list_netns()
-        .into_iter()
-        .filter(|n| n.starts_with(prefix))
-        .collect()
-}
+use e2e::{Lab, Proto, Ready, RunError};
 
 #[test]
 fn log_line_readiness_and_cleanup_of_strays() {
@@ -57,15 +40,24 @@ fn log_line_readiness_and_cleanup_of_strays() {
         .trim()
         .parse()
         .unwrap();
-    assert!(!dead(stray));
+    assert!(!e2e::procstatus::is_gone(stray));
 
     drop(p);
-    assert!(dead(pid), "guard did not stop pid {pid}");
-    assert!(!dead(stray), "stray should live until the lab goes");
+    assert!(
+        e2e::procstatus::is_gone(pid),
+        "guard did not stop pid {pid}"
+    );
+    assert!(
+        !e2e::procstatus::is_gone(stray),
+        "stray should live until the lab goes"
+    );
     drop(host);
     drop(lab);
-    assert!(dead(stray), "teardown left stray pid {stray}");
-    assert_eq!(ours(&prefix), Vec::<String>::new());
+    assert!(
+        e2e::procstatus::is_gone(stray),
+        "teardown left stray pid {stray}"
+    );
+    assert_eq!(e2e::netns_with_prefix(&prefix), Vec::<String>::new());
 }
 
 #[test]

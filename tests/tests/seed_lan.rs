@@ -6,18 +6,11 @@ use e2e::addrs::{
     CLIENT_MAC, DB_MAC, HOST_IF, MAIN_INNER_IF, MAIN_OUTER_IF, OUTSIDE, ROUTER, WEB1, WEB1_MAC,
     WEB2, WEB2_MAC,
 };
-use e2e::{Ready, SeedLan, list_netns};
+use e2e::{Ready, SeedLan};
 
 fn ping(from: &e2e::Host, to: std::net::Ipv4Addr) {
     // -W bounds the wait for the reply (ARP included); the command itself is bounded too.
     from.run(&["ping", "-n", "-c", "1", "-W", "5", &to.to_string()]);
-}
-
-fn ours(prefix: &str) -> Vec<String> {
-    list_netns()
-        .into_iter()
-        .filter(|n| n.starts_with(prefix))
-        .collect()
 }
 
 #[test]
@@ -25,7 +18,12 @@ fn seed_lan_routes_across_main_and_is_torn_down() {
     e2e::require_netns!("ping", "sysctl");
     let lan = SeedLan::build("seed");
     let prefix = format!("{}-", lan.lab.name());
-    assert_eq!(ours(&prefix).len(), 8, "{:?}", lan.lab.namespaces());
+    assert_eq!(
+        e2e::netns_with_prefix(&prefix).len(),
+        8,
+        "{:?}",
+        lan.lab.namespaces()
+    );
 
     // Addresses and MACs as the example host table expects them.
     assert_eq!(lan.main.ipv4_addrs(MAIN_OUTER_IF), ["192.168.1.2/24"]);
@@ -54,7 +52,7 @@ fn seed_lan_routes_across_main_and_is_torn_down() {
 
     drop(lan);
     assert_eq!(
-        ours(&prefix),
+        e2e::netns_with_prefix(&prefix),
         Vec::<String>::new(),
         "namespaces left behind"
     );
