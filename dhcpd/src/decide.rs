@@ -131,6 +131,10 @@ pub enum BadPacket {
     /// An option overruns the packet or has an impossible length.
     #[error("malformed option {0}")]
     Option(u8),
+    /// Option overload (option 52, RFC 2132 section 9.3) that cannot be followed: a bad value,
+    /// option 52 outside the options field, or an option overrunning `file` or `sname`.
+    #[error("bad option overload: {0}")]
+    Overload(&'static str),
     /// The decoder failed.
     #[error("undecodable")]
     Decode,
@@ -202,16 +206,135 @@ pub fn peek_type(buf: &[u8]) -> Option<u8> {
     if buf.len() < 240 || buf[236..240] != MAGIC {
         return None;
     }
+    let mut overload = 0;
     let mut i = 240;
     while i + 1 < buf.len() {
         match buf[i] {
             0 => i += 1,
-            255 => return None,
+            255 => break,
             53 => return buf.get(i + 2).copied(),
+            52 => {
+                overload = buf.get(i + 2).copied().unwrap_or(0);
+                i += 2 + usize::from(buf[i + 1]);
+            }
             _ => i += 2 + usize::from(buf[i + 1]),
         }
     }
-    None
+    // RFC 2131 section 4.1: then `file`, then `sname`, when option 52 says they hold options.
+    [(1, FILE), (2, SNAME)]
+        .into_iter()
+        .filter(|(bit, _)| overload & bit != 0)
+        .find_map(|(_, field)| {
+            let f = &buf[field];
+            let mut i = 0;
+            while i + 1 < f.len() {
+                match f[i] {
+                    0 => i += 1,
+                    255 => return None,
+                    53 => return f.get(i + 2).copied(),
+                    _ => i += 2 + usize::from(f[i + 1]),
+                }
+            }
+            None
+        })
+}
+
+/// The `sname` and `file` header fields.
+const SNAME: std::ops::Range<usize> = 44..108;
+const FILE: std::ops::Range<usize> = 108..236;
+
+/// Walks one options region (RFC 2132 section 2) up to its End option, appending each option to
+/// `out` as (code, data); an option that overruns the region is an error.
+fn walk<'a>(
+    region: &'a [u8],
+    out: &mut Vec<(u8, &'a [u8])>,
+    what: &'static str,
+) -> Result<(), BadPacket> {
+    let mut i = 0;
+    while i < region.len() {
+        match region[i] {
+            0 => i += 1,
+            255 => return Ok(()),
+            code => {
+                let Some(&len) = region.get(i + 1) else {
+                    return Err(BadPacket::Overload(what));
+                };
+                let end = i + 2 + usize::from(len);
+                let Some(data) = region.get(i + 2..end) else {
+                    return Err(BadPacket::Overload(what));
+                };
+                out.push((code, data));
+                i = end;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Decodes a request whose options continue in `file` and/or `sname` (option 52): the options
+/// field, then `file`, then `sname` (RFC 2131 section 4.1), every instance of an option
+/// concatenated in that order (RFC 3396). The result is the same request with all its options in
+/// the options field and the overloaded fields cleared.
+fn parse_overloaded(buf: &[u8]) -> Result<Message, BadPacket> {
+    let mut items = Vec::new();
+    walk(&buf[240..], &mut items, "options field")?;
+    let overload = match items.iter().filter(|(c, _)| *c == 52).collect::<Vec<_>>()[..] {
+        [(_, [v @ 1..=3])] => *v,
+        [(_, [_])] => return Err(BadPacket::Overload("value not 1, 2 or 3")),
+        [_] => return Err(BadPacket::Overload("option 52 not one octet")),
+        _ => return Err(BadPacket::Overload("option 52 more than once")),
+    };
+    let main = items.len();
+    let mut header = buf[..236].to_vec();
+    if overload & 1 != 0 {
+        walk(&buf[FILE], &mut items, "option overruns the file field")?;
+        header[FILE].fill(0);
+    }
+    if overload & 2 != 0 {
+        walk(&buf[SNAME], &mut items, "option overruns the sname field")?;
+        header[SNAME].fill(0);
+    }
+    if items[main..].iter().any(|(c, _)| *c == 52) {
+        return Err(BadPacket::Overload("option 52 inside file or sname"));
+    }
+    // Concatenate every instance of a code, in order of first appearance.
+    let mut merged: Vec<(u8, Vec<u8>)> = Vec::new();
+    for (code, data) in items.into_iter().filter(|(c, _)| *c != 52) {
+        match merged.iter_mut().find(|(c, _)| *c == code) {
+            Some((_, v)) => v.extend_from_slice(data),
+            None => merged.push((code, data.to_vec())),
+        }
+    }
+    let mut flat = header;
+    flat.extend_from_slice(&MAGIC);
+    for (code, data) in &merged {
+        if !length_ok(*code, data.len()) {
+            return Err(BadPacket::Option(*code));
+        }
+        if data.is_empty() {
+            flat.extend_from_slice(&[*code, 0]);
+        }
+        for chunk in data.chunks(255) {
+            flat.push(*code);
+            flat.push(chunk.len() as u8);
+            flat.extend_from_slice(chunk);
+        }
+    }
+    flat.push(255);
+    let msg = decode_checked(&flat)?;
+    if let Some((c, _)) = merged
+        .iter()
+        .find(|(c, _)| *c != 37 && msg.opts().get((*c).into()).is_none())
+    {
+        return Err(BadPacket::Option(*c));
+    }
+    Ok(msg)
+}
+
+fn decode_checked(buf: &[u8]) -> Result<Message, BadPacket> {
+    std::panic::catch_unwind(|| Message::from_bytes(buf))
+        .map_err(|_| BadPacket::Decode)?
+        .map_err(|_| BadPacket::Decode)
 }
 
 /// Decodes a datagram into a request, refusing what the decoder would misread or trip over.
@@ -234,9 +357,10 @@ pub fn parse(buf: &[u8]) -> Result<Message, BadPacket> {
         return Message::from_bytes(&v).map_err(|_| BadPacket::Decode);
     }
     let seen = scan_options(&buf[240..])?;
-    let msg = std::panic::catch_unwind(|| Message::from_bytes(buf))
-        .map_err(|_| BadPacket::Decode)?
-        .map_err(|_| BadPacket::Decode)?;
+    if seen[0] & (1 << 52) != 0 {
+        return parse_overloaded(buf);
+    }
+    let msg = decode_checked(buf)?;
     // Every option present must have decoded: the decoder stops silently at the first bad one.
     // (dhcproto files option 37 under 23, so 37 is not looked up.)
     let missing = (1..=254u8).find(|c| {

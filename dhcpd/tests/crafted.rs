@@ -144,15 +144,37 @@ fn bootp_nak_decline_relay_and_bad_packets() {
         fqdn.extend_from_slice(&[53, 1, 1, 81, 1, 0, 255]);
         let mut hlen = good.clone();
         hlen[2] = 99;
+        // Option overload (52): options continued in `file` (RFC 2132 section 9.3).
+        let overloaded = |value: u8, file: &[u8]| {
+            let mut v = good[..240].to_vec();
+            v[108..236].fill(0);
+            v[108..108 + file.len()].copy_from_slice(file);
+            v.extend_from_slice(&[53, 1, 1, 52, 1, value, 255]);
+            v
+        };
+        let bad_value = overloaded(9, &[50, 4, 192, 168, 10, 240, 255]);
+        let mut overrun = [0u8; 128];
+        overrun[125..].copy_from_slice(&[12, 9, b'x']);
+        let overrun = overloaded(1, &overrun);
         for bad in [
             &good[..10],
             &good[..200],
             &fqdn[..],
             &hlen[..],
             &[2u8; 300][..],
+            &bad_value[..],
+            &overrun[..],
         ] {
             c.sock.send_to(bad, BCAST67).unwrap();
         }
+        // A well-formed one from a new client: the requested address that sits in `file` is
+        // offered.
+        let mut fresh = overloaded(1, &[50, 4, 192, 168, 10, 240, 255]);
+        fresh[28..34].copy_from_slice(&[2, 0, 0, 0, 0x10, 0x77]);
+        c.sock.send_to(&fresh, BCAST67).unwrap();
+        let offer = c.recv(60, Duration::from_secs(5)).expect("OFFER");
+        assert_eq!(offer.opts().msg_type(), Some(MessageType::Offer));
+        assert_eq!(offer.yiaddr(), Ipv4Addr::new(192, 168, 10, 240));
         let (ip, _) = c.dora(BCAST67, 70);
         assert!(ip >= Ipv4Addr::new(192, 168, 10, 200));
     });
@@ -184,7 +206,7 @@ fn bootp_nak_decline_relay_and_bad_packets() {
         std::thread::sleep(Duration::from_millis(200));
     };
     let v = |name: &str| value(&text, name).unwrap_or_else(|| panic!("{name} missing in {text}"));
-    assert_eq!(v("dhcpd_bad_packets_total"), 5.0, "{text}");
+    assert_eq!(v("dhcpd_bad_packets_total"), 7.0, "{text}");
     assert!(v("dhcpd_sent_replies_total") >= 8.0, "{text}");
     assert!(
         v("dhcpd_requests_total{type=\"discover\"}") >= 1.0,

@@ -424,3 +424,150 @@ fn offline_renews_a_held_lease_for_its_remaining_time_only_and_allocates_nothing
     let d = handle(&cfg, &t, &msg(Some(MessageType::Discover), MAC), &off);
     assert_eq!(d.reply.unwrap().yiaddr, ip);
 }
+
+/// A raw request: `main` in the options field (End appended), `file` and `sname` as given.
+fn raw(main: &[u8], file: &[u8], sname: &[u8]) -> Vec<u8> {
+    let mut b = vec![0u8; 236];
+    b[0] = 1;
+    b[1] = 1;
+    b[2] = 6;
+    b[4..8].copy_from_slice(&42u32.to_be_bytes());
+    b[28..34].copy_from_slice(&MAC);
+    b[FILE][..file.len()].copy_from_slice(file);
+    b[SNAME][..sname.len()].copy_from_slice(sname);
+    b.extend_from_slice(&MAGIC);
+    b.extend_from_slice(main);
+    b.push(255);
+    b
+}
+
+#[test]
+fn overloaded_file_field_carries_the_requested_address_and_request_list() {
+    let cfg = config();
+    // option 52 = 1 (file); the requested address and a request list of mask and routers
+    // only sit in `file`.
+    let buf = raw(
+        &[53, 1, 1, 52, 1, 1],
+        &[50, 4, 192, 168, 10, 230, 55, 2, 1, 3, 255],
+        b"boothost\0",
+    );
+    let m = parse(&buf).unwrap();
+    assert_eq!(
+        m.opts().get(OptionCode::RequestedIpAddress),
+        Some(&DhcpOption::RequestedIpAddress(Ipv4Addr::new(
+            192, 168, 10, 230
+        )))
+    );
+    assert!(m.opts().get(OptionCode::OptionOverload).is_none());
+    assert_eq!(m.fname(), None);
+    // sname was not overloaded: it keeps its string.
+    assert_eq!(m.sname(), Some(&b"boothost\0"[..]));
+    let d = handle(&cfg, &LeaseTable::new(), &m, &rx(&inner()));
+    let r = d.reply.unwrap();
+    assert_eq!(
+        (r.kind, r.yiaddr),
+        ("OFFER", Ipv4Addr::new(192, 168, 10, 230))
+    );
+    let back = decode(&r);
+    assert!(back.opts().get(OptionCode::Router).is_some());
+    // not in the request list (and not always sent): left out
+    assert!(back.opts().get(OptionCode::BroadcastAddr).is_none());
+    assert!(back.opts().get(OptionCode::Hostname).is_none());
+}
+
+#[test]
+fn overloaded_fields_are_read_options_then_file_then_sname_and_concatenated() {
+    let cfg = config();
+    // option 52 = 3: message type only in sname; the host name split across the three areas
+    // (RFC 3396): options "la", file "pt", sname "op".
+    let buf = raw(
+        &[52, 1, 3, 12, 2, b'l', b'a'],
+        &[12, 2, b'p', b't', 50, 4, 192, 168, 10, 231, 255],
+        &[12, 2, b'o', b'p', 0, 0, 53, 1, 1, 255],
+    );
+    assert_eq!(peek_type(&buf), Some(1));
+    let m = parse(&buf).unwrap();
+    assert_eq!(m.opts().msg_type(), Some(MessageType::Discover));
+    assert_eq!(
+        m.opts().get(OptionCode::Hostname),
+        Some(&DhcpOption::Hostname("laptop".into()))
+    );
+    assert_eq!((m.sname(), m.fname()), (None, None));
+    let d = handle(&cfg, &LeaseTable::new(), &m, &rx(&inner()));
+    let r = d.reply.as_ref().unwrap();
+    assert_eq!(
+        (r.kind, r.yiaddr),
+        ("OFFER", Ipv4Addr::new(192, 168, 10, 231))
+    );
+    assert!(matches!(
+        &d.changes[..],
+        [Change::Put(l)] if l.hostname.as_deref() == Some("laptop")
+    ));
+    // A REQUEST whose server identifier and address sit in `file` is ACKed.
+    let mut t = LeaseTable::new();
+    apply(&mut t, &d);
+    let req = raw(
+        &[53, 1, 3, 52, 1, 1],
+        &[54, 4, 192, 168, 10, 1, 50, 4, 192, 168, 10, 231, 255],
+        &[],
+    );
+    let d = handle(&cfg, &t, &parse(&req).unwrap(), &rx(&inner()));
+    let r = d.reply.unwrap();
+    assert_eq!(
+        (r.kind, r.yiaddr),
+        ("ACK", Ipv4Addr::new(192, 168, 10, 231))
+    );
+}
+
+#[test]
+fn malformed_overload_is_refused() {
+    let bad = |main: &[u8], file: &[u8], sname: &[u8]| parse(&raw(main, file, sname));
+    let req = [50, 4, 192, 168, 10, 230, 255];
+    for v in [0u8, 4, 255] {
+        assert_eq!(
+            bad(&[53, 1, 1, 52, 1, v], &req, &[]),
+            Err(BadPacket::Overload("value not 1, 2 or 3")),
+            "value {v}"
+        );
+    }
+    assert_eq!(
+        bad(&[53, 1, 1, 52, 2, 1, 1], &req, &[]),
+        Err(BadPacket::Overload("option 52 not one octet"))
+    );
+    assert_eq!(
+        bad(&[53, 1, 1, 52, 1, 1, 12, 1, b'x', 52, 1, 1], &req, &[]),
+        Err(BadPacket::Overload("option 52 more than once"))
+    );
+    // an option running past the end of `file` (its length says 200)
+    let mut file = vec![0u8; 128];
+    file[126] = 12;
+    file[127] = 200;
+    assert_eq!(
+        bad(&[53, 1, 1, 52, 1, 1], &file, &[]),
+        Err(BadPacket::Overload("option overruns the file field"))
+    );
+    // a code as the last octet of sname, without its length
+    let mut sname = vec![0u8; 64];
+    sname[63] = 12;
+    assert_eq!(
+        bad(&[53, 1, 1, 52, 1, 2], &[], &sname),
+        Err(BadPacket::Overload("option overruns the sname field"))
+    );
+    assert_eq!(
+        bad(&[53, 1, 1, 52, 1, 1], &[52, 1, 2, 255], &[]),
+        Err(BadPacket::Overload("option 52 inside file or sname"))
+    );
+    // a bad option inside `file` is still caught by the length checks
+    assert_eq!(
+        bad(&[53, 1, 1, 52, 1, 1], &[50, 3, 1, 2, 3, 255], &[]),
+        Err(BadPacket::Option(50))
+    );
+    assert_eq!(
+        bad(&[53, 1, 1, 52, 1, 1], &[81, 1, 0, 255], &[]),
+        Err(BadPacket::Option(81))
+    );
+    // `file` without an End option but with whole options is accepted
+    let mut full = vec![0u8; 128];
+    full[..6].copy_from_slice(&[50, 4, 192, 168, 10, 230]);
+    assert!(bad(&[53, 1, 1, 52, 1, 1], &full, &[]).is_ok());
+}

@@ -19,17 +19,27 @@ fn config() -> &'static Config {
 }
 
 fuzz_target!(|data: &[u8]| {
+    // Never panics, whatever the bytes; agrees with the decoder on whether there is an option 53
+    // (also when it sits in an overloaded `file` or `sname`).
+    let peeked = decide::peek_type(data);
     let Ok(msg) = decide::parse(data) else {
         return;
     };
+    assert_eq!(peeked.is_some(), msg.opts().msg_type().is_some());
     let cfg = config();
     let mut table = LeaseTable::new();
     let addrs = ["192.168.10.1/24".parse().unwrap()];
-    for now in [1_000_000u64, u64::MAX - 1] {
+    // Both before and after the clock's end, and with the shared lease database unreachable.
+    for (now, offline) in [
+        (1_000_000u64, false),
+        (u64::MAX - 1, false),
+        (1_000_000, true),
+    ] {
         let rx = Rx {
             iface: "p10p1",
             addrs: &addrs,
             now,
+            offline,
         };
         let d = decide::handle(cfg, &table, &msg, &rx);
         if let Some(r) = &d.reply {
