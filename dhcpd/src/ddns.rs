@@ -1,6 +1,9 @@
 //! Dynamic DNS (RFC 2136): A and PTR records for leases with a host name, signed with TSIG
-//! (RFC 8945), added on ACK and removed on release, decline and expiry. Plain standard messages,
-//! so BIND, Knot or dnsd can be the primary.
+//! (RFC 8945), added on ACK and removed on release, decline and expiry. Conflicts between clients
+//! that want the same name are resolved as RFC 4703 says (and Kea and ISC dhcpd do): a DHCID
+//! record (RFC 4701) marks whose name it is, and prerequisites make the server refuse an update
+//! that would take over or delete another client's name. Plain standard messages, so BIND, Knot
+//! or dnsd can be the primary.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -8,13 +11,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use hickory_proto::op::update_message::UpdateMessage;
 use hickory_proto::op::{Message, OpCode, Query, ResponseCode};
 use hickory_proto::rr::rdata::tsig::TsigAlgorithm;
-use hickory_proto::rr::rdata::{A, PTR};
+use hickory_proto::rr::rdata::{A, NULL, PTR};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType, TSigner};
 use shared::DdnsConfig;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::decide::Dns;
+use crate::decide::{ClientId, Dns};
 
 /// A configured updater.
 pub struct Updater {
@@ -77,7 +80,7 @@ impl Updater {
         })
     }
 
-    fn message(zone: &Name, updates: Vec<Record>) -> Message {
+    fn message(zone: &Name, prereqs: Vec<Record>, updates: Vec<Record>) -> Message {
         let mut m = Message::query();
         m.metadata.op_code = OpCode::Update;
         m.metadata.recursion_desired = false;
@@ -86,57 +89,102 @@ impl Updater {
             .set_query_class(DNSClass::IN)
             .set_query_type(RecordType::SOA);
         m.add_zone(q);
+        for r in prereqs {
+            m.add_pre_requisite(r);
+        }
         for r in updates {
             m.add_update(r);
         }
         m
     }
 
-    fn delete_rrset(owner: &Name, t: RecordType) -> Record {
-        let mut r = Record::from_rdata(owner.clone(), 0, RData::Update0(t));
-        r.dns_class = DNSClass::ANY;
-        r
-    }
-
-    /// The update messages (unsigned) for one action: forward zone first, then the reverse zone
-    /// when one covers the address.
-    pub fn messages(&self, action: &Dns) -> Result<Vec<Message>, String> {
-        let (label, ip) = match action {
-            Dns::Add { name, ip } | Dns::Remove { name, ip } => (name, *ip),
+    /// The names, zones and DHCID of one action.
+    fn target(&self, action: &Dns) -> Result<Target, String> {
+        let (label, ip, id) = match action {
+            Dns::Add { name, ip, id } | Dns::Remove { name, ip, id } => (name, *ip, id),
         };
         let fqdn = name(&format!("{label}.{}", self.forward))?;
         let rev = name(&ptr_name(ip))?;
         let rzone = self.reverse.iter().find(|z| z.zone_of(&rev)).cloned();
-        let mut out = Vec::new();
-        match action {
-            Dns::Add { .. } => {
-                let a = Record::from_rdata(fqdn.clone(), self.ttl, RData::A(A(ip)));
-                out.push(Self::message(
-                    &self.forward,
-                    vec![Self::delete_rrset(&fqdn, RecordType::A), a],
-                ));
-                if let Some(z) = rzone {
-                    let p = Record::from_rdata(rev.clone(), self.ttl, RData::PTR(PTR(fqdn)));
-                    out.push(Self::message(
-                        &z,
-                        vec![Self::delete_rrset(&rev, RecordType::PTR), p],
-                    ));
-                }
-            }
-            Dns::Remove { .. } => {
-                // Only our address: another client may hold the name now (RFC 2136 2.5.4).
-                let mut a = Record::from_rdata(fqdn, 0, RData::A(A(ip)));
-                a.dns_class = DNSClass::NONE;
-                out.push(Self::message(&self.forward, vec![a]));
-                if let Some(z) = rzone {
-                    out.push(Self::message(
-                        &z,
-                        vec![Self::delete_rrset(&rev, RecordType::PTR)],
-                    ));
-                }
-            }
-        }
-        Ok(out)
+        let dhcid = dhcid(id, &fqdn);
+        Ok(Target {
+            fqdn,
+            ip,
+            rev,
+            rzone,
+            dhcid,
+        })
+    }
+
+    /// The update message of one step, unsigned; `None` when the step has no zone (no reverse
+    /// zone covers the address).
+    pub fn message_for(&self, action: &Dns, step: Step) -> Result<Option<Message>, String> {
+        let t = self.target(action)?;
+        let ttl = self.ttl;
+        let f = &t.fqdn;
+        let ours = || Record::from_rdata(f.clone(), 0, t.dhcid.clone());
+        let a = || Record::from_rdata(f.clone(), ttl, RData::A(A(t.ip)));
+        let forward = |pre, upd| Some(Self::message(&self.forward, pre, upd));
+        Ok(match step {
+            // RFC 4703 5.3.1: the name is not in use -> A and DHCID.
+            Step::AddNew => forward(
+                vec![class(
+                    Record::update0(f.clone(), 0, RecordType::ANY),
+                    DNSClass::NONE,
+                )],
+                vec![a(), Record::from_rdata(f.clone(), ttl, t.dhcid.clone())],
+            ),
+            // 5.3.2: the name carries our DHCID -> replace the A RRset.
+            Step::Replace => forward(vec![ours()], vec![delete_rrset(f, RecordType::A), a()]),
+            // 5.4: the PTR RRset (and a DHCID) at the address's name.
+            Step::AddPtr => t.rzone.as_ref().map(|z| {
+                Self::message(
+                    z,
+                    vec![],
+                    vec![
+                        delete_rrset(&t.rev, RecordType::PTR),
+                        delete_rrset(&t.rev, DHCID),
+                        Record::from_rdata(t.rev.clone(), ttl, RData::PTR(PTR(f.clone()))),
+                        Record::from_rdata(t.rev.clone(), ttl, t.dhcid.clone()),
+                    ],
+                )
+            }),
+            // 5.5: our address only, and only while the name is ours.
+            Step::RemoveA => forward(
+                vec![ours()],
+                vec![class(
+                    Record::from_rdata(f.clone(), 0, RData::A(A(t.ip))),
+                    DNSClass::NONE,
+                )],
+            ),
+            // Then the DHCID, once no address of ours is left at the name.
+            Step::RemoveDhcid => forward(
+                vec![
+                    ours(),
+                    class(Record::update0(f.clone(), 0, RecordType::A), DNSClass::NONE),
+                    class(
+                        Record::update0(f.clone(), 0, RecordType::AAAA),
+                        DNSClass::NONE,
+                    ),
+                ],
+                vec![delete_rrset(f, DHCID)],
+            ),
+            // The PTR, while it still names us.
+            Step::RemovePtr => t.rzone.as_ref().map(|z| {
+                Self::message(
+                    z,
+                    vec![Record::from_rdata(
+                        t.rev.clone(),
+                        0,
+                        RData::PTR(PTR(f.clone())),
+                    )],
+                    vec![
+                        delete_rrset(&t.rev, RecordType::PTR),
+                        delete_rrset(&t.rev, DHCID),
+                    ],
+                )
+            }),
+        })
     }
 
     async fn send(&self, mut m: Message) -> Result<ResponseCode, String> {
@@ -176,40 +224,151 @@ impl Updater {
         Err("no answer".into())
     }
 
-    /// Sends the updates for one action, logging the outcome.
-    pub async fn apply(&self, action: &Dns) {
-        let msgs = match self.messages(action) {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::warn!(?action, "dynamic DNS: {e}");
-                return;
+    /// Sends one message, again on server failure or silence (zone loading, restart): three
+    /// tries in all. `None` when no answer came.
+    async fn send_retrying(&self, m: &Message, action: &Dns, step: Step) -> Option<ResponseCode> {
+        let zone = m.queries.first().map(|q| q.name().to_string());
+        let mut last = None;
+        for attempt in 0..3 {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_secs(1)).await;
             }
-        };
-        for m in msgs {
-            let zone = m.queries.first().map(|q| q.name().to_string());
-            // A server failure or silence may pass (zone loading, restart): two more tries.
-            for attempt in 0..3 {
-                if attempt > 0 {
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+            match self.send(m.clone()).await {
+                Ok(ResponseCode::ServFail) => {
+                    tracing::warn!(?action, ?step, zone, server = %self.server, attempt, "dynamic DNS update: server failure");
+                    last = Some(ResponseCode::ServFail);
                 }
-                match self.send(m.clone()).await {
-                    Ok(ResponseCode::NoError) => {
-                        tracing::info!(?action, zone, server = %self.server, "dynamic DNS update done");
-                        break;
-                    }
-                    Ok(ResponseCode::ServFail) => {
-                        tracing::warn!(?action, zone, server = %self.server, attempt, "dynamic DNS update: server failure")
-                    }
-                    Ok(rc) => {
-                        tracing::warn!(?action, zone, server = %self.server, rcode = %rc, "dynamic DNS update refused");
-                        break;
-                    }
-                    Err(e) => {
-                        tracing::warn!(?action, zone, server = %self.server, attempt, "dynamic DNS update failed: {e}")
-                    }
+                Ok(rc) => return Some(rc),
+                Err(e) => {
+                    tracing::warn!(?action, ?step, zone, server = %self.server, attempt, "dynamic DNS update failed: {e}")
                 }
             }
         }
+        last
+    }
+
+    /// Runs the steps of one action (RFC 4703), logging the outcome.
+    pub async fn apply(&self, action: &Dns) {
+        let mut step = Some(Step::first(action));
+        while let Some(s) = step {
+            let m = match self.message_for(action, s) {
+                Ok(Some(m)) => m,
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!(?action, "dynamic DNS: {e}");
+                    return;
+                }
+            };
+            let zone = m.queries.first().map(|q| q.name().to_string());
+            let rc = self.send_retrying(&m, action, s).await;
+            match (s, rc) {
+                (_, Some(ResponseCode::NoError)) => {
+                    tracing::info!(?action, step = ?s, zone, server = %self.server, "dynamic DNS update done")
+                }
+                (Step::Replace, Some(ResponseCode::NXRRSet)) => {
+                    tracing::warn!(?action, zone, server = %self.server, "dynamic DNS: the name is held by another client (its DHCID differs): left alone")
+                }
+                (Step::RemoveA, Some(ResponseCode::NXRRSet)) => {
+                    tracing::info!(?action, zone, server = %self.server, "dynamic DNS: the name is no longer this client's: left alone")
+                }
+                (Step::AddNew, Some(ResponseCode::YXDomain))
+                | (Step::RemoveDhcid, Some(ResponseCode::YXRRSet))
+                | (Step::RemovePtr, Some(ResponseCode::NXRRSet)) => {
+                    tracing::debug!(?action, step = ?s, zone, "dynamic DNS: prerequisite not met")
+                }
+                (_, Some(rc)) => {
+                    tracing::warn!(?action, step = ?s, zone, server = %self.server, rcode = %rc, "dynamic DNS update refused")
+                }
+                (_, None) => {}
+            }
+            step = s.next(rc);
+        }
+    }
+}
+
+/// One message of an update (RFC 4703 section 5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Forward: if the name is not in use, add the A record and our DHCID.
+    AddNew,
+    /// Forward: if the name carries our DHCID, replace its A RRset.
+    Replace,
+    /// Reverse: the PTR and our DHCID at the address's name.
+    AddPtr,
+    /// Forward: if the name carries our DHCID, delete our A record.
+    RemoveA,
+    /// Forward: if the name carries our DHCID and no address, delete the DHCID.
+    RemoveDhcid,
+    /// Reverse: if the PTR names us, delete it and the DHCID there.
+    RemovePtr,
+}
+
+impl Step {
+    /// Where an action starts.
+    pub fn first(action: &Dns) -> Step {
+        match action {
+            Dns::Add { .. } => Step::AddNew,
+            Dns::Remove { .. } => Step::RemoveA,
+        }
+    }
+
+    /// What follows this step's answer (`None`: no answer). A name that another client holds
+    /// is left alone and its PTR is not written.
+    pub fn next(self, rc: Option<ResponseCode>) -> Option<Step> {
+        use ResponseCode::{NXRRSet, NoError, YXDomain};
+        match (self, rc) {
+            (Step::AddNew, Some(NoError)) | (Step::Replace, Some(NoError)) => Some(Step::AddPtr),
+            (Step::AddNew, Some(YXDomain)) => Some(Step::Replace),
+            (Step::AddNew | Step::Replace | Step::AddPtr, _) => None,
+            (Step::RemoveA, Some(NoError)) => Some(Step::RemoveDhcid),
+            (Step::RemoveA, Some(NXRRSet)) => Some(Step::RemovePtr),
+            (Step::RemoveA | Step::RemoveDhcid, _) => Some(Step::RemovePtr),
+            (Step::RemovePtr, _) => None,
+        }
+    }
+}
+
+struct Target {
+    fqdn: Name,
+    ip: Ipv4Addr,
+    rev: Name,
+    rzone: Option<Name>,
+    dhcid: RData,
+}
+
+/// RR type 49 (hickory has no type of its own for it).
+const DHCID: RecordType = RecordType::Unknown(49);
+
+fn class(mut r: Record, c: DNSClass) -> Record {
+    r.dns_class = c;
+    r
+}
+
+fn delete_rrset(owner: &Name, t: RecordType) -> Record {
+    class(Record::update0(owner.clone(), 0, t), DNSClass::ANY)
+}
+
+/// The DHCID RDATA (RFC 4701 section 3): identifier type, digest type 1, and SHA-256 over the
+/// identifier followed by the name in canonical wire form.
+pub fn dhcid_rdata(id: &ClientId, fqdn: &Name) -> Vec<u8> {
+    let mut input = id.data.clone();
+    for label in fqdn.to_lowercase().iter() {
+        input.push(label.len() as u8);
+        input.extend_from_slice(label);
+    }
+    input.push(0);
+    let digest = ring::digest::digest(&ring::digest::SHA256, &input);
+    let mut out = Vec::with_capacity(3 + 32);
+    out.extend_from_slice(&id.kind.to_be_bytes());
+    out.push(1);
+    out.extend_from_slice(digest.as_ref());
+    out
+}
+
+fn dhcid(id: &ClientId, fqdn: &Name) -> RData {
+    RData::Unknown {
+        code: DHCID,
+        rdata: NULL::with(dhcid_rdata(id, fqdn)),
     }
 }
 
@@ -230,25 +389,117 @@ pub async fn run(up: Updater, mut rx: mpsc::Receiver<Dns>, shutdown: Cancellatio
 mod tests {
     use super::*;
     use crate::testutil::config;
+    use base64::Engine;
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    fn laptop(add: bool) -> Dns {
+        let (name, ip) = ("laptop".to_owned(), Ipv4Addr::new(192, 168, 10, 201));
+        let id = ClientId {
+            kind: 0,
+            data: vec![1, 2, 0, 0, 0, 0x10, 0x99],
+        };
+        if add {
+            Dns::Add { name, ip, id }
+        } else {
+            Dns::Remove { name, ip, id }
+        }
+    }
+
+    fn updater() -> Updater {
+        Updater::new(config().view.ddns.as_ref().unwrap()).unwrap()
+    }
+
+    fn msg(action: &Dns, step: Step) -> Message {
+        let m = updater().message_for(action, step).unwrap().unwrap();
+        // What goes on the wire decodes to the same message (the DHCID as an opaque type 49).
+        let back = Message::from_vec(&m.to_vec().unwrap()).unwrap();
+        assert_eq!(back.answers, m.answers);
+        assert_eq!(back.authorities, m.authorities);
+        m
+    }
+
+    fn is_dhcid(r: &Record, owner: &str, want: &[u8]) -> bool {
+        r.name.to_string() == owner
+            && r.dns_class == DNSClass::IN
+            && matches!(&r.data, RData::Unknown { code, rdata }
+                if *code == RecordType::Unknown(49) && rdata.anything == want)
+    }
 
     #[test]
-    fn add_replaces_a_and_ptr_in_the_right_zones_and_is_signed() {
-        let cfg = config();
-        let up = Updater::new(cfg.view.ddns.as_ref().unwrap()).unwrap();
-        let msgs = up
-            .messages(&Dns::Add {
-                name: "laptop".into(),
-                ip: Ipv4Addr::new(192, 168, 10, 201),
-            })
-            .unwrap();
-        assert_eq!(msgs.len(), 2);
-        assert_eq!(msgs[0].queries[0].name().to_string(), "it-ishin.com.");
-        assert_eq!(msgs[0].authorities.len(), 2);
+    fn dhcid_matches_the_rfc4701_examples() {
+        let n = |s: &str| Name::from_ascii(s).unwrap();
+        let id = |kind, data: &[u8]| ClientId {
+            kind,
+            data: data.to_vec(),
+        };
+        // htype 1 + chaddr 01:02:03:04:05:06, client.example.com (section 3.6, example 3)
         assert_eq!(
-            msgs[1].queries[0].name().to_string(),
-            "10.168.192.in-addr.arpa."
+            dhcid_rdata(&id(0, &[1, 1, 2, 3, 4, 5, 6]), &n("client.example.com.")),
+            hex("000001c4b9a5b249651343158dde7bcc77169841f7a4243a572b5c283fffedeb3f75e6")
         );
-        let mut m = msgs[0].clone();
+        // client identifier 01:07:08:09:0a:0b:0c, chi.example.com (example 2); names compare
+        // without regard to case
+        assert_eq!(
+            dhcid_rdata(&id(1, &[1, 7, 8, 9, 10, 11, 12]), &n("Chi.EXAMPLE.com.")),
+            hex("0001013920fe5d1dceb3fd0ba3379756a70d73b17009f41d58bddbfcd6a2503956d8da")
+        );
+        // DUID 00:01:00:06:41:2d:f1:66:01:02:03:04:05:06, chi6.example.com (example 1)
+        let duid = [0, 1, 0, 6, 0x41, 0x2d, 0xf1, 0x66, 1, 2, 3, 4, 5, 6];
+        assert_eq!(
+            base64::engine::general_purpose::STANDARD
+                .encode(dhcid_rdata(&id(2, &duid), &n("chi6.example.com."))),
+            "AAIBY2/AuCccgoJbsaxcQc9TUapptP69lOjxfNuVAA2kjEA="
+        );
+    }
+
+    #[test]
+    fn add_claims_a_free_name_with_a_dhcid_else_replaces_only_its_own() {
+        let add = laptop(true);
+        let fqdn = Name::from_ascii("laptop.it-ishin.com.").unwrap();
+        let Dns::Add { id, .. } = &add else {
+            unreachable!()
+        };
+        let ours = dhcid_rdata(id, &fqdn);
+
+        let m = msg(&add, Step::AddNew);
+        assert_eq!(m.queries[0].name().to_string(), "it-ishin.com.");
+        // prerequisite: the name is not in use (NONE ANY)
+        assert_eq!(m.answers.len(), 1);
+        assert_eq!(m.answers[0].dns_class, DNSClass::NONE);
+        assert_eq!(m.answers[0].data, RData::Update0(RecordType::ANY));
+        assert_eq!(m.authorities.len(), 2);
+        assert_eq!(
+            m.authorities[0].data,
+            RData::A(A(Ipv4Addr::new(192, 168, 10, 201)))
+        );
+        assert!(is_dhcid(&m.authorities[1], "laptop.it-ishin.com.", &ours));
+
+        let m = msg(&add, Step::Replace);
+        // prerequisite: the name carries exactly our DHCID
+        assert_eq!(m.answers.len(), 1);
+        assert!(is_dhcid(&m.answers[0], "laptop.it-ishin.com.", &ours));
+        assert_eq!(m.answers[0].ttl, 0);
+        assert_eq!(m.authorities[0].dns_class, DNSClass::ANY);
+        assert_eq!(m.authorities[0].data, RData::Update0(RecordType::A));
+
+        let m = msg(&add, Step::AddPtr);
+        assert_eq!(m.queries[0].name().to_string(), "10.168.192.in-addr.arpa.");
+        assert!(m.answers.is_empty());
+        assert!(is_dhcid(
+            &m.authorities[3],
+            "201.10.168.192.in-addr.arpa.",
+            &ours
+        ));
+
+        // signed
+        let up = updater();
+        let mut m = up.message_for(&add, Step::AddNew).unwrap().unwrap();
         m.finalize(up.signer.as_ref().unwrap(), 1_700_000_000)
             .unwrap();
         let back = Message::from_vec(&m.to_vec().unwrap()).unwrap();
@@ -256,17 +507,69 @@ mod tests {
     }
 
     #[test]
-    fn remove_deletes_only_our_address() {
-        let cfg = config();
-        let up = Updater::new(cfg.view.ddns.as_ref().unwrap()).unwrap();
-        let msgs = up
-            .messages(&Dns::Remove {
-                name: "laptop".into(),
-                ip: Ipv4Addr::new(192, 168, 10, 201),
-            })
-            .unwrap();
-        let r = &msgs[0].authorities[0];
+    fn remove_touches_only_records_with_our_dhcid() {
+        let rm = laptop(false);
+        let fqdn = Name::from_ascii("laptop.it-ishin.com.").unwrap();
+        let Dns::Remove { id, .. } = &rm else {
+            unreachable!()
+        };
+        let ours = dhcid_rdata(id, &fqdn);
+
+        let m = msg(&rm, Step::RemoveA);
+        assert!(is_dhcid(&m.answers[0], "laptop.it-ishin.com.", &ours));
+        let r = &m.authorities[0];
         assert_eq!(r.dns_class, DNSClass::NONE);
         assert_eq!(r.data, RData::A(A(Ipv4Addr::new(192, 168, 10, 201))));
+
+        let m = msg(&rm, Step::RemoveDhcid);
+        assert!(is_dhcid(&m.answers[0], "laptop.it-ishin.com.", &ours));
+        // no A and no AAAA left at the name
+        assert_eq!(m.answers[1].dns_class, DNSClass::NONE);
+        assert_eq!(m.answers[1].data, RData::Update0(RecordType::A));
+        assert_eq!(m.answers[2].data, RData::Update0(RecordType::AAAA));
+        assert_eq!(m.authorities[0].data, RData::Update0(DHCID));
+        assert_eq!(m.authorities[0].dns_class, DNSClass::ANY);
+
+        let m = msg(&rm, Step::RemovePtr);
+        // only while the PTR still names us
+        assert_eq!(m.answers[0].dns_class, DNSClass::IN);
+        assert_eq!(m.answers[0].data, RData::PTR(PTR(fqdn)));
+    }
+
+    #[test]
+    fn steps_follow_the_answers() {
+        use ResponseCode::*;
+        assert_eq!(Step::first(&laptop(true)), Step::AddNew);
+        assert_eq!(Step::AddNew.next(Some(NoError)), Some(Step::AddPtr));
+        assert_eq!(Step::AddNew.next(Some(YXDomain)), Some(Step::Replace));
+        assert_eq!(Step::AddNew.next(Some(Refused)), None);
+        assert_eq!(Step::AddNew.next(None), None);
+        assert_eq!(Step::Replace.next(Some(NoError)), Some(Step::AddPtr));
+        // another client's name: neither the A nor the PTR is written
+        assert_eq!(Step::Replace.next(Some(NXRRSet)), None);
+        assert_eq!(Step::AddPtr.next(Some(NoError)), None);
+
+        assert_eq!(Step::first(&laptop(false)), Step::RemoveA);
+        assert_eq!(Step::RemoveA.next(Some(NoError)), Some(Step::RemoveDhcid));
+        // not ours any more: the forward records stay, our PTR still goes
+        assert_eq!(Step::RemoveA.next(Some(NXRRSet)), Some(Step::RemovePtr));
+        assert_eq!(Step::RemoveDhcid.next(Some(YXRRSet)), Some(Step::RemovePtr));
+        assert_eq!(Step::RemovePtr.next(Some(NoError)), None);
+    }
+
+    #[test]
+    fn no_reverse_zone_no_ptr_step() {
+        let mut up = updater();
+        up.reverse.clear();
+        assert!(
+            up.message_for(&laptop(true), Step::AddPtr)
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            up.message_for(&laptop(false), Step::RemovePtr)
+                .unwrap()
+                .is_none()
+        );
     }
 }

@@ -67,20 +67,56 @@ pub struct Reply {
 /// A dynamic DNS action.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Dns {
-    /// Publish `name -> ip` and the PTR.
+    /// Publish `name -> ip` and the PTR, unless another client holds the name.
     Add {
         /// Host label.
         name: String,
         /// Address.
         ip: Ipv4Addr,
+        /// Who asks: the DHCID record that marks the name as this client's.
+        id: ClientId,
     },
-    /// Remove them.
+    /// Remove them, if they are still this client's.
     Remove {
         /// Host label.
         name: String,
         /// Address.
         ip: Ipv4Addr,
+        /// Whose records they are.
+        id: ClientId,
     },
+}
+
+/// The client identity a DHCID record is computed from (RFC 4701 section 3.3): identifier type
+/// and identifier bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientId {
+    /// 0: htype and chaddr; 1: the client identifier option's data; 2: a DUID.
+    pub kind: u16,
+    /// The identifier.
+    pub data: Vec<u8>,
+}
+
+impl ClientId {
+    /// From a lease-table key (option 61's data, else htype + chaddr) and chaddr. An RFC 4361
+    /// identifier (type 255, IAID, DUID) gives the DUID; a key that is htype + chaddr gives type
+    /// 0, also when the client sent it as option 61, so that the record of a lease can be told
+    /// from the lease alone.
+    pub fn of(key: &[u8], chaddr: &[u8]) -> ClientId {
+        let (kind, data) = match key {
+            [255, _, _, _, _, duid @ ..] if !duid.is_empty() => (2, duid),
+            [_, rest @ ..] if rest == chaddr => (0, key),
+            _ => (1, key),
+        };
+        ClientId {
+            kind,
+            data: data.to_vec(),
+        }
+    }
+
+    fn of_lease(l: &Lease) -> ClientId {
+        ClientId::of(&l.client, &l.hwaddr)
+    }
 }
 
 /// What to do about one request.
@@ -662,6 +698,7 @@ impl Ctx<'_> {
                 d.dns.push(Dns::Remove {
                     name: h.clone(),
                     ip: old.ip,
+                    id: ClientId::of_lease(old),
                 });
             }
         }
@@ -674,6 +711,7 @@ impl Ctx<'_> {
             d.dns.push(Dns::Remove {
                 name: h.clone(),
                 ip,
+                id: ClientId::of_lease(p),
             });
         }
         d.changes.push(Change::Put(Lease {
@@ -688,7 +726,11 @@ impl Ctx<'_> {
         if let Some(h) = hostname
             && !was_published
         {
-            d.dns.push(Dns::Add { name: h, ip });
+            d.dns.push(Dns::Add {
+                name: h,
+                ip,
+                id: ClientId::of(&self.key, self.req.chaddr()),
+            });
         }
         d
     }
@@ -820,6 +862,7 @@ impl Ctx<'_> {
                     d.dns.push(Dns::Remove {
                         name: h.clone(),
                         ip,
+                        id: ClientId::of_lease(l),
                     });
                 }
                 d.changes.push(Change::Put(probation(
@@ -842,6 +885,7 @@ impl Ctx<'_> {
                     d.dns.push(Dns::Remove {
                         name: h.clone(),
                         ip,
+                        id: ClientId::of_lease(l),
                     });
                 }
                 d.changes.push(Change::Put(Lease {
@@ -920,6 +964,7 @@ pub fn expire(t: &LeaseTable, now: u64, limit: usize) -> Decision {
                 l.hostname.as_ref().map(|h| Dns::Remove {
                     name: h.clone(),
                     ip: l.ip,
+                    id: ClientId::of_lease(l),
                 })
             }
             _ => None,

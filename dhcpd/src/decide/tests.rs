@@ -235,7 +235,11 @@ fn release_frees_the_address_and_removes_dns() {
         d.dns,
         vec![Dns::Remove {
             name: "laptop".into(),
-            ip
+            ip,
+            id: ClientId {
+                kind: 0,
+                data: [&[1][..], &MAC[..]].concat()
+            }
         }]
     );
     apply(&mut t, &d);
@@ -361,7 +365,11 @@ fn expiry_frees_the_address_and_removes_its_dns_records() {
         d.dns,
         vec![Dns::Remove {
             name: "laptop".into(),
-            ip
+            ip,
+            id: ClientId {
+                kind: 0,
+                data: [&[1][..], &MAC[..]].concat()
+            }
         }]
     );
     apply(&mut t, &d);
@@ -570,4 +578,77 @@ fn malformed_overload_is_refused() {
     let mut full = vec![0u8; 128];
     full[..6].copy_from_slice(&[50, 4, 192, 168, 10, 230]);
     assert!(bad(&[53, 1, 1, 52, 1, 1], &full, &[]).is_ok());
+}
+
+#[test]
+fn dhcid_identity_follows_rfc4701_types() {
+    let mac = [1, 2, 3, 4, 5, 6];
+    // No option 61: htype + chaddr, type 0.
+    let key = [&[1][..], &mac[..]].concat();
+    assert_eq!(
+        ClientId::of(&key, &mac),
+        ClientId {
+            kind: 0,
+            data: key.clone()
+        }
+    );
+    // Option 61 of another form: its data, type 1.
+    let cid = [0, b'p', b'c'];
+    assert_eq!(
+        ClientId::of(&cid, &mac),
+        ClientId {
+            kind: 1,
+            data: cid.to_vec()
+        }
+    );
+    // RFC 4361 (type 255, IAID, DUID): the DUID, type 2.
+    let duid = [0, 1, 0, 6, 0x41, 0x2d, 0xf1, 0x66, 1, 2, 3, 4, 5, 6];
+    let cid = [&[255, 0, 0, 0, 9][..], &duid[..]].concat();
+    assert_eq!(
+        ClientId::of(&cid, &mac),
+        ClientId {
+            kind: 2,
+            data: duid.to_vec()
+        }
+    );
+}
+
+#[test]
+fn dns_actions_carry_the_identity_of_the_record_owner() {
+    let cfg = config();
+    let (t, ip) = lease(&cfg, MAC);
+    // Another client takes the address after the first one's lease ran out: the first one's
+    // name goes, under the first one's identity; the new one publishes under its own.
+    let other = [2, 0, 0, 0, 0x10, 0x55];
+    let mut req = msg(Some(MessageType::Request), other);
+    req.opts_mut().insert(DhcpOption::RequestedIpAddress(ip));
+    req.opts_mut()
+        .insert(DhcpOption::ClientIdentifier(b"\x00other".to_vec()));
+    req.opts_mut().insert(DhcpOption::Hostname("phone".into()));
+    let addrs = inner();
+    let mut later = rx(&addrs);
+    later.now = NOW + 43200 + 1;
+    let d = handle(&cfg, &t, &req, &later);
+    assert_eq!(d.reply.as_ref().unwrap().kind, "ACK");
+    assert_eq!(
+        d.dns,
+        vec![
+            Dns::Remove {
+                name: "laptop".into(),
+                ip,
+                id: ClientId {
+                    kind: 0,
+                    data: [&[1][..], &MAC[..]].concat()
+                },
+            },
+            Dns::Add {
+                name: "phone".into(),
+                ip,
+                id: ClientId {
+                    kind: 1,
+                    data: b"\x00other".to_vec()
+                },
+            },
+        ]
+    );
 }

@@ -2,6 +2,8 @@
 //! crafted DHCP client/relay on a UDP socket for what real clients cannot be made to send.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod ddns;
+
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
