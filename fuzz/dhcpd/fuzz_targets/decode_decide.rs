@@ -1,10 +1,12 @@
 //! Any datagram: decode, then decide as the server would on the inner LAN's interface and on a
-//! relay path, then apply the changes. Nothing may panic.
+//! relay path, then apply the changes and build every dynamic DNS message the decision asks for.
+//! Nothing may panic.
 #![no_main]
 
 use std::sync::{Arc, OnceLock};
 
 use dhcpd::config::Config;
+use dhcpd::ddns::{Step, Updater};
 use dhcpd::decide::{self, Rx};
 use dhcpd::lease::LeaseTable;
 use libfuzzer_sys::fuzz_target;
@@ -17,6 +19,20 @@ fn config() -> &'static Config {
         Config::new(Arc::new(t.dhcp_view()))
     })
 }
+
+fn updater() -> &'static Updater {
+    static U: OnceLock<Updater> = OnceLock::new();
+    U.get_or_init(|| Updater::new(config().view.ddns.as_ref().expect("ddns")).expect("updater"))
+}
+
+const STEPS: [Step; 6] = [
+    Step::AddNew,
+    Step::Replace,
+    Step::AddPtr,
+    Step::RemoveA,
+    Step::RemoveDhcid,
+    Step::RemovePtr,
+];
 
 fuzz_target!(|data: &[u8]| {
     // Never panics, whatever the bytes; agrees with the decoder on whether there is an option 53
@@ -48,6 +64,14 @@ fuzz_target!(|data: &[u8]| {
         }
         for c in &d.changes {
             table.apply(c);
+        }
+        // Host names come from the client: every update message must build and encode.
+        for a in &d.dns {
+            for step in STEPS {
+                if let Ok(Some(m)) = updater().message_for(a, step) {
+                    m.to_vec().expect("update message encodes");
+                }
+            }
         }
         // A second pass sees the first one's lease.
         let _ = decide::handle(cfg, &table, &msg, &rx);
