@@ -89,12 +89,19 @@ pub enum Dns {
 
 /// The client identity a DHCID record is computed from (RFC 4701 section 3.3): identifier type
 /// and identifier bytes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ClientId {
     /// 0: htype and chaddr; 1: the client identifier option's data; 2: a DUID.
     pub kind: u16,
     /// The identifier.
     pub data: Vec<u8>,
+}
+
+/// `type/hex:bytes`, as in logs.
+impl std::fmt::Debug for ClientId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.kind, crate::lease::hex_colon(&self.data))
+    }
 }
 
 impl ClientId {

@@ -652,3 +652,12 @@ fn dns_actions_carry_the_identity_of_the_record_owner() {
         ]
     );
 }
+
+#[test]
+fn client_id_reads_well_in_logs() {
+    let id = ClientId {
+        kind: 0,
+        data: vec![1, 2, 0, 0, 0, 0x10, 0x99],
+    };
+    assert_eq!(format!("{id:?}"), "0/01:02:00:00:00:10:99");
+}
