@@ -656,8 +656,12 @@ impl Ctx<'_> {
 
     /// Binds `ip` to the client and answers with ACK (or a BOOTP reply).
     fn bind(&self, ip: Ipv4Addr, kind: Option<MessageType>) -> Decision {
-        let hostname = self.hostname();
         let prev = self.t.get(ip);
+        // A renewal that names no host keeps the name the lease has (and its DNS records).
+        let hostname = self.hostname().or_else(|| {
+            prev.filter(|p| p.client == self.key && p.state == LeaseState::Bound)
+                .and_then(|p| p.hostname.clone())
+        });
         let renewal = prev.is_some_and(|p| {
             p.client == self.key && p.state == LeaseState::Bound && p.holds(self.now)
         });
@@ -709,9 +713,10 @@ impl Ctx<'_> {
                 });
             }
         }
-        // Another client's stale record of this address loses its DNS name.
+        // Another client's stale record of this address loses its DNS name, and so does this
+        // client's own record when it now goes by another name.
         if let Some(p) = prev
-            && p.client != self.key
+            && (p.client != self.key || p.hostname != hostname)
             && let Some(h) = &p.hostname
             && p.state == LeaseState::Bound
         {

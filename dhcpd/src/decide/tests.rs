@@ -661,3 +661,48 @@ fn client_id_reads_well_in_logs() {
     };
     assert_eq!(format!("{id:?}"), "0/01:02:00:00:00:10:99");
 }
+
+#[test]
+fn a_renewal_under_a_new_name_withdraws_the_old_one() {
+    let cfg = config();
+    let (t, ip) = lease(&cfg, MAC);
+    let mut req = msg(Some(MessageType::Request), MAC);
+    req.set_ciaddr(ip);
+    req.opts_mut().insert(DhcpOption::Hostname("desk".into()));
+    let d = handle(&cfg, &t, &req, &rx(&inner()));
+    assert_eq!(d.reply.as_ref().unwrap().kind, "ACK");
+    let id = ClientId {
+        kind: 0,
+        data: [&[1][..], &MAC[..]].concat(),
+    };
+    assert_eq!(
+        d.dns,
+        vec![
+            Dns::Remove {
+                name: "laptop".into(),
+                ip,
+                id: id.clone(),
+            },
+            Dns::Add {
+                name: "desk".into(),
+                ip,
+                id,
+            },
+        ]
+    );
+    // The same name again: nothing to update.
+    let mut same = msg(Some(MessageType::Request), MAC);
+    same.set_ciaddr(ip);
+    same.opts_mut()
+        .insert(DhcpOption::Hostname("Laptop".into()));
+    assert!(handle(&cfg, &t, &same, &rx(&inner())).dns.is_empty());
+    // No name at all: the lease keeps its name (so that expiry still removes the records).
+    let mut none = msg(Some(MessageType::Request), MAC);
+    none.set_ciaddr(ip);
+    let d = handle(&cfg, &t, &none, &rx(&inner()));
+    assert!(d.dns.is_empty());
+    assert!(matches!(
+        &d.changes[..],
+        [Change::Put(l)] if l.hostname.as_deref() == Some("laptop")
+    ));
+}
