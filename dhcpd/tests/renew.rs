@@ -2,9 +2,10 @@
 //! server, and REBINDING at T2 by broadcast once unicast to the server is cut off.
 //!
 //! Evidence that the renewal really was unicast (and the rebinding broadcast) comes from the
-//! server's side: nftables counters in the server's namespace on UDP port 67, one for datagrams
-//! addressed to the server's own address and one for those to 255.255.255.255, read before and
-//! after each step. The server's "sent ACK ... to=<ciaddr>:68" log line shows that it answered the
+//! server's side: nftables counters in the server's namespace on UDP port 67 for requests with
+//! ciaddr set (the 32 bits at offset 12 of the DHCP header), one for datagrams addressed to the
+//! server's own address (RENEWING) and one for those to 255.255.255.255 (REBINDING; INIT-REBOOT
+//! and SELECTING requests carry no ciaddr), read before and after each step. The server's "sent ACK ... to=<ciaddr>:68" log line shows that it answered the
 //! client at its address, and `dhcpd leases --json` shows the expiry moving forward each time.
 
 mod common;
@@ -31,8 +32,8 @@ const RULES: &str = "table ip dfunc {
     counter cut {}
     chain input {
         type filter hook input priority 0; policy accept;
-        udp dport 67 ip daddr 192.168.10.1 counter name unicast
-        udp dport 67 ip daddr 255.255.255.255 counter name broadcast
+        udp dport 67 ip daddr 192.168.10.1 @th,160,32 != 0 counter name unicast
+        udp dport 67 ip daddr 255.255.255.255 @th,160,32 != 0 counter name broadcast
     }
 }
 ";
@@ -114,6 +115,11 @@ fn dhclient_renews_by_unicast_at_t1_and_rebinds_by_broadcast_at_t2() {
     let first = expiry(&lan.main, &conf, dir, ip);
     let unicast0 = counter(&lan.main, "unicast");
     assert_eq!(unicast0, 0, "no unicast to the server before T1");
+    assert_eq!(
+        counter(&lan.main, "broadcast"),
+        0,
+        "no request with ciaddr yet"
+    );
 
     // RENEWING: at T1 dhclient sends its REQUEST (ciaddr set) to the server's address.
     let at = client.log_cursor();
@@ -134,7 +140,7 @@ fn dhclient_renews_by_unicast_at_t1_and_rebinds_by_broadcast_at_t2() {
     assert!(renewed.contains("renewal in"), "{line} / {renewed}");
     assert!(
         counter(&lan.main, "unicast") > unicast0,
-        "the renewal reached the server by unicast"
+        "the renewal (ciaddr set) reached the server by unicast"
     );
     d.wait_for_log_after(
         server_at,
@@ -182,7 +188,7 @@ fn dhclient_renews_by_unicast_at_t1_and_rebinds_by_broadcast_at_t2() {
     );
     assert!(
         counter(&lan.main, "broadcast") > broadcast0,
-        "the rebinding request was broadcast"
+        "the rebinding request (ciaddr set) was broadcast"
     );
     let third = expiry(&lan.main, &conf, dir, ip);
     assert!(third > second, "expiry moved forward: {second} -> {third}");
