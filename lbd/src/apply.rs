@@ -36,6 +36,8 @@ pub struct Applier {
     pub held: BTreeMap<Ipv4Addr, (u8, Placement)>,
     /// The user-space data plane.
     pub proxies: Proxies,
+    /// Totals of the kernel data plane's counters (shared with the metrics).
+    pub kernel: crate::metrics::SharedKernelTotals,
 }
 
 /// True when `d` (or the view behind it) needs the kernel data plane.
@@ -85,8 +87,22 @@ impl Applier {
             Some(path) => {
                 let next = nft::build(d);
                 if self.last.as_ref() != Some(&next) {
+                    // The counters are read just before and just after the replacement (no
+                    // scrape in between): what deleted or recreated counters had counted is
+                    // carried in lbd.
+                    let mut k = self.kernel.lock().unwrap_or_else(|e| e.into_inner());
+                    k.nft = Some(path.clone());
+                    if self.last.is_some()
+                        && let Err(e) = k.refresh()
+                    {
+                        tracing::warn!("reading the nftables counters before an apply: {e}");
+                    }
                     nft::apply(path, &nft::script(self.last.as_ref(), &next))?;
                     tracing::debug!("nftables table replaced");
+                    k.set_known(next.counters.clone());
+                    if let Err(e) = k.refresh() {
+                        tracing::warn!("reading the nftables counters after an apply: {e}");
+                    }
                     self.last = Some(next);
                 }
             }
