@@ -302,13 +302,19 @@ fn accounting(d: &Desired, r: &mut Ruleset) {
     if conn_rules.is_empty() {
         return;
     }
+    // A packet looped back on this host (a client here to a backend here) was counted at
+    // postrouting already.
+    let byte_rules_in: Vec<String> = byte_rules
+        .iter()
+        .map(|r| r.replacen("ct status dnat", "iif != \"lo\" ct status dnat", 1))
+        .collect();
     // New connections: nat chains run once per new conntrack entry (before any srcnat chain of
     // the admin's, which would end the walk for that connection). Bytes: every packet.
     for (chain, kind, hook, prio, rules) in [
         ("acct_conns", "nat", "postrouting", "99", &conn_rules),
         ("acct_conns_in", "nat", "input", "99", &conn_rules),
         ("acct_bytes", "filter", "postrouting", "0", &byte_rules),
-        ("acct_bytes_in", "filter", "input", "0", &byte_rules),
+        ("acct_bytes_in", "filter", "input", "0", &byte_rules_in),
     ] {
         let _ = writeln!(
             r.body,
@@ -820,6 +826,10 @@ mod tests {
             "{s}"
         );
         assert!(s.contains("type nat hook input priority 99;"), "{s}");
+        assert!(
+            s.contains("chain acct_bytes_in {\n    type filter hook input priority 0; policy accept;\n    meta l4proto tcp iif != \"lo\" ct status dnat counter name"),
+            "{s}"
+        );
         // Bytes: every packet, one lookup, keyed with the direction.
         assert!(
             s.contains("chain acct_bytes {\n    type filter hook postrouting priority 0; policy accept;\n    meta l4proto tcp ct status dnat counter name ct original ip daddr . ct original proto-dst . ct reply ip saddr . ct reply proto-src . ct direction map @bytes_tcp\n  }"),
