@@ -87,22 +87,27 @@ impl Applier {
             Some(path) => {
                 let next = nft::build(d);
                 if self.last.as_ref() != Some(&next) {
-                    // The counters are read just before and just after the replacement (no
-                    // scrape in between): what deleted or recreated counters had counted is
-                    // carried in lbd.
+                    // Counters about to be deleted are read just before (no scrape in
+                    // between): the next reading misses them and carries that last value. A
+                    // replacement that keeps every counter (a health change) reads nothing.
                     let mut k = self.kernel.lock().unwrap_or_else(|e| e.into_inner());
                     k.nft = Some(path.clone());
-                    if self.last.is_some()
+                    let gone: Vec<String> = self
+                        .last
+                        .iter()
+                        .flat_map(|p| p.counters.keys())
+                        .filter(|c| !next.counters.contains_key(*c))
+                        .cloned()
+                        .collect();
+                    if !gone.is_empty()
                         && let Err(e) = k.refresh()
                     {
                         tracing::warn!("reading the nftables counters before an apply: {e}");
                     }
                     nft::apply(path, &nft::script(self.last.as_ref(), &next))?;
                     tracing::debug!("nftables table replaced");
+                    k.deleted(&gone);
                     k.set_known(next.counters.clone());
-                    if let Err(e) = k.refresh() {
-                        tracing::warn!("reading the nftables counters after an apply: {e}");
-                    }
                     self.last = Some(next);
                 }
             }

@@ -52,7 +52,7 @@ pub struct ProxyMetrics {
 /// Totals of the kernel data plane's counters, carried across ruleset replacements.
 ///
 /// lbd reads its table's counters (`nft -j list counters`) at scrape time, at `lbd status` and
-/// around every apply that changes the table. A counter that vanished (a backend left the
+/// just before an apply that deletes counters. A counter that vanished (a backend left the
 /// configuration, the node became backup) or came back smaller (the table was recreated)
 /// has its last reading moved into `carried`, so `carried + last reading` never decreases.
 #[derive(Debug, Default)]
@@ -102,6 +102,16 @@ impl KernelTotals {
             {
                 self.seen
                     .insert(name.clone(), (key.clone(), v.of(key.kind)));
+            }
+        }
+    }
+
+    /// Counters an apply deleted: what they had counted (at the last reading) is carried now,
+    /// so a counter of the same name created later starts a new reading.
+    pub fn deleted(&mut self, names: &[String]) {
+        for n in names {
+            if let Some((key, last)) = self.seen.remove(n) {
+                *self.carried.entry(key).or_insert(0) += last;
             }
         }
     }
@@ -437,18 +447,27 @@ mod tests {
         k.fold(&reading(&[("n", 2, 120), ("t", 0, 0)]));
         assert_eq!(k.totals()[&conns], 8);
         assert_eq!(k.totals()[&to], 3500);
+        // Deleted by an apply and recreated under the same name before any reading, with more
+        // traffic than before by then: still added, not mistaken for the old counter.
+        k.deleted(&["n".to_owned()]);
+        assert_eq!(k.totals()[&conns], 8);
+        k.fold(&reading(&[("n", 20, 1200), ("t", 0, 0)]));
+        assert_eq!(k.totals()[&conns], 28);
+        k.fold(&reading(&[("n", 0, 0), ("t", 0, 0)]));
+        k.fold(&reading(&[("n", 2, 120), ("t", 0, 0)]));
+        assert_eq!(k.totals()[&conns], 30);
         // Exported to the families: only the gains are added, so the series follow the totals.
         let fam = ProxyMetrics::default();
         k.export(&fam);
         k.export(&fam);
         let l = Metrics::labels("www3", "192.168.10.10:80".parse().unwrap());
-        assert_eq!(fam.connections.get_or_create(&l).get(), 8);
+        assert_eq!(fam.connections.get_or_create(&l).get(), 30);
         let mut lb = l.clone();
         lb.push(("direction".into(), "to_backend".into()));
         assert_eq!(fam.bytes.get_or_create(&lb).get(), 3500);
         k.fold(&reading(&[("n", 4, 240), ("t", 5, 400)]));
         k.export(&fam);
-        assert_eq!(fam.connections.get_or_create(&l).get(), 10);
+        assert_eq!(fam.connections.get_or_create(&l).get(), 32);
         assert_eq!(fam.bytes.get_or_create(&lb).get(), 3900);
     }
 

@@ -220,7 +220,8 @@ fn flapping_backend_is_applied_counted_and_logged_with_a_limit() {
     let m = loop {
         let m = scrape(&lan.main);
         let n = sample(&m, &down).unwrap_or(0.0) + sample(&m, &up).unwrap_or(0.0);
-        if n >= 16.0 {
+        // A scrape may fall between a change being recorded and its apply: wait for both.
+        if n >= 16.0 && sample(&m, "lbd_applies_total").unwrap_or(0.0) >= 16.0 {
             break m;
         }
         assert!(
