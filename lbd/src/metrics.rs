@@ -67,6 +67,8 @@ pub struct KernelTotals {
     carried: BTreeMap<CounterKey, u64>,
     /// What has been added to the Prometheus families so far.
     exported: BTreeMap<CounterKey, u64>,
+    /// Failed readings logged: at most a few per minute.
+    log: Option<shared::ratelimit::LogLimiter>,
 }
 
 /// [`KernelTotals`] shared by the applier, the scrape and `lbd status`.
@@ -168,7 +170,15 @@ impl KernelTotals {
 pub fn sync_kernel(kernel: &SharedKernelTotals, families: &ProxyMetrics) {
     let mut k = kernel.lock().unwrap_or_else(|e| e.into_inner());
     if let Err(e) = k.refresh() {
-        tracing::warn!("reading the nftables counters: {e}");
+        let limiter = k.log.get_or_insert_with(|| {
+            shared::ratelimit::LogLimiter::new(std::time::Duration::from_secs(60), 3)
+        });
+        if let Some(suppressed) = limiter.allow("read", std::time::Instant::now()) {
+            tracing::warn!(
+                suppressed,
+                "reading the nftables counters (the figures stay as last read): {e}"
+            );
+        }
     }
     k.export(families);
 }
