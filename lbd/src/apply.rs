@@ -36,6 +36,8 @@ pub struct Applier {
     pub held: BTreeMap<Ipv4Addr, (u8, Placement)>,
     /// The user-space data plane.
     pub proxies: Proxies,
+    /// Totals of the kernel data plane's counters (shared with the metrics).
+    pub kernel: crate::metrics::SharedKernelTotals,
 }
 
 /// True when `d` (or the view behind it) needs the kernel data plane.
@@ -85,8 +87,27 @@ impl Applier {
             Some(path) => {
                 let next = nft::build(d);
                 if self.last.as_ref() != Some(&next) {
+                    // Counters about to be deleted are read just before (no scrape in
+                    // between): the next reading misses them and carries that last value. A
+                    // replacement that keeps every counter (a health change) reads nothing.
+                    let mut k = self.kernel.lock().unwrap_or_else(|e| e.into_inner());
+                    k.nft = Some(path.clone());
+                    let gone: Vec<String> = self
+                        .last
+                        .iter()
+                        .flat_map(|p| p.counters.keys())
+                        .filter(|c| !next.counters.contains_key(*c))
+                        .cloned()
+                        .collect();
+                    if !gone.is_empty()
+                        && let Err(e) = k.refresh()
+                    {
+                        tracing::warn!("reading the nftables counters before an apply: {e}");
+                    }
                     nft::apply(path, &nft::script(self.last.as_ref(), &next))?;
                     tracing::debug!("nftables table replaced");
+                    k.deleted(&gone);
+                    k.set_known(next.counters.clone());
                     self.last = Some(next);
                 }
             }

@@ -225,6 +225,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let metrics = metrics::Metrics::default();
     applier.proxies.counters = metrics.active.proxy.clone();
     applier.proxies.metrics = metrics.proxy.clone();
+    applier.kernel = metrics.kernel.clone();
     metrics.set_carried(&view);
     let mut state_logs: StateLogs = BTreeMap::new();
     let state_lines = shared::ratelimit::LogLimiter::new(STATE_LOG_WINDOW, 4 * STATE_LOG_BURST);
@@ -283,6 +284,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     {
         let snap = snapshot.clone();
         let counters = applier.proxies.counters.clone();
+        let m = metrics.clone();
         let handler: shared::control::Handler = Arc::new(move |args: &[&str]| match args[0] {
             "status" => {
                 let s = snap.lock().unwrap_or_else(|e| e.into_inner()).clone();
@@ -311,7 +313,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                             .unwrap_or(0)
                     }),
                 };
-                status::document(&s.view, &s.trackers, &s.current, s.role, &s.held, &active)
+                let traffic = m.traffic(&s.view);
+                status::document(
+                    &s.view,
+                    &s.trackers,
+                    &s.current,
+                    s.role,
+                    &s.held,
+                    &active,
+                    &traffic,
+                )
             }
             other => serde_json::json!({"error": format!("unknown command `{other}`; try status")}),
         });

@@ -5,10 +5,23 @@
 //! per-backend chain (numgen for rr/wrr, jhash over a Maglev table for sh); the backend chain
 //! DNATs. Source persistence is a per-backend set of client addresses with a timeout. No
 //! masquerade: backends route back through the balancer (NAT style).
+//!
+//! Accounting: three named counters per (service, backend): new connections, bytes to the
+//! backend, bytes from it. Connections are counted in a `nat` chain at postrouting (and input,
+//! for a backend on this host), which the kernel runs once per new conntrack entry only, so
+//! they cost nothing on established flows and a retransmitted SYN is not counted twice. Bytes
+//! are counted by one rule per protocol in a filter chain at postrouting (and input) that sees
+//! every packet: `ct status dnat` first (one bit test for the host's other traffic), then one
+//! hash lookup keyed by the connection's original VIP and port, its reply source (the backend)
+//! and the direction, straight to the counter. The keys come from the conntrack tuples, so the
+//! rules hold whatever NAT has already done to the packet. Counters are objects named after the
+//! service and backend: they survive `flush table` (health changes, reloads), and lbd carries
+//! the totals of the counters it deletes ([`read_counters`], `metrics::KernelTotals`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io::Write as _;
+use std::net::SocketAddrV4;
 use std::process::{Command, Stdio};
 
 use shared::{Dataplane, Protocol, Scheduler};
@@ -82,6 +95,234 @@ pub struct Ruleset {
     pub chains: BTreeSet<String>,
     /// Set names.
     pub sets: BTreeSet<String>,
+    /// Map names (their elements are flushed and re-added on every update).
+    pub maps: BTreeSet<String>,
+    /// Named counters and what each counts.
+    pub counters: BTreeMap<String, CounterKey>,
+}
+
+/// What a kernel counter counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum CounterKind {
+    /// New connections DNATed to the backend (the counter's packets).
+    Connections,
+    /// Bytes (IP packets) of those connections towards the backend.
+    ToBackend,
+    /// Bytes (IP packets) of those connections from the backend.
+    FromBackend,
+}
+
+impl CounterKind {
+    /// Every kind.
+    pub const ALL: [CounterKind; 3] = [
+        CounterKind::Connections,
+        CounterKind::ToBackend,
+        CounterKind::FromBackend,
+    ];
+
+    fn suffix(self) -> &'static str {
+        match self {
+            CounterKind::Connections => "conns",
+            CounterKind::ToBackend => "to",
+            CounterKind::FromBackend => "from",
+        }
+    }
+}
+
+/// The (service, backend, kind) a kernel counter counts.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CounterKey {
+    /// Service name.
+    pub service: String,
+    /// Backend address.
+    pub backend: SocketAddrV4,
+    /// What is counted.
+    pub kind: CounterKind,
+}
+
+/// The counter object's name for `key`: the service name with every byte outside `[A-Za-z0-9]`
+/// written `_xx` (so distinct services never share a name), the backend, the kind.
+pub fn counter_name(key: &CounterKey) -> String {
+    let mut name = String::from("c_");
+    for b in key.service.bytes() {
+        if b.is_ascii_alphanumeric() {
+            name.push(char::from(b));
+        } else {
+            let _ = write!(name, "_{b:02x}");
+        }
+    }
+    let o = key.backend.ip().octets();
+    let _ = write!(
+        name,
+        "__{}_{}_{}_{}_{}_{}",
+        o[0],
+        o[1],
+        o[2],
+        o[3],
+        key.backend.port(),
+        key.kind.suffix()
+    );
+    name
+}
+
+/// Value of a kernel counter as lbd reads it: packets for [`CounterKind::Connections`], bytes
+/// otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CounterValue {
+    /// Packets counted.
+    pub packets: u64,
+    /// Bytes counted.
+    pub bytes: u64,
+}
+
+impl CounterValue {
+    /// The figure that matters for `kind`.
+    pub fn of(self, kind: CounterKind) -> u64 {
+        match kind {
+            CounterKind::Connections => self.packets,
+            CounterKind::ToBackend | CounterKind::FromBackend => self.bytes,
+        }
+    }
+}
+
+/// Parses `nft -j list counters table ip lbd`: counter name -> value (other tables' counters
+/// and other objects are skipped).
+pub fn parse_counters(json: &str) -> Result<BTreeMap<String, CounterValue>, String> {
+    let v: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| format!("nft -j output is not JSON: {e}"))?;
+    let items = v
+        .get("nftables")
+        .and_then(|x| x.as_array())
+        .ok_or_else(|| "nft -j output has no `nftables` array".to_owned())?;
+    let mut out = BTreeMap::new();
+    for c in items.iter().filter_map(|i| i.get("counter")) {
+        if c.get("table").and_then(|t| t.as_str()) != Some("lbd")
+            || c.get("family").and_then(|t| t.as_str()) != Some("ip")
+        {
+            continue;
+        }
+        let (Some(name), Some(packets), Some(bytes)) = (
+            c.get("name").and_then(|x| x.as_str()),
+            c.get("packets").and_then(serde_json::Value::as_u64),
+            c.get("bytes").and_then(serde_json::Value::as_u64),
+        ) else {
+            return Err(format!("nft -j counter without name/packets/bytes: {c}"));
+        };
+        out.insert(name.to_owned(), CounterValue { packets, bytes });
+    }
+    Ok(out)
+}
+
+/// Reads lbd's counters from the kernel (`nft -j list counters table ip lbd`).
+pub fn read_counters(nft: &str) -> Result<BTreeMap<String, CounterValue>, NftError> {
+    let out = Command::new(nft)
+        .args(["-j", "list", "counters", "table", TABLE])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => NftError::Missing(format!("{nft}: {e}")),
+            _ => NftError::Io(e),
+        })?;
+    if !out.status.success() {
+        return Err(NftError::Refused(format!(
+            "listing counters: {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    parse_counters(&String::from_utf8_lossy(&out.stdout)).map_err(NftError::Refused)
+}
+
+/// Services whose traffic is counted, by protocol: every kernel service the desired state
+/// lists (live, sorry or withdrawn: a withdrawn service's established connections still flow),
+/// over its live targets and its pool.
+fn accounting(d: &Desired, r: &mut Ruleset) {
+    let mut conn_rules = Vec::new();
+    let mut byte_rules = Vec::new();
+    for p in [Protocol::Tcp, Protocol::Udp] {
+        let mut conns = Vec::new();
+        let mut bytes = Vec::new();
+        for s in d
+            .services
+            .iter()
+            .filter(|s| s.dataplane == Dataplane::Kernel && s.protocol == p)
+        {
+            let mut backends: Vec<SocketAddrV4> =
+                s.targets.iter().chain(&s.pool).map(|t| t.addr).collect();
+            backends.sort();
+            backends.dedup();
+            for b in backends {
+                for kind in CounterKind::ALL {
+                    let key = CounterKey {
+                        service: s.name.clone(),
+                        backend: b,
+                        kind,
+                    };
+                    let name = counter_name(&key);
+                    let _ = writeln!(r.body, "  counter {name} {{ }}");
+                    let k = format!("{} . {} . {} . {}", s.vip, s.port, b.ip(), b.port());
+                    match kind {
+                        CounterKind::Connections => conns.push(format!("{k} : \"{name}\"")),
+                        CounterKind::ToBackend => {
+                            bytes.push(format!("{k} . original : \"{name}\""));
+                        }
+                        CounterKind::FromBackend => {
+                            bytes.push(format!("{k} . reply : \"{name}\""));
+                        }
+                    }
+                    r.counters.insert(name, key);
+                }
+            }
+        }
+        if conns.is_empty() {
+            continue;
+        }
+        let p = proto(p);
+        let key =
+            "ct original ip daddr . ct original proto-dst . ct reply ip saddr . ct reply proto-src";
+        let _ = writeln!(
+            r.body,
+            "  map conns_{p} {{ type ipv4_addr . inet_service . ipv4_addr . inet_service : counter; elements = {{ {} }} }}",
+            conns.join(", ")
+        );
+        let _ = writeln!(
+            r.body,
+            "  map bytes_{p} {{ type ipv4_addr . inet_service . ipv4_addr . inet_service . ct_dir : counter; elements = {{ {} }} }}",
+            bytes.join(", ")
+        );
+        r.maps.insert(format!("conns_{p}"));
+        r.maps.insert(format!("bytes_{p}"));
+        conn_rules.push(format!(
+            "    meta l4proto {p} ct status dnat counter name {key} map @conns_{p}"
+        ));
+        byte_rules.push(format!(
+            "    meta l4proto {p} ct status dnat counter name {key} . ct direction map @bytes_{p}"
+        ));
+    }
+    if conn_rules.is_empty() {
+        return;
+    }
+    // A packet looped back on this host (a client here to a backend here) was counted at
+    // postrouting already.
+    let byte_rules_in: Vec<String> = byte_rules
+        .iter()
+        .map(|r| r.replacen("ct status dnat", "iif != \"lo\" ct status dnat", 1))
+        .collect();
+    // New connections: nat chains run once per new conntrack entry (before any srcnat chain of
+    // the admin's, which would end the walk for that connection). Bytes: every packet.
+    for (chain, kind, hook, prio, rules) in [
+        ("acct_conns", "nat", "postrouting", "99", &conn_rules),
+        ("acct_conns_in", "nat", "input", "99", &conn_rules),
+        ("acct_bytes", "filter", "postrouting", "0", &byte_rules),
+        ("acct_bytes_in", "filter", "input", "0", &byte_rules_in),
+    ] {
+        let _ = writeln!(
+            r.body,
+            "  chain {chain} {{\n    type {kind} hook {hook} priority {prio}; policy accept;\n{}\n  }}",
+            rules.join("\n")
+        );
+        r.chains.insert(chain.to_owned());
+    }
 }
 
 /// The persistence set of one backend of one service: named after the service, the backend and
@@ -257,6 +498,7 @@ pub fn build(d: &Desired) -> Ruleset {
     for s in &carried {
         render_service(s, &mut r);
     }
+    accounting(d, &mut r);
     if !carried.is_empty() {
         let dispatch: Vec<String> = carried
             .iter()
@@ -299,7 +541,13 @@ pub fn script(prev: Option<&Ruleset>, next: &Ruleset) -> String {
             out.push_str("}\n");
         }
         Some(p) => {
-            let _ = write!(out, "flush table {TABLE}\ntable {TABLE} {{\n");
+            let _ = writeln!(out, "flush table {TABLE}");
+            // `flush table` keeps set and map elements: the counter maps are emptied and
+            // refilled (a counter cannot be deleted while an element refers to it).
+            for m in p.maps.intersection(&next.maps) {
+                let _ = writeln!(out, "flush map {TABLE} {m}");
+            }
+            let _ = writeln!(out, "table {TABLE} {{");
             out.push_str(&next.body);
             out.push_str("}\n");
             for c in p.chains.difference(&next.chains) {
@@ -307,6 +555,16 @@ pub fn script(prev: Option<&Ruleset>, next: &Ruleset) -> String {
             }
             for s in p.sets.difference(&next.sets) {
                 let _ = writeln!(out, "delete set {TABLE} {s}");
+            }
+            for m in p.maps.difference(&next.maps) {
+                let _ = writeln!(out, "delete map {TABLE} {m}");
+            }
+            for c in p
+                .counters
+                .keys()
+                .filter(|c| !next.counters.contains_key(*c))
+            {
+                let _ = writeln!(out, "delete counter {TABLE} {c}");
             }
         }
     }
@@ -485,10 +743,22 @@ mod tests {
         let mut d = plan(Scheduler::Rr, &[1, 1], false);
         d.services[0].mode = Mode::Withdrawn;
         d.services[0].targets.clear();
+        d.services[0].pool.clear();
         assert_eq!(
             render(&d),
             "table ip lbd\ndelete table ip lbd\ntable ip lbd {\n}\n"
         );
+        // A withdrawn service with a pool: no DNAT, but its established connections are still
+        // counted.
+        let mut d = plan(Scheduler::Rr, &[1, 1], false);
+        d.services[0].mode = Mode::Withdrawn;
+        d.services[0].pool = std::mem::take(&mut d.services[0].targets);
+        let w = render(&d);
+        assert!(
+            !w.contains("dnat ip to") && !w.contains("chain svc0"),
+            "{w}"
+        );
+        assert!(w.contains("chain acct_bytes {"), "{w}");
         let mut d = plan(Scheduler::Rr, &[1, 1], false);
         d.services[0].dataplane = Dataplane::Proxy;
         assert!(!render(&d).contains("chain"));
@@ -501,7 +771,8 @@ mod tests {
         d.services[0].targets.remove(0);
         let b = build(&d);
         let s = script(Some(&a), &b);
-        assert!(s.starts_with("flush table ip lbd\ntable ip lbd {\n"), "{s}");
+        assert!(s.starts_with("flush table ip lbd\n"), "{s}");
+        assert!(s.contains("\ntable ip lbd {\n"), "{s}");
         assert!(!s.contains("delete table"), "{s}");
         assert!(s.contains("delete chain ip lbd svc0_ep1\n"), "{s}");
         assert!(
@@ -521,6 +792,114 @@ mod tests {
         );
         let p = render(&plan(Scheduler::Rr, &[1], true));
         assert!(p.contains("    goto svc0_ep0\n"), "{p}");
+    }
+
+    #[test]
+    fn counters_per_backend_and_the_chains_that_feed_them() {
+        let r = build(&plan(Scheduler::Rr, &[1, 1], false));
+        let s = &r.body;
+        assert_eq!(r.counters.len(), 6, "{s}");
+        let conns = CounterKey {
+            service: "www3".into(),
+            backend: "192.168.10.10:80".parse().unwrap(),
+            kind: CounterKind::Connections,
+        };
+        assert_eq!(counter_name(&conns), "c_www3__192_168_10_10_80_conns");
+        assert_eq!(r.counters["c_www3__192_168_10_10_80_conns"], conns);
+        assert!(
+            s.contains("  counter c_www3__192_168_10_11_80_from { }\n"),
+            "{s}"
+        );
+        assert!(
+            s.contains(
+                "map conns_tcp { type ipv4_addr . inet_service . ipv4_addr . inet_service : counter; elements = { 192.168.1.120 . 80 . 192.168.10.10 . 80 : \"c_www3__192_168_10_10_80_conns\", 192.168.1.120 . 80 . 192.168.10.11 . 80 : \"c_www3__192_168_10_11_80_conns\" } }"
+            ),
+            "{s}"
+        );
+        assert!(
+            s.contains("192.168.1.120 . 80 . 192.168.10.10 . 80 . original : \"c_www3__192_168_10_10_80_to\", 192.168.1.120 . 80 . 192.168.10.10 . 80 . reply : \"c_www3__192_168_10_10_80_from\""),
+            "{s}"
+        );
+        // Connections: once per new conntrack entry (nat chains), before srcnat.
+        assert!(
+            s.contains("chain acct_conns {\n    type nat hook postrouting priority 99; policy accept;\n    meta l4proto tcp ct status dnat counter name ct original ip daddr . ct original proto-dst . ct reply ip saddr . ct reply proto-src map @conns_tcp\n  }"),
+            "{s}"
+        );
+        assert!(s.contains("type nat hook input priority 99;"), "{s}");
+        assert!(
+            s.contains("chain acct_bytes_in {\n    type filter hook input priority 0; policy accept;\n    meta l4proto tcp iif != \"lo\" ct status dnat counter name"),
+            "{s}"
+        );
+        // Bytes: every packet, one lookup, keyed with the direction.
+        assert!(
+            s.contains("chain acct_bytes {\n    type filter hook postrouting priority 0; policy accept;\n    meta l4proto tcp ct status dnat counter name ct original ip daddr . ct original proto-dst . ct reply ip saddr . ct reply proto-src . ct direction map @bytes_tcp\n  }"),
+            "{s}"
+        );
+        assert!(!s.contains("udp"), "{s}");
+        // Service names that differ only in punctuation get distinct counters.
+        let a = CounterKey {
+            service: "a-b".into(),
+            ..conns.clone()
+        };
+        let b = CounterKey {
+            service: "a_b".into(),
+            ..conns
+        };
+        assert_eq!(counter_name(&a), "c_a_2db__192_168_10_10_80_conns");
+        assert_ne!(counter_name(&a), counter_name(&b));
+        // Pool members that are down keep their counters (their connections still flow).
+        let mut d = plan(Scheduler::Rr, &[1, 1], false);
+        d.services[0].pool = d.services[0].targets.clone();
+        d.services[0].targets.remove(0);
+        assert_eq!(build(&d).counters.len(), 6);
+        // Proxy services are not counted here.
+        d.services[0].dataplane = Dataplane::Proxy;
+        assert!(build(&d).counters.is_empty());
+    }
+
+    #[test]
+    fn update_refills_counter_maps_and_deletes_vanished_counters_last() {
+        let a = build(&plan(Scheduler::Rr, &[1, 1], false));
+        let mut d = plan(Scheduler::Rr, &[1, 1], false);
+        d.services[0].targets.remove(0);
+        let b = build(&d);
+        let s = script(Some(&a), &b);
+        assert!(
+            s.starts_with(
+                "flush table ip lbd\nflush map ip lbd bytes_tcp\nflush map ip lbd conns_tcp\ntable ip lbd {\n"
+            ),
+            "{s}"
+        );
+        // Kept backend: its counters are redeclared (which leaves their values alone).
+        assert!(s.contains("counter c_www3__192_168_10_11_80_to { }"), "{s}");
+        let tail = s.split("\n}\n").nth(1).unwrap();
+        assert_eq!(
+            tail,
+            "delete counter ip lbd c_www3__192_168_10_10_80_conns\n\
+             delete counter ip lbd c_www3__192_168_10_10_80_from\n\
+             delete counter ip lbd c_www3__192_168_10_10_80_to\n",
+            "{s}"
+        );
+        // Everything gone (e.g. backup): maps deleted before their counters.
+        let s = script(Some(&a), &build(&Desired::default()));
+        let maps = s.find("delete map ip lbd conns_tcp").unwrap();
+        let counters = s.find("delete counter").unwrap();
+        assert!(maps < counters, "{s}");
+    }
+
+    #[test]
+    fn counters_parsed_from_nft_json() {
+        let json = r#"{"nftables": [{"metainfo": {"version": "1.0.6", "json_schema_version": 1}},
+            {"counter": {"family": "ip", "name": "c_www3__192_168_10_10_80_conns", "table": "lbd", "handle": 1, "packets": 4, "bytes": 240}},
+            {"counter": {"family": "ip", "name": "other", "table": "filter", "handle": 2, "packets": 9, "bytes": 9}}]}"#;
+        let m = parse_counters(json).unwrap();
+        assert_eq!(m.len(), 1);
+        let v = m["c_www3__192_168_10_10_80_conns"];
+        assert_eq!(v.of(CounterKind::Connections), 4);
+        assert_eq!(v.of(CounterKind::ToBackend), 240);
+        assert!(parse_counters("nft: error").is_err());
+        let bad = r#"{"nftables": [{"counter": {"family": "ip", "table": "lbd", "name": "x"}}]}"#;
+        assert!(parse_counters(bad).unwrap_err().contains("without"));
     }
 
     #[test]

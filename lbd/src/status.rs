@@ -1,7 +1,7 @@
 //! `lbd status`: the running daemon's services, backends (health, weight, active connections)
 //! and VRRP state, as JSON over the control socket and as an `ipvsadm -Ln`-like table.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
@@ -10,6 +10,7 @@ use shared::{CheckKind, LbView, Protocol};
 
 use crate::Trackers;
 use crate::desired::{Desired, Role};
+use crate::metrics::Traffic;
 
 /// The status document (pure: everything comes in as arguments).
 pub fn document(
@@ -19,6 +20,7 @@ pub fn document(
     role: Role,
     held: &[Ipv4Addr],
     active: &dyn Fn(&shared::VirtualService, SocketAddrV4) -> Option<u64>,
+    traffic: &BTreeMap<(String, SocketAddrV4), Traffic>,
 ) -> Value {
     let services: Vec<Value> = view
         .services
@@ -40,6 +42,7 @@ pub fn document(
                         }
                     };
                     let in_use = plan.is_some_and(|p| p.targets.iter().any(|x| x.addr == b.addr));
+                    let tr = traffic.get(&(s.name.clone(), b.addr)).copied().unwrap_or_default();
                     json!({
                         "name": b.name,
                         "address": b.addr.to_string(),
@@ -47,6 +50,9 @@ pub fn document(
                         "health": health,
                         "in_use": in_use,
                         "active": active(s, b.addr),
+                        "connections": tr.connections,
+                        "bytes_to_backend": tr.to_backend,
+                        "bytes_from_backend": tr.from_backend,
                         "last_error": t.and_then(|t| t.last_error.clone()),
                     })
                 })
@@ -162,7 +168,9 @@ pub fn render_text(doc: &Value) -> String {
         }
     );
     s.push_str("Prot LocalAddress:Port Scheduler Dataplane State\n");
-    s.push_str("  -> RemoteAddress:Port           Health  Weight ActiveConn InUse\n");
+    s.push_str(
+        "  -> RemoteAddress:Port           Health  Weight ActiveConn InUse Conns      InBytes      OutBytes\n",
+    );
     for svc in doc["services"].as_array().into_iter().flatten() {
         let _ = writeln!(
             s,
@@ -181,7 +189,7 @@ pub fn render_text(doc: &Value) -> String {
             };
             let _ = writeln!(
                 s,
-                "  -> {:<28} {:<7} {:<6} {:<10} {}",
+                "  -> {:<28} {:<7} {:<6} {:<10} {:<5} {:<10} {:<12} {}",
                 format!(
                     "{} ({})",
                     b["address"].as_str().unwrap_or("?"),
@@ -195,6 +203,9 @@ pub fn render_text(doc: &Value) -> String {
                 } else {
                     "no"
                 },
+                b["connections"].as_u64().unwrap_or(0),
+                b["bytes_to_backend"].as_u64().unwrap_or(0),
+                b["bytes_from_backend"].as_u64().unwrap_or(0),
             );
         }
     }
@@ -272,6 +283,14 @@ vrrp = { vrid = 7, priority = 120 }
             Role::Master,
             &["192.168.1.120".parse().unwrap()],
             &|_, _| Some(3),
+            &BTreeMap::from([(
+                ("www".to_owned(), "192.168.1.10:80".parse().unwrap()),
+                Traffic {
+                    connections: 7,
+                    to_backend: 700,
+                    from_backend: 9000,
+                },
+            )]),
         );
         assert_eq!(doc["vrrp"]["state"], "MASTER");
         assert_eq!(doc["services"][0]["mode"], "live");
@@ -280,6 +299,12 @@ vrrp = { vrid = 7, priority = 120 }
         assert_eq!(doc["services"][0]["backends"][1]["health"], "down");
         assert_eq!(doc["services"][0]["backends"][1]["in_use"], false);
         assert_eq!(doc["services"][0]["backends"][0]["active"], 3);
+        assert_eq!(doc["services"][0]["backends"][0]["connections"], 7);
+        assert_eq!(
+            doc["services"][0]["backends"][0]["bytes_from_backend"],
+            9000
+        );
+        assert_eq!(doc["services"][0]["backends"][1]["connections"], 0);
         let text = render_text(&doc);
         assert!(text.contains("VRRP vrid 7 priority 120"), "{text}");
         assert!(
@@ -287,6 +312,13 @@ vrrp = { vrid = 7, priority = 120 }
             "{text}"
         );
         assert!(text.contains("192.168.1.11:80 (web2)"), "{text}");
+        assert!(
+            text.lines().any(|l| l.contains("(web1)")
+                && l.split_whitespace()
+                    .collect::<Vec<_>>()
+                    .ends_with(&["yes", "7", "700", "9000"])),
+            "{text}"
+        );
         assert!(text.contains("down"), "{text}");
     }
 }

@@ -220,7 +220,8 @@ fn flapping_backend_is_applied_counted_and_logged_with_a_limit() {
     let m = loop {
         let m = scrape(&lan.main);
         let n = sample(&m, &down).unwrap_or(0.0) + sample(&m, &up).unwrap_or(0.0);
-        if n >= 16.0 {
+        // A scrape may fall between a change being recorded and its apply: wait for both.
+        if n >= 16.0 && sample(&m, "lbd_applies_total").unwrap_or(0.0) >= 16.0 {
             break m;
         }
         assert!(
@@ -284,4 +285,146 @@ fn flapping_backend_is_applied_counted_and_logged_with_a_limit() {
     let st = lbd.stop_with(Duration::from_secs(5));
     assert!(st.success(), "{st}");
     drop(flapper);
+}
+
+/// One request through the VIP from the outside client: (body, request bytes, response bytes
+/// with headers), as curl counted them.
+fn get_sized(lan: &SeedLan) -> (String, u64, u64) {
+    let out = lan.outside.run(&[
+        "curl",
+        "-sS",
+        "--max-time",
+        "2",
+        "-w",
+        "\n%{size_request} %{size_header} %{size_download}",
+        "http://192.168.1.120/",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, sizes) = text.rsplit_once('\n').unwrap();
+    let n: Vec<u64> = sizes.split(' ').map(|x| x.parse().unwrap()).collect();
+    (body.trim().to_owned(), n[0], n[1] + n[2])
+}
+
+/// (connections, bytes to, bytes from) of `backend` in a scrape.
+fn traffic(m: &str, backend: &str) -> (f64, f64, f64) {
+    let get = |s: String| sample(m, &s).unwrap_or_else(|| panic!("no {s}\n{m}"));
+    (
+        get(series("backend_connections_total", backend)),
+        get(series(
+            "backend_bytes_total",
+            &with(backend, "direction=\"to_backend\""),
+        )),
+        get(series(
+            "backend_bytes_total",
+            &with(backend, "direction=\"from_backend\""),
+        )),
+    )
+}
+
+/// Waits (bounded) until `nft list counters` in main does or does not name `name`.
+fn wait_counter(lan: &SeedLan, name: &str, present: bool) {
+    let t0 = Instant::now();
+    loop {
+        let out = lan
+            .main
+            .run(&["nft", "list", "counters", "table", "ip", "lbd"]);
+        if String::from_utf8_lossy(&out.stdout).contains(name) == present {
+            return;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "counter {name} present={present} never true"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn kernel_counts_connections_and_bytes_per_backend_across_replacements() {
+    e2e::require_netns!("nft", "curl", "busybox");
+    let lan = SeedLan::build("lbkbytes");
+    let w1 = web(&lan.web1, "web1");
+    let _w2 = web(&lan.web2, "web2");
+    let conf = host_file(&lan, "");
+    let mut lbd = lbd(&lan, &conf);
+    let m = scrape(&lan.main);
+    assert_eq!(traffic(&m, WEB1), (0.0, 0.0, 0.0), "{m}");
+    assert_eq!(traffic(&m, WEB2), (0.0, 0.0, 0.0), "{m}");
+
+    // Six requests: rr gives each backend exactly three connections. Each direction carried
+    // more bytes than the HTTP bytes curl counted (IP and TCP headers, handshake, FIN).
+    let mut req = [0u64; 2];
+    let mut resp = [0u64; 2];
+    for _ in 0..6 {
+        let (body, q, r) = get_sized(&lan);
+        let i = usize::from(body == "web2");
+        req[i] += q;
+        resp[i] += r;
+    }
+    let m = scrape(&lan.main);
+    println!("{m}");
+    let t1 = traffic(&m, WEB1);
+    let t2 = traffic(&m, WEB2);
+    assert_eq!((t1.0, t2.0), (3.0, 3.0), "{m}");
+    for (t, i) in [(t1, 0), (t2, 1)] {
+        assert!(
+            t.1 > req[i] as f64 && t.2 > resp[i] as f64,
+            "{t:?} {req:?} {resp:?}"
+        );
+    }
+    // `lbd status` shows the same figures (health checks are not DNATed: nothing moved).
+    let st = status(&lan, &conf);
+    let b = &st["services"][0]["backends"];
+    assert_eq!(b[0]["connections"], 3, "{st}");
+    assert_eq!(b[1]["connections"], 3, "{st}");
+    assert_eq!(b[0]["bytes_to_backend"].as_f64(), Some(t1.1), "{st}");
+    assert_eq!(b[1]["bytes_from_backend"].as_f64(), Some(t2.2), "{st}");
+    let text = status_text(&lan, &conf);
+    assert!(text.contains("Conns"), "{text}");
+    println!("{text}");
+
+    // web1 stops: the table is replaced (web1 out of the DNAT map); its totals stay.
+    let cursor = lbd.log_cursor();
+    drop(w1);
+    lbd.wait_for_log_after(cursor, "mode=Live targets=web2=", Duration::from_secs(5))
+        .unwrap();
+    for _ in 0..4 {
+        assert_eq!(get_sized(&lan).0, "web2");
+    }
+    let m = scrape(&lan.main);
+    assert_eq!(traffic(&m, WEB1), t1, "{m}");
+    let t2b = traffic(&m, WEB2);
+    assert_eq!(t2b.0, 7.0, "{m}");
+    assert!(t2b.1 > t2.1 && t2b.2 > t2.2, "{m}");
+
+    // A reload drops web1 from the service: its counters leave the kernel, lbd carries them.
+    let good = std::fs::read_to_string(&conf).unwrap();
+    let web2_only = good.replace("backends = [\"web1\", \"web2\"]", "backends = [\"web2\"]");
+    assert_ne!(good, web2_only);
+    std::fs::write(&conf, &web2_only).unwrap();
+    lbd.signal(nix::sys::signal::Signal::SIGHUP);
+    wait_counter(&lan, "c_www3__192_168_10_10_80_conns", false);
+    let m = scrape(&lan.main);
+    assert_eq!(traffic(&m, WEB1), t1, "carried totals: {m}");
+    assert_eq!(traffic(&m, WEB2), t2b, "{m}");
+
+    // web1 back in the file and serving: new kernel counters, totals continue from the carried
+    // ones.
+    let cursor = lbd.log_cursor();
+    let _w1 = web(&lan.web1, "web1");
+    std::fs::write(&conf, &good).unwrap();
+    lbd.signal(nix::sys::signal::Signal::SIGHUP);
+    lbd.wait_for_log_after(cursor, "targets=web1=", Duration::from_secs(5))
+        .unwrap();
+    let bodies: Vec<String> = (0..4).map(|_| get_sized(&lan).0).collect();
+    assert_alternating(&bodies);
+    let m = scrape(&lan.main);
+    let t1c = traffic(&m, WEB1);
+    let t2c = traffic(&m, WEB2);
+    assert_eq!((t1c.0, t2c.0), (5.0, 9.0), "{m}");
+    assert!(t1c.1 > t1.1 && t1c.2 > t1.2, "{m}");
+    assert_eq!(sample(&m, "lbd_apply_failures_total"), Some(0.0), "{m}");
+    let st = lbd.stop_with(Duration::from_secs(5));
+    assert!(st.success(), "{st}\n{}", lbd.stderr());
 }

@@ -80,7 +80,7 @@ check = { type = "tcp", port = 80, interval = "200ms", timeout = "150ms", rise =
 
 #[test]
 fn kernel_udp_service_balances_and_follows_health() {
-    e2e::require_netns!("nft", "busybox");
+    e2e::require_netns!("nft", "busybox", "curl");
     let lan = SeedLan::build("lbkudp");
     let mut httpd1 = Some(web(&lan.web1, "web1"));
     let _httpd2 = web(&lan.web2, "web2");
@@ -110,6 +110,33 @@ fn kernel_udp_service_balances_and_follows_health() {
         .collect();
     println!("UDP answers: {answers:?}");
     assert_alternating(&answers);
+    // Ten flows (one socket each): five per backend, counted in the kernel with their exact IP
+    // bytes: "who" is 20 + 8 + 3 = 31 bytes, "webN" 20 + 8 + 4 = 32.
+    let m = scrape(&lan.main);
+    for b in ["192.168.10.10:5353", "192.168.10.11:5353"] {
+        let l = format!("{{service=\"echo\",backend=\"{b}\"");
+        assert_eq!(
+            sample(&m, &format!("lbd_backend_connections_total{l}}}")),
+            Some(5.0),
+            "{m}"
+        );
+        assert_eq!(
+            sample(
+                &m,
+                &format!("lbd_backend_bytes_total{l},direction=\"to_backend\"}}")
+            ),
+            Some(155.0),
+            "{m}"
+        );
+        assert_eq!(
+            sample(
+                &m,
+                &format!("lbd_backend_bytes_total{l},direction=\"from_backend\"}}")
+            ),
+            Some(160.0),
+            "{m}"
+        );
+    }
 
     // web1's httpd stops: the TCP check fails, web1 leaves the UDP service too.
     let cursor = lbd.log_cursor();
