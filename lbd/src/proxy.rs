@@ -309,7 +309,7 @@ impl Proxies {
             let Some(workers) = &self.workers else { break };
             let addr = SocketAddrV4::new(k.0, k.1);
             let listeners: std::io::Result<Vec<std::net::TcpListener>> =
-                workers.handles.iter().map(|_| bind(addr)).collect();
+                probe(addr).and_then(|()| workers.handles.iter().map(|_| bind(addr)).collect());
             let listeners = match listeners {
                 Ok(l) => l,
                 Err(e) => {
@@ -375,6 +375,17 @@ impl Proxies {
 /// Whether large transfers use splice(2): on unless `LBD_PROXY_SPLICE=0`.
 fn splice_enabled() -> bool {
     std::env::var("LBD_PROXY_SPLICE").map_or(true, |v| v != "0")
+}
+
+/// Fails with EADDRINUSE when something already listens on `addr`, SO_REUSEPORT or not: the
+/// listeners below share the port among themselves, and would otherwise silently share it with
+/// another process of the same user (a second lbd, say).
+fn probe(addr: SocketAddrV4) -> std::io::Result<()> {
+    use socket2::{Domain, Socket, Type};
+    let s = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+    s.set_reuse_address(true)?;
+    s.set_freebind_v4(true)?;
+    s.bind(&SocketAddr::V4(addr).into())
 }
 
 /// One listening socket of a service (SO_REUSEPORT: one per proxy thread). Accepted sockets
@@ -943,5 +954,30 @@ mod tests {
         }
         assert_eq!(proxies.active(baddr), n as u64);
         proxies.stop_all();
+    }
+
+    #[tokio::test]
+    async fn a_port_already_served_is_an_error_not_shared() {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let front = probe.local_addr().unwrap().port();
+        drop(probe);
+        let mut p = plan(Scheduler::Rr, &[1]);
+        p.port = front;
+        let d = Desired {
+            vips: vec![],
+            services: vec![p],
+        };
+        let mut first = Proxies::default();
+        first.apply(&d).unwrap();
+        let mut second = Proxies::default();
+        let e = second.apply(&d).unwrap_err();
+        assert!(e.contains(&format!("127.0.0.1:{front}")), "{e}");
+        assert!(e.to_lowercase().contains("in use"), "{e}");
+        // Something else (not lbd) on the port: the same.
+        first.stop_all();
+        drop(first);
+        let other = std::net::TcpListener::bind(("127.0.0.1", front)).unwrap();
+        assert!(Proxies::default().apply(&d).is_err());
+        drop(other);
     }
 }
