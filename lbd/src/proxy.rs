@@ -1,16 +1,30 @@
-//! The user-space data plane: a tokio TCP proxy per service on VIP:port, for hosts without
-//! nftables and for least-connection scheduling. Listeners bind with IP_FREEBIND so they can
-//! start before the VIP is on the interface. Connections are bounded (a semaphore), backend
-//! connects time out, and the plan (targets, mode) is swapped without touching open connections.
+//! The user-space data plane: a TCP proxy per service on VIP:port, for hosts without nftables
+//! and for least-connection scheduling.
+//!
+//! The proxy runs on its own threads, one single-threaded tokio runtime per CPU lbd may use
+//! (`LBD_PROXY_THREADS` overrides the count), each with its own listening socket per service
+//! (SO_REUSEPORT: the kernel spreads new connections over the threads, and a connection stays
+//! on the thread that accepted it, so nothing is handed between threads per request).
+//! Listeners bind with IP_FREEBIND so they can start before the VIP is on the interface.
+//! Connections are bounded (a semaphore), backend connects time out, and the plan (targets,
+//! mode) is swapped without touching open connections.
+//!
+//! Bytes are copied through a 16 KiB buffer per direction; once a read fills the whole buffer
+//! (a large transfer, not a small request or response) that direction moves to splice(2)
+//! through a pipe, so the payload no longer crosses into user space (`LBD_PROXY_SPLICE=0`
+//! turns this off).
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use shared::metrics::Counter;
 use shared::{Dataplane, Scheduler};
+use tokio::io::Interest;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -28,13 +42,15 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(900);
 /// Persistence entries kept per service, at most.
 const MAX_AFFINITY: usize = 65_536;
+/// Listen backlog per listening socket.
+const BACKLOG: i32 = 4096;
 
 /// Active connection counters, by service name and backend address (shared with status and
 /// metrics).
 pub type Counters = Arc<Mutex<HashMap<(String, SocketAddrV4), Arc<AtomicU64>>>>;
 
-/// Per-connection handles on one backend's metrics (looked up once per backend, not per
-/// connection).
+/// Per-connection handles on one backend's metrics (looked up when a plan is installed, not
+/// per connection).
 #[derive(Debug, Clone, Default)]
 struct BackendStats {
     active: Arc<AtomicU64>,
@@ -49,10 +65,12 @@ struct Picker {
     plan: ServicePlan,
     wrr: Vec<usize>,
     maglev: Vec<usize>,
+    /// Metrics handles, one per target (same order as `plan.targets`).
+    stats: Vec<BackendStats>,
 }
 
 impl Picker {
-    fn new(plan: ServicePlan) -> Picker {
+    fn new(plan: ServicePlan, stats: impl Fn(SocketAddrV4) -> BackendStats) -> Picker {
         let w: Vec<u32> = plan.targets.iter().map(|t| t.weight).collect();
         let wrr = sched::wrr_sequence(&w);
         let maglev = if plan.scheduler == Scheduler::Sh {
@@ -60,16 +78,17 @@ impl Picker {
         } else {
             Vec::new()
         };
-        Picker { plan, wrr, maglev }
+        let stats = plan.targets.iter().map(|t| stats(t.addr)).collect();
+        Picker {
+            plan,
+            wrr,
+            maglev,
+            stats,
+        }
     }
 
-    /// Index into `plan.targets`.
-    fn pick(
-        &self,
-        src: Ipv4Addr,
-        cursor: usize,
-        active: &dyn Fn(SocketAddrV4) -> u64,
-    ) -> Option<usize> {
+    /// Index into `plan.targets`; `active(i)` is target i's open connection count.
+    fn pick(&self, src: Ipv4Addr, cursor: usize, active: &dyn Fn(usize) -> u64) -> Option<usize> {
         let n = self.plan.targets.len();
         if n == 0 {
             return None;
@@ -92,10 +111,8 @@ impl Picker {
                 // Least (active + 1) / weight, compared without division.
                 let mut best = 0;
                 for i in 1..n {
-                    let a = (active(self.plan.targets[i].addr) + 1)
-                        * u64::from(self.plan.targets[best].weight);
-                    let b = (active(self.plan.targets[best].addr) + 1)
-                        * u64::from(self.plan.targets[i].weight);
+                    let a = (active(i) + 1) * u64::from(self.plan.targets[best].weight);
+                    let b = (active(best) + 1) * u64::from(self.plan.targets[i].weight);
                     if a < b {
                         best = i;
                     }
@@ -116,14 +133,12 @@ struct Shared {
     metrics: ProxyMetrics,
     stats: Mutex<HashMap<SocketAddrV4, BackendStats>>,
     conns: Semaphore,
+    /// Large transfers move to splice(2).
+    splice: bool,
 }
 
 impl Shared {
-    fn active(&self, a: SocketAddrV4) -> u64 {
-        let m = self.stats.lock().unwrap_or_else(|e| e.into_inner());
-        m.get(&a).map_or(0, |s| s.active.load(Ordering::Relaxed))
-    }
-
+    /// The metrics handles of backend `a` (made on first use).
     fn stats(&self, a: SocketAddrV4) -> BackendStats {
         let mut m = self.stats.lock().unwrap_or_else(|e| e.into_inner());
         m.entry(a)
@@ -148,7 +163,12 @@ impl Shared {
             .clone()
     }
 
-    fn choose(&self, src: Ipv4Addr) -> Option<SocketAddrV4> {
+    fn picker(&self, plan: ServicePlan) -> Arc<Picker> {
+        Arc::new(Picker::new(plan, |a| self.stats(a)))
+    }
+
+    /// The backend for a new connection from `src`, with its metrics handles.
+    fn choose(&self, src: Ipv4Addr) -> Option<(SocketAddrV4, BackendStats)> {
         let picker = self
             .picker
             .read()
@@ -157,30 +177,83 @@ impl Shared {
         if picker.plan.mode == Mode::Withdrawn {
             return None;
         }
+        let at = |i: usize| (picker.plan.targets[i].addr, picker.stats[i].clone());
         let now = Instant::now();
         if let Some(t) = picker.plan.persistence {
             let aff = self.affinity.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((a, at)) = aff.get(&src)
-                && now.duration_since(*at) < t
-                && picker.plan.targets.iter().any(|x| x.addr == *a)
+            if let Some((a, when)) = aff.get(&src)
+                && now.duration_since(*when) < t
+                && let Some(i) = picker.plan.targets.iter().position(|x| x.addr == *a)
             {
-                return Some(*a);
+                return Some(at(i));
             }
         }
         let cursor = self.cursor.fetch_add(1, Ordering::Relaxed);
-        let i = picker.pick(src, cursor, &|a| self.active(a))?;
-        let addr = picker.plan.targets[i].addr;
+        let i = picker.pick(src, cursor, &|i| {
+            picker.stats[i].active.load(Ordering::Relaxed)
+        })?;
+        let chosen = at(i);
         if let Some(t) = picker.plan.persistence {
             let mut aff = self.affinity.lock().unwrap_or_else(|e| e.into_inner());
             if aff.len() >= MAX_AFFINITY {
-                aff.retain(|_, (_, at)| now.duration_since(*at) < t);
+                aff.retain(|_, (_, when)| now.duration_since(*when) < t);
             }
             if aff.len() < MAX_AFFINITY {
-                aff.insert(src, (addr, now));
+                aff.insert(src, (chosen.0, now));
             }
         }
-        Some(addr)
+        Some(chosen)
     }
+}
+
+/// The proxy's threads: one single-threaded runtime each, running until dropped.
+#[derive(Debug)]
+struct Workers {
+    handles: Vec<tokio::runtime::Handle>,
+    stop: CancellationToken,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Workers {
+    fn start(n: usize) -> std::io::Result<Workers> {
+        let stop = CancellationToken::new();
+        let mut w = Workers {
+            handles: Vec::new(),
+            stop: stop.clone(),
+            threads: Vec::new(),
+        };
+        for i in 0..n.max(1) {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            w.handles.push(rt.handle().clone());
+            let stop = stop.clone();
+            w.threads.push(
+                std::thread::Builder::new()
+                    .name(format!("lbd-proxy-{i}"))
+                    .spawn(move || rt.block_on(stop.cancelled()))?,
+            );
+        }
+        Ok(w)
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        self.stop.cancel();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Proxy threads to start: `LBD_PROXY_THREADS`, else the CPUs this process may run on.
+fn thread_count() -> usize {
+    std::env::var("LBD_PROXY_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| (1..=256).contains(n))
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 #[derive(Debug)]
@@ -189,10 +262,11 @@ struct Running {
     stop: CancellationToken,
 }
 
-/// The proxy listeners, one per proxied service, reconciled from the desired state.
+/// The proxy listeners, one set per proxied service, reconciled from the desired state.
 #[derive(Debug, Default)]
 pub struct Proxies {
     running: BTreeMap<(Ipv4Addr, u16), Running>,
+    workers: Option<Workers>,
     /// Active connections per backend (all services).
     pub counters: Counters,
     /// Connection and byte counters (registered by the daemon when metrics are on).
@@ -200,7 +274,7 @@ pub struct Proxies {
 }
 
 impl Proxies {
-    /// Makes the listeners match `d`: new services get a listener, changed ones a new plan,
+    /// Makes the listeners match `d`: new services get listeners, changed ones a new plan,
     /// vanished ones are stopped (their open connections finish on their own).
     pub fn apply(&mut self, d: &Desired) -> Result<(), String> {
         let want: BTreeMap<(Ipv4Addr, u16), &ServicePlan> = d
@@ -218,31 +292,59 @@ impl Proxies {
         });
         let mut errors = Vec::new();
         for (k, plan) in want {
-            let picker = Arc::new(Picker::new(plan.clone()));
             if let Some(r) = self.running.get(&k) {
+                let picker = r.shared.picker(plan.clone());
                 *r.shared.picker.write().unwrap_or_else(|e| e.into_inner()) = picker;
                 continue;
             }
-            let listener = match bind(SocketAddrV4::new(k.0, k.1)) {
+            if self.workers.is_none() {
+                match Workers::start(thread_count()) {
+                    Ok(w) => self.workers = Some(w),
+                    Err(e) => {
+                        errors.push(format!("proxy threads: {e}"));
+                        break;
+                    }
+                }
+            }
+            let Some(workers) = &self.workers else { break };
+            let addr = SocketAddrV4::new(k.0, k.1);
+            let listeners: std::io::Result<Vec<std::net::TcpListener>> =
+                probe(addr).and_then(|()| workers.handles.iter().map(|_| bind(addr)).collect());
+            let listeners = match listeners {
                 Ok(l) => l,
                 Err(e) => {
-                    errors.push(format!("proxy {}:{}: {e}", k.0, k.1));
+                    errors.push(format!("proxy {addr}: {e}"));
                     continue;
                 }
             };
-            tracing::info!(service = %plan.name, listen = %SocketAddrV4::new(k.0, k.1), "proxy listening");
+            tracing::info!(service = %plan.name, listen = %addr, threads = listeners.len(), "proxy listening");
             let shared = Arc::new(Shared {
                 service: plan.name.clone(),
-                picker: RwLock::new(picker),
+                picker: RwLock::new(Arc::new(Picker::new(plan.clone(), |_| {
+                    BackendStats::default()
+                }))),
                 cursor: AtomicUsize::new(0),
                 affinity: Mutex::new(HashMap::new()),
                 counters: self.counters.clone(),
                 metrics: self.metrics.clone(),
                 stats: Mutex::new(HashMap::new()),
                 conns: Semaphore::new(MAX_CONNS),
+                splice: splice_enabled(),
             });
+            let picker = shared.picker(plan.clone());
+            *shared.picker.write().unwrap_or_else(|e| e.into_inner()) = picker;
             let stop = CancellationToken::new();
-            tokio::spawn(serve(listener, shared.clone(), stop.clone()));
+            for (l, h) in listeners.into_iter().zip(&workers.handles) {
+                let (shared, stop) = (shared.clone(), stop.clone());
+                h.spawn(async move {
+                    match TcpListener::from_std(l) {
+                        Ok(l) => serve(l, shared, stop).await,
+                        Err(e) => {
+                            tracing::error!(listen = %addr, error = %e, "proxy listener lost")
+                        }
+                    }
+                });
+            }
             self.running.insert(k, Running { shared, stop });
         }
         if errors.is_empty() {
@@ -270,15 +372,35 @@ impl Proxies {
     }
 }
 
-fn bind(addr: SocketAddrV4) -> std::io::Result<TcpListener> {
+/// Whether large transfers use splice(2): on unless `LBD_PROXY_SPLICE=0`.
+fn splice_enabled() -> bool {
+    std::env::var("LBD_PROXY_SPLICE").map_or(true, |v| v != "0")
+}
+
+/// Fails with EADDRINUSE when something already listens on `addr`, SO_REUSEPORT or not: the
+/// listeners below share the port among themselves, and would otherwise silently share it with
+/// another process of the same user (a second lbd, say).
+fn probe(addr: SocketAddrV4) -> std::io::Result<()> {
     use socket2::{Domain, Socket, Type};
     let s = Socket::new(Domain::IPV4, Type::STREAM, None)?;
     s.set_reuse_address(true)?;
     s.set_freebind_v4(true)?;
+    s.bind(&SocketAddr::V4(addr).into())
+}
+
+/// One listening socket of a service (SO_REUSEPORT: one per proxy thread). Accepted sockets
+/// inherit TCP_NODELAY from it.
+fn bind(addr: SocketAddrV4) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let s = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+    s.set_reuse_address(true)?;
+    s.set_reuse_port(true)?;
+    s.set_freebind_v4(true)?;
+    s.set_tcp_nodelay(true)?;
     s.set_nonblocking(true)?;
     s.bind(&SocketAddr::V4(addr).into())?;
-    s.listen(1024)?;
-    TcpListener::from_std(s.into())
+    s.listen(BACKLOG)?;
+    Ok(s.into())
 }
 
 async fn serve(listener: TcpListener, shared: Arc<Shared>, stop: CancellationToken) {
@@ -313,16 +435,23 @@ fn reset(s: &TcpStream) {
     let _ = socket2::SockRef::from(s).set_linger(Some(Duration::ZERO));
 }
 
+/// Connects to a backend with TCP_NODELAY set before the SYN (one call fewer per connection
+/// than setting it after).
+async fn connect(addr: SocketAddrV4) -> std::io::Result<TcpStream> {
+    let s = tokio::net::TcpSocket::new_v4()?;
+    socket2::SockRef::from(&s).set_tcp_nodelay(true)?;
+    s.connect(SocketAddr::V4(addr)).await
+}
+
 async fn carry(client: TcpStream, peer: SocketAddr, shared: &Shared) {
     let src = match peer {
         SocketAddr::V4(a) => *a.ip(),
         SocketAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
     };
-    let _ = client.set_nodelay(true);
     // Two tries: a backend that just died is skipped once before the checker notices.
     let mut tried = None;
     for _ in 0..2 {
-        let Some(addr) = shared.choose(src) else {
+        let Some((addr, stats)) = shared.choose(src) else {
             reset(&client);
             return;
         };
@@ -330,13 +459,11 @@ async fn carry(client: TcpStream, peer: SocketAddr, shared: &Shared) {
             continue;
         }
         tried = Some(addr);
-        match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
+        match tokio::time::timeout(CONNECT_TIMEOUT, connect(addr)).await {
             Ok(Ok(upstream)) => {
-                let _ = upstream.set_nodelay(true);
-                let stats = shared.stats(addr);
                 stats.active.fetch_add(1, Ordering::Relaxed);
                 stats.connections.inc();
-                splice_idle(client, upstream, IDLE_TIMEOUT, stats.clone()).await;
+                splice_idle(client, upstream, IDLE_TIMEOUT, &stats, shared.splice).await;
                 stats.active.fetch_sub(1, Ordering::Relaxed);
                 return;
             }
@@ -347,23 +474,112 @@ async fn carry(client: TcpStream, peer: SocketAddr, shared: &Shared) {
     reset(&client);
 }
 
-/// Buffer per direction of a carried connection (HAProxy's default buffer size).
+/// Buffer per direction of a carried connection (HAProxy's default buffer size). A read that
+/// fills it moves the direction to splice(2).
 const BUF: usize = 16 * 1024;
+/// Buffers kept for reuse per thread.
+const POOL: usize = 256;
 
-/// Copies one direction; half-closes the writer at EOF; notes activity in `last` (ms since
-/// `start`).
-async fn pump<R, W>(
-    mut r: R,
-    mut w: W,
-    buf: &mut [u8],
-    last: &AtomicU64,
+type Buffers = Box<[u8; 2 * BUF]>;
+
+thread_local! {
+    static BUFFERS: RefCell<Vec<Buffers>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A pair of buffers from this thread's pool (or newly made), returned to it on drop.
+struct PooledBuffers(Option<Buffers>);
+
+impl PooledBuffers {
+    fn take() -> PooledBuffers {
+        let b = BUFFERS
+            .with(|p| p.borrow_mut().pop())
+            .unwrap_or_else(|| Box::new([0u8; 2 * BUF]));
+        PooledBuffers(Some(b))
+    }
+}
+
+impl Drop for PooledBuffers {
+    fn drop(&mut self) {
+        if let Some(b) = self.0.take() {
+            BUFFERS.with(|p| {
+                let mut p = p.borrow_mut();
+                if p.len() < POOL {
+                    p.push(b);
+                }
+            });
+        }
+    }
+}
+
+/// A pipe for splice(2); both ends closed on drop.
+struct Pipe {
+    r: OwnedFd,
+    w: OwnedFd,
+}
+
+impl Pipe {
+    fn new() -> std::io::Result<Pipe> {
+        let mut fds = [0 as RawFd; 2];
+        // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) } < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: pipe2 succeeded: both descriptors are fresh and ours.
+        Ok(unsafe {
+            Pipe {
+                r: OwnedFd::from_raw_fd(fds[0]),
+                w: OwnedFd::from_raw_fd(fds[1]),
+            }
+        })
+    }
+}
+
+/// Moves up to `len` bytes from `from` to `to` (one of them a pipe) without blocking.
+fn splice(from: RawFd, to: RawFd, len: usize) -> std::io::Result<usize> {
+    // SAFETY: plain splice(2) between two descriptors we hold open; no offsets.
+    let n = unsafe {
+        libc::splice(
+            from,
+            std::ptr::null_mut(),
+            to,
+            std::ptr::null_mut(),
+            len,
+            libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK,
+        )
+    };
+    if n < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// Bytes asked of one splice into the pipe (the default pipe holds 64 KiB).
+const SPLICE_CHUNK: usize = 64 * 1024;
+
+/// Activity clock of a carried connection: ms since `start` of the last byte moved.
+struct Activity {
     start: Instant,
+    last: AtomicU64,
+}
+
+impl Activity {
+    fn touch(&self) {
+        self.last
+            .store(self.start.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+}
+
+/// Copies one direction; half-closes the writer at EOF. Starts with `buf`; a read that fills
+/// it (and `splice`) moves the rest of the direction to splice(2) through a pipe.
+async fn pump(
+    mut r: tokio::net::tcp::ReadHalf<'_>,
+    mut w: tokio::net::tcp::WriteHalf<'_>,
+    buf: &mut [u8],
+    act: &Activity,
     bytes: &Counter,
-) -> std::io::Result<()>
-where
-    R: tokio::io::AsyncRead + Unpin,
-    W: tokio::io::AsyncWrite + Unpin,
-{
+    splice: bool,
+) -> std::io::Result<()> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     loop {
         let n = r.read(buf).await?;
@@ -372,37 +588,83 @@ where
         }
         w.write_all(&buf[..n]).await?;
         bytes.inc_by(n as u64);
-        last.store(start.elapsed().as_millis() as u64, Ordering::Relaxed);
+        act.touch();
+        if n == buf.len()
+            && splice
+            && let Ok(pipe) = Pipe::new()
+        {
+            splice_pump(r.as_ref(), w.as_ref(), &pipe, act, bytes).await?;
+            return w.shutdown().await;
+        }
+    }
+}
+
+/// Copies one direction through `pipe` until EOF.
+async fn splice_pump(
+    r: &TcpStream,
+    w: &TcpStream,
+    pipe: &Pipe,
+    act: &Activity,
+    bytes: &Counter,
+) -> std::io::Result<()> {
+    let (rfd, wfd) = (r.as_raw_fd(), w.as_raw_fd());
+    loop {
+        r.readable().await?;
+        let mut held = match r.try_io(Interest::READABLE, || {
+            splice(rfd, pipe.w.as_raw_fd(), SPLICE_CHUNK)
+        }) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        };
+        while held > 0 {
+            w.writable().await?;
+            match w.try_io(Interest::WRITABLE, || splice(pipe.r.as_raw_fd(), wfd, held)) {
+                Ok(n) => {
+                    held -= n;
+                    bytes.inc_by(n as u64);
+                    act.touch();
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+        }
     }
 }
 
 /// Carries bytes both ways until both sides close, either side fails, or nothing moves for
-/// `idle`. Both directions run in this one task on borrowed halves, with one allocation for
-/// both buffers.
+/// `idle`. Both directions run in this one task on borrowed halves, with buffers from the
+/// thread's pool.
 async fn splice_idle(
     mut client: TcpStream,
     mut upstream: TcpStream,
     idle: Duration,
-    stats: BackendStats,
+    stats: &BackendStats,
+    splice: bool,
 ) {
-    let start = Instant::now();
-    let last = AtomicU64::new(0);
-    let mut bufs = vec![0u8; 2 * BUF];
-    let (b1, b2) = bufs.split_at_mut(BUF);
+    let act = Activity {
+        start: Instant::now(),
+        last: AtomicU64::new(0),
+    };
+    let mut bufs = PooledBuffers::take();
+    let Some(b) = bufs.0.as_mut() else { return };
+    let (b1, b2) = b.split_at_mut(BUF);
     let (cr, cw) = client.split();
     let (ur, uw) = upstream.split();
     let both = async {
         let _ = tokio::try_join!(
-            pump(cr, uw, b1, &last, start, &stats.to_backend),
-            pump(ur, cw, b2, &last, start, &stats.from_backend)
+            pump(cr, uw, b1, &act, &stats.to_backend, splice),
+            pump(ur, cw, b2, &act, &stats.from_backend, splice)
         );
     };
     let watchdog = async {
         loop {
             tokio::time::sleep(idle / 4).await;
-            let quiet = start
+            let quiet = act
+                .start
                 .elapsed()
-                .saturating_sub(Duration::from_millis(last.load(Ordering::Relaxed)));
+                .saturating_sub(Duration::from_millis(act.last.load(Ordering::Relaxed)));
             if quiet >= idle {
                 return;
             }
@@ -419,6 +681,10 @@ mod tests {
     use super::*;
     use crate::desired::Target;
     use shared::Protocol;
+
+    fn no_stats(_: SocketAddrV4) -> BackendStats {
+        BackendStats::default()
+    }
 
     fn plan(s: Scheduler, weights: &[u32]) -> ServicePlan {
         ServicePlan {
@@ -446,13 +712,13 @@ mod tests {
 
     #[test]
     fn rr_and_wrr() {
-        let p = Picker::new(plan(Scheduler::Rr, &[1, 5]));
+        let p = Picker::new(plan(Scheduler::Rr, &[1, 5]), no_stats);
         let none = |_| 0;
         let v: Vec<usize> = (0..4)
             .map(|c| p.pick(Ipv4Addr::LOCALHOST, c, &none).unwrap())
             .collect();
         assert_eq!(v, vec![0, 1, 0, 1]);
-        let p = Picker::new(plan(Scheduler::Wrr, &[2, 1]));
+        let p = Picker::new(plan(Scheduler::Wrr, &[2, 1]), no_stats);
         let v: Vec<usize> = (0..6)
             .map(|c| p.pick(Ipv4Addr::LOCALHOST, c, &none).unwrap())
             .collect();
@@ -461,8 +727,8 @@ mod tests {
 
     #[test]
     fn lc_prefers_the_least_loaded_per_weight() {
-        let p = Picker::new(plan(Scheduler::Lc, &[1, 1, 2]));
-        let load = |a: SocketAddrV4| match a.ip().octets()[3] {
+        let p = Picker::new(plan(Scheduler::Lc, &[1, 1, 2]), no_stats);
+        let load = |i: usize| match i {
             0 => 3,
             1 => 1,
             _ => 4,
@@ -473,7 +739,7 @@ mod tests {
 
     #[test]
     fn sh_is_sticky_per_source() {
-        let p = Picker::new(plan(Scheduler::Sh, &[1, 1]));
+        let p = Picker::new(plan(Scheduler::Sh, &[1, 1]), no_stats);
         let none = |_| 0;
         let a = Ipv4Addr::new(192, 168, 1, 50);
         let first = p.pick(a, 0, &none);
@@ -486,7 +752,7 @@ mod tests {
     fn sh_moves_only_the_sources_of_a_backend_that_leaves() {
         let mut full = plan(Scheduler::Sh, &[1, 2, 1]);
         full.pool = full.targets.clone();
-        let all = Picker::new(full.clone());
+        let all = Picker::new(full.clone(), no_stats);
         let none = |_| 0;
         let srcs: Vec<Ipv4Addr> = (0..3000u32)
             .map(|i| Ipv4Addr::from(0x0a00_0000 + i * 7919))
@@ -495,7 +761,7 @@ mod tests {
         for gone in 0..3 {
             let mut p = full.clone();
             p.targets.remove(gone);
-            let less = Picker::new(p);
+            let less = Picker::new(p, no_stats);
             let gone_addr = full.targets[gone].addr;
             let mut spread = std::collections::HashSet::new();
             for &s in &srcs {
@@ -520,12 +786,16 @@ mod tests {
         let (s1, _) = l.accept().await.unwrap();
         let mut c2 = TcpStream::connect(a).await.unwrap();
         let (s2, _) = l.accept().await.unwrap();
-        let t = tokio::spawn(splice_idle(
-            s1,
-            s2,
-            Duration::from_millis(200),
-            BackendStats::default(),
-        ));
+        let t = tokio::spawn(async move {
+            splice_idle(
+                s1,
+                s2,
+                Duration::from_millis(200),
+                &BackendStats::default(),
+                true,
+            )
+            .await;
+        });
         tokio::time::timeout(Duration::from_secs(5), t)
             .await
             .unwrap()
@@ -570,5 +840,144 @@ mod tests {
         assert_eq!(&b, b"hello");
         assert_eq!(proxies.active(baddr), 1);
         proxies.stop_all();
+    }
+
+    /// An echo server on loopback that answers every byte it reads, for `conns` connections.
+    async fn echo_backend(conns: usize) -> SocketAddrV4 {
+        let backend = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let SocketAddr::V4(baddr) = backend.local_addr().unwrap() else {
+            panic!()
+        };
+        tokio::spawn(async move {
+            for _ in 0..conns {
+                let (mut s, _) = backend.accept().await.unwrap();
+                tokio::spawn(async move {
+                    let (mut r, mut w) = s.split();
+                    let _ = tokio::io::copy(&mut r, &mut w).await;
+                });
+            }
+        });
+        baddr
+    }
+
+    /// Sends `len` patterned bytes through a carried connection and reads them back; both
+    /// byte counters see every byte. 1 MiB takes the splice(2) path (reads fill the buffer),
+    /// 100 bytes the buffered one.
+    async fn round_trip(len: usize, splice: bool) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let baddr = echo_backend(1).await;
+        let front = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let faddr = front.local_addr().unwrap();
+        let stats = BackendStats::default();
+        let st = stats.clone();
+        let carried = tokio::spawn(async move {
+            let (c, _) = front.accept().await.unwrap();
+            let u = connect(baddr).await.unwrap();
+            splice_idle(c, u, Duration::from_secs(10), &st, splice).await;
+        });
+        let mut c = TcpStream::connect(faddr).await.unwrap();
+        let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        let (mut r, mut w) = c.split();
+        let send = async {
+            w.write_all(&data).await.unwrap();
+            w.shutdown().await.unwrap();
+        };
+        let mut back = Vec::new();
+        let recv = async {
+            r.read_to_end(&mut back).await.unwrap();
+        };
+        tokio::time::timeout(Duration::from_secs(10), async { tokio::join!(send, recv) })
+            .await
+            .unwrap();
+        assert_eq!(back.len(), len);
+        assert!(back == data, "bytes changed on the way");
+        tokio::time::timeout(Duration::from_secs(5), carried)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stats.to_backend.get(), len as u64);
+        assert_eq!(stats.from_backend.get(), len as u64);
+    }
+
+    #[tokio::test]
+    async fn large_transfers_are_spliced_intact() {
+        round_trip(1 << 20, true).await;
+        round_trip(3 * BUF + 17, true).await;
+    }
+
+    #[tokio::test]
+    async fn small_and_unspliced_transfers_are_intact() {
+        round_trip(100, true).await;
+        round_trip(1 << 20, false).await;
+    }
+
+    #[test]
+    fn buffers_are_reused_per_thread() {
+        let first = {
+            let b = PooledBuffers::take();
+            b.0.as_ref().unwrap().as_ptr()
+        };
+        let again = PooledBuffers::take();
+        assert_eq!(again.0.as_ref().unwrap().as_ptr(), first);
+    }
+
+    #[tokio::test]
+    async fn every_proxy_thread_accepts() {
+        // Three listeners share the port (SO_REUSEPORT), one per thread; the kernel spreads
+        // connections over them by source port and every one is carried and counted.
+        let n = 40;
+        let baddr = echo_backend(n).await;
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let front = probe.local_addr().unwrap().port();
+        drop(probe);
+        let mut p = plan(Scheduler::Rr, &[1]);
+        p.port = front;
+        p.targets[0].addr = baddr;
+        let d = Desired {
+            vips: vec![],
+            services: vec![p],
+        };
+        let mut proxies = Proxies {
+            workers: Some(Workers::start(3).unwrap()),
+            ..Proxies::default()
+        };
+        proxies.apply(&d).unwrap();
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut open = Vec::new();
+        for i in 0..n {
+            let mut c = TcpStream::connect(("127.0.0.1", front)).await.unwrap();
+            c.write_all(&[i as u8]).await.unwrap();
+            let mut b = [0u8; 1];
+            c.read_exact(&mut b).await.unwrap();
+            assert_eq!(b[0], i as u8);
+            open.push(c);
+        }
+        assert_eq!(proxies.active(baddr), n as u64);
+        proxies.stop_all();
+    }
+
+    #[tokio::test]
+    async fn a_port_already_served_is_an_error_not_shared() {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let front = probe.local_addr().unwrap().port();
+        drop(probe);
+        let mut p = plan(Scheduler::Rr, &[1]);
+        p.port = front;
+        let d = Desired {
+            vips: vec![],
+            services: vec![p],
+        };
+        let mut first = Proxies::default();
+        first.apply(&d).unwrap();
+        let mut second = Proxies::default();
+        let e = second.apply(&d).unwrap_err();
+        assert!(e.contains(&format!("127.0.0.1:{front}")), "{e}");
+        assert!(e.to_lowercase().contains("in use"), "{e}");
+        // Something else (not lbd) on the port: the same.
+        first.stop_all();
+        drop(first);
+        let other = std::net::TcpListener::bind(("127.0.0.1", front)).unwrap();
+        assert!(Proxies::default().apply(&d).is_err());
+        drop(other);
     }
 }
