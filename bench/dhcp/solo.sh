@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One server alone on the shared workload (perfdhcp as a relay, 10.20.0.0/16, -R clients), for
 # profiling and memory figures; own namespaces (dps/dpc) so it never clashes with peers.sh.
-# usage: solo.sh dhcpd|kea RATE SECONDS [CLIENTS]
+# usage: solo.sh dhcpd|kea|isc RATE SECONDS [CLIENTS]
 #   PERF=1      record a CPU profile of the server (perf, cpu-clock) into $OUT/perf.data
 #   OUT=dir     keep logs, perfdhcp output and the profile there (default: a temporary folder)
 # Prints: acks/s, DISCOVER drops, server CPU us per exchange (exact scheduler runtime), RSS before
@@ -35,7 +35,11 @@ kea)
   "loggers": [ { "name": "kea-dhcp4", "severity": "WARN", "output_options": [ { "output": "stdout" } ] } ] } }
 C
   ip netns exec dps kea-dhcp4 -c "$W/kea.json" >"$OUT/server.log" 2>&1 & pid=$! ;;
-*) echo "usage: solo.sh dhcpd|kea RATE SECONDS [CLIENTS]" >&2; exit 2 ;;
+isc)
+  printf 'authoritative;\ndefault-lease-time 3600; max-lease-time 7200;\nsubnet 10.20.0.0 netmask 255.255.0.0 { range 10.20.1.0 10.20.250.255; option routers 10.20.0.1; }\n' > "$W/dhcpd.conf"
+  touch "$W/dhcpd.leases"
+  ip netns exec dps dhcpd -f -4 -cf "$W/dhcpd.conf" -lf "$W/dhcpd.leases" -pf "$W/dhcpd.pid" dp-s >"$OUT/server.log" 2>&1 & pid=$! ;;
+*) echo "usage: solo.sh dhcpd|kea|isc RATE SECONDS [CLIENTS]" >&2; exit 2 ;;
 esac
 # the server process itself (serve.sh execs dhcpd; ip netns exec execs too)
 for _ in $(seq 50); do ip netns exec dps ss -ulpn 2>/dev/null | grep -q ':67 ' && break; sleep 0.1; done
@@ -43,10 +47,12 @@ cpu_ns() { cat /proc/"$pid"/task/*/sched 2>/dev/null | awk '/se.sum_exec_runtime
 mem() { awk '/VmRSS|VmHWM/{printf "%s%s kB ", $1, $2}' /proc/"$pid"/status; }
 echo "$S empty: $(mem)"
 c0=$(cpu_ns)
+( while kill -0 "$pid" 2>/dev/null; do awk '/VmRSS/{print $2}' /proc/"$pid"/status; sleep 0.5; done ) >"$OUT/rss.txt" 2>/dev/null & rsspid=$!
 if [ -n "${PERF:-}" ]; then perf record -e cpu-clock -F 2000 -g -p "$pid" -o "$OUT/perf.data" -- sleep $((P+2)) >/dev/null 2>&1 & perfpid=$!; fi
 if [ -n "${STRACE:-}" ]; then timeout $((P+2)) strace -f -c -p "$pid" -o "$OUT/strace.txt" & stpid=$!; fi
 ip netns exec dpc timeout $((P+15)) perfdhcp -4 -l 10.20.0.2 -r "$R" -p "$P" -R "$N" 10.20.0.1 >"$OUT/perf.txt" 2>&1
 c1=$(cpu_ns)
+kill "$rsspid" 2>/dev/null; wait "$rsspid" 2>/dev/null
 [ -n "${PERF:-}" ] && wait "$perfpid"
 [ -n "${STRACE:-}" ] && wait "$stpid"
 acks=$(awk '/REQUEST-ACK/{f=1} f&&/received packets/{print $3; exit}' "$OUT/perf.txt")
@@ -57,6 +63,7 @@ sleep 1
 case "$S" in
 dhcpd) leases=$("$BIN" leases --state-dir "$W" --config "$W/etc/hosts.toml" --json 2>/dev/null | grep -o '"state": *"bound"' | wc -l) ;;
 kea) leases=$(awk -F, 'NR>1{print $1}' "$W/kea-leases4.csv" | sort -u | wc -l) ;;
+isc) leases=$(grep -c '^lease ' "$W/dhcpd.leases") ;;
 esac
 printf '%-6s offered=%-6s acks_per_s=%-6s discover_drop=%s%% request_drop=%s%% cpu_us_per_exchange=%s bound_leases=%s %s\n' \
   "$S" "$R" "$(( ${acks:-0} / P ))" "$drop" "$rdrop" "$cpu" "$leases" "$(mem)"

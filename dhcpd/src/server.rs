@@ -486,6 +486,7 @@ pub async fn serve(
         },
         shared,
         offline,
+        out: Vec::new(),
     };
     let mut tick = tokio::time::interval(Duration::from_secs(5));
     let mut refresh = tokio::time::interval(Duration::from_secs(1));
@@ -523,6 +524,7 @@ pub async fn serve(
                         if let Some(r) = retry && r.tries < RETRIES {
                             tracing::debug!(tries = r.tries, "address taken by another server: choosing again");
                             if !core.packet(r.iface, r.msg, r.tries + 1).await { break; }
+                            core.flush();
                         }
                     }
                 }
@@ -539,6 +541,9 @@ pub async fn serve(
                 match ev {
                     Event::Packet { iface, msg } => {
                         if !core.packet(iface, msg, 0).await { break; }
+                        if core.out.len() >= BURST || (ev_rx.is_empty() && new_rx.is_empty()) {
+                            core.flush();
+                        }
                     }
                     Event::Probed { iface, ip, alive, reply, commit } => {
                         if alive {
@@ -674,9 +679,15 @@ struct Core {
     offline_log: RateLog,
     shared: bool,
     offline: Arc<AtomicBool>,
+    /// Replies that need no commit (OFFERs), sent together once the queues are empty.
+    out: Vec<(usize, Reply)>,
 }
 
 impl Core {
+    fn flush(&mut self) {
+        send_batch(&self.ifaces, &mut self.out, self.port, &self.stats);
+    }
+
     /// Decides about one request and acts on it; false when the writer is gone.
     async fn packet(&mut self, iface: usize, msg: Box<Message>, tries: u8) -> bool {
         // A shared store records offers: when its commits fall behind, new exchanges wait so
@@ -798,17 +809,21 @@ impl Core {
                     .await
                     .is_ok(),
                 Err(_) => {
-                    send_now(&self.ifaces[iface], &reply, self.port, &self.stats);
+                    self.out.push((iface, reply));
                     true
                 }
             },
             (reply, _) => {
                 if nothing {
                     if let Some(r) = reply {
-                        send_now(&self.ifaces[iface], &r, self.port, &self.stats);
+                        self.out.push((iface, r));
                     }
                     true
                 } else {
+                    if self.wr_tx.capacity() == 0 {
+                        // About to wait for the writer: what is answered leaves first.
+                        self.flush();
+                    }
                     self.wr_tx
                         .send(ToWriter::Commit(Box::new(commit(reply))))
                         .await
@@ -817,6 +832,34 @@ impl Core {
             }
         }
     }
+}
+
+/// Sends (and empties) `out`, a `sendmmsg` per interface.
+fn send_batch(ifaces: &[Iface], out: &mut Vec<(usize, Reply)>, port: u16, stats: &Stats) {
+    if out.is_empty() {
+        return;
+    }
+    out.sort_by_key(|(i, _)| *i);
+    for group in out.chunk_by(|a, b| a.0 == b.0) {
+        let ifc = &ifaces[group[0].0];
+        let items: Vec<(decide::Dest, &[u8])> = group
+            .iter()
+            .map(|(_, r)| (r.dest, r.bytes.as_slice()))
+            .collect();
+        let sent = io::deliver_many(&ifc.sock, &ifc.name, &items, port);
+        for ((_, r), res) in group.iter().zip(sent) {
+            match res {
+                Ok(to) => {
+                    stats.sent.inc();
+                    tracing::debug!(iface = %ifc.name, %to, yiaddr = %r.yiaddr, "sent {}", r.kind);
+                }
+                Err(e) => {
+                    tracing::warn!(iface = %ifc.name, dest = ?r.dest, error = %e, "cannot send {}", r.kind)
+                }
+            }
+        }
+    }
+    out.clear();
 }
 
 fn send_now(ifc: &Iface, r: &Reply, port: u16, stats: &Stats) {
@@ -907,31 +950,9 @@ impl Writer {
         }
     }
 
-    /// Sends the queued replies, a batch per interface.
+    /// Sends the queued replies.
     fn flush(&mut self) {
-        let mut out = std::mem::take(&mut self.out);
-        out.sort_by_key(|(i, _)| *i);
-        for group in out.chunk_by(|a, b| a.0 == b.0) {
-            let ifc = &self.ifaces[group[0].0];
-            let items: Vec<(decide::Dest, &[u8])> = group
-                .iter()
-                .map(|(_, r)| (r.dest, r.bytes.as_slice()))
-                .collect();
-            let sent = io::deliver_many(&ifc.sock, &ifc.name, &items, self.port);
-            for ((_, r), res) in group.iter().zip(sent) {
-                match res {
-                    Ok(to) => {
-                        self.stats.sent.inc();
-                        tracing::debug!(iface = %ifc.name, %to, yiaddr = %r.yiaddr, "sent {}", r.kind);
-                    }
-                    Err(e) => {
-                        tracing::warn!(iface = %ifc.name, dest = ?r.dest, error = %e, "cannot send {}", r.kind)
-                    }
-                }
-            }
-        }
-        out.clear();
-        self.out = out;
+        send_batch(&self.ifaces, &mut self.out, self.port, &self.stats);
     }
 
     fn go_offline(&mut self, e: &crate::store::StoreError) {
