@@ -9,12 +9,12 @@ cat > "$W/etc/hosts.toml" <<C
 domain = "bench.test"
 server = "srv"
 [[subnet]]
-network = "10.20.0.0/16"
+network = "${NETWORK:-10.20.0.0/16}"
 routers = ["10.20.0.1"]
 lease = "1h"
 authoritative = true
 [[subnet.pool]]
-range = "10.20.1.0-10.20.250.255"
+range = "${POOL:-10.20.1.0-10.20.250.255}"
 [host.srv]
 ip = "10.20.0.1"
 [dhcp]

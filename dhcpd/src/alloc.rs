@@ -100,22 +100,43 @@ pub fn choose(
     if total == 0 {
         return None;
     }
+    // From the client's hashed position onward through the pools, wrapping round: the first
+    // address the table does not hold taken (skipped a word of 64 at a time), then checked.
     let start = fnv1a(c.key) % total;
-    for step in 0..total {
-        let mut off = (start + step) % total;
-        for p in &pools {
-            if off < p.range.len() {
-                let ip = Ipv4Addr::from(u32::from(p.range.start) + off as u32);
-                if !cfg.is_reserved(ip) && t.free_for(ip, c.key, now) {
-                    return Some(Pick {
-                        ip,
-                        reserved: false,
-                        fresh: true,
-                    });
-                }
+    let mut segments = Vec::with_capacity(pools.len() + 1);
+    let mut off = start;
+    let mut first = None;
+    for (k, p) in pools.iter().enumerate() {
+        if first.is_none() && off < p.range.len() {
+            first = Some((k, off));
+        } else if first.is_none() {
+            off -= p.range.len();
+        }
+    }
+    let (k0, off0) = first?;
+    let base = |k: usize| u32::from(pools[k].range.start);
+    let last = |k: usize| base(k) + (pools[k].range.len() - 1) as u32;
+    segments.push((base(k0) + off0 as u32, last(k0)));
+    for k in (k0 + 1..pools.len()).chain(0..k0) {
+        segments.push((base(k), last(k)));
+    }
+    if off0 > 0 {
+        segments.push((base(k0), base(k0) + off0 as u32 - 1));
+    }
+    for (a, b) in segments {
+        let mut x = a;
+        while let Some(ip) = t.next_untaken(Ipv4Addr::from(x), Ipv4Addr::from(b)) {
+            if !cfg.is_reserved(ip) && t.free_for(ip, c.key, now) {
+                return Some(Pick {
+                    ip,
+                    reserved: false,
+                    fresh: true,
+                });
+            }
+            if u32::from(ip) >= b {
                 break;
             }
-            off -= p.range.len();
+            x = u32::from(ip) + 1;
         }
     }
     None
@@ -189,6 +210,30 @@ mod tests {
         }));
         let p = choose(&cfg, &t, 1, &client(b"new"), Some(ip), 10).unwrap();
         assert_ne!(p.ip, ip);
+    }
+
+    #[test]
+    fn nearly_full_pool_finds_its_last_free_address_whatever_the_start() {
+        let cfg = config();
+        let mut t = LeaseTable::new();
+        for i in 200..=254u8 {
+            if i != 231 {
+                t.apply(&Change::Put(Lease {
+                    ip: Ipv4Addr::new(192, 168, 10, i),
+                    client: vec![i],
+                    hwaddr: vec![],
+                    hostname: None,
+                    starts: 0,
+                    expires: 100,
+                    state: LeaseState::Offered,
+                }));
+            }
+        }
+        for k in 0..50u8 {
+            let key = [b'k', k];
+            let p = choose(&cfg, &t, 1, &client(&key), None, 10).unwrap();
+            assert_eq!(p.ip, Ipv4Addr::new(192, 168, 10, 231));
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! start, changed only by applying a decision's [`Change`]s, and every change that an ACK depends on
 //! reaches the store before that ACK is sent.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
@@ -122,6 +122,10 @@ impl Change {
 pub struct LeaseTable {
     by_ip: HashMap<Ipv4Addr, Lease>,
     by_client: HashMap<Vec<u8>, Ipv4Addr>,
+    /// Addresses whose record is offered, bound or declined (whatever its expiry), a bit each,
+    /// 64 addresses a word: lets the allocator skip taken stretches of a nearly full pool a word
+    /// at a time instead of probing address by address.
+    taken: BTreeMap<u32, u64>,
 }
 
 impl LeaseTable {
@@ -156,6 +160,57 @@ impl LeaseTable {
     }
     /// Applies one change.
     pub fn apply(&mut self, c: &Change) {
+        self.apply_record(c);
+        let ip = c.ip();
+        let taken = self.by_ip.get(&ip).is_some_and(|l| {
+            matches!(
+                l.state,
+                LeaseState::Offered | LeaseState::Bound | LeaseState::Declined
+            )
+        });
+        let (w, bit) = (u32::from(ip) >> 6, 1u64 << (u32::from(ip) & 63));
+        if taken {
+            *self.taken.entry(w).or_default() |= bit;
+        } else if let Some(x) = self.taken.get_mut(&w) {
+            *x &= !bit;
+            if *x == 0 {
+                self.taken.remove(&w);
+            }
+        }
+    }
+
+    /// The first address in `from..=to` that no offered, bound or declined record names (it may
+    /// still be reserved, or not free for a given client: callers check with
+    /// [`LeaseTable::free_for`]).
+    pub fn next_untaken(&self, from: Ipv4Addr, to: Ipv4Addr) -> Option<Ipv4Addr> {
+        let (from, to) = (u32::from(from), u32::from(to));
+        if from > to {
+            return None;
+        }
+        let mut want = from >> 6;
+        for (&w, &bits) in self.taken.range(from >> 6..=to >> 6) {
+            if w > want {
+                // A word with nothing taken.
+                return Some(Ipv4Addr::from((want << 6).max(from)));
+            }
+            let mut free = !bits;
+            if w == from >> 6 {
+                free &= u64::MAX << (from & 63);
+            }
+            if free != 0 {
+                let ip = (w << 6) | free.trailing_zeros();
+                return (ip <= to).then(|| Ipv4Addr::from(ip));
+            }
+            if w == u32::MAX >> 6 {
+                return None;
+            }
+            want = w + 1;
+        }
+        let ip = (want << 6).max(from);
+        (want <= to >> 6 && ip <= to).then(|| Ipv4Addr::from(ip))
+    }
+
+    fn apply_record(&mut self, c: &Change) {
         match c {
             Change::Put(l) => {
                 if let Some(old) = self.by_ip.get(&l.ip)
@@ -253,6 +308,53 @@ mod tests {
         let t = LeaseTable::from_leases([lease([10, 0, 0, 5], b"", LeaseState::Declined, 100)]);
         assert!(!t.free_for(Ipv4Addr::new(10, 0, 0, 5), b"a", 99));
         assert!(t.free_for(Ipv4Addr::new(10, 0, 0, 5), b"a", 100));
+    }
+
+    #[test]
+    fn next_untaken_skips_taken_words_and_honours_both_ends() {
+        let ip = |n: u32| Ipv4Addr::from(0x0a00_0000 + n);
+        let mut t = LeaseTable::new();
+        // 0..=130 taken except 70; 200 released (not taken)
+        for n in (0..=130).filter(|n| *n != 70) {
+            t.apply(&Change::Put(lease(
+                ip(n).octets(),
+                &n.to_be_bytes(),
+                LeaseState::Bound,
+                9,
+            )));
+        }
+        t.apply(&Change::Put(lease(
+            ip(200).octets(),
+            b"r",
+            LeaseState::Released,
+            9,
+        )));
+        assert_eq!(t.next_untaken(ip(0), ip(300)), Some(ip(70)));
+        assert_eq!(t.next_untaken(ip(71), ip(300)), Some(ip(131)));
+        assert_eq!(t.next_untaken(ip(71), ip(130)), None);
+        assert_eq!(t.next_untaken(ip(5), ip(69)), None);
+        assert_eq!(t.next_untaken(ip(200), ip(200)), Some(ip(200)));
+        assert_eq!(t.next_untaken(ip(300), ip(200)), None);
+        // freeing an address (release, delete) makes it untaken again
+        t.apply(&Change::Del(ip(3)));
+        assert_eq!(t.next_untaken(ip(0), ip(300)), Some(ip(3)));
+        t.apply(&Change::Put(lease(
+            ip(100).octets(),
+            b"x",
+            LeaseState::Expired,
+            9,
+        )));
+        assert_eq!(t.next_untaken(ip(71), ip(300)), Some(ip(100)));
+        // the top of the address space
+        let top = Ipv4Addr::new(255, 255, 255, 255);
+        assert_eq!(t.next_untaken(top, top), Some(top));
+        t.apply(&Change::Put(lease(
+            top.octets(),
+            b"t",
+            LeaseState::Bound,
+            9,
+        )));
+        assert_eq!(t.next_untaken(top, top), None);
     }
 
     #[test]
