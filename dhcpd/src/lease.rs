@@ -121,7 +121,11 @@ impl Change {
 #[derive(Debug, Default, Clone)]
 pub struct LeaseTable {
     by_ip: HashMap<Ipv4Addr, Lease>,
-    by_client: HashMap<Vec<u8>, Ipv4Addr>,
+    /// Client key (its hash: 8 bytes and no allocation per lease) -> address. A lookup is
+    /// confirmed against the record's key, so a collision only costs a client its previous
+    /// address, never hands it someone else's.
+    by_client: HashMap<u64, Ipv4Addr>,
+    keys: std::collections::hash_map::RandomState,
     /// Addresses whose record is offered, bound or declined (whatever its expiry), a bit each,
     /// 64 addresses a word: lets the allocator skip taken stretches of a nearly full pool a word
     /// at a time instead of probing address by address.
@@ -141,13 +145,17 @@ impl LeaseTable {
         }
         t
     }
+    fn key(&self, client: &[u8]) -> u64 {
+        use std::hash::BuildHasher;
+        self.keys.hash_one(client)
+    }
     /// The lease record of `ip`.
     pub fn get(&self, ip: Ipv4Addr) -> Option<&Lease> {
         self.by_ip.get(&ip)
     }
     /// The latest lease record of a client (any state).
     pub fn of_client(&self, client: &[u8]) -> Option<&Lease> {
-        let ip = self.by_client.get(client)?;
+        let ip = self.by_client.get(&self.key(client))?;
         self.by_ip.get(ip).filter(|l| l.client == client)
     }
     /// True when `ip` may be given to `client` now.
@@ -215,20 +223,20 @@ impl LeaseTable {
             Change::Put(l) => {
                 if let Some(old) = self.by_ip.get(&l.ip)
                     && old.client != l.client
-                    && self.by_client.get(&old.client) == Some(&l.ip)
+                    && self.by_client.get(&self.key(&old.client)) == Some(&l.ip)
                 {
-                    self.by_client.remove(&old.client);
+                    self.by_client.remove(&self.key(&old.client));
                 }
                 if !l.client.is_empty() {
-                    self.by_client.insert(l.client.clone(), l.ip);
+                    self.by_client.insert(self.key(&l.client), l.ip);
                 }
                 self.by_ip.insert(l.ip, l.clone());
             }
             Change::Del(ip) => {
                 if let Some(old) = self.by_ip.remove(ip)
-                    && self.by_client.get(&old.client) == Some(ip)
+                    && self.by_client.get(&self.key(&old.client)) == Some(ip)
                 {
-                    self.by_client.remove(&old.client);
+                    self.by_client.remove(&self.key(&old.client));
                 }
             }
             Change::Withdraw { ip, client } => {
