@@ -63,6 +63,8 @@ acks=$(awk '/REQUEST-ACK/{f=1} f&&/received packets/{print $3; exit}' "$OUT/perf
 drop=$(awk '/DISCOVER-OFFER/{f=1} f&&/drops ratio/{print $3; exit}' "$OUT/perf.txt")
 rdrop=$(awk '/REQUEST-ACK/{f=1} f&&/drops ratio/{print $3; exit}' "$OUT/perf.txt")
 cpu=$(awk -v a="$c0" -v b="$c1" -v n="${acks:-0}" 'BEGIN{ if (n>0) printf "%.1f", (b-a)/1000/n; else print "n/a" }')
+# memory now, before anything asks the server for its lease list
+m=$(mem)
 sleep 1
 case "$S" in
 dhcpd) leases=$("$BIN" leases --state-dir "$W" --config "$W/etc/hosts.toml" --json 2>/dev/null | grep -o '"state": *"bound"' | wc -l) ;;
@@ -73,4 +75,4 @@ esac
 pcpu=$(awk '{ if ($3 > 0) printf "%.0f%%", ($1+$2)/$3*100 }' "$OUT/perfdhcp-time.txt")
 kill "$rsspid" 2>/dev/null; wait "$rsspid" 2>/dev/null
 printf '%-6s offered=%-6s acks_per_s=%-6s discover_drop=%s%% request_drop=%s%% cpu_us_per_exchange=%s perfdhcp_cpu=%s bound_leases=%s %s\n' \
-  "$S" "$R" "$(( ${acks:-0} / P ))" "$drop" "$rdrop" "$cpu" "$pcpu" "$leases" "$(mem)"
+  "$S" "$R" "$(( ${acks:-0} / P ))" "$drop" "$rdrop" "$cpu" "$pcpu" "$leases" "$m"
