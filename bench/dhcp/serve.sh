@@ -21,4 +21,6 @@ ip = "10.20.0.1"
 ping-check = false
 lease-db = "leases.redb"
 C
+# METRICS=ADDR:PORT: the Prometheus endpoint too (solo.sh reads the counters after a run)
+if [ -n "${METRICS:-}" ]; then echo "metrics = \"$METRICS\"" >> "$W/etc/hosts.toml"; fi
 exec "${DHCPD_BIN:-$H/../../target/release/dhcpd}" --config "$W/etc/hosts.toml" --state-dir "$W" --log "${DHCPD_LOG:-warn}"

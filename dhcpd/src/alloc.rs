@@ -123,20 +123,37 @@ pub fn choose(
     if off0 > 0 {
         segments.push((base(k0), base(k0) + off0 as u32 - 1));
     }
-    for (a, b) in segments {
-        let mut x = a;
-        while let Some(ip) = t.next_untaken(Ipv4Addr::from(x), Ipv4Addr::from(b)) {
-            if !cfg.is_reserved(ip) && t.free_for(ip, c.key, now) {
-                return Some(Pick {
-                    ip,
-                    reserved: false,
-                    fresh: true,
-                });
+    // A pool with nothing free: an address held only by an outstanding offer is offered again
+    // (the first client's REQUEST for it is then refused and it starts over), so that offers
+    // to clients that never come back cannot exhaust the pool.
+    for pass in 0..2 {
+        for &(a, b) in &segments {
+            let mut x = a;
+            loop {
+                let (from, to) = (Ipv4Addr::from(x), Ipv4Addr::from(b));
+                let next = if pass == 0 {
+                    t.next_untaken(from, to)
+                } else {
+                    t.next_unkept(from, to)
+                };
+                let Some(ip) = next else { break };
+                let ok = if pass == 0 {
+                    t.free_for(ip, c.key, now)
+                } else {
+                    t.free_or_offered(ip, c.key, now)
+                };
+                if ok && !cfg.is_reserved(ip) {
+                    return Some(Pick {
+                        ip,
+                        reserved: false,
+                        fresh: true,
+                    });
+                }
+                if u32::from(ip) >= b {
+                    break;
+                }
+                x = u32::from(ip) + 1;
             }
-            if u32::from(ip) >= b {
-                break;
-            }
-            x = u32::from(ip) + 1;
         }
     }
     None
@@ -234,6 +251,40 @@ mod tests {
             let p = choose(&cfg, &t, 1, &client(&key), None, 10).unwrap();
             assert_eq!(p.ip, Ipv4Addr::new(192, 168, 10, 231));
         }
+    }
+
+    #[test]
+    fn a_pool_full_of_offers_offers_one_of_them_again_but_never_a_bound_address() {
+        let cfg = config();
+        let mut t = LeaseTable::new();
+        for i in 200..=254u8 {
+            t.apply(&Change::Put(Lease {
+                ip: Ipv4Addr::new(192, 168, 10, i),
+                client: vec![i],
+                hwaddr: vec![],
+                hostname: None,
+                starts: 0,
+                expires: 100,
+                state: if i == 240 {
+                    LeaseState::Offered
+                } else {
+                    LeaseState::Bound
+                },
+            }));
+        }
+        let p = choose(&cfg, &t, 1, &client(b"late"), None, 10).unwrap();
+        assert_eq!(p.ip, Ipv4Addr::new(192, 168, 10, 240));
+        // once bound, nothing is left
+        t.apply(&Change::Put(Lease {
+            ip: p.ip,
+            client: vec![240],
+            hwaddr: vec![],
+            hostname: None,
+            starts: 0,
+            expires: 100,
+            state: LeaseState::Bound,
+        }));
+        assert_eq!(choose(&cfg, &t, 1, &client(b"late"), None, 10), None);
     }
 
     #[test]

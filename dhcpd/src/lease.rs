@@ -130,6 +130,49 @@ pub struct LeaseTable {
     /// 64 addresses a word: lets the allocator skip taken stretches of a nearly full pool a word
     /// at a time instead of probing address by address.
     taken: BTreeMap<u32, u64>,
+    /// The same for bound and declined records only (offers left out).
+    kept: BTreeMap<u32, u64>,
+}
+
+fn set_bit(map: &mut BTreeMap<u32, u64>, ip: Ipv4Addr, on: bool) {
+    let (w, bit) = (u32::from(ip) >> 6, 1u64 << (u32::from(ip) & 63));
+    if on {
+        *map.entry(w).or_default() |= bit;
+    } else if let Some(x) = map.get_mut(&w) {
+        *x &= !bit;
+        if *x == 0 {
+            map.remove(&w);
+        }
+    }
+}
+
+/// The first address in `from..=to` whose bit is clear in `map`.
+fn next_clear(map: &BTreeMap<u32, u64>, from: Ipv4Addr, to: Ipv4Addr) -> Option<Ipv4Addr> {
+    let (from, to) = (u32::from(from), u32::from(to));
+    if from > to {
+        return None;
+    }
+    let mut want = from >> 6;
+    for (&w, &bits) in map.range(from >> 6..=to >> 6) {
+        if w > want {
+            // A word with nothing set.
+            return Some(Ipv4Addr::from((want << 6).max(from)));
+        }
+        let mut free = !bits;
+        if w == from >> 6 {
+            free &= u64::MAX << (from & 63);
+        }
+        if free != 0 {
+            let ip = (w << 6) | free.trailing_zeros();
+            return (ip <= to).then(|| Ipv4Addr::from(ip));
+        }
+        if w == u32::MAX >> 6 {
+            return None;
+        }
+        want = w + 1;
+    }
+    let ip = (want << 6).max(from);
+    (want <= to >> 6 && ip <= to).then(|| Ipv4Addr::from(ip))
 }
 
 impl LeaseTable {
@@ -170,52 +213,37 @@ impl LeaseTable {
     pub fn apply(&mut self, c: &Change) {
         self.apply_record(c);
         let ip = c.ip();
-        let taken = self.by_ip.get(&ip).is_some_and(|l| {
-            matches!(
-                l.state,
-                LeaseState::Offered | LeaseState::Bound | LeaseState::Declined
-            )
-        });
-        let (w, bit) = (u32::from(ip) >> 6, 1u64 << (u32::from(ip) & 63));
-        if taken {
-            *self.taken.entry(w).or_default() |= bit;
-        } else if let Some(x) = self.taken.get_mut(&w) {
-            *x &= !bit;
-            if *x == 0 {
-                self.taken.remove(&w);
-            }
-        }
+        let state = self.by_ip.get(&ip).map(|l| l.state);
+        let kept = matches!(state, Some(LeaseState::Bound | LeaseState::Declined));
+        set_bit(
+            &mut self.taken,
+            ip,
+            kept || state == Some(LeaseState::Offered),
+        );
+        set_bit(&mut self.kept, ip, kept);
     }
 
     /// The first address in `from..=to` that no offered, bound or declined record names (it may
     /// still be reserved, or not free for a given client: callers check with
     /// [`LeaseTable::free_for`]).
     pub fn next_untaken(&self, from: Ipv4Addr, to: Ipv4Addr) -> Option<Ipv4Addr> {
-        let (from, to) = (u32::from(from), u32::from(to));
-        if from > to {
-            return None;
-        }
-        let mut want = from >> 6;
-        for (&w, &bits) in self.taken.range(from >> 6..=to >> 6) {
-            if w > want {
-                // A word with nothing taken.
-                return Some(Ipv4Addr::from((want << 6).max(from)));
-            }
-            let mut free = !bits;
-            if w == from >> 6 {
-                free &= u64::MAX << (from & 63);
-            }
-            if free != 0 {
-                let ip = (w << 6) | free.trailing_zeros();
-                return (ip <= to).then(|| Ipv4Addr::from(ip));
-            }
-            if w == u32::MAX >> 6 {
-                return None;
-            }
-            want = w + 1;
-        }
-        let ip = (want << 6).max(from);
-        (want <= to >> 6 && ip <= to).then(|| Ipv4Addr::from(ip))
+        next_clear(&self.taken, from, to)
+    }
+
+    /// The first address in `from..=to` that no bound or declined record names (offered ones
+    /// included): see [`LeaseTable::free_or_offered`].
+    pub fn next_unkept(&self, from: Ipv4Addr, to: Ipv4Addr) -> Option<Ipv4Addr> {
+        next_clear(&self.kept, from, to)
+    }
+
+    /// True when `ip` is free for `client` or held only by an offer (to anyone): what may be
+    /// offered again when a pool has nothing free, so that offers never exhaust it.
+    pub fn free_or_offered(&self, ip: Ipv4Addr, client: &[u8], now: u64) -> bool {
+        self.free_for(ip, client, now)
+            || self
+                .by_ip
+                .get(&ip)
+                .is_some_and(|l| l.state == LeaseState::Offered)
     }
 
     fn apply_record(&mut self, c: &Change) {
