@@ -9,16 +9,18 @@ cat > "$W/etc/hosts.toml" <<C
 domain = "bench.test"
 server = "srv"
 [[subnet]]
-network = "10.20.0.0/16"
+network = "${NETWORK:-10.20.0.0/16}"
 routers = ["10.20.0.1"]
 lease = "1h"
 authoritative = true
 [[subnet.pool]]
-range = "10.20.1.0-10.20.250.255"
+range = "${POOL:-10.20.1.0-10.20.250.255}"
 [host.srv]
 ip = "10.20.0.1"
 [dhcp]
 ping-check = false
 lease-db = "leases.redb"
 C
+# METRICS=ADDR:PORT: the Prometheus endpoint too (solo.sh reads the counters after a run)
+if [ -n "${METRICS:-}" ]; then echo "metrics = \"$METRICS\"" >> "$W/etc/hosts.toml"; fi
 exec "${DHCPD_BIN:-$H/../../target/release/dhcpd}" --config "$W/etc/hosts.toml" --state-dir "$W" --log "${DHCPD_LOG:-warn}"

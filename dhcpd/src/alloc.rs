@@ -100,22 +100,60 @@ pub fn choose(
     if total == 0 {
         return None;
     }
+    // From the client's hashed position onward through the pools, wrapping round: the first
+    // address the table does not hold taken (skipped a word of 64 at a time), then checked.
     let start = fnv1a(c.key) % total;
-    for step in 0..total {
-        let mut off = (start + step) % total;
-        for p in &pools {
-            if off < p.range.len() {
-                let ip = Ipv4Addr::from(u32::from(p.range.start) + off as u32);
-                if !cfg.is_reserved(ip) && t.free_for(ip, c.key, now) {
+    let mut segments = Vec::with_capacity(pools.len() + 1);
+    let mut off = start;
+    let mut first = None;
+    for (k, p) in pools.iter().enumerate() {
+        if first.is_none() && off < p.range.len() {
+            first = Some((k, off));
+        } else if first.is_none() {
+            off -= p.range.len();
+        }
+    }
+    let (k0, off0) = first?;
+    let base = |k: usize| u32::from(pools[k].range.start);
+    let last = |k: usize| base(k) + (pools[k].range.len() - 1) as u32;
+    segments.push((base(k0) + off0 as u32, last(k0)));
+    for k in (k0 + 1..pools.len()).chain(0..k0) {
+        segments.push((base(k), last(k)));
+    }
+    if off0 > 0 {
+        segments.push((base(k0), base(k0) + off0 as u32 - 1));
+    }
+    // A pool with nothing free: an address held only by an outstanding offer is offered again
+    // (the first client's REQUEST for it is then refused and it starts over), so that offers
+    // to clients that never come back cannot exhaust the pool.
+    for pass in 0..2 {
+        for &(a, b) in &segments {
+            let mut x = a;
+            loop {
+                let (from, to) = (Ipv4Addr::from(x), Ipv4Addr::from(b));
+                let next = if pass == 0 {
+                    t.next_untaken(from, to)
+                } else {
+                    t.next_unkept(from, to)
+                };
+                let Some(ip) = next else { break };
+                let ok = if pass == 0 {
+                    t.free_for(ip, c.key, now)
+                } else {
+                    t.free_or_offered(ip, c.key, now)
+                };
+                if ok && !cfg.is_reserved(ip) {
                     return Some(Pick {
                         ip,
                         reserved: false,
                         fresh: true,
                     });
                 }
-                break;
+                if u32::from(ip) >= b {
+                    break;
+                }
+                x = u32::from(ip) + 1;
             }
-            off -= p.range.len();
         }
     }
     None
@@ -189,6 +227,64 @@ mod tests {
         }));
         let p = choose(&cfg, &t, 1, &client(b"new"), Some(ip), 10).unwrap();
         assert_ne!(p.ip, ip);
+    }
+
+    #[test]
+    fn nearly_full_pool_finds_its_last_free_address_whatever_the_start() {
+        let cfg = config();
+        let mut t = LeaseTable::new();
+        for i in 200..=254u8 {
+            if i != 231 {
+                t.apply(&Change::Put(Lease {
+                    ip: Ipv4Addr::new(192, 168, 10, i),
+                    client: vec![i],
+                    hwaddr: vec![],
+                    hostname: None,
+                    starts: 0,
+                    expires: 100,
+                    state: LeaseState::Offered,
+                }));
+            }
+        }
+        for k in 0..50u8 {
+            let key = [b'k', k];
+            let p = choose(&cfg, &t, 1, &client(&key), None, 10).unwrap();
+            assert_eq!(p.ip, Ipv4Addr::new(192, 168, 10, 231));
+        }
+    }
+
+    #[test]
+    fn a_pool_full_of_offers_offers_one_of_them_again_but_never_a_bound_address() {
+        let cfg = config();
+        let mut t = LeaseTable::new();
+        for i in 200..=254u8 {
+            t.apply(&Change::Put(Lease {
+                ip: Ipv4Addr::new(192, 168, 10, i),
+                client: vec![i],
+                hwaddr: vec![],
+                hostname: None,
+                starts: 0,
+                expires: 100,
+                state: if i == 240 {
+                    LeaseState::Offered
+                } else {
+                    LeaseState::Bound
+                },
+            }));
+        }
+        let p = choose(&cfg, &t, 1, &client(b"late"), None, 10).unwrap();
+        assert_eq!(p.ip, Ipv4Addr::new(192, 168, 10, 240));
+        // once bound, nothing is left
+        t.apply(&Change::Put(Lease {
+            ip: p.ip,
+            client: vec![240],
+            hwaddr: vec![],
+            hostname: None,
+            starts: 0,
+            expires: 100,
+            state: LeaseState::Bound,
+        }));
+        assert_eq!(choose(&cfg, &t, 1, &client(b"late"), None, 10), None);
     }
 
     #[test]

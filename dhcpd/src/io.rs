@@ -87,20 +87,14 @@ pub fn set_arp(sock: &UdpSocket, iface: &str, ip: Ipv4Addr, mac: [u8; 6]) -> io:
     Ok(())
 }
 
-/// Sends `bytes` to `dest`; returns where it went.
-pub fn deliver(
-    sock: &UdpSocket,
-    iface: &str,
-    dest: Dest,
-    bytes: &[u8],
-    server_port: u16,
-) -> io::Result<SocketAddrV4> {
+/// Where a reply to `dest` goes (adding the ARP entry a hardware-address delivery needs).
+fn target(sock: &UdpSocket, iface: &str, dest: Dest, server_port: u16) -> SocketAddrV4 {
     let client_port = if server_port == 67 {
         68
     } else {
         server_port + 1
     };
-    let to = match dest {
+    match dest {
         Dest::Relay(g) => SocketAddrV4::new(g, server_port),
         Dest::Unicast(ip) => SocketAddrV4::new(ip, client_port),
         Dest::Broadcast => SocketAddrV4::new(Ipv4Addr::BROADCAST, client_port),
@@ -111,7 +105,118 @@ pub fn deliver(
                 SocketAddrV4::new(Ipv4Addr::BROADCAST, client_port)
             }
         },
-    };
+    }
+}
+
+/// Most datagrams handed to the kernel in one `sendmmsg`.
+const MMSG: usize = 64;
+
+/// Sends several replies with as few system calls as possible (`sendmmsg`); returns for each
+/// where it went or why it could not be sent, in order.
+pub fn deliver_many(
+    sock: &UdpSocket,
+    iface: &str,
+    replies: &[(Dest, &[u8])],
+    server_port: u16,
+) -> Vec<io::Result<SocketAddrV4>> {
+    use std::os::fd::AsRawFd;
+    let to: Vec<SocketAddrV4> = replies
+        .iter()
+        .map(|(d, _)| target(sock, iface, *d, server_port))
+        .collect();
+    let mut out: Vec<io::Result<SocketAddrV4>> = Vec::with_capacity(replies.len());
+    let mut i = 0;
+    while i < replies.len() {
+        let n = (replies.len() - i).min(MMSG);
+        let mut addrs: Vec<libc::sockaddr_in> = to[i..i + n]
+            .iter()
+            .map(|a| libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: a.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from(*a.ip()).to_be(),
+                },
+                sin_zero: [0; 8],
+            })
+            .collect();
+        let mut iov: Vec<libc::iovec> = replies[i..i + n]
+            .iter()
+            .map(|(_, b)| libc::iovec {
+                iov_base: b.as_ptr().cast_mut().cast(),
+                iov_len: b.len(),
+            })
+            .collect();
+        // SAFETY: mmsghdr is plain old data; all-zero is a valid value.
+        let mut msgs: Vec<libc::mmsghdr> = (0..n).map(|_| unsafe { std::mem::zeroed() }).collect();
+        for (k, m) in msgs.iter_mut().enumerate() {
+            m.msg_hdr.msg_name = (&raw mut addrs[k]).cast();
+            m.msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            m.msg_hdr.msg_iov = &raw mut iov[k];
+            m.msg_hdr.msg_iovlen = 1;
+        }
+        // SAFETY: valid fd; `msgs` points at `n` initialised headers whose names and buffers
+        // outlive the call (`addrs`, `iov`, `replies`).
+        let rc =
+            unsafe { libc::sendmmsg(sock.as_raw_fd(), msgs.as_mut_ptr(), n as libc::c_uint, 0) };
+        if rc < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            // The first datagram failed: report it and go on with the next.
+            out.push(Err(e));
+            i += 1;
+        } else {
+            let sent = rc as usize;
+            out.extend(to[i..i + sent].iter().map(|a| Ok(*a)));
+            i += sent;
+        }
+    }
+    out
+}
+
+/// Sends `bytes` to `dest`; returns where it went.
+pub fn deliver(
+    sock: &UdpSocket,
+    iface: &str,
+    dest: Dest,
+    bytes: &[u8],
+    server_port: u16,
+) -> io::Result<SocketAddrV4> {
+    let to = target(sock, iface, dest, server_port);
     sock.send_to(bytes, to)?;
     Ok(to)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deliver_many_sends_every_reply_in_order_to_its_destination() {
+        // Unicast replies go to server_port + 1 (the client port) when the server port is not 67.
+        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let client_port = rx.local_addr().unwrap().port();
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let msgs: Vec<Vec<u8>> = (0..150u8).map(|i| vec![i; 300 + usize::from(i)]).collect();
+        let replies: Vec<(Dest, &[u8])> = msgs
+            .iter()
+            .map(|m| (Dest::Unicast(Ipv4Addr::LOCALHOST), m.as_slice()))
+            .collect();
+        let sent = deliver_many(&tx, "lo", &replies, client_port - 1);
+        assert_eq!(sent.len(), msgs.len());
+        for s in &sent {
+            assert_eq!(
+                *s.as_ref().unwrap(),
+                SocketAddrV4::new(Ipv4Addr::LOCALHOST, client_port)
+            );
+        }
+        rx.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let mut buf = [0u8; 1024];
+        for m in &msgs {
+            let n = rx.recv(&mut buf).unwrap();
+            assert_eq!(&buf[..n], m.as_slice());
+        }
+    }
 }

@@ -4,7 +4,7 @@
 //! start, changed only by applying a decision's [`Change`]s, and every change that an ACK depends on
 //! reaches the store before that ACK is sent.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
@@ -121,7 +121,58 @@ impl Change {
 #[derive(Debug, Default, Clone)]
 pub struct LeaseTable {
     by_ip: HashMap<Ipv4Addr, Lease>,
-    by_client: HashMap<Vec<u8>, Ipv4Addr>,
+    /// Client key (its hash: 8 bytes and no allocation per lease) -> address. A lookup is
+    /// confirmed against the record's key, so a collision only costs a client its previous
+    /// address, never hands it someone else's.
+    by_client: HashMap<u64, Ipv4Addr>,
+    keys: std::collections::hash_map::RandomState,
+    /// Addresses whose record is offered, bound or declined (whatever its expiry), a bit each,
+    /// 64 addresses a word: lets the allocator skip taken stretches of a nearly full pool a word
+    /// at a time instead of probing address by address.
+    taken: BTreeMap<u32, u64>,
+    /// The same for bound and declined records only (offers left out).
+    kept: BTreeMap<u32, u64>,
+}
+
+fn set_bit(map: &mut BTreeMap<u32, u64>, ip: Ipv4Addr, on: bool) {
+    let (w, bit) = (u32::from(ip) >> 6, 1u64 << (u32::from(ip) & 63));
+    if on {
+        *map.entry(w).or_default() |= bit;
+    } else if let Some(x) = map.get_mut(&w) {
+        *x &= !bit;
+        if *x == 0 {
+            map.remove(&w);
+        }
+    }
+}
+
+/// The first address in `from..=to` whose bit is clear in `map`.
+fn next_clear(map: &BTreeMap<u32, u64>, from: Ipv4Addr, to: Ipv4Addr) -> Option<Ipv4Addr> {
+    let (from, to) = (u32::from(from), u32::from(to));
+    if from > to {
+        return None;
+    }
+    let mut want = from >> 6;
+    for (&w, &bits) in map.range(from >> 6..=to >> 6) {
+        if w > want {
+            // A word with nothing set.
+            return Some(Ipv4Addr::from((want << 6).max(from)));
+        }
+        let mut free = !bits;
+        if w == from >> 6 {
+            free &= u64::MAX << (from & 63);
+        }
+        if free != 0 {
+            let ip = (w << 6) | free.trailing_zeros();
+            return (ip <= to).then(|| Ipv4Addr::from(ip));
+        }
+        if w == u32::MAX >> 6 {
+            return None;
+        }
+        want = w + 1;
+    }
+    let ip = (want << 6).max(from);
+    (want <= to >> 6 && ip <= to).then(|| Ipv4Addr::from(ip))
 }
 
 impl LeaseTable {
@@ -137,13 +188,17 @@ impl LeaseTable {
         }
         t
     }
+    fn key(&self, client: &[u8]) -> u64 {
+        use std::hash::BuildHasher;
+        self.keys.hash_one(client)
+    }
     /// The lease record of `ip`.
     pub fn get(&self, ip: Ipv4Addr) -> Option<&Lease> {
         self.by_ip.get(&ip)
     }
     /// The latest lease record of a client (any state).
     pub fn of_client(&self, client: &[u8]) -> Option<&Lease> {
-        let ip = self.by_client.get(client)?;
+        let ip = self.by_client.get(&self.key(client))?;
         self.by_ip.get(ip).filter(|l| l.client == client)
     }
     /// True when `ip` may be given to `client` now.
@@ -156,24 +211,60 @@ impl LeaseTable {
     }
     /// Applies one change.
     pub fn apply(&mut self, c: &Change) {
+        self.apply_record(c);
+        let ip = c.ip();
+        let state = self.by_ip.get(&ip).map(|l| l.state);
+        let kept = matches!(state, Some(LeaseState::Bound | LeaseState::Declined));
+        set_bit(
+            &mut self.taken,
+            ip,
+            kept || state == Some(LeaseState::Offered),
+        );
+        set_bit(&mut self.kept, ip, kept);
+    }
+
+    /// The first address in `from..=to` that no offered, bound or declined record names (it may
+    /// still be reserved, or not free for a given client: callers check with
+    /// [`LeaseTable::free_for`]).
+    pub fn next_untaken(&self, from: Ipv4Addr, to: Ipv4Addr) -> Option<Ipv4Addr> {
+        next_clear(&self.taken, from, to)
+    }
+
+    /// The first address in `from..=to` that no bound or declined record names (offered ones
+    /// included): see [`LeaseTable::free_or_offered`].
+    pub fn next_unkept(&self, from: Ipv4Addr, to: Ipv4Addr) -> Option<Ipv4Addr> {
+        next_clear(&self.kept, from, to)
+    }
+
+    /// True when `ip` is free for `client` or held only by an offer (to anyone): what may be
+    /// offered again when a pool has nothing free, so that offers never exhaust it.
+    pub fn free_or_offered(&self, ip: Ipv4Addr, client: &[u8], now: u64) -> bool {
+        self.free_for(ip, client, now)
+            || self
+                .by_ip
+                .get(&ip)
+                .is_some_and(|l| l.state == LeaseState::Offered)
+    }
+
+    fn apply_record(&mut self, c: &Change) {
         match c {
             Change::Put(l) => {
                 if let Some(old) = self.by_ip.get(&l.ip)
                     && old.client != l.client
-                    && self.by_client.get(&old.client) == Some(&l.ip)
+                    && self.by_client.get(&self.key(&old.client)) == Some(&l.ip)
                 {
-                    self.by_client.remove(&old.client);
+                    self.by_client.remove(&self.key(&old.client));
                 }
                 if !l.client.is_empty() {
-                    self.by_client.insert(l.client.clone(), l.ip);
+                    self.by_client.insert(self.key(&l.client), l.ip);
                 }
                 self.by_ip.insert(l.ip, l.clone());
             }
             Change::Del(ip) => {
                 if let Some(old) = self.by_ip.remove(ip)
-                    && self.by_client.get(&old.client) == Some(ip)
+                    && self.by_client.get(&self.key(&old.client)) == Some(ip)
                 {
-                    self.by_client.remove(&old.client);
+                    self.by_client.remove(&self.key(&old.client));
                 }
             }
             Change::Withdraw { ip, client } => {
@@ -253,6 +344,53 @@ mod tests {
         let t = LeaseTable::from_leases([lease([10, 0, 0, 5], b"", LeaseState::Declined, 100)]);
         assert!(!t.free_for(Ipv4Addr::new(10, 0, 0, 5), b"a", 99));
         assert!(t.free_for(Ipv4Addr::new(10, 0, 0, 5), b"a", 100));
+    }
+
+    #[test]
+    fn next_untaken_skips_taken_words_and_honours_both_ends() {
+        let ip = |n: u32| Ipv4Addr::from(0x0a00_0000 + n);
+        let mut t = LeaseTable::new();
+        // 0..=130 taken except 70; 200 released (not taken)
+        for n in (0..=130).filter(|n| *n != 70) {
+            t.apply(&Change::Put(lease(
+                ip(n).octets(),
+                &n.to_be_bytes(),
+                LeaseState::Bound,
+                9,
+            )));
+        }
+        t.apply(&Change::Put(lease(
+            ip(200).octets(),
+            b"r",
+            LeaseState::Released,
+            9,
+        )));
+        assert_eq!(t.next_untaken(ip(0), ip(300)), Some(ip(70)));
+        assert_eq!(t.next_untaken(ip(71), ip(300)), Some(ip(131)));
+        assert_eq!(t.next_untaken(ip(71), ip(130)), None);
+        assert_eq!(t.next_untaken(ip(5), ip(69)), None);
+        assert_eq!(t.next_untaken(ip(200), ip(200)), Some(ip(200)));
+        assert_eq!(t.next_untaken(ip(300), ip(200)), None);
+        // freeing an address (release, delete) makes it untaken again
+        t.apply(&Change::Del(ip(3)));
+        assert_eq!(t.next_untaken(ip(0), ip(300)), Some(ip(3)));
+        t.apply(&Change::Put(lease(
+            ip(100).octets(),
+            b"x",
+            LeaseState::Expired,
+            9,
+        )));
+        assert_eq!(t.next_untaken(ip(71), ip(300)), Some(ip(100)));
+        // the top of the address space
+        let top = Ipv4Addr::new(255, 255, 255, 255);
+        assert_eq!(t.next_untaken(top, top), Some(top));
+        t.apply(&Change::Put(lease(
+            top.octets(),
+            b"t",
+            LeaseState::Bound,
+            9,
+        )));
+        assert_eq!(t.next_untaken(top, top), None);
     }
 
     #[test]

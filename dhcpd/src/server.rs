@@ -29,6 +29,8 @@ const QUEUE: usize = 4096;
 const NEW_QUEUE: usize = 512;
 /// Most commits grouped in one transaction.
 const GROUP: usize = 4096;
+/// Least time between the starts of two lease transactions (group commit pacing).
+const COMMIT_INTERVAL: Duration = Duration::from_millis(10);
 /// Concurrent ping checks; beyond this addresses are offered unchecked.
 const PINGS: usize = 64;
 
@@ -417,51 +419,29 @@ pub async fn serve(
     let (back_tx, mut back_rx) = mpsc::unbounded_channel::<Back>();
     let offline = Arc::new(AtomicBool::new(false));
 
-    // Receive tasks.
+    // One receive task for every socket: it drains each socket to the end per wake-up, and under
+    // load rests a moment between rounds so that one wake-up brings in a batch (interrupt
+    // moderation: the thread is not woken per datagram). An idle server blocks in epoll as usual.
     let mut tasks = tokio::task::JoinSet::new();
-    for (i, ifc) in ifaces.iter().enumerate() {
-        let sock = tokio::net::UdpSocket::from_std(ifc.sock.try_clone()?)?;
-        let tx = ev_tx.clone();
-        let new_tx = new_tx.clone();
-        let stats = stats.clone();
-        let name = ifc.name.clone();
-        tasks.spawn(async move {
-            let mut buf = vec![0u8; 4096];
-            let mut log = RateLog {
+    {
+        let mut socks = Vec::new();
+        for ifc in ifaces.iter() {
+            socks.push((
+                tokio::net::UdpSocket::from_std(ifc.sock.try_clone()?)?,
+                ifc.name.clone(),
+            ));
+        }
+        let rx = Receiver {
+            socks,
+            tx: ev_tx.clone(),
+            new_tx: new_tx.clone(),
+            stats: stats.clone(),
+            log: RateLog {
                 last: None,
                 suppressed: 0,
-            };
-            loop {
-                let (n, src) = match sock.recv_from(&mut buf).await {
-                    Ok(x) => x,
-                    Err(e) => {
-                        tracing::warn!(iface = %name, error = %e, "receive failed");
-                        continue;
-                    }
-                };
-                stats.received.inc();
-                // New exchanges queue apart; when their queue is full they are dropped before
-                // the cost of decoding.
-                let starts_exchange = matches!(decide::peek_type(&buf[..n]), None | Some(1));
-                let queue = if starts_exchange { &new_tx } else { &tx };
-                let Ok(permit) = queue.try_reserve() else {
-                    stats.overload.inc();
-                    continue;
-                };
-                match decide::parse(&buf[..n]) {
-                    Err(e) => {
-                        stats.bad.inc();
-                        log.warn(|sup| {
-                            tracing::warn!(iface = %name, %src, len = n, suppressed = sup, "dropped bad packet: {e}")
-                        });
-                    }
-                    Ok(msg) => permit.send(Event::Packet {
-                        iface: i,
-                        msg: Box::new(msg),
-                    }),
-                }
-            }
-        });
+            },
+        };
+        tasks.spawn(rx.run());
     }
 
     // Writer thread: group commit, then send.
@@ -480,6 +460,7 @@ pub async fn serve(
                 last: None,
                 suppressed: 0,
             },
+            out: Vec::new(),
         };
         std::thread::Builder::new()
             .name("dhcpd-store".into())
@@ -505,6 +486,7 @@ pub async fn serve(
         },
         shared,
         offline,
+        out: Vec::new(),
     };
     let mut tick = tokio::time::interval(Duration::from_secs(5));
     let mut refresh = tokio::time::interval(Duration::from_secs(1));
@@ -542,6 +524,7 @@ pub async fn serve(
                         if let Some(r) = retry && r.tries < RETRIES {
                             tracing::debug!(tries = r.tries, "address taken by another server: choosing again");
                             if !core.packet(r.iface, r.msg, r.tries + 1).await { break; }
+                            core.flush();
                         }
                     }
                 }
@@ -558,6 +541,9 @@ pub async fn serve(
                 match ev {
                     Event::Packet { iface, msg } => {
                         if !core.packet(iface, msg, 0).await { break; }
+                        if core.out.len() >= BURST || (ev_rx.is_empty() && new_rx.is_empty()) {
+                            core.flush();
+                        }
                     }
                     Event::Probed { iface, ip, alive, reply, commit } => {
                         if alive {
@@ -590,6 +576,95 @@ pub async fn serve(
     Ok(())
 }
 
+/// Datagrams one receive round takes from one socket before moving on.
+const BURST: usize = 256;
+/// Rest between receive rounds while datagrams keep coming (bounds the wake-ups per second).
+const COALESCE: Duration = Duration::from_millis(1);
+
+/// The receive side: decodes datagrams and queues them for the core task.
+struct Receiver {
+    socks: Vec<(tokio::net::UdpSocket, String)>,
+    tx: mpsc::Sender<Event>,
+    new_tx: mpsc::Sender<Event>,
+    stats: Arc<Stats>,
+    log: RateLog,
+}
+
+impl Receiver {
+    async fn run(mut self) {
+        let mut buf = vec![0u8; 4096];
+        loop {
+            let mut got = 0;
+            for i in 0..self.socks.len() {
+                for _ in 0..BURST {
+                    match self.socks[i].0.try_recv_from(&mut buf) {
+                        Ok((n, src)) => {
+                            got += 1;
+                            self.datagram(i, &buf[..n], src);
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                        Err(e) => {
+                            tracing::warn!(iface = %self.socks[i].1, error = %e, "receive failed");
+                            break;
+                        }
+                    }
+                }
+            }
+            if got > 0 {
+                // Let the core task answer this batch. When it has caught up, rest briefly
+                // (blocking this thread: datagrams arriving meanwhile wait in the socket instead
+                // of waking it); while a backlog remains, go straight back to reading, so that
+                // the socket never overflows and overload is shed here, by type.
+                tokio::task::yield_now().await;
+                if self.tx.capacity() == self.tx.max_capacity()
+                    && self.new_tx.capacity() == self.new_tx.max_capacity()
+                {
+                    std::thread::sleep(COALESCE);
+                }
+                continue;
+            }
+            std::future::poll_fn(|cx| {
+                for (s, _) in &self.socks {
+                    if s.poll_recv_ready(cx).is_ready() {
+                        return std::task::Poll::Ready(());
+                    }
+                }
+                std::task::Poll::Pending
+            })
+            .await;
+        }
+    }
+
+    fn datagram(&mut self, i: usize, b: &[u8], src: std::net::SocketAddr) {
+        self.stats.received.inc();
+        // New exchanges queue apart; when their queue is full they are dropped before the cost
+        // of decoding.
+        let starts_exchange = matches!(decide::peek_type(b), None | Some(1));
+        let queue = if starts_exchange {
+            &self.new_tx
+        } else {
+            &self.tx
+        };
+        let Ok(permit) = queue.try_reserve() else {
+            self.stats.overload.inc();
+            return;
+        };
+        match decide::parse(b) {
+            Err(e) => {
+                self.stats.bad.inc();
+                let name = &self.socks[i].1;
+                self.log.warn(|sup| {
+                    tracing::warn!(iface = %name, %src, len = b.len(), suppressed = sup, "dropped bad packet: {e}")
+                });
+            }
+            Ok(msg) => permit.send(Event::Packet {
+                iface: i,
+                msg: Box::new(msg),
+            }),
+        }
+    }
+}
+
 /// The core task's state: configuration, lease table, and the way to the writer.
 struct Core {
     cfg: Config,
@@ -604,9 +679,15 @@ struct Core {
     offline_log: RateLog,
     shared: bool,
     offline: Arc<AtomicBool>,
+    /// Replies that need no commit (OFFERs), sent together once the queues are empty.
+    out: Vec<(usize, Reply)>,
 }
 
 impl Core {
+    fn flush(&mut self) {
+        send_batch(&self.ifaces, &mut self.out, self.port, &self.stats);
+    }
+
     /// Decides about one request and acts on it; false when the writer is gone.
     async fn packet(&mut self, iface: usize, msg: Box<Message>, tries: u8) -> bool {
         // A shared store records offers: when its commits fall behind, new exchanges wait so
@@ -728,17 +809,21 @@ impl Core {
                     .await
                     .is_ok(),
                 Err(_) => {
-                    send_now(&self.ifaces[iface], &reply, self.port, &self.stats);
+                    self.out.push((iface, reply));
                     true
                 }
             },
             (reply, _) => {
                 if nothing {
                     if let Some(r) = reply {
-                        send_now(&self.ifaces[iface], &r, self.port, &self.stats);
+                        self.out.push((iface, r));
                     }
                     true
                 } else {
+                    if self.wr_tx.capacity() == 0 {
+                        // About to wait for the writer: what is answered leaves first.
+                        self.flush();
+                    }
                     self.wr_tx
                         .send(ToWriter::Commit(Box::new(commit(reply))))
                         .await
@@ -747,6 +832,34 @@ impl Core {
             }
         }
     }
+}
+
+/// Sends (and empties) `out`, a `sendmmsg` per interface.
+fn send_batch(ifaces: &[Iface], out: &mut Vec<(usize, Reply)>, port: u16, stats: &Stats) {
+    if out.is_empty() {
+        return;
+    }
+    out.sort_by_key(|(i, _)| *i);
+    for group in out.chunk_by(|a, b| a.0 == b.0) {
+        let ifc = &ifaces[group[0].0];
+        let items: Vec<(decide::Dest, &[u8])> = group
+            .iter()
+            .map(|(_, r)| (r.dest, r.bytes.as_slice()))
+            .collect();
+        let sent = io::deliver_many(&ifc.sock, &ifc.name, &items, port);
+        for ((_, r), res) in group.iter().zip(sent) {
+            match res {
+                Ok(to) => {
+                    stats.sent.inc();
+                    tracing::debug!(iface = %ifc.name, %to, yiaddr = %r.yiaddr, "sent {}", r.kind);
+                }
+                Err(e) => {
+                    tracing::warn!(iface = %ifc.name, dest = ?r.dest, error = %e, "cannot send {}", r.kind)
+                }
+            }
+        }
+    }
+    out.clear();
 }
 
 fn send_now(ifc: &Iface, r: &Reply, port: u16, stats: &Stats) {
@@ -774,6 +887,8 @@ struct Writer {
     spool: Option<crate::store::Spool>,
     last_try: Option<Instant>,
     refused_log: RateLog,
+    /// Replies of the changes just committed, to send together.
+    out: Vec<(usize, Reply)>,
 }
 
 /// How often an unreachable database is tried again.
@@ -783,7 +898,18 @@ impl Writer {
     fn run(mut self, mut store: Box<dyn LeaseStore>, mut rx: mpsc::Receiver<ToWriter>) {
         let shared = store.shared();
         let mut batch: Vec<Commit> = Vec::new();
+        let mut last: Option<Instant> = None;
         while let Some(first) = rx.blocking_recv() {
+            // At most one transaction per COMMIT_INTERVAL: under load one fsync then covers
+            // every change that arrived meanwhile; an idle server commits at once.
+            if let Some(t) = last {
+                let due = t + COMMIT_INTERVAL;
+                let now = Instant::now();
+                if due > now {
+                    std::thread::sleep(due - now);
+                }
+            }
+            last = Some(Instant::now());
             let mut refresh = false;
             let mut next = Some(first);
             while let Some(m) = next.take() {
@@ -800,6 +926,7 @@ impl Writer {
             }
             if !batch.is_empty() {
                 self.commit(&mut *store, &mut batch, shared);
+                self.flush();
             }
             if refresh && shared && !self.offline.load(Ordering::Relaxed) {
                 match store.changed() {
@@ -821,6 +948,11 @@ impl Writer {
                 );
             }
         }
+    }
+
+    /// Sends the queued replies.
+    fn flush(&mut self) {
+        send_batch(&self.ifaces, &mut self.out, self.port, &self.stats);
     }
 
     fn go_offline(&mut self, e: &crate::store::StoreError) {
@@ -944,9 +1076,10 @@ impl Writer {
         }
     }
 
-    fn deliver(&self, c: Commit) {
-        if let Some((i, r)) = &c.reply {
-            send_now(&self.ifaces[*i], r, self.port, &self.stats);
+    /// Queues the reply of a committed change (sent by [`Writer::flush`]) and its DNS updates.
+    fn deliver(&mut self, c: Commit) {
+        if let Some(r) = c.reply {
+            self.out.push(r);
         }
         if let Some(tx) = &self.dns_tx {
             for d in c.dns {

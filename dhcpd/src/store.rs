@@ -4,6 +4,13 @@
 //! durability (fsync), so a lease is on disk before the ACK that announces it leaves. The server
 //! hands the store every change that piled up while the previous commit ran (group commit), so
 //! one fsync covers many ACKs under load.
+//!
+//! Leases are keyed by address, and addresses are handed out spread over the pool, so writing each
+//! change into the lease table would touch (copy on write) one page per change. A commit appends
+//! its changes instead as one record of a journal table (a few pages whatever the group's size);
+//! once the journal holds [`FOLD`] changes, they are folded into the lease table in one go, in the
+//! same transaction as the commit that crosses the mark. Readers apply the journal over the table.
+//! Records are a compact binary form; JSON records of earlier versions still read.
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -12,7 +19,14 @@ use redb::{ConcurrencyMode, Durability, ReadableDatabase, ReadableTable, TableDe
 
 use crate::lease::{Change, Lease};
 
+/// The database's page cache.
+const CACHE: usize = 4 << 20;
+
 const LEASES: TableDefinition<'_, u32, &[u8]> = TableDefinition::new("leases");
+/// Commits not yet folded into [`LEASES`], by sequence number.
+const JOURNAL: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("journal");
+/// Journal changes beyond which a commit folds the journal into the lease table.
+pub const FOLD: usize = 32_768;
 
 /// A store failure.
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +102,10 @@ pub trait LeaseStore: Send {
 #[derive(Debug)]
 pub struct RedbStore {
     db: redb::Database,
+    /// Changes in the journal now.
+    journaled: usize,
+    /// Key of the next journal record.
+    next_seq: u64,
 }
 
 impl RedbStore {
@@ -102,30 +120,135 @@ impl RedbStore {
         }
         let db = redb::Builder::new()
             .set_concurrency_mode(ConcurrencyMode::SingleWriter)
+            // The lease table lives in memory already; the database is only written (and read
+            // at start-up), so its page cache stays small (redb's default grows to 1 GiB).
+            .set_cache_size(CACHE)
             .create(path)
             .map_err(|e| err(e.to_string()))?;
         let tx = db.begin_write().map_err(|e| err(e.to_string()))?;
         tx.open_table(LEASES).map_err(|e| err(e.to_string()))?;
+        tx.open_table(JOURNAL).map_err(|e| err(e.to_string()))?;
         tx.commit().map_err(|e| err(e.to_string()))?;
-        Ok(RedbStore { db })
+        let (mut journaled, mut next_seq) = (0, 0);
+        {
+            let tx = db.begin_read().map_err(|e| err(e.to_string()))?;
+            let t = tx.open_table(JOURNAL).map_err(|e| err(e.to_string()))?;
+            for row in t.iter().map_err(|e| err(e.to_string()))? {
+                let (k, v) = row.map_err(|e| err(e.to_string()))?;
+                journaled += codec::changes(v.value())
+                    .map_err(|e| err(e.to_string()))?
+                    .len();
+                next_seq = k.value() + 1;
+            }
+        }
+        Ok(RedbStore {
+            db,
+            journaled,
+            next_seq,
+        })
+    }
+
+    /// Writes `changes` in one durable transaction: appended to the journal, folded into the
+    /// lease table when the journal is long.
+    fn write(&mut self, changes: &mut dyn Iterator<Item = &Change>) -> Result<(), StoreError> {
+        let mut rec = Vec::new();
+        let n = codec::put_changes(&mut rec, changes);
+        if n == 0 {
+            return Ok(());
+        }
+        let mut tx = self.db.begin_write().map_err(io)?;
+        tx.set_durability(Durability::Immediate).map_err(io)?;
+        let fold = self.journaled + n >= FOLD;
+        {
+            let mut j = tx.open_table(JOURNAL).map_err(io)?;
+            if fold {
+                let mut t = tx.open_table(LEASES).map_err(io)?;
+                for row in j.iter().map_err(io)? {
+                    let (_, v) = row.map_err(io)?;
+                    for c in codec::changes(v.value())? {
+                        apply(&mut t, &c)?;
+                    }
+                }
+                for c in codec::changes(&rec)? {
+                    apply(&mut t, &c)?;
+                }
+                j.retain(|_, _| false).map_err(io)?;
+            } else {
+                j.insert(self.next_seq, rec.as_slice()).map_err(io)?;
+            }
+        }
+        tx.commit().map_err(io)?;
+        if fold {
+            self.journaled = 0;
+        } else {
+            self.journaled += n;
+            self.next_seq += 1;
+        }
+        Ok(())
     }
 }
 
+fn apply(t: &mut redb::Table<'_, u32, &[u8]>, c: &Change) -> Result<(), StoreError> {
+    match c {
+        Change::Put(l) => {
+            let mut v = Vec::with_capacity(64);
+            codec::put_lease(&mut v, l);
+            t.insert(u32::from(l.ip), v.as_slice()).map_err(io)?;
+        }
+        Change::Del(ip) => {
+            t.remove(u32::from(*ip)).map_err(io)?;
+        }
+        // Offers are not stored here.
+        Change::Withdraw { .. } => {}
+    }
+    Ok(())
+}
+
 fn decode(k: u32, v: &[u8]) -> Result<Lease, StoreError> {
-    serde_json::from_slice(v).map_err(|e| StoreError::Corrupt {
+    let corrupt = |msg: String| StoreError::Corrupt {
         ip: Ipv4Addr::from(k),
-        msg: e.to_string(),
-    })
+        msg,
+    };
+    if v.first() == Some(&b'{') {
+        return serde_json::from_slice(v).map_err(|e| corrupt(e.to_string()));
+    }
+    let mut r = codec::Reader(v);
+    let l = r.lease().map_err(|e| corrupt(e.to_string()))?;
+    if u32::from(l.ip) != k {
+        return Err(corrupt(format!("record holds {}", l.ip)));
+    }
+    Ok(l)
 }
 
 fn read_all(tx: &redb::ReadTransaction) -> Result<Vec<Lease>, StoreError> {
     let t = tx.open_table(LEASES).map_err(io)?;
-    let mut out = Vec::new();
+    let mut by_ip = std::collections::BTreeMap::new();
     for row in t.iter().map_err(io)? {
         let (k, v) = row.map_err(io)?;
-        out.push(decode(k.value(), v.value())?);
+        by_ip.insert(k.value(), decode(k.value(), v.value())?);
     }
-    Ok(out)
+    // A database written before the journal existed has no journal table.
+    match tx.open_table(JOURNAL) {
+        Ok(j) => {
+            for row in j.iter().map_err(io)? {
+                let (_, v) = row.map_err(io)?;
+                for c in codec::changes(v.value())? {
+                    match c {
+                        Change::Put(l) => {
+                            by_ip.insert(u32::from(l.ip), l);
+                        }
+                        Change::Del(ip) => {
+                            by_ip.remove(&u32::from(ip));
+                        }
+                        Change::Withdraw { .. } => {}
+                    }
+                }
+            }
+        }
+        Err(redb::TableError::TableDoesNotExist(_)) => {}
+        Err(e) => return Err(io(e)),
+    }
+    Ok(by_ip.into_values().collect())
 }
 
 impl LeaseStore for RedbStore {
@@ -134,28 +257,160 @@ impl LeaseStore for RedbStore {
     }
 
     fn commit(&mut self, changes: &[Change]) -> Result<(), StoreError> {
-        if changes.is_empty() {
-            return Ok(());
+        self.write(&mut changes.iter())
+    }
+
+    fn commit_groups(
+        &mut self,
+        groups: &[&[Change]],
+        _now: u64,
+    ) -> Result<Vec<Refused>, StoreError> {
+        self.write(&mut groups.iter().flat_map(|g| g.iter()))?;
+        Ok(Vec::new())
+    }
+}
+
+/// The binary record forms: a lease is version byte 1, address, state, start, expiry, then
+/// client key, hardware address and host name each with a 16-bit length (0xffff: no host name);
+/// a journal record is a sequence of changes, each `P` + lease or `D` + address.
+mod codec {
+    use super::{Change, Lease, StoreError};
+    use crate::lease::LeaseState;
+    use std::net::Ipv4Addr;
+
+    const V1: u8 = 1;
+    const NONE: u16 = u16::MAX;
+
+    fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+        // Client keys, hardware addresses and names are far below 64 KiB (one DHCP option).
+        let n = b.len().min(usize::from(NONE - 1));
+        out.extend_from_slice(&(n as u16).to_be_bytes());
+        out.extend_from_slice(&b[..n]);
+    }
+
+    pub(super) fn put_lease(out: &mut Vec<u8>, l: &Lease) {
+        out.push(V1);
+        out.extend_from_slice(&l.ip.octets());
+        out.push(match l.state {
+            LeaseState::Offered => 0,
+            LeaseState::Bound => 1,
+            LeaseState::Released => 2,
+            LeaseState::Expired => 3,
+            LeaseState::Declined => 4,
+        });
+        out.extend_from_slice(&l.starts.to_be_bytes());
+        out.extend_from_slice(&l.expires.to_be_bytes());
+        put_bytes(out, &l.client);
+        put_bytes(out, &l.hwaddr);
+        match &l.hostname {
+            Some(h) => put_bytes(out, h.as_bytes()),
+            None => out.extend_from_slice(&NONE.to_be_bytes()),
         }
-        let mut tx = self.db.begin_write().map_err(io)?;
-        tx.set_durability(Durability::Immediate).map_err(io)?;
-        {
-            let mut t = tx.open_table(LEASES).map_err(io)?;
-            for c in changes {
-                match c {
-                    Change::Put(l) => {
-                        let v = serde_json::to_vec(l).map_err(io)?;
-                        t.insert(u32::from(l.ip), v.as_slice()).map_err(io)?;
-                    }
-                    Change::Del(ip) => {
-                        t.remove(u32::from(*ip)).map_err(io)?;
-                    }
-                    // Offers are not stored here.
-                    Change::Withdraw { .. } => {}
+    }
+
+    /// Appends the stored changes of `changes`; returns how many.
+    pub(super) fn put_changes(
+        out: &mut Vec<u8>,
+        changes: &mut dyn Iterator<Item = &Change>,
+    ) -> usize {
+        let mut n = 0;
+        for c in changes {
+            match c {
+                Change::Put(l) => {
+                    out.push(b'P');
+                    put_lease(out, l);
                 }
+                Change::Del(ip) => {
+                    out.push(b'D');
+                    out.extend_from_slice(&ip.octets());
+                }
+                Change::Withdraw { .. } => continue,
+            }
+            n += 1;
+        }
+        n
+    }
+
+    pub(super) fn changes(b: &[u8]) -> Result<Vec<Change>, StoreError> {
+        let mut r = Reader(b);
+        let mut out = Vec::new();
+        while !r.0.is_empty() {
+            match r.take(1)?[0] {
+                b'P' => out.push(Change::Put(r.lease()?)),
+                b'D' => out.push(Change::Del(r.ip()?)),
+                x => return Err(bad(format!("unknown journal change {x:#04x}"))),
             }
         }
-        tx.commit().map_err(io)
+        Ok(out)
+    }
+
+    fn bad(msg: String) -> StoreError {
+        StoreError::Io(format!("bad record: {msg}"))
+    }
+
+    pub(super) struct Reader<'a>(pub &'a [u8]);
+
+    impl Reader<'_> {
+        fn take(&mut self, n: usize) -> Result<&[u8], StoreError> {
+            if self.0.len() < n {
+                return Err(bad("truncated".into()));
+            }
+            let (a, b) = self.0.split_at(n);
+            self.0 = b;
+            Ok(a)
+        }
+        fn u16(&mut self) -> Result<u16, StoreError> {
+            let b = self.take(2)?;
+            Ok(u16::from_be_bytes([b[0], b[1]]))
+        }
+        fn u64(&mut self) -> Result<u64, StoreError> {
+            let mut a = [0; 8];
+            a.copy_from_slice(self.take(8)?);
+            Ok(u64::from_be_bytes(a))
+        }
+        fn ip(&mut self) -> Result<Ipv4Addr, StoreError> {
+            let b = self.take(4)?;
+            Ok(Ipv4Addr::new(b[0], b[1], b[2], b[3]))
+        }
+        fn bytes(&mut self) -> Result<Vec<u8>, StoreError> {
+            let n = self.u16()?;
+            Ok(self.take(usize::from(n))?.to_vec())
+        }
+        pub(super) fn lease(&mut self) -> Result<Lease, StoreError> {
+            let v = self.take(1)?[0];
+            if v != V1 {
+                return Err(bad(format!("unknown record version {v}")));
+            }
+            let ip = self.ip()?;
+            let state = match self.take(1)?[0] {
+                0 => LeaseState::Offered,
+                1 => LeaseState::Bound,
+                2 => LeaseState::Released,
+                3 => LeaseState::Expired,
+                4 => LeaseState::Declined,
+                x => return Err(bad(format!("unknown lease state {x}"))),
+            };
+            let starts = self.u64()?;
+            let expires = self.u64()?;
+            let client = self.bytes()?;
+            let hwaddr = self.bytes()?;
+            let hostname = if self.0.get(..2) == Some(&NONE.to_be_bytes()[..]) {
+                self.take(2)?;
+                None
+            } else {
+                let b = self.bytes()?;
+                Some(String::from_utf8(b).map_err(|_| bad("host name is not UTF-8".into()))?)
+            };
+            Ok(Lease {
+                ip,
+                client,
+                hwaddr,
+                hostname,
+                starts,
+                expires,
+                state,
+            })
+        }
     }
 }
 
@@ -287,6 +542,80 @@ mod tests {
         }
         let mut s = RedbStore::open(&p).unwrap();
         assert_eq!(s.load().unwrap(), vec![lease(6)]);
+    }
+
+    #[test]
+    fn journal_folds_into_the_table_and_every_change_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("leases.redb");
+        let mut want = std::collections::BTreeMap::new();
+        {
+            let mut s = RedbStore::open(&p).unwrap();
+            // enough commits to fold more than once, with deletes crossing the folds
+            for i in 0..(FOLD as u32 * 2 + 100) / 50 {
+                let mut group = Vec::new();
+                for j in 0..50u32 {
+                    let n = (i * 50 + j) % 3000;
+                    let mut l = lease(0);
+                    l.ip = Ipv4Addr::from(0x0a00_0000 + n);
+                    l.expires = u64::from(i);
+                    l.hostname = (j % 2 == 0).then(|| format!("h{n}"));
+                    if j == 49 {
+                        group.push(Change::Del(l.ip));
+                        want.remove(&l.ip);
+                    } else {
+                        want.insert(l.ip, l.clone());
+                        group.push(Change::Put(l));
+                    }
+                }
+                s.commit_groups(&[&group[..10], &group[10..]], 0).unwrap();
+            }
+            assert!(s.journaled < FOLD);
+            assert_eq!(
+                s.load().unwrap(),
+                want.values().cloned().collect::<Vec<_>>()
+            );
+        }
+        let mut s = RedbStore::open(&p).unwrap();
+        assert_eq!(
+            s.load().unwrap(),
+            want.values().cloned().collect::<Vec<_>>()
+        );
+        assert_eq!(
+            read_only(&p).unwrap(),
+            want.values().cloned().collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn json_records_of_earlier_versions_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("leases.redb");
+        {
+            let db = redb::Database::create(&p).unwrap();
+            let tx = db.begin_write().unwrap();
+            {
+                let mut t = tx.open_table(LEASES).unwrap();
+                let v = serde_json::to_vec(&lease(9)).unwrap();
+                t.insert(u32::from(lease(9).ip), v.as_slice()).unwrap();
+            }
+            tx.commit().unwrap();
+        }
+        assert_eq!(read_only(&p).unwrap(), vec![lease(9)]);
+        let mut s = RedbStore::open(&p).unwrap();
+        s.commit(&[Change::Put(lease(10))]).unwrap();
+        assert_eq!(s.load().unwrap(), vec![lease(9), lease(10)]);
+    }
+
+    #[test]
+    fn a_damaged_record_is_an_error_not_a_panic() {
+        let mut whole = Vec::new();
+        codec::put_changes(&mut whole, &mut [Change::Put(lease(3))].iter());
+        assert_eq!(codec::changes(&whole).unwrap(), vec![Change::Put(lease(3))]);
+        for cut in 1..whole.len() {
+            assert!(codec::changes(&whole[..cut]).is_err(), "cut at {cut}");
+        }
+        assert!(codec::changes(b"X").is_err());
     }
 
     #[test]
