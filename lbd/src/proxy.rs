@@ -268,11 +268,27 @@ impl Drop for Workers {
 
 /// Proxy threads to start: `LBD_PROXY_THREADS`, else the CPUs this process may run on.
 fn thread_count() -> usize {
-    std::env::var("LBD_PROXY_THREADS")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-        .filter(|n| (1..=256).contains(n))
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (n, warning) = threads_from(std::env::var("LBD_PROXY_THREADS").ok().as_deref(), cpus);
+    if let Some(w) = warning {
+        tracing::warn!("{w}");
+    }
+    n
+}
+
+/// Proxy threads for the value `var` of `LBD_PROXY_THREADS` (1 to 256), else `cpus`; an
+/// unusable value is ignored and named.
+fn threads_from(var: Option<&str>, cpus: usize) -> (usize, Option<String>) {
+    match var.map(|v| (v, v.trim().parse::<usize>())) {
+        None => (cpus, None),
+        Some((_, Ok(n))) if (1..=256).contains(&n) => (n, None),
+        Some((v, _)) => (
+            cpus,
+            Some(format!(
+                "LBD_PROXY_THREADS={v:?} ignored (a number from 1 to 256): {cpus} proxy threads, one per CPU"
+            )),
+        ),
+    }
 }
 
 #[derive(Debug)]
@@ -393,7 +409,26 @@ impl Proxies {
 
 /// Whether large transfers use splice(2): on unless `LBD_PROXY_SPLICE=0`.
 fn splice_enabled() -> bool {
-    std::env::var("LBD_PROXY_SPLICE").map_or(true, |v| v != "0")
+    let (on, warning) = splice_from(std::env::var("LBD_PROXY_SPLICE").ok().as_deref());
+    if let Some(w) = warning {
+        tracing::warn!("{w}");
+    }
+    on
+}
+
+/// splice(2) for the value `var` of `LBD_PROXY_SPLICE`: `0` off, `1` or unset on; anything
+/// else is named and leaves it on.
+fn splice_from(var: Option<&str>) -> (bool, Option<String>) {
+    match var.map(str::trim) {
+        Some("0") => (false, None),
+        None | Some("1") => (true, None),
+        Some(v) => (
+            true,
+            Some(format!(
+                "LBD_PROXY_SPLICE={v:?} not understood (0 = off, 1 = on): splice stays on"
+            )),
+        ),
+    }
 }
 
 /// Fails with EADDRINUSE when something already listens on `addr`, SO_REUSEPORT or not: the
@@ -794,6 +829,24 @@ mod tests {
             // The leaving backend's sources are shared by both that remain.
             assert_eq!(spread.len(), 2, "backend {gone}");
         }
+    }
+
+    #[test]
+    fn proxy_env_knobs() {
+        assert_eq!(threads_from(None, 2), (2, None));
+        assert_eq!(threads_from(Some("1"), 2), (1, None));
+        assert_eq!(threads_from(Some("256"), 2), (256, None));
+        for bad in ["0", "257", "four", ""] {
+            let (n, w) = threads_from(Some(bad), 2);
+            assert_eq!(n, 2, "{bad}");
+            assert!(w.unwrap().contains("LBD_PROXY_THREADS"), "{bad}");
+        }
+        assert_eq!(splice_from(None), (true, None));
+        assert_eq!(splice_from(Some("1")), (true, None));
+        assert_eq!(splice_from(Some("0")), (false, None));
+        let (on, w) = splice_from(Some("off"));
+        assert!(on);
+        assert!(w.unwrap().contains("LBD_PROXY_SPLICE=\"off\""));
     }
 
     #[test]
