@@ -20,9 +20,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use std::net::SocketAddrV4;
-use std::process::{Command, Stdio};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use shared::{Dataplane, Protocol, Scheduler};
 
@@ -31,6 +33,8 @@ use crate::sched;
 
 /// The table's family and name.
 pub const TABLE: &str = "ip lbd";
+/// How long one run of `nft` may take before it is killed and the run counts as failed.
+pub const NFT_DEADLINE: Duration = Duration::from_secs(5);
 
 /// Why the ruleset could not be applied.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +50,9 @@ pub enum NftError {
     /// Talking to `nft` failed.
     #[error("running nft: {0}")]
     Io(#[from] std::io::Error),
+    /// `nft` did not finish in time; it was killed and reaped.
+    #[error("nft did not finish within {0:?} and was killed (the previous ruleset stays in force)")]
+    TimedOut(Duration),
 }
 
 fn proto(p: Protocol) -> &'static str {
@@ -215,14 +222,12 @@ pub fn parse_counters(json: &str) -> Result<BTreeMap<String, CounterValue>, Stri
 
 /// Reads lbd's counters from the kernel (`nft -j list counters table ip lbd`).
 pub fn read_counters(nft: &str) -> Result<BTreeMap<String, CounterValue>, NftError> {
-    let out = Command::new(nft)
-        .args(["-j", "list", "counters", "table", TABLE])
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => NftError::Missing(format!("{nft}: {e}")),
-            _ => NftError::Io(e),
-        })?;
+    let out = run_bounded(
+        nft,
+        Command::new(nft).args(["-j", "list", "counters", "table", TABLE]),
+        b"",
+        NFT_DEADLINE,
+    )?;
     if !out.status.success() {
         return Err(NftError::Refused(format!(
             "listing counters: {}: {}",
@@ -582,30 +587,111 @@ pub fn render_delete() -> String {
     format!("table {TABLE}\ndelete table {TABLE}\n")
 }
 
-/// Runs `nft -f -` with `script` on stdin.
+/// Runs `nft -f -` with `script` on stdin, killed past [`NFT_DEADLINE`].
 pub fn apply(nft: &str, script: &str) -> Result<(), NftError> {
-    let mut child = match Command::new(nft)
-        .args(["-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-    {
-        Ok(c) => c,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(NftError::Missing(format!("{nft}: {e}")));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(script.as_bytes())?;
-    }
-    let out = child.wait_with_output()?;
+    apply_within(nft, script, NFT_DEADLINE)
+}
+
+/// Runs `nft -f -` with `script` on stdin, killed past `deadline`. nft commits its netlink
+/// batch as one transaction, so a run killed before it finished changed nothing.
+fn apply_within(nft: &str, script: &str, deadline: Duration) -> Result<(), NftError> {
+    let out = run_bounded(
+        nft,
+        Command::new(nft).args(["-f", "-"]),
+        script.as_bytes(),
+        deadline,
+    )?;
     if out.status.success() {
         Ok(())
     } else {
         let err = String::from_utf8_lossy(&out.stderr);
         Err(NftError::Refused(format!("{}: {}", out.status, err.trim())))
+    }
+}
+
+/// Runs `cmd` (the program `nft`) with `input` on its stdin and collects its output. Past
+/// `deadline` the child is killed by its own PID (still unreaped, so not reused), reaped, and
+/// the run fails with [`NftError::TimedOut`].
+fn run_bounded(
+    nft: &str,
+    cmd: &mut Command,
+    input: &[u8],
+    deadline: Duration,
+) -> Result<Output, NftError> {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => NftError::Missing(format!("{nft}: {e}")),
+            _ => NftError::Io(e),
+        })?;
+    // Feeding and draining run beside the wait, so a child that stops reading or fills a pipe
+    // cannot stall lbd: the deadline covers all of it. A write error (nft exited early) shows
+    // as nft's own exit status and message.
+    let stdin = child.stdin.take();
+    let input = input.to_vec();
+    std::thread::spawn(move || {
+        if let Some(mut w) = stdin {
+            let _ = w.write_all(&input);
+        }
+    });
+    let drain = |r: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut v);
+            }
+            v
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|r| Box::new(r) as _));
+    let stderr = drain(child.stderr.take().map(|r| Box::new(r) as _));
+    let Some(status) = wait_until(&mut child, Instant::now() + deadline)? else {
+        // The drain threads end when the pipes close (the child is gone); not waited for.
+        let _ = child.kill();
+        child.wait()?;
+        return Err(NftError::TimedOut(deadline));
+    };
+    Ok(Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    })
+}
+
+/// Waits for `child` to exit, until `end`: its status, or None when `end` passed first (the
+/// child is then still running, unreaped). Waits on a pidfd, which becomes readable on exit.
+fn wait_until(child: &mut Child, end: Instant) -> std::io::Result<Option<ExitStatus>> {
+    // SAFETY: plain pidfd_open(2) on our own unreaped child; the descriptor is owned below.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, child.id() as libc::pid_t, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh descriptor we own.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    loop {
+        if let Some(s) = child.try_wait()? {
+            return Ok(Some(s));
+        }
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(None);
+        }
+        let mut p = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = left.as_millis().clamp(1, i32::MAX as u128) as i32;
+        // SAFETY: one valid pollfd.
+        if unsafe { libc::poll(&mut p, 1, ms) } < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
     }
 }
 
@@ -900,6 +986,34 @@ mod tests {
         assert!(parse_counters("nft: error").is_err());
         let bad = r#"{"nftables": [{"counter": {"family": "ip", "table": "lbd", "name": "x"}}]}"#;
         assert!(parse_counters(bad).unwrap_err().contains("without"));
+    }
+
+    // `sh` stands in for nft: `sh -f -` runs the script it is fed on stdin (no executable is
+    // written at run time, so no ETXTBSY race with other tests' forks).
+
+    #[test]
+    fn a_hanging_nft_is_killed_at_the_deadline() {
+        // `exec`: the shell becomes the sleeper, so killing the child ends the hang.
+        let t = Instant::now();
+        let e = apply_within("/bin/sh", "exec sleep 30\n", Duration::from_millis(300)).unwrap_err();
+        let took = t.elapsed();
+        assert!(matches!(e, NftError::TimedOut(_)), "{e}");
+        assert!(e.to_string().contains("previous ruleset stays"), "{e}");
+        assert!(took >= Duration::from_millis(300), "{took:?}");
+        assert!(took < Duration::from_secs(5), "not killed: {took:?}");
+        // The same with a script too large for a pipe, fed to a child that stops reading it.
+        let big = format!("exec sleep 30\n{}", "#".repeat(1 << 20));
+        let e = apply_within("/bin/sh", &big, Duration::from_millis(300)).unwrap_err();
+        assert!(matches!(e, NftError::TimedOut(_)), "{e}");
+    }
+
+    #[test]
+    fn nft_status_and_message_are_collected() {
+        let script = "echo 'Error: no such table' >&2; exit 1\n";
+        let e = apply_within("/bin/sh", script, Duration::from_secs(5)).unwrap_err();
+        assert!(matches!(e, NftError::Refused(_)), "{e}");
+        assert!(e.to_string().contains("Error: no such table"), "{e}");
+        apply_within("/bin/sh", "exit 0\n", Duration::from_secs(5)).unwrap();
     }
 
     #[test]

@@ -180,11 +180,10 @@ impl Shared {
         let at = |i: usize| (picker.plan.targets[i].addr, picker.stats[i].clone());
         let now = Instant::now();
         if let Some(t) = picker.plan.persistence {
-            let aff = self.affinity.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((a, when)) = aff.get(&src)
-                && now.duration_since(*when) < t
-                && let Some(i) = picker.plan.targets.iter().position(|x| x.addr == *a)
-            {
+            let mut aff = self.affinity.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(i) = sticky(&mut aff, src, now, t, |a| {
+                picker.plan.targets.iter().position(|x| x.addr == a)
+            }) {
                 return Some(at(i));
             }
         }
@@ -204,6 +203,26 @@ impl Shared {
         }
         Some(chosen)
     }
+}
+
+/// Source persistence: the backend index `src` keeps at `now`, if its entry was last used less
+/// than `t` ago and names a backend `live` still has. A hit refreshes the entry, so persistence
+/// times out from the client's LAST connection, as LVS's `persistence_timeout` and the kernel
+/// plane's `update @set` do (a client that keeps connecting never moves).
+fn sticky(
+    aff: &mut HashMap<Ipv4Addr, (SocketAddrV4, Instant)>,
+    src: Ipv4Addr,
+    now: Instant,
+    t: Duration,
+    live: impl Fn(SocketAddrV4) -> Option<usize>,
+) -> Option<usize> {
+    let (a, when) = aff.get_mut(&src)?;
+    if now.saturating_duration_since(*when) >= t {
+        return None;
+    }
+    let i = live(*a)?;
+    *when = now;
+    Some(i)
 }
 
 /// The proxy's threads: one single-threaded runtime each, running until dropped.
@@ -249,11 +268,27 @@ impl Drop for Workers {
 
 /// Proxy threads to start: `LBD_PROXY_THREADS`, else the CPUs this process may run on.
 fn thread_count() -> usize {
-    std::env::var("LBD_PROXY_THREADS")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-        .filter(|n| (1..=256).contains(n))
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (n, warning) = threads_from(std::env::var("LBD_PROXY_THREADS").ok().as_deref(), cpus);
+    if let Some(w) = warning {
+        tracing::warn!("{w}");
+    }
+    n
+}
+
+/// Proxy threads for the value `var` of `LBD_PROXY_THREADS` (1 to 256), else `cpus`; an
+/// unusable value is ignored and named.
+fn threads_from(var: Option<&str>, cpus: usize) -> (usize, Option<String>) {
+    match var.map(|v| (v, v.trim().parse::<usize>())) {
+        None => (cpus, None),
+        Some((_, Ok(n))) if (1..=256).contains(&n) => (n, None),
+        Some((v, _)) => (
+            cpus,
+            Some(format!(
+                "LBD_PROXY_THREADS={v:?} ignored (a number from 1 to 256): {cpus} proxy threads, one per CPU"
+            )),
+        ),
+    }
 }
 
 #[derive(Debug)]
@@ -374,7 +409,26 @@ impl Proxies {
 
 /// Whether large transfers use splice(2): on unless `LBD_PROXY_SPLICE=0`.
 fn splice_enabled() -> bool {
-    std::env::var("LBD_PROXY_SPLICE").map_or(true, |v| v != "0")
+    let (on, warning) = splice_from(std::env::var("LBD_PROXY_SPLICE").ok().as_deref());
+    if let Some(w) = warning {
+        tracing::warn!("{w}");
+    }
+    on
+}
+
+/// splice(2) for the value `var` of `LBD_PROXY_SPLICE`: `0` off, `1` or unset on; anything
+/// else is named and leaves it on.
+fn splice_from(var: Option<&str>) -> (bool, Option<String>) {
+    match var.map(str::trim) {
+        Some("0") => (false, None),
+        None | Some("1") => (true, None),
+        Some(v) => (
+            true,
+            Some(format!(
+                "LBD_PROXY_SPLICE={v:?} not understood (0 = off, 1 = on): splice stays on"
+            )),
+        ),
+    }
 }
 
 /// Fails with EADDRINUSE when something already listens on `addr`, SO_REUSEPORT or not: the
@@ -775,6 +829,52 @@ mod tests {
             // The leaving backend's sources are shared by both that remain.
             assert_eq!(spread.len(), 2, "backend {gone}");
         }
+    }
+
+    #[test]
+    fn proxy_env_knobs() {
+        assert_eq!(threads_from(None, 2), (2, None));
+        assert_eq!(threads_from(Some("1"), 2), (1, None));
+        assert_eq!(threads_from(Some("256"), 2), (256, None));
+        for bad in ["0", "257", "four", ""] {
+            let (n, w) = threads_from(Some(bad), 2);
+            assert_eq!(n, 2, "{bad}");
+            assert!(w.unwrap().contains("LBD_PROXY_THREADS"), "{bad}");
+        }
+        assert_eq!(splice_from(None), (true, None));
+        assert_eq!(splice_from(Some("1")), (true, None));
+        assert_eq!(splice_from(Some("0")), (false, None));
+        let (on, w) = splice_from(Some("off"));
+        assert!(on);
+        assert!(w.unwrap().contains("LBD_PROXY_SPLICE=\"off\""));
+    }
+
+    #[test]
+    fn persistence_times_out_from_the_last_use() {
+        let t = Duration::from_secs(2);
+        let (src, other) = (
+            Ipv4Addr::new(192, 168, 1, 50),
+            Ipv4Addr::new(192, 168, 1, 51),
+        );
+        let b = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 80);
+        let live = |a: SocketAddrV4| (a == b).then_some(1);
+        let t0 = Instant::now();
+        let mut aff = HashMap::from([(src, (b, t0))]);
+        assert_eq!(sticky(&mut aff, other, t0, t, live), None, "no entry");
+        // Uses every 1.5 s keep the client on its backend for 6 s, three times the timeout.
+        for k in 1..=4u32 {
+            let now = t0 + Duration::from_millis(1500) * k;
+            assert_eq!(sticky(&mut aff, src, now, t, live), Some(1), "use {k}");
+            assert_eq!(aff[&src].1, now, "refreshed at use {k}");
+        }
+        let last = t0 + Duration::from_secs(6);
+        // A silence of the timeout from the last use ends it (and does not refresh it).
+        assert_eq!(sticky(&mut aff, src, last + t, t, live), None);
+        assert_eq!(aff[&src].1, last);
+        // An entry naming a backend that left is not used, nor refreshed.
+        let gone = |_: SocketAddrV4| None;
+        assert_eq!(sticky(&mut aff, src, last + t / 2, t, gone), None);
+        assert_eq!(aff[&src].1, last);
     }
 
     #[tokio::test]

@@ -5,10 +5,14 @@
 
 use std::io;
 use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
 
 use ipnet::Ipv4Net;
 
 use crate::desired::VipPlan;
+
+/// How long the kernel may take to acknowledge an address change.
+pub const NETLINK_DEADLINE: Duration = Duration::from_secs(3);
 
 /// Why a VIP could not be placed.
 #[derive(Debug, thiserror::Error)]
@@ -191,12 +195,47 @@ fn nl_addr(cmd: u16, addr: Ipv4Addr, prefix: u8, index: u32) -> io::Result<()> {
     if r < 0 {
         return Err(io::Error::last_os_error());
     }
+    await_ack(&fd, cmd, seq, Instant::now() + NETLINK_DEADLINE)
+}
+
+/// Waits, until `end`, for the kernel's answer to request `seq` (`cmd`) on netlink socket `fd`.
+/// No answer in time is an error, not a hang (it stays out of the path to READY and out of
+/// every apply, which then fails and is retried).
+fn await_ack(fd: &impl std::os::fd::AsFd, cmd: u16, seq: u32, end: Instant) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let fd = fd.as_fd();
     let mut buf = [0u8; 4096];
     for _ in 0..8 {
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        let tv = libc::timeval {
+            tv_sec: left.as_secs() as libc::time_t,
+            // At least 1 us: a zero timeval would mean no timeout at all.
+            tv_usec: left.subsec_micros().max(1) as libc::suseconds_t,
+        };
+        // SAFETY: `tv` is a valid timeval for its length.
+        let r = unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVTIMEO,
+                (&raw const tv).cast(),
+                std::mem::size_of::<libc::timeval>() as u32,
+            )
+        };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
         // SAFETY: `buf` is valid for its length.
         let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
         if n < 0 {
-            return Err(io::Error::last_os_error());
+            let e = io::Error::last_os_error();
+            match e.kind() {
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => continue,
+                _ => return Err(e),
+            }
         }
         if let Some(e) = ack_errno(&buf[..n as usize], seq) {
             return match e {
@@ -207,7 +246,10 @@ fn nl_addr(cmd: u16, addr: Ipv4Addr, prefix: u8, index: u32) -> io::Result<()> {
             };
         }
     }
-    Err(io::Error::other("no netlink acknowledgement"))
+    Err(io::Error::new(
+        io::ErrorKind::TimedOut,
+        format!("no netlink acknowledgement within {NETLINK_DEADLINE:?}"),
+    ))
 }
 
 /// The gratuitous ARP request announcing `vip` from `mac` (pure, for tests).
@@ -337,6 +379,63 @@ mod tests {
         assert_eq!(ack_errno(&b, 5), Some(libc::EEXIST));
         assert_eq!(ack_errno(&b, 6), None);
         assert_eq!(ack_errno(&b[..10], 5), None);
+    }
+
+    /// An NLMSG_ERROR answer to `seq` carrying `errno` (0 = acknowledged).
+    fn ack(seq: u32, errno: i32) -> [u8; 36] {
+        let mut b = [0u8; 36];
+        b[0..4].copy_from_slice(&36u32.to_ne_bytes());
+        b[4..6].copy_from_slice(&(libc::NLMSG_ERROR as u16).to_ne_bytes());
+        b[8..12].copy_from_slice(&seq.to_ne_bytes());
+        b[16..20].copy_from_slice(&(-errno).to_ne_bytes());
+        b
+    }
+
+    #[test]
+    fn a_silent_kernel_is_a_timeout_not_a_hang() {
+        // A datagram socket pair stands in for the netlink socket.
+        let (ours, kernel) = std::os::unix::net::UnixDatagram::pair().unwrap();
+        let t = Instant::now();
+        let e = await_ack(&ours, libc::RTM_NEWADDR, 1, t + Duration::from_millis(200)).unwrap_err();
+        let took = t.elapsed();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{e}");
+        assert!(e.to_string().contains("no netlink acknowledgement"), "{e}");
+        assert!(took >= Duration::from_millis(200), "{took:?}");
+        assert!(took < Duration::from_secs(2), "{took:?}");
+        // Answers to other requests do not extend the wait.
+        for _ in 0..3 {
+            kernel.send(&ack(9, 0)).unwrap();
+        }
+        let t = Instant::now();
+        let e = await_ack(&ours, libc::RTM_NEWADDR, 1, t + Duration::from_millis(200)).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{e}");
+        assert!(t.elapsed() < Duration::from_secs(2));
+        // An answer in time is taken, with its meaning.
+        kernel.send(&ack(2, 0)).unwrap();
+        await_ack(
+            &ours,
+            libc::RTM_NEWADDR,
+            2,
+            Instant::now() + Duration::from_secs(2),
+        )
+        .unwrap();
+        kernel.send(&ack(3, libc::EEXIST)).unwrap();
+        await_ack(
+            &ours,
+            libc::RTM_NEWADDR,
+            3,
+            Instant::now() + Duration::from_secs(2),
+        )
+        .unwrap();
+        kernel.send(&ack(4, libc::EPERM)).unwrap();
+        let e = await_ack(
+            &ours,
+            libc::RTM_NEWADDR,
+            4,
+            Instant::now() + Duration::from_secs(2),
+        )
+        .unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EPERM));
     }
 
     #[test]

@@ -1,9 +1,10 @@
-//! Source persistence EXPIRES: with a 2 s timeout a client keeps its backend across requests,
-//! and once the timeout has passed without traffic its next connection is scheduled afresh
-//! (rr here, which picks the other backend). Kernel: the client's element leaves the
-//! backend's set (`nft list set`, polled with a bound) no earlier than the timeout after its
-//! last request; proxy (whose table is not observable): half-way through the timeout the client
-//! is still sticky, and after the timeout has passed with no traffic it moves.
+//! Source persistence EXPIRES, timed from the client's LAST connection (as LVS's
+//! persistence_timeout): with a 2 s timeout a client keeps its backend across requests, and
+//! once the timeout has passed without traffic its next connection is scheduled afresh (rr
+//! here, which picks the other backend). Kernel: the client's element leaves the backend's set
+//! (`nft list set`, polled with a bound) no earlier than the timeout after its last request;
+//! proxy (whose table is not observable): a client connecting every half timeout for twice the
+//! timeout stays put, and after the timeout has passed with no traffic it moves.
 
 mod common;
 
@@ -81,15 +82,28 @@ fn proxy_persistence_expires_after_the_timeout() {
         .unwrap();
     let last = stick(&lan, 5);
     // The proxy's persistence table is not observable from outside, and a request would be
-    // the very thing under test: let the timeout pass with no traffic from B (this wait is the
-    // timeout being tested, not a synchronisation with lbd).
-    // Half-way through, B is still on web2 (the entry did not expire early).
-    std::thread::sleep((TIMEOUT / 2).saturating_sub(last.elapsed()));
-    assert_eq!(get(&lan).unwrap(), "web2", "expired early");
-    let last = Instant::now();
+    // the very thing under test, so these waits are the timeout being tested, not a
+    // synchronisation with lbd. Persistence times out from the LAST connection: B connects
+    // again every half timeout, for twice the timeout in all, and stays on web2 throughout
+    // (an entry timed from when the backend was chosen would move it to web1 here).
+    let first = Instant::now();
+    let mut last = last;
+    let mut seen = Vec::new();
+    while first.elapsed() < 2 * TIMEOUT {
+        std::thread::sleep((TIMEOUT / 2).saturating_sub(last.elapsed()));
+        seen.push(get(&lan).unwrap());
+        last = Instant::now();
+    }
+    println!(
+        "proxy: {} requests over {:?}, every {:?}: {seen:?}",
+        seen.len(),
+        first.elapsed(),
+        TIMEOUT / 2
+    );
+    assert!(seen.iter().all(|b| b == "web2"), "not refreshed: {seen:?}");
+    // Now a silence longer than the timeout: B's next connection is scheduled afresh. Sticky
+    // requests did not advance the rr cursor, so that is rr slot 2 -> web1, and it sticks.
     std::thread::sleep((TIMEOUT + Duration::from_millis(300)).saturating_sub(last.elapsed()));
-    // Sticky requests did not advance the rr cursor: B's next connection is rr slot 2 -> web1,
-    // and it sticks there now.
     let moved = gets(&lan, 4);
     assert!(moved.iter().all(|b| b == "web1"), "not moved: {moved:?}");
 }
