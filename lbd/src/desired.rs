@@ -72,6 +72,12 @@ pub struct ServicePlan {
     /// Backends configured with a weight (live or not): the source-hash table is built over
     /// them, so a backend that leaves moves only its own sources ([`ServicePlan::sh_table`]).
     pub pool: Vec<Target>,
+    /// Every address whose connections the kernel plane counts while it is configured, whatever
+    /// the mode: each backend of the service (drained with `weight = 0` or down included: their
+    /// established connections keep flowing) and the sorry server (its connections outlive a
+    /// return to live). Sorted, each once. Empty in plans built by hand: then only `targets`
+    /// and `pool` are counted.
+    pub counted: Vec<SocketAddrV4>,
 }
 
 impl ServicePlan {
@@ -189,7 +195,12 @@ pub fn desired(view: &LbView, health: &HealthMap, role: Role) -> Desired {
         } else {
             (Mode::Withdrawn, Vec::new())
         };
+        let mut counted: Vec<SocketAddrV4> =
+            s.backends.iter().map(|b| b.addr).chain(s.sorry).collect();
+        counted.sort();
+        counted.dedup();
         services.push(ServicePlan {
+            counted,
             index,
             name: s.name.clone(),
             vip: s.vip,
@@ -350,5 +361,32 @@ sorry = "192.168.10.99:8080"
         );
         assert_eq!(d.services[0].targets.len(), 1);
         assert_eq!(d.services[0].targets[0].name, "web1");
+        // Still counted: its established connections keep flowing; so is the sorry server.
+        let counted: Vec<String> = d.services[0]
+            .counted
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            counted,
+            ["192.168.10.10:80", "192.168.10.11:80", "192.168.10.99:8080"]
+        );
+    }
+
+    #[test]
+    fn counted_whatever_the_mode() {
+        // Live, sorry and withdrawn plans all count every configured backend and the sorry
+        // server; backup carries nothing.
+        let up = h(&[("192.168.10.10:80", true), ("192.168.10.11:80", true)]);
+        for (health, mode) in [(up.clone(), Mode::Live), (h(&[]), Mode::Sorry)] {
+            let d = desired(&view(), &health, Role::Master);
+            assert_eq!(d.services[0].mode, mode);
+            assert_eq!(d.services[0].counted.len(), 3, "{mode:?}");
+        }
+        let mut v = view();
+        v.services[0].sorry = None;
+        let d = desired(&v, &h(&[]), Role::Master);
+        assert_eq!(d.services[0].mode, Mode::Withdrawn);
+        assert_eq!(d.services[0].counted.len(), 2);
     }
 }

@@ -240,7 +240,9 @@ pub fn read_counters(nft: &str) -> Result<BTreeMap<String, CounterValue>, NftErr
 
 /// Services whose traffic is counted, by protocol: every kernel service the desired state
 /// lists (live, sorry or withdrawn: a withdrawn service's established connections still flow),
-/// over its live targets and its pool.
+/// over its live targets, its pool and every address it counts while configured
+/// ([`ServicePlan::counted`]: drained backends and the sorry server, whose established
+/// connections keep flowing after they stop getting new ones).
 fn accounting(d: &Desired, r: &mut Ruleset) {
     let mut conn_rules = Vec::new();
     let mut byte_rules = Vec::new();
@@ -252,8 +254,13 @@ fn accounting(d: &Desired, r: &mut Ruleset) {
             .iter()
             .filter(|s| s.dataplane == Dataplane::Kernel && s.protocol == p)
         {
-            let mut backends: Vec<SocketAddrV4> =
-                s.targets.iter().chain(&s.pool).map(|t| t.addr).collect();
+            let mut backends: Vec<SocketAddrV4> = s
+                .targets
+                .iter()
+                .chain(&s.pool)
+                .map(|t| t.addr)
+                .chain(s.counted.iter().copied())
+                .collect();
             backends.sort();
             backends.dedup();
             for b in backends {
@@ -757,6 +764,7 @@ mod tests {
                     })
                     .collect(),
                 pool: Vec::new(),
+                counted: Vec::new(),
             }],
         }
     }
@@ -938,6 +946,51 @@ mod tests {
         d.services[0].pool = d.services[0].targets.clone();
         d.services[0].targets.remove(0);
         assert_eq!(build(&d).counters.len(), 6);
+        // Drained (weight 0, so neither target nor pool) and the sorry server after the service
+        // went live again: counter objects and byte-map elements stay while configured.
+        let mut d = plan(Scheduler::Rr, &[1], false);
+        d.services[0].counted = vec![
+            "192.168.10.10:80".parse().unwrap(),
+            "192.168.10.11:80".parse().unwrap(),
+            "192.168.10.99:8080".parse().unwrap(),
+        ];
+        let r = build(&d);
+        assert_eq!(r.counters.len(), 9, "{}", r.body);
+        for (b, name) in [
+            ("192.168.10.11 . 80", "192_168_10_11_80"),
+            ("192.168.10.99 . 8080", "192_168_10_99_8080"),
+        ] {
+            assert!(
+                r.body.contains(&format!(
+                    "192.168.1.120 . 80 . {b} . original : \"c_www3__{name}_to\", 192.168.1.120 . 80 . {b} . reply : \"c_www3__{name}_from\""
+                )),
+                "{}",
+                r.body
+            );
+            assert!(
+                r.body.contains(&format!(
+                    "192.168.1.120 . 80 . {b} : \"c_www3__{name}_conns\""
+                )),
+                "{}",
+                r.body
+            );
+        }
+        // ... but get no new connections.
+        assert!(
+            r.body
+                .contains("  chain svc0 {\n    meta l4proto tcp dnat to 192.168.10.10:80\n  }"),
+            "{}",
+            r.body
+        );
+        // A drained backend that returns keeps its counters: nothing is deleted.
+        let mut back = d.clone();
+        back.services[0].targets.push(Target {
+            name: "web2".into(),
+            addr: "192.168.10.11:80".parse().unwrap(),
+            weight: 1,
+        });
+        let s = script(Some(&r), &build(&back));
+        assert!(!s.contains("delete counter"), "{s}");
         // Proxy services are not counted here.
         d.services[0].dataplane = Dataplane::Proxy;
         assert!(build(&d).counters.is_empty());

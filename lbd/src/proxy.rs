@@ -761,6 +761,7 @@ mod tests {
                 })
                 .collect(),
             pool: Vec::new(),
+            counted: Vec::new(),
         }
     }
 

@@ -28,6 +28,7 @@ fn plan(index: usize, s: Scheduler, n: usize, persist: bool, proto: Protocol) ->
             })
             .collect(),
         pool: Vec::new(),
+        counted: Vec::new(),
     }
 }
 
