@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use shared::{CheckKind, LbView, Protocol};
 
 use crate::Trackers;
-use crate::desired::{Desired, Role};
+use crate::desired::{Desired, Mode, Role};
 use crate::metrics::Traffic;
 
 /// The status document (pure: everything comes in as arguments).
@@ -67,6 +67,18 @@ pub fn document(
                 "persistence_s": s.persistence.map(|d| d.as_secs()),
                 "quorum": s.quorum,
                 "sorry": s.sorry.map(|a| a.to_string()),
+                // The sorry server's traffic: its connections outlive the service going live
+                // again, and stay counted while it is configured.
+                "sorry_server": s.sorry.map(|a| {
+                    let tr = traffic.get(&(s.name.clone(), a)).copied().unwrap_or_default();
+                    json!({
+                        "address": a.to_string(),
+                        "in_use": plan.is_some_and(|p| p.mode == Mode::Sorry),
+                        "connections": tr.connections,
+                        "bytes_to_backend": tr.to_backend,
+                        "bytes_from_backend": tr.from_backend,
+                    })
+                }),
                 "mode": plan.map_or("not carried (backup)".to_owned(), |p| format!("{:?}", p.mode).to_lowercase()),
                 "backends": backends,
             })
@@ -208,6 +220,24 @@ pub fn render_text(doc: &Value) -> String {
                 b["bytes_from_backend"].as_u64().unwrap_or(0),
             );
         }
+        if let Some(b) = svc.get("sorry_server").filter(|b| b.is_object()) {
+            let _ = writeln!(
+                s,
+                "  -> {:<28} {:<7} {:<6} {:<10} {:<5} {:<10} {:<12} {}",
+                format!("{} (sorry)", b["address"].as_str().unwrap_or("?")),
+                "-",
+                "-",
+                "-",
+                if b["in_use"].as_bool() == Some(true) {
+                    "yes"
+                } else {
+                    "no"
+                },
+                b["connections"].as_u64().unwrap_or(0),
+                b["bytes_to_backend"].as_u64().unwrap_or(0),
+                b["bytes_from_backend"].as_u64().unwrap_or(0),
+            );
+        }
     }
     s
 }
@@ -260,6 +290,7 @@ vip = "192.168.1.120"
 port = 80
 backends = ["web1", "web2"]
 dataplane = "proxy"
+sorry = "192.168.1.99:8080"
 [lb]
 vrrp = { vrid = 7, priority = 120 }
 "#,
@@ -283,15 +314,30 @@ vrrp = { vrid = 7, priority = 120 }
             Role::Master,
             &["192.168.1.120".parse().unwrap()],
             &|_, _| Some(3),
-            &BTreeMap::from([(
-                ("www".to_owned(), "192.168.1.10:80".parse().unwrap()),
-                Traffic {
-                    connections: 7,
-                    to_backend: 700,
-                    from_backend: 9000,
-                },
-            )]),
+            &BTreeMap::from([
+                (
+                    ("www".to_owned(), "192.168.1.10:80".parse().unwrap()),
+                    Traffic {
+                        connections: 7,
+                        to_backend: 700,
+                        from_backend: 9000,
+                    },
+                ),
+                (
+                    ("www".to_owned(), "192.168.1.99:8080".parse().unwrap()),
+                    Traffic {
+                        connections: 2,
+                        to_backend: 20,
+                        from_backend: 30,
+                    },
+                ),
+            ]),
         );
+        let sorry = &doc["services"][0]["sorry_server"];
+        assert_eq!(sorry["address"], "192.168.1.99:8080");
+        assert_eq!(sorry["in_use"], false);
+        assert_eq!(sorry["connections"], 2);
+        assert_eq!(sorry["bytes_from_backend"], 30);
         assert_eq!(doc["vrrp"]["state"], "MASTER");
         assert_eq!(doc["services"][0]["mode"], "live");
         assert_eq!(doc["services"][0]["backends"][0]["health"], "up");
@@ -320,5 +366,12 @@ vrrp = { vrid = 7, priority = 120 }
             "{text}"
         );
         assert!(text.contains("down"), "{text}");
+        assert!(
+            text.lines().any(|l| l.contains("192.168.1.99:8080 (sorry)")
+                && l.split_whitespace()
+                    .collect::<Vec<_>>()
+                    .ends_with(&["no", "2", "20", "30"])),
+            "{text}"
+        );
     }
 }

@@ -18,10 +18,12 @@ const WEB2: &str = "{service=\"www3\",backend=\"192.168.10.11:80\"}";
 const SORRY: &str = "{service=\"www3\",backend=\"192.168.10.11:8080\"}";
 const CHUNK: usize = 16 * 1024;
 
-/// A TCP server on `port` in a host: an HTTP `GET` (the health check) gets a 200 and the
-/// connection is closed; any other connection is echoed back until the client closes it.
+/// A TCP server on `port` in a host: an HTTP `GET` (the health check) gets a 200 (a 500 once
+/// `healthy` is cleared) and the connection is closed; any other connection is echoed back until
+/// the client closes it.
 struct Echo {
     stop: Arc<AtomicBool>,
+    healthy: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -30,7 +32,8 @@ impl Echo {
         let l = host.enter(|| TcpListener::bind(("0.0.0.0", port)).unwrap());
         l.set_nonblocking(true).unwrap();
         let stop = Arc::new(AtomicBool::new(false));
-        let s = stop.clone();
+        let healthy = Arc::new(AtomicBool::new(true));
+        let (s, h) = (stop.clone(), healthy.clone());
         let thread = std::thread::spawn(move || {
             let mut conns = Vec::new();
             while !s.load(Ordering::Relaxed) {
@@ -38,8 +41,8 @@ impl Echo {
                     std::thread::sleep(Duration::from_millis(5));
                     continue;
                 };
-                let s = s.clone();
-                conns.push(std::thread::spawn(move || serve(c, &s)));
+                let (s, h) = (s.clone(), h.clone());
+                conns.push(std::thread::spawn(move || serve(c, &s, &h)));
             }
             for c in conns {
                 let _ = c.join();
@@ -47,12 +50,13 @@ impl Echo {
         });
         Echo {
             stop,
+            healthy,
             thread: Some(thread),
         }
     }
 }
 
-fn serve(mut c: TcpStream, stop: &AtomicBool) {
+fn serve(mut c: TcpStream, stop: &AtomicBool, healthy: &AtomicBool) {
     let _ = c.set_nonblocking(false);
     let _ = c.set_read_timeout(Some(Duration::from_millis(100)));
     let mut buf = vec![0u8; CHUNK];
@@ -62,9 +66,11 @@ fn serve(mut c: TcpStream, stop: &AtomicBool) {
             Ok(0) => return,
             Ok(n) => {
                 if first && buf[..n].starts_with(b"GET ") {
-                    let _ = c.write_all(
-                        b"HTTP/1.0 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\necho\n",
-                    );
+                    let _ = c.write_all(if healthy.load(Ordering::Relaxed) {
+                        b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    } else {
+                        b"HTTP/1.0 500 No\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    });
                     return;
                 }
                 first = false;
@@ -238,8 +244,50 @@ fn drained_backend_and_sorry_server_flows_stay_counted() {
         "sorry server not counted after going live: {s1:?} -> {s2:?}\n{m}"
     );
     assert_eq!(sample(&m, "lbd_apply_failures_total"), Some(0.0), "{m}");
+    // `lbd status` shows the sorry server's traffic too.
+    let st = status(&lan, &conf);
+    let sorry = &st["services"][0]["sorry_server"];
+    assert_eq!(sorry["in_use"], false, "{st}");
+    assert_eq!(sorry["connections"], 1, "{st}");
+    assert!(sorry["bytes_to_backend"].as_f64() >= Some(s2.1), "{st}");
+    assert!(status_text(&lan, &conf).contains("192.168.10.11:8080 (sorry)"));
     drop(flow);
     drop(sorry_flow);
+    let st = lbd.stop_with(Duration::from_secs(5));
+    assert!(st.success(), "{st}\n{}", lbd.stderr());
+}
+
+#[test]
+fn flow_to_a_backend_that_fails_its_checks_stays_counted() {
+    e2e::require_netns!("nft", "curl", "busybox");
+    let lan = SeedLan::build("lbdown");
+    let e1 = Echo::start(&lan.web1, 80);
+    let _w2 = web(&lan.web2, "web2");
+    let conf = host_file(&lan, "");
+    let mut lbd = lbd(&lan, &conf);
+    wait_both_in_use(&lan, &conf);
+    let mut flow = echo_flow(&lan);
+    let m = scrape(&lan.main);
+    let t1 = traffic(&m, WEB1);
+
+    // web1 answers its checks with 500 while its established flow goes on (conntrack keeps it).
+    let cursor = lbd.log_cursor();
+    e1.healthy.store(false, Ordering::Relaxed);
+    lbd.wait_for_log_after(cursor, "mode=Live targets=web2=", Duration::from_secs(5))
+        .unwrap();
+    assert!(push(&mut flow, 8), "the flow to the failed backend broke");
+    let bodies = gets(&lan, 4);
+    assert!(bodies.iter().all(|b| b == "web2"), "{bodies:?}");
+    let m = scrape(&lan.main);
+    let t1b = traffic(&m, WEB1);
+    let more = (8 * CHUNK) as f64;
+    assert_eq!(t1b.0, t1.0, "{m}");
+    assert!(
+        t1b.1 - t1.1 >= more && t1b.2 - t1.2 >= more,
+        "failed web1 not counted: {t1:?} -> {t1b:?}\n{m}"
+    );
+    assert_eq!(sample(&m, &series("backend_up", WEB1)), Some(0.0), "{m}");
+    drop(flow);
     let st = lbd.stop_with(Duration::from_secs(5));
     assert!(st.success(), "{st}\n{}", lbd.stderr());
 }
