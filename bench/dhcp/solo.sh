@@ -57,6 +57,8 @@ if [ -n "${STRACE:-}" ]; then timeout $((P+2)) strace -f -c -p "$pid" -o "$OUT/s
 TIMEFORMAT='%U %S %R'
 { time ip netns exec dpc timeout $((P+15)) perfdhcp -4 -l 10.20.0.2 -r "$R" -p "$P" -R "$N" 10.20.0.1 >"$OUT/perf.txt" 2>&1; } 2>"$OUT/perfdhcp-time.txt"
 c1=$(cpu_ns)
+# UDP counters on both sides (RcvbufErrors: datagrams the kernel dropped at a full socket)
+for n in dpc dps; do echo "$n $(ip netns exec $n nstat -az 2>/dev/null | awk '/^Udp(InDatagrams|RcvbufErrors|OutDatagrams|SndbufErrors) /{printf "%s=%s ", $1, $2}')"; done >"$OUT/udp.txt"
 [ -n "${PERF:-}" ] && wait "$perfpid"
 [ -n "${STRACE:-}" ] && wait "$stpid"
 acks=$(awk '/REQUEST-ACK/{f=1} f&&/received packets/{print $3; exit}' "$OUT/perf.txt")

@@ -440,6 +440,7 @@ pub async fn serve(
                 last: None,
                 suppressed: 0,
             },
+            admission: Admission::new(std::time::Instant::now()),
         };
         tasks.spawn(rx.run());
     }
@@ -588,6 +589,77 @@ struct Receiver {
     new_tx: mpsc::Sender<Event>,
     stats: Arc<Stats>,
     log: RateLog,
+    admission: Admission,
+}
+
+/// How long an OFFER counts as waiting for its REQUEST, in `ADMIT_SLOTS` slots.
+const ADMIT_SPAN: Duration = Duration::from_secs(1);
+const ADMIT_SLOTS: usize = 10;
+/// Most new exchanges admitted within `ADMIT_SPAN` beyond the REQUESTs that followed (OFFERs the
+/// clients did not take up, plus those still on their way: ~60 at 6,000/s with 10 ms round trips).
+const ADMIT_OUTSTANDING: u32 = 256;
+
+/// Admission of new exchanges (DISCOVER, BOOTP) under overload. Answering a DISCOVER is cheap for
+/// dhcpd, so when new exchanges come faster than the clients (or the relay in front of them) can
+/// follow up, its OFFERs themselves become the overload: they crowd the relay's socket, and the
+/// ACKs of exchanges already under way are lost beside them. The signal is the REQUESTs: over the
+/// last `ADMIT_SPAN`, new exchanges admitted minus REQUESTs received stays below
+/// `ADMIT_OUTSTANDING`; beyond that DISCOVERs are dropped before decoding (clients retry). At any
+/// rate the clients keep up with, nothing is refused and there is no ramp-up.
+#[derive(Debug)]
+struct Admission {
+    /// Start of the current slot.
+    start: std::time::Instant,
+    cur: usize,
+    admitted: [u32; ADMIT_SLOTS],
+    requests: [u32; ADMIT_SLOTS],
+}
+
+impl Admission {
+    fn new(now: std::time::Instant) -> Self {
+        Admission {
+            start: now,
+            cur: 0,
+            admitted: [0; ADMIT_SLOTS],
+            requests: [0; ADMIT_SLOTS],
+        }
+    }
+
+    fn advance(&mut self, now: std::time::Instant) {
+        let slot = ADMIT_SPAN / ADMIT_SLOTS as u32;
+        let mut since = now.saturating_duration_since(self.start);
+        let mut n = 0;
+        while since >= slot && n < ADMIT_SLOTS {
+            self.cur = (self.cur + 1) % ADMIT_SLOTS;
+            self.admitted[self.cur] = 0;
+            self.requests[self.cur] = 0;
+            since -= slot;
+            n += 1;
+        }
+        if n == ADMIT_SLOTS {
+            self.start = now;
+        } else {
+            self.start = now - since;
+        }
+    }
+
+    /// A REQUEST came in at `now`.
+    fn request(&mut self, now: std::time::Instant) {
+        self.advance(now);
+        self.requests[self.cur] = self.requests[self.cur].saturating_add(1);
+    }
+
+    /// Whether a new exchange arriving at `now` is served.
+    fn admit(&mut self, now: std::time::Instant) -> bool {
+        self.advance(now);
+        let admitted: u32 = self.admitted.iter().sum();
+        let requests: u32 = self.requests.iter().sum();
+        if admitted.saturating_sub(requests) >= ADMIT_OUTSTANDING {
+            return false;
+        }
+        self.admitted[self.cur] += 1;
+        true
+    }
 }
 
 impl Receiver {
@@ -645,6 +717,14 @@ impl Receiver {
         } else {
             &self.tx
         };
+        if starts_exchange {
+            if !self.admission.admit(std::time::Instant::now()) {
+                self.stats.overload.inc();
+                return;
+            }
+        } else if decide::peek_type(b) == Some(3) {
+            self.admission.request(std::time::Instant::now());
+        }
         let Ok(permit) = queue.try_reserve() else {
             self.stats.overload.inc();
             return;
@@ -1088,5 +1168,52 @@ impl Writer {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    #[test]
+    fn admission_never_refuses_exchanges_that_are_followed_up() {
+        let t0 = Instant::now();
+        let mut a = Admission::new(t0);
+        // 20,000/s for 3 s, each OFFER followed by its REQUEST 10 ms later.
+        for i in 0..60_000u64 {
+            let t = t0 + Duration::from_micros(50 * i);
+            assert!(a.admit(t), "refused exchange {i}");
+            if i >= 200 {
+                a.request(t);
+            }
+        }
+    }
+
+    #[test]
+    fn admission_bounds_offers_nobody_takes_up_and_recovers() {
+        let t0 = Instant::now();
+        let mut a = Admission::new(t0);
+        let mut served = 0;
+        for i in 0..10_000u64 {
+            if a.admit(t0 + Duration::from_micros(10 * i)) {
+                served += 1;
+            }
+        }
+        assert_eq!(served, ADMIT_OUTSTANDING);
+        // REQUESTs make room again, one each.
+        let t = t0 + Duration::from_millis(200);
+        for _ in 0..10 {
+            a.request(t);
+        }
+        let again = (0..100).filter(|_| a.admit(t)).count();
+        assert_eq!(again, 10);
+        // Once the span has passed the unanswered OFFERs no longer count.
+        let later = t0 + ADMIT_SPAN + Duration::from_millis(300);
+        assert!(a.admit(later));
+        // After a long idle gap, all room is back.
+        let idle = later + Duration::from_secs(60);
+        let n = (0..1000).filter(|_| a.admit(idle)).count();
+        assert_eq!(n as u32, ADMIT_OUTSTANDING);
     }
 }
