@@ -199,47 +199,40 @@ pub fn render_text(doc: &Value) -> String {
                 Value::Number(n) => n.to_string(),
                 _ => "-".to_owned(),
             };
-            let _ = writeln!(
-                s,
-                "  -> {:<28} {:<7} {:<6} {:<10} {:<5} {:<10} {:<12} {}",
-                format!(
-                    "{} ({})",
-                    b["address"].as_str().unwrap_or("?"),
-                    b["name"].as_str().unwrap_or("?")
-                ),
-                b["health"].as_str().unwrap_or("?"),
-                b["weight"].to_string(),
-                active,
-                if b["in_use"].as_bool() == Some(true) {
-                    "yes"
-                } else {
-                    "no"
-                },
-                b["connections"].as_u64().unwrap_or(0),
-                b["bytes_to_backend"].as_u64().unwrap_or(0),
-                b["bytes_from_backend"].as_u64().unwrap_or(0),
+            let addr = format!(
+                "{} ({})",
+                b["address"].as_str().unwrap_or("?"),
+                b["name"].as_str().unwrap_or("?")
             );
+            let health = b["health"].as_str().unwrap_or("?");
+            backend_row(&mut s, &addr, health, &b["weight"].to_string(), &active, b);
         }
         if let Some(b) = svc.get("sorry_server").filter(|b| b.is_object()) {
-            let _ = writeln!(
-                s,
-                "  -> {:<28} {:<7} {:<6} {:<10} {:<5} {:<10} {:<12} {}",
-                format!("{} (sorry)", b["address"].as_str().unwrap_or("?")),
-                "-",
-                "-",
-                "-",
-                if b["in_use"].as_bool() == Some(true) {
-                    "yes"
-                } else {
-                    "no"
-                },
-                b["connections"].as_u64().unwrap_or(0),
-                b["bytes_to_backend"].as_u64().unwrap_or(0),
-                b["bytes_from_backend"].as_u64().unwrap_or(0),
-            );
+            let addr = format!("{} (sorry)", b["address"].as_str().unwrap_or("?"));
+            backend_row(&mut s, &addr, "-", "-", "-", b);
         }
     }
     s
+}
+
+/// One `  -> ` line of the table: the given columns, then in use, connections and bytes of `b`.
+fn backend_row(s: &mut String, addr: &str, health: &str, weight: &str, active: &str, b: &Value) {
+    let _ = writeln!(
+        s,
+        "  -> {:<28} {:<7} {:<6} {:<10} {:<5} {:<10} {:<12} {}",
+        addr,
+        health,
+        weight,
+        active,
+        if b["in_use"].as_bool() == Some(true) {
+            "yes"
+        } else {
+            "no"
+        },
+        b["connections"].as_u64().unwrap_or(0),
+        b["bytes_to_backend"].as_u64().unwrap_or(0),
+        b["bytes_from_backend"].as_u64().unwrap_or(0),
+    );
 }
 
 #[cfg(test)]
