@@ -126,23 +126,17 @@ pub fn choose(
     // A pool with nothing free: an address held only by an outstanding offer is offered again
     // (the first client's REQUEST for it is then refused and it starts over), so that offers
     // to clients that never come back cannot exhaust the pool.
-    for pass in 0..2 {
+    type Next = fn(&LeaseTable, Ipv4Addr, Ipv4Addr) -> Option<Ipv4Addr>;
+    type Free = fn(&LeaseTable, Ipv4Addr, &[u8], u64) -> bool;
+    let passes: [(Next, Free); 2] = [
+        (LeaseTable::next_untaken, LeaseTable::free_for),
+        (LeaseTable::next_unkept, LeaseTable::free_or_offered),
+    ];
+    for (next, free) in passes {
         for &(a, b) in &segments {
             let mut x = a;
-            loop {
-                let (from, to) = (Ipv4Addr::from(x), Ipv4Addr::from(b));
-                let next = if pass == 0 {
-                    t.next_untaken(from, to)
-                } else {
-                    t.next_unkept(from, to)
-                };
-                let Some(ip) = next else { break };
-                let ok = if pass == 0 {
-                    t.free_for(ip, c.key, now)
-                } else {
-                    t.free_or_offered(ip, c.key, now)
-                };
-                if ok && !cfg.is_reserved(ip) {
+            while let Some(ip) = next(t, Ipv4Addr::from(x), Ipv4Addr::from(b)) {
+                if free(t, ip, c.key, now) && !cfg.is_reserved(ip) {
                     return Some(Pick {
                         ip,
                         reserved: false,
@@ -174,6 +168,19 @@ mod tests {
         }
     }
 
+    /// Puts a record of `client` for `ip` with the given expiry and state.
+    fn put(t: &mut LeaseTable, ip: Ipv4Addr, client: Vec<u8>, expires: u64, state: LeaseState) {
+        t.apply(&Change::Put(Lease {
+            ip,
+            client,
+            hwaddr: vec![],
+            hostname: None,
+            starts: 0,
+            expires,
+            state,
+        }));
+    }
+
     #[test]
     fn reservation_wins_over_everything() {
         let cfg = config();
@@ -202,29 +209,13 @@ mod tests {
         let cfg = config();
         let mut t = LeaseTable::new();
         let ip: Ipv4Addr = "192.168.10.230".parse().unwrap();
-        t.apply(&Change::Put(Lease {
-            ip,
-            client: b"old".to_vec(),
-            hwaddr: vec![],
-            hostname: None,
-            starts: 0,
-            expires: 5,
-            state: LeaseState::Expired,
-        }));
+        put(&mut t, ip, b"old".to_vec(), 5, LeaseState::Expired);
         assert_eq!(
             choose(&cfg, &t, 1, &client(b"old"), None, 10).unwrap().ip,
             ip
         );
         // someone else asking for it while it is bound to "old" does not get it
-        t.apply(&Change::Put(Lease {
-            ip,
-            client: b"old".to_vec(),
-            hwaddr: vec![],
-            hostname: None,
-            starts: 0,
-            expires: 100,
-            state: LeaseState::Bound,
-        }));
+        put(&mut t, ip, b"old".to_vec(), 100, LeaseState::Bound);
         let p = choose(&cfg, &t, 1, &client(b"new"), Some(ip), 10).unwrap();
         assert_ne!(p.ip, ip);
     }
@@ -235,15 +226,13 @@ mod tests {
         let mut t = LeaseTable::new();
         for i in 200..=254u8 {
             if i != 231 {
-                t.apply(&Change::Put(Lease {
-                    ip: Ipv4Addr::new(192, 168, 10, i),
-                    client: vec![i],
-                    hwaddr: vec![],
-                    hostname: None,
-                    starts: 0,
-                    expires: 100,
-                    state: LeaseState::Offered,
-                }));
+                put(
+                    &mut t,
+                    Ipv4Addr::new(192, 168, 10, i),
+                    vec![i],
+                    100,
+                    LeaseState::Offered,
+                );
             }
         }
         for k in 0..50u8 {
@@ -258,32 +247,22 @@ mod tests {
         let cfg = config();
         let mut t = LeaseTable::new();
         for i in 200..=254u8 {
-            t.apply(&Change::Put(Lease {
-                ip: Ipv4Addr::new(192, 168, 10, i),
-                client: vec![i],
-                hwaddr: vec![],
-                hostname: None,
-                starts: 0,
-                expires: 100,
-                state: if i == 240 {
+            put(
+                &mut t,
+                Ipv4Addr::new(192, 168, 10, i),
+                vec![i],
+                100,
+                if i == 240 {
                     LeaseState::Offered
                 } else {
                     LeaseState::Bound
                 },
-            }));
+            );
         }
         let p = choose(&cfg, &t, 1, &client(b"late"), None, 10).unwrap();
         assert_eq!(p.ip, Ipv4Addr::new(192, 168, 10, 240));
         // once bound, nothing is left
-        t.apply(&Change::Put(Lease {
-            ip: p.ip,
-            client: vec![240],
-            hwaddr: vec![],
-            hostname: None,
-            starts: 0,
-            expires: 100,
-            state: LeaseState::Bound,
-        }));
+        put(&mut t, p.ip, vec![240], 100, LeaseState::Bound);
         assert_eq!(choose(&cfg, &t, 1, &client(b"late"), None, 10), None);
     }
 
@@ -292,15 +271,13 @@ mod tests {
         let cfg = config();
         let mut t = LeaseTable::new();
         for i in 200..=254u8 {
-            t.apply(&Change::Put(Lease {
-                ip: Ipv4Addr::new(192, 168, 10, i),
-                client: vec![i],
-                hwaddr: vec![],
-                hostname: None,
-                starts: 0,
-                expires: 100,
-                state: LeaseState::Bound,
-            }));
+            put(
+                &mut t,
+                Ipv4Addr::new(192, 168, 10, i),
+                vec![i],
+                100,
+                LeaseState::Bound,
+            );
         }
         assert_eq!(choose(&cfg, &t, 1, &client(b"z"), None, 10), None);
     }
