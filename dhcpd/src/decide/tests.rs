@@ -38,6 +38,14 @@ fn apply(t: &mut LeaseTable, d: &Decision) {
     }
 }
 
+/// The test client's DHCID identity: type 0, htype 1 and its MAC.
+fn mac_id() -> ClientId {
+    ClientId {
+        kind: 0,
+        data: [&[1][..], &MAC[..]].concat(),
+    }
+}
+
 /// DISCOVER then REQUEST (SELECTING); returns the table and the ACKed address.
 fn lease(cfg: &Config, mac: [u8; 6]) -> (LeaseTable, Ipv4Addr) {
     let addrs = inner();
@@ -236,10 +244,7 @@ fn release_frees_the_address_and_removes_dns() {
         vec![Dns::Remove {
             name: "laptop".into(),
             ip,
-            id: ClientId {
-                kind: 0,
-                data: [&[1][..], &MAC[..]].concat()
-            }
+            id: mac_id()
         }]
     );
     apply(&mut t, &d);
@@ -366,10 +371,7 @@ fn expiry_frees_the_address_and_removes_its_dns_records() {
         vec![Dns::Remove {
             name: "laptop".into(),
             ip,
-            id: ClientId {
-                kind: 0,
-                data: [&[1][..], &MAC[..]].concat()
-            }
+            id: mac_id()
         }]
     );
     apply(&mut t, &d);
@@ -636,10 +638,7 @@ fn dns_actions_carry_the_identity_of_the_record_owner() {
             Dns::Remove {
                 name: "laptop".into(),
                 ip,
-                id: ClientId {
-                    kind: 0,
-                    data: [&[1][..], &MAC[..]].concat()
-                },
+                id: mac_id(),
             },
             Dns::Add {
                 name: "phone".into(),
@@ -671,10 +670,7 @@ fn a_renewal_under_a_new_name_withdraws_the_old_one() {
     req.opts_mut().insert(DhcpOption::Hostname("desk".into()));
     let d = handle(&cfg, &t, &req, &rx(&inner()));
     assert_eq!(d.reply.as_ref().unwrap().kind, "ACK");
-    let id = ClientId {
-        kind: 0,
-        data: [&[1][..], &MAC[..]].concat(),
-    };
+    let id = mac_id();
     assert_eq!(
         d.dns,
         vec![
