@@ -6,6 +6,7 @@
 #   OUT=dir     keep logs, perfdhcp output and the profile there (default: a temporary folder)
 # Prints: acks/s, DISCOVER drops, server CPU us per exchange (exact scheduler runtime), RSS before
 # and after (VmRSS, VmHWM), and the number of bound leases the server holds at the end.
+#   PERFDHCP_ARGS="-g single"  extra perfdhcp options
 #   BIG=1       a /12 network with a 131,072-address pool (the /16 pool of peers.sh holds 64,000
 #               leases at most), for the memory figure at 100,000 leases
 set -u
@@ -55,7 +56,7 @@ c0=$(cpu_ns)
 if [ -n "${PERF:-}" ]; then perf record -e cpu-clock -F 2000 -g -p "$pid" -o "$OUT/perf.data" -- sleep $((P+2)) >/dev/null 2>&1 & perfpid=$!; fi
 if [ -n "${STRACE:-}" ]; then timeout $((P+2)) strace -f -c -p "$pid" -o "$OUT/strace.txt" & stpid=$!; fi
 TIMEFORMAT='%U %S %R'
-{ time ip netns exec dpc timeout $((P+15)) perfdhcp -4 -l 10.20.0.2 -r "$R" -p "$P" -R "$N" 10.20.0.1 >"$OUT/perf.txt" 2>&1; } 2>"$OUT/perfdhcp-time.txt"
+{ time ip netns exec dpc timeout $((P+15)) perfdhcp -4 ${PERFDHCP_ARGS:-} -l 10.20.0.2 -r "$R" -p "$P" -R "$N" 10.20.0.1 >"$OUT/perf.txt" 2>&1; } 2>"$OUT/perfdhcp-time.txt"
 c1=$(cpu_ns)
 # UDP counters on both sides (RcvbufErrors: datagrams the kernel dropped at a full socket)
 for n in dpc dps; do echo "$n $(ip netns exec $n nstat -az 2>/dev/null | awk '/^Udp(InDatagrams|RcvbufErrors|OutDatagrams|SndbufErrors) /{printf "%s=%s ", $1, $2}')"; done >"$OUT/udp.txt"
