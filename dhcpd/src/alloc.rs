@@ -173,6 +173,7 @@ mod tests {
         t.apply(&Change::Put(Lease {
             ip,
             client,
+            key_source: crate::lease::KeySource::Hardware,
             hwaddr: vec![],
             hostname: None,
             starts: 0,

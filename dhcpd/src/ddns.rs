@@ -391,13 +391,6 @@ mod tests {
     use crate::testutil::config;
     use base64::Engine;
 
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
-
     fn laptop(add: bool) -> Dns {
         let (name, ip) = ("laptop".to_owned(), Ipv4Addr::new(192, 168, 10, 201));
         let id = ClientId {
@@ -433,28 +426,46 @@ mod tests {
 
     #[test]
     fn dhcid_matches_the_rfc4701_examples() {
+        use crate::lease::KeySource;
         let n = |s: &str| Name::from_ascii(s).unwrap();
-        let id = |kind, data: &[u8]| ClientId {
-            kind,
-            data: data.to_vec(),
+        let b64 = |id: &ClientId, name: &str| {
+            base64::engine::general_purpose::STANDARD.encode(dhcid_rdata(id, &n(name)))
         };
-        // htype 1 + chaddr 01:02:03:04:05:06, client.example.com (section 3.6, example 3)
+        // RFC 4701 section 3.6, the presentation forms given there.
+        // Example 3: no option 61, htype 1 + chaddr 01:02:03:04:05:06, client.example.com.
+        let mac = [1, 2, 3, 4, 5, 6];
+        let key = [&[1][..], &mac[..]].concat();
+        let id = ClientId::of(&key, &mac, KeySource::Hardware);
+        assert_eq!(id.kind, 0);
         assert_eq!(
-            dhcid_rdata(&id(0, &[1, 1, 2, 3, 4, 5, 6]), &n("client.example.com.")),
-            hex("000001c4b9a5b249651343158dde7bcc77169841f7a4243a572b5c283fffedeb3f75e6")
+            b64(&id, "client.example.com."),
+            "AAABxLmlskllE0MVjd57zHcWmEH3pCQ6VytcKD//7es/deY="
         );
-        // client identifier 01:07:08:09:0a:0b:0c, chi.example.com (example 2); names compare
-        // without regard to case
+        // Example 2: option 61 = 01:07:08:09:0a:0b:0c, chi.example.com (names compare without
+        // regard to case).
+        let cid = [1, 7, 8, 9, 10, 11, 12];
+        let id = ClientId::of(&cid, &[7, 8, 9, 10, 11, 12], KeySource::ClientId);
+        assert_eq!(id.kind, 1);
         assert_eq!(
-            dhcid_rdata(&id(1, &[1, 7, 8, 9, 10, 11, 12]), &n("Chi.EXAMPLE.com.")),
-            hex("0001013920fe5d1dceb3fd0ba3379756a70d73b17009f41d58bddbfcd6a2503956d8da")
+            b64(&id, "Chi.EXAMPLE.com."),
+            "AAEBOSD+XR3Os/0LozeXVqcNc7FwCfQdWL3b/NaiUDlW2No="
         );
-        // DUID 00:01:00:06:41:2d:f1:66:01:02:03:04:05:06, chi6.example.com (example 1)
+        // Example 1: DUID 00:01:00:06:41:2d:f1:66:01:02:03:04:05:06, chi6.example.com; here
+        // carried in an RFC 4361 client identifier (type 255, IAID 1).
         let duid = [0, 1, 0, 6, 0x41, 0x2d, 0xf1, 0x66, 1, 2, 3, 4, 5, 6];
+        let rfc4361 = [&[255, 0, 0, 0, 1][..], &duid[..]].concat();
+        let id = ClientId::of(&rfc4361, &mac, KeySource::ClientId);
+        assert_eq!((id.kind, &id.data[..]), (2, &duid[..]));
         assert_eq!(
-            base64::engine::general_purpose::STANDARD
-                .encode(dhcid_rdata(&id(2, &duid), &n("chi6.example.com."))),
+            b64(&id, "chi6.example.com."),
             "AAIBY2/AuCccgoJbsaxcQc9TUapptP69lOjxfNuVAA2kjEA="
+        );
+        // Option 61 that equals htype + chaddr is still type 1 (what the client sent).
+        let id = ClientId::of(&key, &mac, KeySource::ClientId);
+        assert_eq!(id.kind, 1);
+        assert_ne!(
+            b64(&id, "client.example.com."),
+            "AAABxLmlskllE0MVjd57zHcWmEH3pCQ6VytcKD//7es/deY="
         );
     }
 

@@ -10,7 +10,7 @@ use ipnet::Ipv4Net;
 
 use crate::alloc::{self, Client};
 use crate::config::Config;
-use crate::lease::{Change, Lease, LeaseState, LeaseTable, NEVER};
+use crate::lease::{Change, KeySource, Lease, LeaseState, LeaseTable, NEVER};
 use crate::options::{self, ReplyOpts};
 
 /// How long an offered address is held for the client that was offered it.
@@ -105,14 +105,24 @@ impl std::fmt::Debug for ClientId {
 }
 
 impl ClientId {
-    /// From a lease-table key (option 61's data, else htype + chaddr) and chaddr. An RFC 4361
-    /// identifier (type 255, IAID, DUID) gives the DUID; a key that is htype + chaddr gives type
-    /// 0, also when the client sent it as option 61, so that the record of a lease can be told
-    /// from the lease alone.
-    pub fn of(key: &[u8], chaddr: &[u8]) -> ClientId {
+    /// From a lease-table key (option 61's data, else htype + chaddr), where it came from, and
+    /// chaddr. Option 61 gives type 1 over its data (also when it equals htype + chaddr), or
+    /// type 2 over the DUID of an RFC 4361 identifier (type 255, IAID, DUID); no option 61
+    /// gives type 0 over htype + chaddr. A lease written before the source was kept gets what
+    /// that dhcpd published: type 0 whenever the key is htype + chaddr.
+    pub fn of(key: &[u8], chaddr: &[u8], source: KeySource) -> ClientId {
+        let hardware = match source {
+            KeySource::Hardware => true,
+            KeySource::ClientId => false,
+            // As that dhcpd did: a DUID first, then htype + chaddr.
+            KeySource::Legacy => {
+                !matches!(key, [255, _, _, _, _, duid @ ..] if !duid.is_empty())
+                    && matches!(key, [_, rest @ ..] if rest == chaddr)
+            }
+        };
         let (kind, data) = match key {
+            _ if hardware => (0, key),
             [255, _, _, _, _, duid @ ..] if !duid.is_empty() => (2, duid),
-            [_, rest @ ..] if rest == chaddr => (0, key),
             _ => (1, key),
         };
         ClientId {
@@ -121,8 +131,9 @@ impl ClientId {
         }
     }
 
-    fn of_lease(l: &Lease) -> ClientId {
-        ClientId::of(&l.client, &l.hwaddr)
+    /// The identity of the DNS records of a lease.
+    pub fn of_lease(l: &Lease) -> ClientId {
+        ClientId::of(&l.client, &l.hwaddr, l.key_source)
     }
 }
 
@@ -550,6 +561,20 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// Where the client key came from.
+    fn source(&self) -> KeySource {
+        if client_id(self.req).is_some() {
+            KeySource::ClientId
+        } else {
+            KeySource::Hardware
+        }
+    }
+
+    /// The identity this request's DNS records carry.
+    fn dhcid_id(&self) -> ClientId {
+        ClientId::of(&self.key, self.req.chaddr(), self.source())
+    }
+
     fn client(&self) -> Client<'_> {
         Client {
             key: &self.key,
@@ -689,11 +714,13 @@ impl Ctx<'_> {
             reply: Some(reply),
             ..Default::default()
         };
+        let me = self.dhcid_id();
         let was_published = prev.is_some_and(|p| {
             p.client == self.key
                 && p.state == LeaseState::Bound
                 && p.hostname == hostname
                 && p.holds(self.now)
+                && ClientId::of_lease(p) == me
         });
         // The client's older lease elsewhere ends now.
         if let Some(old) = self.t.of_client(&self.key)
@@ -714,9 +741,11 @@ impl Ctx<'_> {
             }
         }
         // Another client's stale record of this address loses its DNS name, and so does this
-        // client's own record when it now goes by another name.
+        // client's own record when it now goes by another name or identity (it started or
+        // stopped sending option 61, or the record predates the key source): the name is then
+        // published again under the identity the lease now keeps.
         if let Some(p) = prev
-            && (p.client != self.key || p.hostname != hostname)
+            && (p.client != self.key || p.hostname != hostname || ClientId::of_lease(p) != me)
             && let Some(h) = &p.hostname
             && p.state == LeaseState::Bound
         {
@@ -729,6 +758,7 @@ impl Ctx<'_> {
         d.changes.push(Change::Put(Lease {
             ip,
             client: self.key.clone(),
+            key_source: self.source(),
             hwaddr: self.req.chaddr().to_vec(),
             hostname: hostname.clone(),
             starts: self.now,
@@ -741,7 +771,7 @@ impl Ctx<'_> {
             d.dns.push(Dns::Add {
                 name: h,
                 ip,
-                id: ClientId::of(&self.key, self.req.chaddr()),
+                id: me,
             });
         }
         d
@@ -784,6 +814,7 @@ impl Ctx<'_> {
             d.changes.push(Change::Put(Lease {
                 ip: pick.ip,
                 client: self.key.clone(),
+                key_source: self.source(),
                 hwaddr: self.req.chaddr().to_vec(),
                 hostname,
                 starts: self.now,
@@ -957,6 +988,7 @@ pub fn probation(ip: Ipv4Addr, now: u64, secs: u64) -> Lease {
     Lease {
         ip,
         client: Vec::new(),
+        key_source: KeySource::Hardware,
         hwaddr: Vec::new(),
         hostname: None,
         starts: now,

@@ -41,6 +41,22 @@ impl LeaseState {
     }
 }
 
+/// Where a lease's client key came from. It decides the identifier type of the DHCID record
+/// (RFC 4701 section 3.3) that marks the client's DNS names, so that the records added at ACK
+/// are the ones removed at release or expiry, also after a restart.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeySource {
+    /// Written by a dhcpd that did not keep it: its DHCID is computed as that dhcpd did
+    /// (hardware type 0 when the key is htype + chaddr, even if it came as option 61).
+    #[default]
+    Legacy,
+    /// htype + chaddr: the client sent no option 61.
+    Hardware,
+    /// The client identifier option (61).
+    ClientId,
+}
+
 /// One address and who holds (or last held) it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lease {
@@ -48,6 +64,9 @@ pub struct Lease {
     pub ip: Ipv4Addr,
     /// Client key: option 61 when sent, else hardware type + chaddr.
     pub client: Vec<u8>,
+    /// Which of the two `client` is.
+    #[serde(default)]
+    pub key_source: KeySource,
     /// Hardware address (chaddr, hlen bytes).
     pub hwaddr: Vec<u8>,
     /// Host name the client gave or the host table holds.
@@ -322,6 +341,7 @@ mod tests {
         Lease {
             ip: ip.into(),
             client: client.to_vec(),
+            key_source: KeySource::Hardware,
             hwaddr: client.to_vec(),
             hostname: None,
             starts: 0,

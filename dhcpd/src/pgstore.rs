@@ -17,11 +17,11 @@ use std::time::Duration;
 
 use postgres::{Client, NoTls, Row, Statement};
 
-use crate::lease::{Change, Lease, LeaseState, NEVER};
+use crate::lease::{Change, KeySource, Lease, LeaseState, NEVER};
 use crate::store::{LeaseStore, Refused, StoreError};
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 const MIGRATIONS: &[&str] = &[
     // 0 -> 1
@@ -39,24 +39,29 @@ const MIGRATIONS: &[&str] = &[
      );
      CREATE INDEX dhcpd_lease_modified ON dhcpd_lease (modified);
      CREATE INDEX dhcpd_lease_client ON dhcpd_lease (client);",
+    // 1 -> 2: where the client key came from (the DHCID type, RFC 4701); NULL on rows written
+    // before, which keep the DHCID those servers published.
+    "ALTER TABLE dhcpd_lease ADD COLUMN key_source text
+         CHECK (key_source IN ('hardware', 'client-id'));",
 ];
 
-const COLS: &str = "address, client, hwaddr, hostname, starts, expires, state, modified";
+const COLS: &str =
+    "address, client, hwaddr, hostname, starts, expires, state, modified, key_source";
 
 const UPSERT: &str =
-    "INSERT INTO dhcpd_lease AS l (address, client, hwaddr, hostname, starts, expires, state)
-     VALUES ($1, $2, $3, $4, $5, $6, $7)
+    "INSERT INTO dhcpd_lease AS l (address, client, hwaddr, hostname, starts, expires, state, key_source)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
      ON CONFLICT (address) DO UPDATE SET
          client = EXCLUDED.client, hwaddr = EXCLUDED.hwaddr, hostname = EXCLUDED.hostname,
          starts = EXCLUDED.starts, expires = EXCLUDED.expires, state = EXCLUDED.state,
-         modified = nextval('dhcpd_lease_seq')";
+         key_source = EXCLUDED.key_source, modified = nextval('dhcpd_lease_seq')";
 
 /// Hands `address` to a client (offer or bind): only when free or already this client's. An
 /// offer never downgrades the client's own live binding.
 fn alloc_sql() -> String {
     format!(
-        "{UPSERT} WHERE l.client = EXCLUDED.client AND NOT (EXCLUDED.state = 'offered' AND l.state = 'bound' AND l.expires > $8::bigint)
-            OR l.expires <= $8::bigint OR l.state IN ('released', 'expired')"
+        "{UPSERT} WHERE l.client = EXCLUDED.client AND NOT (EXCLUDED.state = 'offered' AND l.state = 'bound' AND l.expires > $9::bigint)
+            OR l.expires <= $9::bigint OR l.state IN ('released', 'expired')"
     )
 }
 
@@ -208,6 +213,11 @@ fn decode(r: &Row) -> Result<(Lease, i64), StoreError> {
         Lease {
             ip,
             client: r.get(1),
+            key_source: match r.get::<_, Option<&str>>(8) {
+                Some("hardware") => KeySource::Hardware,
+                Some("client-id") => KeySource::ClientId,
+                _ => KeySource::Legacy,
+            },
             hwaddr: r.get(2),
             hostname: r.get(3),
             starts: from_i64(r.get(4)),
@@ -376,6 +386,11 @@ fn put(
         to_i64(l.expires),
         l.state.as_str(),
     );
+    let source = match l.key_source {
+        KeySource::Legacy => None,
+        KeySource::Hardware => Some("hardware"),
+        KeySource::ClientId => Some("client-id"),
+    };
     let mut p: Vec<&(dyn postgres::types::ToSql + Sync)> = vec![
         &ip,
         &l.client,
@@ -384,8 +399,9 @@ fn put(
         &starts,
         &expires,
         &state,
+        &source,
     ];
-    if s.params().len() == 8 {
+    if s.params().len() == 9 {
         p.push(&now);
     }
     tx.execute(s, &p).map_err(db_err)

@@ -270,15 +270,18 @@ impl LeaseStore for RedbStore {
     }
 }
 
-/// The binary record forms: a lease is version byte 1, address, state, start, expiry, then
-/// client key, hardware address and host name each with a 16-bit length (0xffff: no host name);
-/// a journal record is a sequence of changes, each `P` + lease or `D` + address.
+/// The binary record forms: a lease is version byte 2, address, state, key source, start,
+/// expiry, then client key, hardware address and host name each with a 16-bit length (0xffff: no
+/// host name); version 1 (written before the key source was kept) has no key source byte and
+/// reads as [`KeySource::Legacy`]. A journal record is a sequence of changes, each `P` + lease or
+/// `D` + address.
 mod codec {
     use super::{Change, Lease, StoreError};
-    use crate::lease::LeaseState;
+    use crate::lease::{KeySource, LeaseState};
     use std::net::Ipv4Addr;
 
     const V1: u8 = 1;
+    const V2: u8 = 2;
     const NONE: u16 = u16::MAX;
 
     fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
@@ -289,7 +292,7 @@ mod codec {
     }
 
     pub(super) fn put_lease(out: &mut Vec<u8>, l: &Lease) {
-        out.push(V1);
+        out.push(V2);
         out.extend_from_slice(&l.ip.octets());
         out.push(match l.state {
             LeaseState::Offered => 0,
@@ -297,6 +300,11 @@ mod codec {
             LeaseState::Released => 2,
             LeaseState::Expired => 3,
             LeaseState::Declined => 4,
+        });
+        out.push(match l.key_source {
+            KeySource::Legacy => 0,
+            KeySource::Hardware => 1,
+            KeySource::ClientId => 2,
         });
         out.extend_from_slice(&l.starts.to_be_bytes());
         out.extend_from_slice(&l.expires.to_be_bytes());
@@ -378,7 +386,7 @@ mod codec {
         }
         pub(super) fn lease(&mut self) -> Result<Lease, StoreError> {
             let v = self.take(1)?[0];
-            if v != V1 {
+            if v != V1 && v != V2 {
                 return Err(bad(format!("unknown record version {v}")));
             }
             let ip = self.ip()?;
@@ -389,6 +397,16 @@ mod codec {
                 3 => LeaseState::Expired,
                 4 => LeaseState::Declined,
                 x => return Err(bad(format!("unknown lease state {x}"))),
+            };
+            let key_source = if v == V1 {
+                KeySource::Legacy
+            } else {
+                match self.take(1)?[0] {
+                    0 => KeySource::Legacy,
+                    1 => KeySource::Hardware,
+                    2 => KeySource::ClientId,
+                    x => return Err(bad(format!("unknown key source {x}"))),
+                }
             };
             let starts = self.u64()?;
             let expires = self.u64()?;
@@ -404,6 +422,7 @@ mod codec {
             Ok(Lease {
                 ip,
                 client,
+                key_source,
                 hwaddr,
                 hostname,
                 starts,
@@ -515,12 +534,13 @@ pub fn read_only(path: &Path) -> Result<Vec<Lease>, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lease::LeaseState;
+    use crate::lease::{KeySource, LeaseState};
 
     fn lease(last: u8) -> Lease {
         Lease {
             ip: Ipv4Addr::new(10, 0, 0, last),
             client: vec![1, last],
+            key_source: KeySource::ClientId,
             hwaddr: vec![last; 6],
             hostname: Some(format!("h{last}")),
             starts: 1,
@@ -596,15 +616,94 @@ mod tests {
             let tx = db.begin_write().unwrap();
             {
                 let mut t = tx.open_table(LEASES).unwrap();
-                let v = serde_json::to_vec(&lease(9)).unwrap();
+                // Those records have no key source.
+                let mut v = serde_json::to_value(lease(9)).unwrap();
+                v.as_object_mut().unwrap().remove("key_source").unwrap();
+                let v = serde_json::to_vec(&v).unwrap();
                 t.insert(u32::from(lease(9).ip), v.as_slice()).unwrap();
             }
             tx.commit().unwrap();
         }
-        assert_eq!(read_only(&p).unwrap(), vec![lease(9)]);
+        let old = Lease {
+            key_source: KeySource::Legacy,
+            ..lease(9)
+        };
+        assert_eq!(read_only(&p).unwrap(), vec![old.clone()]);
         let mut s = RedbStore::open(&p).unwrap();
         s.commit(&[Change::Put(lease(10))]).unwrap();
-        assert_eq!(s.load().unwrap(), vec![lease(9), lease(10)]);
+        assert_eq!(s.load().unwrap(), vec![old, lease(10)]);
+    }
+
+    /// A lease record as dhcpd wrote it before the key source was kept (version 1).
+    fn v1_record(l: &Lease) -> Vec<u8> {
+        let mut v = vec![1];
+        v.extend_from_slice(&l.ip.octets());
+        v.push(1); // bound
+        v.extend_from_slice(&l.starts.to_be_bytes());
+        v.extend_from_slice(&l.expires.to_be_bytes());
+        for b in [&l.client, &l.hwaddr] {
+            v.extend_from_slice(&(b.len() as u16).to_be_bytes());
+            v.extend_from_slice(b);
+        }
+        let h = l.hostname.as_deref().unwrap().as_bytes();
+        v.extend_from_slice(&(h.len() as u16).to_be_bytes());
+        v.extend_from_slice(h);
+        v
+    }
+
+    #[test]
+    fn version_1_records_in_table_and_journal_load_as_legacy() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("leases.redb");
+        let legacy = |last| Lease {
+            key_source: KeySource::Legacy,
+            ..lease(last)
+        };
+        // Byte for byte what the previous version wrote: one lease folded into the table, one
+        // in the journal (a `P` change), one JSON record of the version before.
+        let (a, b) = (legacy(1), legacy(2));
+        assert_eq!(
+            v1_record(&a),
+            [
+                &[1, 10, 0, 0, 1, 1][..],
+                &1u64.to_be_bytes(),
+                &100u64.to_be_bytes(),
+                &[0, 2, 1, 1, 0, 6, 1, 1, 1, 1, 1, 1, 0, 2, b'h', b'1'],
+            ]
+            .concat()
+        );
+        {
+            let db = redb::Database::create(&p).unwrap();
+            let tx = db.begin_write().unwrap();
+            {
+                let mut t = tx.open_table(LEASES).unwrap();
+                t.insert(u32::from(a.ip), v1_record(&a).as_slice()).unwrap();
+                let mut j = tx.open_table(JOURNAL).unwrap();
+                let rec = [&b"P"[..], &v1_record(&b)].concat();
+                j.insert(0, rec.as_slice()).unwrap();
+            }
+            tx.commit().unwrap();
+        }
+        assert_eq!(read_only(&p).unwrap(), vec![a.clone(), b.clone()]);
+        let mut s = RedbStore::open(&p).unwrap();
+        assert_eq!(s.journaled, 1);
+        // New records carry their source; old ones keep reading as legacy after a write.
+        s.commit(&[Change::Put(lease(3))]).unwrap();
+        assert_eq!(s.load().unwrap(), vec![a, b, lease(3)]);
+    }
+
+    #[test]
+    fn key_source_round_trips() {
+        for k in [KeySource::Legacy, KeySource::Hardware, KeySource::ClientId] {
+            let l = Lease {
+                key_source: k,
+                hostname: None,
+                ..lease(4)
+            };
+            let mut v = Vec::new();
+            codec::put_lease(&mut v, &l);
+            assert_eq!(codec::Reader(&v).lease().unwrap(), l);
+        }
     }
 
     #[test]

@@ -75,3 +75,14 @@ fn bind_keeps_names_held_by_another_client_or_the_zone() {
     let mut d = start(&lan.main, &conf, dir);
     conflicts_leave_other_names_alone(&lan, &mut d, "ns", "192.168.10.1");
 }
+
+#[test]
+fn bind_gets_a_type_1_dhcid_from_dhclient_with_a_client_identifier() {
+    e2e::require_netns!("named", "dig", "dhclient");
+    let lan = SeedLan::build("dhcdc61");
+    let dir = lan.lab.dir();
+    let _named = named(&lan);
+    let conf = write_config(dir, DHCP, "");
+    let mut d = start(&lan.main, &conf, dir);
+    client_id_gives_type_1_across_a_restart(&lan, &mut d, || start(&lan.main, &conf, dir));
+}

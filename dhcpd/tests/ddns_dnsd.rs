@@ -61,3 +61,14 @@ fn dnsd_keeps_names_held_by_another_client_or_the_host_table() {
     let mut d = start(&lan.main, &conf, dir);
     conflicts_leave_other_names_alone(&lan, &mut d, "web1", "192.168.10.10");
 }
+
+#[test]
+fn dnsd_gets_a_type_1_dhcid_from_dhclient_with_a_client_identifier() {
+    e2e::require_netns!("dig", "dhclient");
+    let lan = SeedLan::build("dhcdn61");
+    let dir = lan.lab.dir();
+    let conf = write_config(dir, DHCP, "");
+    let _dnsd = dnsd(&lan, &conf);
+    let mut d = start(&lan.main, &conf, dir);
+    client_id_gives_type_1_across_a_restart(&lan, &mut d, || start(&lan.main, &conf, dir));
+}

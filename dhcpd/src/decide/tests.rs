@@ -585,33 +585,149 @@ fn malformed_overload_is_refused() {
 #[test]
 fn dhcid_identity_follows_rfc4701_types() {
     let mac = [1, 2, 3, 4, 5, 6];
+    let id = |kind, data: &[u8]| ClientId {
+        kind,
+        data: data.to_vec(),
+    };
     // No option 61: htype + chaddr, type 0.
     let key = [&[1][..], &mac[..]].concat();
-    assert_eq!(
-        ClientId::of(&key, &mac),
-        ClientId {
-            kind: 0,
-            data: key.clone()
-        }
-    );
-    // Option 61 of another form: its data, type 1.
+    assert_eq!(ClientId::of(&key, &mac, KeySource::Hardware), id(0, &key));
+    // Option 61, even when it holds htype + chaddr: its data, type 1.
+    assert_eq!(ClientId::of(&key, &mac, KeySource::ClientId), id(1, &key));
     let cid = [0, b'p', b'c'];
-    assert_eq!(
-        ClientId::of(&cid, &mac),
-        ClientId {
-            kind: 1,
-            data: cid.to_vec()
-        }
-    );
+    assert_eq!(ClientId::of(&cid, &mac, KeySource::ClientId), id(1, &cid));
     // RFC 4361 (type 255, IAID, DUID): the DUID, type 2.
     let duid = [0, 1, 0, 6, 0x41, 0x2d, 0xf1, 0x66, 1, 2, 3, 4, 5, 6];
-    let cid = [&[255, 0, 0, 0, 9][..], &duid[..]].concat();
+    let rfc4361 = [&[255, 0, 0, 0, 9][..], &duid[..]].concat();
     assert_eq!(
-        ClientId::of(&cid, &mac),
-        ClientId {
-            kind: 2,
-            data: duid.to_vec()
-        }
+        ClientId::of(&rfc4361, &mac, KeySource::ClientId),
+        id(2, &duid)
+    );
+    // Type 255 without a DUID is an ordinary identifier.
+    assert_eq!(
+        ClientId::of(&[255, 0, 0, 0, 9], &mac, KeySource::ClientId),
+        id(1, &[255, 0, 0, 0, 9])
+    );
+    // Records of earlier versions: what they published (type 0 whenever the key is htype +
+    // chaddr).
+    assert_eq!(ClientId::of(&key, &mac, KeySource::Legacy), id(0, &key));
+    assert_eq!(ClientId::of(&cid, &mac, KeySource::Legacy), id(1, &cid));
+    assert_eq!(
+        ClientId::of(&rfc4361, &mac, KeySource::Legacy),
+        id(2, &duid)
+    );
+}
+
+/// DISCOVER and REQUEST (SELECTING) with option 61 = htype + MAC and host name "laptop".
+fn lease_with_cid(cfg: &Config) -> (LeaseTable, Ipv4Addr, Decision) {
+    let addrs = inner();
+    let cid = [&[1][..], &MAC[..]].concat();
+    let mut t = LeaseTable::new();
+    let mut disc = msg(Some(MessageType::Discover), MAC);
+    disc.opts_mut()
+        .insert(DhcpOption::ClientIdentifier(cid.clone()));
+    let d = handle(cfg, &t, &disc, &rx(&addrs));
+    apply(&mut t, &d);
+    let ip = d.reply.unwrap().yiaddr;
+    let mut req = msg(Some(MessageType::Request), MAC);
+    req.opts_mut().insert(DhcpOption::ClientIdentifier(cid));
+    req.opts_mut().insert(DhcpOption::RequestedIpAddress(ip));
+    req.opts_mut().insert(DhcpOption::ServerIdentifier(
+        "192.168.10.1".parse().unwrap(),
+    ));
+    req.opts_mut().insert(DhcpOption::Hostname("laptop".into()));
+    let d = handle(cfg, &t, &req, &rx(&addrs));
+    assert_eq!(d.reply.as_ref().unwrap().kind, "ACK");
+    apply(&mut t, &d);
+    (t, ip, d)
+}
+
+#[test]
+fn option_61_equal_to_the_mac_is_type_1_from_ack_to_release_and_expiry() {
+    let cfg = config();
+    let (t, ip, ack) = lease_with_cid(&cfg);
+    let cid_id = ClientId {
+        kind: 1,
+        data: [&[1][..], &MAC[..]].concat(),
+    };
+    assert_eq!(
+        ack.dns,
+        vec![Dns::Add {
+            name: "laptop".into(),
+            ip,
+            id: cid_id.clone()
+        }]
+    );
+    assert_eq!(t.get(ip).unwrap().key_source, KeySource::ClientId);
+    // The lease survives a store round trip with its source (see store tests); release and
+    // expiry remove under the identity that was added.
+    let mut rel = msg(Some(MessageType::Release), MAC);
+    rel.set_ciaddr(ip);
+    rel.opts_mut()
+        .insert(DhcpOption::ClientIdentifier([&[1][..], &MAC[..]].concat()));
+    let d = handle(&cfg, &t, &rel, &rx(&inner()));
+    assert_eq!(
+        d.dns,
+        vec![Dns::Remove {
+            name: "laptop".into(),
+            ip,
+            id: cid_id.clone()
+        }]
+    );
+    let d = expire(&t, NOW + 43200 + 1, 100);
+    assert_eq!(
+        d.dns,
+        vec![Dns::Remove {
+            name: "laptop".into(),
+            ip,
+            id: cid_id.clone()
+        }]
+    );
+    // A renewal with option 61 again updates nothing.
+    let mut renew = msg(Some(MessageType::Request), MAC);
+    renew.set_ciaddr(ip);
+    renew
+        .opts_mut()
+        .insert(DhcpOption::ClientIdentifier([&[1][..], &MAC[..]].concat()));
+    assert!(handle(&cfg, &t, &renew, &rx(&inner())).dns.is_empty());
+}
+
+#[test]
+fn a_change_of_identity_republishes_the_name_under_the_new_one() {
+    let cfg = config();
+    let (mut t, ip, _) = lease_with_cid(&cfg);
+    // A record from an earlier dhcpd: same key, source unknown, published as type 0.
+    let mut l = t.get(ip).unwrap().clone();
+    l.key_source = KeySource::Legacy;
+    t.apply(&Change::Put(l));
+    // Renewed without option 61: type 0 is what it has, nothing to do.
+    let mut plain = msg(Some(MessageType::Request), MAC);
+    plain.set_ciaddr(ip);
+    let d = handle(&cfg, &t, &plain, &rx(&inner()));
+    assert!(d.dns.is_empty());
+    assert!(matches!(&d.changes[..], [Change::Put(l)] if l.key_source == KeySource::Hardware));
+    // Renewed with option 61: the type-0 records go and type-1 ones are added.
+    let cid = [&[1][..], &MAC[..]].concat();
+    let mut renew = msg(Some(MessageType::Request), MAC);
+    renew.set_ciaddr(ip);
+    renew
+        .opts_mut()
+        .insert(DhcpOption::ClientIdentifier(cid.clone()));
+    let d = handle(&cfg, &t, &renew, &rx(&inner()));
+    assert_eq!(
+        d.dns,
+        vec![
+            Dns::Remove {
+                name: "laptop".into(),
+                ip,
+                id: mac_id(),
+            },
+            Dns::Add {
+                name: "laptop".into(),
+                ip,
+                id: ClientId { kind: 1, data: cid },
+            },
+        ]
     );
 }
 

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use dhcpd::ddns::dhcid_rdata;
 use dhcpd::decide::ClientId;
+use dhcpd::lease::KeySource;
 use dhcproto::v4::{DhcpOption, MessageType};
 use e2e::{Host, Proc, SeedLan};
 
@@ -63,7 +64,12 @@ pub fn release(client: &Host, mac: [u8; 6], xid: u32, ip: Ipv4Addr) {
 
 /// The DHCID (base64, as dig prints it) of a client without option 61 and host `label`.
 pub fn dhcid_of(mac: [u8; 6], label: &str) -> String {
-    let id = ClientId::of(&[&[1][..], &mac[..]].concat(), &mac);
+    dhcid_with(mac, label, KeySource::Hardware)
+}
+
+/// The DHCID (base64) of a client whose key is htype + `mac`, sent as option 61 or not.
+pub fn dhcid_with(mac: [u8; 6], label: &str, source: KeySource) -> String {
+    let id = ClientId::of(&[&[1][..], &mac[..]].concat(), &mac, source);
     let fqdn = hickory_proto::rr::Name::from_ascii(format!("{label}.it-ishin.com.")).unwrap();
     base64::engine::general_purpose::STANDARD.encode(dhcid_rdata(&id, &fqdn))
 }
@@ -156,4 +162,102 @@ pub fn conflicts_leave_other_names_alone(
     wait_for("the PTR record to go", || {
         dig(&lan.main, &["-x", &ip1_s]).is_empty()
     });
+}
+
+/// ISC dhclient sending option 61 = htype + its MAC (`send dhcp-client-identifier`) and a host
+/// name: the DHCID is type 1 over option 61 (RFC 4701 3.3), not type 0 over chaddr. The lease
+/// keeps that, so after dhcpd is killed and started again, dhclient's release removes the
+/// records (the removal's DHCID prerequisite matches).
+pub fn client_id_gives_type_1_across_a_restart(
+    lan: &SeedLan,
+    d: &mut Proc,
+    start_again: impl FnOnce() -> Proc,
+) {
+    let mac = [2, 0, 0, 0, 0x10, 0x99];
+    let dir = lan.lab.dir();
+    let cf = dir.join("dhclient.conf");
+    std::fs::write(
+        &cf,
+        "send dhcp-client-identifier 1:02:00:00:00:10:99;\nsend host-name \"laptop\";\n",
+    )
+    .unwrap();
+    let (lf, pf) = (dir.join("dhclient.leases"), dir.join("dhclient.pid"));
+    let dhclient = |extra: &[&str]| {
+        let mut a = vec![
+            "timeout",
+            "20",
+            "dhclient",
+            "-4",
+            "-1",
+            "-v",
+            "-sf",
+            "/bin/true",
+        ];
+        a.extend_from_slice(extra);
+        a.extend_from_slice(&[
+            "-cf",
+            cf.to_str().unwrap(),
+            "-lf",
+            lf.to_str().unwrap(),
+            "-pf",
+            pf.to_str().unwrap(),
+            "eth0",
+        ]);
+        let out = lan.client.run_unchecked(&a);
+        if let Ok(s) = std::fs::read_to_string(&pf)
+            && let Ok(pid) = s.trim().parse::<i32>()
+        {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+        }
+        assert!(
+            out.status.success(),
+            "dhclient {extra:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    dhclient(&[]);
+    let text = std::fs::read_to_string(&lf).unwrap();
+    let ip = text
+        .lines()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix("fixed-address "))
+        .map(|v| v.trim_end_matches(';').to_owned())
+        .expect("a lease");
+    wait_for("the PTR record", || {
+        dig(&lan.main, &["-x", &ip]) == "laptop.it-ishin.com."
+    });
+    let type1 = dhcid_with(mac, "laptop", KeySource::ClientId);
+    assert_ne!(type1, dhcid_of(mac, "laptop"));
+    assert_eq!(dig(&lan.main, &["laptop.it-ishin.com", "A"]), ip);
+    assert_eq!(dig(&lan.main, &["laptop.it-ishin.com", "DHCID"]), type1);
+    let rev = {
+        let o: Vec<&str> = ip.split('.').collect();
+        format!("{}.{}.{}.{}.in-addr.arpa", o[3], o[2], o[1], o[0])
+    };
+    assert_eq!(dig(&lan.main, &[rev.as_str(), "DHCID"]), type1);
+
+    // The lease (and its key source) comes back from the store after kill -9.
+    d.signal(nix::sys::signal::Signal::SIGKILL);
+    d.wait_exit(Duration::from_secs(5));
+    let mut d = start_again();
+    // Configured as its script would have done, so that the RELEASE goes out by unicast.
+    lan.client.add_addr("eth0", &format!("{ip}/24"));
+    dhclient(&["-r"]);
+    wait_for("the A record to go", || {
+        dig(&lan.main, &["laptop.it-ishin.com", "A"]).is_empty()
+    });
+    wait_for("the DHCID record to go", || {
+        dig(&lan.main, &["laptop.it-ishin.com", "DHCID"]).is_empty()
+    });
+    wait_for("the PTR record to go", || {
+        dig(&lan.main, &["-x", &ip]).is_empty()
+    });
+    assert!(
+        !d.stderr().contains("no longer this client's"),
+        "the release's DHCID did not match the one added"
+    );
+    d.stop();
 }
