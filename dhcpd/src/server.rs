@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, UdpSocket};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use dhcproto::v4::Message;
@@ -418,6 +418,7 @@ pub async fn serve(
     let (wr_tx, wr_rx) = mpsc::channel::<ToWriter>(GROUP);
     let (back_tx, mut back_rx) = mpsc::unbounded_channel::<Back>();
     let offline = Arc::new(AtomicBool::new(false));
+    let admit_limit = Arc::new(AtomicU32::new(view.borrow().discover_backlog));
 
     // One receive task for every socket: it drains each socket to the end per wake-up, and under
     // load rests a moment between rounds so that one wake-up brings in a batch (interrupt
@@ -441,6 +442,7 @@ pub async fn serve(
                 suppressed: 0,
             },
             admission: Admission::new(std::time::Instant::now()),
+            admit_limit: admit_limit.clone(),
         };
         tasks.spawn(rx.run());
     }
@@ -498,7 +500,8 @@ pub async fn serve(
             r = view.changed() => {
                 if r.is_err() { break; }
                 core.cfg = Config::new(view.borrow_and_update().clone());
-                tracing::info!(leases = core.table.len(), "host table reloaded; leases kept");
+                admit_limit.store(core.cfg.view.discover_backlog, Ordering::Relaxed);
+                tracing::info!(leases = core.table.len(), discover_backlog = core.cfg.view.discover_backlog, "host table reloaded; leases kept");
             }
             _ = tick.tick() => {
                 let t = now();
@@ -590,22 +593,23 @@ struct Receiver {
     stats: Arc<Stats>,
     log: RateLog,
     admission: Admission,
+    /// `[dhcp] discover-backlog`, as the core task last saw it (reloads change it).
+    admit_limit: Arc<AtomicU32>,
 }
 
 /// How long an OFFER counts as waiting for its REQUEST, in `ADMIT_SLOTS` slots.
 const ADMIT_SPAN: Duration = Duration::from_secs(1);
 const ADMIT_SLOTS: usize = 10;
-/// Most new exchanges admitted within `ADMIT_SPAN` beyond the REQUESTs that followed (OFFERs the
-/// clients did not take up, plus those still on their way: ~60 at 6,000/s with 10 ms round trips).
-const ADMIT_OUTSTANDING: u32 = 256;
 
 /// Admission of new exchanges (DISCOVER, BOOTP) under overload. Answering a DISCOVER is cheap for
 /// dhcpd, so when new exchanges come faster than the clients (or the relay in front of them) can
 /// follow up, its OFFERs themselves become the overload: they crowd the relay's socket, and the
 /// ACKs of exchanges already under way are lost beside them. The signal is the REQUESTs: over the
-/// last `ADMIT_SPAN`, new exchanges admitted minus REQUESTs received stays below
-/// `ADMIT_OUTSTANDING`; beyond that DISCOVERs are dropped before decoding (clients retry). At any
-/// rate the clients keep up with, nothing is refused and there is no ramp-up.
+/// last `ADMIT_SPAN`, new exchanges admitted minus REQUESTs received stays below the limit
+/// (`[dhcp] discover-backlog`, default 256: OFFERs the clients did not take up, plus those still
+/// on their way, ~60 at 6,000/s with 10 ms round trips); beyond that DISCOVERs are dropped before
+/// decoding (clients retry). At any rate the clients keep up with, nothing is refused and there is
+/// no ramp-up. A limit of 0 admits everything.
 #[derive(Debug)]
 struct Admission {
     /// Start of the current slot.
@@ -649,15 +653,17 @@ impl Admission {
         self.requests[self.cur] = self.requests[self.cur].saturating_add(1);
     }
 
-    /// Whether a new exchange arriving at `now` is served.
-    fn admit(&mut self, now: std::time::Instant) -> bool {
+    /// Whether a new exchange arriving at `now` is served under `limit` (0: no limit).
+    fn admit(&mut self, now: std::time::Instant, limit: u32) -> bool {
         self.advance(now);
-        let admitted: u32 = self.admitted.iter().sum();
-        let requests: u32 = self.requests.iter().sum();
-        if admitted.saturating_sub(requests) >= ADMIT_OUTSTANDING {
-            return false;
+        if limit > 0 {
+            let admitted: u32 = self.admitted.iter().sum();
+            let requests: u32 = self.requests.iter().sum();
+            if admitted.saturating_sub(requests) >= limit {
+                return false;
+            }
         }
-        self.admitted[self.cur] += 1;
+        self.admitted[self.cur] = self.admitted[self.cur].saturating_add(1);
         true
     }
 }
@@ -718,7 +724,8 @@ impl Receiver {
             &self.tx
         };
         if starts_exchange {
-            if !self.admission.admit(std::time::Instant::now()) {
+            let limit = self.admit_limit.load(Ordering::Relaxed);
+            if !self.admission.admit(std::time::Instant::now(), limit) {
                 self.stats.overload.inc();
                 return;
             }
@@ -1176,6 +1183,35 @@ mod tests {
     use super::*;
     use std::time::Instant;
 
+    /// The default of `[dhcp] discover-backlog`.
+    const LIMIT: u32 = 256;
+
+    #[test]
+    fn the_default_limit_is_the_host_file_default() {
+        let v = crate::testutil::config().view;
+        assert_eq!(v.discover_backlog, LIMIT);
+    }
+
+    #[test]
+    fn admission_follows_the_configured_limit_and_zero_means_none() {
+        let t0 = Instant::now();
+        let mut a = Admission::new(t0);
+        // A limit of 10: ten OFFERs nobody takes up, then refusals.
+        let served = (0..100).filter(|_| a.admit(t0, 10)).count();
+        assert_eq!(served, 10);
+        // Raised by a reload: room up to the new limit at once.
+        let served = (0..100).filter(|_| a.admit(t0, 25)).count();
+        assert_eq!(served, 15);
+        // Lowered below what is outstanding: nothing until the span passes.
+        assert!(!a.admit(t0, 5));
+        // 0: no limit at all.
+        let served = (0..100_000).filter(|_| a.admit(t0, 0)).count();
+        assert_eq!(served, 100_000);
+        // Counting went on meanwhile: a limit set again applies to what was admitted.
+        assert!(!a.admit(t0, LIMIT));
+        assert!(a.admit(t0 + ADMIT_SPAN + ADMIT_SPAN, LIMIT));
+    }
+
     #[test]
     fn admission_never_refuses_exchanges_that_are_followed_up() {
         let t0 = Instant::now();
@@ -1183,7 +1219,7 @@ mod tests {
         // 20,000/s for 3 s, each OFFER followed by its REQUEST 10 ms later.
         for i in 0..60_000u64 {
             let t = t0 + Duration::from_micros(50 * i);
-            assert!(a.admit(t), "refused exchange {i}");
+            assert!(a.admit(t, LIMIT), "refused exchange {i}");
             if i >= 200 {
                 a.request(t);
             }
@@ -1196,24 +1232,24 @@ mod tests {
         let mut a = Admission::new(t0);
         let mut served = 0;
         for i in 0..10_000u64 {
-            if a.admit(t0 + Duration::from_micros(10 * i)) {
+            if a.admit(t0 + Duration::from_micros(10 * i), LIMIT) {
                 served += 1;
             }
         }
-        assert_eq!(served, ADMIT_OUTSTANDING);
+        assert_eq!(served, LIMIT);
         // REQUESTs make room again, one each.
         let t = t0 + Duration::from_millis(200);
         for _ in 0..10 {
             a.request(t);
         }
-        let again = (0..100).filter(|_| a.admit(t)).count();
+        let again = (0..100).filter(|_| a.admit(t, LIMIT)).count();
         assert_eq!(again, 10);
         // Once the span has passed the unanswered OFFERs no longer count.
         let later = t0 + ADMIT_SPAN + Duration::from_millis(300);
-        assert!(a.admit(later));
+        assert!(a.admit(later, LIMIT));
         // After a long idle gap, all room is back.
         let idle = later + Duration::from_secs(60);
-        let n = (0..1000).filter(|_| a.admit(idle)).count();
-        assert_eq!(n as u32, ADMIT_OUTSTANDING);
+        let n = (0..1000).filter(|_| a.admit(idle, LIMIT)).count();
+        assert_eq!(n as u32, LIMIT);
     }
 }

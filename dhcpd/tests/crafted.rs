@@ -275,3 +275,75 @@ fn reload_keeps_leases_and_a_new_reservation_takes_over_at_the_next_renew() {
         assert_eq!(r.yiaddr(), other_ip);
     });
 }
+
+/// `[dhcp] discover-backlog`: with a limit of 3, six DISCOVERs nobody follows up get three OFFERs
+/// and three overload drops; a reload to 0 (no limit) answers the next six at once.
+#[test]
+fn discover_backlog_limits_unfollowed_discovers_and_a_reload_changes_it() {
+    e2e::require_netns!();
+    let lan = SeedLan::build("dhcadm");
+    let dir = lan.lab.dir();
+    let dhcp = format!("{DHCP}discover-backlog = 3\n");
+    let conf = write_config(dir, &dhcp, "");
+    let mut d = start(&lan.main, &conf, dir);
+    let scrape = || {
+        lan.main.enter(|| {
+            use std::io::{Read, Write};
+            let mut s = std::net::TcpStream::connect("127.0.0.1:9167").unwrap();
+            s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+            let mut out = String::new();
+            s.read_to_string(&mut out).unwrap();
+            out
+        })
+    };
+    let value = |name: &str| -> f64 {
+        scrape()
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or(0.0)
+    };
+    // Sends DISCOVERs from six new clients; once the server has taken all six in, returns the
+    // OFFERs that came back.
+    let round = |first: u8, want_received: f64| -> usize {
+        lan.client.enter(|| {
+            let c = Crafted::client("eth0", MAC);
+            for i in 0..6u8 {
+                let mac = [2, 0, 0, 0, 0x20, first + i];
+                let xid = 9000 + u32::from(first + i);
+                c.send(&c.msg(Some(MessageType::Discover), mac, xid), BCAST67);
+            }
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while value("dhcpd_received_packets_total") < want_received {
+                assert!(std::time::Instant::now() < deadline, "{}", scrape());
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            // Every reply the server sent is on its way; count them (bounded wait).
+            let mut offers = std::collections::HashSet::new();
+            let mut buf = [0u8; 1500];
+            c.sock
+                .set_read_timeout(Some(Duration::from_millis(500)))
+                .unwrap();
+            while let Ok((n, _)) = c.sock.recv_from(&mut buf) {
+                if let Ok(m) = <dhcproto::v4::Message as dhcproto::Decodable>::from_bytes(&buf[..n])
+                    && m.opts().msg_type() == Some(MessageType::Offer)
+                {
+                    offers.insert(m.xid());
+                }
+            }
+            offers.len()
+        })
+    };
+    assert_eq!(round(0, 6.0), 3);
+    assert_eq!(value("dhcpd_overload_drops_total"), 3.0);
+    assert_eq!(value("dhcpd_sent_replies_total"), 3.0);
+
+    let cursor = d.log_cursor();
+    let text = std::fs::read_to_string(&conf)
+        .unwrap()
+        .replace("discover-backlog = 3", "discover-backlog = 0");
+    std::fs::write(&conf, text).unwrap();
+    d.wait_for_log_after(cursor, "discover_backlog=0", Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(round(10, 12.0), 6);
+    assert_eq!(value("dhcpd_overload_drops_total"), 3.0);
+}

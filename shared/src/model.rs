@@ -212,6 +212,9 @@ pub struct DhcpView {
     pub ping_check: bool,
     /// How long to wait for the echo reply.
     pub ping_timeout: Duration,
+    /// Most DISCOVERs answered over the last second beyond the REQUESTs that followed; past it
+    /// new exchanges are dropped (overload). 0: no limit.
+    pub discover_backlog: u32,
     /// Dynamic DNS, when configured.
     pub ddns: Option<DdnsConfig>,
     /// Prometheus endpoint.

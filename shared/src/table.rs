@@ -1170,6 +1170,13 @@ impl Validator {
                 Duration::from_secs(5),
                 "ping-timeout",
             ),
+            discover_backlog: self.int(
+                &dw.and_then(|d| d.discover_backlog.clone()),
+                256,
+                0,
+                1_000_000,
+                "discover-backlog",
+            ) as u32,
             ddns,
             metrics: metrics_of(self, dw.and_then(|d| d.metrics.as_ref()), 9167),
             control_socket: self.path(

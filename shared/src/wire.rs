@@ -188,6 +188,7 @@ pub(crate) struct Dhcp {
     pub(crate) decline_probation: Option<S<String>>,
     pub(crate) ping_check: Option<bool>,
     pub(crate) ping_timeout: Option<S<String>>,
+    pub(crate) discover_backlog: Option<S<i64>>,
     pub(crate) ddns: Option<Ddns>,
     pub(crate) metrics: Option<S<String>>,
     pub(crate) control_socket: Option<String>,
