@@ -240,7 +240,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             (Box::new(s), Some(spool))
         }
         None => {
-            let s = store::RedbStore::open(&db)?;
+            let s = match std::env::var("DHCPD_JOURNAL_FOLD") {
+                Err(_) => store::RedbStore::open(&db)?,
+                Ok(v) => match store::parse_fold_limits(&v) {
+                    Some((fold, slice)) => {
+                        tracing::info!(fold, slice, "DHCPD_JOURNAL_FOLD: journal fold limits");
+                        store::RedbStore::with_fold_limits(&db, fold, slice)?
+                    }
+                    None => {
+                        tracing::warn!(value = %v, "DHCPD_JOURNAL_FOLD is not CHANGES/SLICE (two whole numbers from 1): ignored");
+                        store::RedbStore::open(&db)?
+                    }
+                },
+            };
             tracing::info!(path = %db.display(), "lease database open");
             (Box::new(s), None)
         }

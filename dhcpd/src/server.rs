@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, UdpSocket};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use dhcproto::v4::Message;
@@ -61,6 +61,11 @@ pub struct Stats {
     pub conflicts: Counter,
     /// Lease store commit latency.
     pub commit_seconds: Histogram,
+    /// How long the oldest change of the last commit waited, from reaching the writer to being
+    /// durable (pacing, queueing and the transaction).
+    pub commit_wait_last: Gauge<f64, AtomicU64>,
+    /// The longest such wait since the start.
+    pub commit_wait_max: Gauge<f64, AtomicU64>,
     /// Leases in the table, by state.
     pub leases: Family<Vec<(String, String)>, Gauge>,
     /// Bound leases per dynamic range.
@@ -84,6 +89,8 @@ impl Default for Stats {
             declines: Counter::default(),
             conflicts: Counter::default(),
             commit_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
+            commit_wait_last: Gauge::default(),
+            commit_wait_max: Gauge::default(),
             leases: Family::default(),
             pool_used: Family::default(),
             pool_size: Family::default(),
@@ -184,6 +191,16 @@ impl Stats {
             self.commit_seconds.clone(),
         );
         r.register(
+            "lease_commit_wait_last_seconds",
+            "Wait of the oldest change of the last commit, from reaching the writer to durable",
+            self.commit_wait_last.clone(),
+        );
+        r.register(
+            "lease_commit_wait_max_seconds",
+            "Longest wait of a change from reaching the writer to durable, since the start",
+            self.commit_wait_max.clone(),
+        );
+        r.register(
             "leases",
             "Leases in the table by state",
             self.leases.clone(),
@@ -254,6 +271,8 @@ struct Commit {
     /// The table's records before `changes`, to put back when the commit is refused.
     undo: Vec<Change>,
     retry: Option<Retry>,
+    /// When it was handed to the writer.
+    queued: Instant,
 }
 
 impl Commit {
@@ -265,6 +284,7 @@ impl Commit {
             kind: Kind::Other,
             undo: Vec::new(),
             retry: None,
+            queued: Instant::now(),
         }
     }
 }
@@ -867,6 +887,7 @@ impl Core {
             kind,
             undo,
             retry,
+            queued: Instant::now(),
         };
         match (d.reply, d.probe) {
             (Some(reply), Some(ip)) => match self.pings.clone().try_acquire_owned() {
@@ -1098,6 +1119,13 @@ impl Writer {
                 Ok(refused) => {
                     if any {
                         self.stats.commits.inc();
+                        if let Some(q) = batch.iter().map(|c| c.queued).min() {
+                            let w = q.elapsed().as_secs_f64();
+                            self.stats.commit_wait_last.set(w);
+                            if w > self.stats.commit_wait_max.get() {
+                                self.stats.commit_wait_max.set(w);
+                            }
+                        }
                     }
                     let mut refused = refused.into_iter().peekable();
                     for (i, c) in batch.drain(..).enumerate() {

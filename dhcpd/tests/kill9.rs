@@ -97,10 +97,9 @@ fn load(
     out
 }
 
-#[test]
-fn every_acked_lease_survives_kill_9_and_none_is_duplicated() {
-    e2e::require_netns!();
-    let lab = Lab::new("dhckill");
+/// A lab with a server and a relay on 10.20.0.0/16.
+fn lab(prefix: &str) -> (Lab, e2e::Host, e2e::Host, std::path::PathBuf) {
+    let lab = Lab::new(prefix);
     let srv = lab.host("srv");
     let cli = lab.host("cli");
     lab.veth(&srv, "s0", &cli, "c0");
@@ -108,10 +107,17 @@ fn every_acked_lease_survives_kill_9_and_none_is_duplicated() {
     cli.add_addr("c0", "10.20.0.2/16");
     srv.link_up("s0");
     cli.link_up("c0");
-    let dir = lab.dir();
-    let conf = write_config(dir, DHCP, LOAD);
-    let mut d = start(&srv, &conf, dir);
+    let conf = write_config(lab.dir(), DHCP, LOAD);
+    (lab, srv, cli, conf)
+}
 
+/// Runs the load until `kill` (called with the server and the count of ACKs so far) has sent
+/// `SIGKILL`; returns the ACKs seen.
+fn load_until_killed(
+    cli: &e2e::Host,
+    d: &mut e2e::Proc,
+    kill: impl FnOnce(&mut e2e::Proc, &AtomicUsize),
+) -> HashMap<u32, Ipv4Addr> {
     let acked = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
     let before = std::thread::scope(|s| {
@@ -121,11 +127,7 @@ fn every_acked_lease_survives_kill_9_and_none_is_duplicated() {
                 load(&relay, 0, 20_000, 64, &acked, &stop, Duration::from_secs(1))
             })
         });
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while acked.load(Ordering::Relaxed) < 400 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        d.signal(Signal::SIGKILL);
+        kill(d, &acked);
         stop.store(true, Ordering::Relaxed);
         h.join().unwrap()
     });
@@ -135,10 +137,20 @@ fn every_acked_lease_survives_kill_9_and_none_is_duplicated() {
         before.len()
     );
     d.wait_exit(Duration::from_secs(5));
-    drop(d);
+    before
+}
 
-    let _d = start(&srv, &conf, dir);
-    let rows = leases(&srv, &conf, dir);
+/// After a restart: every ACK seen before the crash is in the store with its MAC, and 300 new
+/// clients get none of those addresses.
+fn check_after_restart(
+    srv: &e2e::Host,
+    cli: &e2e::Host,
+    conf: &std::path::Path,
+    dir: &std::path::Path,
+    before: &HashMap<u32, Ipv4Addr>,
+) {
+    let _d = start(srv, conf, dir);
+    let rows = leases(srv, conf, dir);
     let stored: HashMap<String, String> = rows
         .iter()
         .filter(|r| r["state"] == "bound")
@@ -149,7 +161,7 @@ fn every_acked_lease_survives_kill_9_and_none_is_duplicated() {
             )
         })
         .collect();
-    for (i, ip) in &before {
+    for (i, ip) in before {
         let m = mac(*i);
         let want = m
             .iter()
@@ -187,4 +199,67 @@ fn every_acked_lease_survives_kill_9_and_none_is_duplicated() {
     assert!(dup.is_empty(), "addresses given twice: {dup:?}");
     let mut seen = HashSet::new();
     assert!(after.values().all(|ip| seen.insert(*ip)));
+}
+
+#[test]
+fn every_acked_lease_survives_kill_9_and_none_is_duplicated() {
+    e2e::require_netns!();
+    let (lab, srv, cli, conf) = lab("dhckill");
+    let dir = lab.dir();
+    let mut d = start(&srv, &conf, dir);
+    let before = load_until_killed(&cli, &mut d, |d, acked| {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while acked.load(Ordering::Relaxed) < 400 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        d.signal(Signal::SIGKILL);
+    });
+    drop(d);
+    check_after_restart(&srv, &cli, &conf, dir, &before);
+}
+
+/// The same with the journal folded into the lease table every 256 changes, 4 addresses a
+/// commit (so a fold spans dozens of commits), and the kill landing in the middle of a fold.
+#[test]
+fn every_acked_lease_survives_kill_9_during_a_journal_fold() {
+    e2e::require_netns!();
+    let (lab, srv, cli, conf) = lab("dhckfold");
+    let dir = lab.dir();
+    let mut d = srv
+        .process(BIN)
+        .args([
+            "--config",
+            conf.to_str().unwrap(),
+            "--state-dir",
+            dir.to_str().unwrap(),
+            "--log",
+            "dhcpd=debug,info",
+        ])
+        .env("DHCPD_JOURNAL_FOLD", "256/4")
+        .ready(e2e::Ready::Notify)
+        .timeout(Duration::from_secs(10))
+        .spawn();
+    let before = load_until_killed(&cli, &mut d, |d, acked| {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while acked.load(Ordering::Relaxed) < 400 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // A fold that starts after 400 ACKs (at least one fold finished before it).
+        let at = d.log_cursor();
+        d.wait_for_log_after(at, "journal fold started", Duration::from_secs(10))
+            .unwrap();
+        d.signal(Signal::SIGKILL);
+    });
+    let log = d.stderr();
+    drop(d);
+    let last_start = log.rfind("journal fold started").unwrap();
+    assert!(
+        log[..last_start].contains("journal fold finished"),
+        "no fold finished before the kill:\n{log}"
+    );
+    assert!(
+        !log[last_start..].contains("journal fold finished"),
+        "the kill did not land inside the fold"
+    );
+    check_after_restart(&srv, &cli, &conf, dir, &before);
 }
