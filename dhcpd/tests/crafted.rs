@@ -223,6 +223,12 @@ fn bootp_nak_decline_relay_and_bad_packets() {
     );
     // The DECLINE above is counted and its address is held on probation.
     assert_eq!(v("dhcpd_declines_total"), 1.0, "{text}");
+    // The wait of committed changes, from reaching the writer to durable.
+    let (last, max) = (
+        v("dhcpd_lease_commit_wait_last_seconds"),
+        v("dhcpd_lease_commit_wait_max_seconds"),
+    );
+    assert!(last > 0.0 && max >= last && max < 10.0, "{text}");
     assert_eq!(v("dhcpd_requests_total{type=\"decline\"}"), 1.0, "{text}");
     assert!(v("dhcpd_leases{state=\"declined\"}") >= 1.0, "{text}");
 }
