@@ -429,3 +429,93 @@ fn two_servers_share_a_postgresql_lease_database() {
     drop((d1, d2));
     drop(pg);
 }
+
+/// A database of schema version 1 (before the key source was kept) with a bound row: dhcpd
+/// migrates it to version 2, the old row reads as legacy (the DHCID it was published with), and
+/// new rows keep where their client key came from.
+#[test]
+fn schema_1_rows_migrate_and_read_as_legacy() {
+    use dhcpd::lease::{Change, KeySource, Lease, LeaseState};
+    use dhcpd::store::LeaseStore;
+    e2e::require_netns!("setpriv");
+    let Some(bin) = pg_bin() else {
+        e2e::skip_or_fail(
+            concat!(module_path!(), ":", line!()),
+            "PostgreSQL server not installed (Debian package postgresql)",
+        );
+        return;
+    };
+    let lab = Lab::new("dhcpgmig");
+    let db = lab.host("db");
+    db.link_up("lo");
+    db.add_addr("lo", &format!("{DB}/32"));
+    let cluster = Cluster::init(bin);
+    let _pg = cluster.start(&db);
+    let url = format!("postgresql://postgres@{DB}:5432/postgres");
+    let mac = [2, 0, 0, 0, 0x10, 0x99];
+    let key = [&[1][..], &mac[..]].concat();
+    db.enter(|| {
+        // Version 1 exactly as the previous dhcpd created it.
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        c.batch_execute(
+            "CREATE TABLE dhcpd_schema_version (version integer NOT NULL);
+             INSERT INTO dhcpd_schema_version VALUES (1);
+             CREATE SEQUENCE dhcpd_lease_seq;
+             CREATE TABLE dhcpd_lease (
+                 address  inet PRIMARY KEY,
+                 client   bytea NOT NULL,
+                 hwaddr   bytea NOT NULL,
+                 hostname text,
+                 starts   bigint NOT NULL,
+                 expires  bigint NOT NULL,
+                 state    text NOT NULL
+                          CHECK (state IN ('offered', 'bound', 'released', 'expired', 'declined')),
+                 modified bigint NOT NULL DEFAULT nextval('dhcpd_lease_seq')
+             );
+             CREATE INDEX dhcpd_lease_modified ON dhcpd_lease (modified);
+             CREATE INDEX dhcpd_lease_client ON dhcpd_lease (client);",
+        )
+        .unwrap();
+        c.execute(
+            "INSERT INTO dhcpd_lease (address, client, hwaddr, hostname, starts, expires, state)
+             VALUES ('10.20.1.5', $1, $2, 'laptop', 1, 4000000000, 'bound')",
+            &[&key, &mac.to_vec()],
+        )
+        .unwrap();
+        let old = Lease {
+            ip: Ipv4Addr::new(10, 20, 1, 5),
+            client: key.clone(),
+            key_source: KeySource::Legacy,
+            hwaddr: mac.to_vec(),
+            hostname: Some("laptop".into()),
+            starts: 1,
+            expires: 4_000_000_000,
+            state: LeaseState::Bound,
+        };
+        let mut s = dhcpd::pgstore::PgStore::open(&url).unwrap();
+        let v: i32 = c
+            .query_one("SELECT max(version) FROM dhcpd_schema_version", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(v, dhcpd::pgstore::SCHEMA_VERSION);
+        assert_eq!(s.load().unwrap(), vec![old.clone()]);
+        // New rows carry their source, both kinds; the old row is rewritten with one too.
+        let a = Lease {
+            key_source: KeySource::ClientId,
+            expires: 4_000_000_001,
+            ..old.clone()
+        };
+        let b = Lease {
+            ip: Ipv4Addr::new(10, 20, 1, 6),
+            client: vec![1, 2, 0, 0, 0, 0x10, 0x98],
+            hwaddr: vec![2, 0, 0, 0, 0x10, 0x98],
+            key_source: KeySource::Hardware,
+            ..old.clone()
+        };
+        s.commit(&[Change::Put(a.clone()), Change::Put(b.clone())])
+            .unwrap();
+        let mut got = dhcpd::pgstore::PgStore::open(&url).unwrap().load().unwrap();
+        got.sort_by_key(|l| l.ip);
+        assert_eq!(got, vec![a, b]);
+    });
+}
