@@ -16,6 +16,9 @@
 #   ROWS="haproxy lbd"   rows, in order (lbd2 when LBD2 is set)
 #   MODES="nc ka"        new connection per request (nc) and/or keep-alive (ka)
 #   TRACE=1              also the strace sequence of one Connection: close request per row
+#   PROFILE=0            1: instead of counting calls, sample every CPU while wrk runs (perf
+#                        record -a) and print the share of each command (wrk, nginx, the
+#                        balancer, idle) and the balancer's hottest kernel and user symbols
 set -u
 if [ -z "${LB_BENCH_LOCKED:-}" ]; then
   echo "waiting for /tmp/bench.lock ..." >&2
@@ -92,7 +95,7 @@ EVENTS="accept accept4 socket setsockopt getsockopt connect epoll_ctl epoll_wait
   read readv recvfrom recvmsg write writev sendto sendmsg shutdown close splice pipe2
   getsockname getpeername fcntl ioctl futex sched_yield clock_gettime"
 EV=$(for e in $EVENTS; do printf 'syscalls:sys_enter_%s,' "$e"; done)
-EV="${EV}raw_syscalls:sys_enter,task-clock"
+EV="${EV}raw_syscalls:sys_enter,task-clock,context-switches,cpu-migrations"
 start() { # row -> sets P
   case $1 in
     haproxy)
@@ -110,17 +113,44 @@ for row in $ROWS; do
   for m in $MODES; do
     fresh; start "$row"
     hdr=(); [ "$m" = nc ] && hdr=(-H 'Connection: close')
-    perf stat -x, -e "$EV" -p "$P" -o "$W/out/perf" -- sleep $((S + 1)) &
+    if [ "${PROFILE:-0}" = 1 ]; then
+      perf record -q -a -g -F 997 -o "$W/out/perf.data" -- sleep "$S" 2>/dev/null &
+    else
+      perf stat -x, -e "$EV" -p "$P" -o "$W/out/perf" -- sleep $((S + 1)) &
+    fi
     PP=$!
+    pk0=$(ip netns exec lbc cat /sys/class/net/lbc0/statistics/rx_packets /sys/class/net/lbc0/statistics/tx_packets)
     out=$(ip netns exec lbc wrk -t1 -c"$C" -d"${S}s" "${hdr[@]}" http://10.30.1.120/ 2>&1)
+    pk1=$(ip netns exec lbc cat /sys/class/net/lbc0/statistics/rx_packets /sys/class/net/lbc0/statistics/tx_packets)
     wait $PP
     reqs=$(awk '/requests in/{print $1}' <<<"$out"); rps=$(awk '/Requests\/sec/{print $2}' <<<"$out")
     grep -E 'Socket errors|Non-2xx' <<<"$out"
-    echo "== $row $m: $reqs requests ($rps req/s); calls per request:"
+    if [ "${PROFILE:-0}" = 1 ]; then
+      echo "== $row $m: $reqs requests ($rps req/s); CPU samples by command:"
+      perf report -q -i "$W/out/perf.data" --no-children --sort comm --stdio -g none 2>/dev/null |
+        grep -v '^$' | grep -v '^#' | grep '%' | head -8 | sed 's/^/  /'
+      echo "  balancer's samples by object:"
+      perf report -q -i "$W/out/perf.data" --no-children --comms "$(cat /proc/$P/comm)",lbd-proxy-0,lbd-proxy-1 \
+        --sort dso --stdio -g none 2>/dev/null | grep '%' | head -6 | sed 's/^/  /'
+      echo "  balancer's top symbols:"
+      perf report -q -i "$W/out/perf.data" --no-children --comms "$(cat /proc/$P/comm)",lbd-proxy-0,lbd-proxy-1 \
+        --sort sym --stdio -g none 2>/dev/null | grep '%' | head -25 | sed 's/^/  /'
+      if [ -n "${CALLERS:-}" ]; then
+        echo "  callers of $CALLERS in the balancer:"
+        perf report -q -i "$W/out/perf.data" --no-children --comms "$(cat /proc/$P/comm)",lbd-proxy-0,lbd-proxy-1 \
+          --symbols "$CALLERS" --stdio -G 2>/dev/null | grep -v '^$' | head -60 | sed 's/^/  /'
+      fi
+      kill "$P"; wait "$P" 2>/dev/null
+      continue
+    fi
+    echo "== $row $m: $reqs requests ($rps req/s); client packets per request (to client / from client):" \
+      "$(echo $pk0 $pk1 | awk -v n="$reqs" '{printf "%.2f / %.2f", ($3 - $1) / n, ($4 - $2) / n}')"
+    echo "   calls per request:"
     awk -F, -v n="$reqs" '$3 ~ /sys_enter/ && $1 + 0 > 0 {
         name = $3; sub(/.*sys_enter_?/, "", name); if (name == "") name = "ALL"
         printf "  %-14s %7.3f\n", name, $1 / n }
-      $3 == "task-clock" { printf "  CPU us/request %5.2f (task-clock, all threads)\n", $1 * 1000 / n }' "$W/out/perf"
+      $3 == "task-clock" { printf "  CPU us/request %5.2f (task-clock, all threads)\n", $1 * 1000 / n }
+      $3 == "context-switches" || $3 == "cpu-migrations" { printf "  %-14s %7.3f\n", $3, $1 / n }' "$W/out/perf"
     if [ "$TRACE" = 1 ] && [ "$m" = nc ]; then
       strace -f -qq -p "$P" -o "$W/out/strace" -e 'trace=!futex,clock_gettime,madvise' &
       SP=$!; sleep 0.5
