@@ -13,6 +13,13 @@
 //! (a large transfer, not a small request or response) that direction moves to splice(2)
 //! through a pipe, so the payload no longer crosses into user space (`LBD_PROXY_SPLICE=0`
 //! turns this off).
+//!
+//! A new connection is made to cost as few system calls and packets as the kernel allows
+//! (measured with `bench/lb/syscalls.sh`): the backend's socket gets TCP_NODELAY before its
+//! SYN; the client's first bytes go out as soon as that socket turns writable, and that write
+//! is the connect's outcome (SO_ERROR is read only when the client has sent nothing yet); the
+//! direction that ends first is half-closed, the other just closed; and a response whose FIN
+//! has already arrived is passed on with that FIN in one segment (MSG_MORE, then the FIN).
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
@@ -781,6 +788,10 @@ async fn pump(
     ended: &AtomicBool,
 ) -> std::io::Result<()> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // Short reads left on which to look for a FIN right behind the bytes (below): the first
+    // few only, where a one-answer connection (`Connection: close`, HTTP/1.0) ends; looking
+    // costs a lock when there is no FIN, which a long keep-alive flow need not pay per read.
+    let mut fin_probes = 4u8;
     loop {
         let mut n = r.read(buf).await?;
         if n == 0 {
@@ -790,7 +801,10 @@ async fn pump(
         // backend closing, as with `Connection: close`): take the EOF now, so the bytes and
         // the FIN that passes it on leave in one segment (MSG_MORE holds the bytes until the
         // FIN is added) instead of two, one packet fewer for both ends to handle.
-        if n < buf.len() && fin_seen(r.as_ref()) {
+        if n < buf.len() && fin_probes > 0 && {
+            fin_probes -= 1;
+            fin_seen(r.as_ref())
+        } {
             let more = r.read(&mut buf[n..]).await?;
             if more == 0 {
                 write_before_fin(&mut w, &buf[..n]).await?;
