@@ -19,7 +19,9 @@
 #   REPS=3            rounds of the compared blocks
 #   PAIRS="kernel proxy"  which blocks (kernel: nftables vs lbd-kernel; proxy: haproxy vs
 #                     lbd-proxy; nosplice: lbd-proxy vs lbd-proxy with LBD_PROXY_SPLICE=0;
-#                     threads: lbd-proxy vs lbd-proxy with LBD_PROXY_THREADS=1)
+#                     threads: lbd-proxy vs lbd-proxy with LBD_PROXY_THREADS=1;
+#                     before: lbd-proxy vs lbd-proxy-before, the binary $LBD_BEFORE)
+#   LBD_BEFORE=path   an earlier lbd binary for PAIRS=before (before/after in one run)
 #   PEERS=1           also direct and nginx stream rows, once at the start (0: skip)
 #   SIZE=0            response body in bytes (0: the 15-byte "hello from webN" page; e.g.
 #                     1048576 for a 1 MiB file, to see large transfers)
@@ -37,6 +39,7 @@ HERE=$(cd "$(dirname "$0")" && pwd); ROOT=$(cd "$HERE/../.." && pwd)
 SHARED=${SHARED:-$ROOT/../shared/bench/lb}
 LBD=${LBD:-${CARGO_TARGET_DIR:-$ROOT/target}/release/lbd}
 [ -x "$LBD" ] || { echo "no lbd binary at $LBD: cargo build --release -p lbd (or set LBD=)"; exit 1; }
+case " $PAIRS " in *" before "*) [ -x "${LBD_BEFORE:-}" ] || { echo "PAIRS=before needs LBD_BEFORE=<lbd binary>"; exit 1; } ;; esac
 W=$(mktemp -d); chmod 755 "$W"   # nginx's workers (www-data) read the pages under it
 RES=$W/results   # lines: round row mode req/s
 : > "$RES"
@@ -140,8 +143,9 @@ bench() { # name url
 row_lbd() { # name dp [env...]
   local name=$1 dp=$2; shift 2
   fresh novip   # lbd places the VIP itself
-  local log=$W/$name.$ROUND.log t0=$(date +%s%N)
-  env "$@" ip netns exec lb $SRV "$LBD" -c "$W/lbd-$dp.toml" --runtime-dir "$W/run-$name" >"$log" 2>&1 & P=$!
+  local log=$W/$name.$ROUND.log t0=$(date +%s%N) bin=$LBD
+  [ "$name" = lbd-proxy-before ] && bin=$LBD_BEFORE
+  env "$@" ip netns exec lb $SRV "$bin" -c "$W/lbd-$dp.toml" --runtime-dir "$W/run-$name" >"$log" 2>&1 & P=$!
   for _ in $(seq 300); do
     grep -q "lbd ready" "$log" && break
     kill -0 $P 2>/dev/null || break
@@ -187,6 +191,7 @@ row() {
     lbd-proxy) row_lbd lbd-proxy proxy ;;
     lbd-proxy-nosplice) row_lbd lbd-proxy-nosplice proxy LBD_PROXY_SPLICE=0 ;;
     lbd-proxy-1t) row_lbd lbd-proxy-1t proxy LBD_PROXY_THREADS=1 ;;
+    lbd-proxy-before) row_lbd lbd-proxy-before proxy ;;
   esac
 }
 block() { # peer lbd: A B B A on even rounds, B A A B on odd ones
@@ -203,6 +208,7 @@ for ROUND in $(seq 0 $((REPS - 1))); do
       proxy) block haproxy lbd-proxy ;;
       nosplice) block lbd-proxy-nosplice lbd-proxy ;;
       threads) block lbd-proxy-1t lbd-proxy ;;
+      before) block lbd-proxy-before lbd-proxy ;;
     esac
   done
 done
@@ -241,6 +247,7 @@ for p in $PAIRS; do
     proxy) ratio lbd-proxy haproxy 1.0 ;;
     nosplice) ratio lbd-proxy lbd-proxy-nosplice - ;;
     threads) ratio lbd-proxy lbd-proxy-1t - ;;
+    before) ratio lbd-proxy lbd-proxy-before - ;;
   esac
 done
 # lbd kernel vs HAProxy: different blocks of the same rounds, so per round means.

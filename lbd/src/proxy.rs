@@ -13,12 +13,19 @@
 //! (a large transfer, not a small request or response) that direction moves to splice(2)
 //! through a pipe, so the payload no longer crosses into user space (`LBD_PROXY_SPLICE=0`
 //! turns this off).
+//!
+//! A new connection is made to cost as few system calls and packets as the kernel allows
+//! (measured with `bench/lb/syscalls.sh`): the backend's socket gets TCP_NODELAY before its
+//! SYN; the client's first bytes go out as soon as that socket turns writable, and that write
+//! is the connect's outcome (SO_ERROR is read only when the client has sent nothing yet); the
+//! direction that ends first is half-closed, the other just closed; and a response whose FIN
+//! has already arrived is passed on with that FIN in one segment (MSG_MORE, then the FIN).
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -250,7 +257,7 @@ impl Workers {
             w.threads.push(
                 std::thread::Builder::new()
                     .name(format!("lbd-proxy-{i}"))
-                    .spawn(move || rt.block_on(stop.cancelled()))?,
+                    .spawn(move || rt.block_on(tick_until(stop)))?,
             );
         }
         Ok(w)
@@ -262,6 +269,25 @@ impl Drop for Workers {
         self.stop.cancel();
         for t in self.threads.drain(..) {
             let _ = t.join();
+        }
+    }
+}
+
+/// Period of every proxy thread's tick.
+const TICK: Duration = Duration::from_secs(1);
+
+/// A proxy thread's own task: a timer due every [`TICK`] until `stop`. Its only job is to be
+/// the earliest deadline on the thread: tokio wakes its timer driver (an eventfd write, then
+/// an extra epoll event) whenever a new timer is due before every other one, which without
+/// this tick is what each new connection's connect timeout ([`CONNECT_TIMEOUT`]) would be on
+/// a thread between bursts: about half a system call per new connection, measured.
+async fn tick_until(stop: CancellationToken) {
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {}
         }
     }
 }
@@ -489,19 +515,117 @@ fn reset(s: &TcpStream) {
     let _ = socket2::SockRef::from(s).set_linger(Some(Duration::ZERO));
 }
 
-/// Connects to a backend with TCP_NODELAY set before the SYN (one call fewer per connection
-/// than setting it after).
-async fn connect(addr: SocketAddrV4) -> std::io::Result<TcpStream> {
-    let s = tokio::net::TcpSocket::new_v4()?;
-    socket2::SockRef::from(&s).set_tcp_nodelay(true)?;
-    s.connect(SocketAddr::V4(addr)).await
+/// Starts a connection to a backend: a non-blocking socket with TCP_NODELAY set before the
+/// SYN (one call fewer per connection than setting it after), the SYN sent, the socket
+/// registered with this thread's reactor. [`established`] waits for the outcome.
+fn start_connect(addr: SocketAddrV4) -> std::io::Result<TcpStream> {
+    use socket2::{Domain, Socket, Type};
+    let s = Socket::new(
+        Domain::IPV4,
+        Type::STREAM.nonblocking(),
+        Some(socket2::Protocol::TCP),
+    )?;
+    s.set_tcp_nodelay(true)?;
+    match s.connect(&SocketAddr::V4(addr).into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(e) => return Err(e),
+    }
+    TcpStream::from_std(s.into())
 }
 
-async fn carry(client: TcpStream, peer: SocketAddr, shared: &Shared) {
+/// Connects to `addr` (for tests and the plain path: waits, then checks SO_ERROR).
+#[cfg(test)]
+async fn connect(addr: SocketAddrV4) -> std::io::Result<TcpStream> {
+    let s = start_connect(addr)?;
+    s.writable().await?;
+    match s.take_error()? {
+        Some(e) => Err(e),
+        None => Ok(s),
+    }
+}
+
+/// Reads what `s` has already received, without waiting: `WouldBlock` when the reactor has
+/// not seen it readable (then no call is made). Unlike `try_read`, a short read tells the
+/// reactor the socket is drained, so the next read waits for an event instead of costing a
+/// call that returns EAGAIN.
+async fn read_ready(s: &mut TcpStream, buf: &mut [u8]) -> std::io::Result<usize> {
+    use std::pin::Pin;
+    use std::task::Poll;
+    use tokio::io::{AsyncRead, ReadBuf};
+    std::future::poll_fn(|cx| {
+        let mut rb = ReadBuf::new(buf);
+        Poll::Ready(match Pin::new(&mut *s).poll_read(cx, &mut rb) {
+            Poll::Ready(Ok(())) => Ok(rb.filled().len()),
+            Poll::Ready(Err(e)) => Err(e),
+            Poll::Pending => Err(std::io::ErrorKind::WouldBlock.into()),
+        })
+    })
+    .await
+}
+
+/// Why opening the way to a backend stopped.
+#[derive(Debug)]
+enum OpenError {
+    /// The backend could not be reached: another one may be tried with the same bytes.
+    Backend(std::io::Error),
+    /// The client failed (reset): nothing to retry.
+    Client(std::io::Error),
+}
+
+/// Waits until the connection `up` is established and relays the client's first bytes to
+/// it: `*held` bytes of `buf` already read from the client (an earlier backend failed), or,
+/// when none are held, whatever the client has already sent (read only if the reactor has
+/// seen the client readable, so no call is made in vain; `*held` then says how much was
+/// read, so a failed backend's successor gets the same bytes). The first write is the connect's
+/// outcome: a refused or unreachable backend fails it with that error, so the usual
+/// getsockopt(SO_ERROR) is only needed when the client has sent nothing yet (protocols where
+/// the server speaks first). Returns the bytes of `buf` relayed.
+async fn established(
+    up: &TcpStream,
+    client: &mut TcpStream,
+    buf: &mut [u8],
+    held: &mut usize,
+) -> Result<usize, OpenError> {
+    up.writable().await.map_err(OpenError::Backend)?;
+    if *held == 0 {
+        *held = match read_ready(client, buf).await {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
+            Err(e) => return Err(OpenError::Client(e)),
+        };
+    }
+    let n = *held;
+    if n == 0 {
+        // Nothing to send (or the client already half-closed): ask the socket.
+        return match up.take_error() {
+            Ok(None) => Ok(0),
+            Ok(Some(e)) | Err(e) => Err(OpenError::Backend(e)),
+        };
+    }
+    let mut sent = 0;
+    while sent < n {
+        match up.try_write(&buf[sent..n]) {
+            Ok(k) => sent += k,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                up.writable().await.map_err(OpenError::Backend)?
+            }
+            Err(e) => return Err(OpenError::Backend(e)),
+        }
+    }
+    Ok(n)
+}
+
+async fn carry(mut client: TcpStream, peer: SocketAddr, shared: &Shared) {
     let src = match peer {
         SocketAddr::V4(a) => *a.ip(),
         SocketAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
     };
+    let mut bufs = PooledBuffers::take();
+    let Some(b) = bufs.0.as_mut() else { return };
+    let (b1, b2) = b.split_at_mut(BUF);
+    // Bytes read from the client and not yet relayed (a backend failed after they were read).
+    let mut held = 0;
     // Two tries: a backend that just died is skipped once before the checker notices.
     let mut tried = None;
     for _ in 0..2 {
@@ -513,15 +637,35 @@ async fn carry(client: TcpStream, peer: SocketAddr, shared: &Shared) {
             continue;
         }
         tried = Some(addr);
-        match tokio::time::timeout(CONNECT_TIMEOUT, connect(addr)).await {
-            Ok(Ok(upstream)) => {
+        let open = async {
+            let up = start_connect(addr).map_err(OpenError::Backend)?;
+            let n = established(&up, &mut client, b1, &mut held).await?;
+            Ok::<_, OpenError>((up, n))
+        };
+        match tokio::time::timeout(CONNECT_TIMEOUT, open).await {
+            Ok(Ok((upstream, first))) => {
                 stats.active.fetch_add(1, Ordering::Relaxed);
                 stats.connections.inc();
-                splice_idle(client, upstream, IDLE_TIMEOUT, &stats, shared.splice).await;
+                stats.to_backend.inc_by(first as u64);
+                splice_idle(
+                    client,
+                    upstream,
+                    (b1, b2),
+                    IDLE_TIMEOUT,
+                    &stats,
+                    shared.splice,
+                )
+                .await;
                 stats.active.fetch_sub(1, Ordering::Relaxed);
                 return;
             }
-            Ok(Err(e)) => tracing::debug!(backend = %addr, error = %e, "backend connect failed"),
+            Ok(Err(OpenError::Backend(e))) => {
+                tracing::debug!(backend = %addr, error = %e, "backend connect failed")
+            }
+            Ok(Err(OpenError::Client(e))) => {
+                tracing::debug!(client = %peer, error = %e, "client failed before the backend answered");
+                return;
+            }
             Err(_) => tracing::debug!(backend = %addr, "backend connect timed out"),
         }
     }
@@ -611,21 +755,29 @@ fn splice(from: RawFd, to: RawFd, len: usize) -> std::io::Result<usize> {
 /// Bytes asked of one splice into the pipe (the default pipe holds 64 KiB).
 const SPLICE_CHUNK: usize = 64 * 1024;
 
-/// Activity clock of a carried connection: ms since `start` of the last byte moved.
+/// Activity of a carried connection: how many times bytes moved, which the idle watchdog
+/// compares between its checks (no clock is read per transfer). Both directions run in one
+/// task, never at once, so a plain load and store suffice.
+#[derive(Default)]
 struct Activity {
-    start: Instant,
-    last: AtomicU64,
+    moved: AtomicU64,
 }
 
 impl Activity {
     fn touch(&self) {
-        self.last
-            .store(self.start.elapsed().as_millis() as u64, Ordering::Relaxed);
+        let n = self.moved.load(Ordering::Relaxed);
+        self.moved.store(n.wrapping_add(1), Ordering::Relaxed);
     }
 }
 
 /// Copies one direction; half-closes the writer at EOF. Starts with `buf`; a read that fills
 /// it (and `splice`) moves the rest of the direction to splice(2) through a pipe.
+///
+/// `ended` is shared by the two directions of a connection: the first to reach EOF
+/// half-closes its writer (shutdown(SHUT_WR), so the other side may still answer); the
+/// second skips it, since both sockets are closed right after and close(2) sends that FIN
+/// itself (its socket has nothing left unread, so close does not turn into a reset). That
+/// saves one call per connection.
 async fn pump(
     mut r: tokio::net::tcp::ReadHalf<'_>,
     mut w: tokio::net::tcp::WriteHalf<'_>,
@@ -633,12 +785,34 @@ async fn pump(
     act: &Activity,
     bytes: &Counter,
     splice: bool,
+    ended: &AtomicBool,
 ) -> std::io::Result<()> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // Short reads left on which to look for a FIN right behind the bytes (below): the first
+    // few only, where a one-answer connection (`Connection: close`, HTTP/1.0) ends; looking
+    // costs a lock when there is no FIN, which a long keep-alive flow need not pay per read.
+    let mut fin_probes = 4u8;
     loop {
-        let n = r.read(buf).await?;
+        let mut n = r.read(buf).await?;
         if n == 0 {
-            return w.shutdown().await;
+            return half_close(&mut w, ended).await;
+        }
+        // The sender's FIN has already arrived behind these bytes (a response and then the
+        // backend closing, as with `Connection: close`): take the EOF now, so the bytes and
+        // the FIN that passes it on leave in one segment (MSG_MORE holds the bytes until the
+        // FIN is added) instead of two, one packet fewer for both ends to handle.
+        if n < buf.len() && fin_probes > 0 && {
+            fin_probes -= 1;
+            fin_seen(r.as_ref())
+        } {
+            let more = r.read(&mut buf[n..]).await?;
+            if more == 0 {
+                write_before_fin(&mut w, &buf[..n]).await?;
+                bytes.inc_by(n as u64);
+                act.touch();
+                return half_close(&mut w, ended).await;
+            }
+            n += more;
         }
         w.write_all(&buf[..n]).await?;
         bytes.inc_by(n as u64);
@@ -648,9 +822,63 @@ async fn pump(
             && let Ok(pipe) = Pipe::new()
         {
             splice_pump(r.as_ref(), w.as_ref(), &pipe, act, bytes).await?;
-            return w.shutdown().await;
+            return half_close(&mut w, ended).await;
         }
     }
+}
+
+/// Whether the reactor has seen the peer's FIN on `s` (its read side closed), without waiting.
+fn fin_seen(s: &TcpStream) -> bool {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+    let ready = std::pin::pin!(s.ready(Interest::READABLE));
+    let mut cx = Context::from_waker(Waker::noop());
+    matches!(ready.poll(&mut cx), Poll::Ready(Ok(r)) if r.is_read_closed())
+}
+
+/// Writes `data`, the last bytes before `w` is half-closed or closed, with MSG_MORE, so the
+/// kernel holds them until the FIN that follows joins them in one segment.
+async fn write_before_fin(
+    w: &mut tokio::net::tcp::WriteHalf<'_>,
+    data: &[u8],
+) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let s: &TcpStream = w.as_ref();
+    let fd = s.as_raw_fd();
+    let sent = match s.try_io(Interest::WRITABLE, || {
+        // SAFETY: send(2) from a live buffer of `data.len()` bytes on a socket we hold.
+        let n = unsafe {
+            libc::send(
+                fd,
+                data.as_ptr().cast(),
+                data.len(),
+                libc::MSG_MORE | libc::MSG_NOSIGNAL,
+            )
+        };
+        if n < 0 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    }) {
+        Ok(k) => k,
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
+        Err(e) => return Err(e),
+    };
+    w.write_all(&data[sent..]).await
+}
+
+/// Half-closes `w` at the end of its direction unless the other direction has already ended
+/// (see [`pump`]).
+async fn half_close(
+    w: &mut tokio::net::tcp::WriteHalf<'_>,
+    ended: &AtomicBool,
+) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    if ended.swap(true, Ordering::AcqRel) {
+        return Ok(());
+    }
+    w.shutdown().await
 }
 
 /// Copies one direction through `pipe` until EOF.
@@ -688,38 +916,40 @@ async fn splice_pump(
 }
 
 /// Carries bytes both ways until both sides close, either side fails, or nothing moves for
-/// `idle`. Both directions run in this one task on borrowed halves, with buffers from the
-/// thread's pool.
+/// `idle`. Both directions run in this one task on borrowed halves, with the two buffers of
+/// `bufs` (from the thread's pool).
 async fn splice_idle(
     mut client: TcpStream,
     mut upstream: TcpStream,
+    bufs: (&mut [u8], &mut [u8]),
     idle: Duration,
     stats: &BackendStats,
     splice: bool,
 ) {
-    let act = Activity {
-        start: Instant::now(),
-        last: AtomicU64::new(0),
-    };
-    let mut bufs = PooledBuffers::take();
-    let Some(b) = bufs.0.as_mut() else { return };
-    let (b1, b2) = b.split_at_mut(BUF);
+    let act = Activity::default();
+    let (b1, b2) = bufs;
+    let ended = AtomicBool::new(false);
     let (cr, cw) = client.split();
     let (ur, uw) = upstream.split();
     let both = async {
         let _ = tokio::try_join!(
-            pump(cr, uw, b1, &act, &stats.to_backend, splice),
-            pump(ur, cw, b2, &act, &stats.from_backend, splice)
+            pump(cr, uw, b1, &act, &stats.to_backend, splice, &ended),
+            pump(ur, cw, b2, &act, &stats.from_backend, splice, &ended)
         );
     };
+    // Checks every idle/4; four checks in a row that see nothing moved mean at least `idle`
+    // (at most 1.25 x idle) of silence.
     let watchdog = async {
+        let (mut seen, mut quiet) = (act.moved.load(Ordering::Relaxed), 0);
         loop {
             tokio::time::sleep(idle / 4).await;
-            let quiet = act
-                .start
-                .elapsed()
-                .saturating_sub(Duration::from_millis(act.last.load(Ordering::Relaxed)));
-            if quiet >= idle {
+            let now = act.moved.load(Ordering::Relaxed);
+            if now != seen {
+                (seen, quiet) = (now, 0);
+                continue;
+            }
+            quiet += 1;
+            if quiet >= 4 {
                 return;
             }
         }
@@ -888,9 +1118,12 @@ mod tests {
         let mut c2 = TcpStream::connect(a).await.unwrap();
         let (s2, _) = l.accept().await.unwrap();
         let t = tokio::spawn(async move {
+            let mut b = PooledBuffers::take();
+            let (b1, b2) = b.0.as_mut().unwrap().split_at_mut(BUF);
             splice_idle(
                 s1,
                 s2,
+                (b1, b2),
                 Duration::from_millis(200),
                 &BackendStats::default(),
                 true,
@@ -905,6 +1138,41 @@ mod tests {
         let mut b = [0u8; 1];
         assert_eq!(c2.read(&mut b).await.unwrap(), 0);
         drop(c1);
+    }
+
+    #[tokio::test]
+    async fn a_connection_in_use_outlives_the_idle_time() {
+        // idle 200 ms: bytes every 60 ms for 600 ms keep it open; then it is closed.
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let baddr = echo_backend(1).await;
+        let front = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let faddr = front.local_addr().unwrap();
+        let carried = tokio::spawn(async move {
+            let (c, _) = front.accept().await.unwrap();
+            let u = connect(baddr).await.unwrap();
+            let mut b = PooledBuffers::take();
+            let (b1, b2) = b.0.as_mut().unwrap().split_at_mut(BUF);
+            let idle = Duration::from_millis(200);
+            splice_idle(c, u, (b1, b2), idle, &BackendStats::default(), true).await;
+        });
+        let mut c = TcpStream::connect(faddr).await.unwrap();
+        let mut b = [0u8; 1];
+        for i in 0..10u8 {
+            tokio::time::sleep(Duration::from_millis(60)).await;
+            c.write_all(&[i]).await.unwrap();
+            c.read_exact(&mut b).await.unwrap();
+            assert_eq!(
+                b[0],
+                i,
+                "still carried after {} ms",
+                60 * (u32::from(i) + 1)
+            );
+        }
+        tokio::time::timeout(Duration::from_secs(5), carried)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.read(&mut b).await.unwrap(), 0, "closed once idle");
     }
 
     #[tokio::test]
@@ -974,7 +1242,9 @@ mod tests {
         let carried = tokio::spawn(async move {
             let (c, _) = front.accept().await.unwrap();
             let u = connect(baddr).await.unwrap();
-            splice_idle(c, u, Duration::from_secs(10), &st, splice).await;
+            let mut b = PooledBuffers::take();
+            let (b1, b2) = b.0.as_mut().unwrap().split_at_mut(BUF);
+            splice_idle(c, u, (b1, b2), Duration::from_secs(10), &st, splice).await;
         });
         let mut c = TcpStream::connect(faddr).await.unwrap();
         let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
@@ -1054,6 +1324,200 @@ mod tests {
             open.push(c);
         }
         assert_eq!(proxies.active(baddr), n as u64);
+        proxies.stop_all();
+    }
+
+    /// A proxy on a free loopback port over `targets` (rr), and that port.
+    fn front(targets: &[SocketAddrV4]) -> (Proxies, u16) {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let front = probe.local_addr().unwrap().port();
+        drop(probe);
+        let mut p = plan(Scheduler::Rr, &vec![1; targets.len()]);
+        p.port = front;
+        for (t, a) in p.targets.iter_mut().zip(targets) {
+            t.addr = *a;
+        }
+        let d = Desired {
+            vips: vec![],
+            services: vec![p],
+        };
+        let mut proxies = Proxies::default();
+        proxies.apply(&d).unwrap();
+        (proxies, front)
+    }
+
+    /// A loopback address nothing listens on (connects are refused).
+    fn refused() -> SocketAddrV4 {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let SocketAddr::V4(a) = l.local_addr().unwrap() else {
+            panic!()
+        };
+        a
+    }
+
+    #[tokio::test]
+    async fn a_refused_backend_is_skipped_with_the_bytes_already_read() {
+        // rr starts at the refusing backend: the client's first bytes, read while that
+        // connect was failing, reach the second backend intact, and only it is counted.
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let dead = refused();
+        let live = echo_backend(1).await;
+        let (proxies, port) = front(&[dead, live]);
+        let mut c = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        c.write_all(b"first bytes").await.unwrap();
+        let mut b = [0u8; 11];
+        tokio::time::timeout(Duration::from_secs(5), c.read_exact(&mut b))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&b, b"first bytes");
+        assert_eq!(proxies.active(live), 1);
+        assert_eq!(proxies.active(dead), 0);
+        let mut p = proxies;
+        p.stop_all();
+    }
+
+    #[tokio::test]
+    async fn a_failed_connect_keeps_the_client_bytes_it_read() {
+        use tokio::io::AsyncWriteExt;
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut c = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+        let (mut s, _) = l.accept().await.unwrap();
+        c.write_all(b"request").await.unwrap();
+        // Let the reactor see the client readable first.
+        s.readable().await.unwrap();
+        let mut buf = [0u8; 64];
+        let mut held = 0;
+        let up = start_connect(refused()).unwrap();
+        match established(&up, &mut s, &mut buf, &mut held).await {
+            Err(OpenError::Backend(e)) => {
+                assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused)
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(&buf[..held], b"request", "held for the next backend");
+        // The next backend gets the held bytes without another read.
+        let live = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let SocketAddr::V4(a) = live.local_addr().unwrap() else {
+            panic!()
+        };
+        let up = start_connect(a).unwrap();
+        let (mut b, _) = live.accept().await.unwrap();
+        assert_eq!(
+            established(&up, &mut s, &mut buf, &mut held).await.unwrap(),
+            7
+        );
+        let mut got = [0u8; 7];
+        tokio::io::AsyncReadExt::read_exact(&mut b, &mut got)
+            .await
+            .unwrap();
+        assert_eq!(&got, b"request");
+    }
+
+    #[tokio::test]
+    async fn fin_seen_only_after_the_peer_closed() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut c = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+        let (mut s, _) = l.accept().await.unwrap();
+        c.write_all(b"data").await.unwrap();
+        let mut b = [0u8; 16];
+        assert_eq!(s.read(&mut b).await.unwrap(), 4);
+        assert!(!fin_seen(&s), "the peer is still open");
+        c.shutdown().await.unwrap();
+        s.readable().await.unwrap();
+        assert!(fin_seen(&s));
+        assert_eq!(s.read(&mut b).await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn responses_followed_by_the_backend_closing_arrive_whole() {
+        // The backend answers and closes at once (HTTP with `Connection: close`): the answer
+        // and the FIN reach the proxy together, which passes them on as one (MSG_MORE then
+        // FIN); the client gets every byte and then EOF, 40 times over.
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let n = 40;
+        let backend = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let SocketAddr::V4(baddr) = backend.local_addr().unwrap() else {
+            panic!()
+        };
+        let answer: Vec<u8> = (0..300u32).map(|i| (i % 251) as u8).collect();
+        let a = answer.clone();
+        tokio::spawn(async move {
+            for _ in 0..n {
+                let (mut s, _) = backend.accept().await.unwrap();
+                let mut req = [0u8; 4];
+                s.read_exact(&mut req).await.unwrap();
+                s.write_all(&a).await.unwrap();
+                // Dropped: close(2) right after the answer.
+            }
+        });
+        let (mut proxies, port) = front(&[baddr]);
+        for i in 0..n {
+            let mut c = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+            c.write_all(b"GET ").await.unwrap();
+            let mut got = Vec::new();
+            tokio::time::timeout(Duration::from_secs(5), c.read_to_end(&mut got))
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(got == answer, "connection {i}: {} bytes", got.len());
+        }
+        proxies.stop_all();
+    }
+
+    #[tokio::test]
+    async fn a_backend_that_speaks_first_is_carried() {
+        // The client sends nothing until the backend greets it (SMTP, MySQL): the connect's
+        // outcome comes from SO_ERROR, and the greeting, the answer and both half-closes
+        // go through.
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let backend = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let SocketAddr::V4(baddr) = backend.local_addr().unwrap() else {
+            panic!()
+        };
+        let served = tokio::spawn(async move {
+            let (mut s, _) = backend.accept().await.unwrap();
+            s.write_all(b"220 hello\r\n").await.unwrap();
+            let mut got = Vec::new();
+            s.read_to_end(&mut got).await.unwrap();
+            s.write_all(b"221 bye\r\n").await.unwrap();
+            got
+        });
+        let (mut proxies, port) = front(&[baddr]);
+        let mut c = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let mut greet = [0u8; 11];
+        tokio::time::timeout(Duration::from_secs(5), c.read_exact(&mut greet))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&greet, b"220 hello\r\n");
+        c.write_all(b"QUIT\r\n").await.unwrap();
+        c.shutdown().await.unwrap();
+        let mut rest = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), c.read_to_end(&mut rest))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(rest, b"221 bye\r\n");
+        assert_eq!(served.await.unwrap(), b"QUIT\r\n");
+        proxies.stop_all();
+    }
+
+    #[tokio::test]
+    async fn no_backend_answers_the_client_is_reset() {
+        use tokio::io::AsyncReadExt;
+        let (mut proxies, port) = front(&[refused(), refused()]);
+        let mut c = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let mut b = [0u8; 1];
+        let r = tokio::time::timeout(Duration::from_secs(5), c.read(&mut b))
+            .await
+            .unwrap();
+        assert_eq!(
+            r.unwrap_err().kind(),
+            std::io::ErrorKind::ConnectionReset,
+            "a reset, not a clean close"
+        );
         proxies.stop_all();
     }
 
