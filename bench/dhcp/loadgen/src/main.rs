@@ -237,7 +237,7 @@ fn report(r: &Report<'_>) {
             println!("sent packets: {sent}");
             println!("received packets: {rcvd}");
             println!("drops: {drops}");
-            println!("drops ratio: {} %", pct(drops, sent));
+            println!("drops ratio: {:.4} %", pct(drops, sent));
             if !other.is_empty() {
                 println!("{other}");
             }

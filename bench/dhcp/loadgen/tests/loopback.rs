@@ -163,10 +163,10 @@ fn counts_every_exchange_of_a_scripted_server() {
     assert_eq!((seen.discovers, seen.requests), (2000, 1800));
     assert_eq!(field(&text, "DISCOVER-OFFER", "sent packets:"), "2000");
     assert_eq!(field(&text, "DISCOVER-OFFER", "received packets:"), "1800");
-    assert_eq!(field(&text, "DISCOVER-OFFER", "drops ratio:"), "10 %");
+    assert_eq!(field(&text, "DISCOVER-OFFER", "drops ratio:"), "10.0000 %");
     assert_eq!(field(&text, "REQUEST-ACK", "sent packets:"), "1800");
     assert_eq!(field(&text, "REQUEST-ACK", "received packets:"), "1800");
-    assert_eq!(field(&text, "REQUEST-ACK", "drops ratio:"), "0 %");
+    assert_eq!(field(&text, "REQUEST-ACK", "drops ratio:"), "0.0000 %");
     assert!(
         text.contains(
             "loadgen offered=2000 acks_per_s=1800 discover_drop=10.0000% request_drop=0.0000%"
