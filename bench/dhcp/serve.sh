@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Started by the shared peers.sh inside namespace dhs with $W exported: writes the host file for the
 # benchmark subnet and runs the release dhcpd (every lease committed durably before its ACK).
+# NETWORK and POOL (one or more space-separated ranges, one [[subnet.pool]] each) override the subnet.
 set -eu
 H=$(cd "$(dirname "$0")" && pwd)
 # The host file sits apart from the lease database: the reloader watches the host file's folder.
@@ -13,8 +14,7 @@ network = "${NETWORK:-10.20.0.0/16}"
 routers = ["10.20.0.1"]
 lease = "1h"
 authoritative = true
-[[subnet.pool]]
-range = "${POOL:-10.20.1.0-10.20.250.255}"
+$(for r in ${POOL:-10.20.1.0-10.20.250.255}; do printf '[[subnet.pool]]\nrange = "%s"\n' "$r"; done)
 [host.srv]
 ip = "10.20.0.1"
 [dhcp]

@@ -9,14 +9,35 @@
 #   PERFDHCP_ARGS="-g single"  extra perfdhcp options
 #   BIG=1       a /12 network with a 131,072-address pool (the /16 pool of peers.sh holds 64,000
 #               leases at most), for the memory figure at 100,000 leases
+#   HUGE=1      the /12 with 917,248 addresses (10.17.0.0-10.30.255.255 without 10.20.0.0/24, where
+#               the server and the relay sit), so a 10 s run at 30,000/s cannot exhaust the pool
+#   GEN=loadgen the light generator in loadgen/ (same command line, same report layout) instead of
+#               perfdhcp; cargo builds it (release) into loadgen/target (LOADGEN_TARGET_DIR) unless
+#               LOADGEN_BIN names a binary. LOADGEN_ARGS: its extra options (--tick, --drain ...)
 set -u
 S=${1:-dhcpd}; R=${2:-3000}; P=${3:-10}; N=${4:-1000000}
 H=$(cd "$(dirname "$0")" && pwd); ROOT=$(cd "$H/../.." && pwd)
 export W=$(mktemp -d); OUT=${OUT:-$W}; mkdir -p "$OUT"
 BIN=${DHCPD_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/dhcpd}
 down() { ip netns del dps 2>/dev/null; ip netns del dpc 2>/dev/null; true; }
-if [ -n "${BIG:-}" ]; then LEN=12; NET=10.16.0.0/12; POOL=10.17.0.0-10.18.255.255; KPOOL="10.17.0.0 - 10.18.255.255"; MASK=255.240.0.0; SUB=10.16.0.0
-else LEN=16; NET=10.20.0.0/16; POOL=10.20.1.0-10.20.250.255; KPOOL="10.20.1.0 - 10.20.250.255"; MASK=255.255.0.0; SUB=10.20.0.0; fi
+# POOL: one or more ranges, space-separated (serve.sh writes one [[subnet.pool]] each)
+if [ -n "${HUGE:-}" ]; then LEN=12; NET=10.16.0.0/12; POOL="10.17.0.0-10.19.255.255 10.20.1.0-10.30.255.255"; MASK=255.240.0.0; SUB=10.16.0.0
+elif [ -n "${BIG:-}" ]; then LEN=12; NET=10.16.0.0/12; POOL=10.17.0.0-10.18.255.255; MASK=255.240.0.0; SUB=10.16.0.0
+else LEN=16; NET=10.20.0.0/16; POOL=10.20.1.0-10.20.250.255; MASK=255.255.0.0; SUB=10.20.0.0; fi
+KPOOLS=$(for r in $POOL; do printf '{ "pool": "%s - %s" },' "${r%-*}" "${r#*-}"; done); KPOOLS=${KPOOLS%,}
+ISCRANGES=$(for r in $POOL; do printf 'range %s %s; ' "${r%-*}" "${r#*-}"; done)
+GEN=${GEN:-perfdhcp}
+case "$GEN" in
+perfdhcp) GENCMD=(perfdhcp -4 ${PERFDHCP_ARGS:-}) ;;
+loadgen)
+  if [ -z "${LOADGEN_BIN:-}" ]; then
+    LT=${LOADGEN_TARGET_DIR:-$H/loadgen/target}; LOADGEN_BIN=$LT/release/loadgen
+    # builds it when missing (and when its sources changed; a no-op otherwise)
+    cargo build --release --locked --quiet --manifest-path "$H/loadgen/Cargo.toml" --target-dir "$LT" >&2 || exit 1
+  fi
+  GENCMD=("$LOADGEN_BIN" ${LOADGEN_ARGS:-}) ;;
+*) echo "GEN=$GEN: use perfdhcp or loadgen" >&2; exit 2 ;;
+esac
 down
 ip netns add dps; ip netns add dpc
 ip link add dp-s type veth peer name dp-c
@@ -28,20 +49,20 @@ cleanup() { [ -n "${pid:-}" ] && { kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/n
 trap cleanup EXIT
 mkdir -p /run/kea
 case "$S" in
-dhcpd) DHCPD_BIN=$BIN METRICS=127.0.0.1:9167 NETWORK=$NET POOL=$POOL ip netns exec dps "$H/serve.sh" >"$OUT/server.log" 2>&1 & pid=$! ;;
+dhcpd) DHCPD_BIN=$BIN METRICS=127.0.0.1:9167 NETWORK=$NET POOL="$POOL" ip netns exec dps "$H/serve.sh" >"$OUT/server.log" 2>&1 & pid=$! ;;
 kea)
   cat > "$W/kea.json" <<C
 { "Dhcp4": { "interfaces-config": { "interfaces": ["dp-s"], "dhcp-socket-type": "udp" },
   "lease-database": { "type": "memfile", "persist": true, "name": "$W/kea-leases4.csv", "lfc-interval": 0 },
   "multi-threading": { "enable-multi-threading": true, "thread-pool-size": 2, "packet-queue-size": 256 },
   "valid-lifetime": 3600, "authoritative": true,
-  "subnet4": [ { "id": 1, "subnet": "$NET", "pools": [ { "pool": "$KPOOL" } ],
+  "subnet4": [ { "id": 1, "subnet": "$NET", "pools": [ $KPOOLS ],
     "option-data": [ { "name": "routers", "data": "10.20.0.1" } ] } ],
   "loggers": [ { "name": "kea-dhcp4", "severity": "WARN", "output_options": [ { "output": "stdout" } ] } ] } }
 C
   ip netns exec dps kea-dhcp4 -c "$W/kea.json" >"$OUT/server.log" 2>&1 & pid=$! ;;
 isc)
-  printf 'authoritative;\ndefault-lease-time 3600; max-lease-time 7200;\nsubnet %s netmask %s { range %s %s; option routers 10.20.0.1; }\n' "$SUB" "$MASK" "${POOL%-*}" "${POOL#*-}" > "$W/dhcpd.conf"
+  printf 'authoritative;\ndefault-lease-time 3600; max-lease-time 7200;\nsubnet %s netmask %s { %soption routers 10.20.0.1; }\n' "$SUB" "$MASK" "$ISCRANGES" > "$W/dhcpd.conf"
   touch "$W/dhcpd.leases"
   ip netns exec dps dhcpd -f -4 -cf "$W/dhcpd.conf" -lf "$W/dhcpd.leases" -pf "$W/dhcpd.pid" dp-s >"$OUT/server.log" 2>&1 & pid=$! ;;
 *) echo "usage: solo.sh dhcpd|kea|isc RATE SECONDS [CLIENTS]" >&2; exit 2 ;;
@@ -56,7 +77,7 @@ c0=$(cpu_ns)
 if [ -n "${PERF:-}" ]; then perf record -e cpu-clock -F 2000 -g -p "$pid" -o "$OUT/perf.data" -- sleep $((P+2)) >/dev/null 2>&1 & perfpid=$!; fi
 if [ -n "${STRACE:-}" ]; then timeout $((P+2)) strace -f -c -p "$pid" -o "$OUT/strace.txt" & stpid=$!; fi
 TIMEFORMAT='%U %S %R'
-{ time ip netns exec dpc timeout $((P+15)) perfdhcp -4 ${PERFDHCP_ARGS:-} -l 10.20.0.2 -r "$R" -p "$P" -R "$N" 10.20.0.1 >"$OUT/perf.txt" 2>&1; } 2>"$OUT/perfdhcp-time.txt"
+{ time ip netns exec dpc timeout $((P+15)) "${GENCMD[@]}" -l 10.20.0.2 -r "$R" -p "$P" -R "$N" 10.20.0.1 >"$OUT/perf.txt" 2>&1; } 2>"$OUT/perfdhcp-time.txt"
 c1=$(cpu_ns)
 # UDP counters on both sides (RcvbufErrors: datagrams the kernel dropped at a full socket)
 for n in dpc dps; do echo "$n $(ip netns exec $n nstat -az 2>/dev/null | awk '/^Udp(InDatagrams|RcvbufErrors|OutDatagrams|SndbufErrors) /{printf "%s=%s ", $1, $2}')"; done >"$OUT/udp.txt"
@@ -78,8 +99,10 @@ dhcpd) leases=$("$BIN" leases --state-dir "$W" --config "$W/etc/hosts.toml" --js
 kea) leases=$(awk -F, 'NR>1{print $1}' "$W/kea-leases4.csv" | sort -u | wc -l) ;;
 isc) leases=$(grep -c '^lease ' "$W/dhcpd.leases") ;;
 esac
-# perfdhcp's own CPU share of one core over its run (it shares the 2 cores with the server)
+# the generator's own CPU share of one core over its run (it shares the 2 cores with the server),
+# and its CPU per completed exchange
 pcpu=$(awk '{ if ($3 > 0) printf "%.0f%%", ($1+$2)/$3*100 }' "$OUT/perfdhcp-time.txt")
+gus=$(awk -v n="${acks:-0}" '{ if (n > 0) printf "%.1f", ($1+$2)*1e6/n; else print "n/a" }' "$OUT/perfdhcp-time.txt")
 kill "$rsspid" 2>/dev/null; wait "$rsspid" 2>/dev/null
-printf '%-6s offered=%-6s acks_per_s=%-6s discover_drop=%s%% request_drop=%s%% cpu_us_per_exchange=%s perfdhcp_cpu=%s bound_leases=%s %s\n' \
-  "$S" "$R" "$(( ${acks:-0} / P ))" "$drop" "$rdrop" "$cpu" "$pcpu" "$leases" "$m"
+printf '%-6s offered=%-6s acks_per_s=%-6s discover_drop=%s%% request_drop=%s%% cpu_us_per_exchange=%s %s_cpu=%s %s_us_per_exchange=%s bound_leases=%s %s\n' \
+  "$S" "$R" "$(( ${acks:-0} / P ))" "$drop" "$rdrop" "$cpu" "$GEN" "$pcpu" "$GEN" "$gus" "$leases" "$m"
