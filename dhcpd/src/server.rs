@@ -620,6 +620,11 @@ struct Receiver {
 /// How long an OFFER counts as waiting for its REQUEST, in `ADMIT_SLOTS` slots.
 const ADMIT_SPAN: Duration = Duration::from_secs(1);
 const ADMIT_SLOTS: usize = 10;
+/// The limit grows with the REQUEST rate: outstanding OFFERs worth 1/`ADMIT_RTT_SHARE` of the
+/// last `ADMIT_SPAN`'s REQUESTs (50 ms of round trip) are always allowed, so a busy relay whose
+/// DISCOVER-to-REQUEST round trip stretches to tens of milliseconds is not throttled at a rate it
+/// keeps up with (30,000 exchanges/s with 20 ms round trips keep ~600 OFFERs outstanding).
+const ADMIT_RTT_SHARE: u32 = 20;
 
 /// Admission of new exchanges (DISCOVER, BOOTP) under overload. Answering a DISCOVER is cheap for
 /// dhcpd, so when new exchanges come faster than the clients (or the relay in front of them) can
@@ -627,8 +632,8 @@ const ADMIT_SLOTS: usize = 10;
 /// ACKs of exchanges already under way are lost beside them. The signal is the REQUESTs: over the
 /// last `ADMIT_SPAN`, new exchanges admitted minus REQUESTs received stays below the limit
 /// (`[dhcp] discover-backlog`, default 256: OFFERs the clients did not take up, plus those still
-/// on their way, ~60 at 6,000/s with 10 ms round trips); beyond that DISCOVERs are dropped before
-/// decoding (clients retry). At any rate the clients keep up with, nothing is refused and there is
+/// on their way, ~60 at 6,000/s with 10 ms round trips), or 50 ms worth of the REQUEST rate if
+/// that is more; beyond that DISCOVERs are dropped before decoding (clients retry). At any rate the clients keep up with, nothing is refused and there is
 /// no ramp-up. A limit of 0 admits everything.
 #[derive(Debug)]
 struct Admission {
@@ -679,7 +684,7 @@ impl Admission {
         if limit > 0 {
             let admitted: u32 = self.admitted.iter().sum();
             let requests: u32 = self.requests.iter().sum();
-            if admitted.saturating_sub(requests) >= limit {
+            if admitted.saturating_sub(requests) >= limit.max(requests / ADMIT_RTT_SHARE) {
                 return false;
             }
         }
@@ -1252,6 +1257,33 @@ mod tests {
                 a.request(t);
             }
         }
+    }
+
+    #[test]
+    fn admission_allows_longer_round_trips_at_high_request_rates() {
+        let t0 = Instant::now();
+        let mut a = Admission::new(t0);
+        // 30,000 DISCOVERs/s for 3 s; each admitted one is followed by its REQUEST 25 ms later
+        // (~750 outstanding: above the floor of 256, below 50 ms of the REQUEST rate).
+        let mut admitted = vec![false; 90_000];
+        let mut refused_late = 0;
+        for i in 0..90_000usize {
+            let t = t0 + Duration::from_nanos(33_333 * i as u64);
+            if i >= 750 && admitted[i - 750] {
+                a.request(t);
+            }
+            admitted[i] = a.admit(t, LIMIT);
+            // The first second ramps up (few REQUESTs yet); after it nothing is refused.
+            if !admitted[i] && i >= 30_000 {
+                refused_late += 1;
+            }
+        }
+        assert_eq!(refused_late, 0);
+        // Without follow-ups, what more is admitted stays near 50 ms of the last second's
+        // REQUESTs (at most 1,500 here), not unbounded.
+        let t = t0 + Duration::from_millis(3000);
+        let extra = (0..10_000).filter(|_| a.admit(t, LIMIT)).count() as u32;
+        assert!(extra > LIMIT && extra <= 30_000 / ADMIT_RTT_SHARE, "{extra}");
     }
 
     #[test]
