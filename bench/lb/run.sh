@@ -21,6 +21,7 @@
 #                     lbd-proxy; nosplice: lbd-proxy vs lbd-proxy with LBD_PROXY_SPLICE=0;
 #                     threads: lbd-proxy vs lbd-proxy with LBD_PROXY_THREADS=1;
 #                     before: lbd-proxy vs lbd-proxy-before, the binary $LBD_BEFORE)
+#   LBD_BYTES=true    lbd's services count bytes per backend (`byte-counters`; default false)
 #   LBD_BEFORE=path   an earlier lbd binary for PAIRS=before (before/after in one run)
 #   PEERS=1           also direct and nginx stream rows, once at the start (0: skip)
 #   SIZE=0            response body in bytes (0: the 15-byte "hello from webN" page; e.g.
@@ -116,6 +117,7 @@ port = 80
 backends = ["web1", "web2"]
 scheduler = "rr"
 dataplane = "$dp"
+byte-counters = ${LBD_BYTES:-false}
 check = { type = "tcp", interval = "2s", timeout = "1s" }
 C
 done

@@ -78,6 +78,8 @@ pub struct ServicePlan {
     /// return to live). Sorted, each once. Empty in plans built by hand: then only `targets`
     /// and `pool` are counted.
     pub counted: Vec<SocketAddrV4>,
+    /// Kernel plane: count bytes per backend too (`byte-counters`: a rule on every packet).
+    pub byte_counters: bool,
 }
 
 impl ServicePlan {
@@ -201,6 +203,7 @@ pub fn desired(view: &LbView, health: &HealthMap, role: Role) -> Desired {
         counted.dedup();
         services.push(ServicePlan {
             counted,
+            byte_counters: s.byte_counters,
             index,
             name: s.name.clone(),
             vip: s.vip,

@@ -979,6 +979,7 @@ mod tests {
             protocol: Protocol::Tcp,
             scheduler: s,
             dataplane: Dataplane::Proxy,
+            byte_counters: false,
             persistence: None,
             mode: Mode::Live,
             targets: weights

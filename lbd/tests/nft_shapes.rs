@@ -18,6 +18,8 @@ fn plan(index: usize, s: Scheduler, n: usize, persist: bool, proto: Protocol) ->
         protocol: proto,
         scheduler: s,
         dataplane: Dataplane::Kernel,
+        // Both accounting shapes: bytes counted or not.
+        byte_counters: !persist,
         persistence: persist.then(|| Duration::from_secs(60)),
         mode: Mode::Live,
         targets: (0..n)

@@ -74,6 +74,7 @@ protocol = "udp"
 backends = ["web1", "web2"]
 scheduler = "rr"
 dns = false
+byte-counters = true
 check = { type = "tcp", port = 80, interval = "200ms", timeout = "150ms", rise = 2, fall = 2 }
 
 "#;

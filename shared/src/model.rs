@@ -456,6 +456,9 @@ pub struct VirtualService {
     pub sorry: Option<SocketAddrV4>,
     /// Minimum live weight; below it the service is withdrawn.
     pub quorum: u32,
+    /// Count bytes per backend in the kernel data plane (a rule on every packet: off by default;
+    /// connections are always counted, at no per-packet cost).
+    pub byte_counters: bool,
     /// Interface for the VIP; `None` = the one holding an address in the VIP's subnet.
     pub interface: Option<String>,
     /// Real servers.

@@ -1096,6 +1096,7 @@ impl Validator {
                 persistence,
                 sorry,
                 quorum,
+                byte_counters: s.byte_counters.unwrap_or(false),
                 interface: s
                     .interface
                     .as_ref()

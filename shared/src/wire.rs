@@ -152,6 +152,7 @@ pub(crate) struct Service {
     pub(crate) quorum: Option<S<i64>>,
     pub(crate) interface: Option<S<String>>,
     pub(crate) dns: Option<bool>,
+    pub(crate) byte_counters: Option<bool>,
     pub(crate) check: Option<Check>,
 }
 
