@@ -6,8 +6,8 @@
 //! DNATs. Source persistence is a per-backend set of client addresses with a timeout. No
 //! masquerade: backends route back through the balancer (NAT style).
 //!
-//! Accounting: three named counters per (service, backend): new connections, bytes to the
-//! backend, bytes from it. Connections are counted in a `nat` chain at postrouting (and input,
+//! Accounting: named counters per (service, backend): new connections, and with the service's
+//! `byte-counters` bytes to the backend and bytes from it. Connections are counted in a `nat` chain at postrouting (and input,
 //! for a backend on this host), which the kernel runs once per new conntrack entry only, so
 //! they cost nothing on established flows and a retransmitted SYN is not counted twice. Bytes
 //! are counted by one rule per protocol in a filter chain at postrouting (and input) that sees
