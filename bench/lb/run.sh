@@ -56,15 +56,9 @@ stop_backends() {
 cleanup() { stop_backends; "$SHARED/netns.sh" down; rm -rf "$W"; }
 trap cleanup EXIT
 URLPATH=/; SENDFILE=off
-for n in web1 web2; do
-  mkdir -p "$W/$n"; echo "hello from $n" > "$W/$n/index.html"
-  if [ "$SIZE" != 0 ]; then head -c "$SIZE" /dev/zero > "$W/$n/big.bin"; URLPATH=/big.bin; SENDFILE=on; fi
-  cat > "$W/$n.conf" <<C
-worker_processes 1; pid $W/$n.pid; error_log $W/$n.err; daemon off;
-events { worker_connections 4096; }
-http { access_log off; keepalive_requests 1000000; sendfile $SENDFILE; server { listen 80 reuseport; root $W/$n; } }
-C
-done
+[ "$SIZE" != 0 ] && { URLPATH=/big.bin; SENDFILE=on; }
+. "$HERE/peer-configs.sh"; peer_configs "$SENDFILE"
+[ "$SIZE" != 0 ] && for n in web1 web2; do head -c "$SIZE" /dev/zero > "$W/$n/big.bin"; done
 # Waits (bounded) until a TCP connect from the client namespace to $1:80 succeeds.
 wait_port() {
   for _ in $(seq 100); do
@@ -79,22 +73,6 @@ fresh() { # new namespaces, backends started, VIP by hand unless $1 = novip
   [ "${1:-}" = novip ] || ip -n lb addr add 10.30.1.120/32 dev lb0
   wait_port 10.30.2.10 && wait_port 10.30.2.11 || { echo "backends did not start"; exit 1; }
 }
-cat > "$W/haproxy.cfg" <<C
-global
-  maxconn 8000
-defaults
-  mode tcp
-  timeout connect 2s
-  timeout client 30s
-  timeout server 30s
-frontend f
-  bind 10.30.1.120:80
-  default_backend b
-backend b
-  balance roundrobin
-  server web1 10.30.2.10:80 check
-  server web2 10.30.2.11:80 check
-C
 cat > "$W/nginx-lb.conf" <<C
 load_module /usr/lib/nginx/modules/ngx_stream_module.so;
 worker_processes 1; pid $W/lb.pid; error_log $W/lb.err; daemon off;

@@ -37,30 +37,7 @@ stop_backends() {
 }
 cleanup() { stop_backends; "$SHARED/netns.sh" down; rm -rf "$W"; }
 trap cleanup EXIT
-for n in web1 web2; do
-  mkdir -p "$W/$n"; echo "hello from $n" > "$W/$n/index.html"
-  cat > "$W/$n.conf" <<C
-worker_processes 1; pid $W/$n.pid; error_log $W/$n.err; daemon off;
-events { worker_connections 4096; }
-http { access_log off; keepalive_requests 1000000; server { listen 80 reuseport; root $W/$n; } }
-C
-done
-cat > "$W/haproxy.cfg" <<C
-global
-  maxconn 8000
-defaults
-  mode tcp
-  timeout connect 2s
-  timeout client 30s
-  timeout server 30s
-frontend f
-  bind 10.30.1.120:80
-  default_backend b
-backend b
-  balance roundrobin
-  server web1 10.30.2.10:80 check
-  server web2 10.30.2.11:80 check
-C
+. "$HERE/peer-configs.sh"; peer_configs off
 cat > "$W/lbd.toml" <<C
 domain = "bench.test"
 [[subnet]]
