@@ -79,25 +79,7 @@ worker_processes 1; pid $W/lb.pid; error_log $W/lb.err; daemon off;
 events { worker_connections 8192; }
 stream { upstream b { server 10.30.2.10:80; server 10.30.2.11:80; } server { listen 10.30.1.120:80; proxy_pass b; } }
 C
-for dp in kernel proxy; do cat > "$W/lbd-$dp.toml" <<C
-domain = "bench.test"
-[[subnet]]
-network = "10.30.1.0/24"
-[[subnet]]
-network = "10.30.2.0/24"
-[host.web1]
-ip = "10.30.2.10"
-[host.web2]
-ip = "10.30.2.11"
-[service.www]
-vip = "10.30.1.120"
-port = 80
-backends = ["web1", "web2"]
-scheduler = "rr"
-dataplane = "$dp"
-byte-counters = ${LBD_BYTES:-false}
-check = { type = "tcp", interval = "2s", timeout = "1s" }
-C
+for dp in kernel proxy; do lbd_config "$dp" "${LBD_BYTES:-false}" > "$W/lbd-$dp.toml"
 done
 ROUND=0
 bench() { # name url

@@ -38,24 +38,7 @@ stop_backends() {
 cleanup() { stop_backends; "$SHARED/netns.sh" down; rm -rf "$W"; }
 trap cleanup EXIT
 . "$HERE/peer-configs.sh"; peer_configs off
-cat > "$W/lbd.toml" <<C
-domain = "bench.test"
-[[subnet]]
-network = "10.30.1.0/24"
-[[subnet]]
-network = "10.30.2.0/24"
-[host.web1]
-ip = "10.30.2.10"
-[host.web2]
-ip = "10.30.2.11"
-[service.www]
-vip = "10.30.1.120"
-port = 80
-backends = ["web1", "web2"]
-scheduler = "rr"
-dataplane = "proxy"
-check = { type = "tcp", interval = "2s", timeout = "1s" }
-C
+lbd_config proxy > "$W/lbd.toml"
 wait_port() {
   for _ in $(seq 100); do
     ip netns exec lbc timeout 1 bash -c "exec 3<>/dev/tcp/$1/80" 2>/dev/null && return 0

@@ -169,6 +169,14 @@ mod tests {
     }
 
     /// Puts a record of `client` for `ip` with the given expiry and state.
+    /// Every address of the test pool (192.168.10.200-254) leased, to client [last octet],
+    /// expiring at 100, in the state `state` gives for the last octet.
+    fn fill_pool(t: &mut LeaseTable, state: impl Fn(u8) -> LeaseState) {
+        for i in 200..=254u8 {
+            put(t, Ipv4Addr::new(192, 168, 10, i), vec![i], 100, state(i));
+        }
+    }
+
     fn put(t: &mut LeaseTable, ip: Ipv4Addr, client: Vec<u8>, expires: u64, state: LeaseState) {
         t.apply(&Change::Put(Lease {
             ip,
@@ -247,19 +255,13 @@ mod tests {
     fn a_pool_full_of_offers_offers_one_of_them_again_but_never_a_bound_address() {
         let cfg = config();
         let mut t = LeaseTable::new();
-        for i in 200..=254u8 {
-            put(
-                &mut t,
-                Ipv4Addr::new(192, 168, 10, i),
-                vec![i],
-                100,
-                if i == 240 {
-                    LeaseState::Offered
-                } else {
-                    LeaseState::Bound
-                },
-            );
-        }
+        fill_pool(&mut t, |i| {
+            if i == 240 {
+                LeaseState::Offered
+            } else {
+                LeaseState::Bound
+            }
+        });
         let p = choose(&cfg, &t, 1, &client(b"late"), None, 10).unwrap();
         assert_eq!(p.ip, Ipv4Addr::new(192, 168, 10, 240));
         // once bound, nothing is left
@@ -271,15 +273,7 @@ mod tests {
     fn full_pool_gives_none() {
         let cfg = config();
         let mut t = LeaseTable::new();
-        for i in 200..=254u8 {
-            put(
-                &mut t,
-                Ipv4Addr::new(192, 168, 10, i),
-                vec![i],
-                100,
-                LeaseState::Bound,
-            );
-        }
+        fill_pool(&mut t, |_| LeaseState::Bound);
         assert_eq!(choose(&cfg, &t, 1, &client(b"z"), None, 10), None);
     }
 }

@@ -23,7 +23,9 @@ use crate::store::{LeaseStore, Refused, StoreError};
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i32 = 2;
 
-const MIGRATIONS: &[&str] = &[
+/// The schema steps, in order (`MIGRATIONS[n]` takes version n to n + 1). Frozen once released:
+/// tests rebuild an old database from them.
+pub const MIGRATIONS: &[&str] = &[
     // 0 -> 1
     "CREATE SEQUENCE dhcpd_lease_seq;
      CREATE TABLE dhcpd_lease (

@@ -457,24 +457,12 @@ fn schema_1_rows_migrate_and_read_as_legacy() {
     db.enter(|| {
         // Version 1 exactly as the previous dhcpd created it.
         let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-        c.batch_execute(
+        c.batch_execute(&format!(
             "CREATE TABLE dhcpd_schema_version (version integer NOT NULL);
              INSERT INTO dhcpd_schema_version VALUES (1);
-             CREATE SEQUENCE dhcpd_lease_seq;
-             CREATE TABLE dhcpd_lease (
-                 address  inet PRIMARY KEY,
-                 client   bytea NOT NULL,
-                 hwaddr   bytea NOT NULL,
-                 hostname text,
-                 starts   bigint NOT NULL,
-                 expires  bigint NOT NULL,
-                 state    text NOT NULL
-                          CHECK (state IN ('offered', 'bound', 'released', 'expired', 'declined')),
-                 modified bigint NOT NULL DEFAULT nextval('dhcpd_lease_seq')
-             );
-             CREATE INDEX dhcpd_lease_modified ON dhcpd_lease (modified);
-             CREATE INDEX dhcpd_lease_client ON dhcpd_lease (client);",
-        )
+             {}",
+            dhcpd::pgstore::MIGRATIONS[0]
+        ))
         .unwrap();
         c.execute(
             "INSERT INTO dhcpd_lease (address, client, hwaddr, hostname, starts, expires, state)
