@@ -3,7 +3,7 @@
 
 use std::net::Ipv4Addr;
 
-use shared::DhcpSubnet;
+use hostfile::DhcpSubnet;
 
 use crate::config::Config;
 use crate::lease::LeaseTable;

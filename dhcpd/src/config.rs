@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-use shared::{DhcpSubnet, DhcpView, Reservation};
+use hostfile::{DhcpSubnet, DhcpView, Reservation};
 
 /// A [`DhcpView`] plus indexes.
 #[derive(Debug)]

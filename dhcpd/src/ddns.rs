@@ -13,7 +13,7 @@ use hickory_proto::op::{Message, OpCode, Query, ResponseCode};
 use hickory_proto::rr::rdata::tsig::TsigAlgorithm;
 use hickory_proto::rr::rdata::{A, NULL, PTR};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType, TSigner};
-use shared::DdnsConfig;
+use hostfile::DdnsConfig;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 

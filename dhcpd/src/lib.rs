@@ -18,8 +18,8 @@ use std::fmt::Write as _;
 use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::Context as _;
-use shared::daemon::{CommonArgs, notify};
-use shared::{DhcpView, HostTable};
+use hostfile::{DhcpView, HostTable};
+use runtime::daemon::{CommonArgs, notify};
 
 use crate::lease::{Lease, LeaseState, NEVER};
 
@@ -37,7 +37,7 @@ pub struct Cli {
     /// Started as root, become this user before serving, keeping only CAP_NET_BIND_SERVICE,
     /// CAP_NET_RAW and CAP_NET_ADMIN; `root` keeps root. A user that does not exist keeps root
     /// with a warning.
-    #[arg(long, value_name = "USER", default_value = shared::privdrop::DEFAULT_USER)]
+    #[arg(long, value_name = "USER", default_value = runtime::privdrop::DEFAULT_USER)]
     pub user: String,
     /// What to do (default: serve).
     #[command(subcommand)]
@@ -57,7 +57,7 @@ pub enum Cmd {
         all: bool,
     },
     /// Turn an ISC dhcpd.conf (and zone files, keepalived.conf) into a host file.
-    Import(shared::import::command::ImportArgs),
+    Import(import::command::ImportArgs),
 }
 
 /// This daemon's view of the host table.
@@ -68,7 +68,7 @@ pub fn view(t: &HostTable) -> DhcpView {
 /// A short human summary of the view (for `--check` and the start-up log).
 pub fn summary(v: &DhcpView) -> String {
     let mut s = String::new();
-    let addrs = shared::netif::local_ipv4().unwrap_or_default();
+    let addrs = runtime::netif::local_ipv4().unwrap_or_default();
     for sn in &v.subnets {
         let size: u64 = sn.pools.iter().map(|p| p.range.len()).sum();
         let bootp: u64 = sn
@@ -80,7 +80,7 @@ pub fn summary(v: &DhcpView) -> String {
         let iface = sn
             .interface
             .clone()
-            .or_else(|| shared::netif::find_in(&addrs, sn.network).map(|a| a.name.clone()))
+            .or_else(|| runtime::netif::find_in(&addrs, sn.network).map(|a| a.name.clone()))
             .unwrap_or_else(|| "no local interface".into());
         let _ = writeln!(
             s,
@@ -141,7 +141,7 @@ fn serve_control(
 ) {
     let path = cli.common.runtime_path(&v.control_socket);
     let (db, url) = (db.to_owned(), v.lease_db_url.clone());
-    let handler: shared::control::Handler = std::sync::Arc::new(move |args| match args[0] {
+    let handler: runtime::control::Handler = std::sync::Arc::new(move |args| match args[0] {
         "leases" => {
             // Only the form asked for, as one string: a JSON tree of 100,000 leases would cost
             // the daemon hundreds of megabytes for a moment.
@@ -154,7 +154,7 @@ fn serve_control(
         }
         other => serde_json::json!({ "error": format!("unknown command `{other}`; try leases") }),
     });
-    if let Err(e) = shared::control::serve(&path, handler, stop) {
+    if let Err(e) = runtime::control::serve(&path, handler, stop) {
         tracing::warn!(socket = %path.display(), error = %e, "control socket not available; `dhcpd leases` reads the database instead");
     }
 }
@@ -162,7 +162,7 @@ fn serve_control(
 /// `dhcpd leases`: asks the running daemon; without one, reads the database. Returns the text to
 /// print.
 pub fn leases_command(cli: &Cli, json: bool, all: bool) -> anyhow::Result<String> {
-    let t = shared::daemon::load_or_exit(&cli.common.config);
+    let t = runtime::daemon::load_or_exit(&cli.common.config);
     let v = view(&t);
     let sock = cli.common.runtime_path(&v.control_socket);
     let cmd = format!(
@@ -170,7 +170,7 @@ pub fn leases_command(cli: &Cli, json: bool, all: bool) -> anyhow::Result<String
         if all { " --all" } else { "" },
         if json { " --json" } else { "" }
     );
-    match shared::control::request(&sock, &cmd) {
+    match runtime::control::request(&sock, &cmd) {
         Ok(doc) if doc.get("error").is_none() => {
             return Ok(doc["text"].as_str().unwrap_or_default().to_owned());
         }
@@ -188,9 +188,9 @@ pub fn leases_command(cli: &Cli, json: bool, all: bool) -> anyhow::Result<String
 /// Started as root by hand: hands the state and runtime folders to `--user` and becomes it,
 /// keeping only what dhcpd uses (port 67, raw sockets for ping checks and interface binding, ARP
 /// entries for unicast replies). Capabilities are per thread: call before any thread exists.
-pub fn drop_privileges(cli: &Cli) -> anyhow::Result<shared::privdrop::Dropped> {
-    use shared::privdrop::Capability::{NetAdmin, NetBindService, NetRaw};
-    let t = shared::daemon::load_or_exit(&cli.common.config);
+pub fn drop_privileges(cli: &Cli) -> anyhow::Result<runtime::privdrop::Dropped> {
+    use runtime::privdrop::Capability::{NetAdmin, NetBindService, NetRaw};
+    let t = runtime::daemon::load_or_exit(&cli.common.config);
     let v = view(&t);
     let mut owned = Vec::new();
     for p in [
@@ -205,8 +205,8 @@ pub fn drop_privileges(cli: &Cli) -> anyhow::Result<shared::privdrop::Dropped> {
         }
     }
     owned.dedup();
-    shared::privdrop::hand_over(&cli.user, &owned);
-    Ok(shared::privdrop::drop_privileges(
+    runtime::privdrop::hand_over(&cli.user, &owned);
+    Ok(runtime::privdrop::drop_privileges(
         &cli.user,
         &[NetAdmin, NetRaw, NetBindService],
     )?)
@@ -214,7 +214,7 @@ pub fn drop_privileges(cli: &Cli) -> anyhow::Result<shared::privdrop::Dropped> {
 
 /// Runs the server until SIGTERM/SIGINT.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let started = shared::daemon::start(&cli.common, "dhcpd", view, summary);
+    let started = runtime::daemon::start(&cli.common, "dhcpd", view, summary);
     let v = started.reload.view.borrow().clone();
     let db = cli.common.state_path(&v.lease_db);
     let (store, spool): (Box<dyn store::LeaseStore>, _) = match &v.lease_db_url {
@@ -269,7 +269,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let stats = std::sync::Arc::new(server::Stats::default());
     if let Some(addr) = v.metrics {
         let registry = std::sync::Arc::new(stats.registry());
-        shared::metrics::serve(addr, registry, started.shutdown.clone())
+        runtime::metrics::serve(addr, registry, started.shutdown.clone())
             .await
             .with_context(|| format!("cannot serve metrics on {addr}"))?;
     }

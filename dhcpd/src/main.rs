@@ -4,13 +4,13 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let cli = dhcpd::Cli::parse();
-    shared::daemon::init_tracing(&cli.common);
+    runtime::daemon::init_tracing(&cli.common);
     if let Some(dhcpd::Cmd::Import(args)) = &cli.cmd {
-        let code = shared::import::command::run(args, shared::import::Format::IscDhcpd);
+        let code = import::command::run(args, import::Format::IscDhcpd);
         return std::process::ExitCode::from(code as u8);
     }
     if cli.common.check {
-        shared::daemon::check_and_exit(&cli.common.config, |t| dhcpd::summary(&dhcpd::view(t)));
+        runtime::daemon::check_and_exit(&cli.common.config, |t| dhcpd::summary(&dhcpd::view(t)));
     }
     if let Some(dhcpd::Cmd::Leases { json, all }) = cli.cmd {
         return match dhcpd::leases_command(&cli, json, all) {

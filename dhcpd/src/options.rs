@@ -8,7 +8,7 @@ use dhcproto::v4::{
     fqdn::{ClientFQDN, FqdnFlags},
 };
 use dhcproto::{Encodable, Name};
-use shared::{DhcpSubnet, Reservation};
+use hostfile::{DhcpSubnet, Reservation};
 
 /// Smallest reply sent (RFC 1542: BOOTP relays and clients expect at least 300 octets).
 pub const MIN_REPLY: usize = 300;

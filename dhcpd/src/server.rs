@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use dhcproto::v4::Message;
+use hostfile::DhcpView;
 use ipnet::Ipv4Net;
-use shared::DhcpView;
-use shared::metrics::{Counter, Family, Gauge, Histogram, Registry, exponential_buckets};
+use runtime::metrics::{Counter, Family, Gauge, Histogram, Registry, exponential_buckets};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -348,7 +348,7 @@ impl RateLog {
 /// Which interfaces to serve: those named in the file, else each holding an address in a subnet
 /// (and every IPv4 interface when some subnet is only reachable through relays).
 pub fn choose_ifaces(view: &DhcpView) -> anyhow::Result<Vec<(String, Vec<Ipv4Net>)>> {
-    let all = shared::netif::local_ipv4()?;
+    let all = runtime::netif::local_ipv4()?;
     let mut by_name: BTreeMap<String, Vec<Ipv4Net>> = BTreeMap::new();
     for a in &all {
         by_name.entry(a.name.clone()).or_default().push(a.net);
@@ -357,7 +357,7 @@ pub fn choose_ifaces(view: &DhcpView) -> anyhow::Result<Vec<(String, Vec<Ipv4Net
     if names.is_empty() {
         let mut remote = false;
         for s in &view.subnets {
-            match (&s.interface, shared::netif::find_in(&all, s.network)) {
+            match (&s.interface, runtime::netif::find_in(&all, s.network)) {
                 (Some(n), _) => names.push(n.clone()),
                 (None, Some(a)) => names.push(a.name.clone()),
                 (None, None) => remote = true,

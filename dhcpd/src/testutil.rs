@@ -6,6 +6,6 @@ use crate::config::Config;
 
 /// The example host file (subnet 0 = outer, 1 = inner).
 pub(crate) fn config() -> Config {
-    let t = shared::HostTable::from_toml(include_str!("../../etc/hosts.toml")).expect("example");
+    let t = hostfile::HostTable::from_toml(include_str!("../../etc/hosts.toml")).expect("example");
     Config::new(Arc::new(t.dhcp_view()))
 }

@@ -5,12 +5,12 @@ const BIN: &str = env!("CARGO_BIN_EXE_dhcpd");
 
 #[test]
 fn example_host_file_passes_check() {
-    shared::checkcases::assert_example_passes(BIN);
+    hostfile::checkcases::assert_example_passes(BIN);
 }
 
 #[test]
 fn every_rule_exits_64_with_its_line_and_a_missing_file_66() {
-    shared::checkcases::assert_every_case_rejected(BIN);
+    hostfile::checkcases::assert_every_case_rejected(BIN);
 }
 
 /// `discover-backlog` out of range: exit 64, `file:line:col`, the value and the fix; a valid
@@ -19,7 +19,7 @@ fn every_rule_exits_64_with_its_line_and_a_missing_file_66() {
 fn discover_backlog_out_of_range_names_its_place_and_the_fix() {
     let dir = tempfile::tempdir().unwrap();
     let check = |dhcp: &str| {
-        let path = shared::checkcases::example_with_section(dir.path(), "dhcp", dhcp);
+        let path = hostfile::checkcases::example_with_section(dir.path(), "dhcp", dhcp);
         let out = std::process::Command::new(BIN)
             .args(["--check", "-c"])
             .arg(&path)

@@ -1,7 +1,7 @@
 //! The request path as a pure function: bytes in, a [`Decision`] out. The socket layer only
 //! receives, calls [`handle`], and carries out the decision (send, forward, update, transfer).
 
-use shared::metrics::{Counter, Registry};
+use runtime::metrics::{Counter, Registry};
 use std::net::IpAddr;
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, ResponseCode};
@@ -319,7 +319,7 @@ pub fn formerr(bytes: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// Builds a signer from a configured key.
-pub fn signer(k: &shared::TsigKey) -> Option<TSigner> {
+pub fn signer(k: &hostfile::TsigKey) -> Option<TSigner> {
     let alg = TsigAlgorithm::from_name(Name::from_ascii(&k.algorithm).ok()?);
     let name = crate::zone::name(&k.name).ok()?;
     TSigner::new(k.secret.clone(), alg, name, FUDGE).ok()

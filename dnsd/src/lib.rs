@@ -21,8 +21,8 @@ pub mod zonefile;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use shared::daemon::{CommonArgs, notify};
-use shared::{DnsView, HostTable};
+use hostfile::{DnsView, HostTable};
+use runtime::daemon::{CommonArgs, notify};
 
 /// Command line.
 #[derive(Debug, clap::Parser)]
@@ -37,7 +37,7 @@ pub struct Cli {
     pub common: CommonArgs,
     /// Started as root, become this user once the sockets are bound (the systemd units' user);
     /// `root` keeps root. A user that does not exist keeps root with a warning.
-    #[arg(long, value_name = "USER", default_value = shared::privdrop::DEFAULT_USER)]
+    #[arg(long, value_name = "USER", default_value = runtime::privdrop::DEFAULT_USER)]
     pub user: String,
     /// What to do (default: serve).
     #[command(subcommand)]
@@ -48,7 +48,7 @@ pub struct Cli {
 #[derive(Debug, clap::Subcommand)]
 pub enum Cmd {
     /// Turn BIND zone files (and dhcpd.conf, keepalived.conf) into a host file.
-    Import(shared::import::command::ImportArgs),
+    Import(import::command::ImportArgs),
     /// Show the running daemon's zones, serials, recent updates, cache and counters (asks it
     /// over the control socket).
     Status {
@@ -105,7 +105,7 @@ pub fn check_zones(v: &DnsView) -> Result<(), zone::ZoneError> {
 
 /// Runs the server until SIGTERM/SIGINT.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let started = shared::daemon::start(&cli.common, "dnsd", view, summary);
+    let started = runtime::daemon::start(&cli.common, "dnsd", view, summary);
     let mut rx = started.reload.view.clone();
     let first: Arc<DnsView> = rx.borrow_and_update().clone();
     let zone_paths = |v: &DnsView| {
@@ -145,18 +145,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         tracing::info!(zone = %z.origin, serial = z.serial(), records = z.nodes.values().map(Vec::len).sum::<usize>(), "zone loaded");
     }
     if let Some(addr) = first.metrics {
-        let mut reg = shared::metrics::Registry::default();
+        let mut reg = runtime::metrics::Registry::default();
         state.stats.register(&mut reg);
         reg.register_collector(Box::new(metrics::Collector(state.clone())));
-        shared::metrics::serve(addr, Arc::new(reg), stop.clone()).await?;
+        runtime::metrics::serve(addr, Arc::new(reg), stop.clone()).await?;
     }
     let control = cli.common.runtime_path(&first.control_socket);
     let st = state.clone();
-    let handler: shared::control::Handler = Arc::new(move |args| match args[0] {
+    let handler: runtime::control::Handler = Arc::new(move |args| match args[0] {
         "status" => status::document(&st),
         other => serde_json::json!({"error": format!("unknown command `{other}`; try status")}),
     });
-    if let Err(e) = shared::control::serve(&control, handler, stop.clone()) {
+    if let Err(e) = runtime::control::serve(&control, handler, stop.clone()) {
         tracing::warn!(socket = %control.display(), error = %e, "control socket not available; `dnsd status` will not work");
     }
     // Everything privileged is done: sockets bound, store open. Files the user must write
@@ -164,9 +164,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut owned = vec![store_path.clone(), control.clone()];
     owned.extend(cli.common.state_dir.iter().cloned());
     owned.extend(cli.common.runtime_dir.iter().cloned());
-    shared::privdrop::hand_over(&cli.user, &owned);
-    let dropped = shared::privdrop::drop_privileges(&cli.user, &[])?;
-    if let shared::privdrop::Dropped::Dropped { user, .. } = &dropped {
+    runtime::privdrop::hand_over(&cli.user, &owned);
+    let dropped = runtime::privdrop::drop_privileges(&cli.user, &[])?;
+    if let runtime::privdrop::Dropped::Dropped { user, .. } = &dropped {
         let mut read = vec![cli.common.config.clone()];
         read.extend(zone_paths(&first));
         for p in read {
@@ -177,7 +177,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     state.notify_all(&changed);
     // SIGHUP and a change of a zone file re-read the zone files (the host table may be
-    // unchanged, so shared::reload publishes nothing).
+    // unchanged, so runtime::reload publishes nothing).
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     let (ztx, mut zrx) = tokio::sync::mpsc::channel::<()>(1);
     let mut zwatch = watch::ZoneFileWatcher::new(zone_paths(&first), ztx.clone());
@@ -204,7 +204,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             r = rx.changed() => {
                 if r.is_err() { break; }
-                // shared::reload already sent RELOADING=1 / READY=1 for this trigger.
+                // runtime::reload already sent RELOADING=1 / READY=1 for this trigger.
                 let v: Arc<DnsView> = rx.borrow_and_update().clone();
                 if zwatch.files() != zone_paths(&v).as_slice() {
                     zwatch = watch::ZoneFileWatcher::new(zone_paths(&v), ztx.clone());

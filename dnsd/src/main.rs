@@ -4,15 +4,15 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let cli = dnsd::Cli::parse();
-    shared::daemon::init_tracing(&cli.common);
+    runtime::daemon::init_tracing(&cli.common);
     if let Some(dnsd::Cmd::Import(args)) = &cli.cmd {
-        let code = shared::import::command::run(args, shared::import::Format::Zone);
+        let code = import::command::run(args, import::Format::Zone);
         return std::process::ExitCode::from(code as u8);
     }
     if let Some(dnsd::Cmd::Status { json }) = &cli.cmd {
-        let t = shared::daemon::load_or_exit(&cli.common.config);
+        let t = runtime::daemon::load_or_exit(&cli.common.config);
         let path = cli.common.runtime_path(&dnsd::view(&t).control_socket);
-        return match shared::control::request(&path, "status") {
+        return match runtime::control::request(&path, "status") {
             Ok(v) if *json => {
                 println!("{v:#}");
                 std::process::ExitCode::SUCCESS
@@ -28,7 +28,7 @@ fn main() -> std::process::ExitCode {
         };
     }
     if cli.common.check {
-        let t = shared::daemon::load_or_exit(&cli.common.config);
+        let t = runtime::daemon::load_or_exit(&cli.common.config);
         if let Err(e) = dnsd::check_zones(&dnsd::view(&t)) {
             eprintln!("{}: {e}", cli.common.config.display());
             eprintln!(
@@ -36,7 +36,7 @@ fn main() -> std::process::ExitCode {
             );
             std::process::exit(64);
         }
-        shared::daemon::check_and_exit(&cli.common.config, |t| dnsd::summary(&dnsd::view(t)));
+        runtime::daemon::check_and_exit(&cli.common.config, |t| dnsd::summary(&dnsd::view(t)));
     }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
+use hostfile::RrlSettings;
 use ipnet::IpNet;
-use shared::RrlSettings;
 
 /// What to do with a UDP response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,5 +1,5 @@
 //! Watches the extra zone files (a Samba-generated flat file changes behind our back) and asks
-//! for a reload when one changes. The host file itself is watched by `shared::reload`.
+//! for a reload when one changes. The host file itself is watched by `runtime::reload`.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use hickory_proto::rr::rdata::{A, AAAA, CNAME, NS, PTR, SOA};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
-use shared::{DnsView, RecordData, Zone};
+use hostfile::{DnsView, RecordData, Zone};
 
 /// Zone build failure (bad name from the view or a conflicting zone file).
 #[derive(Debug, thiserror::Error)]

@@ -3,7 +3,7 @@
 
 use hickory_proto::rr::RecordType;
 use hickory_proto::serialize::txt::Parser;
-use shared::DnsView;
+use hostfile::DnsView;
 
 use crate::zone::{ZoneError, ZoneSource, name};
 
@@ -92,11 +92,11 @@ mod tests {
     fn view_with(file: &str) -> (tempfile::TempDir, DnsView) {
         let dir = tempfile::tempdir().unwrap();
         let hosts = concat!(env!("CARGO_MANIFEST_DIR"), "/../etc/hosts.toml");
-        let t = shared::HostTable::load(std::path::Path::new(hosts)).unwrap();
+        let t = hostfile::HostTable::load(std::path::Path::new(hosts)).unwrap();
         let mut v = t.dns_view();
         let p = dir.path().join("zone.db");
         std::fs::write(&p, file).unwrap();
-        v.zone_files = vec![shared::ZoneFileRef {
+        v.zone_files = vec![hostfile::ZoneFileRef {
             path: p,
             origin: "it-ishin.com.".into(),
         }];

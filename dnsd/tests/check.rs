@@ -7,12 +7,12 @@ const BIN: &str = env!("CARGO_BIN_EXE_dnsd");
 
 #[test]
 fn example_host_file_passes_check() {
-    shared::checkcases::assert_example_passes(BIN);
+    hostfile::checkcases::assert_example_passes(BIN);
 }
 
 #[test]
 fn every_rule_exits_64_with_its_line_and_a_missing_file_66() {
-    shared::checkcases::assert_every_case_rejected(BIN);
+    hostfile::checkcases::assert_every_case_rejected(BIN);
 }
 
 #[test]

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
-use shared::Dataplane;
+use hostfile::Dataplane;
 
 use crate::desired::{Desired, VipPlan};
 use crate::nft::{self, NftError};
@@ -61,7 +61,7 @@ impl Applier {
 
     /// Checks, without changing anything, that `view` can be carried here: `nft` present when a
     /// service uses the kernel data plane, every VIP placeable.
-    pub fn preflight(&self, view: &shared::LbView) -> Result<(), ApplyError> {
+    pub fn preflight(&self, view: &hostfile::LbView) -> Result<(), ApplyError> {
         if needs_kernel(view.services.iter().map(|s| s.dataplane)) && self.nft.is_none() {
             return Err(NftError::Missing(self.nft_missing.clone().unwrap_or_default()).into());
         }
@@ -137,7 +137,7 @@ impl Applier {
         candidates.extend(self.held.keys().copied());
         candidates.sort();
         candidates.dedup();
-        let addrs = shared::netif::local_ipv4().map_err(VipError::List)?;
+        let addrs = runtime::netif::local_ipv4().map_err(VipError::List)?;
         for a in candidates.into_iter().filter(|a| !keep.contains(a)) {
             for ifa in addrs.iter().filter(|x| x.addr == a) {
                 let p = Placement {

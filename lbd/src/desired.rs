@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
 
+use hostfile::{CheckKind, Dataplane, LbView, Protocol, Scheduler};
 use serde::Serialize;
-use shared::{CheckKind, Dataplane, LbView, Protocol, Scheduler};
 
 /// Health of each backend, keyed by (service name, backend address). Missing = not known yet,
 /// treated as down.
@@ -237,7 +237,7 @@ mod tests {
     use super::*;
 
     fn view() -> LbView {
-        let t = shared::HostTable::from_toml(
+        let t = hostfile::HostTable::from_toml(
             r#"
 domain = "example.com"
 [[subnet]]

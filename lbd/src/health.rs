@@ -6,7 +6,7 @@ use std::net::SocketAddrV4;
 use std::sync::Arc;
 use std::time::Duration;
 
-use shared::{CheckKind, HealthCheck, LbView};
+use hostfile::{CheckKind, HealthCheck, LbView};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, mpsc};

@@ -11,8 +11,8 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 use std::time::Duration;
 
-use shared::daemon::{CommonArgs, notify};
-use shared::{HostTable, LbView};
+use hostfile::{HostTable, LbView};
+use runtime::daemon::{CommonArgs, notify};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -44,7 +44,7 @@ pub struct Cli {
     /// Started as root, become this user before serving, keeping only CAP_NET_ADMIN (VIP,
     /// nftables), CAP_NET_RAW (VRRP, gratuitous ARP) and CAP_NET_BIND_SERVICE (the proxy's
     /// ports); `root` keeps root. A user that does not exist keeps root with a warning.
-    #[arg(long, value_name = "USER", default_value = shared::privdrop::DEFAULT_USER)]
+    #[arg(long, value_name = "USER", default_value = runtime::privdrop::DEFAULT_USER)]
     pub user: String,
     /// What to do (default: run the daemon).
     #[command(subcommand)]
@@ -61,15 +61,15 @@ pub enum Command {
         json: bool,
     },
     /// Turn keepalived.conf (and dhcpd.conf, zone files) into a host file.
-    Import(shared::import::command::ImportArgs),
+    Import(import::command::ImportArgs),
 }
 
 /// Started as root by hand: hands the runtime and state folders to `--user` and becomes it,
 /// keeping only the capabilities lbd uses (they are per thread, so this runs before the tokio
 /// runtime exists; the ambient set passes them on to the `nft` lbd runs).
-pub fn drop_privileges(cli: &Cli) -> anyhow::Result<shared::privdrop::Dropped> {
-    use shared::privdrop::Capability::{NetAdmin, NetBindService, NetRaw};
-    let table = shared::daemon::load_or_exit(&cli.common.config);
+pub fn drop_privileges(cli: &Cli) -> anyhow::Result<runtime::privdrop::Dropped> {
+    use runtime::privdrop::Capability::{NetAdmin, NetBindService, NetRaw};
+    let table = runtime::daemon::load_or_exit(&cli.common.config);
     let control = cli.common.runtime_path(&table.lb_view().control_socket);
     let mut owned: Vec<std::path::PathBuf> = Vec::new();
     if let Some(dir) = control.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -79,8 +79,8 @@ pub fn drop_privileges(cli: &Cli) -> anyhow::Result<shared::privdrop::Dropped> {
     owned.extend(cli.common.state_dir.iter().cloned());
     owned.extend(cli.common.runtime_dir.iter().cloned());
     owned.dedup();
-    shared::privdrop::hand_over(&cli.user, &owned);
-    Ok(shared::privdrop::drop_privileges(
+    runtime::privdrop::hand_over(&cli.user, &owned);
+    Ok(runtime::privdrop::drop_privileges(
         &cli.user,
         &[NetAdmin, NetRaw, NetBindService],
     )?)
@@ -88,9 +88,9 @@ pub fn drop_privileges(cli: &Cli) -> anyhow::Result<shared::privdrop::Dropped> {
 
 /// `lbd status`: asks the running daemon over its control socket; returns the exit code.
 pub fn status_command(cli: &Cli, json: bool) -> i32 {
-    let table = shared::daemon::load_or_exit(&cli.common.config);
+    let table = runtime::daemon::load_or_exit(&cli.common.config);
     let path = cli.common.runtime_path(&table.lb_view().control_socket);
-    match shared::control::request(&path, "status") {
+    match runtime::control::request(&path, "status") {
         Ok(doc) => {
             if json {
                 println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
@@ -170,7 +170,7 @@ pub(crate) fn health_map(t: &Trackers) -> desired::HealthMap {
 fn checked_keys(view: &LbView) -> Vec<(String, SocketAddrV4)> {
     view.services
         .iter()
-        .filter(|s| !matches!(s.check.kind, shared::CheckKind::None))
+        .filter(|s| !matches!(s.check.kind, hostfile::CheckKind::None))
         .flat_map(|s| s.backends.iter().map(|b| (s.name.clone(), b.addr)))
         .collect()
 }
@@ -209,7 +209,7 @@ fn announce(applier: &apply::Applier, vips: &[Ipv4Addr]) {
 
 /// Runs the balancer until SIGTERM/SIGINT.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let started = shared::daemon::start(&cli.common, "lbd", view, summary);
+    let started = runtime::daemon::start(&cli.common, "lbd", view, summary);
     let shutdown = started.shutdown.clone();
     let mut rx = started.reload.view.clone();
     let mut view: Arc<LbView> = rx.borrow_and_update().clone();
@@ -228,9 +228,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     applier.kernel = metrics.kernel.clone();
     metrics.set_carried(&view);
     let mut state_logs: StateLogs = BTreeMap::new();
-    let state_lines = shared::ratelimit::LogLimiter::new(STATE_LOG_WINDOW, 4 * STATE_LOG_BURST);
+    let state_lines = runtime::ratelimit::LogLimiter::new(STATE_LOG_WINDOW, 4 * STATE_LOG_BURST);
     if let Some(addr) = view.metrics
-        && let Err(e) = shared::metrics::serve(addr, metrics.registry(), shutdown.clone()).await
+        && let Err(e) = runtime::metrics::serve(addr, metrics.registry(), shutdown.clone()).await
     {
         anyhow::bail!("metrics on {addr}: {e}: fix `metrics` in [lb]");
     }
@@ -285,7 +285,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         let snap = snapshot.clone();
         let counters = applier.proxies.counters.clone();
         let m = metrics.clone();
-        let handler: shared::control::Handler = Arc::new(move |args: &[&str]| match args[0] {
+        let handler: runtime::control::Handler = Arc::new(move |args: &[&str]| match args[0] {
             "status" => {
                 let s = snap.lock().unwrap_or_else(|e| e.into_inner()).clone();
                 // Kernel services: count conntrack entries (read once per request, bounded).
@@ -293,21 +293,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     .view
                     .services
                     .iter()
-                    .any(|v| v.dataplane == shared::Dataplane::Kernel);
+                    .any(|v| v.dataplane == hostfile::Dataplane::Kernel);
                 let ct = if kernel {
                     read_conntrack().map(|t| status::conntrack_active(&t))
                 } else {
                     None
                 };
-                let active = |svc: &shared::VirtualService, a: SocketAddrV4| match svc.dataplane {
-                    shared::Dataplane::Proxy => {
+                let active = |svc: &hostfile::VirtualService, a: SocketAddrV4| match svc.dataplane {
+                    hostfile::Dataplane::Proxy => {
                         let m = counters.lock().unwrap_or_else(|e| e.into_inner());
                         Some(
                             m.get(&(svc.name.clone(), a))
                                 .map_or(0, |c| c.load(std::sync::atomic::Ordering::Relaxed)),
                         )
                     }
-                    shared::Dataplane::Kernel => ct.as_ref().map(|m| {
+                    hostfile::Dataplane::Kernel => ct.as_ref().map(|m| {
                         m.get(&(status::proto_num(svc.protocol), svc.vip, svc.port, a))
                             .copied()
                             .unwrap_or(0)
@@ -327,7 +327,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             other => serde_json::json!({"error": format!("unknown command `{other}`; try status")}),
         });
         let path = cli.common.runtime_path(&view.control_socket);
-        if let Err(e) = shared::control::serve(&path, handler, shutdown.clone()) {
+        if let Err(e) = runtime::control::serve(&path, handler, shutdown.clone()) {
             tracing::warn!(socket = %path.display(), error = %e, "control socket not available; `lbd status` will not work");
         }
     }
@@ -496,7 +496,7 @@ fn start_vrrp(
 
 /// Per-backend limiters of "backend up/down" lines, and whether "flapping" was said in the
 /// current window.
-type StateLogs = BTreeMap<(String, SocketAddrV4), (shared::ratelimit::LogLimiter, bool)>;
+type StateLogs = BTreeMap<(String, SocketAddrV4), (runtime::ratelimit::LogLimiter, bool)>;
 
 /// Health changes of one backend logged per window; beyond that a flapping backend gets one
 /// "flapping" line per window and the next line logged carries the count left out.
@@ -538,7 +538,7 @@ fn record(
     m.backend_transitions.get_or_create(&labels).inc();
     let (limiter, told) = logs.entry(key).or_insert_with(|| {
         (
-            shared::ratelimit::LogLimiter::new(STATE_LOG_WINDOW, STATE_LOG_BURST),
+            runtime::ratelimit::LogLimiter::new(STATE_LOG_WINDOW, STATE_LOG_BURST),
             false,
         )
     });

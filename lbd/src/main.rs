@@ -4,19 +4,19 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let cli = lbd::Cli::parse();
-    shared::daemon::init_tracing(&cli.common);
+    runtime::daemon::init_tracing(&cli.common);
     match &cli.command {
         Some(lbd::Command::Status { json }) => {
             return std::process::ExitCode::from(lbd::status_command(&cli, *json) as u8);
         }
         Some(lbd::Command::Import(args)) => {
-            let code = shared::import::command::run(args, shared::import::Format::Keepalived);
+            let code = import::command::run(args, import::Format::Keepalived);
             return std::process::ExitCode::from(code as u8);
         }
         None => {}
     }
     if cli.common.check {
-        shared::daemon::check_and_exit(&cli.common.config, |t| lbd::summary(&lbd::view(t)));
+        runtime::daemon::check_and_exit(&cli.common.config, |t| lbd::summary(&lbd::view(t)));
     }
     if let Err(e) = lbd::drop_privileges(&cli) {
         eprintln!("lbd: cannot drop privileges to {}: {e:#}", cli.user);

@@ -18,7 +18,7 @@ use crate::nft::{CounterKey, CounterKind, CounterValue};
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
-use shared::metrics::{Counter, Family, Gauge, Registry};
+use runtime::metrics::{Counter, Family, Gauge, Registry};
 
 /// Metric labels.
 pub type Labels = Vec<(String, String)>;
@@ -29,7 +29,7 @@ pub struct Carried {
     /// Service name.
     pub service: String,
     /// Kernel or proxy.
-    pub dataplane: shared::Dataplane,
+    pub dataplane: hostfile::Dataplane,
     /// IP protocol number (6 or 17).
     pub proto: u8,
     /// Virtual address and port.
@@ -68,7 +68,7 @@ pub struct KernelTotals {
     /// What has been added to the Prometheus families so far.
     exported: BTreeMap<CounterKey, u64>,
     /// Failed readings logged: at most a few per minute.
-    log: Option<shared::ratelimit::LogLimiter>,
+    log: Option<runtime::ratelimit::LogLimiter>,
 }
 
 /// [`KernelTotals`] shared by the applier, the scrape and `lbd status`.
@@ -171,7 +171,7 @@ pub fn sync_kernel(kernel: &SharedKernelTotals, families: &ProxyMetrics) {
     let mut k = kernel.lock().unwrap_or_else(|e| e.into_inner());
     if let Err(e) = k.refresh() {
         let limiter = k.log.get_or_insert_with(|| {
-            shared::ratelimit::LogLimiter::new(std::time::Duration::from_secs(60), 3)
+            runtime::ratelimit::LogLimiter::new(std::time::Duration::from_secs(60), 3)
         });
         if let Some(suppressed) = limiter.allow("read", std::time::Instant::now()) {
             tracing::warn!(
@@ -240,7 +240,7 @@ impl Collector for ActiveCollector {
             .clone();
         let ct = if carried
             .iter()
-            .any(|c| c.dataplane == shared::Dataplane::Kernel)
+            .any(|c| c.dataplane == hostfile::Dataplane::Kernel)
         {
             crate::read_conntrack().map(|t| crate::status::conntrack_active(&t))
         } else {
@@ -250,12 +250,12 @@ impl Collector for ActiveCollector {
         for c in &carried {
             for b in &c.backends {
                 let n = match c.dataplane {
-                    shared::Dataplane::Proxy => {
+                    hostfile::Dataplane::Proxy => {
                         let m = self.proxy.lock().unwrap_or_else(|e| e.into_inner());
                         m.get(&(c.service.clone(), *b))
                             .map_or(0, |x| x.load(std::sync::atomic::Ordering::Relaxed))
                     }
-                    shared::Dataplane::Kernel => match &ct {
+                    hostfile::Dataplane::Kernel => match &ct {
                         Some(m) => m.get(&(c.proto, c.vip, c.port, *b)).copied().unwrap_or(0),
                         None => continue,
                     },
@@ -343,7 +343,7 @@ impl Metrics {
     }
 
     /// Records what `view` carries, for the active-connection gauge.
-    pub fn set_carried(&self, view: &shared::LbView) {
+    pub fn set_carried(&self, view: &hostfile::LbView) {
         let c = view
             .services
             .iter()
@@ -365,7 +365,7 @@ impl Metrics {
 
     /// Connections and bytes per (service, backend) of the backends `view` lists, both planes
     /// (the kernel's counters read now).
-    pub fn traffic(&self, view: &shared::LbView) -> BTreeMap<(String, SocketAddrV4), Traffic> {
+    pub fn traffic(&self, view: &hostfile::LbView) -> BTreeMap<(String, SocketAddrV4), Traffic> {
         sync_kernel(&self.kernel, &self.proxy);
         let mut out = BTreeMap::new();
         for s in &view.services {
@@ -492,7 +492,7 @@ mod tests {
         lc.push(("result".into(), "fail".into()));
         m.checks.get_or_create(&lc).inc();
         m.applies.inc();
-        let text = shared::metrics::render(&reg);
+        let text = runtime::metrics::render(&reg);
         assert!(text.contains("lbd_vrrp_master 1"), "{text}");
         assert!(
             text.contains("lbd_backend_up{service=\"www3\",backend=\"192.168.10.10:80\"} 1"),

@@ -26,7 +26,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use shared::{Dataplane, Protocol, Scheduler};
+use hostfile::{Dataplane, Protocol, Scheduler};
 
 use crate::desired::{Desired, Mode, ServicePlan, Target};
 use crate::sched;

@@ -29,8 +29,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use shared::metrics::Counter;
-use shared::{Dataplane, Scheduler};
+use hostfile::{Dataplane, Scheduler};
+use runtime::metrics::Counter;
 use tokio::io::Interest;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
@@ -964,7 +964,7 @@ async fn splice_idle(
 mod tests {
     use super::*;
     use crate::desired::Target;
-    use shared::Protocol;
+    use hostfile::Protocol;
 
     fn no_stats(_: SocketAddrV4) -> BackendStats {
         BackendStats::default()

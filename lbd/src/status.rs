@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
+use hostfile::{CheckKind, LbView, Protocol};
 use serde_json::{Value, json};
-use shared::{CheckKind, LbView, Protocol};
 
 use crate::Trackers;
 use crate::desired::{Desired, Mode, Role};
@@ -19,7 +19,7 @@ pub fn document(
     current: &Desired,
     role: Role,
     held: &[Ipv4Addr],
-    active: &dyn Fn(&shared::VirtualService, SocketAddrV4) -> Option<u64>,
+    active: &dyn Fn(&hostfile::VirtualService, SocketAddrV4) -> Option<u64>,
     traffic: &BTreeMap<(String, SocketAddrV4), Traffic>,
 ) -> Value {
     let services: Vec<Value> = view
@@ -269,7 +269,7 @@ garbage
 
     #[test]
     fn document_and_text() {
-        let t = shared::HostTable::from_toml(
+        let t = hostfile::HostTable::from_toml(
             r#"
 domain = "example.com"
 [[subnet]]

@@ -66,7 +66,7 @@ pub fn place(vip: &VipPlan) -> Result<Placement, VipError> {
     let net = Ipv4Net::new(vip.addr, vip.prefix)
         .map(|n| n.trunc())
         .unwrap_or_else(|_| Ipv4Net::from(vip.addr));
-    let addrs = shared::netif::local_ipv4().map_err(VipError::List)?;
+    let addrs = runtime::netif::local_ipv4().map_err(VipError::List)?;
     addrs
         .iter()
         .find(|a| a.addr != vip.addr && net.contains(&a.addr))
@@ -88,7 +88,7 @@ pub fn if_index(name: &str) -> Option<u32> {
 
 /// True when `addr` is configured on interface `index`.
 pub fn is_present(addr: Ipv4Addr, index: u32) -> Result<bool, VipError> {
-    let addrs = shared::netif::local_ipv4().map_err(VipError::List)?;
+    let addrs = runtime::netif::local_ipv4().map_err(VipError::List)?;
     Ok(addrs.iter().any(|a| a.addr == addr && a.index == index))
 }
 

@@ -7,7 +7,7 @@
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
 
-use shared::{LbView, VrrpConfig};
+use hostfile::{LbView, VrrpConfig};
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -337,7 +337,7 @@ pub fn locate(cfg: &VrrpConfig, view: &LbView) -> anyhow::Result<(String, u32, I
         .collect();
     let local = match cfg.source {
         Some(s) => s,
-        None => shared::netif::local_ipv4()?
+        None => runtime::netif::local_ipv4()?
             .into_iter()
             .find(|a| a.index == index && !vips.contains(&a.addr))
             .map(|a| a.addr)

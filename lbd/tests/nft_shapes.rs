@@ -5,9 +5,9 @@
 use std::net::SocketAddrV4;
 use std::time::Duration;
 
+use hostfile::{Dataplane, Protocol, Scheduler};
 use lbd::desired::{Desired, Mode, ServicePlan, Target};
 use lbd::nft;
-use shared::{Dataplane, Protocol, Scheduler};
 
 fn plan(index: usize, s: Scheduler, n: usize, persist: bool, proto: Protocol) -> ServicePlan {
     ServicePlan {

@@ -12,7 +12,7 @@ use e2e::suite::{dhclient_on, http_server};
 use e2e::{Host, Proc, Ready, SeedLan, bin_path};
 
 fn samples() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/tests/import-samples")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/import/tests/import-samples")
 }
 
 /// `lbd import FILES -o OUT` (any daemon's import does the same); the result must validate.

@@ -17,7 +17,7 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_dhcpd");
 
 /// The example host file with the test's own [dhcp] section (and `extra` appended).
 pub fn write_config(dir: &Path, dhcp: &str, extra: &str) -> PathBuf {
-    shared::checkcases::example_with_section(dir, "dhcp", &format!("{dhcp}\n{extra}"))
+    hostfile::checkcases::example_with_section(dir, "dhcp", &format!("{dhcp}\n{extra}"))
 }
 
 /// Starts dhcpd on `host` with its state in `dir`.

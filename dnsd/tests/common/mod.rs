@@ -14,7 +14,7 @@ pub(crate) const KEY: &str =
 
 /// The example host file with `dns` as its `[dns]` section, written into `dir`.
 pub(crate) fn host_file(dir: &Path, dns: &str) -> PathBuf {
-    shared::checkcases::example_with_section(dir, "dns", dns)
+    hostfile::checkcases::example_with_section(dir, "dns", dns)
 }
 
 /// Starts dnsd in `host` with its state (and control socket) in `state`, plus `extra` flags.

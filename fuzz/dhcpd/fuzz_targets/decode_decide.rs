@@ -14,7 +14,7 @@ use libfuzzer_sys::fuzz_target;
 fn config() -> &'static Config {
     static C: OnceLock<Config> = OnceLock::new();
     C.get_or_init(|| {
-        let t = shared::HostTable::from_toml(include_str!("../../../etc/hosts.toml"))
+        let t = hostfile::HostTable::from_toml(include_str!("../../../etc/hosts.toml"))
             .expect("example host file");
         Config::new(Arc::new(t.dhcp_view()))
     })

@@ -12,7 +12,7 @@ fn policy() -> &'static Policy {
     static P: OnceLock<Policy> = OnceLock::new();
     P.get_or_init(|| {
         let text = include_str!("../../../etc/hosts.toml");
-        let t = shared::HostTable::from_toml(text).expect("example host file");
+        let t = hostfile::HostTable::from_toml(text).expect("example host file");
         let v = t.dns_view();
         dnsd::server::policy_from_view(&v, 1).expect("zones")
     })

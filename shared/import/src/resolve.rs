@@ -18,7 +18,7 @@ use super::emit::{
 use super::keepalived::vip_net;
 use super::zone::ptr_addr;
 use super::{CheckType, Raw, RawSubnet, Src, Unsupported};
-use crate::{is_dns_name, is_label};
+use hostfile::{is_dns_name, is_label};
 
 struct SubnetB<'a> {
     net: Ipv4Net,

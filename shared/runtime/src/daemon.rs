@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::{ConfigError, EXIT_CONFIG, HostTable, table::DEFAULT_CONFIG};
+use hostfile::{ConfigError, DEFAULT_CONFIG, EXIT_CONFIG, HostTable};
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -7,7 +7,7 @@
 //!
 //! ```no_run
 //! use std::path::Path;
-//! use shared::import::{self, Format};
+//! use import::{self, Format};
 //! let dhcp = import::import_file(Format::IscDhcpd, Path::new("/etc/dhcp/dhcpd.conf"), None)?;
 //! let zone = import::import_file(Format::Zone, Path::new("/var/lib/samba/db.it-ishin.com"), Some("it-ishin.com"))?;
 //! let all = import::merge(vec![dhcp, zone]);
@@ -30,7 +30,7 @@ use std::sync::Arc;
 
 use ipnet::Ipv4Net;
 
-use crate::{ConfigError, HostTable};
+use hostfile::{ConfigError, HostTable};
 
 /// Includes nested deeper than this are refused (a loop, or a configuration nobody can read).
 const MAX_INCLUDE_DEPTH: usize = 16;

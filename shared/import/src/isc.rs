@@ -719,7 +719,7 @@ impl Interp<'_> {
                     for a in &v[1..] {
                         if numeric(a) {
                             h.ips.push(ip(bs, a, "fixed-address")?);
-                        } else if crate::is_dns_name(a) {
+                        } else if hostfile::is_dns_name(a) {
                             h.fixed_names
                                 .push(a.trim_end_matches('.').to_ascii_lowercase());
                         } else {

@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::daemon::notify;
-use crate::{ConfigError, HostTable};
+use hostfile::{ConfigError, HostTable};
 
 /// How long to wait for a burst of file events to settle before reading (an editor's write,
 /// rename and chmod arrive as several events).

@@ -4,8 +4,8 @@
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 
-use shared::import::{self, ImportError, Imported};
-use shared::{CheckKind, HostTable, Mac, RecordData};
+use hostfile::{CheckKind, HostTable, Mac, RecordData};
+use import::{self, ImportError, Imported};
 
 fn sample(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -350,7 +350,7 @@ fn merge_of_all_three_matches_the_example_host_file() {
     ]);
     let got = valid(&m);
     let want =
-        HostTable::load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../etc/hosts.toml"))
+        HostTable::load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../etc/hosts.toml"))
             .expect("etc/hosts.toml is valid");
     assert_eq!(got.domain, want.domain);
     // Every host of the example, with the same addresses, MAC and aliases.
@@ -729,10 +729,10 @@ fn real_servers_are_named_by_ptr_when_no_a_record_names_them() {
     let names: Vec<&str> = s.backends.iter().map(|b| b.name.as_str()).collect();
     assert_eq!(names, ["app1", "rs-10-0-0-21"]);
     assert_eq!(s.backends[0].addr.port(), 8443);
-    assert_eq!(s.scheduler, shared::Scheduler::Lc);
+    assert_eq!(s.scheduler, hostfile::Scheduler::Lc);
     assert_eq!(
         s.dataplane,
-        shared::Dataplane::Proxy,
+        hostfile::Dataplane::Proxy,
         "least-connection needs the proxy"
     );
     assert_eq!(s.check.kind, CheckKind::Tcp);

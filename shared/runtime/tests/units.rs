@@ -21,7 +21,7 @@ fn have_systemd_analyze() -> bool {
 }
 
 fn units() -> (tempfile::TempDir, Vec<PathBuf>) {
-    let etc = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../etc");
+    let etc = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../etc");
     let dir = tempfile::tempdir().unwrap();
     let mut out = Vec::new();
     for d in ["dhcpd", "dnsd", "lbd"] {

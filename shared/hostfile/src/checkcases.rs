@@ -179,7 +179,7 @@ pub const CASES: &[Case] = &[
 
 /// The example host file shipped in `etc/`.
 pub fn example_path() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../etc/hosts.toml")
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../etc/hosts.toml")
 }
 
 /// `BIN --check` on the example host file: exit 0 and a summary.

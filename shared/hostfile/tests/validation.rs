@@ -3,11 +3,11 @@
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
-use shared::checkcases::{CASES, base};
-use shared::{ConfigError, HostTable, RecordData};
+use hostfile::checkcases::{CASES, base};
+use hostfile::{ConfigError, HostTable, RecordData};
 
 fn example_files() -> Vec<PathBuf> {
-    let etc = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../etc");
+    let etc = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../etc");
     let mut v: Vec<PathBuf> = std::fs::read_dir(&etc)
         .expect("etc/ exists")
         .map(|e| e.unwrap().path())
@@ -117,7 +117,7 @@ fn unknown_key_in_any_table_of_any_example_is_rejected() {
 }
 
 fn seed() -> HostTable {
-    HostTable::load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../etc/hosts.toml")).unwrap()
+    HostTable::load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../etc/hosts.toml")).unwrap()
 }
 
 #[test]
@@ -219,16 +219,16 @@ fn seed_lb_view() {
         .map(|b| format!("{}={}", b.name, b.addr))
         .collect();
     assert_eq!(b, ["web1=192.168.10.10:80", "web2=192.168.10.11:80"]);
-    assert!(matches!(s.check.kind, shared::CheckKind::Http { .. }));
+    assert!(matches!(s.check.kind, hostfile::CheckKind::Http { .. }));
     assert_eq!(v.vrrp.as_ref().unwrap().vrid, 51);
 }
 
 #[test]
 fn reverse_zones_are_octet_aligned() {
     let z = |s: &str| {
-        shared::reverse_zones(s.parse().unwrap())
+        hostfile::reverse_zones(s.parse().unwrap())
             .iter()
-            .map(|n| shared::reverse_origin(*n))
+            .map(|n| hostfile::reverse_origin(*n))
             .collect::<Vec<_>>()
     };
     assert_eq!(z("192.168.10.0/24"), ["10.168.192.in-addr.arpa."]);

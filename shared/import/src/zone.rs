@@ -248,7 +248,7 @@ fn origin_from_file_name(p: &Path) -> Option<String> {
         let rev: Vec<&str> = octets.into_iter().rev().collect();
         return Some(absolute_origin(&format!("{}.in-addr.arpa", rev.join("."))));
     }
-    (n.contains('.') && crate::is_dns_name(n)).then(|| absolute_origin(n))
+    (n.contains('.') && hostfile::is_dns_name(n)).then(|| absolute_origin(n))
 }
 
 impl Zone<'_> {

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use super::{Format, Imported, import_file, merge};
-use crate::EXIT_CONFIG;
+use hostfile::EXIT_CONFIG;
 
 /// Arguments of `import`.
 #[derive(Debug, Clone, clap::Args)]

@@ -1,23 +1,15 @@
-//! The host table shared by `dhcpd`, `dnsd` and `lbd`.
+//! The host file shared by `dhcpd`, `dnsd` and `lbd`: the LAN's one source of truth.
 //!
 //! One TOML file describes the LAN. [`HostTable::load`] parses and validates it (every problem at
 //! once, with file, line, column and a fix); each daemon then takes only its own view
-//! ([`DhcpView`], [`DnsView`], [`LbView`]). [`reload`] re-reads the file on SIGHUP and on change and
-//! swaps the view atomically; [`daemon`] holds the glue every binary shares (CLI, logging,
-//! readiness, shutdown).
+//! ([`DhcpView`], [`DnsView`], [`LbView`]). This crate is pure data: no sockets, no runtime. The
+//! `runtime` crate re-reads the file on SIGHUP and on change; the `import` crate turns other
+//! tools' configurations into a document this crate validates.
 
 #[doc(hidden)]
 pub mod checkcases;
-pub mod control;
-pub mod daemon;
 mod error;
-pub mod import;
-pub mod metrics;
 pub mod model;
-pub mod netif;
-pub mod privdrop;
-pub mod ratelimit;
-pub mod reload;
 mod table;
 mod wire;
 
