@@ -7,7 +7,7 @@
 set -eu
 H=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$H/../.." && pwd)
-PEERS=${PEERS:-/work/shared/bench/dns/peers.sh}
+PEERS=${PEERS:-$ROOT/../shared/bench/dns/peers.sh}
 BIN=${DNSD_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/dnsd}
 [ -x "$BIN" ] || { echo "build first: cargo build --release -p dnsd ($BIN missing)" >&2; exit 1; }
 D=$(mktemp -d)
