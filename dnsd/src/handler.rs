@@ -1,21 +1,17 @@
 //! The request path as a pure function: bytes in, a [`Decision`] out. The socket layer only
 //! receives, calls [`handle`], and carries out the decision (send, forward, update, transfer).
 
-use runtime::metrics::{Counter, Registry};
 use std::net::IpAddr;
 
-use hickory_proto::op::{Edns, Message, MessageType, OpCode, ResponseCode};
-use hickory_proto::rr::rdata::tsig::{TsigAlgorithm, TsigError};
-use hickory_proto::rr::{DNSClass, Name, RecordType, TSigResponseContext, TSigner};
-use ipnet::IpNet;
+use hickory_proto::op::{Message, OpCode, ResponseCode};
+use hickory_proto::rr::rdata::tsig::TsigError;
+use hickory_proto::rr::{DNSClass, RecordType, TSigResponseContext};
 
 use crate::answer::lookup;
-use crate::zone::Catalog;
-
-/// Largest UDP answer we send whatever the client advertises (DNS flag day 2020).
-pub const MAX_UDP: u16 = 1232;
-/// TSIG fudge we accept (seconds), like BIND.
-pub const FUDGE: u16 = 300;
+use crate::message::{encode, formerr, response_to, udp_limit};
+use crate::policy::Policy;
+use crate::stats::Stats;
+use crate::tsig::TsigCtx;
 
 /// How the request arrived.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,198 +20,6 @@ pub enum Transport {
     Udp,
     /// Stream: answers up to 65535 bytes, transfers allowed.
     Tcp,
-}
-
-/// Counters (Prometheus counters: shared atomics), read by the status line and `/metrics`.
-#[derive(Debug, Default)]
-pub struct Stats {
-    /// Requests received.
-    pub queries: Counter,
-    /// Undecodable requests (FORMERR sent or dropped).
-    pub malformed: Counter,
-    /// NOTIMP answers.
-    pub notimp: Counter,
-    /// REFUSED answers.
-    pub refused: Counter,
-    /// Truncated UDP answers.
-    pub truncated: Counter,
-    /// Queries sent to the upstream resolvers.
-    pub forwarded: Counter,
-    /// Forwarded queries answered from the cache.
-    pub cache_hits: Counter,
-    /// Forwarded queries the cache could not answer (sent upstream).
-    pub cache_misses: Counter,
-    /// Dynamic updates applied.
-    pub updates: Counter,
-    /// Dynamic updates that changed nothing (already true, or prerequisites only).
-    pub updates_unchanged: Counter,
-    /// Dynamic updates refused (key, zone, prerequisites, protected names).
-    pub updates_refused: Counter,
-    /// Dynamic updates not stored (store error: SERVFAIL).
-    pub updates_failed: Counter,
-    /// Zone transfers served.
-    pub transfers: Counter,
-    /// Transfers sent as the whole zone (AXFR, or IXFR beyond the journal).
-    pub axfr_out: Counter,
-    /// Transfers sent from the journal (IXFR).
-    pub ixfr_out: Counter,
-    /// NOTIFY messages sent (every try).
-    pub notify_sent: Counter,
-    /// NOTIFY rounds a secondary acknowledged.
-    pub notify_acked: Counter,
-    /// NOTIFY rounds left unanswered after every try.
-    pub notify_failed: Counter,
-    /// Requests with a bad TSIG.
-    pub tsig_failures: Counter,
-    /// Responses dropped by RRL.
-    pub rrl_dropped: Counter,
-    /// Responses sent truncated by RRL.
-    pub rrl_slipped: Counter,
-}
-
-impl Stats {
-    /// A one-line summary.
-    pub fn line(&self) -> String {
-        format!(
-            "queries={} malformed={} notimp={} refused={} truncated={} forwarded={} cache_hits={} updates={} transfers={} tsig_failures={} rrl_dropped={} rrl_slipped={}",
-            self.queries.get(),
-            self.malformed.get(),
-            self.notimp.get(),
-            self.refused.get(),
-            self.truncated.get(),
-            self.forwarded.get(),
-            self.cache_hits.get(),
-            self.updates.get(),
-            self.transfers.get(),
-            self.tsig_failures.get(),
-            self.rrl_dropped.get(),
-            self.rrl_slipped.get(),
-        )
-    }
-
-    /// Registers every counter as `dnsd_NAME` in `r`.
-    pub fn register(&self, r: &mut Registry) {
-        r.register("dnsd_queries", "Requests received", self.queries.clone());
-        r.register(
-            "dnsd_malformed",
-            "Undecodable requests (FORMERR sent or dropped)",
-            self.malformed.clone(),
-        );
-        r.register("dnsd_notimp", "NOTIMP answers", self.notimp.clone());
-        r.register("dnsd_refused", "REFUSED answers", self.refused.clone());
-        r.register(
-            "dnsd_truncated",
-            "Truncated UDP answers",
-            self.truncated.clone(),
-        );
-        r.register(
-            "dnsd_forwarded",
-            "Queries sent to the upstream resolvers",
-            self.forwarded.clone(),
-        );
-        r.register(
-            "dnsd_cache_hits",
-            "Forwarded queries answered from the cache",
-            self.cache_hits.clone(),
-        );
-        r.register(
-            "dnsd_cache_misses",
-            "Forwarded queries the cache could not answer",
-            self.cache_misses.clone(),
-        );
-        r.register(
-            "dnsd_notify_sent",
-            "NOTIFY messages sent (every try)",
-            self.notify_sent.clone(),
-        );
-        r.register(
-            "dnsd_tsig_failures",
-            "Requests with a bad TSIG",
-            self.tsig_failures.clone(),
-        );
-        r.register(
-            "dnsd_rrl_dropped",
-            "Responses dropped by RRL",
-            self.rrl_dropped.clone(),
-        );
-        r.register(
-            "dnsd_rrl_slipped",
-            "Responses sent truncated by RRL",
-            self.rrl_slipped.clone(),
-        );
-    }
-}
-
-/// A secondary as the handler needs it.
-#[derive(Debug, Clone)]
-pub struct SecondaryAcl {
-    /// Its address.
-    pub ip: IpAddr,
-    /// Key name it must sign with, if any.
-    pub key: Option<Name>,
-}
-
-/// Everything the handler decides from (one consistent snapshot).
-pub struct Policy {
-    /// The zones.
-    pub catalog: std::sync::Arc<Catalog>,
-    /// All TSIG keys we know (update keys and secondaries' keys).
-    pub keys: Vec<TSigner>,
-    /// Names of the keys allowed to update.
-    pub update_keys: Vec<Name>,
-    /// Clients allowed to recurse.
-    pub allow_recursion: Vec<IpNet>,
-    /// Forwarding configured.
-    pub forwarding: bool,
-    /// Transfer ACL.
-    pub secondaries: Vec<SecondaryAcl>,
-    /// Precomputed answers of `catalog` (see [`crate::fast`]).
-    pub fast: crate::fast::FastTable,
-}
-
-impl std::fmt::Debug for Policy {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let keys: Vec<String> = self
-            .keys
-            .iter()
-            .map(|k| k.signer_name().to_string())
-            .collect();
-        f.debug_struct("Policy")
-            .field("catalog", &self.catalog)
-            .field("keys", &keys)
-            .field("update_keys", &self.update_keys)
-            .field("allow_recursion", &self.allow_recursion)
-            .field("forwarding", &self.forwarding)
-            .field("secondaries", &self.secondaries)
-            .finish()
-    }
-}
-
-impl Policy {
-    /// True when `src` may use forwarding and the cache.
-    pub fn may_recurse(&self, src: IpAddr) -> bool {
-        self.forwarding && self.allow_recursion.iter().any(|n| n.contains(&src))
-    }
-}
-
-/// A verified TSIG request: what is needed to sign the response.
-#[derive(Clone)]
-pub struct TsigCtx {
-    /// The key.
-    pub signer: TSigner,
-    /// The request's MAC.
-    pub request_mac: Vec<u8>,
-    /// Time to put in the response.
-    pub now: u64,
-}
-
-impl std::fmt::Debug for TsigCtx {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TsigCtx")
-            .field("key", &self.signer.signer_name())
-            .field("now", &self.now)
-            .finish()
-    }
 }
 
 /// What to do with a request.
@@ -235,94 +39,6 @@ pub enum Decision {
         Box<Message>,
         Option<TsigCtx>,
     ),
-}
-
-/// Response skeleton for `req`.
-pub fn response_to(req: &Message, rcode: ResponseCode) -> Message {
-    let mut m = Message::new(req.id, MessageType::Response, req.op_code);
-    m.metadata.recursion_desired = req.recursion_desired;
-    m.metadata.checking_disabled = req.checking_disabled;
-    m.metadata.response_code = rcode;
-    m.add_queries(req.queries.iter().cloned());
-    if req.edns.is_some() {
-        let mut e = Edns::new();
-        e.set_max_payload(MAX_UDP);
-        e.set_version(0);
-        m.set_edns(e);
-    }
-    m
-}
-
-/// The size limit of a UDP answer to `req`.
-pub fn udp_limit(req: &Message) -> usize {
-    match &req.edns {
-        Some(e) => usize::from(e.max_payload().clamp(512, MAX_UDP)),
-        None => 512,
-    }
-}
-
-/// Encodes (and signs) `resp`; over UDP an answer that does not fit is sent with TC and no
-/// records so the client retries over TCP.
-pub fn encode(
-    mut resp: Message,
-    tsig: Option<&TsigCtx>,
-    limit: usize,
-    stats: &Stats,
-) -> Option<Vec<u8>> {
-    let bytes = sign_encode(&mut resp, tsig)?;
-    if bytes.len() <= limit {
-        return Some(bytes);
-    }
-    stats.truncated.inc();
-    let mut t = resp.truncate();
-    t.metadata.truncation = true;
-    sign_encode(&mut t, tsig)
-}
-
-fn sign_encode(m: &mut Message, tsig: Option<&TsigCtx>) -> Option<Vec<u8>> {
-    m.signature = None;
-    let bytes = m.to_vec().ok()?;
-    let Some(t) = tsig else { return Some(bytes) };
-    let ctx = TSigResponseContext::new(m.id, t.now, t.signer.clone(), t.request_mac.clone(), None);
-    let rec = ctx.sign(&bytes).ok()?;
-    m.set_signature(rec);
-    m.to_vec().ok()
-}
-
-/// Turns an encoded reply into its truncated form (TC, question only): RRL's "slip".
-pub fn slip(b: &mut Vec<u8>) {
-    if let Ok(m) = Message::from_vec(b) {
-        let mut t = m.truncate();
-        t.metadata.truncation = true;
-        if let Ok(tb) = t.to_vec() {
-            *b = tb;
-        }
-    }
-}
-
-/// True when `b` decodes as a DNS message.
-pub fn decodes(b: &[u8]) -> bool {
-    Message::from_vec(b).is_ok()
-}
-
-/// FORMERR from the bare header of an undecodable message, when the header is readable.
-pub fn formerr(bytes: &[u8]) -> Option<Vec<u8>> {
-    if bytes.len() < 12 || bytes[2] & 0x80 != 0 {
-        return None;
-    }
-    let id = u16::from_be_bytes([bytes[0], bytes[1]]);
-    let op = OpCode::from_u8((bytes[2] >> 3) & 0x0f);
-    let mut m = Message::new(id, MessageType::Response, op);
-    m.metadata.response_code = ResponseCode::FormErr;
-    m.metadata.recursion_desired = bytes[2] & 1 != 0;
-    m.to_vec().ok()
-}
-
-/// Builds a signer from a configured key.
-pub fn signer(k: &hostfile::TsigKey) -> Option<TSigner> {
-    let alg = TsigAlgorithm::from_name(Name::from_ascii(&k.algorithm).ok()?);
-    let name = crate::zone::name(&k.name).ok()?;
-    TSigner::new(k.secret.clone(), alg, name, FUDGE).ok()
 }
 
 enum TsigCheck {
@@ -591,7 +307,9 @@ fn update(
 mod tests {
     use super::*;
     use crate::answer::tests::catalog;
-    use hickory_proto::op::Query;
+    use crate::policy::SecondaryAcl;
+    use hickory_proto::op::{Edns, Query};
+    use hickory_proto::rr::Name;
     use std::sync::Arc;
 
     fn policy() -> Policy {

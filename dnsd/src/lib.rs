@@ -1,28 +1,47 @@
 //! dnsd: authoritative and forwarding DNS over the shared host table.
 //!
 //! hickory-proto parses and encodes; the protocol decisions are pure functions in
-//! [`handler`], [`answer`], [`update`] and [`rrl`]; [`server`] holds the sockets.
+//! [`handler`], [`answer`], [`update`] and [`rrl`] over a [`policy`] that [`compile`] builds;
+//! [`state`] is what every task shares; [`udp`], [`tcp`], [`transfer`], [`commit`],
+//! [`recursion`] and [`notify`] are the IO around the decisions; [`serve()`] runs them.
 
 pub mod answer;
+pub mod clock;
+pub mod collector;
+pub mod commit;
+pub mod compile;
 pub mod fast;
 pub mod forward;
 pub mod handler;
+pub mod journal;
+pub mod message;
 pub mod metrics;
+pub mod notify;
+pub mod policy;
+pub mod recursion;
 pub mod rrl;
-pub mod server;
+pub mod serve;
+pub mod sockets;
+pub mod state;
+pub mod stats;
 pub mod status;
 pub mod store;
+pub mod tcp;
+pub mod transfer;
+pub mod tsig;
 pub mod udp;
 pub mod update;
 pub mod watch;
 pub mod zone;
 pub mod zonefile;
 
+pub use serve::{Setup, serve};
+
 use std::fmt::Write as _;
 use std::sync::Arc;
 
 use hostfile::{DnsView, HostTable};
-use runtime::daemon::{CommonArgs, notify};
+use runtime::daemon::CommonArgs;
 
 /// Command line.
 #[derive(Debug, clap::Parser)]
@@ -103,51 +122,23 @@ pub fn check_zones(v: &DnsView) -> Result<(), zone::ZoneError> {
     zonefile::merged_sources(v).map(|_| ())
 }
 
-/// Runs the server until SIGTERM/SIGINT.
+/// Runs the server until SIGTERM/SIGINT: the privileged set-up from the command line (store,
+/// sockets, metrics, control socket, privilege drop), then [`serve()`].
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let started = runtime::daemon::start(&cli.common, "dnsd", view, summary);
     let mut rx = started.reload.view.clone();
     let first: Arc<DnsView> = rx.borrow_and_update().clone();
-    let zone_paths = |v: &DnsView| {
-        v.zone_files
-            .iter()
-            .map(|z| z.path.clone())
-            .collect::<Vec<_>>()
-    };
     let store_path = cli.common.state_path(&first.store);
     let store = store::Store::open(&store_path)?;
-    let (state, changed) = server::Shared::new(first.clone(), store)?;
+    tracing::info!(store = %store_path.display(), "store open");
+    let (state, changed) = state::Shared::new(first.clone(), store)?;
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let sockets = server::bind(&first.listen, workers)?;
+    let sockets = sockets::bind(&first.listen, workers)?;
     let stop = started.shutdown.clone();
-    let mut tasks = tokio::task::JoinSet::new();
-    let mut threads = Vec::new();
-    let rt = tokio::runtime::Handle::current();
-    for (udp, t) in sockets {
-        tracing::info!(
-            "listening for UDP on {} ({} sockets)",
-            udp[0].local_addr()?,
-            udp.len()
-        );
-        tracing::info!("listening for TCP on {}", t.local_addr()?);
-        for u in udp {
-            let (sh, rt, st) = (state.clone(), rt.clone(), stop.clone());
-            let u = Arc::new(u);
-            threads.push(
-                std::thread::Builder::new()
-                    .name("dnsd-udp".into())
-                    .spawn(move || udp::worker(sh, u, rt, st))?,
-            );
-        }
-        tasks.spawn(server::serve_tcp(state.clone(), t, stop.clone()));
-    }
-    for z in state.policy.load().catalog.zones.iter() {
-        tracing::info!(zone = %z.origin, serial = z.serial(), records = z.nodes.values().map(Vec::len).sum::<usize>(), "zone loaded");
-    }
     if let Some(addr) = first.metrics {
         let mut reg = runtime::metrics::Registry::default();
         state.stats.register(&mut reg);
-        reg.register_collector(Box::new(metrics::Collector(state.clone())));
+        reg.register_collector(Box::new(collector::Collector(state.clone())));
         runtime::metrics::serve(addr, Arc::new(reg), stop.clone()).await?;
     }
     let control = cli.common.runtime_path(&first.control_socket);
@@ -168,59 +159,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let dropped = runtime::privdrop::drop_privileges(&cli.user, &[])?;
     if let runtime::privdrop::Dropped::Dropped { user, .. } = &dropped {
         let mut read = vec![cli.common.config.clone()];
-        read.extend(zone_paths(&first));
+        read.extend(serve::zone_paths(&first));
         for p in read {
             if nix::unistd::access(&p, nix::unistd::AccessFlags::R_OK).is_err() {
                 tracing::warn!(file = %p.display(), user = %user, "not readable by {user}: reloads will fail until it is (chgrp {user} and chmod g+r, or run under systemd)");
             }
         }
     }
-    state.notify_all(&changed);
-    // SIGHUP and a change of a zone file re-read the zone files (the host table may be
-    // unchanged, so runtime::reload publishes nothing).
-    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
-    let (ztx, mut zrx) = tokio::sync::mpsc::channel::<()>(1);
-    let mut zwatch = watch::ZoneFileWatcher::new(zone_paths(&first), ztx.clone());
-    notify::ready();
-    tracing::info!(store = %store_path.display(), "dnsd ready");
-    let mut status = tokio::time::interval(std::time::Duration::from_secs(60));
-    status.tick().await;
-    loop {
-        tokio::select! {
-            _ = started.shutdown.cancelled() => break,
-            _ = status.tick() => {
-                let line = state.stats.line();
-                notify::status(&line);
-                tracing::info!("{line}");
-            }
-            _ = hup.recv() => {
-                let v = state.view.load_full();
-                state.reload(v).await;
-            }
-            Some(()) = zrx.recv() => {
-                tracing::info!("a zone file changed");
-                let v = state.view.load_full();
-                state.reload(v).await;
-            }
-            r = rx.changed() => {
-                if r.is_err() { break; }
-                // runtime::reload already sent RELOADING=1 / READY=1 for this trigger.
-                let v: Arc<DnsView> = rx.borrow_and_update().clone();
-                if zwatch.files() != zone_paths(&v).as_slice() {
-                    zwatch = watch::ZoneFileWatcher::new(zone_paths(&v), ztx.clone());
-                }
-                state.reload(v).await;
-            }
-        }
-    }
-    notify::stopping();
-    stop.cancel();
-    let drain = async { while tasks.join_next().await.is_some() {} };
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), drain).await;
-    for t in threads {
-        let _ = tokio::task::spawn_blocking(move || t.join()).await;
-    }
-    tracing::info!("{}", state.stats.line());
-    tracing::info!("dnsd stopped");
+    let setup = Setup {
+        state,
+        sockets,
+        changed,
+    };
+    serve(setup, rx, stop).await?;
     Ok(())
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
-use crate::server::Shared;
+use crate::state::Shared;
 
 /// The status document of the running daemon.
 pub fn document(sh: &Shared) -> Value {

@@ -12,9 +12,10 @@ use std::time::Duration;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use tokio_util::sync::CancellationToken;
 
+use crate::clock::unix_now;
 use crate::handler::{Decision, Transport, handle};
 use crate::rrl::Verdict;
-use crate::server::{Shared, unix_now};
+use crate::state::Shared;
 
 /// Datagrams per recvmmsg/sendmmsg.
 const BATCH: usize = 32;
@@ -94,7 +95,7 @@ pub fn worker(
             srcs[i] = Some(src);
             let data = &bufs[i][..len.min(BUF)];
             let out = &mut outs[i];
-            if crate::fast::answer(&pol, &pol.fast, data, src.ip(), out) {
+            if crate::fast::answer(&pol.fast, data, out, || pol.may_recurse(src.ip())) {
                 ready.push(i);
                 fast += 1;
                 continue;
@@ -129,7 +130,7 @@ pub fn worker(
                     Verdict::Send => true,
                     Verdict::Drop => false,
                     Verdict::Slip => {
-                        crate::handler::slip(&mut outs[i]);
+                        crate::message::slip(&mut outs[i]);
                         true
                     }
                 }

@@ -5,7 +5,9 @@
 
 use std::sync::{Arc, OnceLock};
 
-use dnsd::handler::{Decision, Policy, Stats, Transport, handle};
+use dnsd::handler::{Decision, Transport, handle};
+use dnsd::policy::Policy;
+use dnsd::stats::Stats;
 use libfuzzer_sys::fuzz_target;
 
 fn policy() -> &'static Policy {
@@ -14,7 +16,7 @@ fn policy() -> &'static Policy {
         let text = include_str!("../../../etc/hosts.toml");
         let t = hostfile::HostTable::from_toml(text).expect("example host file");
         let v = t.dns_view();
-        dnsd::server::policy_from_view(&v, 1).expect("zones")
+        dnsd::compile::policy_from_view(&v, 1).expect("zones")
     })
 }
 
@@ -23,7 +25,7 @@ fuzz_target!(|data: &[u8]| {
     let stats = Stats::default();
     let mut out = Vec::new();
     let src: std::net::IpAddr = "192.168.10.10".parse().unwrap();
-    if dnsd::fast::answer(p, &p.fast, data, src, &mut out) {
+    if dnsd::fast::answer(&p.fast, data, &mut out, || p.may_recurse(src)) {
         let Decision::Reply(g) = handle(p, data, src, Transport::Udp, 1_700_000_000, &stats) else {
             panic!("fast path answered what the general path does not");
         };
@@ -53,7 +55,7 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
             Decision::Transfer(z, req, t) => {
-                let out = dnsd::server::transfer(&z, &req, t.as_ref(), &stats);
+                let out = dnsd::transfer::transfer(&z, &req, t.as_ref(), &stats);
                 assert!(!out.is_empty());
             }
             Decision::Forward(_) | Decision::Drop => {}
@@ -64,5 +66,5 @@ fuzz_target!(|data: &[u8]| {
 
 fn hickory_check(b: &[u8]) -> bool {
     // Our own replies must decode (dig and resolvers will read them).
-    dnsd::handler::decodes(b)
+    dnsd::message::decodes(b)
 }

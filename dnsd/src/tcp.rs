@@ -1,0 +1,109 @@
+//! DNS over TCP: the accept loop with its connection slots, and one connection's requests
+//! (queries, updates, forwarding, zone transfers) answered in order.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::unix_now;
+use crate::handler::{Decision, Transport, handle};
+use crate::state::Shared;
+use crate::transfer::serve_transfer;
+
+/// A TCP connection idle this long is closed.
+pub const TCP_IDLE: Duration = Duration::from_secs(10);
+/// Requests served on one TCP connection before it is closed.
+pub const TCP_MAX_REQUESTS: u32 = 10_000;
+
+/// Accepts TCP connections until `stop`.
+pub async fn serve_tcp(shared: Arc<Shared>, l: TcpListener, stop: CancellationToken) {
+    loop {
+        let (s, peer) = tokio::select! {
+            _ = stop.cancelled() => return,
+            r = l.accept() => match r {
+                Ok(x) => x,
+                Err(e) => { tracing::debug!("tcp accept: {e}"); continue; }
+            },
+        };
+        let Ok(permit) = shared.tcp_slots.clone().try_acquire_owned() else {
+            tracing::debug!(%peer, "too many TCP connections; closing");
+            continue;
+        };
+        let (sh, st) = (shared.clone(), stop.clone());
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = st.cancelled() => {}
+                _ = connection(sh, s, peer.ip()) => {}
+            }
+            drop(permit);
+        });
+    }
+}
+
+async fn write_frame(s: &mut TcpStream, b: &[u8]) -> std::io::Result<()> {
+    let len = u16::try_from(b.len()).unwrap_or(u16::MAX);
+    let mut f = Vec::with_capacity(b.len() + 2);
+    f.extend_from_slice(&len.to_be_bytes());
+    f.extend_from_slice(&b[..usize::from(len)]);
+    tokio::time::timeout(TCP_IDLE, s.write_all(&f))
+        .await
+        .map_err(|_| std::io::ErrorKind::TimedOut)?
+}
+
+async fn connection(shared: Arc<Shared>, mut s: TcpStream, peer: IpAddr) {
+    let _ = s.set_nodelay(true);
+    let mut buf = vec![0u8; 65535];
+    for _ in 0..TCP_MAX_REQUESTS {
+        let len = match tokio::time::timeout(TCP_IDLE, s.read_u16()).await {
+            Ok(Ok(l)) => usize::from(l),
+            _ => return,
+        };
+        if len < 12 {
+            shared.stats.malformed.inc();
+            return; // garbage framing: close
+        }
+        match tokio::time::timeout(TCP_IDLE, s.read_exact(&mut buf[..len])).await {
+            Ok(Ok(_)) => {}
+            _ => {
+                shared.stats.malformed.inc();
+                return; // truncated frame
+            }
+        }
+        let t0 = Instant::now();
+        let pol = shared.policy.load_full();
+        let mut xfr = false;
+        let out = match handle(
+            &pol,
+            &buf[..len],
+            peer,
+            Transport::Tcp,
+            unix_now(),
+            &shared.stats,
+        ) {
+            Decision::Reply(b) => vec![b],
+            Decision::Drop => continue,
+            Decision::Forward(req) => shared.forward(*req).await.into_iter().collect(),
+            Decision::Update(req, t) => shared.update(*req, t).await.into_iter().collect(),
+            Decision::Transfer(z, req, t) => {
+                xfr = true;
+                serve_transfer(&shared, z, &req, t.as_ref(), peer).await
+            }
+        };
+        // A transfer counts once (its first message), as one answer.
+        for b in out.iter().take(if xfr { 1 } else { out.len() }) {
+            shared.metrics.tasks.answer(b);
+        }
+        if !out.is_empty() {
+            shared.metrics.tasks.latency(t0.elapsed(), 1);
+        }
+        for b in out {
+            if write_frame(&mut s, &b).await.is_err() {
+                return;
+            }
+        }
+    }
+}
