@@ -8,8 +8,8 @@ use std::net::Ipv4Addr;
 use hostfile::Dataplane;
 
 use crate::desired::{Desired, VipPlan};
-use crate::nft::{self, NftError};
-use crate::proxy::Proxies;
+use crate::nft::{self, NftError, Replacement};
+use crate::proxy::{Proxies, ProxyError};
 use crate::vip::{self, Placement, VipError};
 
 /// Why an apply failed.
@@ -22,8 +22,8 @@ pub enum ApplyError {
     #[error(transparent)]
     Nft(#[from] NftError),
     /// A proxy listener cannot be opened.
-    #[error("{0}")]
-    Proxy(String),
+    #[error(transparent)]
+    Proxy(#[from] ProxyError),
 }
 
 /// Kernel and proxy state owned by lbd.
@@ -36,8 +36,15 @@ pub struct Applier {
     pub held: BTreeMap<Ipv4Addr, (u8, Placement)>,
     /// The user-space data plane.
     pub proxies: Proxies,
-    /// Totals of the kernel data plane's counters (shared with the metrics).
-    pub kernel: crate::metrics::SharedKernelTotals,
+}
+
+/// What an apply did.
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// The VIPs newly taken (to announce with gratuitous ARP).
+    pub taken: Vec<Ipv4Addr>,
+    /// The nftables table, when it was replaced: what the counter totals need to know.
+    pub replaced: Option<Replacement>,
 }
 
 /// True when `d` (or the view behind it) needs the kernel data plane.
@@ -72,26 +79,27 @@ impl Applier {
     }
 
     /// Makes everything match `d`; `managed` are all VIPs lbd may hold (to remove stale ones).
-    /// Returns the VIPs newly taken (to announce with gratuitous ARP).
+    /// Returns the VIPs newly taken (to announce with gratuitous ARP) and, when the nftables
+    /// table was replaced, the [`Replacement`] (for the counter totals).
     ///
     /// Order: placements are resolved first (nothing changes if one fails); then the nftables
     /// table is replaced in one transaction (nothing changes if nft refuses); then VIPs are
     /// added and removed; then the proxy listeners follow.
-    pub fn apply(&mut self, d: &Desired, managed: &[VipPlan]) -> Result<Vec<Ipv4Addr>, ApplyError> {
+    pub fn apply(&mut self, d: &Desired, managed: &[VipPlan]) -> Result<Applied, ApplyError> {
         let mut placed = Vec::new();
         for v in &d.vips {
             placed.push((v.clone(), vip::place(v)?));
         }
         let kernel = needs_kernel(d.services.iter().map(|s| s.dataplane));
+        let mut replaced = None;
         match &self.nft {
             Some(path) => {
                 let next = nft::build(d);
                 if self.last.as_ref() != Some(&next) {
-                    // Counters about to be deleted are read just before (no scrape in
-                    // between): the next reading misses them and carries that last value. A
-                    // replacement that keeps every counter (a health change) reads nothing.
-                    let mut k = self.kernel.lock().unwrap_or_else(|e| e.into_inner());
-                    k.nft = Some(path.clone());
+                    // Counters about to be deleted are read just before (the caller keeps
+                    // scrapes out until it has folded the replacement): the next reading
+                    // misses them and carries that last value. A replacement that keeps every
+                    // counter (a health change) reads nothing.
                     let gone: Vec<String> = self
                         .last
                         .iter()
@@ -99,15 +107,27 @@ impl Applier {
                         .filter(|c| !next.counters.contains_key(*c))
                         .cloned()
                         .collect();
-                    if !gone.is_empty()
-                        && let Err(e) = k.refresh()
-                    {
-                        tracing::warn!("reading the nftables counters before an apply: {e}");
-                    }
+                    let before = if gone.is_empty() {
+                        None
+                    } else {
+                        match nft::read_counters(path) {
+                            Ok(r) => Some(r),
+                            Err(e) => {
+                                tracing::warn!(
+                                    "reading the nftables counters before an apply: {e}"
+                                );
+                                None
+                            }
+                        }
+                    };
                     nft::apply(path, &nft::script(self.last.as_ref(), &next))?;
                     tracing::debug!("nftables table replaced");
-                    k.deleted(&gone);
-                    k.set_known(next.counters.clone());
+                    replaced = Some(Replacement {
+                        nft: path.clone(),
+                        before,
+                        gone,
+                        counters: next.counters.clone(),
+                    });
                     self.last = Some(next);
                 }
             }
@@ -127,8 +147,8 @@ impl Applier {
             self.held.insert(v.addr, (v.prefix, p.clone()));
         }
         self.remove_except(d, managed)?;
-        self.proxies.apply(d).map_err(ApplyError::Proxy)?;
-        Ok(taken)
+        self.proxies.apply(d)?;
+        Ok(Applied { taken, replaced })
     }
 
     fn remove_except(&mut self, d: &Desired, managed: &[VipPlan]) -> Result<(), ApplyError> {

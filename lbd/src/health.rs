@@ -2,6 +2,7 @@
 //! running at once bounded by a semaphore (`max-checks`). Results flow to the daemon loop, which
 //! applies the rise/fall rule ([`Tracker`], pure) and reconciles when a state flips.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddrV4;
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,6 +47,16 @@ impl Tracker {
     }
 }
 
+/// Health trackers by (service, backend).
+pub type Trackers = BTreeMap<(String, SocketAddrV4), Tracker>;
+
+/// The health of every backend whose state is known, for [`crate::desired::desired`].
+pub fn health_map(t: &Trackers) -> crate::desired::HealthMap {
+    t.iter()
+        .filter_map(|(k, v)| v.up.map(|u| (k.clone(), u)))
+        .collect()
+}
+
 /// One check result.
 #[derive(Debug, Clone)]
 pub struct CheckResult {
@@ -54,7 +65,43 @@ pub struct CheckResult {
     /// Backend address.
     pub backend: SocketAddrV4,
     /// Passed?
-    pub ok: Result<(), String>,
+    pub ok: Result<(), CheckError>,
+}
+
+/// Why a check failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CheckError {
+    /// The backend (or its check port) refused or did not answer the connect.
+    #[error("connect {target}: {error}")]
+    Connect {
+        /// Address checked.
+        target: SocketAddrV4,
+        /// What connect said.
+        error: String,
+    },
+    /// The HTTP request could not be sent.
+    #[error("send: {0}")]
+    Send(String),
+    /// The response could not be read.
+    #[error("read: {0}")]
+    Read(String),
+    /// The answer is not HTTP.
+    #[error("not an HTTP response")]
+    NotHttp,
+    /// The status is outside the expected range.
+    #[error("status {status}, expected {}-{}", .expect.0, .expect.1)]
+    Status {
+        /// Status received.
+        status: u16,
+        /// Range expected.
+        expect: (u16, u16),
+    },
+    /// The body lacks the expected text.
+    #[error("body lacks {0:?}")]
+    Body(String),
+    /// No outcome within the check's timeout.
+    #[error("timed out after {0:?}")]
+    TimedOut(Duration),
 }
 
 /// Parses an HTTP response head: the status code (pure).
@@ -70,13 +117,14 @@ pub fn parse_status(head: &[u8]) -> Option<u16> {
 }
 
 /// Judges an HTTP response against the expectations (pure).
-pub fn judge_http(response: &[u8], expect: (u16, u16), body: Option<&str>) -> Result<(), String> {
-    let status = parse_status(response).ok_or("not an HTTP response")?;
+pub fn judge_http(
+    response: &[u8],
+    expect: (u16, u16),
+    body: Option<&str>,
+) -> Result<(), CheckError> {
+    let status = parse_status(response).ok_or(CheckError::NotHttp)?;
     if !(expect.0..=expect.1).contains(&status) {
-        return Err(format!(
-            "status {status}, expected {}-{}",
-            expect.0, expect.1
-        ));
+        return Err(CheckError::Status { status, expect });
     }
     if let Some(want) = body {
         let start = response
@@ -85,7 +133,7 @@ pub fn judge_http(response: &[u8], expect: (u16, u16), body: Option<&str>) -> Re
             .map_or(response.len(), |p| p + 4);
         let b = &response[start..];
         if !b.windows(want.len().max(1)).any(|w| w == want.as_bytes()) {
-            return Err(format!("body lacks {want:?}"));
+            return Err(CheckError::Body(want.to_owned()));
         }
     }
     Ok(())
@@ -94,15 +142,20 @@ pub fn judge_http(response: &[u8], expect: (u16, u16), body: Option<&str>) -> Re
 const MAX_RESPONSE: usize = 64 * 1024;
 
 /// Runs one check against `addr`.
-pub async fn check_once(check: &HealthCheck, addr: SocketAddrV4) -> Result<(), String> {
+pub async fn check_once(check: &HealthCheck, addr: SocketAddrV4) -> Result<(), CheckError> {
     let target = SocketAddrV4::new(*addr.ip(), check.port.unwrap_or(addr.port()));
     let work = async {
         match &check.kind {
             CheckKind::None => Ok(()),
-            CheckKind::Tcp => TcpStream::connect(target)
-                .await
-                .map(|_| ())
-                .map_err(|e| format!("connect {target}: {e}")),
+            CheckKind::Tcp => {
+                TcpStream::connect(target)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| CheckError::Connect {
+                        target,
+                        error: e.to_string(),
+                    })
+            }
             CheckKind::Http {
                 path,
                 expect,
@@ -111,18 +164,24 @@ pub async fn check_once(check: &HealthCheck, addr: SocketAddrV4) -> Result<(), S
             } => {
                 let mut s = TcpStream::connect(target)
                     .await
-                    .map_err(|e| format!("connect {target}: {e}"))?;
+                    .map_err(|e| CheckError::Connect {
+                        target,
+                        error: e.to_string(),
+                    })?;
                 let host = host.clone().unwrap_or_else(|| target.to_string());
                 let req = format!(
                     "GET {path} HTTP/1.0\r\nHost: {host}\r\nUser-Agent: lbd-check\r\nConnection: close\r\n\r\n"
                 );
                 s.write_all(req.as_bytes())
                     .await
-                    .map_err(|e| format!("send: {e}"))?;
+                    .map_err(|e| CheckError::Send(e.to_string()))?;
                 let mut buf = Vec::with_capacity(4096);
                 let mut chunk = [0u8; 8192];
                 loop {
-                    let n = s.read(&mut chunk).await.map_err(|e| format!("read: {e}"))?;
+                    let n = s
+                        .read(&mut chunk)
+                        .await
+                        .map_err(|e| CheckError::Read(e.to_string()))?;
                     if n == 0 {
                         break;
                     }
@@ -141,7 +200,7 @@ pub async fn check_once(check: &HealthCheck, addr: SocketAddrV4) -> Result<(), S
     };
     match tokio::time::timeout(check.timeout, work).await {
         Ok(r) => r,
-        Err(_) => Err(format!("timed out after {:?}", check.timeout)),
+        Err(_) => Err(CheckError::TimedOut(check.timeout)),
     }
 }
 
@@ -239,7 +298,7 @@ mod tests {
         assert_eq!(judge_http(r, (200, 399), Some("web1")), Ok(()));
         assert!(judge_http(r, (200, 399), Some("web2")).is_err());
         let e = judge_http(b"HTTP/1.0 503 Busy\r\n\r\n", (200, 399), None).unwrap_err();
-        assert!(e.contains("503"), "{e}");
+        assert!(e.to_string().contains("503"), "{e}");
         assert!(judge_http(b"SSH-2.0-OpenSSH\r\n", (200, 399), None).is_err());
         assert!(judge_http(b"", (200, 399), None).is_err());
     }

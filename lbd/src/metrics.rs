@@ -20,8 +20,7 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use runtime::metrics::{Counter, Family, Gauge, Registry};
 
-/// Metric labels.
-pub type Labels = Vec<(String, String)>;
+pub use crate::proxy::{Labels, ProxyMetrics};
 
 /// A backend the active-connection gauge reports on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,15 +37,6 @@ pub struct Carried {
     pub port: u16,
     /// Backends (configured, whatever their health).
     pub backends: Vec<SocketAddrV4>,
-}
-
-/// Per-backend counters the proxy updates.
-#[derive(Debug, Default, Clone)]
-pub struct ProxyMetrics {
-    /// Connections carried to a backend, by service and backend.
-    pub connections: Family<Labels, Counter>,
-    /// Bytes carried, by service, backend and direction (`to_backend`, `from_backend`).
-    pub bytes: Family<Labels, Counter>,
 }
 
 /// Totals of the kernel data plane's counters, carried across ruleset replacements.
@@ -116,6 +106,18 @@ impl KernelTotals {
                 *self.carried.entry(key).or_insert(0) += last;
             }
         }
+    }
+
+    /// Folds what an apply's replacement of the table did (from
+    /// [`crate::apply::Applied::replaced`]): the reading taken just before it, the counters it
+    /// deleted, the counters the table holds now.
+    pub fn replaced(&mut self, r: &crate::nft::Replacement) {
+        self.nft = Some(r.nft.clone());
+        if let Some(before) = &r.before {
+            self.fold(before);
+        }
+        self.deleted(&r.gone);
+        self.set_known(r.counters.clone());
     }
 
     /// Reads the kernel and folds the reading; without `nft` there is nothing to read.
@@ -242,7 +244,7 @@ impl Collector for ActiveCollector {
             .iter()
             .any(|c| c.dataplane == hostfile::Dataplane::Kernel)
         {
-            crate::read_conntrack().map(|t| crate::status::conntrack_active(&t))
+            crate::conntrack::read_conntrack().map(|t| crate::conntrack::conntrack_active(&t))
         } else {
             None
         };
@@ -350,7 +352,7 @@ impl Metrics {
             .map(|s| Carried {
                 service: s.name.clone(),
                 dataplane: s.dataplane,
-                proto: crate::status::proto_num(s.protocol),
+                proto: crate::conntrack::proto_num(s.protocol),
                 vip: s.vip,
                 port: s.port,
                 backends: s.backends.iter().map(|b| b.addr).collect(),
@@ -393,10 +395,7 @@ impl Metrics {
 
     /// Labels for a backend of a service.
     pub fn labels(service: &str, backend: std::net::SocketAddrV4) -> Labels {
-        vec![
-            ("service".into(), service.to_owned()),
-            ("backend".into(), backend.to_string()),
-        ]
+        crate::proxy::labels(service, backend)
     }
 }
 

@@ -1,0 +1,499 @@
+//! The daemon loop: gathers three inputs (the view from the host file, backend health, the VRRP
+//! role), computes the desired state purely ([`desired::desired`]) and hands it to the
+//! [`apply::Applier`], which reconciles the kernel (VIPs, one nftables table) and the proxy
+//! listeners with it. [`serve`] runs it from a view channel and a shutdown token, so a test can
+//! drive the daemon without a command line.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hostfile::LbView;
+use runtime::daemon::notify;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::desired::{self, Desired, Role};
+use crate::health::{self, Trackers, health_map};
+use crate::{apply, conntrack, metrics, status, vip, vrrp};
+
+/// What [`serve`] needs besides the view: where its files are.
+#[derive(Debug, Clone, Default)]
+pub struct Setup {
+    /// The host file, named in errors.
+    pub config: PathBuf,
+    /// The control socket (`lbd status`); `None`: no control socket.
+    pub control: Option<PathBuf>,
+}
+
+/// What the control socket answers from.
+#[derive(Debug, Clone)]
+struct Snapshot {
+    view: Arc<LbView>,
+    trackers: Trackers,
+    current: Desired,
+    role: Role,
+    held: Vec<Ipv4Addr>,
+}
+
+/// A short human summary of the view (for `--check` and the start-up log).
+pub fn summary(v: &LbView) -> String {
+    let mut s = String::new();
+    for svc in &v.services {
+        let b: Vec<String> = svc
+            .backends
+            .iter()
+            .map(|b| format!("{}={} w{}", b.name, b.addr, b.weight))
+            .collect();
+        let _ = writeln!(
+            s,
+            "service {} {:?} {}:{} {:?} {:?} -> {}",
+            svc.name,
+            svc.protocol,
+            svc.vip,
+            svc.port,
+            svc.scheduler,
+            svc.dataplane,
+            b.join(", ")
+        );
+    }
+    match &v.vrrp {
+        Some(r) => {
+            let _ = writeln!(
+                s,
+                "vrrp vrid {} priority {} interval {}ms",
+                r.vrid,
+                r.priority,
+                r.interval.as_millis()
+            );
+        }
+        None => s.push_str("vrrp off (this node always holds the VIPs)\n"),
+    }
+    s
+}
+
+/// Keys of every checked backend in `view`.
+fn checked_keys(view: &LbView) -> Vec<(String, SocketAddrV4)> {
+    view.services
+        .iter()
+        .filter(|s| !matches!(s.check.kind, hostfile::CheckKind::None))
+        .flat_map(|s| s.backends.iter().map(|b| (s.name.clone(), b.addr)))
+        .collect()
+}
+
+/// Longest check timeout of `view` (bounds the wait for the first round).
+fn longest_timeout(view: &LbView) -> Duration {
+    view.services
+        .iter()
+        .map(|s| s.check.timeout)
+        .max()
+        .unwrap_or(Duration::ZERO)
+}
+
+/// Announces `vips` with gratuitous ARP: five at 200 ms intervals (keepalived sends five too).
+fn announce(applier: &apply::Applier, vips: &[Ipv4Addr]) {
+    let targets: Vec<(Ipv4Addr, vip::Placement)> = vips
+        .iter()
+        .filter_map(|a| applier.held.get(a).map(|(_, p)| (*a, p.clone())))
+        .collect();
+    if targets.is_empty() {
+        return;
+    }
+    tokio::spawn(async move {
+        for round in 0..5 {
+            if round > 0 {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            for (a, p) in &targets {
+                if let Err(e) = vip::send_garp(*a, p) {
+                    tracing::warn!(vip = %a, interface = %p.iface, error = %e, "gratuitous ARP failed");
+                }
+            }
+        }
+    });
+}
+
+/// Runs the balancer until `shutdown`; `rx` carries the view and its reloads. Everything lbd
+/// placed (VIPs, its nftables table, proxy listeners) is removed before it returns.
+pub async fn serve(
+    mut rx: watch::Receiver<Arc<LbView>>,
+    shutdown: CancellationToken,
+    setup: Setup,
+) -> anyhow::Result<()> {
+    let mut view: Arc<LbView> = rx.borrow_and_update().clone();
+
+    let mut applier = apply::Applier::new();
+    if let Err(e) = applier.preflight(&view) {
+        anyhow::bail!(
+            "cannot carry the services in {}: {e}",
+            setup.config.display()
+        );
+    }
+
+    let metrics = metrics::Metrics::default();
+    applier.proxies.counters = metrics.active.proxy.clone();
+    applier.proxies.metrics = metrics.proxy.clone();
+    metrics.set_carried(&view);
+    let mut state_logs: StateLogs = BTreeMap::new();
+    let state_lines = runtime::ratelimit::LogLimiter::new(STATE_LOG_WINDOW, 4 * STATE_LOG_BURST);
+    if let Some(addr) = view.metrics
+        && let Err(e) = runtime::metrics::serve(addr, metrics.registry(), shutdown.clone()).await
+    {
+        anyhow::bail!("metrics on {addr}: {e}: fix `metrics` in [lb]");
+    }
+
+    // Health checks.
+    let (check_tx, mut check_rx) = mpsc::channel::<health::CheckResult>(1024);
+    let mut checkers_stop = CancellationToken::new();
+    health::spawn_checkers(&view, check_tx.clone(), checkers_stop.clone());
+    let mut trackers: Trackers = BTreeMap::new();
+
+    // The VRRP role (always master without VRRP).
+    let mut vrrp_stop = CancellationToken::new();
+    let (mut vrrp_task, mut role_rx) = start_vrrp(&view, &vrrp_stop)?;
+    let mut role = *role_rx.borrow_and_update();
+
+    // First round of checks, so the first apply already leaves dead backends out.
+    let first_deadline =
+        tokio::time::Instant::now() + longest_timeout(&view) + Duration::from_millis(500);
+    let want = checked_keys(&view);
+    while want
+        .iter()
+        .any(|k| trackers.get(k).is_none_or(|t| t.up.is_none()))
+    {
+        tokio::select! {
+            _ = tokio::time::sleep_until(first_deadline) => break,
+            _ = shutdown.cancelled() => break,
+            Some(r) = check_rx.recv() => { record(&view, &mut trackers, r, &metrics, &mut state_logs); }
+        }
+    }
+
+    let mut managed = desired::managed_vips(&view);
+    let mut current: Desired = desired::desired(&view, &health_map(&trackers), role);
+    metrics.master.set(i64::from(role == Role::Master));
+    match apply_counted(&mut applier, &metrics, &current, &managed) {
+        Ok(taken) => {
+            metrics.applies.inc();
+            announce(&applier, &taken);
+        }
+        Err(e) => {
+            applier.clear(&managed);
+            anyhow::bail!("cannot apply the initial state (everything rolled back): {e}");
+        }
+    }
+    let snapshot = Arc::new(std::sync::Mutex::new(Snapshot {
+        view: view.clone(),
+        trackers: trackers.clone(),
+        current: current.clone(),
+        role,
+        held: applier.held.keys().copied().collect(),
+    }));
+    {
+        let snap = snapshot.clone();
+        let counters = applier.proxies.counters.clone();
+        let m = metrics.clone();
+        let handler: runtime::control::Handler = Arc::new(move |args: &[&str]| match args[0] {
+            "status" => {
+                let s = snap.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                // Kernel services: count conntrack entries (read once per request, bounded).
+                let kernel = s
+                    .view
+                    .services
+                    .iter()
+                    .any(|v| v.dataplane == hostfile::Dataplane::Kernel);
+                let ct = if kernel {
+                    conntrack::read_conntrack().map(|t| conntrack::conntrack_active(&t))
+                } else {
+                    None
+                };
+                let active = |svc: &hostfile::VirtualService, a: SocketAddrV4| match svc.dataplane {
+                    hostfile::Dataplane::Proxy => {
+                        let m = counters.lock().unwrap_or_else(|e| e.into_inner());
+                        Some(
+                            m.get(&(svc.name.clone(), a))
+                                .map_or(0, |c| c.load(std::sync::atomic::Ordering::Relaxed)),
+                        )
+                    }
+                    hostfile::Dataplane::Kernel => ct.as_ref().map(|m| {
+                        m.get(&(conntrack::proto_num(svc.protocol), svc.vip, svc.port, a))
+                            .copied()
+                            .unwrap_or(0)
+                    }),
+                };
+                let traffic = m.traffic(&s.view);
+                status::document(
+                    &s.view,
+                    &s.trackers,
+                    &s.current,
+                    s.role,
+                    &s.held,
+                    &active,
+                    &traffic,
+                )
+            }
+            other => serde_json::json!({"error": format!("unknown command `{other}`; try status")}),
+        });
+        if let Some(path) = &setup.control
+            && let Err(e) = runtime::control::serve(path, handler, shutdown.clone())
+        {
+            tracing::warn!(socket = %path.display(), error = %e, "control socket not available; `lbd status` will not work");
+        }
+    }
+    notify::ready();
+    log_state(&current, role);
+    tracing::info!("lbd ready");
+
+    let mut garp = view.garp_refresh.map(tokio::time::interval);
+    let mut dirty = false;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            r = rx.changed() => {
+                if r.is_err() { break; }
+                let next: Arc<LbView> = rx.borrow_and_update().clone();
+                if let Err(e) = applier.preflight(&next) {
+                    tracing::error!("new host file not applied, the previous one stays in force: {e}");
+                    continue;
+                }
+                let vrrp_changed = next.vrrp != view.vrrp
+                    || desired::managed_vips(&next) != desired::managed_vips(&view);
+                if vrrp_changed {
+                    if let Some(cfg) = &next.vrrp
+                        && let Err(e) = vrrp::locate(cfg, &next)
+                    {
+                        tracing::error!("new host file not applied, the previous one stays in force: {e}");
+                        continue;
+                    }
+                    // Restart VRRP with the new settings: the old instance leaves cleanly
+                    // (priority 0 when master), the new one starts as backup.
+                    vrrp_stop.cancel();
+                    if let Some(t) = vrrp_task.take() {
+                        let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
+                    }
+                    vrrp_stop = CancellationToken::new();
+                    match start_vrrp(&next, &vrrp_stop) {
+                        Ok((t, r)) => {
+                            vrrp_task = t;
+                            role_rx = r;
+                            role = *role_rx.borrow_and_update();
+                            tracing::info!(role = ?role, "VRRP restarted for the new host file");
+                        }
+                        Err(e) => {
+                            tracing::error!("VRRP could not restart ({e}); holding nothing");
+                            vrrp_task = None;
+                            role = Role::Backup;
+                        }
+                    }
+                }
+                checkers_stop.cancel();
+                checkers_stop = CancellationToken::new();
+                let keys = checked_keys(&next);
+                trackers.retain(|k, _| keys.contains(k));
+                health::spawn_checkers(&next, check_tx.clone(), checkers_stop.clone());
+                let mut all = managed.clone();
+                all.extend(desired::managed_vips(&next));
+                managed = all;
+                garp = next.garp_refresh.map(tokio::time::interval);
+                state_logs.retain(|k, _| keys.contains(k));
+                metrics.set_carried(&next);
+                view = next;
+                for line in summary(&view).lines() { tracing::info!("{line}"); }
+                dirty = true;
+            }
+            Some(r) = check_rx.recv() => {
+                if record(&view, &mut trackers, r, &metrics, &mut state_logs) { dirty = true; }
+            }
+            r = role_rx.changed(), if vrrp_task.is_some() => {
+                if r.is_err() { break; }
+                let was = role;
+                role = *role_rx.borrow_and_update();
+                if role != was {
+                    let to = if role == Role::Master { "master" } else { "backup" };
+                    metrics.vrrp_transitions.get_or_create(&vec![("to".to_owned(), to.to_owned())]).inc();
+                }
+                tracing::info!(role = ?role, "VRRP role changed");
+                dirty = true;
+            }
+            _ = async { garp.as_mut().expect("guarded").tick().await }, if garp.is_some() && role == Role::Master => {
+                let held: Vec<Ipv4Addr> = applier.held.keys().copied().collect();
+                for a in held {
+                    if let Some((_, p)) = applier.held.get(&a)
+                        && let Err(e) = vip::send_garp(a, p) {
+                        tracing::warn!(vip = %a, error = %e, "gratuitous ARP refresh failed");
+                    }
+                }
+            }
+        }
+        if dirty {
+            let next = desired::desired(&view, &health_map(&trackers), role);
+            metrics.master.set(i64::from(role == Role::Master));
+            match apply_counted(&mut applier, &metrics, &next, &managed) {
+                Ok(taken) => {
+                    metrics.applies.inc();
+                    announce(&applier, &taken);
+                    if next != current
+                        && let Some(suppressed) =
+                            state_lines.allow("service-state", std::time::Instant::now())
+                    {
+                        if suppressed > 0 {
+                            tracing::info!(
+                                suppressed,
+                                "service state changes not logged (rate limit); `lbd status` shows the current state"
+                            );
+                        }
+                        log_state(&next, role);
+                    }
+                    current = next;
+                    managed = desired::managed_vips(&view);
+                    dirty = false;
+                }
+                Err(e) => {
+                    metrics.apply_failures.inc();
+                    tracing::error!("apply failed, the previous state stays in force: {e}");
+                    dirty = false;
+                }
+            }
+        }
+        {
+            let mut s = snapshot.lock().unwrap_or_else(|e| e.into_inner());
+            s.view = view.clone();
+            s.trackers.clone_from(&trackers);
+            s.current = current.clone();
+            s.role = role;
+            s.held = applier.held.keys().copied().collect();
+        }
+    }
+    checkers_stop.cancel();
+    applier.clear(&managed);
+    vrrp_stop.cancel();
+    if let Some(t) = vrrp_task {
+        let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
+    }
+    tracing::info!("lbd stopped");
+    Ok(())
+}
+
+/// Applies `d`, folding what the replacement of the nftables table did to its counters into
+/// the kernel totals. The totals stay locked from the reading taken before the replacement to
+/// the fold, so no scrape reads the new table in between. Returns the VIPs newly taken.
+fn apply_counted(
+    applier: &mut apply::Applier,
+    metrics: &metrics::Metrics,
+    d: &Desired,
+    managed: &[desired::VipPlan],
+) -> Result<Vec<Ipv4Addr>, apply::ApplyError> {
+    let mut k = metrics.kernel.lock().unwrap_or_else(|e| e.into_inner());
+    let applied = applier.apply(d, managed)?;
+    if let Some(r) = &applied.replaced {
+        k.replaced(r);
+    }
+    Ok(applied.taken)
+}
+
+/// Starts VRRP for `view` (if configured): the task and the role channel (always master
+/// without VRRP).
+#[allow(clippy::type_complexity)]
+fn start_vrrp(
+    view: &LbView,
+    stop: &CancellationToken,
+) -> anyhow::Result<(Option<tokio::task::JoinHandle<()>>, watch::Receiver<Role>)> {
+    match &view.vrrp {
+        Some(cfg) => {
+            let (tx, rx) = watch::channel(Role::Backup);
+            let t = vrrp::spawn(cfg.clone(), view, tx, stop.clone())?;
+            Ok((Some(t), rx))
+        }
+        None => {
+            let (_tx, rx) = watch::channel(Role::Master);
+            Ok((None, rx))
+        }
+    }
+}
+
+/// Per-backend limiters of "backend up/down" lines, and whether "flapping" was said in the
+/// current window.
+type StateLogs = BTreeMap<(String, SocketAddrV4), (runtime::ratelimit::LogLimiter, bool)>;
+
+/// Health changes of one backend logged per window; beyond that a flapping backend gets one
+/// "flapping" line per window and the next line logged carries the count left out.
+const STATE_LOG_BURST: u32 = 6;
+/// The window of [`STATE_LOG_BURST`].
+const STATE_LOG_WINDOW: Duration = Duration::from_secs(10);
+
+/// Feeds one check result into its tracker; true when the backend's state flipped.
+fn record(
+    view: &LbView,
+    trackers: &mut Trackers,
+    r: health::CheckResult,
+    m: &metrics::Metrics,
+    logs: &mut StateLogs,
+) -> bool {
+    let Some(svc) = view.services.iter().find(|s| s.name == r.service) else {
+        return false;
+    };
+    let key = (r.service.clone(), r.backend);
+    let t = trackers.entry(key.clone()).or_default();
+    let ok = r.ok.is_ok();
+    let mut labels = metrics::Metrics::labels(&r.service, r.backend);
+    labels.push(("result".into(), if ok { "ok" } else { "fail" }.into()));
+    m.checks.get_or_create(&labels).inc();
+    if let Err(e) = &r.ok {
+        t.last_error = Some(e.to_string());
+    }
+    let changed = t.record(ok, svc.check.rise, svc.check.fall);
+    if let Some(up) = t.up {
+        m.backend_up
+            .get_or_create(&metrics::Metrics::labels(&r.service, r.backend))
+            .set(i64::from(up));
+    }
+    let Some(up) = changed else {
+        return false;
+    };
+    let mut labels = metrics::Metrics::labels(&r.service, r.backend);
+    labels.push(("to".into(), if up { "up" } else { "down" }.into()));
+    m.backend_transitions.get_or_create(&labels).inc();
+    let (limiter, told) = logs.entry(key).or_insert_with(|| {
+        (
+            runtime::ratelimit::LogLimiter::new(STATE_LOG_WINDOW, STATE_LOG_BURST),
+            false,
+        )
+    });
+    match limiter.allow("state", std::time::Instant::now()) {
+        Some(suppressed) => {
+            *told = false;
+            if up {
+                tracing::info!(service = %r.service, backend = %r.backend, suppressed, "backend up");
+            } else {
+                tracing::warn!(service = %r.service, backend = %r.backend, suppressed, reason = %r.ok.err().map(|e| e.to_string()).unwrap_or_default(), "backend down");
+            }
+        }
+        None if !*told => {
+            *told = true;
+            tracing::warn!(
+                service = %r.service,
+                backend = %r.backend,
+                "backend flapping: its up/down changes are logged at most {STATE_LOG_BURST} per {}s from now on (each still applied; counted in lbd_backend_transitions_total)",
+                STATE_LOG_WINDOW.as_secs()
+            );
+        }
+        None => {}
+    }
+    true
+}
+
+fn log_state(d: &Desired, role: Role) {
+    for s in &d.services {
+        let t: Vec<String> = s
+            .targets
+            .iter()
+            .map(|t| format!("{}={}", t.name, t.addr))
+            .collect();
+        tracing::info!(role = ?role, service = %s.name, mode = ?s.mode, targets = %t.join(","), "service state");
+    }
+    if d.services.is_empty() {
+        tracing::info!(role = ?role, "holding no VIP, carrying no service");
+    }
+}

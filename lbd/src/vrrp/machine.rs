@@ -1,0 +1,166 @@
+//! The RFC 5798 state machine (section 6.4), clock injected (pure).
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::codec::Advert;
+
+/// The state of the virtual router.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Listening for a master.
+    Backup,
+    /// Holding the addresses.
+    Master,
+}
+
+/// What the I/O layer must do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Send an advertisement with this priority.
+    Send(u8),
+    /// Take the addresses (and announce them).
+    BecomeMaster,
+    /// Give the addresses up.
+    BecomeBackup,
+}
+
+/// Configuration of the machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Params {
+    /// Virtual router id.
+    pub vrid: u8,
+    /// Our priority (255 = address owner).
+    pub priority: u8,
+    /// Take over from a lower-priority master.
+    pub preempt: bool,
+    /// Our advertisement interval, centiseconds.
+    pub interval_cs: u16,
+    /// Our primary address (tie-break between equal priorities).
+    pub local: Ipv4Addr,
+}
+
+fn cs(c: u16) -> Duration {
+    Duration::from_millis(u64::from(c) * 10)
+}
+
+/// The RFC 5798 state machine (section 6.4), clock injected.
+#[derive(Debug, Clone)]
+pub struct Machine {
+    p: Params,
+    state: State,
+    master_adver_cs: u16,
+    deadline: Instant,
+}
+
+impl Machine {
+    /// Initialize (6.4.1): an address owner becomes master at once, anyone else backup with
+    /// the Master_Down_Timer running.
+    pub fn start(p: Params, now: Instant) -> (Machine, Vec<Action>) {
+        let mut m = Machine {
+            master_adver_cs: p.interval_cs,
+            state: State::Backup,
+            deadline: now,
+            p,
+        };
+        if m.p.priority == 255 {
+            let a = m.become_master(now);
+            (m, a)
+        } else {
+            m.deadline = now + m.master_down();
+            (m, Vec::new())
+        }
+    }
+
+    /// Current state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// When [`Machine::on_timer`] is due.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// Master_Adver_Interval: the interval the current master advertises (learned from its
+    /// adverts, RFC 5798 6.4.2; our own interval until one is heard).
+    pub fn master_adver_interval(&self) -> Duration {
+        cs(self.master_adver_cs)
+    }
+
+    /// Skew_Time = ((256 - Priority) * Master_Adver_Interval) / 256.
+    pub fn skew(&self) -> Duration {
+        cs(self.master_adver_cs) * (256 - u32::from(self.p.priority)) / 256
+    }
+
+    /// Master_Down_Interval = 3 * Master_Adver_Interval + Skew_Time.
+    pub fn master_down(&self) -> Duration {
+        cs(self.master_adver_cs) * 3 + self.skew()
+    }
+
+    fn become_master(&mut self, now: Instant) -> Vec<Action> {
+        self.state = State::Master;
+        self.deadline = now + cs(self.p.interval_cs);
+        vec![Action::Send(self.p.priority), Action::BecomeMaster]
+    }
+
+    /// The timer fired (call when `now >= deadline()`).
+    pub fn on_timer(&mut self, now: Instant) -> Vec<Action> {
+        if now < self.deadline {
+            return Vec::new();
+        }
+        match self.state {
+            State::Backup => self.become_master(now),
+            State::Master => {
+                self.deadline = now + cs(self.p.interval_cs);
+                vec![Action::Send(self.p.priority)]
+            }
+        }
+    }
+
+    /// An advertisement for our VRID arrived from `src`.
+    pub fn on_advert(&mut self, a: &Advert, src: Ipv4Addr, now: Instant) -> Vec<Action> {
+        if a.vrid != self.p.vrid || src == self.p.local {
+            return Vec::new();
+        }
+        match self.state {
+            State::Backup => {
+                if a.priority == 0 {
+                    self.deadline = now + self.skew();
+                } else if !self.p.preempt || a.priority >= self.p.priority {
+                    self.master_adver_cs = a.interval_cs.max(1);
+                    self.deadline = now + self.master_down();
+                }
+                Vec::new()
+            }
+            State::Master => {
+                if a.priority == 0 {
+                    self.deadline = now + cs(self.p.interval_cs);
+                    vec![Action::Send(self.p.priority)]
+                } else if a.priority > self.p.priority
+                    || (a.priority == self.p.priority && u32::from(src) > u32::from(self.p.local))
+                {
+                    self.state = State::Backup;
+                    self.master_adver_cs = a.interval_cs.max(1);
+                    self.deadline = now + self.master_down();
+                    vec![Action::BecomeBackup]
+                } else {
+                    Vec::new()
+                }
+            }
+        }
+    }
+
+    /// Shutdown (6.4.3): a master sends priority 0 so a backup takes over after Skew_Time.
+    pub fn shutdown(&mut self) -> Vec<Action> {
+        let was = self.state;
+        self.state = State::Backup;
+        if was == State::Master {
+            vec![Action::Send(0), Action::BecomeBackup]
+        } else {
+            Vec::new()
+        }
+    }
+}
