@@ -10,11 +10,12 @@
 pub mod checkcases;
 mod error;
 pub mod model;
+mod names;
 mod table;
+mod validate;
 mod wire;
 
 pub use error::{ConfigError, EXIT_CONFIG, Problem};
 pub use model::*;
-pub use table::{
-    DEFAULT_CONFIG, Host, HostTable, is_dns_name, is_label, ptr_name, reverse_origin, reverse_zones,
-};
+pub use names::{is_dns_name, is_label, ptr_name, reverse_origin, reverse_zones};
+pub use table::{DEFAULT_CONFIG, HostTable};

@@ -504,3 +504,20 @@ pub struct LbView {
     /// Local control socket.
     pub control_socket: PathBuf,
 }
+
+/// A host from the table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Host {
+    /// One DNS label, lower case.
+    pub name: String,
+    /// IPv4 addresses.
+    pub ips: Vec<Ipv4Addr>,
+    /// IPv6 addresses (AAAA only).
+    pub ipv6: Vec<Ipv6Addr>,
+    /// Hardware address for the DHCP reservation.
+    pub mac: Option<Mac>,
+    /// Extra names (CNAMEs).
+    pub aliases: Vec<String>,
+    /// Published in DNS.
+    pub dns: bool,
+}

@@ -2,7 +2,7 @@
 //!
 //! Every struct denies unknown keys, so a misspelt key is an error with its line rather than a
 //! silently ignored setting. Values that need checking keep their source span (`Spanned`) so the
-//! validator in `table.rs` can point at them. Nothing here is interpreted: that is `table.rs`'s job.
+//! validator (`validate/`) can point at them. Nothing here is interpreted: that is its job.
 
 use std::collections::BTreeMap;
 

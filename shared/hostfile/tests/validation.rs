@@ -117,7 +117,8 @@ fn unknown_key_in_any_table_of_any_example_is_rejected() {
 }
 
 fn seed() -> HostTable {
-    HostTable::load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../etc/hosts.toml")).unwrap()
+    HostTable::load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../etc/hosts.toml"))
+        .unwrap()
 }
 
 #[test]

@@ -1,0 +1,60 @@
+//! `[lb]`: the load balancer's settings and VRRP, with the services.
+
+use std::time::Duration;
+
+use crate::model::*;
+use crate::wire;
+
+use super::values::Validator;
+
+impl Validator {
+    /// The load balancer's view of `services`.
+    pub(crate) fn lb(&mut self, lbw: Option<&wire::Lb>, services: Vec<VirtualService>) -> LbView {
+        let vrrp = lbw.and_then(|l| l.vrrp.as_ref()).map(|v| VrrpConfig {
+            vrid: self.int(&Some(v.vrid.clone()), 1, 1, 255, "vrid") as u8,
+            priority: self.int(&v.priority, 100, 1, 255, "priority") as u8,
+            preempt: v.preempt.unwrap_or(true),
+            interval: {
+                let d = self.duration(
+                    &v.interval,
+                    Duration::from_secs(1),
+                    Duration::from_millis(10),
+                    Duration::from_millis(40950),
+                    "vrrp interval",
+                );
+                Duration::from_millis(d.as_millis().div_ceil(10) as u64 * 10)
+            },
+            interface: v.interface.as_ref().map(|i| i.get_ref().clone()),
+            peers: self.ips(&v.peers, "VRRP peer"),
+            source: v.source.as_ref().and_then(|s| self.ip(s, "VRRP source")),
+        });
+        LbView {
+            services,
+            interface: lbw
+                .and_then(|l| l.interface.as_ref())
+                .map(|i| i.get_ref().clone()),
+            garp_refresh: lbw.and_then(|l| l.garp_refresh.as_ref()).map(|_| {
+                self.duration(
+                    &lbw.and_then(|l| l.garp_refresh.clone()),
+                    Duration::from_secs(60),
+                    Duration::from_secs(1),
+                    Duration::from_secs(86400),
+                    "garp-refresh",
+                )
+            }),
+            vrrp,
+            max_checks: self.int(
+                &lbw.and_then(|l| l.max_checks.clone()),
+                64,
+                1,
+                10_000,
+                "max-checks",
+            ) as u32,
+            metrics: self.metrics(lbw.and_then(|l| l.metrics.as_ref()), 9169),
+            control_socket: self.path(
+                lbw.and_then(|l| l.control_socket.as_deref()),
+                "/run/lbd/control.sock",
+            ),
+        }
+    }
+}
