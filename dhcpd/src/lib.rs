@@ -34,11 +34,9 @@ pub struct Cli {
     /// Flags shared by the three daemons.
     #[command(flatten)]
     pub common: CommonArgs,
-    /// Started as root, become this user before serving, keeping only CAP_NET_BIND_SERVICE,
-    /// CAP_NET_RAW and CAP_NET_ADMIN; `root` keeps root. A user that does not exist keeps root
-    /// with a warning.
-    #[arg(long, value_name = "USER", default_value = runtime::privdrop::DEFAULT_USER)]
-    pub user: String,
+    /// `--user`: whom to become when started as root.
+    #[command(flatten)]
+    pub user: runtime::daemon::UserArg,
     /// What to do (default: serve).
     #[command(subcommand)]
     pub cmd: Option<Cmd>,
@@ -188,28 +186,26 @@ pub fn leases_command(cli: &Cli, json: bool, all: bool) -> anyhow::Result<String
 /// Started as root by hand: hands the state and runtime folders to `--user` and becomes it,
 /// keeping only what dhcpd uses (port 67, raw sockets for ping checks and interface binding, ARP
 /// entries for unicast replies). Capabilities are per thread: call before any thread exists.
-pub fn drop_privileges(cli: &Cli) -> anyhow::Result<runtime::privdrop::Dropped> {
+pub fn drop_privileges(cli: &Cli) -> Result<runtime::privdrop::Dropped, runtime::privdrop::Error> {
     use runtime::privdrop::Capability::{NetAdmin, NetBindService, NetRaw};
-    let t = runtime::daemon::load_or_exit(&cli.common.config);
-    let v = view(&t);
-    let mut owned = Vec::new();
+    let v = view(&runtime::daemon::load_or_exit(&cli.common.config));
+    let (mut folders, mut files) = (Vec::new(), Vec::new());
     for p in [
         cli.common.state_path(&v.lease_db),
         cli.common.runtime_path(&v.control_socket),
     ] {
         if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)?;
-            owned.push(dir.to_owned());
-            owned.push(p.clone());
-            owned.push(p.with_file_name("leases-pending.redb"));
+            folders.push(dir.to_owned());
+            files.push(p.with_file_name("leases-pending.redb"));
+            files.push(p);
         }
     }
-    owned.dedup();
-    runtime::privdrop::hand_over(&cli.user, &owned);
-    Ok(runtime::privdrop::drop_privileges(
+    runtime::privdrop::become_user(
         &cli.user,
+        &folders,
+        &files,
         &[NetAdmin, NetRaw, NetBindService],
-    )?)
+    )
 }
 
 /// Runs the server until SIGTERM/SIGINT.

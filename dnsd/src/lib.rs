@@ -54,10 +54,9 @@ pub struct Cli {
     /// Flags shared by the three daemons.
     #[command(flatten)]
     pub common: CommonArgs,
-    /// Started as root, become this user once the sockets are bound (the systemd units' user);
-    /// `root` keeps root. A user that does not exist keeps root with a warning.
-    #[arg(long, value_name = "USER", default_value = runtime::privdrop::DEFAULT_USER)]
-    pub user: String,
+    /// `--user`: whom to become when started as root.
+    #[command(flatten)]
+    pub user: runtime::daemon::UserArg,
     /// What to do (default: serve).
     #[command(subcommand)]
     pub cmd: Option<Cmd>,

@@ -34,11 +34,9 @@ pub struct Cli {
     /// Flags shared by the three daemons.
     #[command(flatten)]
     pub common: CommonArgs,
-    /// Started as root, become this user before serving, keeping only CAP_NET_ADMIN (VIP,
-    /// nftables), CAP_NET_RAW (VRRP, gratuitous ARP) and CAP_NET_BIND_SERVICE (the proxy's
-    /// ports); `root` keeps root. A user that does not exist keeps root with a warning.
-    #[arg(long, value_name = "USER", default_value = runtime::privdrop::DEFAULT_USER)]
-    pub user: String,
+    /// `--user`: whom to become when started as root.
+    #[command(flatten)]
+    pub user: runtime::daemon::UserArg,
     /// What to do (default: run the daemon).
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -60,23 +58,26 @@ pub enum Command {
 /// Started as root by hand: hands the runtime and state folders to `--user` and becomes it,
 /// keeping only the capabilities lbd uses (they are per thread, so this runs before the tokio
 /// runtime exists; the ambient set passes them on to the `nft` lbd runs).
-pub fn drop_privileges(cli: &Cli) -> anyhow::Result<runtime::privdrop::Dropped> {
+pub fn drop_privileges(cli: &Cli) -> Result<runtime::privdrop::Dropped, runtime::privdrop::Error> {
     use runtime::privdrop::Capability::{NetAdmin, NetBindService, NetRaw};
     let table = runtime::daemon::load_or_exit(&cli.common.config);
     let control = cli.common.runtime_path(&table.lb_view().control_socket);
-    let mut owned: Vec<std::path::PathBuf> = Vec::new();
-    if let Some(dir) = control.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-        owned.push(dir.to_owned());
-    }
-    owned.extend(cli.common.state_dir.iter().cloned());
-    owned.extend(cli.common.runtime_dir.iter().cloned());
-    owned.dedup();
-    runtime::privdrop::hand_over(&cli.user, &owned);
-    Ok(runtime::privdrop::drop_privileges(
+    let mut folders: Vec<std::path::PathBuf> = Vec::new();
+    folders.extend(
+        control
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .map(|d| d.to_owned()),
+    );
+    // The folders systemd or the command line name are handed over when they exist.
+    let given = [&cli.common.state_dir, &cli.common.runtime_dir];
+    folders.extend(given.into_iter().flatten().filter(|d| d.is_dir()).cloned());
+    runtime::privdrop::become_user(
         &cli.user,
+        &folders,
+        &[],
         &[NetAdmin, NetRaw, NetBindService],
-    )?)
+    )
 }
 
 /// `lbd status`: asks the running daemon over its control socket; returns the exit code.

@@ -1,73 +1,18 @@
-//! Glue every daemon binary shares: common CLI flags, logging, `--check`, readiness and shutdown.
+//! Glue every daemon binary shares: logging, `--check`, shutdown, the start of the serving loop,
+//! and [`main`], the common tail of the three `main` functions.
 
-use std::path::{Path, PathBuf};
+use std::fmt;
+use std::future::Future;
+use std::path::Path;
+use std::process::ExitCode;
 
 use tokio_util::sync::CancellationToken;
 
-use hostfile::{ConfigError, DEFAULT_CONFIG, EXIT_CONFIG, HostTable};
+use hostfile::{ConfigError, EXIT_CONFIG, HostTable};
 
-/// Log output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
-}
-
-/// Flags every daemon takes.
-#[derive(Debug, Clone, clap::Args)]
-pub struct CommonArgs {
-    /// The host file.
-    #[arg(long, short = 'c', value_name = "PATH", default_value = DEFAULT_CONFIG, global = true)]
-    pub config: PathBuf,
-    /// Validate the host file, print a summary of this daemon's view and exit (64 when invalid).
-    #[arg(long)]
-    pub check: bool,
-    /// Log format.
-    #[arg(long, value_enum, default_value = "text", global = true)]
-    pub log_format: LogFormat,
-    /// Log filter (tracing `EnvFilter` syntax); RUST_LOG is used when this is not given.
-    #[arg(long, value_name = "FILTER", global = true)]
-    pub log: Option<String>,
-    /// Keep persistent state (lease and update stores) in this folder instead of the paths in the
-    /// host file; systemd's StateDirectory= sets it.
-    #[arg(long, value_name = "DIR", env = "STATE_DIRECTORY", global = true)]
-    pub state_dir: Option<PathBuf>,
-    /// Put the control socket in this folder; systemd's RuntimeDirectory= sets it.
-    #[arg(long, value_name = "DIR", env = "RUNTIME_DIRECTORY", global = true)]
-    pub runtime_dir: Option<PathBuf>,
-}
-
-impl CommonArgs {
-    /// `path` moved into the state folder when one is given.
-    pub fn state_path(&self, path: &Path) -> PathBuf {
-        relocate(path, self.state_dir.as_deref())
-    }
-    /// `path` moved into the runtime folder when one is given, else into the state folder when
-    /// that is given (so `--state-dir DIR` alone keeps everything of one instance in DIR, and the
-    /// commands that ask a running daemon find its socket there).
-    pub fn runtime_path(&self, path: &Path) -> PathBuf {
-        relocate(
-            path,
-            self.runtime_dir.as_deref().or(self.state_dir.as_deref()),
-        )
-    }
-}
-
-fn relocate(path: &Path, dir: Option<&Path>) -> PathBuf {
-    match (dir, path.file_name()) {
-        // systemd may pass several folders separated by ':'; the first is ours.
-        (Some(d), Some(name)) => {
-            let first = d
-                .to_str()
-                .and_then(|s| s.split(':').next())
-                .map_or(d.to_owned(), PathBuf::from);
-            first.join(name)
-        }
-        _ => path.to_owned(),
-    }
-}
+pub use crate::cli::{CommonArgs, LogFormat, UserArg};
+pub use crate::notify;
+use crate::privdrop;
 
 /// Sets up `tracing` to stderr (journald takes stderr under systemd).
 pub fn init_tracing(args: &CommonArgs) {
@@ -148,106 +93,6 @@ pub fn shutdown_token() -> CancellationToken {
     token
 }
 
-/// systemd notifications; each is a no-op without `NOTIFY_SOCKET`. They are sent without
-/// blocking: when nobody drains the socket (a test harness, a busy systemd) and its queue is full,
-/// a message is dropped rather than stalling reload or shutdown.
-pub mod notify {
-    use std::os::linux::net::SocketAddrExt as _;
-    use std::os::unix::ffi::OsStrExt as _;
-    use std::os::unix::net::{SocketAddr, UnixDatagram};
-
-    fn send(msg: &str) {
-        if let Some(path) = std::env::var_os("NOTIFY_SOCKET") {
-            send_to(&path, msg);
-        }
-    }
-
-    fn send_to(path: &std::ffi::OsStr, msg: &str) {
-        let bytes = path.as_bytes();
-        let addr = match bytes.strip_prefix(b"@") {
-            Some(name) => SocketAddr::from_abstract_name(name),
-            None => SocketAddr::from_pathname(path),
-        };
-        let result = addr.and_then(|addr| {
-            let sock = UnixDatagram::unbound()?;
-            sock.set_nonblocking(true)?;
-            sock.send_to_addr(msg.as_bytes(), &addr)
-        });
-        match result {
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                tracing::debug!(msg, "sd_notify queue full; message dropped");
-            }
-            Err(e) => tracing::warn!(error = %e, msg, "sd_notify failed"),
-        }
-    }
-
-    /// READY=1.
-    pub fn ready() {
-        send("READY=1");
-    }
-
-    /// RELOADING=1 (followed by [`ready`] when done).
-    pub fn reloading() {
-        send("RELOADING=1");
-    }
-
-    /// STOPPING=1.
-    pub fn stopping() {
-        send("STOPPING=1");
-    }
-
-    /// STATUS=... shown by `systemctl status`.
-    pub fn status(s: &str) {
-        send(&format!("STATUS={}", s.replace('\n', " ")));
-    }
-
-    /// WATCHDOG=1.
-    pub fn watchdog() {
-        send("WATCHDOG=1");
-    }
-
-    /// The watchdog interval systemd asked for, if any.
-    pub fn watchdog_interval() -> Option<std::time::Duration> {
-        sd_notify::watchdog_enabled()
-    }
-
-    #[cfg(test)]
-    mod tests {
-        use super::*;
-
-        #[test]
-        fn a_full_queue_drops_messages_instead_of_blocking() {
-            let dir = tempfile::tempdir().unwrap();
-            let path = dir.path().join("notify");
-            let rx = UnixDatagram::bind(&path).unwrap();
-            // Far more than any datagram queue holds (net.unix.max_dgram_qlen, 10 here); nobody reads.
-            for _ in 0..1000 {
-                send_to(path.as_os_str(), "RELOADING=1");
-            }
-            let mut buf = [0u8; 64];
-            let n = rx.recv(&mut buf).unwrap();
-            assert_eq!(&buf[..n], b"RELOADING=1");
-        }
-    }
-}
-
-/// Sends WATCHDOG=1 at half the interval systemd asked for, until `shutdown`.
-pub fn spawn_watchdog(shutdown: CancellationToken) {
-    let Some(every) = notify::watchdog_interval() else {
-        return;
-    };
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every / 2);
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = tick.tick() => notify::watchdog(),
-            }
-        }
-    });
-}
-
 /// What a daemon gets once its host file is loaded and watched.
 #[derive(Debug)]
 pub struct Started<V> {
@@ -277,6 +122,114 @@ where
     for line in summary(&view).lines() {
         tracing::info!(daemon, config = %args.config.display(), "{line}");
     }
-    spawn_watchdog(shutdown.clone());
+    notify::spawn_watchdog(shutdown.clone());
     Started { reload, shutdown }
+}
+
+/// The tokio runtime a daemon's async code runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavour {
+    /// One thread (no cross-thread wake-ups per packet).
+    CurrentThread,
+    /// A worker per core.
+    MultiThread,
+}
+
+/// Why `--check` fails beyond the host file's own rules (dnsd: a zone file it cannot merge).
+#[derive(Debug, thiserror::Error)]
+#[error("{problem}\nfix: {fix}")]
+pub struct CheckFailed {
+    /// What is wrong.
+    pub problem: Box<dyn std::error::Error + Send + Sync>,
+    /// What to do about it.
+    pub fix: &'static str,
+}
+
+/// The pieces of one daemon [`main`] puts together; `C` is its parsed command line.
+#[derive(Debug)]
+pub struct Daemon<C, K, D, R> {
+    /// The program name, for messages.
+    pub name: &'static str,
+    /// The runtime [`Daemon::run`] runs on.
+    pub flavour: Flavour,
+    /// The flags every daemon takes.
+    pub common: fn(&C) -> &CommonArgs,
+    /// `--user`.
+    pub user: fn(&C) -> &str,
+    /// A subcommand that runs instead of the daemon (`import`, `status`, ...): its exit code, or
+    /// `None` to go on.
+    pub command: K,
+    /// What `--check` prints for a valid host file.
+    pub check: fn(&HostTable) -> Result<String, CheckFailed>,
+    /// Started as root: hand over the folders and drop privileges, before the runtime's threads
+    /// exist (capabilities are per thread).
+    pub drop_privileges: D,
+    /// The daemon itself, until it stops.
+    pub run: R,
+}
+
+/// The common `main`: logging, the subcommand, `--check`, the privilege drop, the runtime, then
+/// [`Daemon::run`] until it ends. Returns the process's exit code.
+pub fn main<C, K, D, R, Fut, E>(cli: C, d: Daemon<C, K, D, R>) -> ExitCode
+where
+    K: FnOnce(&C) -> Option<ExitCode>,
+    D: FnOnce(&C) -> Result<(), privdrop::Error>,
+    R: FnOnce(C) -> Fut,
+    Fut: Future<Output = Result<(), E>>,
+    E: fmt::Display,
+{
+    let common = (d.common)(&cli);
+    init_tracing(common);
+    if let Some(code) = (d.command)(&cli) {
+        return code;
+    }
+    if common.check {
+        let t = load_or_exit(&common.config);
+        match (d.check)(&t) {
+            Ok(summary) => {
+                println!("{}: OK", common.config.display());
+                print!("{summary}");
+                return ExitCode::SUCCESS;
+            }
+            Err(e) => {
+                eprintln!("{}: {e}", common.config.display());
+                return ExitCode::from(EXIT_CONFIG as u8);
+            }
+        }
+    }
+    if let Err(e) = (d.drop_privileges)(&cli) {
+        eprintln!(
+            "{}: cannot drop privileges to {}: {e:#}",
+            d.name,
+            (d.user)(&cli)
+        );
+        return ExitCode::FAILURE;
+    }
+    let built = match d.flavour {
+        Flavour::CurrentThread => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        Flavour::MultiThread => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build(),
+    };
+    let rt = match built {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("{}: cannot start the runtime: {e}", d.name);
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on((d.run)(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// An exit code from a command's `i32` status (as the importers and `status` return it).
+pub fn exit_code(code: i32) -> ExitCode {
+    ExitCode::from(code as u8)
 }

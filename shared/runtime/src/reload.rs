@@ -12,7 +12,7 @@ use ::notify::{RecursiveMode, Watcher};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::daemon::notify;
+use crate::notify;
 use hostfile::{ConfigError, HostTable};
 
 /// How long to wait for a burst of file events to settle before reading (an editor's write,

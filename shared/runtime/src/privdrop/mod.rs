@@ -19,8 +19,15 @@
 //! kernel's own view (`/proc`) rather than trusting either wrapper.
 
 use std::fmt;
+use std::path::PathBuf;
 
 use nix::unistd::{Gid, Uid, User};
+
+mod handover;
+#[cfg(test)]
+mod tests;
+
+pub use handover::{hand_over, shared_folder};
 
 /// The user the systemd units run the daemons as.
 pub const DEFAULT_USER: &str = "lansuite";
@@ -85,26 +92,28 @@ pub enum Dropped {
 
 /// Why the drop failed. The process must not go on serving: its privileges are in an unknown
 /// state.
-#[derive(Debug)]
-pub struct Error {
-    step: &'static str,
-    detail: String,
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A step of the drop itself failed.
+    #[error("dropping root privileges failed at {step}: {detail}")]
+    Step {
+        /// The call that failed (`setresuid`, `capset`, `verify`, ...).
+        step: &'static str,
+        /// What it said.
+        detail: String,
+    },
+    /// A folder the daemon writes in cannot be created.
+    #[error("cannot create {}: {source}", path.display())]
+    Folder {
+        /// The folder.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
 }
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "dropping root privileges failed at {}: {}",
-            self.step, self.detail
-        )
-    }
-}
-
-impl std::error::Error for Error {}
 
 fn err(step: &'static str, detail: impl fmt::Display) -> Error {
-    Error {
+    Error::Step {
         step,
         detail: detail.to_string(),
     }
@@ -217,6 +226,27 @@ pub fn drop_privileges(user: &str, keep: &[Capability]) -> Result<Dropped, Error
         gid,
         caps: want,
     })
+}
+
+/// What a daemon started as root by hand does before serving: creates the `folders` it writes
+/// in, hands them and the `files` in them that it writes to `user`, and becomes `user` keeping only
+/// `keep` (see [`drop_privileges`]; with capabilities to keep, call it before any thread exists).
+pub fn become_user(
+    user: &str,
+    folders: &[PathBuf],
+    files: &[PathBuf],
+    keep: &[Capability],
+) -> Result<Dropped, Error> {
+    for dir in folders {
+        std::fs::create_dir_all(dir).map_err(|source| Error::Folder {
+            path: dir.clone(),
+            source,
+        })?;
+    }
+    let mut owned: Vec<PathBuf> = folders.iter().chain(files).cloned().collect();
+    owned.dedup();
+    hand_over(user, &owned);
+    drop_privileges(user, keep)
 }
 
 fn names(caps: &[Capability]) -> String {
@@ -358,240 +388,4 @@ fn verify(uid: u32, want: u64) -> Result<(), Error> {
         return Err(err("verify", "setuid(0) succeeded after the drop"));
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn users(name: &str) -> Option<(u32, u32)> {
-        match name {
-            "lansuite" => Some((998, 997)),
-            "toor" => Some((0, 0)),
-            _ => None,
-        }
-    }
-
-    #[test]
-    fn not_root_skips_whatever_the_user() {
-        assert_eq!(plan(1000, "lansuite", users), Plan::Skip(Dropped::NotRoot));
-        assert_eq!(plan(1000, "missing", users), Plan::Skip(Dropped::NotRoot));
-    }
-
-    #[test]
-    fn root_drops_to_an_existing_user() {
-        assert_eq!(
-            plan(0, "lansuite", users),
-            Plan::Drop {
-                user: "lansuite".into(),
-                uid: 998,
-                gid: 997
-            }
-        );
-    }
-
-    #[test]
-    fn root_stays_root_when_the_user_is_missing_or_asked_to() {
-        assert_eq!(
-            plan(0, "missing", users),
-            Plan::Skip(Dropped::NoSuchUser("missing".into()))
-        );
-        assert_eq!(plan(0, "root", users), Plan::Skip(Dropped::StayedRoot));
-        assert_eq!(plan(0, "", users), Plan::Skip(Dropped::StayedRoot));
-        // A user whose uid is 0 is root under another name: no drop to claim.
-        assert_eq!(plan(0, "toor", users), Plan::Skip(Dropped::StayedRoot));
-    }
-
-    #[test]
-    fn masks_match_the_kernel_numbers() {
-        assert_eq!(mask(&[]), 0);
-        assert_eq!(mask(&[Capability::NetBindService]), 0x400);
-        assert_eq!(
-            mask(&[Capability::NetAdmin, Capability::NetRaw]),
-            0x3000,
-            "CAP_NET_ADMIN=12, CAP_NET_RAW=13"
-        );
-    }
-
-    #[test]
-    fn status_lines_parse() {
-        let text = "Name:\tdnsd\nUid:\t65534\t65534\t65534\t65534\nGid:\t65534\t65534\t65534\t65534\n\
-                    CapInh:\t0000000000000000\nCapPrm:\t0000000000001000\nCapEff:\t0000000000001000\n\
-                    CapBnd:\t0000000000001000\nCapAmb:\t0000000000001000\n";
-        assert_eq!(
-            parse_status(text),
-            Some(([65534; 4], [0x1000, 0x1000, 0x1000]))
-        );
-        assert_eq!(parse_status("Name:\tx\n"), None);
-    }
-
-    #[test]
-    fn own_status_parses() {
-        let text = std::fs::read_to_string("/proc/self/status").unwrap();
-        let (ids, _) = parse_status(&text).expect("this kernel's status format");
-        assert_eq!(ids[1], Uid::effective().as_raw());
-    }
-
-    /// Run by [`the_real_drop_in_a_child_process`] in a child process of its own (the drop cannot
-    /// be undone, so never in the test runner itself).
-    #[test]
-    fn child_drop() {
-        if std::env::var_os("PRIVDROP_CHILD").is_none() {
-            return; // only meaningful in the child
-        }
-        let d = drop_privileges("nobody", &[]).unwrap();
-        let nobody = User::from_name("nobody").unwrap().unwrap();
-        assert!(matches!(d, Dropped::Dropped { uid, caps: 0, .. } if uid == nobody.uid.as_raw()));
-        let (ids, caps) =
-            parse_status(&std::fs::read_to_string("/proc/self/status").unwrap()).unwrap();
-        assert_eq!(ids, [nobody.uid.as_raw(); 4]);
-        assert_eq!(caps, [0, 0, 0]);
-        // A second call is a no-op: no longer root.
-        assert_eq!(drop_privileges("nobody", &[]).unwrap(), Dropped::NotRoot);
-    }
-
-    /// Run in a child process like [`child_drop`]: keeping a capability needs a single thread.
-    #[test]
-    fn child_keep() {
-        if std::env::var_os("PRIVDROP_CHILD").is_none() {
-            return;
-        }
-        // libtest runs this on a thread of its own: keeping capabilities is refused, nothing
-        // changes.
-        assert!(thread_count() > 1);
-        let e = drop_privileges("nobody", &[Capability::NetBindService]).unwrap_err();
-        assert!(e.to_string().contains("threads exist"), "{e}");
-        assert!(Uid::effective().is_root());
-        // A forked child has one thread: the drop keeps CAP_NET_BIND_SERVICE, for itself and
-        // (ambient) for the programs it runs.
-        // SAFETY: the child only runs the drop, reads /proc, binds, spawns and exits.
-        match unsafe { nix::unistd::fork() }.unwrap() {
-            nix::unistd::ForkResult::Child => {
-                let ok = std::panic::catch_unwind(keep_in_one_thread).is_ok();
-                // SAFETY: ends the forked child without running the parent's destructors.
-                unsafe { libc::_exit(if ok { 0 } else { 1 }) }
-            }
-            nix::unistd::ForkResult::Parent { child } => {
-                let st = nix::sys::wait::waitpid(child, None).unwrap();
-                assert_eq!(st, nix::sys::wait::WaitStatus::Exited(child, 0));
-            }
-        }
-    }
-
-    fn keep_in_one_thread() {
-        let nobody = User::from_name("nobody").unwrap().unwrap().uid.as_raw();
-        let d = drop_privileges("nobody", &[Capability::NetBindService]).unwrap();
-        assert!(matches!(d, Dropped::Dropped { uid, caps: 0x400, .. } if uid == nobody));
-        let status = std::fs::read_to_string("/proc/self/status").unwrap();
-        assert_eq!(parse_status(&status), Some(([nobody; 4], [0x400; 3])));
-        assert!(status.contains("CapBnd:\t0000000000000400"), "{status}");
-        // The kept capability works: a port below 1024 binds (the first free one).
-        let bound =
-            (1..1024u16).find_map(|p| match std::net::TcpListener::bind(("127.0.0.1", p)) {
-                Ok(l) => Some(l),
-                Err(e) => {
-                    assert_ne!(e.kind(), std::io::ErrorKind::PermissionDenied, "port {p}");
-                    None
-                }
-            });
-        assert!(bound.is_some());
-        // A program it runs (lbd runs nft) inherits it.
-        let out = std::process::Command::new("grep")
-            .args(["^CapEff", "/proc/self/status"])
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert!(text.contains("0000000000000400"), "{text}");
-    }
-
-    fn run_child(test: &str) {
-        let out = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", test, "--nocapture"])
-            .env("PRIVDROP_CHILD", "1")
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "{text}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(text.contains("1 passed"), "{text}");
-    }
-
-    #[test]
-    fn the_real_drop_in_a_child_process() {
-        if !Uid::effective().is_root() {
-            assert_eq!(
-                drop_privileges("nobody", &[Capability::NetAdmin]).unwrap(),
-                Dropped::NotRoot
-            );
-            return;
-        }
-        run_child("privdrop::tests::child_drop");
-        run_child("privdrop::tests::child_keep");
-    }
-}
-
-/// Gives `paths` (those that exist) to `user` when running as root and about to drop to it, so
-/// the state and runtime folders stay writable after the drop and on the next start.
-pub fn hand_over(user: &str, paths: &[std::path::PathBuf]) {
-    if !nix::unistd::Uid::effective().is_root() || user.is_empty() || user == "root" {
-        return;
-    }
-    let Ok(Some(u)) = nix::unistd::User::from_name(user) else {
-        return; // drop_privileges says why it keeps root
-    };
-    for p in paths {
-        if let Some(why) = shared_folder(p) {
-            tracing::warn!(path = %p.display(), user, "not handed over to {user}: {why}; give the daemon a folder of its own");
-            continue;
-        }
-        match nix::unistd::chown(p, Some(u.uid), Some(u.gid)) {
-            Ok(()) => tracing::debug!(path = %p.display(), user, "handed over"),
-            Err(nix::errno::Errno::ENOENT) => {}
-            Err(e) => {
-                tracing::warn!(path = %p.display(), user, error = %e, "cannot hand over to {user}")
-            }
-        }
-    }
-}
-
-/// Why `p` must not be given away: a folder others write to (like /tmp) or the root folder.
-pub fn shared_folder(p: &std::path::Path) -> Option<&'static str> {
-    use std::os::unix::fs::PermissionsExt as _;
-    let meta = std::fs::metadata(p).ok()?;
-    if !meta.is_dir() {
-        return None;
-    }
-    let mode = meta.permissions().mode();
-    if p.parent().is_none() {
-        Some("it is the root folder")
-    } else if mode & 0o1000 != 0 || mode & 0o002 != 0 {
-        Some("others write to it (sticky or world-writable)")
-    } else {
-        None
-    }
-}
-
-#[cfg(test)]
-mod hand_over_tests {
-    use super::*;
-    use std::os::unix::fs::PermissionsExt as _;
-
-    #[test]
-    fn shared_folders_are_never_given_away() {
-        let d = tempfile::tempdir().unwrap();
-        std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o750)).unwrap();
-        assert_eq!(shared_folder(d.path()), None);
-        let f = d.path().join("store.redb");
-        std::fs::write(&f, b"").unwrap();
-        assert_eq!(shared_folder(&f), None);
-        std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
-        assert!(shared_folder(d.path()).is_some());
-        std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o757)).unwrap();
-        assert!(shared_folder(d.path()).is_some());
-        assert!(shared_folder(std::path::Path::new("/")).is_some());
-        assert!(shared_folder(std::path::Path::new("/tmp")).is_some());
-    }
 }
