@@ -66,8 +66,9 @@ impl Validator {
                         "key `{n}` holds the example secret published with lansuite: anyone who read \
                          the example can sign DNS updates and zone transfers with it"
                     ),
-                    "make a secret of your own: `openssl rand -base64 32 > /etc/lansuite/tsig.key` \
-                     (chmod 0640, chgrp lansuite) and write secret-file = \"tsig.key\" (the .deb does this at install)",
+                    "make a secret of your own, `(umask 027; openssl rand -base64 32 > \
+                     /etc/lansuite/tsig.key); chgrp lansuite /etc/lansuite/tsig.key`, and write \
+                     secret-file = \"tsig.key\" (the .deb does this at install)",
                 );
             }
             keys.insert(
@@ -116,8 +117,9 @@ impl Validator {
                 span(f),
                 format!("secret-file {shown} cannot be read: {e}"),
                 format!(
-                    "write the base64 secret into it (`openssl rand -base64 32 > {}`; chmod 0640, \
-                     chgrp lansuite: root and the daemons read it), or correct the path",
+                    "write the base64 secret into it, readable by root and the daemons only \
+                     (`(umask 027; openssl rand -base64 32 > {0}); chgrp lansuite {0}`), or \
+                     correct the path",
                     path.display()
                 ),
             );
