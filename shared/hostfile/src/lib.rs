@@ -2,7 +2,8 @@
 //!
 //! One TOML file describes the LAN. [`HostTable::load`] parses and validates it (every problem at
 //! once, with file, line, column and a fix); each daemon then takes only its own view
-//! ([`DhcpView`], [`DnsView`], [`LbView`]). This crate is pure data: no sockets, no runtime. The
+//! ([`DhcpView`], [`DnsView`], [`LbView`]). This crate is pure data: no sockets, no runtime; the
+//! only files it reads are the host file and the TSIG `secret-file`s it names. The
 //! `runtime` crate re-reads the file on SIGHUP and on change; the `import` crate turns other
 //! tools' configurations into a document this crate validates.
 

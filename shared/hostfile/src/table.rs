@@ -3,7 +3,7 @@
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use crate::error::{ConfigError, Diags, to_problems};
+use crate::error::{ConfigError, Diags, Problem, to_problems};
 use crate::model::*;
 use crate::validate::validate;
 use crate::wire;
@@ -26,6 +26,7 @@ pub struct HostTable {
     dhcp: DhcpView,
     dns: DnsView,
     lb: LbView,
+    warnings: Vec<String>,
 }
 
 impl HostTable {
@@ -40,7 +41,8 @@ impl HostTable {
         Ok(t)
     }
 
-    /// Validates host-file text; `file` names it in errors.
+    /// Validates host-file text (named `<string>` in errors); a relative `secret-file` is read
+    /// from the current folder.
     pub fn from_toml(text: &str) -> Result<HostTable, ConfigError> {
         Self::parse(text, "<string>", None)
     }
@@ -66,6 +68,10 @@ impl HostTable {
             dhcp: parts.dhcp,
             dns: parts.dns,
             lb: parts.lb,
+            warnings: to_problems(text, parts.warnings.0)
+                .iter()
+                .map(|p| render_warning(file, p))
+                .collect(),
         })
     }
 
@@ -81,6 +87,21 @@ impl HostTable {
     pub fn lb_view(&self) -> LbView {
         self.lb.clone()
     }
+
+    /// What is valid but unsafe, one `FILE:LINE:COLUMN: WARNING: ...` text (with its fix) each:
+    /// today a TSIG key holding the secret published in the example host file. Every daemon's
+    /// `--check` prints them; they do not stop a daemon.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+}
+
+/// A warning as `--check` prints it: like a problem, marked WARNING.
+fn render_warning(file: &str, p: &Problem) -> String {
+    format!(
+        "{file}:{}:{}: WARNING: {}\n    fix: {}",
+        p.line, p.column, p.message, p.fix
+    )
 }
 
 /// Deserializes the wire structs. Unknown keys are all reported: each one found is recorded, cut

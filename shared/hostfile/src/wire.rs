@@ -176,7 +176,10 @@ pub(crate) struct Check {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct Key {
     pub(crate) algorithm: Option<S<String>>,
-    pub(crate) secret: S<String>,
+    /// The base64 secret itself, or
+    pub(crate) secret: Option<S<String>>,
+    /// a file holding it (relative paths start at the host file's folder); exactly one of the two.
+    pub(crate) secret_file: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

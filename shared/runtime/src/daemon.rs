@@ -54,9 +54,13 @@ pub fn exit_config(e: &ConfigError) -> ! {
     }
 }
 
-/// `--check`: load, print `summary` of the table, exit 0; or print all errors and exit 64.
+/// `--check`: load, print its warnings (stderr) and `summary` of the table, exit 0; or print all
+/// errors and exit 64.
 pub fn check_and_exit(path: &Path, summary: impl FnOnce(&HostTable) -> String) -> ! {
     let t = load_or_exit(path);
+    for w in t.warnings() {
+        eprintln!("{w}");
+    }
     println!("{}: OK", path.display());
     print!("{}", summary(&t));
     std::process::exit(0)

@@ -1,12 +1,23 @@
-//! `[key.NAME]`: TSIG keys, and the references to them from `[dhcp]` and `[dns]`.
+//! `[key.NAME]`: TSIG keys, their secrets (inline or from a `secret-file`), and the references to
+//! them from `[dhcp]` and `[dns]`.
 
 use std::collections::BTreeMap;
+use std::io::Read as _;
 
 use base64::Engine as _;
 
 use super::values::{Validator, span};
 use crate::model::TsigKey;
 use crate::wire::{self, S};
+
+/// The secret of `[key.dhcp-update]` in the example host file (`etc/hosts.toml`), published with
+/// lansuite: a key holding it is a warning (anyone who read the example can sign with it).
+pub(crate) const EXAMPLE_SECRET: &str = "bGFuc3VpdGUtZXhhbXBsZS1rZXktY2hhbmdlLW1lLW5vdw==";
+
+/// A secret file larger than this is not one (and `/dev/zero` must not hang the check).
+const SECRET_FILE_MAX: u64 = 4096;
+
+const FIX_GENERATE: &str = "generate one with `tsig-keygen` or `openssl rand -base64 32`";
 
 impl Validator {
     /// The keys by lower-case name.
@@ -28,26 +39,38 @@ impl Validator {
                     "use hmac-sha256 (or hmac-sha384, hmac-sha512)",
                 );
             }
-            let secret =
-                match base64::engine::general_purpose::STANDARD.decode(k.secret.get_ref().trim()) {
-                    Ok(s) if s.len() >= 16 => s,
-                    Ok(_) => {
-                        self.d.push(
-                            span(&k.secret),
-                            "key secret is shorter than 16 bytes",
-                            "generate one with `tsig-keygen` or `openssl rand -base64 32`",
-                        );
-                        Vec::new()
-                    }
-                    Err(_) => {
-                        self.d.push(
-                            span(&k.secret),
-                            "key secret is not base64",
-                            "generate one with `tsig-keygen` or `openssl rand -base64 32`",
-                        );
-                        Vec::new()
-                    }
-                };
+            let (secret, at) = match (&k.secret, &k.secret_file) {
+                (Some(s), None) => (self.inline_secret(s), s),
+                (None, Some(f)) => (self.secret_file(f), f),
+                (Some(_), Some(f)) => {
+                    self.d.push(
+                        span(f),
+                        format!("key `{n}` has both secret and secret-file"),
+                        "keep one: secret-file = \"PATH\" (a file holding the base64 secret) or secret = \"BASE64\"",
+                    );
+                    (Vec::new(), f)
+                }
+                (None, None) => {
+                    self.d.push(
+                        span(name),
+                        format!("key `{n}` has no secret"),
+                        "add secret-file = \"PATH\" (a file holding the base64 secret, e.g. from `openssl rand -base64 32`) or secret = \"BASE64\"",
+                    );
+                    (Vec::new(), name)
+                }
+            };
+            if is_example_secret(&secret) {
+                self.warnings.push(
+                    span(at),
+                    format!(
+                        "key `{n}` holds the example secret published with lansuite: anyone who read \
+                         the example can sign DNS updates and zone transfers with it"
+                    ),
+                    "make a secret of your own, `(umask 027; openssl rand -base64 32 > \
+                     /etc/lansuite/tsig.key); chgrp lansuite /etc/lansuite/tsig.key`, and write \
+                     secret-file = \"tsig.key\" (the .deb does this at install)",
+                );
+            }
             keys.insert(
                 n.clone(),
                 TsigKey {
@@ -58,6 +81,78 @@ impl Validator {
             );
         }
         keys
+    }
+
+    /// `secret = "BASE64"`.
+    fn inline_secret(&mut self, s: &S<String>) -> Vec<u8> {
+        match base64::engine::general_purpose::STANDARD.decode(s.get_ref().trim()) {
+            Ok(v) if v.len() >= 16 => v,
+            Ok(_) => {
+                self.d
+                    .push(span(s), "key secret is shorter than 16 bytes", FIX_GENERATE);
+                Vec::new()
+            }
+            Err(_) => {
+                self.d
+                    .push(span(s), "key secret is not base64", FIX_GENERATE);
+                Vec::new()
+            }
+        }
+    }
+
+    /// `secret-file = "PATH"`: read now (every load and reload), relative to the host file.
+    fn secret_file(&mut self, f: &S<String>) -> Vec<u8> {
+        let written = f.get_ref().trim();
+        let path = self.path(Some(written), "");
+        let shown = if path.as_os_str() == written {
+            format!("`{written}`")
+        } else {
+            format!("`{written}` ({})", path.display())
+        };
+        let mut bytes = Vec::new();
+        let read = std::fs::File::open(&path)
+            .and_then(|file| file.take(SECRET_FILE_MAX + 1).read_to_end(&mut bytes));
+        if let Err(e) = read {
+            self.d.push(
+                span(f),
+                format!("secret-file {shown} cannot be read: {e}"),
+                format!(
+                    "write the base64 secret into it, readable by root and the daemons only \
+                     (`(umask 027; openssl rand -base64 32 > {0}); chgrp lansuite {0}`), or \
+                     correct the path",
+                    path.display()
+                ),
+            );
+            return Vec::new();
+        }
+        let text = String::from_utf8_lossy(&bytes);
+        match base64::engine::general_purpose::STANDARD.decode(text.trim()) {
+            _ if bytes.len() as u64 > SECRET_FILE_MAX => {
+                self.d.push(
+                    span(f),
+                    format!("secret-file {shown} is longer than {SECRET_FILE_MAX} bytes"),
+                    "put only the base64 secret in it, e.g. from `openssl rand -base64 32`",
+                );
+                Vec::new()
+            }
+            Ok(v) if v.len() >= 16 => v,
+            Ok(_) => {
+                self.d.push(
+                    span(f),
+                    format!("secret-file {shown} holds a secret shorter than 16 bytes"),
+                    FIX_GENERATE,
+                );
+                Vec::new()
+            }
+            Err(_) => {
+                self.d.push(
+                    span(f),
+                    format!("secret-file {shown} does not hold a base64 secret"),
+                    "put only the base64 secret in it, e.g. from `openssl rand -base64 32`",
+                );
+                Vec::new()
+            }
+        }
     }
 
     /// The key `s` names, or a problem listing the keys there are.
@@ -85,4 +180,11 @@ impl Validator {
         }
         k
     }
+}
+
+/// True when `secret` is the example host file's published secret.
+fn is_example_secret(secret: &[u8]) -> bool {
+    base64::engine::general_purpose::STANDARD
+        .decode(EXAMPLE_SECRET)
+        .is_ok_and(|e| e == secret)
 }

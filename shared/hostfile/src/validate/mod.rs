@@ -31,12 +31,20 @@ pub(crate) struct Validated {
     pub(crate) dhcp: DhcpView,
     pub(crate) dns: DnsView,
     pub(crate) lb: LbView,
+    /// What is valid but unsafe, as problems are (span, message, fix).
+    pub(crate) warnings: Diags,
 }
 
-/// Validates `w`, adding its problems to `d`; `base` is the folder relative paths start from.
+/// Validates `w`, adding its problems to `d`; `base` is the folder relative paths (`secret-file`,
+/// `lease-db`, ...) start from.
 pub(crate) fn validate(w: wire::File, d: Diags, base: Option<PathBuf>) -> (Validated, Diags) {
-    let mut v = Validator { d, base };
-    let parts = v.table(w);
+    let mut v = Validator {
+        d,
+        warnings: Diags::default(),
+        base,
+    };
+    let mut parts = v.table(w);
+    parts.warnings = v.warnings;
     (parts, v.d)
 }
 
@@ -90,6 +98,7 @@ impl Validator {
             dhcp,
             dns,
             lb,
+            warnings: Diags::default(),
         }
     }
 }

@@ -17,6 +17,8 @@ use crate::wire::S;
 /// Collects the problems of one host file while its sections are checked.
 pub(crate) struct Validator {
     pub(crate) d: Diags,
+    /// What is valid but unsafe (the published example secret): shown by `--check`.
+    pub(crate) warnings: Diags,
     /// The host file's folder: relative paths are resolved against it.
     pub(crate) base: Option<PathBuf>,
 }
