@@ -591,6 +591,25 @@ fn knot_secondary_with_tsig_follows_notify() {
         "{}",
         knot.stderr()
     );
+    // The transfer key may not update: the REFUSED comes back signed with it (RFC 8945 5.3),
+    // so nsupdate verifies it and reports the refusal, not a TSIG problem.
+    let xfr = format!("hmac-sha256:xfr:{secret}");
+    let out = nsupdate(
+        &lan.web1,
+        &xfr,
+        "server 192.168.10.1\nzone it-ishin.com\nupdate add sneaky.it-ishin.com 300 A 192.168.10.203\nsend\n",
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("REFUSED"), "{err}");
+    assert!(!err.contains("TSIG") && !err.contains("SIG(0)"), "{err}");
+    // Likewise a transfer the update key may not make: refused, signed; dig verifies it.
+    let out = dig(
+        &lan.web1,
+        &["-y", KEY, "@192.168.10.1", "it-ishin.com", "AXFR"],
+    );
+    assert!(out.contains("Transfer failed"), "{out}");
+    assert!(!out.contains("verify"), "{out}");
     knot.stop();
 }
 
