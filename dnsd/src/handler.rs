@@ -291,16 +291,27 @@ fn update(
             stats,
         );
     }
-    let Some(t) = tsig.filter(|t| {
-        p.update_keys
-            .iter()
-            .any(|k| *k == t.signer.signer_name().to_lowercase())
-    }) else {
-        tracing::info!(zone = %zname, "update refused: not signed with an update key");
-        stats.updates_refused.inc();
-        return reply(response_to(&req, ResponseCode::Refused), None, limit, stats);
-    };
-    Decision::Update(Box::new(req), t)
+    match tsig {
+        Some(t)
+            if p.update_keys
+                .iter()
+                .any(|k| *k == t.signer.signer_name().to_lowercase()) =>
+        {
+            Decision::Update(Box::new(req), t)
+        }
+        t => {
+            tracing::info!(zone = %zname, "update refused: not signed with an update key");
+            stats.updates_refused.inc();
+            // A request signed with a known key that may not update is still answered
+            // signed with that key (RFC 8945 5.3).
+            reply(
+                response_to(&req, ResponseCode::Refused),
+                t.as_ref(),
+                limit,
+                stats,
+            )
+        }
+    }
 }
 
 #[cfg(test)]
@@ -433,6 +444,51 @@ mod tests {
         assert!(m.truncation && m.answers.is_empty());
         let b = encode(r, None, 65535, &s).unwrap();
         assert_eq!(Message::from_vec(&b).unwrap().answers.len(), 100);
+    }
+
+    /// RFC 8945 5.3: the answer to a correctly signed request is signed with the same key,
+    /// refusals included (a key that may transfer but not update, or neither).
+    #[test]
+    fn refusals_of_signed_requests_are_signed() {
+        use hickory_proto::rr::TSigner;
+        use hickory_proto::rr::rdata::tsig::TsigAlgorithm;
+        let key = |n: &str| {
+            TSigner::new(
+                b"0123456789abcdef".to_vec(),
+                TsigAlgorithm::HmacSha256,
+                Name::from_ascii(n).unwrap(),
+                300,
+            )
+            .unwrap()
+        };
+        let (upd, xfr) = (key("upd."), key("xfr."));
+        let mut p = policy();
+        p.keys = vec![upd.clone(), xfr.clone()];
+        p.update_keys = vec![Name::from_ascii("upd.").unwrap()];
+        let now = 1_700_000_000;
+        let s = Stats::default();
+        let src: IpAddr = "192.168.10.5".parse().unwrap();
+        // An update signed with the transfer key, and a transfer from a host that is no
+        // secondary, signed with the update key: both refused, both answers signed.
+        let mut u = Message::new(7, hickory_proto::op::MessageType::Query, OpCode::Update);
+        u.add_query(Query::query(
+            Name::from_ascii("it-ishin.com.").unwrap(),
+            RecordType::SOA,
+        ));
+        let x = q("it-ishin.com.", RecordType::AXFR);
+        for (mut m, k, tr) in [(u, &xfr, Transport::Udp), (x, &upd, Transport::Tcp)] {
+            let (sig, verifier) = k.sign_message(&m, now).unwrap();
+            m.set_signature(sig);
+            let Decision::Reply(b) = handle(&p, &m.to_vec().unwrap(), src, tr, now, &s) else {
+                panic!("expected a reply");
+            };
+            let r = verifier
+                .unwrap()
+                .verify(&b)
+                .expect("the refusal carries a valid TSIG of the request's key");
+            assert_eq!(r.response_code, ResponseCode::Refused);
+        }
+        assert_eq!(s.updates_refused.get(), 1);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! [`state`] is what every task shares; [`udp`], [`tcp`], [`transfer`], [`commit`],
 //! [`recursion`] and [`notify`] are the IO around the decisions; [`serve()`] runs them.
 
+pub mod admission;
 pub mod answer;
 pub mod clock;
 pub mod collector;

@@ -10,6 +10,7 @@ use hickory_proto::rr::Name;
 use hostfile::DnsView;
 use tokio::sync::Semaphore;
 
+use crate::admission::{LIMITS, TcpAdmission};
 use crate::clock::unix_now;
 use crate::compile::{CompileError, compile};
 use crate::journal::{JOURNAL_KEEP, UpdateEntry};
@@ -20,8 +21,6 @@ use crate::store::Store;
 use crate::tsig::signer;
 use crate::zone::ZoneSource;
 
-/// Concurrent TCP connections.
-pub const MAX_TCP: usize = 128;
 /// Concurrent forwarded queries.
 pub const MAX_FORWARD: usize = 512;
 
@@ -50,7 +49,8 @@ pub struct Shared {
     pub(crate) cache: crate::forward::Cache,
     rrl: Mutex<Rrl>,
     pub(crate) writer: tokio::sync::Mutex<Writer>,
-    pub(crate) tcp_slots: Arc<Semaphore>,
+    /// TCP connection slots ([`crate::admission`]).
+    pub(crate) tcp: Arc<TcpAdmission>,
     pub(crate) forward_slots: Arc<Semaphore>,
 }
 
@@ -74,7 +74,7 @@ impl Shared {
             journal: Mutex::new(journal),
             cache: crate::forward::Cache::default(),
             writer: tokio::sync::Mutex::new(Writer { store, sources }),
-            tcp_slots: Arc::new(Semaphore::new(MAX_TCP)),
+            tcp: Arc::new(TcpAdmission::new(LIMITS)),
             forward_slots: Arc::new(Semaphore::new(MAX_FORWARD)),
         };
         Ok((Arc::new(s), changed))

@@ -9,13 +9,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
+use crate::admission::TCP_IDLE;
 use crate::clock::unix_now;
 use crate::handler::{Decision, Transport, handle};
 use crate::state::Shared;
 use crate::transfer::serve_transfer;
 
-/// A TCP connection idle this long is closed.
-pub const TCP_IDLE: Duration = Duration::from_secs(10);
 /// Requests served on one TCP connection before it is closed.
 pub const TCP_MAX_REQUESTS: u32 = 10_000;
 
@@ -29,9 +28,18 @@ pub async fn serve_tcp(shared: Arc<Shared>, l: TcpListener, stop: CancellationTo
                 Err(e) => { tracing::debug!("tcp accept: {e}"); continue; }
             },
         };
-        let Ok(permit) = shared.tcp_slots.clone().try_acquire_owned() else {
-            tracing::debug!(%peer, "too many TCP connections; closing");
-            continue;
+        let secondary = shared
+            .policy
+            .load()
+            .secondaries
+            .iter()
+            .any(|s| s.ip == peer.ip());
+        let permit = match shared.tcp.admit(peer.ip(), secondary) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::debug!(%peer, "{e}; closing");
+                continue;
+            }
         };
         let (sh, st) = (shared.clone(), stop.clone());
         tokio::spawn(async move {
@@ -54,10 +62,32 @@ async fn write_frame(s: &mut TcpStream, b: &[u8]) -> std::io::Result<()> {
         .map_err(|_| std::io::ErrorKind::TimedOut)?
 }
 
+/// Waits until the client sends something (true) or has been idle longer than the idle limit,
+/// which shortens while slots run short (false). The limit is looked at again every second,
+/// so connections already waiting are closed sooner too.
+async fn wait_request(shared: &Shared, s: &TcpStream) -> bool {
+    let since = Instant::now();
+    loop {
+        let Some(left) = shared.tcp.idle_limit().checked_sub(since.elapsed()) else {
+            return false;
+        };
+        if left.is_zero() {
+            return false;
+        }
+        match tokio::time::timeout(left.min(Duration::from_secs(1)), s.readable()).await {
+            Ok(r) => return r.is_ok(),
+            Err(_) => continue,
+        }
+    }
+}
+
 async fn connection(shared: Arc<Shared>, mut s: TcpStream, peer: IpAddr) {
     let _ = s.set_nodelay(true);
     let mut buf = vec![0u8; 65535];
     for _ in 0..TCP_MAX_REQUESTS {
+        if !wait_request(&shared, &s).await {
+            return;
+        }
         let len = match tokio::time::timeout(TCP_IDLE, s.read_u16()).await {
             Ok(Ok(l)) => usize::from(l),
             _ => return,

@@ -591,6 +591,25 @@ fn knot_secondary_with_tsig_follows_notify() {
         "{}",
         knot.stderr()
     );
+    // The transfer key may not update: the REFUSED comes back signed with it (RFC 8945 5.3),
+    // so nsupdate verifies it and reports the refusal, not a TSIG problem.
+    let xfr = format!("hmac-sha256:xfr:{secret}");
+    let out = nsupdate(
+        &lan.web1,
+        &xfr,
+        "server 192.168.10.1\nzone it-ishin.com\nupdate add sneaky.it-ishin.com 300 A 192.168.10.203\nsend\n",
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("REFUSED"), "{err}");
+    assert!(!err.contains("TSIG") && !err.contains("SIG(0)"), "{err}");
+    // Likewise a transfer the update key may not make: refused, signed; dig verifies it.
+    let out = dig(
+        &lan.web1,
+        &["-y", KEY, "@192.168.10.1", "it-ishin.com", "AXFR"],
+    );
+    assert!(out.contains("Transfer failed"), "{out}");
+    assert!(!out.contains("verify"), "{out}");
     knot.stop();
 }
 
@@ -728,4 +747,71 @@ fn reloads_do_not_drop_queries_in_flight() {
     assert_eq!(v.len(), 3, "{out}");
     assert!(v[1] > 100, "{out}");
     assert_eq!(v[2], 0, "queries lost or wrong during reloads: {out}");
+}
+
+/// Opens `argv[2]` TCP connections to `argv[1]`:53, asks one query on each, prints how many
+/// were answered ("N held"), then keeps asking on every live one every 2 s for up to 30 s.
+const HOLD: &str = r#"
+import socket, struct, sys, time
+q = b"\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x04main\x08it-ishin\x03com\x00\x00\x01\x00\x01"
+def ask(s, i):
+    m = struct.pack("!H", i & 0xffff) + q
+    s.sendall(struct.pack("!H", len(m)) + m)
+    need, got = 2, b""
+    while len(got) < need:
+        c = s.recv(need - len(got))
+        if not c:
+            raise OSError("closed")
+        got += c
+        if need == 2 and len(got) == 2:
+            need, got = struct.unpack("!H", got)[0], b""
+conns = []
+for i in range(int(sys.argv[2])):
+    try:
+        s = socket.create_connection((sys.argv[1], 53), timeout=2)
+        ask(s, i)
+        conns.append(s)
+    except OSError:
+        pass
+print(f"{len(conns)} held", flush=True)
+end = time.time() + 30
+while conns and time.time() < end:
+    time.sleep(2)
+    live = []
+    for i, s in enumerate(conns):
+        try:
+            ask(s, i)
+            live.append(s)
+        except OSError:
+            pass
+    conns = live
+"#;
+
+#[test]
+fn one_host_cannot_hold_every_tcp_slot() {
+    e2e::require_netns!("dig", "python3");
+    let lan = SeedLan::build("dnsdslots");
+    let dir = lan.lab.dir().to_owned();
+    big_zone(&dir);
+    let conf = host_file(&dir, DNS);
+    let _d = spawn_dnsd(&lan.main, &conf, &dir.join("state"), &[]);
+    // web1 opens more connections than dnsd has slots and keeps them busy.
+    let hold = lan.web1.spawn_daemon(
+        "python3",
+        &["-c", HOLD, "192.168.10.1", "140"],
+        Ready::Log(" held".into()),
+        Duration::from_secs(30),
+    );
+    let line = hold.stdout();
+    let held: usize = line
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count from the holder: {line:?} {}", hold.stderr()));
+    // The configured secondary (the router) still transfers the zone over TCP ...
+    let out = dig(&lan.router, &["@192.168.1.2", "it-ishin.com", "AXFR"]);
+    assert!(out.contains("XFR size"), "held {held}: {out}");
+    // ... and the one address got no more than its share.
+    assert!(held <= 16, "one address held {held} connections");
+    drop(hold);
 }
