@@ -10,6 +10,8 @@ use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode}
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::handler::{Stats, Transport, encode, response_to, udp_limit};
+
 /// Entries kept at most; beyond it expired entries are purged, then the insert is skipped.
 const CACHE_MAX: usize = 20_000;
 /// Negative TTL when the upstream sent no SOA.
@@ -18,6 +20,8 @@ const NEG_DEFAULT: u32 = 60;
 const TTL_MAX: u32 = 86_400;
 /// Time to wait for one upstream.
 const UPSTREAM_TIMEOUT: Duration = Duration::from_millis(1500);
+/// Largest answer over TCP (the two-byte length prefix).
+pub const TCP_LIMIT: usize = 65_535;
 
 /// A cached upstream answer.
 #[derive(Debug, Clone)]
@@ -102,6 +106,46 @@ impl Cache {
             },
         );
     }
+}
+
+/// Answers the forwarded request `req` (from the cache, else from the upstreams), encoded for
+/// `transport`: over UDP within the client's size limit (TC beyond it), over TCP whole.
+pub async fn answer(
+    cache: &Cache,
+    upstreams: &[SocketAddr],
+    req: &Message,
+    transport: Transport,
+    stats: &Stats,
+) -> Option<Vec<u8>> {
+    let q: Query = req.queries.first()?.clone();
+    let mut resp = response_to(req, ResponseCode::NoError);
+    resp.metadata.recursion_available = true;
+    let now = Instant::now();
+    match cache.get(q.name(), q.query_type(), now) {
+        Some(c) => {
+            stats.cache_hits.inc();
+            resp.metadata.response_code = c.rcode;
+            resp.answers = c.answers;
+            resp.authorities = c.authorities;
+        }
+        None => {
+            stats.cache_misses.inc();
+            match resolve(upstreams, &q).await {
+                Some(m) => {
+                    cache.put(q.name(), q.query_type(), &m, now);
+                    resp.metadata.response_code = m.response_code;
+                    resp.answers = m.answers;
+                    resp.authorities = m.authorities;
+                }
+                None => resp.metadata.response_code = ResponseCode::ServFail,
+            }
+        }
+    }
+    let limit = match transport {
+        Transport::Udp => udp_limit(req),
+        Transport::Tcp => TCP_LIMIT,
+    };
+    encode(resp, None, limit, stats)
 }
 
 fn random_id() -> u16 {

@@ -434,7 +434,7 @@ impl Shared {
         let sh = self.clone();
         let t0 = Instant::now();
         rt.spawn(async move {
-            if let Some(mut b) = sh.forward(req).await {
+            if let Some(mut b) = sh.forward(req, Transport::Udp).await {
                 sh.metrics.tasks.answer(&b);
                 sh.metrics.tasks.latency(t0.elapsed(), 1);
                 let ok = sh.rrl_off()
@@ -474,44 +474,9 @@ impl Shared {
         });
     }
 
-    async fn forward(&self, req: Message) -> Option<Vec<u8>> {
-        let q: Query = req.queries[0].clone();
-        let mut resp = response_to(&req, ResponseCode::NoError);
-        resp.metadata.recursion_available = true;
-        let now = Instant::now();
-        let hit = self.cache.get(q.name(), q.query_type(), now);
-        let got = match hit {
-            Some(c) => {
-                self.stats.cache_hits.inc();
-                Some(c)
-            }
-            None => {
-                self.stats.cache_misses.inc();
-                let ups = self.view.load().upstream.clone();
-                match crate::forward::resolve(&ups, &q).await {
-                    Some(m) => {
-                        self.cache.put(q.name(), q.query_type(), &m, now);
-                        resp.metadata.response_code = m.response_code;
-                        resp.answers = m.answers;
-                        resp.authorities = m.authorities;
-                        None
-                    }
-                    None => {
-                        resp.metadata.response_code = ResponseCode::ServFail;
-                        None
-                    }
-                }
-            }
-        };
-        if let Some(c) = got {
-            resp.metadata.response_code = c.rcode;
-            resp.answers = c.answers;
-            resp.authorities = c.authorities;
-        }
-        Some(resp).and_then(|r| {
-            let limit = crate::handler::udp_limit(&req);
-            encode(r, None, limit, &self.stats)
-        })
+    async fn forward(&self, req: Message, transport: Transport) -> Option<Vec<u8>> {
+        let ups = self.view.load().upstream.clone();
+        crate::forward::answer(&self.cache, &ups, &req, transport, &self.stats).await
     }
 }
 
@@ -680,7 +645,11 @@ async fn connection(shared: Arc<Shared>, mut s: TcpStream, peer: IpAddr) {
         ) {
             Decision::Reply(b) => vec![b],
             Decision::Drop => continue,
-            Decision::Forward(req) => shared.forward(*req).await.into_iter().collect(),
+            Decision::Forward(req) => shared
+                .forward(*req, Transport::Tcp)
+                .await
+                .into_iter()
+                .collect(),
             Decision::Update(req, t) => shared.update(*req, t).await.into_iter().collect(),
             Decision::Transfer(z, req, t) => {
                 let client = req.authorities.iter().find_map(|r| match &r.data {
