@@ -1,4 +1,7 @@
-//! Forwarding to the upstream resolvers with a TTL cache (negative answers too, RFC 2308).
+//! Forwarding to the upstream resolvers with a TTL cache (negative answers too, RFC 2308);
+//! upstream answers are scrubbed first ([`scrub`]).
+
+pub mod scrub;
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
@@ -11,13 +14,14 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::handler::{Stats, Transport, encode, response_to, udp_limit};
+use crate::zone::Catalog;
 
 /// Entries kept at most; beyond it expired entries are purged, then the insert is skipped.
 const CACHE_MAX: usize = 20_000;
 /// Negative TTL when the upstream sent no SOA.
 const NEG_DEFAULT: u32 = 60;
 /// Longest time anything stays cached.
-const TTL_MAX: u32 = 86_400;
+const TTL_MAX: u32 = scrub::TTL_CAP;
 /// Time to wait for one upstream.
 const UPSTREAM_TIMEOUT: Duration = Duration::from_millis(1500);
 /// Largest answer over TCP (the two-byte length prefix).
@@ -108,11 +112,13 @@ impl Cache {
     }
 }
 
-/// Answers the forwarded request `req` (from the cache, else from the upstreams), encoded for
-/// `transport`: over UDP within the client's size limit (TC beyond it), over TCP whole.
+/// Answers the forwarded request `req` (from the cache, else from the upstreams, scrubbed
+/// against our zones `own`), encoded for `transport`: over UDP within the client's size limit
+/// (TC beyond it), over TCP whole.
 pub async fn answer(
     cache: &Cache,
     upstreams: &[SocketAddr],
+    own: &Catalog,
     req: &Message,
     transport: Transport,
     stats: &Stats,
@@ -131,7 +137,8 @@ pub async fn answer(
         None => {
             stats.cache_misses.inc();
             match resolve(upstreams, &q).await {
-                Some(m) => {
+                Some(mut m) => {
+                    scrub::scrub(&q, &mut m, own);
                     cache.put(q.name(), q.query_type(), &m, now);
                     resp.metadata.response_code = m.response_code;
                     resp.answers = m.answers;
@@ -140,6 +147,9 @@ pub async fn answer(
                 None => resp.metadata.response_code = ResponseCode::ServFail,
             }
         }
+    }
+    if resp.metadata.response_code != ResponseCode::ServFail {
+        scrub::complete(&q, &mut resp, own);
     }
     let limit = match transport {
         Transport::Udp => udp_limit(req),

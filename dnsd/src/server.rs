@@ -476,7 +476,8 @@ impl Shared {
 
     async fn forward(&self, req: Message, transport: Transport) -> Option<Vec<u8>> {
         let ups = self.view.load().upstream.clone();
-        crate::forward::answer(&self.cache, &ups, &req, transport, &self.stats).await
+        let own = self.policy.load().catalog.clone();
+        crate::forward::answer(&self.cache, &ups, &own, &req, transport, &self.stats).await
     }
 }
 
