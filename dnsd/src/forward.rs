@@ -1,4 +1,7 @@
-//! Forwarding to the upstream resolvers with a TTL cache (negative answers too, RFC 2308).
+//! Forwarding to the upstream resolvers with a TTL cache (negative answers too, RFC 2308);
+//! upstream answers are scrubbed first ([`scrub`]).
+
+pub mod scrub;
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
@@ -10,14 +13,21 @@ use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode}
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::handler::Transport;
+use crate::message::{encode, response_to, udp_limit};
+use crate::stats::Stats;
+use crate::zone::Catalog;
+
 /// Entries kept at most; beyond it expired entries are purged, then the insert is skipped.
 const CACHE_MAX: usize = 20_000;
 /// Negative TTL when the upstream sent no SOA.
 const NEG_DEFAULT: u32 = 60;
 /// Longest time anything stays cached.
-const TTL_MAX: u32 = 86_400;
+const TTL_MAX: u32 = scrub::TTL_CAP;
 /// Time to wait for one upstream.
 const UPSTREAM_TIMEOUT: Duration = Duration::from_millis(1500);
+/// Largest answer over TCP (the two-byte length prefix).
+pub const TCP_LIMIT: usize = 65_535;
 
 /// A cached upstream answer.
 #[derive(Debug, Clone)]
@@ -102,6 +112,52 @@ impl Cache {
             },
         );
     }
+}
+
+/// Answers the forwarded request `req` (from the cache, else from the upstreams, scrubbed
+/// against our zones `own`), encoded for `transport`: over UDP within the client's size limit
+/// (TC beyond it), over TCP whole.
+pub async fn answer(
+    cache: &Cache,
+    upstreams: &[SocketAddr],
+    own: &Catalog,
+    req: &Message,
+    transport: Transport,
+    stats: &Stats,
+) -> Option<Vec<u8>> {
+    let q: Query = req.queries.first()?.clone();
+    let mut resp = response_to(req, ResponseCode::NoError);
+    resp.metadata.recursion_available = true;
+    let now = Instant::now();
+    match cache.get(q.name(), q.query_type(), now) {
+        Some(c) => {
+            stats.cache_hits.inc();
+            resp.metadata.response_code = c.rcode;
+            resp.answers = c.answers;
+            resp.authorities = c.authorities;
+        }
+        None => {
+            stats.cache_misses.inc();
+            match resolve(upstreams, &q).await {
+                Some(mut m) => {
+                    scrub::scrub(&q, &mut m, own);
+                    cache.put(q.name(), q.query_type(), &m, now);
+                    resp.metadata.response_code = m.response_code;
+                    resp.answers = m.answers;
+                    resp.authorities = m.authorities;
+                }
+                None => resp.metadata.response_code = ResponseCode::ServFail,
+            }
+        }
+    }
+    if resp.metadata.response_code != ResponseCode::ServFail {
+        scrub::complete(&q, &mut resp, own);
+    }
+    let limit = match transport {
+        Transport::Udp => udp_limit(req),
+        Transport::Tcp => TCP_LIMIT,
+    };
+    encode(resp, None, limit, stats)
 }
 
 fn random_id() -> u16 {

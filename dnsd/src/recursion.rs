@@ -5,10 +5,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use hickory_proto::op::{Message, Query, ResponseCode};
+use hickory_proto::op::Message;
 
 use crate::clock::unix_now;
-use crate::message::{encode, response_to};
+use crate::handler::Transport;
 use crate::rrl::Verdict;
 use crate::state::Shared;
 
@@ -27,7 +27,7 @@ impl Shared {
         let sh = self.clone();
         let t0 = Instant::now();
         rt.spawn(async move {
-            if let Some(mut b) = sh.forward(req).await {
+            if let Some(mut b) = sh.forward(req, Transport::Udp).await {
                 sh.metrics.tasks.answer(&b);
                 sh.metrics.tasks.latency(t0.elapsed(), 1);
                 let ok = sh.rrl_off()
@@ -47,43 +47,10 @@ impl Shared {
         });
     }
 
-    pub(crate) async fn forward(&self, req: Message) -> Option<Vec<u8>> {
-        let q: Query = req.queries[0].clone();
-        let mut resp = response_to(&req, ResponseCode::NoError);
-        resp.metadata.recursion_available = true;
-        let now = Instant::now();
-        let hit = self.cache.get(q.name(), q.query_type(), now);
-        let got = match hit {
-            Some(c) => {
-                self.stats.cache_hits.inc();
-                Some(c)
-            }
-            None => {
-                self.stats.cache_misses.inc();
-                let ups = self.view.load().upstream.clone();
-                match crate::forward::resolve(&ups, &q).await {
-                    Some(m) => {
-                        self.cache.put(q.name(), q.query_type(), &m, now);
-                        resp.metadata.response_code = m.response_code;
-                        resp.answers = m.answers;
-                        resp.authorities = m.authorities;
-                        None
-                    }
-                    None => {
-                        resp.metadata.response_code = ResponseCode::ServFail;
-                        None
-                    }
-                }
-            }
-        };
-        if let Some(c) = got {
-            resp.metadata.response_code = c.rcode;
-            resp.answers = c.answers;
-            resp.authorities = c.authorities;
-        }
-        Some(resp).and_then(|r| {
-            let limit = crate::message::udp_limit(&req);
-            encode(r, None, limit, &self.stats)
-        })
+    /// The answer to a forwarded `req`, sized for the client's transport.
+    pub(crate) async fn forward(&self, req: Message, transport: Transport) -> Option<Vec<u8>> {
+        let ups = self.view.load().upstream.clone();
+        let own = self.policy.load().catalog.clone();
+        crate::forward::answer(&self.cache, &ups, &own, &req, transport, &self.stats).await
     }
 }

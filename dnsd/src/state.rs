@@ -47,7 +47,7 @@ pub struct Shared {
     /// The most recent dynamic updates (for `dnsd status`), newest last.
     journal: Mutex<VecDeque<UpdateEntry>>,
     pub(crate) cache: crate::forward::Cache,
-    rrl: Mutex<Rrl>,
+    rrl: ArcSwap<Rrl>,
     pub(crate) writer: tokio::sync::Mutex<Writer>,
     /// TCP connection slots ([`crate::admission`]).
     pub(crate) tcp: Arc<TcpAdmission>,
@@ -67,7 +67,7 @@ impl Shared {
             .collect();
         let s = Shared {
             policy: ArcSwap::from_pointee(p),
-            rrl: Mutex::new(Rrl::new(view.rrl.clone())),
+            rrl: ArcSwap::from_pointee(Rrl::new(view.rrl.clone())),
             view: ArcSwap::new(view),
             stats: Stats::default(),
             metrics: Default::default(),
@@ -103,7 +103,7 @@ impl Shared {
                 if self.view.load().listen != view.listen {
                     tracing::warn!("listen addresses changed: restart dnsd to apply them");
                 }
-                *self.rrl.lock().unwrap_or_else(|e| e.into_inner()) = Rrl::new(view.rrl.clone());
+                self.rrl.store(Arc::new(Rrl::new(view.rrl.clone())));
                 self.policy.store(Arc::new(p));
                 self.view.store(view);
                 for z in &changed {
@@ -169,16 +169,12 @@ impl Shared {
 
     /// True when RRL is off.
     pub fn rrl_off(&self) -> bool {
-        self.rrl.lock().unwrap_or_else(|e| e.into_inner()).off()
+        self.rrl.load().off()
     }
 
     /// Accounts one UDP response to `src`.
     pub fn rrl_check(&self, src: IpAddr, now: u64) -> Verdict {
-        let v = self
-            .rrl
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .check(src, now);
+        let v = self.rrl.load().check(src, now);
         match v {
             Verdict::Drop => self.stats.rrl_dropped.inc(),
             Verdict::Slip => self.stats.rrl_slipped.inc(),
