@@ -64,7 +64,8 @@ async fn write_frame(s: &mut TcpStream, b: &[u8]) -> std::io::Result<()> {
 
 /// Waits until the client sends something (true) or has been idle longer than the idle limit,
 /// which shortens while slots run short (false). The limit is looked at again every second,
-/// so connections already waiting are closed sooner too.
+/// so connections already waiting are closed sooner too, until enough are closed that slots
+/// no longer run short.
 async fn wait_request(shared: &Shared, s: &TcpStream) -> bool {
     let since = Instant::now();
     loop {
@@ -74,8 +75,12 @@ async fn wait_request(shared: &Shared, s: &TcpStream) -> bool {
         if left.is_zero() {
             return false;
         }
-        match tokio::time::timeout(left.min(Duration::from_secs(1)), s.readable()).await {
-            Ok(r) => return r.is_ok(),
+        // A peek consumes nothing, so giving up on it to look at the limit again loses no
+        // bytes (and unlike `readable()` it sees through readiness left from the last read).
+        let mut one = [0u8; 1];
+        match tokio::time::timeout(left.min(Duration::from_secs(1)), s.peek(&mut one)).await {
+            Ok(Ok(n)) => return n > 0,
+            Ok(Err(_)) => return false,
             Err(_) => continue,
         }
     }
