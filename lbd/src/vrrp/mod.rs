@@ -10,6 +10,7 @@ mod machine;
 mod tests;
 
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::Duration;
 
 use hostfile::{LbView, VrrpConfig};
 use tokio::sync::watch;
@@ -19,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use crate::desired::Role;
 
 pub use codec::{Advert, DecodeError, GROUP, PROTO, checksum, decode, encode, ip_packet};
-pub use machine::{Action, Machine, Params, State};
+pub use machine::{Action, Ignored, MAX_LEARNED_FACTOR, Machine, Params, State};
 
 /// Where VRRP runs for `cfg`: interface name, index and our source address on it.
 pub fn locate(cfg: &VrrpConfig, view: &LbView) -> anyhow::Result<(String, u32, Ipv4Addr)> {
@@ -105,7 +106,11 @@ pub fn spawn(
         preempt: cfg.preempt,
         interval_cs: (cfg.interval.as_millis() / 10).clamp(1, 4095) as u16,
         local,
+        addrs: addrs.clone(),
+        peers: cfg.peers.clone(),
     };
+    // Strangers' adverts are logged at most a few per minute (a flood must not flood the log).
+    let strangers = runtime::ratelimit::LogLimiter::new(Duration::from_secs(60), 5);
     let dests: Vec<Ipv4Addr> = if multicast {
         vec![GROUP]
     } else {
@@ -164,6 +169,19 @@ pub fn spawn(
                             let pkt: &[u8] = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast(), n) };
                             match decode(pkt) {
                                 Ok((src, adv)) if adv.vrid == p.vrid => {
+                                    if let Err(why) = m.screen(&adv, src) {
+                                        if !matches!(why, Ignored::Own)
+                                            && let Some(suppressed) = strangers.allow("ignored", std::time::Instant::now())
+                                        {
+                                            tracing::warn!(from = %src, priority = adv.priority, suppressed, "VRRP advert ignored: {why}");
+                                        }
+                                        continue;
+                                    }
+                                    if adv.interval_cs > m.max_learned_cs()
+                                        && let Some(suppressed) = strangers.allow("interval", std::time::Instant::now())
+                                    {
+                                        tracing::warn!(from = %src, interval_ms = u64::from(adv.interval_cs) * 10, bound_ms = u64::from(m.max_learned_cs()) * 10, suppressed, "VRRP: the master's advertisement interval is beyond {MAX_LEARNED_FACTOR}x ours; followed at the bound (set the same interval on every node)");
+                                    }
                                     let learned = m.master_adver_interval();
                                     handle(m.on_advert(&adv, src, Instant::now()));
                                     if m.master_adver_interval() != learned {
