@@ -395,7 +395,7 @@ fn apply_counted(
 fn start_vrrp(
     view: &LbView,
     stop: &CancellationToken,
-) -> anyhow::Result<(Option<tokio::task::JoinHandle<()>>, watch::Receiver<Role>)> {
+) -> Result<(Option<tokio::task::JoinHandle<()>>, watch::Receiver<Role>), vrrp::VrrpError> {
     match &view.vrrp {
         Some(cfg) => {
             let (tx, rx) = watch::channel(Role::Backup);

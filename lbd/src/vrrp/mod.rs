@@ -22,21 +22,50 @@ use crate::desired::Role;
 pub use codec::{Advert, DecodeError, GROUP, PROTO, checksum, decode, encode, ip_packet};
 pub use machine::{Action, Ignored, MAX_LEARNED_FACTOR, Machine, Params, State};
 
+/// Why VRRP cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum VrrpError {
+    /// No interface configured and no service VIP to find one from.
+    #[error("VRRP needs `interface` in [lb.vrrp] when there is no service")]
+    NoInterface,
+    /// The first VIP cannot be placed (its interface is what VRRP would use).
+    #[error(transparent)]
+    Place(#[from] crate::vip::VipError),
+    /// The configured interface does not exist.
+    #[error("VRRP interface `{0}` does not exist: fix `interface` in [lb.vrrp]")]
+    MissingInterface(String),
+    /// The interface's addresses cannot be listed.
+    #[error(transparent)]
+    Addresses(#[from] std::io::Error),
+    /// The interface has no address of its own to send from.
+    #[error("interface `{0}` has no IPv4 address to send VRRP from")]
+    NoAddress(String),
+    /// The raw socket cannot be opened.
+    #[error("VRRP socket on {iface}: {error} (needs root/CAP_NET_RAW)")]
+    Socket {
+        /// The interface.
+        iface: String,
+        /// What failed.
+        error: std::io::Error,
+    },
+    /// The socket cannot be registered with the runtime.
+    #[error("registering the VRRP socket: {0}")]
+    Register(std::io::Error),
+}
+
 /// Where VRRP runs for `cfg`: interface name, index and our source address on it.
-pub fn locate(cfg: &VrrpConfig, view: &LbView) -> anyhow::Result<(String, u32, Ipv4Addr)> {
+pub fn locate(cfg: &VrrpConfig, view: &LbView) -> Result<(String, u32, Ipv4Addr), VrrpError> {
     let iface = match cfg.interface.clone().or_else(|| view.interface.clone()) {
         Some(i) => i,
         None => {
             let vips = crate::desired::managed_vips(view);
-            let first = vips.first().ok_or_else(|| {
-                anyhow::anyhow!("VRRP needs `interface` in [lb.vrrp] when there is no service")
-            })?;
+            let first = vips.first().ok_or(VrrpError::NoInterface)?;
             crate::vip::place(first)?.iface
         }
     };
-    let index = crate::vip::if_index(&iface).ok_or_else(|| {
-        anyhow::anyhow!("VRRP interface `{iface}` does not exist: fix `interface` in [lb.vrrp]")
-    })?;
+    let Some(index) = crate::vip::if_index(&iface) else {
+        return Err(VrrpError::MissingInterface(iface));
+    };
     let vips: Vec<Ipv4Addr> = crate::desired::managed_vips(view)
         .iter()
         .map(|v| v.addr)
@@ -47,9 +76,7 @@ pub fn locate(cfg: &VrrpConfig, view: &LbView) -> anyhow::Result<(String, u32, I
             .into_iter()
             .find(|a| a.index == index && !vips.contains(&a.addr))
             .map(|a| a.addr)
-            .ok_or_else(|| {
-                anyhow::anyhow!("interface `{iface}` has no IPv4 address to send VRRP from")
-            })?,
+            .ok_or_else(|| VrrpError::NoAddress(iface.clone()))?,
     };
     Ok((iface, index, local))
 }
@@ -85,17 +112,19 @@ pub fn spawn(
     view: &LbView,
     role: watch::Sender<Role>,
     stop: CancellationToken,
-) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+) -> Result<tokio::task::JoinHandle<()>, VrrpError> {
     let (iface, index, local) = locate(&cfg, view)?;
     let multicast = cfg.peers.is_empty();
-    let sock = open_socket(&iface, index, local, multicast)
-        .map_err(|e| anyhow::anyhow!("VRRP socket on {iface}: {e} (needs root/CAP_NET_RAW)"))?;
+    let sock = open_socket(&iface, index, local, multicast).map_err(|error| VrrpError::Socket {
+        iface: iface.clone(),
+        error,
+    })?;
     // SAFETY: the socket2 `Socket` owns its descriptor and is moved into the AsyncFd, which
     // keeps it open for as long as it is registered.
     let sock = unsafe {
         tokio::io::unix::AsyncFd::register_with_interest(sock, tokio::io::Interest::READABLE)
     }
-    .map_err(|e| anyhow::anyhow!("registering the VRRP socket: {e}"))?;
+    .map_err(|e| VrrpError::Register(std::io::Error::from(e)))?;
     let addrs: Vec<Ipv4Addr> = crate::desired::managed_vips(view)
         .iter()
         .map(|v| v.addr)
