@@ -204,11 +204,7 @@ pub async fn serve(
                     .services
                     .iter()
                     .any(|v| v.dataplane == hostfile::Dataplane::Kernel);
-                let ct = if kernel {
-                    conntrack::read_conntrack().map(|t| conntrack::conntrack_active(&t))
-                } else {
-                    None
-                };
+                let ct = if kernel { conntrack::active() } else { None };
                 let active = |svc: &hostfile::VirtualService, a: SocketAddrV4| match svc.dataplane {
                     hostfile::Dataplane::Proxy => {
                         let m = counters.lock().unwrap_or_else(|e| e.into_inner());
@@ -399,7 +395,7 @@ fn apply_counted(
 fn start_vrrp(
     view: &LbView,
     stop: &CancellationToken,
-) -> anyhow::Result<(Option<tokio::task::JoinHandle<()>>, watch::Receiver<Role>)> {
+) -> Result<(Option<tokio::task::JoinHandle<()>>, watch::Receiver<Role>), vrrp::VrrpError> {
     match &view.vrrp {
         Some(cfg) => {
             let (tx, rx) = watch::channel(Role::Backup);

@@ -244,7 +244,7 @@ impl Collector for ActiveCollector {
             .iter()
             .any(|c| c.dataplane == hostfile::Dataplane::Kernel)
         {
-            crate::conntrack::read_conntrack().map(|t| crate::conntrack::conntrack_active(&t))
+            crate::conntrack::active()
         } else {
             None
         };

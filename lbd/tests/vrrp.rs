@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use e2e::{Host, Lab, Proc, Ready};
+use lbd::vrrp::GROUP;
 use nix::sys::signal::Signal;
 
 const VIP: &str = "192.168.1.120";
@@ -358,4 +359,99 @@ fn reload_with_a_higher_priority_takes_over() {
     wait_vip(&p.lb1, false, Duration::from_secs(1));
     lb1.wait_for_log("entering BACKUP", Duration::from_secs(1))
         .unwrap();
+}
+
+/// Sends one forged VRRP advert from `h` (its eth0) to `dst` (the VRRP group or a unicast
+/// peer), with `src` as the claimed sender: `addrs` as its address list, `interval_cs` as its interval, priority 255.
+fn spoof(
+    h: &Host,
+    src: std::net::Ipv4Addr,
+    dst: std::net::Ipv4Addr,
+    addrs: Vec<std::net::Ipv4Addr>,
+    interval_cs: u16,
+) {
+    use lbd::vrrp::{Advert, encode, ip_packet};
+    use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+    let a = Advert {
+        vrid: 51,
+        priority: 255,
+        interval_cs,
+        addrs,
+    };
+    let pkt = ip_packet(&encode(&a, src, dst), src, dst);
+    h.enter(|| {
+        let s = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(112))).unwrap();
+        s.set_header_included_v4(true).unwrap();
+        s.bind_device(Some(b"eth0")).unwrap();
+        s.set_multicast_if_v4(&"192.168.1.50".parse().unwrap())
+            .unwrap();
+        let to = SockAddr::from(std::net::SocketAddrV4::new(dst, 0));
+        assert_eq!(s.send_to(&pkt, &to).unwrap(), pkt.len());
+    });
+}
+
+#[test]
+fn a_stranger_cannot_silence_the_master() {
+    // Issue 19.5: one forged advert (vrid 51, priority 255, no addresses, interval 4095 cs)
+    // used to take the VIP away for 3 x 40.95 s.
+    e2e::require_netns!("nft");
+    let p = pair("lbvspoof");
+    let stranger: std::net::Ipv4Addr = "192.168.1.66".parse().unwrap();
+    let vip: std::net::Ipv4Addr = VIP.parse().unwrap();
+    let c1 = conf(&p.lab, "lb1", 150);
+    let mut lb1 = lbd(&p.lb1, &c1);
+    lb1.wait_for_log("entering MASTER", Duration::from_secs(3))
+        .unwrap();
+    wait_vip(&p.lb1, true, Duration::from_secs(1));
+
+    // Another address list than ours (keepalived drops these too): ignored, and said.
+    let cursor = lb1.log_cursor();
+    spoof(&p.client, stranger, GROUP, vec![], 4095);
+    lb1.wait_for_log_after(cursor, "VRRP advert ignored", Duration::from_secs(3))
+        .unwrap();
+    assert!(holds_vip(&p.lb1), "the forged advert took the VIP");
+    assert!(
+        !lb1.stderr().contains("entering BACKUP"),
+        "{}",
+        lb1.stderr()
+    );
+
+    // Our own address list (VRRPv3 cannot tell a forger from a peer without `peers`): the
+    // master yields, but the interval it learns is bounded, so it is back within about
+    // 3 x 4 x its own interval instead of 123 s.
+    let cursor = lb1.log_cursor();
+    spoof(&p.client, stranger, GROUP, vec![vip], 4095);
+    lb1.wait_for_log_after(cursor, "entering BACKUP", Duration::from_secs(3))
+        .unwrap();
+    wait_vip(&p.lb1, false, Duration::from_secs(2));
+    let back = wait_vip(&p.lb1, true, Duration::from_secs(5));
+    println!("forged advert with our addresses: VIP back after {back:?}");
+    assert!(lb1.stop_with(Duration::from_secs(5)).success());
+
+    // With `peers` set only the peers are heard: the same advert, sent to lb1 itself (it
+    // listens for unicast adverts then), is ignored.
+    let c1 = conf_with(&p.lab, "lb1peers", 150, ", peers = [\"192.168.1.3\"]");
+    let mut lb1 = lbd(&p.lb1, &c1);
+    lb1.wait_for_log("entering MASTER", Duration::from_secs(3))
+        .unwrap();
+    wait_vip(&p.lb1, true, Duration::from_secs(1));
+    let cursor = lb1.log_cursor();
+    spoof(
+        &p.client,
+        stranger,
+        "192.168.1.2".parse().unwrap(),
+        vec![vip],
+        4095,
+    );
+    lb1.wait_for_log_after(cursor, "VRRP advert ignored", Duration::from_secs(3))
+        .unwrap();
+    assert!(
+        holds_vip(&p.lb1),
+        "a stranger's advert took the VIP despite `peers`"
+    );
+    assert!(
+        !lb1.stderr().contains("entering BACKUP"),
+        "{}",
+        lb1.stderr()
+    );
 }

@@ -40,6 +40,38 @@ pub struct Params {
     pub interval_cs: u16,
     /// Our primary address (tie-break between equal priorities).
     pub local: Ipv4Addr,
+    /// The addresses we protect: an advert must list the same (in any order), as keepalived
+    /// requires by default; anything else is not our virtual router.
+    pub addrs: Vec<Ipv4Addr>,
+    /// The only senders heard when not empty (`peers` in [lb.vrrp]).
+    pub peers: Vec<Ipv4Addr>,
+}
+
+/// The longest advertisement interval a backup learns, as a multiple of its own: a master
+/// slower than that is followed at this bound, so one forged advert with a long interval
+/// silences this node for at most about 3 x this x its own interval.
+pub const MAX_LEARNED_FACTOR: u16 = 4;
+
+/// Why an advert was not heard.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Ignored {
+    /// Another virtual router.
+    #[error("virtual router {0}, not ours")]
+    Vrid(u8),
+    /// Our own advert (looped back).
+    #[error("our own advert")]
+    Own,
+    /// `peers` is set and the sender is not one of them.
+    #[error("sender is not one of the configured peers")]
+    NotPeer,
+    /// The address list differs from ours.
+    #[error("address list {theirs:?} differs from ours {ours:?}")]
+    Addresses {
+        /// What the advert lists.
+        theirs: Vec<Ipv4Addr>,
+        /// What we protect.
+        ours: Vec<Ipv4Addr>,
+    },
 }
 
 fn cs(c: u16) -> Duration {
@@ -120,17 +152,50 @@ impl Machine {
         }
     }
 
-    /// An advertisement for our VRID arrived from `src`.
+    /// Whether an advert from `src` is heard at all: our VRID, not our own, from a configured
+    /// peer (when `peers` is set), with our address list (pure).
+    pub fn screen(&self, a: &Advert, src: Ipv4Addr) -> Result<(), Ignored> {
+        if a.vrid != self.p.vrid {
+            return Err(Ignored::Vrid(a.vrid));
+        }
+        if src == self.p.local {
+            return Err(Ignored::Own);
+        }
+        if !self.p.peers.is_empty() && !self.p.peers.contains(&src) {
+            return Err(Ignored::NotPeer);
+        }
+        let (mut theirs, mut ours) = (a.addrs.clone(), self.p.addrs.clone());
+        theirs.sort_unstable();
+        theirs.dedup();
+        ours.sort_unstable();
+        ours.dedup();
+        if theirs != ours {
+            return Err(Ignored::Addresses { theirs, ours });
+        }
+        Ok(())
+    }
+
+    /// The longest interval learned from a master (see [`MAX_LEARNED_FACTOR`]).
+    pub fn max_learned_cs(&self) -> u16 {
+        self.p
+            .interval_cs
+            .saturating_mul(MAX_LEARNED_FACTOR)
+            .clamp(1, 4095)
+    }
+
+    /// An advertisement for our VRID arrived from `src`; ignored unless [`Machine::screen`]
+    /// lets it through.
     pub fn on_advert(&mut self, a: &Advert, src: Ipv4Addr, now: Instant) -> Vec<Action> {
-        if a.vrid != self.p.vrid || src == self.p.local {
+        if self.screen(a, src).is_err() {
             return Vec::new();
         }
+        let learned = a.interval_cs.clamp(1, self.max_learned_cs());
         match self.state {
             State::Backup => {
                 if a.priority == 0 {
                     self.deadline = now + self.skew();
                 } else if !self.p.preempt || a.priority >= self.p.priority {
-                    self.master_adver_cs = a.interval_cs.max(1);
+                    self.master_adver_cs = learned;
                     self.deadline = now + self.master_down();
                 }
                 Vec::new()
@@ -143,7 +208,7 @@ impl Machine {
                     || (a.priority == self.p.priority && u32::from(src) > u32::from(self.p.local))
                 {
                     self.state = State::Backup;
-                    self.master_adver_cs = a.interval_cs.max(1);
+                    self.master_adver_cs = learned;
                     self.deadline = now + self.master_down();
                     vec![Action::BecomeBackup]
                 } else {

@@ -10,6 +10,7 @@ mod machine;
 mod tests;
 
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::Duration;
 
 use hostfile::{LbView, VrrpConfig};
 use tokio::sync::watch;
@@ -19,23 +20,52 @@ use tokio_util::sync::CancellationToken;
 use crate::desired::Role;
 
 pub use codec::{Advert, DecodeError, GROUP, PROTO, checksum, decode, encode, ip_packet};
-pub use machine::{Action, Machine, Params, State};
+pub use machine::{Action, Ignored, MAX_LEARNED_FACTOR, Machine, Params, State};
+
+/// Why VRRP cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum VrrpError {
+    /// No interface configured and no service VIP to find one from.
+    #[error("VRRP needs `interface` in [lb.vrrp] when there is no service")]
+    NoInterface,
+    /// The first VIP cannot be placed (its interface is what VRRP would use).
+    #[error(transparent)]
+    Place(#[from] crate::vip::VipError),
+    /// The configured interface does not exist.
+    #[error("VRRP interface `{0}` does not exist: fix `interface` in [lb.vrrp]")]
+    MissingInterface(String),
+    /// The interface's addresses cannot be listed.
+    #[error(transparent)]
+    Addresses(#[from] std::io::Error),
+    /// The interface has no address of its own to send from.
+    #[error("interface `{0}` has no IPv4 address to send VRRP from")]
+    NoAddress(String),
+    /// The raw socket cannot be opened.
+    #[error("VRRP socket on {iface}: {error} (needs root/CAP_NET_RAW)")]
+    Socket {
+        /// The interface.
+        iface: String,
+        /// What failed.
+        error: std::io::Error,
+    },
+    /// The socket cannot be registered with the runtime.
+    #[error("registering the VRRP socket: {0}")]
+    Register(std::io::Error),
+}
 
 /// Where VRRP runs for `cfg`: interface name, index and our source address on it.
-pub fn locate(cfg: &VrrpConfig, view: &LbView) -> anyhow::Result<(String, u32, Ipv4Addr)> {
+pub fn locate(cfg: &VrrpConfig, view: &LbView) -> Result<(String, u32, Ipv4Addr), VrrpError> {
     let iface = match cfg.interface.clone().or_else(|| view.interface.clone()) {
         Some(i) => i,
         None => {
             let vips = crate::desired::managed_vips(view);
-            let first = vips.first().ok_or_else(|| {
-                anyhow::anyhow!("VRRP needs `interface` in [lb.vrrp] when there is no service")
-            })?;
+            let first = vips.first().ok_or(VrrpError::NoInterface)?;
             crate::vip::place(first)?.iface
         }
     };
-    let index = crate::vip::if_index(&iface).ok_or_else(|| {
-        anyhow::anyhow!("VRRP interface `{iface}` does not exist: fix `interface` in [lb.vrrp]")
-    })?;
+    let Some(index) = crate::vip::if_index(&iface) else {
+        return Err(VrrpError::MissingInterface(iface));
+    };
     let vips: Vec<Ipv4Addr> = crate::desired::managed_vips(view)
         .iter()
         .map(|v| v.addr)
@@ -46,9 +76,7 @@ pub fn locate(cfg: &VrrpConfig, view: &LbView) -> anyhow::Result<(String, u32, I
             .into_iter()
             .find(|a| a.index == index && !vips.contains(&a.addr))
             .map(|a| a.addr)
-            .ok_or_else(|| {
-                anyhow::anyhow!("interface `{iface}` has no IPv4 address to send VRRP from")
-            })?,
+            .ok_or_else(|| VrrpError::NoAddress(iface.clone()))?,
     };
     Ok((iface, index, local))
 }
@@ -84,17 +112,19 @@ pub fn spawn(
     view: &LbView,
     role: watch::Sender<Role>,
     stop: CancellationToken,
-) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+) -> Result<tokio::task::JoinHandle<()>, VrrpError> {
     let (iface, index, local) = locate(&cfg, view)?;
     let multicast = cfg.peers.is_empty();
-    let sock = open_socket(&iface, index, local, multicast)
-        .map_err(|e| anyhow::anyhow!("VRRP socket on {iface}: {e} (needs root/CAP_NET_RAW)"))?;
+    let sock = open_socket(&iface, index, local, multicast).map_err(|error| VrrpError::Socket {
+        iface: iface.clone(),
+        error,
+    })?;
     // SAFETY: the socket2 `Socket` owns its descriptor and is moved into the AsyncFd, which
     // keeps it open for as long as it is registered.
     let sock = unsafe {
         tokio::io::unix::AsyncFd::register_with_interest(sock, tokio::io::Interest::READABLE)
     }
-    .map_err(|e| anyhow::anyhow!("registering the VRRP socket: {e}"))?;
+    .map_err(|e| VrrpError::Register(std::io::Error::from(e)))?;
     let addrs: Vec<Ipv4Addr> = crate::desired::managed_vips(view)
         .iter()
         .map(|v| v.addr)
@@ -105,7 +135,11 @@ pub fn spawn(
         preempt: cfg.preempt,
         interval_cs: (cfg.interval.as_millis() / 10).clamp(1, 4095) as u16,
         local,
+        addrs: addrs.clone(),
+        peers: cfg.peers.clone(),
     };
+    // Strangers' adverts are logged at most a few per minute (a flood must not flood the log).
+    let strangers = runtime::ratelimit::LogLimiter::new(Duration::from_secs(60), 5);
     let dests: Vec<Ipv4Addr> = if multicast {
         vec![GROUP]
     } else {
@@ -164,6 +198,19 @@ pub fn spawn(
                             let pkt: &[u8] = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast(), n) };
                             match decode(pkt) {
                                 Ok((src, adv)) if adv.vrid == p.vrid => {
+                                    if let Err(why) = m.screen(&adv, src) {
+                                        if !matches!(why, Ignored::Own)
+                                            && let Some(suppressed) = strangers.allow("ignored", std::time::Instant::now())
+                                        {
+                                            tracing::warn!(from = %src, priority = adv.priority, suppressed, "VRRP advert ignored: {why}");
+                                        }
+                                        continue;
+                                    }
+                                    if adv.interval_cs > m.max_learned_cs()
+                                        && let Some(suppressed) = strangers.allow("interval", std::time::Instant::now())
+                                    {
+                                        tracing::warn!(from = %src, interval_ms = u64::from(adv.interval_cs) * 10, bound_ms = u64::from(m.max_learned_cs()) * 10, suppressed, "VRRP: the master's advertisement interval is beyond {MAX_LEARNED_FACTOR}x ours; followed at the bound (set the same interval on every node)");
+                                    }
                                     let learned = m.master_adver_interval();
                                     handle(m.on_advert(&adv, src, Instant::now()));
                                     if m.master_adver_interval() != learned {

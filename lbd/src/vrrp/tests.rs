@@ -8,6 +8,8 @@ fn params(priority: u8, preempt: bool) -> Params {
         preempt,
         interval_cs: 100,
         local: Ipv4Addr::new(192, 168, 1, 2),
+        addrs: vec![Ipv4Addr::new(192, 168, 1, 120)],
+        peers: Vec::new(),
     }
 }
 
@@ -193,4 +195,94 @@ fn own_and_foreign_vrid_ignored() {
             .is_empty()
     );
     assert_eq!(m.state(), State::Master);
+}
+
+/// Issue 19.5: the forged advert (vrid 51, priority 255, no addresses, 4095 cs).
+fn forged(addrs: Vec<Ipv4Addr>) -> Advert {
+    Advert {
+        vrid: 51,
+        priority: 255,
+        interval_cs: 4095,
+        addrs,
+    }
+}
+
+const STRANGER: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 66);
+
+#[test]
+fn an_advert_with_another_address_list_is_ignored() {
+    let now = Instant::now();
+    let (mut m, _) = Machine::start(params(150, true), now);
+    m.on_timer(m.deadline());
+    assert_eq!(m.state(), State::Master);
+    let deadline = m.deadline();
+    for addrs in [
+        vec![],
+        vec![Ipv4Addr::new(192, 168, 1, 121)],
+        vec![
+            Ipv4Addr::new(192, 168, 1, 120),
+            Ipv4Addr::new(192, 168, 1, 121),
+        ],
+    ] {
+        let a = forged(addrs.clone());
+        assert!(
+            matches!(m.screen(&a, STRANGER), Err(Ignored::Addresses { .. })),
+            "{addrs:?}"
+        );
+        assert!(m.on_advert(&a, STRANGER, now).is_empty(), "{addrs:?}");
+        assert_eq!(m.state(), State::Master);
+        assert_eq!(m.deadline(), deadline);
+    }
+    // The same list in another order (and repeated) is ours.
+    let mut p = params(150, true);
+    p.addrs = vec![
+        Ipv4Addr::new(192, 168, 1, 121),
+        Ipv4Addr::new(192, 168, 1, 120),
+    ];
+    let (m, _) = Machine::start(p, now);
+    let a = Advert {
+        addrs: vec![
+            Ipv4Addr::new(192, 168, 1, 120),
+            Ipv4Addr::new(192, 168, 1, 121),
+            Ipv4Addr::new(192, 168, 1, 120),
+        ],
+        ..adv(100)
+    };
+    assert_eq!(m.screen(&a, PEER), Ok(()));
+}
+
+#[test]
+fn with_peers_only_the_peers_are_heard() {
+    let now = Instant::now();
+    let mut p = params(150, true);
+    p.peers = vec![PEER];
+    let (mut m, _) = Machine::start(p, now);
+    m.on_timer(m.deadline());
+    assert_eq!(m.state(), State::Master);
+    let a = forged(vec![Ipv4Addr::new(192, 168, 1, 120)]);
+    assert_eq!(m.screen(&a, STRANGER), Err(Ignored::NotPeer));
+    assert!(m.on_advert(&a, STRANGER, now).is_empty());
+    assert_eq!(m.state(), State::Master);
+    // The peer itself is heard.
+    assert_eq!(m.on_advert(&a, PEER, now), vec![Action::BecomeBackup]);
+}
+
+#[test]
+fn the_learned_interval_is_bounded() {
+    let now = Instant::now();
+    let (mut m, _) = Machine::start(params(150, true), now);
+    m.on_timer(m.deadline());
+    assert_eq!(m.state(), State::Master);
+    // Our own list, so the master yields (VRRPv3 has no authentication), but it follows the
+    // 40.95 s interval only up to 4 x its own 1 s: back after 12 s + skew, not 123 s + skew.
+    let a = forged(vec![Ipv4Addr::new(192, 168, 1, 120)]);
+    assert_eq!(m.on_advert(&a, STRANGER, now), vec![Action::BecomeBackup]);
+    assert_eq!(m.max_learned_cs(), 400);
+    assert_eq!(m.master_adver_interval(), Duration::from_secs(4));
+    // Master_Down_Interval = 3 x 4 s + skew, skew = (256-150) x 4 s / 256 = 1.65625 s.
+    assert_eq!(m.master_down(), Duration::from_micros(13_656_250));
+    assert_eq!(
+        m.on_timer(now + m.master_down()),
+        vec![Action::Send(150), Action::BecomeMaster]
+    );
 }
