@@ -121,7 +121,11 @@ async fn connection(shared: Arc<Shared>, mut s: TcpStream, peer: IpAddr) {
         ) {
             Decision::Reply(b) => vec![b],
             Decision::Drop => continue,
-            Decision::Forward(req) => shared.forward(*req, Transport::Tcp).await.into_iter().collect(),
+            Decision::Forward(req) => shared
+                .forward(*req, Transport::Tcp)
+                .await
+                .into_iter()
+                .collect(),
             Decision::Update(req, t) => shared.update(*req, t).await.into_iter().collect(),
             Decision::Transfer(z, req, t) => {
                 xfr = true;
