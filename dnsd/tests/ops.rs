@@ -207,9 +207,25 @@ fn metrics_move_with_queries_updates_and_transfers() {
     let dir = lan.lab.dir().to_owned();
     let conf = host_file(&dir, DNS);
     let state = dir.join("state");
-    // A user that does not exist: it keeps running as root and says so.
-    let mut d = spawn_dnsd(&lan.main, &conf, &state, &["--user", "no-such-dnsd-user"]);
-    d.wait_for_log("STILL RUNNING AS ROOT", Duration::from_secs(5))
+    // A user that does not exist: it refuses to start rather than serve as root.
+    let refused = lan
+        .main
+        .process(BIN)
+        .args(["--config", conf.to_str().unwrap(), "--state-dir"])
+        .arg(&state)
+        .args(["--user", "no-such-dnsd-user"])
+        .ready(e2e::Ready::Notify)
+        .timeout(Duration::from_secs(15))
+        .try_spawn()
+        .expect_err("dnsd must not start as root when its user is missing");
+    assert!(refused.status.is_some_and(|s| !s.success()), "{refused}");
+    assert!(
+        refused.stderr.contains("no-such-dnsd-user") && refused.stderr.contains("--user root"),
+        "{refused}"
+    );
+    // Root only when asked for by name.
+    let mut d = spawn_dnsd(&lan.main, &conf, &state, &["--user", "root"]);
+    d.wait_for_log("asked not to drop privileges", Duration::from_secs(5))
         .unwrap();
     assert!(e2e::procstatus::status_field(d.pid(), "Uid:").starts_with("0\t"));
     let before = scrape(&lan.main);
