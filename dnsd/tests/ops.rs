@@ -177,6 +177,33 @@ fn status_without_a_daemon_is_a_clear_error() {
 }
 
 /// Scrapes `/metrics` in `h`: (series with labels, value) pairs.
+/// Started as root by hand, dnsd never follows a link planted where its store goes (the daemon
+/// user owns the state folder after the first run): it refuses to start, and nothing is created
+/// where the link points.
+#[test]
+fn a_link_planted_as_the_store_stops_the_start() {
+    e2e::require_netns!();
+    let lan = SeedLan::build("dnsdlink");
+    let dir = lan.lab.dir().to_owned();
+    let conf = host_file(&dir, DNS);
+    let state = dir.join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let target = dir.join("planted");
+    std::os::unix::fs::symlink(&target, state.join("dnsd.redb")).unwrap();
+    let refused = lan
+        .main
+        .process(BIN)
+        .args(["--config", conf.to_str().unwrap(), "--state-dir"])
+        .arg(&state)
+        .args(["--user", "nobody"])
+        .ready(e2e::Ready::Notify)
+        .timeout(Duration::from_secs(15))
+        .try_spawn()
+        .expect_err("dnsd must not start through a planted link");
+    assert!(refused.stderr.contains("symbolic link"), "{refused}");
+    assert!(!target.exists(), "root created the link's target");
+}
+
 fn scrape(h: &Host) -> Vec<(String, f64)> {
     let out = h.run(&[
         "curl",

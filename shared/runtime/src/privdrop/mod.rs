@@ -114,6 +114,52 @@ pub enum Error {
         "no user given: refusing to run as root; pass --user NAME, or --user root to run as root"
     )]
     NoUser,
+    /// A folder the daemon would be given belongs to a third user.
+    #[error(
+        "{} belongs to {owner} (uid {uid}), neither root nor {user}: refusing to hand it to {user}; fix: give the daemon a folder of its own (chown root {} or chown {user} it, or pass --state-dir/--runtime-dir)",
+        path.display(),
+        path.display()
+    )]
+    ForeignFolder {
+        /// The folder.
+        path: PathBuf,
+        /// Its owner's name (or `uid N`).
+        owner: String,
+        /// Its owner's uid.
+        uid: u32,
+        /// The daemon user.
+        user: String,
+    },
+    /// A symbolic link where a daemon file goes: root does not follow it.
+    #[error(
+        "{} is a symbolic link: refusing to follow it as root; fix: remove it (the daemon creates its own files)",
+        path.display()
+    )]
+    Symlink {
+        /// The link.
+        path: PathBuf,
+    },
+    /// A daemon file with more than one name: handing it over would hand over the other names.
+    #[error(
+        "{} has {links} hard links: refusing to hand it over; fix: remove it (the daemon creates its own files)",
+        path.display()
+    )]
+    HardLinked {
+        /// The file.
+        path: PathBuf,
+        /// How many names it has.
+        links: u64,
+    },
+    /// A folder or file cannot be looked at or handed over.
+    #[error("cannot hand {} over to {user}: {source}", path.display())]
+    HandOver {
+        /// The folder or file.
+        path: PathBuf,
+        /// The daemon user.
+        user: String,
+        /// What the system said.
+        source: nix::errno::Errno,
+    },
     /// A folder the daemon writes in cannot be created.
     #[error("cannot create {}: {source}", path.display())]
     Folder {
@@ -248,8 +294,10 @@ pub fn drop_privileges(user: &str, keep: &[Capability]) -> Result<Dropped, Error
 }
 
 /// What a daemon started as root by hand does before it binds or opens anything: creates the
-/// `folders` it writes in and hands them and the `files` in them that it writes to `user`. Fails
-/// when `user` does not exist (see [`Error::NoSuchUser`]).
+/// `folders` it writes in and hands them and the `files` in them that it writes to `user`, never
+/// following a link inside them (see [`hand_over`]'s module). Fails when `user` does not exist
+/// (see [`Error::NoSuchUser`]), when a folder belongs to a third user, or when a link or a second
+/// hard link stands where a daemon file goes.
 pub fn prepare(user: &str, folders: &[PathBuf], files: &[PathBuf]) -> Result<(), Error> {
     for dir in folders {
         std::fs::create_dir_all(dir).map_err(|source| Error::Folder {
@@ -257,12 +305,18 @@ pub fn prepare(user: &str, folders: &[PathBuf], files: &[PathBuf]) -> Result<(),
             source,
         })?;
     }
-    if let Plan::Drop { .. } = plan(Uid::effective().as_raw(), user, lookup)? {
-        let mut owned: Vec<PathBuf> = folders.iter().chain(files).cloned().collect();
-        owned.dedup();
-        hand_over(user, &owned);
+    match plan(Uid::effective().as_raw(), user, lookup)? {
+        Plan::Drop { user, uid, gid } => handover::hand_over_to(
+            &handover::Recipient {
+                name: user,
+                uid,
+                gid,
+            },
+            folders,
+            files,
+        ),
+        Plan::Skip(_) => Ok(()),
     }
-    Ok(())
 }
 
 /// [`prepare`], then becomes `user` keeping only `keep` (see [`drop_privileges`]; with
