@@ -7,7 +7,9 @@
 //! ones (permitted, effective, inheritable and ambient, so a helper the daemon runs, such as
 //! `nft` for lbd, inherits them), the bounding set loses everything else and `no_new_privs` is
 //! set. Finally the result is verified for every thread from `/proc/self/task/*/status` and a
-//! `setuid(0)` must fail; any doubt is an error, never a silent half-drop.
+//! `setuid(0)` must fail; any doubt is an error, never a silent half-drop. A user that does not
+//! exist is an error too, never a reason to stay root (as `named -u` and ISC `dhcpd -user`):
+//! root only when asked for by name, `--user root`.
 //!
 //! Capabilities are per thread on Linux while glibc applies uid changes to all threads. So:
 //! with nothing to keep, the drop may happen once threads exist (the other threads lose all their
