@@ -15,8 +15,7 @@ fn main() -> ExitCode {
             user: |c| &c.user,
             command,
             check,
-            // dnsd keeps no capability: it drops root in `run`, once its sockets are bound.
-            drop_privileges: |_: &dnsd::Cli| Ok(()),
+            drop_privileges: prepare,
             run: dnsd::run,
         },
     )
@@ -59,4 +58,22 @@ fn check(t: &hostfile::HostTable) -> Result<String, CheckFailed> {
             fix: "correct the zone file or remove the record the host table already defines",
         }),
     }
+}
+
+/// dnsd keeps no capability, so it drops root in `run`, once its sockets are bound; before that,
+/// as root, the folders and files it writes are handed over (and a missing user stops the start).
+fn prepare(cli: &dnsd::Cli) -> Result<(), runtime::privdrop::Error> {
+    let v = dnsd::view(&runtime::daemon::load_or_exit(&cli.common.config));
+    let files = [
+        cli.common.state_path(&v.store),
+        cli.common.runtime_path(&v.control_socket),
+    ];
+    let given = [&cli.common.state_dir, &cli.common.runtime_dir];
+    let folders: Vec<_> = given
+        .into_iter()
+        .flatten()
+        .filter(|d| d.is_dir())
+        .cloned()
+        .collect();
+    runtime::privdrop::prepare(&cli.user, &folders, &files)
 }

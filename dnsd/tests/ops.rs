@@ -177,6 +177,33 @@ fn status_without_a_daemon_is_a_clear_error() {
 }
 
 /// Scrapes `/metrics` in `h`: (series with labels, value) pairs.
+/// Started as root by hand, dnsd never follows a link planted where its store goes (the daemon
+/// user owns the state folder after the first run): it refuses to start, and nothing is created
+/// where the link points.
+#[test]
+fn a_link_planted_as_the_store_stops_the_start() {
+    e2e::require_netns!();
+    let lan = SeedLan::build("dnsdlink");
+    let dir = lan.lab.dir().to_owned();
+    let conf = host_file(&dir, DNS);
+    let state = dir.join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let target = dir.join("planted");
+    std::os::unix::fs::symlink(&target, state.join("dnsd.redb")).unwrap();
+    let refused = lan
+        .main
+        .process(BIN)
+        .args(["--config", conf.to_str().unwrap(), "--state-dir"])
+        .arg(&state)
+        .args(["--user", "nobody"])
+        .ready(e2e::Ready::Notify)
+        .timeout(Duration::from_secs(15))
+        .try_spawn()
+        .expect_err("dnsd must not start through a planted link");
+    assert!(refused.stderr.contains("symbolic link"), "{refused}");
+    assert!(!target.exists(), "root created the link's target");
+}
+
 fn scrape(h: &Host) -> Vec<(String, f64)> {
     let out = h.run(&[
         "curl",
@@ -207,9 +234,25 @@ fn metrics_move_with_queries_updates_and_transfers() {
     let dir = lan.lab.dir().to_owned();
     let conf = host_file(&dir, DNS);
     let state = dir.join("state");
-    // A user that does not exist: it keeps running as root and says so.
-    let mut d = spawn_dnsd(&lan.main, &conf, &state, &["--user", "no-such-dnsd-user"]);
-    d.wait_for_log("STILL RUNNING AS ROOT", Duration::from_secs(5))
+    // A user that does not exist: it refuses to start rather than serve as root.
+    let refused = lan
+        .main
+        .process(BIN)
+        .args(["--config", conf.to_str().unwrap(), "--state-dir"])
+        .arg(&state)
+        .args(["--user", "no-such-dnsd-user"])
+        .ready(e2e::Ready::Notify)
+        .timeout(Duration::from_secs(15))
+        .try_spawn()
+        .expect_err("dnsd must not start as root when its user is missing");
+    assert!(refused.status.is_some_and(|s| !s.success()), "{refused}");
+    assert!(
+        refused.stderr.contains("no-such-dnsd-user") && refused.stderr.contains("--user root"),
+        "{refused}"
+    );
+    // Root only when asked for by name.
+    let mut d = spawn_dnsd(&lan.main, &conf, &state, &["--user", "root"]);
+    d.wait_for_log("asked not to drop privileges", Duration::from_secs(5))
         .unwrap();
     assert!(e2e::procstatus::status_field(d.pid(), "Uid:").starts_with("0\t"));
     let before = scrape(&lan.main);

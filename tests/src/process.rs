@@ -4,6 +4,8 @@
 //! datagram, a log line, or a bound port. A process that exits before it is ready
 //! fails the wait with everything it printed.
 //!
+//! The suite's daemons started without `--user` get `--user root` (see [`Spawn::try_spawn`]).
+//!
 //! Output goes to `<lab dir>/<name>.stdout` / `.stderr` and to memory (for
 //! [`Proc::wait_for_log`]); a [`Proc`] dropped while the test panics prints the
 //! tail of both, so a failing test shows the daemon's side of the story.
@@ -26,6 +28,28 @@ pub use running::{LogCursor, Proc};
 
 /// Grace between SIGTERM and SIGKILL when a [`Proc`] is dropped.
 const DROP_GRACE: Duration = Duration::from_secs(5);
+
+/// The suite's daemons, which refuse to start as root when their user does not exist.
+const DAEMONS: [&str; 3] = ["dhcpd", "dnsd", "lbd"];
+
+/// `--user root` for one of [`DAEMONS`] started without `--user`: the tests run as root on
+/// machines without the package's `lansuite` user, so they ask for root by name; a test about
+/// the privilege drop passes its own `--user`.
+fn daemon_user(program: &Path, args: &[OsString]) -> &'static [&'static str] {
+    let daemon = program
+        .file_name()
+        .and_then(OsStr::to_str)
+        .is_some_and(|n| DAEMONS.contains(&n));
+    let named = args.iter().any(|a| {
+        a.to_str()
+            .is_some_and(|a| a == "--user" || a.starts_with("--user="))
+    });
+    if daemon && !named {
+        &["--user", "root"]
+    } else {
+        &[]
+    }
+}
 
 /// When a spawned process counts as ready.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,7 +168,8 @@ impl<'h> Spawn<'h> {
     }
 
     /// Start it and wait until ready; on failure the process is gone and the error
-    /// holds its output (so a test can assert that a bad config is refused).
+    /// holds its output (so a test can assert that a bad config is refused). `dhcpd`,
+    /// `dnsd` and `lbd` without a `--user` argument are started with `--user root` first.
     pub fn try_spawn(self) -> Result<Proc, Box<SpawnError>> {
         let host = self.host;
         let base = self
@@ -164,6 +189,7 @@ impl<'h> Spawn<'h> {
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec", host.netns()])
             .arg(&self.program)
+            .args(daemon_user(&self.program, &self.args))
             .args(&self.args)
             .current_dir(self.dir.as_deref().unwrap_or(&dir))
             .stdin(Stdio::null())

@@ -75,9 +75,9 @@ fn relocate(path: &Path, dir: Option<&Path>) -> PathBuf {
 /// as the user name).
 #[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub struct UserArg {
-    /// Started as root, become this user before serving, keeping only the capabilities this
-    /// daemon needs (the systemd units' user); `root` keeps root. A user that does not exist keeps
-    /// root with a warning.
+    /// Started as root, become this user before serving (the systemd units' user), keeping only
+    /// the capabilities this daemon needs. A user that does not exist stops the start; `root`
+    /// keeps root, and only when asked for by name.
     #[arg(long = "user", value_name = "USER", default_value = DEFAULT_USER)]
     pub name: String,
 }

@@ -7,7 +7,9 @@
 //! ones (permitted, effective, inheritable and ambient, so a helper the daemon runs, such as
 //! `nft` for lbd, inherits them), the bounding set loses everything else and `no_new_privs` is
 //! set. Finally the result is verified for every thread from `/proc/self/task/*/status` and a
-//! `setuid(0)` must fail; any doubt is an error, never a silent half-drop.
+//! `setuid(0)` must fail; any doubt is an error, never a silent half-drop. A user that does not
+//! exist is an error too, never a reason to stay root (as `named -u` and ISC `dhcpd -user`):
+//! root only when asked for by name, `--user root`.
 //!
 //! Capabilities are per thread on Linux while glibc applies uid changes to all threads. So:
 //! with nothing to keep, the drop may happen once threads exist (the other threads lose all their
@@ -73,10 +75,8 @@ pub fn mask(caps: &[Capability]) -> u64 {
 pub enum Dropped {
     /// The process was not root (the systemd case): nothing to do.
     NotRoot,
-    /// Asked to stay root (`user` is `root` or empty).
+    /// Asked to stay root (`user` is `root`, or another name for uid 0).
     StayedRoot,
-    /// Root, but the user does not exist: still running as root (a warning was logged).
-    NoSuchUser(String),
     /// Now running as this user with only the kept capabilities.
     Dropped {
         /// The user name.
@@ -102,6 +102,66 @@ pub enum Error {
         /// What it said.
         detail: String,
     },
+    /// Root was asked to become a user that does not exist: starting as root instead would hand
+    /// every capability to the network-facing code, so the daemon does not start.
+    #[error(
+        "the user `{user}` does not exist: refusing to run as root; create it (adduser --system --group {user}), name another user with --user, or pass --user root to run as root"
+    )]
+    NoSuchUser {
+        /// The name given.
+        user: String,
+    },
+    /// Started as root with an empty `--user`.
+    #[error(
+        "no user given: refusing to run as root; pass --user NAME, or --user root to run as root"
+    )]
+    NoUser,
+    /// A folder the daemon would be given belongs to a third user.
+    #[error(
+        "{} belongs to {owner} (uid {uid}), neither root nor {user}: refusing to hand it to {user}; fix: give the daemon a folder of its own (chown root {} or chown {user} it, or pass --state-dir/--runtime-dir)",
+        path.display(),
+        path.display()
+    )]
+    ForeignFolder {
+        /// The folder.
+        path: PathBuf,
+        /// Its owner's name (or `uid N`).
+        owner: String,
+        /// Its owner's uid.
+        uid: u32,
+        /// The daemon user.
+        user: String,
+    },
+    /// A symbolic link where a daemon file goes: root does not follow it.
+    #[error(
+        "{} is a symbolic link: refusing to follow it as root; fix: remove it (the daemon creates its own files)",
+        path.display()
+    )]
+    Symlink {
+        /// The link.
+        path: PathBuf,
+    },
+    /// A daemon file with more than one name: handing it over would hand over the other names.
+    #[error(
+        "{} has {links} hard links: refusing to hand it over; fix: remove it (the daemon creates its own files)",
+        path.display()
+    )]
+    HardLinked {
+        /// The file.
+        path: PathBuf,
+        /// How many names it has.
+        links: u64,
+    },
+    /// A folder or file cannot be looked at or handed over.
+    #[error("cannot hand {} over to {user}: {source}", path.display())]
+    HandOver {
+        /// The folder or file.
+        path: PathBuf,
+        /// The daemon user.
+        user: String,
+        /// What the system said.
+        source: nix::errno::Errno,
+    },
     /// A folder the daemon writes in cannot be created.
     #[error("cannot create {}: {source}", path.display())]
     Folder {
@@ -126,33 +186,44 @@ enum Plan {
     Drop { user: String, uid: u32, gid: u32 },
 }
 
-fn plan(euid: u32, user: &str, lookup: impl FnOnce(&str) -> Option<(u32, u32)>) -> Plan {
+fn plan(
+    euid: u32,
+    user: &str,
+    lookup: impl FnOnce(&str) -> Option<(u32, u32)>,
+) -> Result<Plan, Error> {
     if euid != 0 {
-        return Plan::Skip(Dropped::NotRoot);
+        return Ok(Plan::Skip(Dropped::NotRoot));
     }
-    if user.is_empty() || user == "root" {
-        return Plan::Skip(Dropped::StayedRoot);
+    if user == "root" {
+        return Ok(Plan::Skip(Dropped::StayedRoot));
+    }
+    if user.is_empty() {
+        return Err(Error::NoUser);
     }
     match lookup(user) {
-        None => Plan::Skip(Dropped::NoSuchUser(user.to_owned())),
-        Some((0, _)) => Plan::Skip(Dropped::StayedRoot),
-        Some((uid, gid)) => Plan::Drop {
+        None => Err(Error::NoSuchUser {
+            user: user.to_owned(),
+        }),
+        Some((0, _)) => Ok(Plan::Skip(Dropped::StayedRoot)),
+        Some((uid, gid)) => Ok(Plan::Drop {
             user: user.to_owned(),
             uid,
             gid,
-        },
+        }),
     }
+}
+
+/// `user`'s uid and primary gid from the user database.
+fn lookup(name: &str) -> Option<(u32, u32)> {
+    User::from_name(name)
+        .ok()
+        .flatten()
+        .map(|u| (u.uid.as_raw(), u.gid.as_raw()))
 }
 
 /// Becomes `user` keeping only `keep` when running as root; see the module documentation.
 pub fn drop_privileges(user: &str, keep: &[Capability]) -> Result<Dropped, Error> {
-    let lookup = |name: &str| {
-        User::from_name(name)
-            .ok()
-            .flatten()
-            .map(|u| (u.uid.as_raw(), u.gid.as_raw()))
-    };
-    let (user, uid, gid) = match plan(Uid::effective().as_raw(), user, lookup) {
+    let (user, uid, gid) = match plan(Uid::effective().as_raw(), user, lookup)? {
         Plan::Skip(d) => {
             match &d {
                 Dropped::NotRoot => {
@@ -161,10 +232,6 @@ pub fn drop_privileges(user: &str, keep: &[Capability]) -> Result<Dropped, Error
                 Dropped::StayedRoot => {
                     tracing::warn!("running as root: asked not to drop privileges")
                 }
-                Dropped::NoSuchUser(u) => tracing::warn!(
-                    user = %u,
-                    "the user `{u}` does not exist: STILL RUNNING AS ROOT; create it (adduser --system {u}) or pass another user"
-                ),
                 Dropped::Dropped { .. } => {}
             }
             return Ok(d);
@@ -228,24 +295,41 @@ pub fn drop_privileges(user: &str, keep: &[Capability]) -> Result<Dropped, Error
     })
 }
 
-/// What a daemon started as root by hand does before serving: creates the `folders` it writes
-/// in, hands them and the `files` in them that it writes to `user`, and becomes `user` keeping only
-/// `keep` (see [`drop_privileges`]; with capabilities to keep, call it before any thread exists).
-pub fn become_user(
-    user: &str,
-    folders: &[PathBuf],
-    files: &[PathBuf],
-    keep: &[Capability],
-) -> Result<Dropped, Error> {
+/// What a daemon started as root by hand does before it binds or opens anything: creates the
+/// `folders` it writes in and hands them and the `files` in them that it writes to `user`, never
+/// following a link inside them (see [`hand_over`]'s module). Fails when `user` does not exist
+/// (see [`Error::NoSuchUser`]), when a folder belongs to a third user, or when a link or a second
+/// hard link stands where a daemon file goes.
+pub fn prepare(user: &str, folders: &[PathBuf], files: &[PathBuf]) -> Result<(), Error> {
     for dir in folders {
         std::fs::create_dir_all(dir).map_err(|source| Error::Folder {
             path: dir.clone(),
             source,
         })?;
     }
-    let mut owned: Vec<PathBuf> = folders.iter().chain(files).cloned().collect();
-    owned.dedup();
-    hand_over(user, &owned);
+    match plan(Uid::effective().as_raw(), user, lookup)? {
+        Plan::Drop { user, uid, gid } => handover::hand_over_to(
+            &handover::Recipient {
+                name: user,
+                uid,
+                gid,
+            },
+            folders,
+            files,
+        ),
+        Plan::Skip(_) => Ok(()),
+    }
+}
+
+/// [`prepare`], then becomes `user` keeping only `keep` (see [`drop_privileges`]; with
+/// capabilities to keep, call it before any thread exists).
+pub fn become_user(
+    user: &str,
+    folders: &[PathBuf],
+    files: &[PathBuf],
+    keep: &[Capability],
+) -> Result<Dropped, Error> {
+    prepare(user, folders, files)?;
     drop_privileges(user, keep)
 }
 

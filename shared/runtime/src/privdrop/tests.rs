@@ -12,14 +12,20 @@ fn users(name: &str) -> Option<(u32, u32)> {
 
 #[test]
 fn not_root_skips_whatever_the_user() {
-    assert_eq!(plan(1000, "lansuite", users), Plan::Skip(Dropped::NotRoot));
-    assert_eq!(plan(1000, "missing", users), Plan::Skip(Dropped::NotRoot));
+    assert_eq!(
+        plan(1000, "lansuite", users).unwrap(),
+        Plan::Skip(Dropped::NotRoot)
+    );
+    assert_eq!(
+        plan(1000, "missing", users).unwrap(),
+        Plan::Skip(Dropped::NotRoot)
+    );
 }
 
 #[test]
 fn root_drops_to_an_existing_user() {
     assert_eq!(
-        plan(0, "lansuite", users),
+        plan(0, "lansuite", users).unwrap(),
         Plan::Drop {
             user: "lansuite".into(),
             uid: 998,
@@ -29,15 +35,43 @@ fn root_drops_to_an_existing_user() {
 }
 
 #[test]
-fn root_stays_root_when_the_user_is_missing_or_asked_to() {
+fn root_stays_root_only_when_asked_to() {
     assert_eq!(
-        plan(0, "missing", users),
-        Plan::Skip(Dropped::NoSuchUser("missing".into()))
+        plan(0, "root", users).unwrap(),
+        Plan::Skip(Dropped::StayedRoot)
     );
-    assert_eq!(plan(0, "root", users), Plan::Skip(Dropped::StayedRoot));
-    assert_eq!(plan(0, "", users), Plan::Skip(Dropped::StayedRoot));
     // A user whose uid is 0 is root under another name: no drop to claim.
-    assert_eq!(plan(0, "toor", users), Plan::Skip(Dropped::StayedRoot));
+    assert_eq!(
+        plan(0, "toor", users).unwrap(),
+        Plan::Skip(Dropped::StayedRoot)
+    );
+}
+
+#[test]
+fn root_refuses_to_start_when_the_user_is_missing() {
+    let e = plan(0, "missing", users).unwrap_err();
+    assert!(
+        matches!(&e, Error::NoSuchUser { user } if user == "missing"),
+        "{e}"
+    );
+    let text = e.to_string();
+    assert!(text.contains("refusing to run as root"), "{text}");
+    assert!(text.contains("adduser --system --group missing"), "{text}");
+    assert!(text.contains("--user root"), "{text}");
+    assert!(matches!(plan(0, "", users), Err(Error::NoUser)));
+}
+
+#[test]
+fn a_missing_user_fails_the_real_drop_as_root() {
+    if !Uid::effective().is_root() {
+        return; // not root: nothing to refuse
+    }
+    // Refused before anything changes: still root afterwards, in this test process.
+    let e = drop_privileges("no-such-lansuite-user", &[]).unwrap_err();
+    assert!(matches!(e, Error::NoSuchUser { .. }), "{e}");
+    let e = prepare("no-such-lansuite-user", &[], &[]).unwrap_err();
+    assert!(matches!(e, Error::NoSuchUser { .. }), "{e}");
+    assert!(Uid::effective().is_root());
 }
 
 #[test]
