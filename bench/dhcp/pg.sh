@@ -87,7 +87,7 @@ printf '%-22s offered=%-6s acks_per_s=%s\n' kea-postgresql "$R" "$(( ${k:-0} / P
 
 # dhcpd pair on PostgreSQL
 for s in 1 2; do
-  ip netns exec "pgb-s$s" "$BIN" --config "$W/etc/hosts.toml" --state-dir "$W/s$s" --runtime-dir "$W/s$s" \
+  ip netns exec "pgb-s$s" "$BIN" --user root --config "$W/etc/hosts.toml" --state-dir "$W/s$s" --runtime-dir "$W/s$s" \
     --log "${DHCPD_LOG:-warn}" >"$W/dhcpd$s.log" 2>&1 & PIDS="$PIDS $!"
 done
 sleep 2

@@ -23,4 +23,4 @@ lease-db = "leases.redb"
 C
 # METRICS=ADDR:PORT: the Prometheus endpoint too (solo.sh reads the counters after a run)
 if [ -n "${METRICS:-}" ]; then echo "metrics = \"$METRICS\"" >> "$W/etc/hosts.toml"; fi
-exec "${DHCPD_BIN:-$H/../../target/release/dhcpd}" --config "$W/etc/hosts.toml" --state-dir "$W" --log "${DHCPD_LOG:-warn}"
+exec "${DHCPD_BIN:-$H/../../target/release/dhcpd}" --user root --config "$W/etc/hosts.toml" --state-dir "$W" --log "${DHCPD_LOG:-warn}"

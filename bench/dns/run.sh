@@ -14,6 +14,6 @@ D=$(mktemp -d)
 trap 'rm -rf "$D"' EXIT
 python3 "$H/mkhosts.py" 1000 "$D/hosts.toml" 5304
 "$BIN" --check --config "$D/hosts.toml" >/dev/null
-export DNSD_CMD="$BIN --config $D/hosts.toml --state-dir $D --runtime-dir $D --log warn"
+export DNSD_CMD="$BIN --user root --config $D/hosts.toml --state-dir $D --runtime-dir $D --log warn"
 export DNSD_PORT=5304
 bash "$PEERS" "${1:-10}"

@@ -73,7 +73,7 @@ start() { # impl node priority interval_ms
   local n=$2
   if [ "$1" = lbd ]; then
     lbd_conf "$n" "$3" "$4"
-    ip netns exec $P-$n "$LBD" -c "$W/$n.toml" --runtime-dir "$W/run-$n" >"$W/$n.log" 2>&1 &
+    ip netns exec $P-$n "$LBD" --user root -c "$W/$n.toml" --runtime-dir "$W/run-$n" >"$W/$n.log" 2>&1 &
   else
     ka_conf "$n" "$3" "$(awk "BEGIN{print $4/1000}")"
     ip netns exec $P-$n keepalived --vrrp -n -l -D -f "$W/$n.conf" -p "$W/$n.pid" -r "$W/$n.vpid" >"$W/$n.log" 2>&1 &

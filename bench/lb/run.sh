@@ -107,7 +107,7 @@ row_lbd() { # name dp [env...]
   fresh novip   # lbd places the VIP itself
   local log=$W/$name.$ROUND.log t0=$(date +%s%N) bin=$LBD
   [ "$name" = lbd-proxy-before ] && bin=$LBD_BEFORE
-  env "$@" ip netns exec lb $SRV "$bin" -c "$W/lbd-$dp.toml" --runtime-dir "$W/run-$name" >"$log" 2>&1 & P=$!
+  env "$@" ip netns exec lb $SRV "$bin" --user root -c "$W/lbd-$dp.toml" --runtime-dir "$W/run-$name" >"$log" 2>&1 & P=$!
   for _ in $(seq 300); do
     grep -q "lbd ready" "$log" && break
     kill -0 $P 2>/dev/null || break

@@ -63,7 +63,7 @@ start() { # row -> sets P
       ip netns exec lb haproxy -f "$W/haproxy.cfg" -db >"$W/haproxy.log" 2>&1 & P=$! ;;
     lbd|lbd2)
       local bin=$LBD e=${LBD_ENV:-}; [ "$1" = lbd2 ] && bin=$LBD2 e=${LBD2_ENV:-}
-      env $e ip netns exec lb "$bin" -c "$W/lbd.toml" --runtime-dir "$W/run-$1" >"$W/$1.log" 2>&1 & P=$!
+      env $e ip netns exec lb "$bin" --user root -c "$W/lbd.toml" --runtime-dir "$W/run-$1" >"$W/$1.log" 2>&1 & P=$!
       for _ in $(seq 300); do grep -q "lbd ready" "$W/$1.log" && break; sleep 0.1; done ;;
   esac
   wait_port 10.30.1.120 || { echo "$1 did not open the VIP port"; cat "$W/$1.log"; }
