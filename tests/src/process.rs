@@ -261,3 +261,43 @@ impl<'h> Spawn<'h> {
         }
     }
 }
+
+/// Processes in a host (here rather than in `lab`, so that `lab` does not depend on `process`).
+impl Host {
+    /// A builder for a background process in this host (environment, readiness,
+    /// timeout, name).
+    pub fn process(&self, program: impl AsRef<Path>) -> Spawn<'_> {
+        let program = program.as_ref();
+        // Bare names are looked up on the PATH, also in sbin.
+        let resolved = if program.components().count() == 1 {
+            crate::skip::which(&program.to_string_lossy()).unwrap_or_else(|| program.to_owned())
+        } else {
+            program.to_owned()
+        };
+        Spawn::new(self, &resolved)
+    }
+
+    /// Start `args` in the background in this host (ready as soon as started).
+    pub fn spawn<S: AsRef<OsStr>>(&self, args: &[S]) -> Proc {
+        let (prog, rest) = args.split_first().expect("empty command");
+        self.process(Path::new(prog.as_ref())).args(rest).spawn()
+    }
+
+    /// Start a daemon binary in this host and wait (at most `timeout`) until it is
+    /// `ready`; panics with its output if it exits or times out first.
+    ///
+    /// `bin` is [`crate::bin_path`]`("dhcpd")` or `env!("CARGO_BIN_EXE_dhcpd")`.
+    pub fn spawn_daemon<S: AsRef<OsStr>>(
+        &self,
+        bin: impl AsRef<Path>,
+        args: &[S],
+        ready: Ready,
+        timeout: Duration,
+    ) -> Proc {
+        self.process(bin)
+            .args(args)
+            .ready(ready)
+            .timeout(timeout)
+            .spawn()
+    }
+}
