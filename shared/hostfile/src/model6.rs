@@ -111,3 +111,34 @@ pub struct Dhcp6Subnet {
     /// Autonomous flag in the prefix information: hosts may configure addresses themselves.
     pub slaac: bool,
 }
+
+impl Dhcp6Subnet {
+    /// One line for a daemon's `--check` summary: pools, delegable prefixes, lifetimes and RA.
+    pub fn summary(&self) -> String {
+        let addrs = self
+            .pools
+            .iter()
+            .fold(0u128, |a, p| a.saturating_add(p.range.len()));
+        let prefixes = self
+            .pd_pools
+            .iter()
+            .fold(0u128, |a, p| a.saturating_add(p.count()));
+        let d = |d: Duration| humantime::format_duration(d).to_string();
+        format!(
+            "subnet {} ({}) on {}: {} pool(s), {addrs} dynamic addresses, {} pd-pool(s), {prefixes} prefixes to delegate, preferred {}, valid {}, T1 {}, T2 {}, router advertisements {}{}",
+            self.network,
+            self.name,
+            self.interface
+                .as_deref()
+                .unwrap_or("the interface with an address in it"),
+            self.pools.len(),
+            self.pd_pools.len(),
+            d(self.preferred),
+            d(self.valid),
+            d(self.t1),
+            d(self.t2),
+            if self.ra { "on" } else { "off" },
+            if self.slaac { " (SLAAC)" } else { "" },
+        )
+    }
+}

@@ -443,3 +443,43 @@ fn errors_name_file_line_column_value_and_fix() {
         "{shown}"
     );
 }
+
+#[test]
+fn summary_line_for_check() {
+    let t = HostTable::from_toml(&format!("{}{LAN6}", base())).unwrap();
+    let v = t.dhcp_view();
+    assert_eq!(
+        v.subnets6[0].summary(),
+        "subnet fd00:10::/64 (inner6) on the interface with an address in it: 2 pool(s), 69632 dynamic addresses, 1 pd-pool(s), 256 prefixes to delegate, preferred 50m, valid 1h 6m 40s, T1 25m, T2 40m, router advertisements on"
+    );
+    assert!(
+        v.subnets6[1]
+            .summary()
+            .ends_with("router advertisements off (SLAAC)")
+    );
+}
+
+/// The commented IPv6 example in etc/hosts.toml, uncommented, is valid and derives its subnet.
+#[test]
+fn the_commented_example_is_valid_when_uncommented() {
+    let text = std::fs::read_to_string(hostfile::checkcases::example_path()).unwrap();
+    let start = text
+        .find("# [[subnet]]\n# name = \"inner6\"")
+        .expect("example present");
+    let end = start + text[start..].find("\n\n").unwrap_or(text.len() - start);
+    let block: String = text[start..end]
+        .lines()
+        .map(|l| format!("{}\n", l.strip_prefix("# ").unwrap_or(l)))
+        .collect();
+    let t = HostTable::from_toml(&format!("{}{block}{}", &text[..start], &text[end..])).unwrap();
+    let v = t.dhcp_view();
+    assert_eq!(v.subnets6.len(), 1);
+    let s = &v.subnets6[0];
+    assert_eq!(s.network.to_string(), "fd00:10::/64");
+    assert_eq!((s.pools.len(), s.pd_pools.len()), (1, 1));
+    assert_eq!(
+        (s.t1, s.t2),
+        (Duration::from_secs(1500), Duration::from_secs(2400))
+    );
+    assert!(s.ra);
+}
