@@ -94,6 +94,9 @@ pub fn summary(v: &DhcpView) -> String {
             }
         );
     }
+    for sn in &v.subnets6 {
+        let _ = writeln!(s, "{}", sn.summary());
+    }
     let db = match &v.lease_db_url {
         Some(u) => format!("{} (shared, PostgreSQL)", pgstore::redact(u)),
         None => v.lease_db.display().to_string(),

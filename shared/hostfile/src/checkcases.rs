@@ -175,6 +175,66 @@ pub const CASES: &[Case] = &[
         10,
         "alias `a` is already used by host a"
     ),
+    case!(
+        "IPv6 range outside its subnet",
+        "[[subnet]]\nnetwork = \"fd00:10::/64\"\n[[subnet.pool]]\nrange = \"fd00:10::1000-fd00:10::1fff\"\n[[subnet.pool]]\nrange = \"fd00:11::1-fd00:11::9\"\n",
+        11,
+        "is not inside subnet fd00:10::/64"
+    ),
+    case!(
+        "overlapping IPv6 ranges",
+        "[[subnet]]\nnetwork = \"fd00:10::/64\"\n[[subnet.pool]]\nrange = \"fd00:10::1000-fd00:10::1fff\"\n[[subnet.pool]]\nrange = \"fd00:10::1fff-fd00:10::2fff\"\n",
+        11,
+        "overlaps range `fd00:10::1000-fd00:10::1fff`"
+    ),
+    case!(
+        "delegated length not longer than the pd-pool prefix",
+        "[[subnet]]\nnetwork = \"fd00:10::/64\"\n[[subnet.pd-pool]]\nprefix = \"fd00:1000::/48\"\ndelegated-length = 48\n",
+        10,
+        "delegated-length `48` is not longer than the pd-pool prefix fd00:1000::/48"
+    ),
+    case!(
+        "T1 longer than T2",
+        "[[subnet]]\nnetwork = \"fd00:10::/64\"\nt1 = \"50m\"\nt2 = \"40m\"\n",
+        8,
+        "t1 `50m` is longer than t2 (40m)"
+    ),
+    case!(
+        "preferred lifetime longer than valid",
+        "[[subnet]]\nnetwork = \"fd00:10::/64\"\npreferred-lifetime = \"2h\"\nvalid-lifetime = \"1h\"\n",
+        8,
+        "preferred-lifetime `2h` is longer than valid-lifetime (1h)"
+    ),
+    case!(
+        "IPv6 reservation inside a dynamic range",
+        "[[subnet]]\nnetwork = \"fd00:10::/64\"\n[[subnet.pool]]\nrange = \"fd00:10::1000-fd00:10::1fff\"\n[host.a]\nip = \"10.1.0.5\"\nipv6 = \"fd00:10::1010\"\nduid = \"00:03:00:01:02:00:00:00:00:01\"\n",
+        12,
+        "reserved address `fd00:10::1010` of host `a` is inside the dynamic range"
+    ),
+    case!(
+        "duplicate DUID",
+        "[[subnet]]\nnetwork = \"fd00:10::/64\"\n[host.a]\nip = \"10.1.0.5\"\nipv6 = \"fd00:10::5\"\nduid = \"00:03:00:01:02:00:00:00:00:01\"\n[host.b]\nip = \"10.1.0.6\"\nipv6 = \"fd00:10::6\"\nduid = \"00:03:00:01:02:00:00:00:00:01\"\n",
+        15,
+        "DUID `00:03:00:01:02:00:00:00:00:01` is already used by host a"
+    ),
+    case!(
+        "bad DUID",
+        "[[subnet]]\nnetwork = \"fd00:10::/64\"\n[host.a]\nip = \"10.1.0.5\"\nipv6 = \"fd00:10::5\"\nduid = \"0:3:0:1\"\n",
+        11,
+        "duid `0:3:0:1` is not a DUID"
+    ),
+    case!(
+        "IPv4 key on an IPv6 subnet",
+        "[[subnet]]\nnetwork = \"fd00:10::/64\"\nrouters = [\"fd00:10::1\"]\n",
+        8,
+        "`routers` is a DHCPv4 key but subnet fd00:10::/64 is IPv6"
+    ),
+    case!(
+        "IPv6 key on an IPv4 subnet",
+        "[[subnet]]\nnetwork = \"10.2.0.0/24\"\nt1 = \"10m\"\n",
+        8,
+        "`t1` is a DHCPv6 key but subnet 10.2.0.0/24 is IPv4"
+    ),
 ];
 
 /// The example host file shipped in `etc/`.

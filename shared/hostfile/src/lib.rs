@@ -11,6 +11,7 @@
 pub mod checkcases;
 mod error;
 pub mod model;
+pub mod model6;
 mod names;
 mod table;
 mod validate;
@@ -18,5 +19,6 @@ mod wire;
 
 pub use error::{ConfigError, EXIT_CONFIG, Problem};
 pub use model::*;
+pub use model6::*;
 pub use names::{is_dns_name, is_label, ptr_name, reverse_origin, reverse_zones};
 pub use table::{DEFAULT_CONFIG, HostTable};

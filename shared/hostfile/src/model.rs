@@ -9,6 +9,8 @@ use std::time::Duration;
 use ipnet::{IpNet, Ipv4Net};
 use serde::Serialize;
 
+use crate::model6::Dhcp6Subnet;
+
 /// An Ethernet hardware address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct Mac(pub [u8; 6]);
@@ -174,6 +176,22 @@ pub struct Reservation {
     pub options: Vec<RawOption>,
 }
 
+/// A fixed IPv6 address handed to one client by DUID or by MAC (from a DUID-LL/LLT or a relay's
+/// client link-layer address option, RFC 6939).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reservation6 {
+    /// Host name (one label).
+    pub hostname: String,
+    /// DUID bytes (type code included), if reserved by DUID.
+    pub duid: Option<Vec<u8>>,
+    /// Hardware address, if the host has one.
+    pub mac: Option<Mac>,
+    /// The reserved address.
+    pub ip: Ipv6Addr,
+    /// Index into `DhcpView::subnets6`.
+    pub subnet: usize,
+}
+
 /// Where dhcpd sends RFC 2136 updates.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DdnsConfig {
@@ -198,6 +216,10 @@ pub struct DhcpView {
     pub subnets: Vec<DhcpSubnet>,
     /// Reservations.
     pub reservations: Vec<Reservation>,
+    /// IPv6 subnets in file order (DHCPv6 and router advertisements).
+    pub subnets6: Vec<Dhcp6Subnet>,
+    /// IPv6 reservations.
+    pub reservations6: Vec<Reservation6>,
     /// Interfaces to listen on; empty = automatic.
     pub interfaces: Vec<String>,
     /// UDP server port (67).
@@ -512,7 +534,7 @@ pub struct Host {
     pub name: String,
     /// IPv4 addresses.
     pub ips: Vec<Ipv4Addr>,
-    /// IPv6 addresses (AAAA only).
+    /// IPv6 addresses (AAAA records; those in an IPv6 subnet are also DHCPv6 reservations).
     pub ipv6: Vec<Ipv6Addr>,
     /// Hardware address for the DHCP reservation.
     pub mac: Option<Mac>,

@@ -74,21 +74,37 @@ pub(crate) struct Subnet {
     pub(crate) mtu: Option<S<i64>>,
     pub(crate) lease: Option<S<String>>,
     pub(crate) max_lease: Option<S<String>>,
-    pub(crate) authoritative: Option<bool>,
+    pub(crate) authoritative: Option<S<bool>>,
     pub(crate) next_server: Option<S<String>>,
     pub(crate) boot_file: Option<S<String>>,
     #[serde(default)]
     pub(crate) pool: Vec<Pool>,
     #[serde(default)]
     pub(crate) option: Vec<DhcpOption>,
+    // IPv6 subnets only:
+    #[serde(default)]
+    pub(crate) pd_pool: Vec<PdPool>,
+    pub(crate) preferred_lifetime: Option<S<String>>,
+    pub(crate) valid_lifetime: Option<S<String>>,
+    pub(crate) t1: Option<S<String>>,
+    pub(crate) t2: Option<S<String>>,
+    pub(crate) ra: Option<S<bool>>,
+    pub(crate) slaac: Option<S<bool>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct Pool {
     pub(crate) range: S<String>,
-    #[serde(default)]
-    pub(crate) bootp: bool,
+    pub(crate) bootp: Option<S<bool>>,
+}
+
+/// `{ prefix = "fd00:1000::/48", delegated-length = 56 }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct PdPool {
+    pub(crate) prefix: S<String>,
+    pub(crate) delegated_length: S<i64>,
 }
 
 /// `{ code = 66, text = "tftp.lan" }`, `{ code = 150, ip = ["10.0.0.5"] }`, `{ code = 43, hex = "01:02" }`,
@@ -113,6 +129,7 @@ pub(crate) struct Host {
     pub(crate) ipv6: OneOrMany,
     pub(crate) mac: Option<S<String>>,
     pub(crate) client_id: Option<S<String>>,
+    pub(crate) duid: Option<S<String>>,
     #[serde(default)]
     pub(crate) aliases: Vec<S<String>>,
     pub(crate) dns: Option<bool>,

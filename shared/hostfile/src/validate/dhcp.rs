@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::model::*;
+use crate::model6::Dhcp6Subnet;
 use crate::names::{reverse_origin, reverse_zones};
 use crate::wire;
 
@@ -16,13 +17,14 @@ fn is_db_url(s: &str) -> bool {
 }
 
 impl Validator {
-    /// The DHCP server's view.
+    /// The DHCP server's view (IPv6 subnets and reservations passed through).
     pub(crate) fn dhcp(
         &mut self,
         dw: Option<&wire::Dhcp>,
         domain: &str,
         subnets: &[DhcpSubnet],
         reservations: Vec<Reservation>,
+        (subnets6, reservations6): (Vec<Dhcp6Subnet>, Vec<Reservation6>),
         keys: &BTreeMap<String, TsigKey>,
     ) -> DhcpView {
         let ddns = dw.and_then(|d| d.ddns.as_ref()).map(|dd| {
@@ -97,6 +99,8 @@ impl Validator {
                 "/run/dhcpd/control.sock",
             ),
             subnets: subnets.to_vec(),
+            subnets6,
+            reservations6,
         }
     }
 }

@@ -4,9 +4,11 @@
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+use super::hosts6::Seen6Hosts;
 use super::subnets::subnet_of;
 use super::values::{Validator, span};
 use crate::model::*;
+use crate::model6::Dhcp6Subnet;
 use crate::wire::{self, S};
 
 /// The hosts and what the later sections check against them.
@@ -15,6 +17,8 @@ pub(crate) struct Hosts {
     pub(crate) hosts: Vec<Host>,
     /// DHCP reservations of the hosts with a MAC or client id.
     pub(crate) reservations: Vec<Reservation>,
+    /// DHCPv6 reservations of the hosts with a DUID or MAC and an address in an IPv6 subnet.
+    pub(crate) reservations6: Vec<Reservation6>,
     /// Name or alias -> what owns it (`host NAME`), for the services' names.
     pub(crate) names: HashMap<String, String>,
     /// Address -> what owns it, for the services' VIPs.
@@ -27,10 +31,13 @@ impl Validator {
         &mut self,
         host: &std::collections::BTreeMap<S<String>, wire::Host>,
         subnets: &[DhcpSubnet],
+        subnets6: &[Dhcp6Subnet],
     ) -> Hosts {
         let subnet_of = |ip: Ipv4Addr| subnet_of(subnets, ip);
         let mut hosts = Vec::new();
         let mut reservations = Vec::new();
+        let mut reservations6 = Vec::new();
+        let mut seen6 = Seen6Hosts::default();
         let mut names: HashMap<String, String> = HashMap::new(); // name -> what owns it
         let mut addr_owner: HashMap<Ipv4Addr, String> = HashMap::new();
         let mut mac_owner: HashMap<Mac, String> = HashMap::new();
@@ -163,6 +170,7 @@ impl Validator {
                     });
                 }
             }
+            reservations6.extend(self.reservations6(&name, h, mac, subnets6, &mut seen6));
             hosts.push(Host {
                 name,
                 ips,
@@ -175,6 +183,7 @@ impl Validator {
         Hosts {
             hosts,
             reservations,
+            reservations6,
             names,
             addr_owner,
         }

@@ -7,10 +7,12 @@
 mod dhcp;
 mod dns;
 mod hosts;
+mod hosts6;
 mod keys;
 mod lb;
 mod services;
 mod subnets;
+mod subnets6;
 mod values;
 
 use std::path::PathBuf;
@@ -60,13 +62,14 @@ impl Validator {
         );
         let ttl = ttl.as_secs() as u32;
         let keys = self.keys(&w.key);
-        let subnets = self.subnets(&w.subnet, &domain);
+        let (subnets, subnets6) = self.subnets(&w.subnet, &domain);
         let hosts::Hosts {
             hosts,
             reservations,
+            reservations6,
             mut names,
             mut addr_owner,
-        } = self.hosts(&w.host, &subnets);
+        } = self.hosts(&w.host, &subnets, &subnets6);
         let (server, server_ips) = self.server(w.server.as_ref(), &hosts);
         let lbw = w.lb.as_ref();
         let services = self.services(
@@ -78,7 +81,14 @@ impl Validator {
             &mut addr_owner,
         );
         let service_dns: Vec<bool> = w.service.values().map(|s| s.dns.unwrap_or(true)).collect();
-        let dhcp = self.dhcp(w.dhcp.as_ref(), &domain, &subnets, reservations, &keys);
+        let dhcp = self.dhcp(
+            w.dhcp.as_ref(),
+            &domain,
+            &subnets,
+            reservations,
+            (subnets6, reservations6),
+            &keys,
+        );
         let dns = self.dns(
             w.dns.as_ref(),
             &domain,

@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use ipnet::{IpNet, Ipv4Net};
 
+use super::subnets6::Seen6;
 use super::values::{Validator, span};
 use crate::model::*;
+use crate::model6::Dhcp6Subnet;
 use crate::wire;
 
 /// The index of the subnet holding `ip`.
@@ -16,22 +18,30 @@ pub(crate) fn subnet_of(subnets: &[DhcpSubnet], ip: Ipv4Addr) -> Option<usize> {
 }
 
 impl Validator {
-    /// The subnets in file order; `domain` is their default DHCP domain.
-    pub(crate) fn subnets(&mut self, subnet: &[wire::Subnet], domain: &str) -> Vec<DhcpSubnet> {
+    /// The IPv4 and the IPv6 subnets, each in file order; `domain` is their default DHCP domain.
+    pub(crate) fn subnets(
+        &mut self,
+        subnet: &[wire::Subnet],
+        domain: &str,
+    ) -> (Vec<DhcpSubnet>, Vec<Dhcp6Subnet>) {
         let mut subnets: Vec<DhcpSubnet> = Vec::new();
+        let mut subnets6: Vec<Dhcp6Subnet> = Vec::new();
+        let mut seen6 = Seen6::default();
         let mut all_pools: Vec<(Ipv4Range, Range<usize>)> = Vec::new();
         for s in subnet {
             let Some(net) = self.net(&s.network, "network") else {
                 continue;
             };
-            let IpNet::V4(net4) = net else {
-                self.d.push(
-                    span(&s.network),
-                    format!("network `{}` is not IPv4", s.network.get_ref()),
-                    "DHCP subnets are IPv4: write e.g. \"192.168.10.0/24\"",
-                );
-                continue;
+            let net4 = match net {
+                IpNet::V4(n) => n,
+                IpNet::V6(n) => {
+                    if let Some(s6) = self.subnet6(s, n, domain, &subnets6, &mut seen6) {
+                        subnets6.push(s6);
+                    }
+                    continue;
+                }
             };
+            self.no_v6_keys(s, net);
             let written: Option<Ipv4Net> = s.network.get_ref().trim().parse().ok();
             if let Some(wn) = written
                 && wn != net4
@@ -136,7 +146,7 @@ impl Validator {
                 all_pools.push((r, span(&p.range)));
                 pools.push(Pool {
                     range: r,
-                    bootp: p.bootp,
+                    bootp: p.bootp.as_ref().is_some_and(|b| *b.get_ref()),
                 });
             }
             let mtu = s
@@ -176,14 +186,15 @@ impl Validator {
                 mtu,
                 lease,
                 max_lease,
-                authoritative: s.authoritative.unwrap_or(false),
+                authoritative: s.authoritative.as_ref().is_some_and(|a| *a.get_ref()),
                 next_server,
                 boot_file: s.boot_file.as_ref().map(|b| b.get_ref().clone()),
                 pools,
                 options,
             });
         }
-        subnets
+        self.pd_off_link(&subnets6, &seen6);
+        (subnets, subnets6)
     }
 
     /// DHCP options of a subnet or host: exactly one typed value each, at most 255 bytes.

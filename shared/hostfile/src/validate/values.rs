@@ -2,15 +2,16 @@
 //! numbers, names, ranges and paths. Each check records a problem (value, span, fix) and returns
 //! something usable so that validation goes on and reports every problem at once.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::ops::Range;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use ipnet::IpNet;
+use ipnet::{IpNet, Ipv6Net};
 
 use crate::error::Diags;
 use crate::model::Ipv4Range;
+use crate::model6::Ipv6Range;
 use crate::names::{is_dns_name, is_label};
 use crate::wire::S;
 
@@ -45,6 +46,57 @@ impl Validator {
 
     pub(crate) fn ips(&mut self, v: &[S<String>], what: &str) -> Vec<Ipv4Addr> {
         v.iter().filter_map(|s| self.ip(s, what)).collect()
+    }
+
+    pub(crate) fn ip6(&mut self, s: &S<String>, what: &str) -> Option<Ipv6Addr> {
+        match s.get_ref().trim().parse::<Ipv6Addr>() {
+            Ok(ip) => Some(ip),
+            Err(_) => {
+                self.d.push(
+                    span(s),
+                    format!("{what} `{}` is not an IPv6 address", s.get_ref()),
+                    "write it like \"fd00:10::1\"",
+                );
+                None
+            }
+        }
+    }
+
+    pub(crate) fn ips6(&mut self, v: &[S<String>], what: &str) -> Vec<Ipv6Addr> {
+        v.iter().filter_map(|s| self.ip6(s, what)).collect()
+    }
+
+    /// An IPv6 pool: `FIRST-LAST` or a prefix, `fd00:10::/112`.
+    pub(crate) fn range6(&mut self, s: &S<String>) -> Option<Ipv6Range> {
+        let t = s.get_ref().trim();
+        if let Ok(n) = t.parse::<Ipv6Net>() {
+            return Some(n.trunc().into());
+        }
+        let parsed = t.split_once('-').and_then(|(a, b)| {
+            Some((
+                a.trim().parse::<Ipv6Addr>().ok()?,
+                b.trim().parse::<Ipv6Addr>().ok()?,
+            ))
+        });
+        match parsed {
+            Some((start, end)) if start <= end => Some(Ipv6Range { start, end }),
+            Some(_) => {
+                self.d.push(
+                    span(s),
+                    format!("range `{t}` ends before it starts"),
+                    "write the lower address first, e.g. \"fd00:10::1000-fd00:10::1fff\"",
+                );
+                None
+            }
+            None => {
+                self.d.push(
+                    span(s),
+                    format!("range `{t}` is not FIRST-LAST or a prefix"),
+                    "write two IPv6 addresses joined by a hyphen, e.g. \"fd00:10::1000-fd00:10::1fff\", or a prefix inside the subnet, e.g. \"fd00:10::/112\"",
+                );
+                None
+            }
+        }
     }
 
     pub(crate) fn sockaddr(
