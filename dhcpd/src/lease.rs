@@ -12,6 +12,13 @@ use serde::{Deserialize, Serialize};
 /// Expiry of leases that never end (BOOTP).
 pub const NEVER: u64 = u64::MAX;
 
+/// Unix seconds now (the clock the IO shells pass to the decisions).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// Where a lease is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

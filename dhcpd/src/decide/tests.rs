@@ -1,7 +1,12 @@
 use super::*;
+use crate::alloc;
+use crate::decode::{BadPacket, FILE, MAGIC, SNAME, parse, peek_type};
+use crate::lease::{KeySource, NEVER};
 use crate::testutil::config;
-use dhcproto::Encodable;
 use dhcproto::v4::relay::{RelayAgentInformation, RelayInfo};
+use dhcproto::v4::{DhcpOption, Flags};
+use dhcproto::{Decodable, Encodable};
+use ipnet::Ipv4Net;
 
 const NOW: u64 = 1_000_000;
 const MAC: [u8; 6] = [2, 0, 0, 0, 0x10, 0x99];
@@ -47,7 +52,7 @@ fn mac_id() -> ClientId {
 }
 
 /// DISCOVER then REQUEST (SELECTING); returns the table and the ACKed address.
-fn lease(cfg: &Config, mac: [u8; 6]) -> (LeaseTable, Ipv4Addr) {
+fn lease(cfg: &ViewIndex, mac: [u8; 6]) -> (LeaseTable, Ipv4Addr) {
     let addrs = inner();
     let mut t = LeaseTable::new();
     let d = handle(cfg, &t, &msg(Some(MessageType::Discover), mac), &rx(&addrs));
@@ -619,7 +624,7 @@ fn dhcid_identity_follows_rfc4701_types() {
 }
 
 /// DISCOVER and REQUEST (SELECTING) with option 61 = htype + MAC and host name "laptop".
-fn lease_with_cid(cfg: &Config) -> (LeaseTable, Ipv4Addr, Decision) {
+fn lease_with_cid(cfg: &ViewIndex) -> (LeaseTable, Ipv4Addr, Decision) {
     let addrs = inner();
     let cid = [&[1][..], &MAC[..]].concat();
     let mut t = LeaseTable::new();
