@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 const MAX_LINE: usize = 4096;
 const TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Answers a command (`args[0]`) with a JSON document.
+/// Answers a command (`args[0]`) with a JSON document. Runs on the blocking pool: it may block.
 pub type Handler = Arc<dyn Fn(&[&str]) -> serde_json::Value + Send + Sync>;
 
 /// Binds `path` (replacing a stale socket) and answers requests with `handler` until `shutdown`,
@@ -50,7 +50,13 @@ pub fn serve(path: &Path, handler: Handler, shutdown: CancellationToken) -> std:
                     let reply = if args.is_empty() {
                         serde_json::json!({"error": "empty request"})
                     } else {
-                        h(&args)
+                        // Handlers may block (a database read): off the async threads.
+                        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+                        tokio::task::spawn_blocking(move || {
+                            h(&args.iter().map(String::as_str).collect::<Vec<_>>())
+                        })
+                        .await
+                        .unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }))
                     };
                     let mut out = serde_json::to_vec(&reply).ok()?;
                     out.push(b'\n');
