@@ -19,7 +19,8 @@ const ADMIT_RTT_SHARE: u32 = 20;
 /// last `ADMIT_SPAN`, new exchanges admitted minus REQUESTs received stays below the limit
 /// (`[dhcp] discover-backlog`, default 256: OFFERs the clients did not take up, plus those still
 /// on their way, ~60 at 6,000/s with 10 ms round trips), or 50 ms worth of the REQUEST rate if
-/// that is more; beyond that DISCOVERs are dropped before decoding (clients retry). At any rate the clients keep up with, nothing is refused and there is
+/// that is more; beyond that decoded DISCOVERs are dropped (clients retry); datagrams that do not
+/// decode count neither way. At any rate the clients keep up with, nothing is refused and there is
 /// no ramp-up. A limit of 0 admits everything.
 #[derive(Debug)]
 pub(super) struct Admission {

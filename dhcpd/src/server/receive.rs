@@ -76,7 +76,7 @@ impl Receiver {
 
     fn datagram(&mut self, i: usize, b: &[u8], src: std::net::SocketAddr) {
         self.stats.received.inc();
-        // New exchanges queue apart; when their queue is full they are dropped before the cost
+        // New exchanges queue apart: when their queue is full they are dropped before the cost
         // of decoding.
         let starts_exchange = matches!(decode::peek_type(b), None | Some(1));
         let queue = if starts_exchange {
@@ -84,31 +84,38 @@ impl Receiver {
         } else {
             &self.tx
         };
-        if starts_exchange {
-            let limit = self.admit_limit.load(Ordering::Relaxed);
-            if !self.admission.admit(std::time::Instant::now(), limit) {
-                self.stats.overload.inc();
-                return;
-            }
-        } else if decode::peek_type(b) == Some(3) {
-            self.admission.request(std::time::Instant::now());
-        }
         let Ok(permit) = queue.try_reserve() else {
             self.stats.overload.inc();
             return;
         };
-        match decode::parse(b) {
+        let msg = match decode::parse(b) {
+            Ok(msg) => msg,
             Err(e) => {
                 self.stats.bad.inc();
                 let name = &self.socks[i].1;
                 self.log.warn(|sup| {
                     tracing::warn!(iface = %name, %src, len = b.len(), suppressed = sup, "dropped bad packet: {e}")
                 });
+                return;
             }
-            Ok(msg) => permit.send(Event::Packet {
-                iface: i,
-                msg: Box::new(msg),
-            }),
+        };
+        // Admission counts decoded requests only: junk sent to the port uses up neither the
+        // allowance of new exchanges nor, as REQUESTs, makes room for more.
+        if starts_exchange {
+            let limit = self.admit_limit.load(Ordering::Relaxed);
+            if !self.admission.admit(std::time::Instant::now(), limit) {
+                self.stats.overload.inc();
+                return;
+            }
+        } else if msg.opts().msg_type() == Some(dhcproto::v4::MessageType::Request) {
+            self.admission.request(std::time::Instant::now());
         }
+        permit.send(Event::Packet {
+            iface: i,
+            msg: Box::new(msg),
+        });
     }
 }
+
+#[cfg(test)]
+mod tests;
