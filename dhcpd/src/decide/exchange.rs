@@ -41,6 +41,9 @@ fn base_reply(req: &Message) -> Message {
     r
 }
 
+/// Why a new client identifier of a hardware address got nothing.
+const MAC_FULL: &str = "hardware address holds leases-per-mac leases under other client ids";
+
 pub(super) struct Ctx<'a> {
     pub(super) cfg: &'a ViewIndex,
     pub(super) t: &'a LeaseTable,
@@ -83,6 +86,38 @@ impl Ctx<'_> {
             _ => s.lease.as_secs(),
         };
         secs.clamp(1, u64::from(u32::MAX - 1)) as u32
+    }
+
+    /// True when the client's hardware address already holds `[dhcp] leases-per-mac` live
+    /// leases under other client identifiers (a reserved client is never refused).
+    fn mac_full(&self) -> bool {
+        let n = self.cfg.view.leases_per_mac;
+        let c = self.client();
+        n > 0
+            && self.cfg.reservation(c.cid, c.mac, self.subnet).is_none()
+            && self.t.held_by_hw(self.req.chaddr(), &self.key, self.now) >= n as usize
+    }
+
+    /// When a BOOTP lease of `ip` ends: never for a reserved address or without
+    /// `dynamic-bootp-lease-length` / `-cutoff` (ISC's default), else the earlier of the two.
+    fn bootp_expires(&self, ip: Ipv4Addr) -> u64 {
+        let c = self.client();
+        if self
+            .cfg
+            .reservation(c.cid, c.mac, self.subnet)
+            .is_some_and(|r| r.ip == ip)
+        {
+            return NEVER;
+        }
+        let v = &self.cfg.view;
+        let length = v
+            .dynamic_bootp_lease_length
+            .map(|d| self.now.saturating_add(d.as_secs()));
+        [length, v.dynamic_bootp_lease_cutoff]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(NEVER)
     }
 
     fn hostname(&self) -> Option<String> {
@@ -186,7 +221,7 @@ impl Ctx<'_> {
             return Decision::silent(OFFLINE);
         }
         let (lease, expires) = if kind.is_none() {
-            (None, NEVER)
+            (None, self.bootp_expires(ip))
         } else if self.offline {
             // Only what the database already holds: another server may give the address away
             // once that time is up.
@@ -280,6 +315,9 @@ impl Ctx<'_> {
             if !held {
                 return Decision::silent(OFFLINE);
             }
+        }
+        if self.mac_full() {
+            return Decision::silent(MAC_FULL);
         }
         let requested = opt_ip(self.req, OptionCode::RequestedIpAddress);
         let Some(pick) = alloc::choose(self.cfg, self.t, self.subnet, &c, requested, self.now)
@@ -377,6 +415,9 @@ impl Ctx<'_> {
         {
             return self.bind(ip, Some(MessageType::Ack));
         }
+        if self.mac_full() {
+            return refuse(MAC_FULL);
+        }
         if alloc::available(self.cfg, self.t, self.subnet, &c, ip, self.now) {
             return self.bind(ip, Some(MessageType::Ack));
         }
@@ -468,6 +509,9 @@ impl Ctx<'_> {
 
     pub(super) fn bootp(&self) -> Decision {
         let c = self.client();
+        if self.mac_full() {
+            return Decision::silent(MAC_FULL);
+        }
         let Some(pick) = alloc::choose(self.cfg, self.t, self.subnet, &c, None, self.now) else {
             return Decision::silent("no free BOOTP address");
         };
