@@ -1,7 +1,7 @@
-//! The packet loop: receive tasks (one per interface) decode and queue requests
-//! ([`receive`], with [`admission`] of new exchanges); one core task owns the lease table and
-//! decides ([`core_task`]); a writer thread commits lease changes in groups and sends each ACK
-//! only after the commit that holds its lease ([`writer`]).
+//! The packet loop: receive tasks (one per interface) decode and queue requests (`receive.rs`,
+//! with `admission.rs` for new exchanges); one core task owns the lease table and decides
+//! (`core_task.rs`); a writer thread commits lease changes in groups and sends each ACK only after
+//! the commit that holds its lease (`writer.rs`).
 
 mod admission;
 mod core_task;
