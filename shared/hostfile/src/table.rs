@@ -1185,9 +1185,8 @@ impl Validator {
                 65_535,
                 "leases-per-mac",
             ) as u32,
-            dynamic_bootp_lease_length: dw
-                .and_then(|d| d.dynamic_bootp_lease_length.clone())
-                .map(|s| {
+            dynamic_bootp_lease_length: dw.and_then(|d| d.dynamic_bootp_lease_length.clone()).map(
+                |s| {
                     self.duration(
                         &Some(s),
                         Duration::from_secs(86400),
@@ -1195,7 +1194,8 @@ impl Validator {
                         Duration::from_secs(100 * 365 * 86400),
                         "dynamic-bootp-lease-length",
                     )
-                }),
+                },
+            ),
             dynamic_bootp_lease_cutoff: dw
                 .and_then(|d| d.dynamic_bootp_lease_cutoff.as_ref())
                 .and_then(|s| {
