@@ -117,4 +117,38 @@ mod tests {
         }
         panic!("socket file not removed");
     }
+
+    /// A handler that blocks (a database read) runs off the runtime's thread: a task on the same
+    /// single-threaded runtime still runs meanwhile (here: the one that unblocks the handler).
+    #[tokio::test]
+    async fn a_blocking_handler_leaves_the_runtime_running() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ctl.sock");
+        let stop = CancellationToken::new();
+        let (started_tx, mut started_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        let go_rx = std::sync::Mutex::new(go_rx);
+        let h: Handler = Arc::new(move |_| {
+            let _ = started_tx.send(());
+            let unblocked = go_rx
+                .lock()
+                .unwrap()
+                .recv_timeout(Duration::from_secs(3))
+                .is_ok();
+            serde_json::json!({ "unblocked": unblocked })
+        });
+        serve(&path, h, stop.clone()).unwrap();
+        tokio::spawn(async move {
+            if started_rx.recv().await.is_some() {
+                let _ = go_tx.send(());
+            }
+        });
+        let p = path.clone();
+        let v = tokio::task::spawn_blocking(move || request(&p, "leases"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(v, serde_json::json!({"unblocked": true}));
+        stop.cancel();
+    }
 }
