@@ -2,7 +2,7 @@
 //! the embedded store holding many leases (the journal fold is what stalls it).
 //!
 //! It plays the writer thread's part without the network: changes (renewals of random leases)
-//! arrive at a steady rate; at most one transaction per 10 ms (as `server.rs` paces them) takes
+//! arrive at a steady rate; at most one transaction per 10 ms (as `server/writer.rs` paces them) takes
 //! everything that arrived meanwhile. For each commit it records the wait of the oldest change in
 //! it. Bounded in time and count.
 //!

@@ -5,7 +5,7 @@ use std::net::Ipv4Addr;
 
 use hostfile::DhcpSubnet;
 
-use crate::config::Config;
+use crate::index::ViewIndex;
 use crate::lease::LeaseTable;
 
 /// Who is asking.
@@ -41,7 +41,7 @@ pub fn in_pool(s: &DhcpSubnet, ip: Ipv4Addr, bootp: bool) -> bool {
 
 /// True when a dynamic client may be given `ip` now.
 pub fn available(
-    cfg: &Config,
+    cfg: &ViewIndex,
     t: &LeaseTable,
     subnet: usize,
     c: &Client<'_>,
@@ -62,7 +62,7 @@ fn fnv1a(b: &[u8]) -> u64 {
 
 /// Chooses an address for `c` in subnet `subnet`, or `None` when the pools are full.
 pub fn choose(
-    cfg: &Config,
+    cfg: &ViewIndex,
     t: &LeaseTable,
     subnet: usize,
     c: &Client<'_>,

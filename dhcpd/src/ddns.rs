@@ -19,6 +19,34 @@ use tokio_util::sync::CancellationToken;
 
 use crate::decide::{ClientId, Dns};
 
+/// Why an update could not be built or sent.
+#[derive(Debug, thiserror::Error)]
+pub enum DdnsError {
+    /// A name from the host file or a client is not a DNS name.
+    #[error("bad DNS name {name:?}: {msg}")]
+    BadName {
+        /// The name.
+        name: String,
+        /// Why.
+        msg: String,
+    },
+    /// The key's algorithm is not one dhcpd signs with.
+    #[error("TSIG algorithm {0} is not supported")]
+    Algorithm(String),
+    /// The key could not be set up.
+    #[error("{0}")]
+    Key(String),
+    /// The message could not be signed or encoded.
+    #[error("{0}")]
+    Encode(String),
+    /// The socket failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// Three tries went unanswered.
+    #[error("no answer")]
+    NoAnswer,
+}
+
 /// A configured updater.
 pub struct Updater {
     server: SocketAddr,
@@ -38,9 +66,12 @@ impl std::fmt::Debug for Updater {
     }
 }
 
-fn name(s: &str) -> Result<Name, String> {
+fn name(s: &str) -> Result<Name, DdnsError> {
     let s = s.trim_end_matches('.');
-    Name::from_ascii(format!("{s}.")).map_err(|e| format!("bad DNS name {s:?}: {e}"))
+    Name::from_ascii(format!("{s}.")).map_err(|e| DdnsError::BadName {
+        name: s.to_owned(),
+        msg: e.to_string(),
+    })
 }
 
 /// `4.3.2.1.in-addr.arpa.` for 1.2.3.4.
@@ -51,7 +82,7 @@ pub fn ptr_name(ip: Ipv4Addr) -> String {
 
 impl Updater {
     /// From the host table's settings.
-    pub fn new(c: &DdnsConfig) -> Result<Self, String> {
+    pub fn new(c: &DdnsConfig) -> Result<Self, DdnsError> {
         let signer = match &c.key {
             None => None,
             Some(k) => {
@@ -59,11 +90,11 @@ impl Updater {
                     "hmac-sha256" => TsigAlgorithm::HmacSha256,
                     "hmac-sha384" => TsigAlgorithm::HmacSha384,
                     "hmac-sha512" => TsigAlgorithm::HmacSha512,
-                    other => return Err(format!("TSIG algorithm {other} is not supported")),
+                    other => return Err(DdnsError::Algorithm(other.to_owned())),
                 };
                 Some(
                     TSigner::new(k.secret.clone(), alg, name(&k.name)?, 300)
-                        .map_err(|e| e.to_string())?,
+                        .map_err(|e| DdnsError::Key(e.to_string()))?,
                 )
             }
         };
@@ -99,7 +130,7 @@ impl Updater {
     }
 
     /// The names, zones and DHCID of one action.
-    fn target(&self, action: &Dns) -> Result<Target, String> {
+    fn target(&self, action: &Dns) -> Result<Target, DdnsError> {
         let (label, ip, id) = match action {
             Dns::Add { name, ip, id } | Dns::Remove { name, ip, id } => (name, *ip, id),
         };
@@ -118,7 +149,7 @@ impl Updater {
 
     /// The update message of one step, unsigned; `None` when the step has no zone (no reverse
     /// zone covers the address).
-    pub fn message_for(&self, action: &Dns, step: Step) -> Result<Option<Message>, String> {
+    pub fn message_for(&self, action: &Dns, step: Step) -> Result<Option<Message>, DdnsError> {
         let t = self.target(action)?;
         let ttl = self.ttl;
         let f = &t.fqdn;
@@ -187,33 +218,32 @@ impl Updater {
         })
     }
 
-    async fn send(&self, mut m: Message) -> Result<ResponseCode, String> {
+    async fn send(&self, mut m: Message) -> Result<ResponseCode, DdnsError> {
         if let Some(s) = &self.signer {
             let now = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs());
-            m.finalize(s, now).map_err(|e| e.to_string())?;
+            m.finalize(s, now)
+                .map_err(|e| DdnsError::Encode(e.to_string()))?;
         }
-        let bytes = m.to_vec().map_err(|e| e.to_string())?;
+        let bytes = m.to_vec().map_err(|e| DdnsError::Encode(e.to_string()))?;
         let bind: SocketAddr = if self.server.is_ipv4() {
             "0.0.0.0:0".parse().unwrap_or(self.server)
         } else {
             "[::]:0".parse().unwrap_or(self.server)
         };
-        let sock = tokio::net::UdpSocket::bind(bind)
-            .await
-            .map_err(|e| e.to_string())?;
-        sock.connect(self.server).await.map_err(|e| e.to_string())?;
+        let sock = tokio::net::UdpSocket::bind(bind).await?;
+        sock.connect(self.server).await?;
         let mut buf = vec![0u8; 4096];
         for _attempt in 0..3 {
-            sock.send(&bytes).await.map_err(|e| e.to_string())?;
+            sock.send(&bytes).await?;
             let wait = tokio::time::timeout(Duration::from_secs(2), async {
                 loop {
-                    let n = sock.recv(&mut buf).await.map_err(|e| e.to_string())?;
+                    let n = sock.recv(&mut buf).await?;
                     if let Ok(r) = Message::from_vec(&buf[..n])
                         && r.metadata.id == m.metadata.id
                     {
-                        return Ok::<_, String>(r.metadata.response_code);
+                        return Ok::<_, DdnsError>(r.metadata.response_code);
                     }
                 }
             });
@@ -221,7 +251,7 @@ impl Updater {
                 return r;
             }
         }
-        Err("no answer".into())
+        Err(DdnsError::NoAnswer)
     }
 
     /// Sends one message, again on server failure or silence (zone loading, restart): three
@@ -386,201 +416,4 @@ pub async fn run(up: Updater, mut rx: mpsc::Receiver<Dns>, shutdown: Cancellatio
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::testutil::config;
-    use base64::Engine;
-
-    fn laptop(add: bool) -> Dns {
-        let (name, ip) = ("laptop".to_owned(), Ipv4Addr::new(192, 168, 10, 201));
-        let id = ClientId {
-            kind: 0,
-            data: vec![1, 2, 0, 0, 0, 0x10, 0x99],
-        };
-        if add {
-            Dns::Add { name, ip, id }
-        } else {
-            Dns::Remove { name, ip, id }
-        }
-    }
-
-    fn updater() -> Updater {
-        Updater::new(config().view.ddns.as_ref().unwrap()).unwrap()
-    }
-
-    fn msg(action: &Dns, step: Step) -> Message {
-        let m = updater().message_for(action, step).unwrap().unwrap();
-        // What goes on the wire decodes to the same message (the DHCID as an opaque type 49).
-        let back = Message::from_vec(&m.to_vec().unwrap()).unwrap();
-        assert_eq!(back.answers, m.answers);
-        assert_eq!(back.authorities, m.authorities);
-        m
-    }
-
-    fn is_dhcid(r: &Record, owner: &str, want: &[u8]) -> bool {
-        r.name.to_string() == owner
-            && r.dns_class == DNSClass::IN
-            && matches!(&r.data, RData::Unknown { code, rdata }
-                if *code == RecordType::Unknown(49) && rdata.anything == want)
-    }
-
-    #[test]
-    fn dhcid_matches_the_rfc4701_examples() {
-        use crate::lease::KeySource;
-        let n = |s: &str| Name::from_ascii(s).unwrap();
-        let b64 = |id: &ClientId, name: &str| {
-            base64::engine::general_purpose::STANDARD.encode(dhcid_rdata(id, &n(name)))
-        };
-        // RFC 4701 section 3.6, the presentation forms given there.
-        // Example 3: no option 61, htype 1 + chaddr 01:02:03:04:05:06, client.example.com.
-        let mac = [1, 2, 3, 4, 5, 6];
-        let key = [&[1][..], &mac[..]].concat();
-        let id = ClientId::of(&key, &mac, KeySource::Hardware);
-        assert_eq!(id.kind, 0);
-        assert_eq!(
-            b64(&id, "client.example.com."),
-            "AAABxLmlskllE0MVjd57zHcWmEH3pCQ6VytcKD//7es/deY="
-        );
-        // Example 2: option 61 = 01:07:08:09:0a:0b:0c, chi.example.com (names compare without
-        // regard to case).
-        let cid = [1, 7, 8, 9, 10, 11, 12];
-        let id = ClientId::of(&cid, &[7, 8, 9, 10, 11, 12], KeySource::ClientId);
-        assert_eq!(id.kind, 1);
-        assert_eq!(
-            b64(&id, "Chi.EXAMPLE.com."),
-            "AAEBOSD+XR3Os/0LozeXVqcNc7FwCfQdWL3b/NaiUDlW2No="
-        );
-        // Example 1: DUID 00:01:00:06:41:2d:f1:66:01:02:03:04:05:06, chi6.example.com; here
-        // carried in an RFC 4361 client identifier (type 255, IAID 1).
-        let duid = [0, 1, 0, 6, 0x41, 0x2d, 0xf1, 0x66, 1, 2, 3, 4, 5, 6];
-        let rfc4361 = [&[255, 0, 0, 0, 1][..], &duid[..]].concat();
-        let id = ClientId::of(&rfc4361, &mac, KeySource::ClientId);
-        assert_eq!((id.kind, &id.data[..]), (2, &duid[..]));
-        assert_eq!(
-            b64(&id, "chi6.example.com."),
-            "AAIBY2/AuCccgoJbsaxcQc9TUapptP69lOjxfNuVAA2kjEA="
-        );
-        // Option 61 that equals htype + chaddr is still type 1 (what the client sent).
-        let id = ClientId::of(&key, &mac, KeySource::ClientId);
-        assert_eq!(id.kind, 1);
-        assert_ne!(
-            b64(&id, "client.example.com."),
-            "AAABxLmlskllE0MVjd57zHcWmEH3pCQ6VytcKD//7es/deY="
-        );
-    }
-
-    #[test]
-    fn add_claims_a_free_name_with_a_dhcid_else_replaces_only_its_own() {
-        let add = laptop(true);
-        let fqdn = Name::from_ascii("laptop.it-ishin.com.").unwrap();
-        let Dns::Add { id, .. } = &add else {
-            unreachable!()
-        };
-        let ours = dhcid_rdata(id, &fqdn);
-
-        let m = msg(&add, Step::AddNew);
-        assert_eq!(m.queries[0].name().to_string(), "it-ishin.com.");
-        // prerequisite: the name is not in use (NONE ANY)
-        assert_eq!(m.answers.len(), 1);
-        assert_eq!(m.answers[0].dns_class, DNSClass::NONE);
-        assert_eq!(m.answers[0].data, RData::Update0(RecordType::ANY));
-        assert_eq!(m.authorities.len(), 2);
-        assert_eq!(
-            m.authorities[0].data,
-            RData::A(A(Ipv4Addr::new(192, 168, 10, 201)))
-        );
-        assert!(is_dhcid(&m.authorities[1], "laptop.it-ishin.com.", &ours));
-
-        let m = msg(&add, Step::Replace);
-        // prerequisite: the name carries exactly our DHCID
-        assert_eq!(m.answers.len(), 1);
-        assert!(is_dhcid(&m.answers[0], "laptop.it-ishin.com.", &ours));
-        assert_eq!(m.answers[0].ttl, 0);
-        assert_eq!(m.authorities[0].dns_class, DNSClass::ANY);
-        assert_eq!(m.authorities[0].data, RData::Update0(RecordType::A));
-
-        let m = msg(&add, Step::AddPtr);
-        assert_eq!(m.queries[0].name().to_string(), "10.168.192.in-addr.arpa.");
-        assert!(m.answers.is_empty());
-        assert!(is_dhcid(
-            &m.authorities[3],
-            "201.10.168.192.in-addr.arpa.",
-            &ours
-        ));
-
-        // signed
-        let up = updater();
-        let mut m = up.message_for(&add, Step::AddNew).unwrap().unwrap();
-        m.finalize(up.signer.as_ref().unwrap(), 1_700_000_000)
-            .unwrap();
-        let back = Message::from_vec(&m.to_vec().unwrap()).unwrap();
-        assert!(back.signature.is_some());
-    }
-
-    #[test]
-    fn remove_touches_only_records_with_our_dhcid() {
-        let rm = laptop(false);
-        let fqdn = Name::from_ascii("laptop.it-ishin.com.").unwrap();
-        let Dns::Remove { id, .. } = &rm else {
-            unreachable!()
-        };
-        let ours = dhcid_rdata(id, &fqdn);
-
-        let m = msg(&rm, Step::RemoveA);
-        assert!(is_dhcid(&m.answers[0], "laptop.it-ishin.com.", &ours));
-        let r = &m.authorities[0];
-        assert_eq!(r.dns_class, DNSClass::NONE);
-        assert_eq!(r.data, RData::A(A(Ipv4Addr::new(192, 168, 10, 201))));
-
-        let m = msg(&rm, Step::RemoveDhcid);
-        assert!(is_dhcid(&m.answers[0], "laptop.it-ishin.com.", &ours));
-        // no A and no AAAA left at the name
-        assert_eq!(m.answers[1].dns_class, DNSClass::NONE);
-        assert_eq!(m.answers[1].data, RData::Update0(RecordType::A));
-        assert_eq!(m.answers[2].data, RData::Update0(RecordType::AAAA));
-        assert_eq!(m.authorities[0].data, RData::Update0(DHCID));
-        assert_eq!(m.authorities[0].dns_class, DNSClass::ANY);
-
-        let m = msg(&rm, Step::RemovePtr);
-        // only while the PTR still names us
-        assert_eq!(m.answers[0].dns_class, DNSClass::IN);
-        assert_eq!(m.answers[0].data, RData::PTR(PTR(fqdn)));
-    }
-
-    #[test]
-    fn steps_follow_the_answers() {
-        use ResponseCode::*;
-        assert_eq!(Step::first(&laptop(true)), Step::AddNew);
-        assert_eq!(Step::AddNew.next(Some(NoError)), Some(Step::AddPtr));
-        assert_eq!(Step::AddNew.next(Some(YXDomain)), Some(Step::Replace));
-        assert_eq!(Step::AddNew.next(Some(Refused)), None);
-        assert_eq!(Step::AddNew.next(None), None);
-        assert_eq!(Step::Replace.next(Some(NoError)), Some(Step::AddPtr));
-        // another client's name: neither the A nor the PTR is written
-        assert_eq!(Step::Replace.next(Some(NXRRSet)), None);
-        assert_eq!(Step::AddPtr.next(Some(NoError)), None);
-
-        assert_eq!(Step::first(&laptop(false)), Step::RemoveA);
-        assert_eq!(Step::RemoveA.next(Some(NoError)), Some(Step::RemoveDhcid));
-        // not ours any more: the forward records stay, our PTR still goes
-        assert_eq!(Step::RemoveA.next(Some(NXRRSet)), Some(Step::RemovePtr));
-        assert_eq!(Step::RemoveDhcid.next(Some(YXRRSet)), Some(Step::RemovePtr));
-        assert_eq!(Step::RemovePtr.next(Some(NoError)), None);
-    }
-
-    #[test]
-    fn no_reverse_zone_no_ptr_step() {
-        let mut up = updater();
-        up.reverse.clear();
-        assert!(
-            up.message_for(&laptop(true), Step::AddPtr)
-                .unwrap()
-                .is_none()
-        );
-        assert!(
-            up.message_for(&laptop(false), Step::RemovePtr)
-                .unwrap()
-                .is_none()
-        );
-    }
-}
+mod tests;

@@ -4,9 +4,21 @@
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 
+use ipnet::Ipv4Net;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::decide::Dest;
+
+/// A served interface.
+#[derive(Debug)]
+pub struct Iface {
+    /// Name.
+    pub name: String,
+    /// Its IPv4 addresses.
+    pub addrs: Vec<Ipv4Net>,
+    /// The socket, for sending from the writer thread.
+    pub sock: UdpSocket,
+}
 
 /// Binds the DHCP server port on one interface.
 pub fn bind_iface(name: &str, port: u16) -> io::Result<UdpSocket> {

@@ -12,6 +12,13 @@ use serde::{Deserialize, Serialize};
 /// Expiry of leases that never end (BOOTP).
 pub const NEVER: u64 = u64::MAX;
 
+/// Unix seconds now (the clock the IO shells pass to the decisions).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// Where a lease is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -151,6 +158,9 @@ pub struct LeaseTable {
     taken: BTreeMap<u32, u64>,
     /// The same for bound and declined records only (offers left out).
     kept: BTreeMap<u32, u64>,
+    /// Hardware address (its hash) -> addresses of offered and bound records with it, to bound
+    /// what one MAC holds under many client identifiers.
+    by_hw: HashMap<u64, Vec<Ipv4Addr>>,
 }
 
 fn set_bit(map: &mut BTreeMap<u32, u64>, ip: Ipv4Addr, on: bool) {
@@ -265,9 +275,47 @@ impl LeaseTable {
                 .is_some_and(|l| l.state == LeaseState::Offered)
     }
 
+    /// Live offered or bound records with hardware address `hw` held under client keys other
+    /// than `client`.
+    pub fn held_by_hw(&self, hw: &[u8], client: &[u8], now: u64) -> usize {
+        self.by_hw.get(&self.key(hw)).map_or(0, |ips| {
+            ips.iter()
+                .filter_map(|ip| self.by_ip.get(ip))
+                .filter(|l| {
+                    l.hwaddr == hw
+                        && l.client != client
+                        && matches!(l.state, LeaseState::Offered | LeaseState::Bound)
+                        && l.holds(now)
+                })
+                .count()
+        })
+    }
+
+    /// The `by_hw` key of a record that belongs there.
+    fn hw_key(&self, l: &Lease) -> Option<u64> {
+        (!l.hwaddr.is_empty() && matches!(l.state, LeaseState::Offered | LeaseState::Bound))
+            .then(|| self.key(&l.hwaddr))
+    }
+
+    fn unindex_hw(&mut self, k: Option<u64>, ip: Ipv4Addr) {
+        if let Some(k) = k
+            && let Some(v) = self.by_hw.get_mut(&k)
+        {
+            v.retain(|x| *x != ip);
+            if v.is_empty() {
+                self.by_hw.remove(&k);
+            }
+        }
+    }
+
     fn apply_record(&mut self, c: &Change) {
         match c {
             Change::Put(l) => {
+                let old = self.by_ip.get(&l.ip).and_then(|o| self.hw_key(o));
+                self.unindex_hw(old, l.ip);
+                if let Some(k) = self.hw_key(l) {
+                    self.by_hw.entry(k).or_default().push(l.ip);
+                }
                 if let Some(old) = self.by_ip.get(&l.ip)
                     && old.client != l.client
                     && self.by_client.get(&self.key(&old.client)) == Some(&l.ip)
@@ -280,10 +328,11 @@ impl LeaseTable {
                 self.by_ip.insert(l.ip, l.clone());
             }
             Change::Del(ip) => {
-                if let Some(old) = self.by_ip.remove(ip)
-                    && self.by_client.get(&self.key(&old.client)) == Some(ip)
-                {
-                    self.by_client.remove(&self.key(&old.client));
+                if let Some(old) = self.by_ip.remove(ip) {
+                    self.unindex_hw(self.hw_key(&old), *ip);
+                    if self.by_client.get(&self.key(&old.client)) == Some(ip) {
+                        self.by_client.remove(&self.key(&old.client));
+                    }
                 }
             }
             Change::Withdraw { ip, client } => {
@@ -348,6 +397,47 @@ mod tests {
             expires,
             state,
         }
+    }
+
+    /// What one hardware address holds under other client keys follows every change: offers and
+    /// bound leases count while live, released, withdrawn, deleted and overwritten ones stop.
+    #[test]
+    fn leases_held_by_a_hardware_address_follow_the_table() {
+        let hw = b"mac".to_vec();
+        let of = |ip: u8, client: &[u8], state| Lease {
+            hwaddr: hw.clone(),
+            ..lease([10, 0, 0, ip], client, state, 100)
+        };
+        let mut t = LeaseTable::from_leases([
+            of(1, b"c1", LeaseState::Bound),
+            of(2, b"c2", LeaseState::Offered),
+            of(3, b"c3", LeaseState::Bound),
+        ]);
+        assert_eq!(t.held_by_hw(&hw, b"new", 50), 3);
+        assert_eq!(t.held_by_hw(&hw, b"c1", 50), 2);
+        assert_eq!(t.held_by_hw(&hw, b"new", 100), 0, "expired by time");
+        t.apply(&Change::Put(of(1, b"c1", LeaseState::Released)));
+        t.apply(&Change::Withdraw {
+            ip: Ipv4Addr::new(10, 0, 0, 2),
+            client: b"c2".to_vec(),
+        });
+        assert_eq!(t.held_by_hw(&hw, b"new", 50), 1);
+        t.apply(&Change::Put(lease(
+            [10, 0, 0, 3],
+            b"other",
+            LeaseState::Bound,
+            100,
+        )));
+        assert_eq!(
+            t.held_by_hw(&hw, b"new", 50),
+            0,
+            "address now another MAC's"
+        );
+        t.apply(&Change::Put(of(4, b"c4", LeaseState::Bound)));
+        t.apply(&Change::Del(Ipv4Addr::new(10, 0, 0, 4)));
+        assert_eq!(t.held_by_hw(&hw, b"new", 50), 0);
+        assert_eq!(t.held_by_hw(b"other", b"new", 50), 1);
+        assert_eq!(t.by_hw.len(), 1, "no entry left for the first MAC");
     }
 
     #[test]

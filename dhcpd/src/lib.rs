@@ -1,11 +1,13 @@
 //! dhcpd: DHCPv4 server over the shared host table.
 
 pub mod alloc;
-pub mod config;
 pub mod ddns;
 pub mod decide;
+pub mod decode;
+pub mod index;
 pub mod io;
 pub mod lease;
+pub mod metrics;
 pub mod options;
 pub mod pgstore;
 pub mod ping;
@@ -225,7 +227,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             // The PostgreSQL client runs its own runtime: connect off this one.
             let (s, spool) = tokio::task::spawn_blocking(move || {
                 let mut s = pgstore::PgStore::open(&url)?;
-                let n = spool.replay(&mut s, server::unix_now())?;
+                let n = spool.replay(&mut s, lease::unix_now())?;
                 if n > 0 {
                     tracing::info!(
                         groups = n,
@@ -262,10 +264,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             .with_context(|| format!("cannot bind UDP port {} on {name}", v.port))?;
         let shown: Vec<String> = addrs.iter().map(ToString::to_string).collect();
         tracing::info!(iface = %name, port = v.port, "listening on {name} ({})", shown.join(", "));
-        ifaces.push(server::Iface { name, addrs, sock });
+        ifaces.push(io::Iface { name, addrs, sock });
     }
     serve_control(&cli, &v, &db, started.shutdown.clone());
-    let stats = std::sync::Arc::new(server::Stats::default());
+    let stats = std::sync::Arc::new(metrics::Stats::default());
     if let Some(addr) = v.metrics {
         let registry = std::sync::Arc::new(stats.registry());
         runtime::metrics::serve(addr, registry, started.shutdown.clone())

@@ -461,7 +461,7 @@ impl LeaseStore for PgStore {
     }
 
     fn commit(&mut self, changes: &[Change]) -> Result<(), StoreError> {
-        let now = crate::server::unix_now();
+        let now = crate::lease::unix_now();
         let refused = self.commit_groups(&[changes], now)?;
         match refused.first() {
             None => Ok(()),

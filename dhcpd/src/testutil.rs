@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
-use crate::config::Config;
+use crate::index::ViewIndex;
 
 /// The example host file (subnet 0 = outer, 1 = inner).
-pub(crate) fn config() -> Config {
+pub(crate) fn config() -> ViewIndex {
     let t = hostfile::HostTable::from_toml(include_str!("../../etc/hosts.toml")).expect("example");
-    Config::new(Arc::new(t.dhcp_view()))
+    ViewIndex::new(Arc::new(t.dhcp_view()))
 }

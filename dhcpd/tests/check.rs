@@ -57,3 +57,43 @@ fn discover_backlog_out_of_range_names_its_place_and_the_fix() {
         );
     }
 }
+
+/// The keys of per-MAC and BOOTP lease bounds: a date that is not one, a length out of range and
+/// a negative bound exit 64 naming the key; valid values pass.
+#[test]
+fn lease_bound_keys_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = |dhcp: &str| {
+        let path = hostfile::checkcases::example_with_section(dir.path(), "dhcp", dhcp);
+        std::process::Command::new(BIN)
+            .args(["--check", "-c"])
+            .arg(&path)
+            .output()
+            .unwrap()
+    };
+    for (bad, says) in [
+        (
+            "dynamic-bootp-lease-cutoff = \"next tuesday\"",
+            "dynamic-bootp-lease-cutoff `next tuesday` is not a date",
+        ),
+        (
+            "dynamic-bootp-lease-length = \"5s\"",
+            "dynamic-bootp-lease-length `5s` is out of range",
+        ),
+        ("leases-per-mac = -1", "leases-per-mac `-1` is out of range"),
+    ] {
+        let out = check(&format!("[dhcp]\n{bad}\n"));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(64), "{bad}: {stderr}");
+        assert!(stderr.contains(says), "{bad}: {stderr}");
+    }
+    let out = check(
+        "[dhcp]\nleases-per-mac = 0\ndynamic-bootp-lease-length = \"30d\"\ndynamic-bootp-lease-cutoff = \"2027-06-30 00:00:00\"\n",
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

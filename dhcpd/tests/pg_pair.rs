@@ -507,3 +507,68 @@ fn schema_1_rows_migrate_and_read_as_legacy() {
         assert_eq!(got, vec![a, b]);
     });
 }
+
+/// `dhcpd leases` against a running dhcpd on PostgreSQL: the daemon answers it (its control
+/// handler reads the database off the async threads) instead of dying in the handler ("Cannot
+/// start a runtime from within a runtime") and leaving the command to read the database itself.
+#[test]
+fn the_daemon_lists_leases_from_postgresql() {
+    e2e::require_netns!("setpriv");
+    let Some(bin) = pg_bin() else {
+        e2e::skip_or_fail(
+            concat!(module_path!(), ":", line!()),
+            "PostgreSQL server not installed (Debian package postgresql)",
+        );
+        return;
+    };
+    let lab = Lab::new("dhcpl");
+    let sw = lab.host("sw");
+    sw.add_bridge("br0");
+    let db = lab.host("db");
+    let s1 = lab.host("s1");
+    let cli = lab.host("cli");
+    for (h, name, addr) in [(&db, "db", DB), (&s1, "s1", S1), (&cli, "cl", RELAY)] {
+        let port = format!("p{name}");
+        lab.veth(&sw, &port, h, "e0");
+        sw.enslave(&port, "br0");
+        sw.link_up(&port);
+        h.add_addr("e0", &format!("{addr}/16"));
+        h.link_up("e0");
+    }
+    sw.link_up("br0");
+    let cluster = Cluster::init(bin);
+    let pg = cluster.start(&db);
+    let dir = lab.dir();
+    let dhcp = format!(
+        "[dhcp]\nping-check = false\nlease-db = \"postgresql://postgres@{DB}:5432/postgres\"\n"
+    );
+    let conf = write_config(dir, &dhcp, LOAD);
+    let state = dir.join("s1");
+    std::fs::create_dir_all(&state).unwrap();
+    let d = start(&s1, &conf, &state);
+    let (ip, _) = cli.enter(|| Crafted::relay("e0", RELAY).dora(SocketAddrV4::new(S1, 67), 0x77));
+    let out = s1.run(&[
+        common::BIN,
+        "leases",
+        "--json",
+        "--config",
+        conf.to_str().unwrap(),
+        "--state-dir",
+        state.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        !stderr.contains("no running daemon"),
+        "the daemon did not answer: {stderr}\n{}",
+        d.stderr()
+    );
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        lease_of(&rows, ip).map(|r| r["state"].clone()),
+        Some("bound".into())
+    );
+    assert!(!d.stderr().contains("panicked"), "{}", d.stderr());
+    drop(d);
+    drop(pg);
+}

@@ -1,7 +1,12 @@
 use super::*;
+use crate::alloc;
+use crate::decode::{BadPacket, FILE, MAGIC, SNAME, parse, peek_type};
+use crate::lease::{KeySource, NEVER};
 use crate::testutil::config;
-use dhcproto::Encodable;
 use dhcproto::v4::relay::{RelayAgentInformation, RelayInfo};
+use dhcproto::v4::{DhcpOption, Flags};
+use dhcproto::{Decodable, Encodable};
+use ipnet::Ipv4Net;
 
 const NOW: u64 = 1_000_000;
 const MAC: [u8; 6] = [2, 0, 0, 0, 0x10, 0x99];
@@ -47,7 +52,7 @@ fn mac_id() -> ClientId {
 }
 
 /// DISCOVER then REQUEST (SELECTING); returns the table and the ACKed address.
-fn lease(cfg: &Config, mac: [u8; 6]) -> (LeaseTable, Ipv4Addr) {
+fn lease(cfg: &ViewIndex, mac: [u8; 6]) -> (LeaseTable, Ipv4Addr) {
     let addrs = inner();
     let mut t = LeaseTable::new();
     let d = handle(cfg, &t, &msg(Some(MessageType::Discover), mac), &rx(&addrs));
@@ -619,7 +624,7 @@ fn dhcid_identity_follows_rfc4701_types() {
 }
 
 /// DISCOVER and REQUEST (SELECTING) with option 61 = htype + MAC and host name "laptop".
-fn lease_with_cid(cfg: &Config) -> (LeaseTable, Ipv4Addr, Decision) {
+fn lease_with_cid(cfg: &ViewIndex) -> (LeaseTable, Ipv4Addr, Decision) {
     let addrs = inner();
     let cid = [&[1][..], &MAC[..]].concat();
     let mut t = LeaseTable::new();
@@ -817,4 +822,117 @@ fn a_renewal_under_a_new_name_withdraws_the_old_one() {
         &d.changes[..],
         [Change::Put(l)] if l.hostname.as_deref() == Some("laptop")
     ));
+}
+
+fn with_view(cfg: &ViewIndex, f: impl FnOnce(&mut hostfile::DhcpView)) -> ViewIndex {
+    let mut v = (*cfg.view).clone();
+    f(&mut v);
+    ViewIndex::new(std::sync::Arc::new(v))
+}
+
+/// One MAC sending DISCOVERs under 43 client identifiers gets `leases-per-mac` OFFERs (4 by
+/// default) instead of a pool's worth; another MAC is still served, and 0 lifts the bound.
+#[test]
+fn one_mac_with_many_client_ids_is_bounded_by_leases_per_mac() {
+    let run = |cfg: &ViewIndex| {
+        let mut t = LeaseTable::new();
+        let mut offers = 0;
+        for i in 0..43u8 {
+            let mut m = msg(Some(MessageType::Discover), MAC);
+            m.opts_mut()
+                .insert(DhcpOption::ClientIdentifier(vec![0, 0x10, i]));
+            let d = handle(cfg, &t, &m, &rx(&inner()));
+            if d.reply.is_some() {
+                offers += 1;
+            }
+            apply(&mut t, &d);
+        }
+        let other = handle(
+            cfg,
+            &t,
+            &msg(Some(MessageType::Discover), [2, 0, 0, 0, 0x20, 1]),
+            &rx(&inner()),
+        );
+        (offers, other.reply.is_some())
+    };
+    let cfg = config();
+    assert_eq!(cfg.view.leases_per_mac, 4);
+    assert_eq!(run(&cfg), (4, true));
+    let unbounded = with_view(&cfg, |v| v.leases_per_mac = 0);
+    assert_eq!(run(&unbounded), (43, true));
+}
+
+/// With `leases-per-mac = 1`, a REQUEST for a free address under a second client id of a MAC that
+/// holds an offer is refused (a NAK on an authoritative subnet); with the bound lifted it is ACKed.
+#[test]
+fn a_request_under_one_client_id_too_many_is_refused() {
+    let cfg = with_view(&config(), |v| v.leases_per_mac = 1);
+    let mut t = LeaseTable::new();
+    let mut first = msg(Some(MessageType::Discover), MAC);
+    first
+        .opts_mut()
+        .insert(DhcpOption::ClientIdentifier(vec![0, 1]));
+    let d = handle(&cfg, &t, &first, &rx(&inner()));
+    assert!(d.reply.is_some());
+    apply(&mut t, &d);
+    // A free address: what another client would be offered now.
+    let want = handle(
+        &cfg,
+        &t,
+        &msg(Some(MessageType::Discover), [2, 0, 0, 0, 0x20, 2]),
+        &rx(&inner()),
+    )
+    .reply
+    .unwrap()
+    .yiaddr;
+    let mut req = msg(Some(MessageType::Request), MAC);
+    req.opts_mut()
+        .insert(DhcpOption::ClientIdentifier(vec![0, 2]));
+    req.opts_mut().insert(DhcpOption::RequestedIpAddress(want));
+    let d = handle(&cfg, &t, &req, &rx(&inner()));
+    assert!(d.changes.is_empty(), "{d:?}");
+    assert_eq!(
+        d.reply.map(|r| r.kind),
+        if cfg.subnet(1).authoritative {
+            Some("NAK")
+        } else {
+            None
+        }
+    );
+    let open = with_view(&cfg, |v| v.leases_per_mac = 0);
+    let d = handle(&open, &t, &req, &rx(&inner()));
+    assert_eq!(d.reply.map(|r| r.kind), Some("ACK"));
+}
+
+/// Dynamic BOOTP leases end after `dynamic-bootp-lease-length`, or at the cutoff when that comes
+/// first, and then expire like any lease; without either they never end (ISC's default).
+#[test]
+fn dynamic_bootp_leases_end_at_the_configured_length_or_cutoff() {
+    let bootp_expiry = |cfg: &ViewIndex| {
+        let d = handle(cfg, &LeaseTable::new(), &msg(None, MAC), &rx(&inner()));
+        assert_eq!(d.reply.as_ref().map(|r| r.kind), Some("BOOTREPLY"));
+        match &d.changes[..] {
+            [Change::Put(l)] => (l.expires, d),
+            other => panic!("{other:?}"),
+        }
+    };
+    let cfg = config();
+    assert_eq!(bootp_expiry(&cfg).0, NEVER);
+    let day = with_view(&cfg, |v| {
+        v.dynamic_bootp_lease_length = Some(std::time::Duration::from_secs(86400));
+    });
+    assert_eq!(bootp_expiry(&day).0, NOW + 86400);
+    let cut = with_view(&cfg, |v| {
+        v.dynamic_bootp_lease_length = Some(std::time::Duration::from_secs(86400));
+        v.dynamic_bootp_lease_cutoff = Some(NOW + 600);
+    });
+    let (end, d) = bootp_expiry(&cut);
+    assert_eq!(end, NOW + 600);
+    let mut t = LeaseTable::new();
+    apply(&mut t, &d);
+    let gone = expire(&t, NOW + 601, 100);
+    assert!(
+        matches!(&gone.changes[..], [Change::Put(l)] if l.state == LeaseState::Expired),
+        "{gone:?}"
+    );
 }

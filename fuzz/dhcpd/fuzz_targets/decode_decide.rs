@@ -5,18 +5,19 @@
 
 use std::sync::{Arc, OnceLock};
 
-use dhcpd::config::Config;
+use dhcpd::decode;
+use dhcpd::index::ViewIndex;
 use dhcpd::ddns::{Step, Updater};
 use dhcpd::decide::{self, Rx};
 use dhcpd::lease::LeaseTable;
 use libfuzzer_sys::fuzz_target;
 
-fn config() -> &'static Config {
-    static C: OnceLock<Config> = OnceLock::new();
+fn config() -> &'static ViewIndex {
+    static C: OnceLock<ViewIndex> = OnceLock::new();
     C.get_or_init(|| {
         let t = hostfile::HostTable::from_toml(include_str!("../../../etc/hosts.toml"))
             .expect("example host file");
-        Config::new(Arc::new(t.dhcp_view()))
+        ViewIndex::new(Arc::new(t.dhcp_view()))
     })
 }
 
@@ -37,8 +38,8 @@ const STEPS: [Step; 6] = [
 fuzz_target!(|data: &[u8]| {
     // Never panics, whatever the bytes; agrees with the decoder on whether there is an option 53
     // (also when it sits in an overloaded `file` or `sname`).
-    let peeked = decide::peek_type(data);
-    let Ok(msg) = decide::parse(data) else {
+    let peeked = decode::peek_type(data);
+    let Ok(msg) = decode::parse(data) else {
         return;
     };
     assert_eq!(peeked.is_some(), msg.opts().msg_type().is_some());

@@ -237,6 +237,15 @@ pub struct DhcpView {
     /// Most DISCOVERs answered over the last second beyond the REQUESTs that followed; past it
     /// new exchanges are dropped (overload). 0: no limit.
     pub discover_backlog: u32,
+    /// Most leases (offered or bound) one hardware address holds under different client
+    /// identifiers; a client id beyond them gets no address. 0: no bound.
+    pub leases_per_mac: u32,
+    /// Length of dynamic BOOTP leases (ISC `dynamic-bootp-lease-length`); `None`: they never
+    /// expire (ISC's default).
+    pub dynamic_bootp_lease_length: Option<Duration>,
+    /// Unix seconds at which every dynamic BOOTP lease ends (ISC `dynamic-bootp-lease-cutoff`);
+    /// `None`: no cutoff.
+    pub dynamic_bootp_lease_cutoff: Option<u64>,
     /// Dynamic DNS, when configured.
     pub ddns: Option<DdnsConfig>,
     /// Prometheus endpoint.

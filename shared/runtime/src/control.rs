@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 const MAX_LINE: usize = 4096;
 const TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Answers a command (`args[0]`) with a JSON document.
+/// Answers a command (`args[0]`) with a JSON document. Runs on the blocking pool: it may block.
 pub type Handler = Arc<dyn Fn(&[&str]) -> serde_json::Value + Send + Sync>;
 
 /// Binds `path` (replacing a stale socket) and answers requests with `handler` until `shutdown`,
@@ -50,7 +50,13 @@ pub fn serve(path: &Path, handler: Handler, shutdown: CancellationToken) -> std:
                     let reply = if args.is_empty() {
                         serde_json::json!({"error": "empty request"})
                     } else {
-                        h(&args)
+                        // Handlers may block (a database read): off the async threads.
+                        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+                        tokio::task::spawn_blocking(move || {
+                            h(&args.iter().map(String::as_str).collect::<Vec<_>>())
+                        })
+                        .await
+                        .unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }))
                     };
                     let mut out = serde_json::to_vec(&reply).ok()?;
                     out.push(b'\n');
@@ -110,5 +116,39 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         panic!("socket file not removed");
+    }
+
+    /// A handler that blocks (a database read) runs off the runtime's thread: a task on the same
+    /// single-threaded runtime still runs meanwhile (here: the one that unblocks the handler).
+    #[tokio::test]
+    async fn a_blocking_handler_leaves_the_runtime_running() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ctl.sock");
+        let stop = CancellationToken::new();
+        let (started_tx, mut started_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        let go_rx = std::sync::Mutex::new(go_rx);
+        let h: Handler = Arc::new(move |_| {
+            let _ = started_tx.send(());
+            let unblocked = go_rx
+                .lock()
+                .unwrap()
+                .recv_timeout(Duration::from_secs(3))
+                .is_ok();
+            serde_json::json!({ "unblocked": unblocked })
+        });
+        serve(&path, h, stop.clone()).unwrap();
+        tokio::spawn(async move {
+            if started_rx.recv().await.is_some() {
+                let _ = go_tx.send(());
+            }
+        });
+        let p = path.clone();
+        let v = tokio::task::spawn_blocking(move || request(&p, "leases"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(v, serde_json::json!({"unblocked": true}));
+        stop.cancel();
     }
 }

@@ -9,7 +9,7 @@ use crate::model6::Dhcp6Subnet;
 use crate::names::{reverse_origin, reverse_zones};
 use crate::wire;
 
-use super::values::Validator;
+use super::values::{Validator, span};
 
 /// A lease-db value naming a PostgreSQL database rather than a file.
 fn is_db_url(s: &str) -> bool {
@@ -92,6 +92,43 @@ impl Validator {
                 1_000_000,
                 "discover-backlog",
             ) as u32,
+            leases_per_mac: self.int(
+                &dw.and_then(|d| d.leases_per_mac.clone()),
+                4,
+                0,
+                65_535,
+                "leases-per-mac",
+            ) as u32,
+            dynamic_bootp_lease_length: dw.and_then(|d| d.dynamic_bootp_lease_length.clone()).map(
+                |s| {
+                    self.duration(
+                        &Some(s),
+                        Duration::from_secs(86400),
+                        Duration::from_secs(60),
+                        Duration::from_secs(100 * 365 * 86400),
+                        "dynamic-bootp-lease-length",
+                    )
+                },
+            ),
+            dynamic_bootp_lease_cutoff: dw
+                .and_then(|d| d.dynamic_bootp_lease_cutoff.as_ref())
+                .and_then(|s| {
+                    let t = s.get_ref().trim();
+                    match humantime::parse_rfc3339_weak(t)
+                        .ok()
+                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    {
+                        Some(d) => Some(d.as_secs()),
+                        None => {
+                            self.d.push(
+                                span(s),
+                                format!("dynamic-bootp-lease-cutoff `{t}` is not a date"),
+                                "write a UTC date and time like \"2027-06-30 00:00:00\"",
+                            );
+                            None
+                        }
+                    }
+                }),
             ddns,
             metrics: self.metrics(dw.and_then(|d| d.metrics.as_ref()), 9167),
             control_socket: self.path(

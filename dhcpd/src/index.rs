@@ -1,4 +1,5 @@
-//! The host table's DHCP view with the look-ups the packet path needs, built once per reload.
+//! A lookup index over the host table's DHCP view (reservations by client, reserved addresses,
+//! subnets by address), built once per reload for the packet path.
 
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
@@ -8,7 +9,7 @@ use hostfile::{DhcpSubnet, DhcpView, Reservation};
 
 /// A [`DhcpView`] plus indexes.
 #[derive(Debug)]
-pub struct Config {
+pub struct ViewIndex {
     /// The view.
     pub view: Arc<DhcpView>,
     by_mac: HashMap<[u8; 6], usize>,
@@ -16,7 +17,7 @@ pub struct Config {
     reserved: HashSet<Ipv4Addr>,
 }
 
-impl Config {
+impl ViewIndex {
     /// Indexes `view`.
     pub fn new(view: Arc<DhcpView>) -> Self {
         let mut by_mac = HashMap::new();
@@ -38,7 +39,7 @@ impl Config {
             reserved.insert(s.network.network());
             reserved.insert(s.network.broadcast());
         }
-        Config {
+        ViewIndex {
             view,
             by_mac,
             by_cid,
