@@ -6,6 +6,13 @@
 //! script refreshes `<main>` every ten seconds by fetching the page again and swapping the
 //! element (no full reload; it pauses while the tab is hidden or a form field in the page has
 //! the focus); without JavaScript the page is complete and the footer's link reloads it.
+//!
+//! Classes the style sheet knows, for the daemons' content: `section` (a card with an `h2`),
+//! `div.stats > div.stat` (a figure: label then `b` value), `div.plots` (a grid of
+//! [`super::plot::line_plot`]s: one column on a phone), `div.scroll > table` (tables scroll
+//! sideways on a narrow screen; `td.num` right-aligned figures, `td.wrap` free text such as host
+//! names that may wrap), `form.search`, `div.pager`, `.muted`, and states `.ok`, `.warn`, `.bad`
+//! (also the parts of a [`bar`], with `idle`).
 
 use std::net::SocketAddr;
 

@@ -37,11 +37,11 @@ pub const COLOURS: [&str; 8] = [
     "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#9c755f",
 ];
 
-const W: f64 = 480.0;
+const W: f64 = 440.0;
 const H: f64 = 200.0;
 const LEFT: f64 = 46.0;
 const RIGHT: f64 = 10.0;
-const TOP: f64 = 10.0;
+const TOP: f64 = 22.0;
 const BOTTOM: f64 = 24.0;
 
 /// The plot as a `<figure>` holding the SVG and an HTML legend (which wraps on narrow screens).
@@ -76,7 +76,7 @@ pub fn line_plot(plot: &Plot<'_>) -> Markup {
             figcaption { (plot.title) }
             svg xmlns="http://www.w3.org/2000/svg" viewBox=(format!("0 0 {W} {H}"))
                 role="img" aria-label=(format!("{} ({})", plot.title, plot.unit))
-                data-points=(drawn) font-size="12" fill="currentColor" {
+                data-points=(drawn) font-size="13" fill="currentColor" {
                 title { (plot.title) " (" (plot.unit) ")" }
                 @for t in yticks {
                     line.grid x1=(LEFT) x2=(W - RIGHT) y1=(r1(y(t))) y2=(r1(y(t)))
@@ -91,7 +91,7 @@ pub fn line_plot(plot: &Plot<'_>) -> Markup {
                 }
                 line x1=(LEFT) x2=(LEFT) y1=(TOP) y2=(H - BOTTOM) stroke="currentColor" stroke-opacity="0.6" {}
                 line x1=(LEFT) x2=(W - RIGHT) y1=(H - BOTTOM) y2=(H - BOTTOM) stroke="currentColor" stroke-opacity="0.6" {}
-                text x=(LEFT + 4.0) y=(TOP + 10.0) opacity="0.7" { (plot.unit) }
+                text x=(LEFT - 4.0) y="12" opacity="0.8" { (plot.unit) }
                 @if drawn == 0 {
                     text x=(W / 2.0) y=(H / 2.0) text-anchor="middle" opacity="0.7" { "no data yet" }
                 }
