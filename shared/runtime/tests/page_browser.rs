@@ -8,8 +8,8 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use runtime::metrics::{Registry, serve_with_page};
@@ -18,6 +18,8 @@ use runtime::page::{
     History, Kind, Layout, Line, NavLink, POINTS, PageFn, PageRequest, Plot, STEP, layout,
     line_plot,
 };
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
 const EVIL: &str = "<script>alert(1)</script>";
@@ -249,8 +251,7 @@ async fn shoot(file: &Path, size: &str, url: &str) {
 
 /// The body of `GET path` from the demo server.
 async fn get(addr: SocketAddr, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut s = TcpStream::connect(addr).await.unwrap();
     s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
         .await
         .unwrap();
@@ -367,6 +368,110 @@ async fn page_in_chromium() {
         demo.expected
     );
     shoot(&dir.join("demo-phone-nojs.png"), "390,844", &file_url).await;
+    demo.stop.cancel();
+}
+
+/// A reverse proxy on 127.0.0.1 that serves `upstream` under `prefix` (e.g. `/dnsd/`), as a
+/// front web server would: strips the prefix from the request line, answers 404 outside it, and
+/// records every path asked for.
+async fn prefix_proxy(
+    upstream: SocketAddr,
+    prefix: &'static str,
+    seen: Arc<Mutex<Vec<String>>>,
+    stop: CancellationToken,
+) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let mut client = tokio::select! {
+                _ = stop.cancelled() => return,
+                r = listener.accept() => match r {
+                    Ok((c, _)) => c,
+                    Err(_) => return,
+                },
+            };
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 1024];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 8192 {
+                    match client.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let text = String::from_utf8_lossy(&buf).into_owned();
+                let Some((line, rest)) = text.split_once("\r\n") else {
+                    return;
+                };
+                let mut parts = line.splitn(3, ' ');
+                let (Some(method), Some(target), Some(version)) =
+                    (parts.next(), parts.next(), parts.next())
+                else {
+                    return;
+                };
+                seen.lock().unwrap().push(target.to_owned());
+                let Some(inner) = target.strip_prefix(prefix) else {
+                    let _ = client
+                        .write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                        .await;
+                    return;
+                };
+                let Ok(mut up) = TcpStream::connect(upstream).await else {
+                    return;
+                };
+                let head = format!("{method} /{inner} {version}\r\n{rest}");
+                if up.write_all(head.as_bytes()).await.is_ok() {
+                    let _ = tokio::io::copy(&mut up, &mut client).await;
+                }
+                let _ = client.shutdown().await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn page_behind_a_reverse_proxy_under_a_prefix() {
+    if !have_chromium() {
+        return;
+    }
+    let demo = start_demo().await;
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let proxy = prefix_proxy(demo.addr, "/dnsd/", seen.clone(), demo.stop.clone()).await;
+    let url = format!("http://{proxy}/dnsd/");
+    let dom = chromium(&[
+        "--virtual-time-budget=25000".to_owned(),
+        "--dump-dom".to_owned(),
+        url.clone(),
+    ])
+    .await;
+    check_static_dom(&dom, &demo);
+    assert!(
+        dom.contains("data-refreshed=\""),
+        "no refresh through the proxy: {dom}"
+    );
+    let seen = seen.lock().unwrap().clone();
+    // The style sheet, the script and the refreshes all went through the prefix; nothing
+    // was asked for outside it.
+    for path in ["/dnsd/page.css", "/dnsd/page.js"] {
+        assert!(
+            seen.iter().any(|p| p == path),
+            "{path} not fetched: {seen:?}"
+        );
+    }
+    assert!(
+        seen.iter().filter(|p| *p == "/dnsd/").count() >= 2,
+        "{seen:?}"
+    );
+    assert!(seen.iter().all(|p| p.starts_with("/dnsd/")), "{seen:?}");
+    shoot(
+        &shots_dir().join("demo-desktop-prefix.png"),
+        "1280,900",
+        &url,
+    )
+    .await;
     demo.stop.cancel();
 }
 

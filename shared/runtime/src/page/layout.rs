@@ -49,6 +49,8 @@ pub fn render(layout: &Layout<'_>, main: Markup) -> String {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 meta name="color-scheme" content="light dark";
                 title { (layout.title) }
+                // No icon: keeps the browser from asking for /favicon.ico outside a path prefix.
+                link rel="icon" href="data:,";
                 link rel="stylesheet" href="page.css";
                 script src="page.js" defer {}
             }
