@@ -233,13 +233,19 @@ async fn chromium(args: &[String]) -> String {
 
 /// Saves a screenshot of `url` at `size` ("w,h") to `file` and checks it is a PNG of some size.
 async fn shoot(file: &Path, size: &str, url: &str) {
+    shoot_with(file, size, url, &[]).await;
+}
+
+/// [`shoot`] with more switches for chromium.
+async fn shoot_with(file: &Path, size: &str, url: &str, extra: &[&str]) {
     let _ = std::fs::remove_file(file);
-    chromium(&[
+    let mut args = vec![
         format!("--screenshot={}", file.display()),
         format!("--window-size={size}"),
-        url.to_owned(),
-    ])
-    .await;
+    ];
+    args.extend(extra.iter().map(|a| (*a).to_owned()));
+    args.push(url.to_owned());
+    chromium(&args).await;
     let png = std::fs::read(file).unwrap_or_default();
     assert!(
         png.starts_with(b"\x89PNG") && png.len() > 10_000,
@@ -345,6 +351,14 @@ async fn page_in_chromium() {
     ] {
         shoot(&dir.join(format!("demo-{name}.png")), size, &url).await;
     }
+    // The dark colour scheme (prefers-color-scheme: dark).
+    shoot_with(
+        &dir.join("demo-phone-dark.png"),
+        "390,844",
+        &url,
+        &["--force-dark-mode"],
+    )
+    .await;
 
     // Without JavaScript: chromium's own switch for that also stops --dump-dom and --screenshot
     // (they run through its script engine), so the page is saved without its script element,
