@@ -79,12 +79,15 @@ pub fn parse(head: &[u8]) -> Result<(String, PageRequest), RequestError> {
     let mut lines = text.split('\n').map(|l| l.trim_end_matches('\r'));
     let line = lines.next().unwrap_or_default();
     let mut parts = line.split(' ').filter(|p| !p.is_empty());
-    let (Some(method), Some(target), Some(version), None) =
+    // The version may be missing (`GET /metrics` typed into nc), as the endpoint always allowed.
+    let (Some(method), Some(target), version, None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(RequestError::Malformed);
     };
-    if !version.starts_with("HTTP/") || !method.bytes().all(|b| b.is_ascii_uppercase()) {
+    if !version.is_none_or(|v| v.starts_with("HTTP/"))
+        || !method.bytes().all(|b| b.is_ascii_uppercase())
+    {
         return Err(RequestError::Malformed);
     }
     if !target.starts_with('/') {
@@ -179,11 +182,20 @@ mod tests {
             (m.as_str(), r.path.as_str(), r.host),
             ("HEAD", "/metrics", None)
         );
+        let (m, r) = req("GET /metrics\r\n\r\n");
+        assert_eq!((m.as_str(), r.path.as_str()), ("GET", "/metrics"));
     }
 
     #[test]
     fn bad_requests() {
-        assert_eq!(parse(b"GET /\r\n\r\n"), Err(RequestError::Malformed));
+        assert_eq!(
+            parse(b"GET / XTTP/1.1\r\n\r\n"),
+            Err(RequestError::Malformed)
+        );
+        assert_eq!(
+            parse(b"GET / HTTP/1.1 x\r\n\r\n"),
+            Err(RequestError::Malformed)
+        );
         assert_eq!(parse(b""), Err(RequestError::Malformed));
         assert_eq!(parse(b"get / HTTP/1.1\r\n"), Err(RequestError::Malformed));
         assert_eq!(parse(b"GET * HTTP/1.1\r\n"), Err(RequestError::Target));
