@@ -16,6 +16,7 @@
 
 use std::net::SocketAddr;
 
+use hostfile::HostTable;
 use maud::{DOCTYPE, Markup, html};
 
 /// A link in the header to one daemon's page.
@@ -97,6 +98,31 @@ pub fn daemon_href(addr: SocketAddr, request_host: Option<&str>) -> String {
         .filter(|h| !h.is_empty())
         .unwrap_or("localhost");
     format!("http://{host}:{}/", addr.port())
+}
+
+/// The three daemons' metrics addresses from the host file, in header order (`None`: that
+/// daemon has no `metrics`, hence no page). Take it at start and on reload, not per request.
+pub fn daemon_addrs(table: &HostTable) -> [(&'static str, Option<SocketAddr>); 3] {
+    [
+        ("dhcpd", table.dhcp_view().metrics),
+        ("dnsd", table.dns_view().metrics),
+        ("lbd", table.lb_view().metrics),
+    ]
+}
+
+/// The header's links for `addrs` ([`daemon_addrs`]), skipping daemons without a page; an
+/// unspecified address is taken to be on the host the browser asked (`request_host`, see
+/// [`daemon_href`]).
+pub fn nav(addrs: &[(&str, Option<SocketAddr>)], request_host: Option<&str>) -> Vec<NavLink> {
+    addrs
+        .iter()
+        .filter_map(|(label, addr)| {
+            addr.map(|a| NavLink {
+                label: (*label).to_owned(),
+                href: daemon_href(a, request_host),
+            })
+        })
+        .collect()
 }
 
 /// A horizontal bar of parts of a whole (pool usage: used, offered, declined, free), as SVG with

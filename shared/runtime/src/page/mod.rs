@@ -13,6 +13,42 @@
 //!
 //! Every link the page makes to itself is relative (`./`, `page.css`, `?q=…`), so the page works
 //! behind a reverse proxy under a path prefix, as long as the prefix ends with a slash.
+//!
+//! How a daemon plugs its page in (here a DNS server with one counter):
+//!
+//! ```no_run
+//! use std::sync::atomic::{AtomicU64, Ordering};
+//! use std::sync::{Arc, Mutex};
+//! use std::time::Instant;
+//!
+//! use runtime::page::maud::{self, html};
+//! use runtime::page::{self, History, Kind, Layout, Line, PageFn, PageRequest, Plot, layout};
+//!
+//! # async fn wire(
+//! #     table: hostfile::HostTable,
+//! #     registry: Arc<runtime::metrics::Registry>,
+//! #     shutdown: tokio_util::sync::CancellationToken,
+//! #     queries: Arc<AtomicU64>,
+//! # ) -> std::io::Result<()> {
+//! let history = Arc::new(Mutex::new(History::new(64)));
+//! page::spawn_sampler(history.clone(), shutdown.clone(), move |h, now| {
+//!     h.sample("queries", Kind::Counter, now, queries.load(Ordering::Relaxed) as f64);
+//! });
+//! let addrs = layout::daemon_addrs(&table);
+//! let page: PageFn = Arc::new(move |req: &PageRequest| {
+//!     let points = history.lock().unwrap().window("queries", Instant::now());
+//!     let nav = layout::nav(&addrs, req.host.as_deref());
+//!     let lines = [Line { label: "all", points: &points }];
+//!     let plot = Plot { title: "Queries", unit: "queries/s", lines: &lines };
+//!     let main = html! { div.plots { (page::line_plot(&plot)) } };
+//!     layout::render(&Layout { daemon: "dnsd", title: "dnsd", nav: &nav }, main)
+//! });
+//! if let Some(addr) = table.dns_view().metrics {
+//!     runtime::metrics::serve_with_page(addr, registry, Some(page), shutdown).await?;
+//! }
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod history;
 pub mod layout;
@@ -26,7 +62,7 @@ pub use maud;
 use tokio_util::sync::CancellationToken;
 
 pub use history::{History, Kind, POINTS, STEP, Series};
-pub use layout::{Layout, NavLink, daemon_href};
+pub use layout::{Layout, NavLink, daemon_addrs, daemon_href, nav};
 pub use plot::{Line, Plot, line_plot};
 pub use request::PageRequest;
 

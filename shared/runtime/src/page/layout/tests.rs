@@ -1,6 +1,6 @@
 use super::*;
 
-fn nav() -> Vec<NavLink> {
+fn three() -> Vec<NavLink> {
     ["dhcpd", "dnsd", "lbd"]
         .iter()
         .enumerate()
@@ -14,7 +14,7 @@ fn nav() -> Vec<NavLink> {
 #[test]
 fn values_with_markup_are_shown_as_text() {
     let evil = "<script>alert(1)</script>";
-    let nav = nav();
+    let nav = three();
     let page = render(
         &Layout {
             daemon: "dhcpd",
@@ -36,7 +36,7 @@ fn values_with_markup_are_shown_as_text() {
 
 #[test]
 fn header_links_the_daemons_and_the_own_page_is_relative() {
-    let nav = nav();
+    let nav = three();
     let page = render(
         &Layout {
             daemon: "dnsd",
@@ -107,4 +107,33 @@ fn bar_parts_add_up_and_are_labelled() {
     assert!(svg.contains(r#"x="40.00" width="60.00""#), "{svg}");
     let empty = bar(&[("free", 0, "idle")]).into_string();
     assert!(empty.contains(r#"width="0.00""#));
+}
+
+#[test]
+fn header_links_from_the_host_file() {
+    let table = HostTable::from_toml(
+        r#"
+domain = "lan"
+[dhcp]
+metrics = "0.0.0.0:9167"
+[dns]
+metrics = "10.0.0.2:9168"
+"#,
+    );
+    let addrs = daemon_addrs(&table.unwrap());
+    assert_eq!(addrs[2], ("lbd", None));
+    let links = nav(&addrs, Some("gw1:9167"));
+    assert_eq!(
+        links,
+        [
+            NavLink {
+                label: "dhcpd".into(),
+                href: "http://gw1:9167/".into()
+            },
+            NavLink {
+                label: "dnsd".into(),
+                href: "http://10.0.0.2:9168/".into()
+            },
+        ]
+    );
 }
