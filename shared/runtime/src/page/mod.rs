@@ -103,10 +103,49 @@ where
                 _ = shutdown.cancelled() => return,
                 _ = tick.tick() => {}
             }
-            let now = Instant::now();
+            // Tokio's clock (the same as std's unless a test pauses it).
+            let now = tokio::time::Instant::now().into_std();
             let mut h = history.lock().unwrap_or_else(|e| e.into_inner());
             sample(&mut h, now);
             h.prune(now);
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn sampler_feeds_the_history_every_step_until_shutdown() {
+        let history = Arc::new(Mutex::new(History::new(4)));
+        let stop = CancellationToken::new();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut total = 0.0;
+        let task = spawn_sampler(history.clone(), stop.clone(), move |h, now| {
+            total += 50.0;
+            h.sample("things", Kind::Counter, now, total);
+            let _ = tx.send(now);
+        });
+        let mut times = Vec::new();
+        for _ in 0..7 {
+            let t = tokio::time::timeout(STEP * 2, rx.recv())
+                .await
+                .unwrap()
+                .unwrap();
+            times.push(t);
+        }
+        for w in times.windows(2) {
+            assert_eq!(w[1] - w[0], STEP);
+        }
+        let now = times[6];
+        let window = history.lock().unwrap().window("things", now);
+        // Seven samples: six rates of 50 per 10 s.
+        assert_eq!(
+            window.iter().flatten().copied().collect::<Vec<_>>(),
+            [5.0; 6]
+        );
+        stop.cancel();
+        task.await.unwrap();
+    }
 }
