@@ -489,6 +489,55 @@ async fn page_behind_a_reverse_proxy_under_a_prefix() {
     demo.stop.cancel();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_refresh_keeps_the_page_and_says_so() {
+    if !have_chromium() {
+        return;
+    }
+    let calls = Arc::new(AtomicU64::new(0));
+    let c = calls.clone();
+    // The first request gets the page; later ones get a document without its content, as
+    // from a proxy's error page.
+    let page: PageFn = Arc::new(move |_: &PageRequest| {
+        if c.fetch_add(1, Ordering::SeqCst) > 0 {
+            return "<!DOCTYPE html><p>something else</p>".to_owned();
+        }
+        layout::render(
+            &Layout {
+                daemon: "lbd",
+                title: "lbd",
+                nav: &[],
+            },
+            html! { p #first { "first copy" } },
+        )
+    });
+    let stop = CancellationToken::new();
+    let addr = serve_with_page(
+        "127.0.0.1:0".parse().unwrap(),
+        Arc::new(Registry::default()),
+        Some(page),
+        stop.clone(),
+    )
+    .await
+    .unwrap();
+    let dom = chromium(&[
+        "--virtual-time-budget=15000".to_owned(),
+        "--dump-dom".to_owned(),
+        format!("http://{addr}/"),
+    ])
+    .await;
+    assert!(dom.contains(r#"<p id="first">first copy</p>"#), "{dom}");
+    assert!(!dom.contains("data-refreshed"), "{dom}");
+    assert!(
+        dom.contains(
+            r#"<span id="live" class="warn">Refresh failed (no content), retrying. </span>"#
+        ),
+        "{dom}"
+    );
+    assert!(calls.load(Ordering::SeqCst) >= 2);
+    stop.cancel();
+}
+
 #[test]
 fn maud_is_reachable_through_runtime() {
     // The daemons write `use runtime::page::maud::{self, html};` without a dependency of their own.

@@ -9,6 +9,7 @@
     return;
   }
   var count = 0;
+  var inflight = false;
   function say(text, stale) {
     if (live) {
       live.textContent = text;
@@ -21,9 +22,10 @@
     return a && main.contains(a) && /^(INPUT|SELECT|TEXTAREA)$/.test(a.tagName);
   }
   function refresh() {
-    if (document.hidden || editing()) {
+    if (inflight || document.hidden || editing()) {
       return;
     }
+    inflight = true;
     fetch(window.location.href, { cache: 'no-store', credentials: 'same-origin' })
       .then(function (r) {
         if (!r.ok) {
@@ -44,6 +46,9 @@
       })
       .catch(function (e) {
         say('Refresh failed (' + e.message + '), retrying. ', true);
+      })
+      .then(function () {
+        inflight = false;
       });
   }
   say('Refreshed every 10 s. ', false);
