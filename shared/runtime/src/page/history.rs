@@ -8,7 +8,7 @@
 //!
 //! Memory is bounded and allocated once: a series is its ring of 360 `f32` (1,440 bytes) plus a
 //! few fixed fields; [`History`] holds at most the number of series it was built with, so a daemon
-//! with `max_series` = 256 spends under 400 KiB on its history whatever happens. `f32` keeps about
+//! with `max_series` = 256 spends about 400 KiB on its history at most. `f32` keeps about
 //! seven significant digits, plenty for a plot. Everything here is pure: time is passed in.
 
 use std::collections::BTreeMap;
@@ -197,7 +197,7 @@ impl History {
         self.series.get(name)
     }
 
-    /// The window of `name` ending at `now` ([`Series::window`]); all gaps if there is no such series.
+    /// The window of `name` ending at `now` ([`Series::window`]); all gaps without such a series.
     pub fn window(&self, name: &str, now: Instant) -> Vec<Option<f64>> {
         self.get(name)
             .map_or_else(|| vec![None; POINTS], |s| s.window(now))

@@ -142,7 +142,8 @@ pub fn bar(parts: &[(&str, u64, &str)]) -> Markup {
     }
     let text: Vec<String> = parts.iter().map(|(l, v, _)| format!("{l} {v}")).collect();
     html! {
-        svg.bar viewBox="0 0 100 6" preserveAspectRatio="none" role="img" aria-label=(text.join(", ")) {
+        svg.bar viewBox="0 0 100 6" preserveAspectRatio="none" role="img"
+            aria-label=(text.join(", ")) {
             @for (label, value, class, x, w) in &rects {
                 rect class=(class) x=(format!("{x:.2}")) width=(format!("{w:.2}")) height="6" {
                     title { (label) " " (value) }

@@ -84,16 +84,17 @@ pub fn line_plot(plot: &Plot<'_>) -> Markup {
                     text x=(LEFT - 4.0) y=(r1(y(t) + 4.0)) text-anchor="end" { (si(t)) }
                 }
                 @for (i, label) in &xticks {
-                    text x=(r1(x(*i))) y=(H - 6.0)
-                        text-anchor=(if *i == 0 { "start" } else if *i + 1 == n { "end" } else { "middle" }) {
-                        (label)
-                    }
+                    text x=(r1(x(*i))) y=(H - 6.0) text-anchor=(anchor(*i, n)) { (label) }
                 }
-                line x1=(LEFT) x2=(LEFT) y1=(TOP) y2=(H - BOTTOM) stroke="currentColor" stroke-opacity="0.6" {}
-                line x1=(LEFT) x2=(W - RIGHT) y1=(H - BOTTOM) y2=(H - BOTTOM) stroke="currentColor" stroke-opacity="0.6" {}
+                line x1=(LEFT) x2=(LEFT) y1=(TOP) y2=(H - BOTTOM)
+                    stroke="currentColor" stroke-opacity="0.6" {}
+                line x1=(LEFT) x2=(W - RIGHT) y1=(H - BOTTOM) y2=(H - BOTTOM)
+                    stroke="currentColor" stroke-opacity="0.6" {}
                 text x=(LEFT - 4.0) y="12" opacity="0.8" { (plot.unit) }
                 @if drawn == 0 {
-                    text x=(W / 2.0) y=(H / 2.0) text-anchor="middle" opacity="0.7" { "no data yet" }
+                    text x=(W / 2.0) y=(H / 2.0) text-anchor="middle" opacity="0.7" {
+                        "no data yet"
+                    }
                 }
                 @for (colour, coords) in &shapes {
                     @if coords.len() == 1 {
@@ -111,11 +112,31 @@ pub fn line_plot(plot: &Plot<'_>) -> Markup {
                             rect width="10" height="10" fill=(COLOURS[k % COLOURS.len()]) {}
                         }
                         " " (line.label) " "
-                        span.now { (line.points.last().copied().flatten().map_or_else(|| "–".to_owned(), si)) }
+                        span.now { (latest(line.points)) }
                     }
                 }
             }
         }
+    }
+}
+
+/// The newest value as text, a dash for a gap.
+fn latest(points: &[Option<f64>]) -> String {
+    points
+        .last()
+        .copied()
+        .flatten()
+        .map_or_else(|| "–".to_owned(), si)
+}
+
+/// Where an x label stands against its tick: the first and last inside the plot.
+fn anchor(i: usize, n: usize) -> &'static str {
+    if i == 0 {
+        "start"
+    } else if i + 1 == n {
+        "end"
+    } else {
+        "middle"
     }
 }
 
