@@ -3,6 +3,8 @@
 //! The registry and metric types are `prometheus-client`'s (the Prometheus project's Rust client);
 //! this module only serves them. The endpoint is deliberately tiny (HTTP/1.0-style, one request per
 //! connection, bounded reads and concurrency): it is for a scraper on localhost, not the world.
+//! When the daemon registers a page ([`serve_with_page`]), the same endpoint serves it at `/`
+//! (see [`crate::page`]); GET and HEAD only.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,6 +19,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
+
+use crate::page::{self, PageFn, PageRequest, request};
 
 const MAX_REQUEST: usize = 8 * 1024;
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
@@ -37,9 +41,24 @@ pub async fn serve(
     registry: Arc<Registry>,
     shutdown: CancellationToken,
 ) -> std::io::Result<SocketAddr> {
+    serve_with_page(addr, registry, None, shutdown).await
+}
+
+/// Binds `addr` and serves `registry` at `/metrics` and, when the daemon registered one, its
+/// status page at `/` (and `/index.html`, with `page.css` and `page.js` beside it) until
+/// `shutdown`; returns the bound address. Same socket, same limits: nothing else is opened.
+pub async fn serve_with_page(
+    addr: SocketAddr,
+    registry: Arc<Registry>,
+    page: Option<PageFn>,
+    shutdown: CancellationToken,
+) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     tracing::info!(%bound, "metrics listening on http://{bound}/metrics");
+    if page.is_some() {
+        tracing::info!(%bound, "status page on http://{bound}/");
+    }
     let permits = Arc::new(Semaphore::new(MAX_CONNS));
     tokio::spawn(async move {
         loop {
@@ -57,16 +76,40 @@ pub async fn serve(
                 continue;
             };
             let registry = registry.clone();
+            let page = page.clone();
             tokio::spawn(async move {
                 let _permit = permit;
-                let _ = tokio::time::timeout(IO_TIMEOUT, answer(&mut sock, &registry)).await;
+                let _ = tokio::time::timeout(IO_TIMEOUT, answer(&mut sock, &registry, page)).await;
             });
         }
     });
     Ok(bound)
 }
 
-async fn answer(sock: &mut tokio::net::TcpStream, registry: &Registry) -> std::io::Result<()> {
+/// An answer: status line, extra headers, body.
+struct Reply {
+    status: &'static str,
+    ctype: &'static str,
+    headers: Vec<(&'static str, &'static str)>,
+    body: String,
+}
+
+impl Reply {
+    fn text(status: &'static str, body: &str) -> Self {
+        Reply {
+            status,
+            ctype: "text/plain; charset=utf-8",
+            headers: Vec::new(),
+            body: body.to_owned(),
+        }
+    }
+}
+
+async fn answer(
+    sock: &mut tokio::net::TcpStream,
+    registry: &Registry,
+    page: Option<PageFn>,
+) -> std::io::Result<()> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < MAX_REQUEST {
@@ -76,25 +119,84 @@ async fn answer(sock: &mut tokio::net::TcpStream, registry: &Registry) -> std::i
         }
         buf.extend_from_slice(&chunk[..n]);
     }
-    let line = buf.split(|b| *b == b'\n').next().unwrap_or_default();
-    let line = String::from_utf8_lossy(line);
-    let mut parts = line.split_whitespace();
-    let (status, ctype, body) = match (parts.next(), parts.next()) {
-        (Some("GET"), Some("/metrics")) => (
-            "200 OK",
-            "text/plain; version=0.0.4; charset=utf-8",
-            render(registry),
-        ),
-        (Some("GET"), Some(_)) => ("404 Not Found", "text/plain", "try /metrics\n".to_owned()),
-        _ => ("400 Bad Request", "text/plain", "bad request\n".to_owned()),
+    let (reply, head_only) = match request::parse(&buf) {
+        Err(_) => (Reply::text("400 Bad Request", "bad request\n"), false),
+        Ok((method, req)) if method == "GET" || method == "HEAD" => {
+            (route(&req, registry, page).await, method == "HEAD")
+        }
+        Ok(_) => {
+            let mut r = Reply::text("405 Method Not Allowed", "GET or HEAD only\n");
+            r.headers.push(("Allow", "GET, HEAD"));
+            (r, false)
+        }
     };
-    let head = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
+    let mut head = format!(
+        "HTTP/1.1 {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n",
+        reply.status,
+        reply.ctype,
+        reply.body.len()
     );
+    for (name, value) in &reply.headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("Connection: close\r\n\r\n");
     sock.write_all(head.as_bytes()).await?;
-    sock.write_all(body.as_bytes()).await?;
+    if !head_only {
+        sock.write_all(reply.body.as_bytes()).await?;
+    }
     sock.shutdown().await
+}
+
+/// Headers of the page and its files: no sniffing, no framing, no referrer to other daemons.
+const PAGE_HEADERS: [(&str, &str); 3] = [
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+    ("Content-Security-Policy", page::CSP),
+];
+
+async fn route(req: &PageRequest, registry: &Registry, page: Option<PageFn>) -> Reply {
+    let asset = |ctype, body: &str| {
+        let mut headers = PAGE_HEADERS.to_vec();
+        headers.push(("Cache-Control", "max-age=300"));
+        Reply {
+            status: "200 OK",
+            ctype,
+            headers,
+            body: body.to_owned(),
+        }
+    };
+    match (req.path.as_str(), page) {
+        ("/metrics", _) => Reply {
+            status: "200 OK",
+            ctype: "text/plain; version=0.0.4; charset=utf-8",
+            headers: Vec::new(),
+            body: render(registry),
+        },
+        ("/" | "/index.html", Some(page)) => {
+            let req = req.clone();
+            match tokio::task::spawn_blocking(move || page(&req)).await {
+                Ok(body) => {
+                    let mut headers = PAGE_HEADERS.to_vec();
+                    // The page is live state: never from a cache (the refresh fetches it again).
+                    headers.push(("Cache-Control", "no-store"));
+                    Reply {
+                        status: "200 OK",
+                        ctype: "text/html; charset=utf-8",
+                        headers,
+                        body,
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "status page failed");
+                    Reply::text("500 Internal Server Error", "the page failed\n")
+                }
+            }
+        }
+        ("/page.css", Some(_)) => asset("text/css; charset=utf-8", page::CSS),
+        ("/page.js", Some(_)) => asset("text/javascript; charset=utf-8", page::JS),
+        (_, Some(_)) => Reply::text("404 Not Found", "try / or /metrics\n"),
+        (_, None) => Reply::text("404 Not Found", "try /metrics\n"),
+    }
 }
 
 #[cfg(test)]
@@ -119,6 +221,118 @@ mod tests {
         s.read_to_string(&mut out).await.unwrap();
         assert!(out.starts_with("HTTP/1.1 200 OK"), "{out}");
         assert!(out.contains("test_things_total 3"), "{out}");
+        stop.cancel();
+    }
+
+    async fn ask(addr: SocketAddr, req: &str) -> String {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        out
+    }
+
+    fn header<'a>(resp: &'a str, name: &str) -> Option<&'a str> {
+        let head = resp.split("\r\n\r\n").next()?;
+        head.lines().find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+
+    #[tokio::test]
+    async fn page_is_served_beside_the_metrics() {
+        let page: PageFn =
+            Arc::new(|req: &PageRequest| format!("<!DOCTYPE html><p>q={:?}</p>", req.param("q")));
+        let stop = CancellationToken::new();
+        let addr = serve_with_page(
+            "127.0.0.1:0".parse().unwrap(),
+            Arc::new(Registry::default()),
+            Some(page),
+            stop.clone(),
+        )
+        .await
+        .unwrap();
+        for path in ["/?q=a%20b", "/index.html?q=a+b"] {
+            let out = ask(addr, &format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n")).await;
+            assert!(out.starts_with("HTTP/1.1 200 OK"), "{out}");
+            assert_eq!(
+                header(&out, "content-type"),
+                Some("text/html; charset=utf-8")
+            );
+            assert_eq!(header(&out, "cache-control"), Some("no-store"));
+            assert_eq!(header(&out, "x-content-type-options"), Some("nosniff"));
+            assert!(
+                header(&out, "content-security-policy")
+                    .is_some_and(|c| c.contains("script-src 'self'"))
+            );
+            assert!(out.ends_with("<p>q=Some(\"a b\")</p>"), "{out}");
+        }
+        let css = ask(addr, "GET /page.css HTTP/1.1\r\n\r\n").await;
+        assert_eq!(
+            header(&css, "content-type"),
+            Some("text/css; charset=utf-8")
+        );
+        assert!(css.ends_with(page::CSS));
+        let js = ask(addr, "GET /page.js HTTP/1.1\r\n\r\n").await;
+        assert_eq!(
+            header(&js, "content-type"),
+            Some("text/javascript; charset=utf-8")
+        );
+        let m = ask(addr, "GET /metrics HTTP/1.1\r\n\r\n").await;
+        assert!(m.starts_with("HTTP/1.1 200 OK"), "{m}");
+        assert!(m.contains("# EOF"), "{m}");
+
+        // HEAD: the same head with its length, no body.
+        let h = ask(addr, "HEAD / HTTP/1.1\r\n\r\n").await;
+        assert!(h.starts_with("HTTP/1.1 200 OK"), "{h}");
+        assert!(h.ends_with("\r\n\r\n"), "{h}");
+        assert_eq!(header(&h, "content-length"), Some("28"));
+
+        let post = ask(addr, "POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n").await;
+        assert!(post.starts_with("HTTP/1.1 405"), "{post}");
+        assert_eq!(header(&post, "allow"), Some("GET, HEAD"));
+        let nf = ask(addr, "GET /leases HTTP/1.1\r\n\r\n").await;
+        assert!(nf.starts_with("HTTP/1.1 404"), "{nf}");
+        let bad = ask(addr, "hello\r\n\r\n").await;
+        assert!(bad.starts_with("HTTP/1.1 400"), "{bad}");
+        stop.cancel();
+    }
+
+    #[tokio::test]
+    async fn no_page_registered_means_no_page() {
+        let stop = CancellationToken::new();
+        let addr = serve(
+            "127.0.0.1:0".parse().unwrap(),
+            Arc::new(Registry::default()),
+            stop.clone(),
+        )
+        .await
+        .unwrap();
+        for path in ["/", "/index.html", "/page.js"] {
+            let out = ask(addr, &format!("GET {path} HTTP/1.1\r\n\r\n")).await;
+            assert!(out.starts_with("HTTP/1.1 404"), "{out}");
+            assert!(out.ends_with("try /metrics\n"), "{out}");
+        }
+        stop.cancel();
+    }
+
+    #[tokio::test]
+    async fn a_panicking_page_is_a_500_and_the_server_goes_on() {
+        let page: PageFn = Arc::new(|_: &PageRequest| panic!("boom"));
+        let stop = CancellationToken::new();
+        let addr = serve_with_page(
+            "127.0.0.1:0".parse().unwrap(),
+            Arc::new(Registry::default()),
+            Some(page),
+            stop.clone(),
+        )
+        .await
+        .unwrap();
+        let out = ask(addr, "GET / HTTP/1.1\r\n\r\n").await;
+        assert!(out.starts_with("HTTP/1.1 500"), "{out}");
+        let m = ask(addr, "GET /metrics HTTP/1.1\r\n\r\n").await;
+        assert!(m.starts_with("HTTP/1.1 200"), "{m}");
         stop.cancel();
     }
 }
