@@ -2,7 +2,8 @@
 
 use std::fmt::Write as _;
 
-use super::Unsupported;
+use crate::facts::{OptVal, RawOpt};
+use crate::source::{Src, Unsupported};
 
 /// The host file to write: plain values, already consistent (see `resolve.rs`).
 #[derive(Debug, Clone, Default)]
@@ -52,8 +53,7 @@ pub(crate) struct DOption {
 }
 
 impl DOption {
-    pub(crate) fn from_raw(o: &super::RawOpt) -> DOption {
-        use super::OptVal;
+    pub(crate) fn from_raw(o: &RawOpt) -> DOption {
         let value = match &o.value {
             OptVal::Text(t) => format!("text = {}", q(t)),
             OptVal::Ips(v) => format!(
@@ -125,7 +125,7 @@ pub(crate) struct DCheck {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct DService {
     /// Where it came from (not written).
-    pub(crate) src: Option<super::Src>,
+    pub(crate) src: Option<Src>,
     pub(crate) notes: Vec<String>,
     pub(crate) name: String,
     pub(crate) vip: String,

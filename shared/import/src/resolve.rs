@@ -11,13 +11,12 @@ use std::net::{IpAddr, Ipv4Addr};
 use base64::Engine as _;
 use ipnet::Ipv4Net;
 
-use super::emit::{
+use crate::emit::{
     DBackend, DCheck, DDdns, DDns, DHost, DKey, DOption, DPool, DService, DSubnet, DVrrp, Doc, dur,
     dur_ms,
 };
-use super::keepalived::vip_net;
-use super::zone::ptr_addr;
-use super::{CheckType, Raw, RawSubnet, Src, Unsupported};
+use crate::facts::{CheckType, Raw, RawSubnet, ptr_addr, vip_net};
+use crate::source::{Src, Unsupported};
 use hostfile::{is_dns_name, is_label};
 
 struct SubnetB<'a> {

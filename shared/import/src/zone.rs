@@ -6,11 +6,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 use std::sync::Arc;
 
-use ipnet::Ipv4Net;
-
-use super::{
-    ImportError, Raw, RawAddr, RawLink, RawSoa, ReadFn, Src, abridge, include_path, read_include,
-};
+use crate::facts::{Raw, RawAddr, RawLink, RawSoa, reverse_net};
+use crate::source::{ImportError, ReadFn, Src, abridge, include_path, read_include};
 
 #[derive(Debug, Clone)]
 struct Word {
@@ -516,33 +513,6 @@ fn name(src: &Src, n: &str, origin: Option<&str>) -> Result<String, ImportError>
     }
 }
 
-/// `10.168.192.in-addr.arpa.` -> 192.168.10.0/24.
-pub(crate) fn reverse_net(owner: &str) -> Option<Ipv4Net> {
-    let body = owner.strip_suffix(".in-addr.arpa.")?;
-    let parts: Vec<u8> = body
-        .split('.')
-        .map(|p| p.parse::<u8>().ok())
-        .collect::<Option<Vec<u8>>>()?;
-    if parts.is_empty() || parts.len() > 3 {
-        return None;
-    }
-    let mut o = [0u8; 4];
-    for (i, p) in parts.iter().rev().enumerate() {
-        o[i] = *p;
-    }
-    Ipv4Net::new(Ipv4Addr::from(o), (parts.len() * 8) as u8).ok()
-}
-
-/// `10.10.168.192.in-addr.arpa.` -> 192.168.10.10.
-pub(crate) fn ptr_addr(owner: &str) -> Option<Ipv4Addr> {
-    let body = owner.strip_suffix(".in-addr.arpa.")?;
-    let parts: Vec<u8> = body
-        .split('.')
-        .map(|p| p.parse::<u8>().ok())
-        .collect::<Option<Vec<u8>>>()?;
-    (parts.len() == 4).then(|| Ipv4Addr::new(parts[3], parts[2], parts[1], parts[0]))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -554,18 +524,5 @@ mod tests {
         assert_eq!(parse_ttl("1W"), Some(604_800));
         assert_eq!(parse_ttl("IN"), None);
         assert_eq!(parse_ttl("1x"), None);
-    }
-
-    #[test]
-    fn reverse_names() {
-        assert_eq!(
-            reverse_net("10.168.192.in-addr.arpa."),
-            Some("192.168.10.0/24".parse().unwrap())
-        );
-        assert_eq!(
-            ptr_addr("12.10.168.192.in-addr.arpa."),
-            Some(Ipv4Addr::new(192, 168, 10, 12))
-        );
-        assert_eq!(ptr_addr("0/25.10.168.192.in-addr.arpa."), None);
     }
 }
