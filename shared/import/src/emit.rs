@@ -25,6 +25,8 @@ pub(crate) struct Doc {
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct DSubnet {
+    /// Where it came from (not written).
+    pub(crate) src: Option<Src>,
     pub(crate) notes: Vec<String>,
     pub(crate) network: String,
     pub(crate) interface: Option<String>,
@@ -47,6 +49,8 @@ pub(crate) struct DSubnet {
 /// `[[subnet.option]]` / `[[host.NAME.option]]`: the value already written as `kind = value`.
 #[derive(Debug, Clone)]
 pub(crate) struct DOption {
+    /// Where it came from (not written).
+    pub(crate) src: Src,
     pub(crate) note: String,
     pub(crate) code: u8,
     pub(crate) value: String,
@@ -67,6 +71,7 @@ impl DOption {
             OptVal::Bool(b) => format!("bool = {b}"),
         };
         DOption {
+            src: o.src.clone(),
             note: format!("was: option {} ({})", o.name, o.src),
             code: o.code,
             value,
@@ -84,6 +89,8 @@ fn options(out: &mut String, table: &str, opts: &[DOption]) {
 
 #[derive(Debug, Clone)]
 pub(crate) struct DPool {
+    /// Where it came from (not written).
+    pub(crate) src: Src,
     pub(crate) note: String,
     pub(crate) start: String,
     pub(crate) end: String,
@@ -92,6 +99,8 @@ pub(crate) struct DPool {
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct DHost {
+    /// Where it came from (not written).
+    pub(crate) src: Option<Src>,
     pub(crate) notes: Vec<String>,
     pub(crate) name: String,
     pub(crate) ips: Vec<String>,
@@ -145,6 +154,8 @@ pub(crate) struct DService {
 
 #[derive(Debug, Clone)]
 pub(crate) struct DKey {
+    /// Where it came from (not written).
+    pub(crate) src: Src,
     pub(crate) note: String,
     pub(crate) name: String,
     pub(crate) algorithm: String,
@@ -153,6 +164,8 @@ pub(crate) struct DKey {
 
 #[derive(Debug, Clone)]
 pub(crate) struct DDdns {
+    /// Where it came from (not written).
+    pub(crate) src: Src,
     pub(crate) note: String,
     pub(crate) server: String,
     pub(crate) key: Option<String>,
@@ -161,6 +174,8 @@ pub(crate) struct DDdns {
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct DDns {
+    /// Where it came from (not written).
+    pub(crate) src: Option<Src>,
     pub(crate) notes: Vec<String>,
     pub(crate) ns: Vec<String>,
     pub(crate) contact: Option<String>,
@@ -173,6 +188,8 @@ pub(crate) struct DDns {
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct DVrrp {
+    /// Where it came from (not written).
+    pub(crate) src: Option<Src>,
     pub(crate) notes: Vec<String>,
     pub(crate) vrid: u8,
     pub(crate) priority: Option<u8>,
@@ -248,7 +265,8 @@ fn kv_list(out: &mut String, k: &str, v: &[String]) {
     }
 }
 
-pub(crate) fn render(d: &Doc, unsupported: &[Unsupported]) -> String {
+/// The host file without its "not imported" list.
+pub(crate) fn render(d: &Doc) -> String {
     let mut o = String::new();
     let _ = writeln!(
         o,
@@ -486,6 +504,12 @@ pub(crate) fn render(d: &Doc, unsupported: &[Unsupported]) -> String {
         kv_opt_str(&mut o, "source", &v.source);
     }
 
+    o
+}
+
+/// The "not imported" list, as comments to append to the host file.
+pub(crate) fn footer(unsupported: &[Unsupported]) -> String {
+    let mut o = String::new();
     if !unsupported.is_empty() {
         o.push_str(
             "\n# ---------------------------------------------------------------- not imported\n",

@@ -6,7 +6,7 @@ use hostfile::{ConfigError, HostTable};
 
 use crate::facts::Raw;
 use crate::source::{ImportError, ReadFn, Unsupported};
-use crate::{emit, isc, keepalived, resolve, zone};
+use crate::{emit, isc, keepalived, resolve, verify, zone};
 
 /// The input formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,14 +60,19 @@ pub struct Imported {
     /// Every value that was guessed rather than read (also written as comments in the TOML).
     pub guesses: Vec<String>,
     raw: Raw,
-    doc: emit::Doc,
+    /// The host file as validated, without the "not imported" list.
+    body: String,
+    domain: String,
 }
 
 impl Imported {
     fn new(raw: Raw) -> Imported {
         let (doc, mut unsupported, guesses) = resolve::resolve(&raw);
+        // The host file's validator has the last word: what it refuses is left out and listed.
+        let (body, mut refused) = verify::verify(&doc, &emit::render(&doc));
         let mut all = raw.unsupported.clone();
         all.append(&mut unsupported);
+        all.append(&mut refused);
         // Grouped by file (in the order the files were read), then by line.
         let mut files: Vec<PathBuf> = Vec::new();
         for u in &all {
@@ -80,13 +85,14 @@ impl Imported {
             unsupported: all,
             guesses,
             raw,
-            doc,
+            body,
+            domain: doc.domain,
         }
     }
 
     /// The host file, with comments where a value was guessed and a list of what was not imported.
     pub fn to_toml(&self) -> String {
-        emit::render(&self.doc, &self.unsupported)
+        format!("{}{}", self.body, emit::footer(&self.unsupported))
     }
 
     /// Validates the generated host file exactly as the daemons' `--check` would.
@@ -96,7 +102,7 @@ impl Imported {
 
     /// The domain the host file was written for.
     pub fn domain(&self) -> &str {
-        &self.doc.domain
+        &self.domain
     }
 }
 

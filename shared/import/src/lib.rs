@@ -25,6 +25,7 @@ mod isc;
 mod keepalived;
 mod resolve;
 mod source;
+mod verify;
 mod zone;
 
 pub use crate::imported::{

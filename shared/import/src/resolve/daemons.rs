@@ -19,6 +19,7 @@ impl R<'_> {
             .or_else(|| raw.soa.iter().find(|s| !s.owner.ends_with(".arpa.")));
         if let Some(s) = fwd_soa {
             d.notes.push(format!("from the SOA at {}", s.src));
+            d.src = Some(s.src.clone());
             let r = s.rname.trim_end_matches('.');
             let mut local = String::new();
             let mut rest = None;
@@ -149,6 +150,7 @@ impl R<'_> {
                 continue;
             }
             doc.keys.push(DKey {
+                src: k.src.clone(),
                 note: format!("from {}", k.src),
                 name: k.name.clone(),
                 algorithm: k.algorithm.clone(),
@@ -173,6 +175,7 @@ impl R<'_> {
                 )));
             }
             doc.ddns = Some(DDdns {
+                src: dd.src.clone(),
                 note: format!("from the zone's primary at {}", dd.src),
                 server: dd.server.to_string(),
                 key,
@@ -192,14 +195,8 @@ impl R<'_> {
             }
         }
         let Some(v) = &raw.vrrp else { return };
+        // A VRID of 0 is written as read: the validator refuses it (1-255) and it is listed.
         let vrid = v.vrid.unwrap_or(0);
-        if vrid == 0 {
-            self.un.push(
-                v.src
-                    .unsupported("virtual_router_id 0", "the VRID must be 1-255"),
-            );
-            return;
-        }
         let mut notes = vec![format!("from vrrp_instance at {}", v.src)];
         let interval_ms = v.interval_ms.map(|i| {
             let c = (i.clamp(10, 40_950)).div_ceil(10) * 10;
@@ -213,6 +210,7 @@ impl R<'_> {
             c
         });
         doc.vrrp = Some(DVrrp {
+            src: Some(v.src.clone()),
             notes,
             vrid,
             priority: v.priority.filter(|p| *p > 0),

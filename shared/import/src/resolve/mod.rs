@@ -1,9 +1,21 @@
-//! From the facts of one or several inputs to one consistent host file.
+//! From the facts of one or several inputs to one host file: the import-specific decisions.
 //!
-//! Every rule of `table.rs` is anticipated here (addresses inside subnets, unique names, addresses
-//! and MACs, reservations outside dynamic ranges, value ranges), so an import always yields a file
-//! that passes `--check`: what cannot be made to fit is listed as unsupported, and what had to be
-//! chosen is commented as a guess.
+//! The host file's rules are not restated here: `verify` runs the host file's own validator on
+//! the result and lists what it refuses at the input's line (a router outside its subnet, an MTU
+//! below 68, an overlapping range, a quorum above the total weight, VRID 0, a bad search
+//! domain, ...). What stays here is what a validator cannot do, because it can only refuse:
+//! choosing a host's name (one DNS label, made unique), joining the records of one machine (an A
+//! record, a reservation, a real server) by address and MAC, splitting a dynamic range around a
+//! reservation, guessing a subnet for addresses no `subnet` holds, taking the nearest allowed
+//! value for timers, and deciding which of two conflicting inputs wins.
+//!
+//! A few checks still run before the validator, each because a later decision depends on it:
+//! - a subnet's prefix (/8-/30) and overlap, because every address is then placed by its subnet
+//!   and an address whose subnet goes gets a guessed one instead of being lost with it;
+//! - a host address outside every subnet (or a network/broadcast address), because the host's
+//!   aliases are released before CNAMEs and services pick their targets;
+//! - a TSIG key's algorithm and secret, because `[dhcp] ddns` and `[dns] update-keys` name the key
+//!   only when it is kept (and say so when updates would go unsigned).
 
 mod daemons;
 mod hosts;
@@ -100,6 +112,7 @@ pub(crate) fn resolve(raw: &Raw) -> (Doc, Vec<Unsupported>, Vec<String>) {
     r.finish_subnets(&mut doc);
     for h in r.hosts.iter().filter(|h| !h.removed && !h.ips.is_empty()) {
         doc.hosts.push(DHost {
+            src: h.src.clone(),
             notes: h.notes.clone(),
             name: h.name.clone(),
             ips: h.ips.iter().map(Ipv4Addr::to_string).collect(),

@@ -127,7 +127,6 @@ impl R<'_> {
             }
             let ports: HashSet<u16> = backends.iter().map(|b| b.1).collect();
             let backend_port = (ports.len() == 1).then(|| backends[0].1);
-            let total: u32 = backends.iter().map(|b| b.2).sum();
             let mut ds = DService {
                 name,
                 vip: vip.to_string(),
@@ -185,18 +184,7 @@ impl R<'_> {
                 ds.persistence = Some(clamp_note(p.max(1), 1, 86400, "persistence", &mut notes));
             }
             ds.sorry = s.sorry.map(|a| a.to_string());
-            if let Some(q) = s.quorum {
-                if q > total {
-                    self.un.push(s.src.unsupported(
-                        format!("quorum {q}"),
-                        format!(
-                            "exceeds the total weight {total}: the service could never come up"
-                        ),
-                    ));
-                } else {
-                    ds.quorum = Some(q);
-                }
-            }
+            ds.quorum = s.quorum;
             // One check per service: the first real server's.
             let first = s.reals.iter().find_map(|r| r.check.as_ref());
             for rs in &s.reals {
@@ -316,14 +304,6 @@ impl R<'_> {
                 self.un
                     .push(src.unsupported(construct, "no usable real server is left"));
                 continue;
-            }
-            let total: u32 = s.backends.iter().map(|b| b.weight.unwrap_or(1)).sum();
-            if s.quorum.is_some_and(|q| q > total) {
-                s.quorum = None;
-                self.un.push(src.unsupported(
-                    construct,
-                    format!("quorum exceeds the remaining weight {total}: dropped"),
-                ));
             }
             out.push((s, p));
         }

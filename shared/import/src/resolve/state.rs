@@ -23,6 +23,7 @@ pub(super) struct DPoolB {
     pub(super) end: Ipv4Addr,
     pub(super) bootp: bool,
     pub(super) note: String,
+    pub(super) src: Src,
 }
 
 #[derive(Default)]

@@ -8,7 +8,6 @@ use ipnet::Ipv4Net;
 use crate::emit::{DOption, DPool, DService, DSubnet, Doc, dur};
 use crate::facts::vip_net;
 use crate::source::Src;
-use hostfile::is_dns_name;
 
 use super::state::{DPoolB, R, SubnetB, clamp_note};
 
@@ -36,13 +35,6 @@ impl R<'_> {
             let mut pools: Vec<DPoolB> = Vec::new();
             for p in &s.pools {
                 let construct = format!("range {} {}", p.start, p.end);
-                if !net.contains(&p.start) || !net.contains(&p.end) {
-                    self.un.push(
-                        p.src
-                            .unsupported(construct, format!("not inside subnet {net}")),
-                    );
-                    continue;
-                }
                 let (mut start, mut end) = (p.start, p.end);
                 let mut note = format!(
                     "was: range{} {} {} ({})",
@@ -66,22 +58,12 @@ impl R<'_> {
                     );
                     continue;
                 }
-                let clash = self
-                    .subnets
-                    .iter()
-                    .flat_map(|s| s.pools.iter())
-                    .chain(pools.iter())
-                    .any(|o| o.start <= end && start <= o.end);
-                if clash {
-                    self.un
-                        .push(p.src.unsupported(construct, "overlaps another range"));
-                    continue;
-                }
                 pools.push(DPoolB {
                     start,
                     end,
                     bootp: p.bootp,
                     note,
+                    src: p.src.clone(),
                 });
             }
             self.subnets.push(SubnetB {
@@ -240,12 +222,14 @@ impl R<'_> {
         let subnets = std::mem::take(&mut self.subnets);
         for s in subnets {
             let mut d = DSubnet {
+                src: s.raw.and_then(|r| r.src.clone()),
                 notes: s.notes,
                 network: s.net.to_string(),
                 pools: s
                     .pools
                     .into_iter()
                     .map(|p| DPool {
+                        src: p.src,
                         note: p.note,
                         start: p.start.to_string(),
                         end: p.end.to_string(),
@@ -255,47 +239,16 @@ impl R<'_> {
                 ..DSubnet::default()
             };
             if let Some(r) = s.raw {
-                let src = r.src.clone().expect("declared subnets have a source");
-                for rt in &r.routers {
-                    if s.net.contains(rt) {
-                        d.routers.push(rt.to_string());
-                    } else {
-                        self.un.push(src.unsupported(
-                            format!("option routers {rt}"),
-                            format!("not inside {}", s.net),
-                        ));
-                    }
-                }
+                d.routers = r.routers.iter().map(Ipv4Addr::to_string).collect();
                 d.dns = r.dns.iter().map(Ipv4Addr::to_string).collect();
                 d.ntp = r.ntp.iter().map(Ipv4Addr::to_string).collect();
-                d.domain = r
-                    .domain
-                    .clone()
-                    .filter(|x| *x != self.dom && is_dns_name(x));
-                for sd in &r.search {
-                    if is_dns_name(sd) {
-                        d.search.push(sd.clone());
-                    } else {
-                        self.un.push(
-                            src.unsupported(format!("domain-search {sd}"), "not a domain name"),
-                        );
-                    }
-                }
+                d.domain = r.domain.clone().filter(|x| *x != self.dom);
+                d.search.clone_from(&r.search);
                 d.broadcast = r
                     .broadcast
                     .filter(|b| *b != s.net.broadcast())
                     .map(|b| b.to_string());
-                d.mtu =
-                    r.mtu.filter(|m| {
-                        let ok = *m >= 68;
-                        if !ok {
-                            self.un.push(src.unsupported(
-                                format!("interface-mtu {m}"),
-                                "below the minimum of 68",
-                            ));
-                        }
-                        ok
-                    });
+                d.mtu = r.mtu;
                 let lease = r.lease.map(|l| {
                     let mut n = Vec::new();
                     let c = clamp_note(l, 60, 366 * 86400, "lease", &mut n);
