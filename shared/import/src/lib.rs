@@ -27,6 +27,7 @@ mod resolve;
 mod source;
 mod verify;
 mod zone;
+pub mod zonefile;
 
 pub use crate::imported::{
     Format, Imported, import_file, import_isc_dhcpd, import_isc_dhcpd_with, import_keepalived,

@@ -32,6 +32,9 @@ pub enum ImportError {
         /// Why.
         source: std::io::Error,
     },
+    /// A zone file could not be read (with line and column).
+    #[error(transparent)]
+    Zone(#[from] crate::zonefile::ZoneFileError),
 }
 
 impl ImportError {
@@ -39,12 +42,14 @@ impl ImportError {
     pub fn line(&self) -> usize {
         match self {
             ImportError::Syntax { line, .. } | ImportError::Read { line, .. } => *line,
+            ImportError::Zone(e) => e.line(),
         }
     }
     /// The file the error is about.
     pub fn file(&self) -> &Path {
         match self {
             ImportError::Syntax { file, .. } | ImportError::Read { file, .. } => file,
+            ImportError::Zone(e) => e.file(),
         }
     }
 }
