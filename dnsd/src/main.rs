@@ -31,9 +31,11 @@ fn main() -> std::process::ExitCode {
         let t = runtime::daemon::load_or_exit(&cli.common.config);
         if let Err(e) = dnsd::check_zones(&dnsd::view(&t)) {
             eprintln!("{}: {e}", cli.common.config.display());
-            eprintln!(
-                "fix: correct the zone file or remove the record the host table already defines"
-            );
+            if matches!(e, dnsd::zone::ZoneError::Conflict { .. }) {
+                eprintln!(
+                    "fix: correct the zone file or remove the record the host table already defines"
+                );
+            }
             std::process::exit(64);
         }
         runtime::daemon::check_and_exit(&cli.common.config, |t| dnsd::summary(&dnsd::view(t)));

@@ -1,9 +1,12 @@
 //! Migration: turn an ISC `dhcpd.conf`, BIND zone files and a `keepalived.conf` into a host file.
 //!
-//! Each importer is a real parser for its format (a tokenizer and a recursive-descent parser, with
-//! includes), not a line matcher. It collects *facts* ([`Raw`]); [`resolve`] then turns the facts of
-//! one or several inputs into one consistent host file, naming every guess in a TOML comment and
-//! listing everything the host file cannot express in [`Imported::unsupported`], with its line.
+//! Each importer is a real parser for its format, not a line matcher: `block` reads the brace-block
+//! configurations (dhcpd.conf and keepalived.conf, one lexer with a dialect each) and
+//! [`zonefile`] reads zone files (the reader dnsd's `[[dns.zone-file]]` uses too). The parsers
+//! collect *facts* (`facts::Raw`); `resolve` turns the facts of one or several inputs into one
+//! host file, naming every guess in a TOML comment; `verify` runs the host file's own validator on
+//! it. Everything the host file cannot express or refuses is listed in
+//! [`Imported::unsupported`], with its file and line.
 //!
 //! ```no_run
 //! use std::path::Path;
