@@ -1,13 +1,12 @@
 //! From entries to records: directives, owners, TTL and class, includes and `$GENERATE`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::lex::{Entry, Word, lex};
 use super::{
     Pos, Record, TtlDirective, ZoneFile, ZoneFileError, absolute, name, parse_ttl, quote, rdata,
 };
-use crate::source::{ReadFn, include_path};
 
 /// Includes nested deeper than this are refused.
 const MAX_DEPTH: usize = 16;
@@ -22,7 +21,7 @@ pub fn read(
     text: &str,
     file: &Path,
     origin: Option<&str>,
-    read: ReadFn<'_>,
+    read: &dyn Fn(&Path) -> std::io::Result<String>,
 ) -> Result<ZoneFile, ZoneFileError> {
     let mut r = Reader {
         read,
@@ -48,7 +47,7 @@ pub fn read_str(text: &str, file: &Path, origin: Option<&str>) -> Result<ZoneFil
 }
 
 struct Reader<'a> {
-    read: ReadFn<'a>,
+    read: &'a dyn Fn(&Path) -> std::io::Result<String>,
     out: ZoneFile,
     dollar_ttl: Option<u32>,
     last_ttl: Option<u32>,
@@ -324,4 +323,14 @@ fn expand(t: &str, n: u64) -> Result<String, String> {
         }
     }
     Ok(out)
+}
+
+/// An `$INCLUDE` path, relative to the including file's folder.
+fn include_path(from: &Path, target: &str) -> PathBuf {
+    let p = PathBuf::from(target);
+    if p.is_absolute() {
+        p
+    } else {
+        from.parent().unwrap_or(Path::new("")).join(p)
+    }
 }
