@@ -107,6 +107,8 @@ impl R<'_> {
                     Some(i) => self.hosts[i].name.clone(),
                     None => n.target.trim_end_matches('.').to_owned(),
                 };
+                // Checked here, not left to the validator: its problem would point at the SOA
+                // ([dns] comes from there), not at this NS record's line.
                 if !is_dns_name(&v) {
                     self.un
                         .push(n.src.unsupported(construct, "not a valid name server name"));

@@ -15,7 +15,9 @@
 //! - a host address outside every subnet (or a network/broadcast address), because the host's
 //!   aliases are released before CNAMEs and services pick their targets;
 //! - a TSIG key's algorithm and secret, because `[dhcp] ddns` and `[dns] update-keys` name the key
-//!   only when it is kept (and say so when updates would go unsigned).
+//!   only when it is kept (and say so when updates would go unsigned);
+//! - an NS target's name, because the validator's problem would point at the SOA that `[dns]`
+//!   comes from rather than at the NS record.
 
 mod daemons;
 mod hosts;
