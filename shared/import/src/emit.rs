@@ -27,6 +27,8 @@ pub(crate) struct Doc {
 pub(crate) struct DSubnet {
     /// Where it came from (not written).
     pub(crate) src: Option<Src>,
+    /// Where each of its keys came from, when not from `src` (not written).
+    pub(crate) key_srcs: std::collections::BTreeMap<&'static str, Src>,
     pub(crate) notes: Vec<String>,
     pub(crate) network: String,
     pub(crate) interface: Option<String>,

@@ -8,6 +8,8 @@ use crate::source::{Src, Unsupported};
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RawSubnet {
+    /// Where each named host-file key was set (`routers` -> `option routers ...;`).
+    pub(crate) key_srcs: std::collections::BTreeMap<&'static str, Src>,
     pub(crate) net: Option<Ipv4Net>,
     pub(crate) src: Option<Src>,
     pub(crate) routers: Vec<Ipv4Addr>,

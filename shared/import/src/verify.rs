@@ -55,6 +55,8 @@ struct Table {
     parent: Option<usize>,
     /// Where in the inputs it came from.
     src: Option<Src>,
+    /// Where single keys came from, when that is not `src`.
+    key_srcs: std::collections::BTreeMap<&'static str, Src>,
 }
 
 struct Line {
@@ -125,22 +127,24 @@ fn leave_out(
     let t = lines[i].table;
     let table = &tables[t];
     let text = lines[i].text.clone();
-    let src = table
-        .src
-        .clone()
+    let trimmed = text.trim_start();
+    let key = (!trimmed.starts_with('['))
+        .then(|| trimmed.split_once(" = ").map(|(k, _)| k.trim().to_owned()))
+        .flatten();
+    let src = key
+        .as_deref()
+        .and_then(|k| table.key_srcs.get(k))
+        .or(table.src.as_ref())
+        .cloned()
         .unwrap_or_else(|| Src::new(&std::sync::Arc::from(std::path::Path::new("-")), 0));
     let reason = format!(
         "the host file refuses it: {} ({})",
         p.message,
         p.fix.trim_end_matches('.')
     );
-    let trimmed = text.trim_start();
     if trimmed.starts_with('#') || trimmed.is_empty() {
         return None;
     }
-    let key = (!trimmed.starts_with('['))
-        .then(|| trimmed.split_once(" = ").map(|(k, _)| k.trim().to_owned()))
-        .flatten();
     if let Some(k) = &key {
         if let Some(shorter) = without_entry(&text, p.column) {
             let construct = format!("{k}: {}", entry_at(&text, p.column).unwrap_or_default());
@@ -251,6 +255,7 @@ fn tag(doc: &Doc, body: &str) -> (Vec<Line>, Vec<Table>) {
         kind: Kind::Top,
         parent: None,
         src: None,
+        key_srcs: Default::default(),
     }];
     let mut lines: Vec<Line> = Vec::new();
     let (mut ns, mut nh, mut nv, mut nk) = (0usize, 0usize, 0, 0);
@@ -261,8 +266,12 @@ fn tag(doc: &Doc, body: &str) -> (Vec<Line>, Vec<Table>) {
     for l in body.lines() {
         let h = header_of(l);
         let subnet = ns.checked_sub(1).and_then(|i| doc.subnets.get(i));
+        let mut key_srcs: std::collections::BTreeMap<&'static str, Src> = Default::default();
         let new = if h == "[[subnet]]" {
             let src = doc.subnets.get(ns).and_then(|s| s.src.clone());
+            if let Some(s) = doc.subnets.get(ns) {
+                key_srcs.clone_from(&s.key_srcs);
+            }
             (ns, np, no) = (ns + 1, 0, 0);
             last_subnet = Some(tables.len());
             Some((Kind::Subnet, None, src))
@@ -309,7 +318,12 @@ fn tag(doc: &Doc, body: &str) -> (Vec<Line>, Vec<Table>) {
         };
         if let Some((kind, parent, src)) = new {
             let t = tables.len();
-            tables.push(Table { kind, parent, src });
+            tables.push(Table {
+                kind,
+                parent,
+                src,
+                key_srcs,
+            });
             for prev in lines.iter_mut().rev() {
                 if !prev.text.starts_with('#') {
                     break;

@@ -31,11 +31,11 @@ fn refused_values_are_listed_at_their_source_and_the_rest_is_kept() {
     );
     assert_eq!(s.search, ["ok.com"]);
     assert_eq!(s.pools.len(), 1, "the overlapping range goes");
-    // A subnet's settings point at the subnet; a range at its own line.
+    // Each at the line that set it.
     for (needle, line) in [
-        ("mtu = 20", 2),
-        ("\"10.9.9.9\"", 2),
-        ("\"bad..x\"", 2),
+        ("mtu = 20", 6),
+        ("\"10.9.9.9\"", 5),
+        ("\"bad..x\"", 7),
         ("10.0.0.15-10.0.0.30", 4),
     ] {
         let r = refused(&i, needle);

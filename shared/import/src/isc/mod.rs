@@ -2,6 +2,7 @@
 //! in `;` or carry a `{ }` block, `include "file";` spliced in), interpreted with ISC's scope
 //! inheritance (global -> shared-network/group -> subnet -> pool/host).
 
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::Path;
 use std::sync::Arc;
@@ -35,6 +36,27 @@ struct Scope {
     filename: Option<String>,
     /// Options without a named host-file key, by code (an inner scope replaces an outer one).
     extra: Vec<RawOpt>,
+    /// Where each named host-file key of the scope was set.
+    srcs: BTreeMap<&'static str, Src>,
+}
+
+/// The host-file key an ISC parameter or option sets.
+fn host_file_key(isc: &str) -> Option<&'static str> {
+    Some(match isc {
+        "routers" => "routers",
+        "domain-name-servers" => "dns",
+        "ntp-servers" => "ntp",
+        "broadcast-address" => "broadcast",
+        "domain-name" => "domain",
+        "domain-search" => "search",
+        "interface-mtu" => "mtu",
+        "default-lease-time" => "lease",
+        "max-lease-time" => "max-lease",
+        "next-server" => "next-server",
+        "filename" => "boot-file",
+        "authoritative" | "not" => "authoritative",
+        _ => return None,
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -107,6 +129,9 @@ impl Interp<'_> {
     fn param(&mut self, st: &Stmt, scope: &mut Scope, ctx: Ctx) -> Result<(), ImportError> {
         let v = st.values();
         let s = &st.src;
+        if let Some(k) = host_file_key(&st.keyword()) {
+            scope.srcs.insert(k, s.clone());
+        }
         match st.keyword().as_str() {
             "option" => self.option(st, scope)?,
             "default-lease-time" => scope.lease = Some(number(s, v.get(1), "default-lease-time")?),
@@ -181,6 +206,9 @@ impl Interp<'_> {
         let v = st.values();
         let s = &st.src;
         let name = v.get(1).map(|n| n.to_ascii_lowercase()).unwrap_or_default();
+        if let Some(k) = host_file_key(&name) {
+            scope.srcs.insert(k, s.clone());
+        }
         if v.get(2).is_some_and(|w| w.eq_ignore_ascii_case("code")) {
             self.unsupported(st, "option definitions have no host-file equivalent; give the value as [[subnet.option]] with code = N");
             return Ok(());
@@ -446,6 +474,7 @@ impl Interp<'_> {
             sub.next_server = sc.next_server;
             sub.boot_file = sc.filename;
             sub.options = sc.extra;
+            sub.key_srcs = sc.srcs;
             self.raw.subnets.push(sub);
         }
         // Dynamic DNS: ISC sends updates only with a style other than none and zone primaries.

@@ -239,6 +239,7 @@ impl R<'_> {
                 ..DSubnet::default()
             };
             if let Some(r) = s.raw {
+                d.key_srcs.clone_from(&r.key_srcs);
                 d.routers = r.routers.iter().map(Ipv4Addr::to_string).collect();
                 d.dns = r.dns.iter().map(Ipv4Addr::to_string).collect();
                 d.ntp = r.ntp.iter().map(Ipv4Addr::to_string).collect();
