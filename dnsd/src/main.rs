@@ -54,8 +54,14 @@ fn check(t: &hostfile::HostTable) -> Result<String, CheckFailed> {
     match dnsd::check_zones(&v) {
         Ok(()) => Ok(dnsd::summary(&v)),
         Err(e) => Err(CheckFailed {
+            // A zone file's own syntax errors carry their fix; a conflict with the host table
+            // has this one.
+            fix: if matches!(e, dnsd::zone::ZoneError::Conflict { .. }) {
+                "correct the zone file or remove the record the host table already defines"
+            } else {
+                ""
+            },
             problem: Box::new(e),
-            fix: "correct the zone file or remove the record the host table already defines",
         }),
     }
 }

@@ -4,7 +4,9 @@
 
 use std::path::PathBuf;
 
-use super::{Format, Imported, import_file, merge};
+use crate::imported::{Format, Imported, import_file, merge};
+use crate::source::ImportError;
+use crate::zonefile;
 use hostfile::EXIT_CONFIG;
 
 /// Arguments of `import`.
@@ -61,7 +63,10 @@ pub fn run(args: &ImportArgs, fallback: Format) -> i32 {
         };
         match import_file(format, f, args.origin.as_deref()) {
             Ok(p) => parts.push(p),
-            Err(e @ super::ImportError::Read { .. }) => {
+            Err(
+                e @ (ImportError::Read { .. }
+                | ImportError::Zone(zonefile::ZoneFileError::Read { .. })),
+            ) => {
                 eprintln!("{e}");
                 return 66;
             }

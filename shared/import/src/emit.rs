@@ -2,7 +2,8 @@
 
 use std::fmt::Write as _;
 
-use super::Unsupported;
+use crate::facts::{OptVal, RawOpt};
+use crate::source::{Src, Unsupported};
 
 /// The host file to write: plain values, already consistent (see `resolve.rs`).
 #[derive(Debug, Clone, Default)]
@@ -24,6 +25,10 @@ pub(crate) struct Doc {
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct DSubnet {
+    /// Where it came from (not written).
+    pub(crate) src: Option<Src>,
+    /// Where each of its keys came from, when not from `src` (not written).
+    pub(crate) key_srcs: std::collections::BTreeMap<&'static str, Src>,
     pub(crate) notes: Vec<String>,
     pub(crate) network: String,
     pub(crate) interface: Option<String>,
@@ -46,14 +51,15 @@ pub(crate) struct DSubnet {
 /// `[[subnet.option]]` / `[[host.NAME.option]]`: the value already written as `kind = value`.
 #[derive(Debug, Clone)]
 pub(crate) struct DOption {
+    /// Where it came from (not written).
+    pub(crate) src: Src,
     pub(crate) note: String,
     pub(crate) code: u8,
     pub(crate) value: String,
 }
 
 impl DOption {
-    pub(crate) fn from_raw(o: &super::RawOpt) -> DOption {
-        use super::OptVal;
+    pub(crate) fn from_raw(o: &RawOpt) -> DOption {
         let value = match &o.value {
             OptVal::Text(t) => format!("text = {}", q(t)),
             OptVal::Ips(v) => format!(
@@ -67,6 +73,7 @@ impl DOption {
             OptVal::Bool(b) => format!("bool = {b}"),
         };
         DOption {
+            src: o.src.clone(),
             note: format!("was: option {} ({})", o.name, o.src),
             code: o.code,
             value,
@@ -84,6 +91,8 @@ fn options(out: &mut String, table: &str, opts: &[DOption]) {
 
 #[derive(Debug, Clone)]
 pub(crate) struct DPool {
+    /// Where it came from (not written).
+    pub(crate) src: Src,
     pub(crate) note: String,
     pub(crate) start: String,
     pub(crate) end: String,
@@ -92,6 +101,8 @@ pub(crate) struct DPool {
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct DHost {
+    /// Where it came from (not written).
+    pub(crate) src: Option<Src>,
     pub(crate) notes: Vec<String>,
     pub(crate) name: String,
     pub(crate) ips: Vec<String>,
@@ -125,7 +136,7 @@ pub(crate) struct DCheck {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct DService {
     /// Where it came from (not written).
-    pub(crate) src: Option<super::Src>,
+    pub(crate) src: Option<Src>,
     pub(crate) notes: Vec<String>,
     pub(crate) name: String,
     pub(crate) vip: String,
@@ -145,6 +156,8 @@ pub(crate) struct DService {
 
 #[derive(Debug, Clone)]
 pub(crate) struct DKey {
+    /// Where it came from (not written).
+    pub(crate) src: Src,
     pub(crate) note: String,
     pub(crate) name: String,
     pub(crate) algorithm: String,
@@ -153,6 +166,8 @@ pub(crate) struct DKey {
 
 #[derive(Debug, Clone)]
 pub(crate) struct DDdns {
+    /// Where it came from (not written).
+    pub(crate) src: Src,
     pub(crate) note: String,
     pub(crate) server: String,
     pub(crate) key: Option<String>,
@@ -161,6 +176,8 @@ pub(crate) struct DDdns {
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct DDns {
+    /// Where it came from (not written).
+    pub(crate) src: Option<Src>,
     pub(crate) notes: Vec<String>,
     pub(crate) ns: Vec<String>,
     pub(crate) contact: Option<String>,
@@ -173,6 +190,8 @@ pub(crate) struct DDns {
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct DVrrp {
+    /// Where it came from (not written).
+    pub(crate) src: Option<Src>,
     pub(crate) notes: Vec<String>,
     pub(crate) vrid: u8,
     pub(crate) priority: Option<u8>,
@@ -248,7 +267,8 @@ fn kv_list(out: &mut String, k: &str, v: &[String]) {
     }
 }
 
-pub(crate) fn render(d: &Doc, unsupported: &[Unsupported]) -> String {
+/// The host file without its "not imported" list.
+pub(crate) fn render(d: &Doc) -> String {
     let mut o = String::new();
     let _ = writeln!(
         o,
@@ -486,6 +506,12 @@ pub(crate) fn render(d: &Doc, unsupported: &[Unsupported]) -> String {
         kv_opt_str(&mut o, "source", &v.source);
     }
 
+    o
+}
+
+/// The "not imported" list, as comments to append to the host file.
+pub(crate) fn footer(unsupported: &[Unsupported]) -> String {
+    let mut o = String::new();
     if !unsupported.is_empty() {
         o.push_str(
             "\n# ---------------------------------------------------------------- not imported\n",

@@ -1,266 +1,13 @@
-//! `keepalived.conf`: a tokenizer (words, quoted strings, `{ }`, `#` and `!` comments, line ends),
-//! a recursive-descent parser into keyword/argument/block nodes (`include` with a `*` pattern is
-//! spliced in), then an interpreter for `vrrp_instance` and `virtual_server`.
+//! `keepalived.conf`: the statement tree from [`crate::block`] (keepalived dialect: a statement is
+//! a line, `#` and `!` comments, `include` with a glob spliced in), interpreted for
+//! `vrrp_instance` and `virtual_server`.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::Path;
 
-use ipnet::Ipv4Net;
-
-use super::{
-    CheckType, ImportError, Raw, RawCheck, RawReal, RawService, RawVip, RawVrrp, ReadFn, Src,
-    abridge, include_path, read_include,
-};
-
-#[derive(Debug, Clone, PartialEq)]
-enum Tok {
-    Word(String),
-    Open,
-    Close,
-    Eol,
-}
-
-#[derive(Debug, Clone)]
-struct Token {
-    t: Tok,
-    line: usize,
-}
-
-fn lex(text: &str, file: &Arc<Path>) -> Result<Vec<Token>, ImportError> {
-    let mut out = Vec::new();
-    let mut line = 1;
-    let mut it = text.chars().peekable();
-    while let Some(c) = it.next() {
-        match c {
-            '\n' => {
-                out.push(Token { t: Tok::Eol, line });
-                line += 1;
-            }
-            c if c.is_whitespace() => {}
-            '#' | '!' => {
-                while it.peek().is_some_and(|c| *c != '\n') {
-                    it.next();
-                }
-            }
-            '{' => out.push(Token { t: Tok::Open, line }),
-            '}' => out.push(Token {
-                t: Tok::Close,
-                line,
-            }),
-            '"' => {
-                let mut s = String::new();
-                loop {
-                    match it.next() {
-                        None | Some('\n') => {
-                            return Err(Src::new(file, line)
-                                .error("quoted string opened on this line is never closed"));
-                        }
-                        Some('"') => break,
-                        Some(c) => s.push(c),
-                    }
-                }
-                out.push(Token {
-                    t: Tok::Word(s),
-                    line,
-                });
-            }
-            c => {
-                let mut w = String::from(c);
-                while let Some(&n) = it.peek() {
-                    if n.is_whitespace() || n == '{' || n == '}' || n == '"' {
-                        break;
-                    }
-                    it.next();
-                    w.push(n);
-                }
-                out.push(Token {
-                    t: Tok::Word(w),
-                    line,
-                });
-            }
-        }
-    }
-    Ok(out)
-}
-
-#[derive(Debug, Clone)]
-struct Node {
-    words: Vec<String>,
-    block: Option<Vec<Node>>,
-    src: Src,
-}
-
-impl Node {
-    fn key(&self) -> String {
-        self.words
-            .first()
-            .map(|w| w.to_ascii_lowercase())
-            .unwrap_or_default()
-    }
-    fn arg(&self, i: usize) -> Option<&str> {
-        self.words.get(i).map(String::as_str)
-    }
-    fn text(&self) -> String {
-        let mut s = self.words.join(" ");
-        if self.block.is_some() {
-            s.push_str(" { ... }");
-        }
-        abridge(&s)
-    }
-    fn children(&self) -> &[Node] {
-        self.block.as_deref().unwrap_or_default()
-    }
-}
-
-struct Parser<'a> {
-    toks: Vec<Token>,
-    pos: usize,
-    file: Arc<Path>,
-    read: ReadFn<'a>,
-    stack: Vec<Arc<Path>>,
-}
-
-fn parse_file(
-    text: &str,
-    file: Arc<Path>,
-    read: ReadFn<'_>,
-    stack: Vec<Arc<Path>>,
-) -> Result<Vec<Node>, ImportError> {
-    let toks = lex(text, &file)?;
-    Parser {
-        toks,
-        pos: 0,
-        file,
-        read,
-        stack,
-    }
-    .list(None)
-}
-
-impl Parser<'_> {
-    fn src(&self, line: usize) -> Src {
-        Src::new(&self.file, line)
-    }
-
-    fn list(&mut self, open: Option<usize>) -> Result<Vec<Node>, ImportError> {
-        let mut out = Vec::new();
-        loop {
-            let Some(tok) = self.toks.get(self.pos).cloned() else {
-                return match open {
-                    Some(l) => Err(self
-                        .src(l)
-                        .error("`{` opened on this line is never closed (missing `}`)")),
-                    None => Ok(out),
-                };
-            };
-            match tok.t {
-                Tok::Eol => self.pos += 1,
-                Tok::Close => {
-                    self.pos += 1;
-                    return match open {
-                        Some(_) => Ok(out),
-                        None => Err(self.src(tok.line).error("`}` without a matching `{`")),
-                    };
-                }
-                Tok::Open => {
-                    return Err(self.src(tok.line).error("`{` without a keyword before it"));
-                }
-                Tok::Word(_) => {
-                    let n = self.node()?;
-                    if n.key() == "include" && n.block.is_none() {
-                        let pattern = n
-                            .arg(1)
-                            .ok_or_else(|| n.src.error("include needs a file name"))?;
-                        for path in expand(&self.file, pattern) {
-                            let text = read_include(self.read, &self.stack, &n.src, &path)?;
-                            let mut stack = self.stack.clone();
-                            stack.push(self.file.clone());
-                            out.extend(parse_file(
-                                &text,
-                                Arc::from(path.as_path()),
-                                self.read,
-                                stack,
-                            )?);
-                        }
-                    } else {
-                        out.push(n);
-                    }
-                }
-            }
-        }
-    }
-
-    /// Words to the end of the line; a `{` on the same line (or alone on the next) opens its block.
-    fn node(&mut self) -> Result<Node, ImportError> {
-        let line = self.toks[self.pos].line;
-        let mut words = Vec::new();
-        while let Some(Token {
-            t: Tok::Word(w), ..
-        }) = self.toks.get(self.pos)
-        {
-            words.push(w.clone());
-            self.pos += 1;
-        }
-        let mut look = self.pos;
-        while matches!(self.toks.get(look), Some(Token { t: Tok::Eol, .. })) {
-            look += 1;
-        }
-        let block = match self.toks.get(look) {
-            Some(Token {
-                t: Tok::Open,
-                line: l,
-            }) => {
-                let l = *l;
-                self.pos = look + 1;
-                Some(self.list(Some(l))?)
-            }
-            _ => None,
-        };
-        Ok(Node {
-            words,
-            block,
-            src: self.src(line),
-        })
-    }
-}
-
-/// keepalived's `include` takes a glob; the `*` and `?` of the last component are expanded here.
-fn expand(from: &Path, pattern: &str) -> Vec<PathBuf> {
-    let p = include_path(from, pattern);
-    let name = p
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    if !name.contains(['*', '?']) {
-        return vec![p];
-    }
-    let dir = p.parent().unwrap_or(Path::new("."));
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|x| {
-                    x.file_name().is_some_and(|n| {
-                        glob_match(name.as_bytes(), n.to_string_lossy().as_bytes())
-                    })
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
-}
-
-fn glob_match(p: &[u8], s: &[u8]) -> bool {
-    match (p.first(), s.first()) {
-        (None, None) => true,
-        (Some(b'*'), _) => glob_match(&p[1..], s) || (!s.is_empty() && glob_match(p, &s[1..])),
-        (Some(b'?'), Some(_)) => glob_match(&p[1..], &s[1..]),
-        (Some(a), Some(b)) if a == b => glob_match(&p[1..], &s[1..]),
-        _ => false,
-    }
-}
+use crate::block::{self, Stmt as Node};
+use crate::facts::{CheckType, Raw, RawCheck, RawReal, RawService, RawVip, RawVrrp};
+use crate::source::{ImportError, ReadFn};
 
 pub(crate) fn import(
     text: &str,
@@ -268,22 +15,22 @@ pub(crate) fn import(
     read: ReadFn<'_>,
     raw: &mut Raw,
 ) -> Result<(), ImportError> {
-    let nodes = parse_file(text, Arc::from(file), read, Vec::new())?;
+    let nodes = block::parse(text, file, read, &block::KEEPALIVED)?;
     for n in &nodes {
-        match n.key().as_str() {
+        match n.keyword().as_str() {
             "vrrp_instance" => vrrp(n, raw)?,
             "virtual_server" => virtual_server(n, raw)?,
             "global_defs" => {
                 for c in n.children() {
                     raw.unsupported.push(c.src.unsupported(
-                        c.text(),
+                        c.plain_text(),
                         "global_defs have no host-file equivalent (notification mail, router id, scripts)",
                     ));
                 }
             }
             _ => raw
                 .unsupported
-                .push(n.src.unsupported(n.text(), "no host-file equivalent")),
+                .push(n.src.unsupported(n.plain_text(), "no host-file equivalent")),
         }
     }
     Ok(())
@@ -324,14 +71,14 @@ fn vrrp(n: &Node, raw: &mut Raw) -> Result<(), ImportError> {
         src: n.src.clone(),
     };
     for c in n.children() {
-        match c.key().as_str() {
+        match c.keyword().as_str() {
             "interface" => v.interface = c.arg(1).map(str::to_owned),
             "virtual_router_id" => v.vrid = Some(int(c, "virtual_router_id")?),
             "priority" => v.priority = Some(int(c, "priority")?),
             "advert_int" => v.interval_ms = Some(secs_ms(c, "advert_int")?),
             "nopreempt" => v.preempt = false,
             "state" => raw.unsupported.push(c.src.unsupported(
-                c.text(),
+                c.plain_text(),
                 "the starting state follows from the priority (the highest becomes master)",
             )),
             "unicast_src_ip" => {
@@ -366,13 +113,13 @@ fn vrrp(n: &Node, raw: &mut Raw) -> Result<(), ImportError> {
                         }
                         i += 2;
                     }
-                    if a.words.len() > 1
-                        && a.words
+                    if a.values().len() > 1
+                        && a.values()
                             .iter()
                             .any(|k| k == "label" || k == "scope" || k == "brd")
                     {
                         raw.unsupported.push(a.src.unsupported(
-                            a.text(),
+                            a.plain_text(),
                             "label, brd and scope are not kept: lbd adds the VIP to the interface itself",
                         ));
                     }
@@ -398,19 +145,19 @@ fn vrrp(n: &Node, raw: &mut Raw) -> Result<(), ImportError> {
             | "garp_master_delay"
             | "dont_track_primary"
             | "mcast_src_ip"
-            | "version" => raw.unsupported.push(
-                c.src
-                    .unsupported(c.text(), "no host-file equivalent for this VRRP setting"),
-            ),
+            | "version" => raw.unsupported.push(c.src.unsupported(
+                c.plain_text(),
+                "no host-file equivalent for this VRRP setting",
+            )),
             _ => raw.unsupported.push(
                 c.src
-                    .unsupported(c.text(), "not a known vrrp_instance setting"),
+                    .unsupported(c.plain_text(), "not a known vrrp_instance setting"),
             ),
         }
     }
     if raw.vrrp.is_some() {
         raw.unsupported.push(n.src.unsupported(
-            n.text(),
+            n.plain_text(),
             "a second vrrp_instance: the host file has one ([lb.vrrp]); run the others with another tool",
         ));
     } else {
@@ -426,7 +173,7 @@ fn virtual_server(n: &Node, raw: &mut Raw) -> Result<(), ImportError> {
     let (Some(a), Some(p)) = (n.arg(1), n.arg(2)) else {
         if n.arg(1).is_some_and(|a| a == "fwmark" || a == "group") {
             raw.unsupported.push(n.src.unsupported(
-                n.text(),
+                n.plain_text(),
                 "firewall-mark and group virtual servers have no host-file equivalent: one service per VIP and port",
             ));
             return Ok(());
@@ -435,7 +182,7 @@ fn virtual_server(n: &Node, raw: &mut Raw) -> Result<(), ImportError> {
     };
     if a == "fwmark" || a == "group" {
         raw.unsupported.push(n.src.unsupported(
-            n.text(),
+            n.plain_text(),
             "firewall-mark and group virtual servers have no host-file equivalent: one service per VIP and port",
         ));
         return Ok(());
@@ -457,14 +204,14 @@ fn virtual_server(n: &Node, raw: &mut Raw) -> Result<(), ImportError> {
         src: n.src.clone(),
     };
     for c in n.children() {
-        match c.key().as_str() {
+        match c.keyword().as_str() {
             "delay_loop" => s.interval_ms = Some(secs_ms(c, "delay_loop")?),
             "lb_algo" | "lvs_sched" => s.scheduler = c.arg(1).map(|a| a.to_ascii_lowercase()),
             "lb_kind" | "lvs_method" => {
                 let k = c.arg(1).unwrap_or("").to_ascii_uppercase();
                 if k != "NAT" {
                     raw.unsupported.push(c.src.unsupported(
-                        c.text(),
+                        c.plain_text(),
                         "only NAT forwarding exists (nftables DNAT): backends must route replies through this host",
                     ));
                 }
@@ -494,7 +241,7 @@ fn virtual_server(n: &Node, raw: &mut Raw) -> Result<(), ImportError> {
                 }
             }
             _ => raw.unsupported.push(c.src.unsupported(
-                c.text(),
+                c.plain_text(),
                 "no host-file equivalent for this virtual_server setting",
             )),
         }
@@ -519,23 +266,23 @@ fn real_server(n: &Node, vport: u16, raw: &mut Raw) -> Result<Option<RawReal>, I
         src: n.src.clone(),
     };
     for c in n.children() {
-        match c.key().as_str() {
+        match c.keyword().as_str() {
             "weight" => r.weight = Some(int(c, "weight")?),
             "tcp_check" | "http_get" | "ssl_get" => {
-                let kind = if c.key() == "tcp_check" {
+                let kind = if c.keyword() == "tcp_check" {
                     CheckType::Tcp
                 } else {
                     CheckType::Http
                 };
-                if c.key() == "ssl_get" {
+                if c.keyword() == "ssl_get" {
                     raw.unsupported.push(c.src.unsupported(
-                        c.text(),
+                        c.plain_text(),
                         "HTTPS checks are not supported: imported as a plain HTTP check, change the path or port if needed",
                     ));
                 }
                 if r.check.is_some() {
                     raw.unsupported.push(c.src.unsupported(
-                        c.text(),
+                        c.plain_text(),
                         "a second check for one real server: the host file has one check per service",
                     ));
                     continue;
@@ -543,13 +290,13 @@ fn real_server(n: &Node, vport: u16, raw: &mut Raw) -> Result<Option<RawReal>, I
                 r.check = Some(check(c, kind, raw)?);
             }
             "misc_check" | "smtp_check" | "dns_check" | "bfd_check" | "udp_check" => {
-                raw.unsupported.push(
-                    c.src
-                        .unsupported(c.text(), "only TCP and HTTP checks exist in the host file"),
-                )
+                raw.unsupported.push(c.src.unsupported(
+                    c.plain_text(),
+                    "only TCP and HTTP checks exist in the host file",
+                ))
             }
             _ => raw.unsupported.push(c.src.unsupported(
-                c.text(),
+                c.plain_text(),
                 "no host-file equivalent for this real_server setting",
             )),
         }
@@ -567,20 +314,20 @@ fn check(n: &Node, kind: CheckType, raw: &mut Raw) -> Result<RawCheck, ImportErr
         retry: None,
     };
     for x in n.children() {
-        match x.key().as_str() {
+        match x.keyword().as_str() {
             "connect_timeout" => c.timeout_ms = Some(secs_ms(x, "connect_timeout")?),
             "connect_port" => c.port = Some(int(x, "connect_port")?),
             "nb_get_retry" | "retry" => c.retry = Some(int(x, "retry")?),
             "url" if kind == CheckType::Http => {
                 if c.path.is_some() {
-                    raw.unsupported.push(
-                        x.src
-                            .unsupported(x.text(), "a second url: the host file checks one path"),
-                    );
+                    raw.unsupported.push(x.src.unsupported(
+                        x.plain_text(),
+                        "a second url: the host file checks one path",
+                    ));
                     continue;
                 }
                 for u in x.children() {
-                    match u.key().as_str() {
+                    match u.keyword().as_str() {
                         "path" => c.path = u.arg(1).map(str::to_owned),
                         "status_code" => {
                             let code: u16 = int(u, "status_code")?;
@@ -588,45 +335,24 @@ fn check(n: &Node, kind: CheckType, raw: &mut Raw) -> Result<RawCheck, ImportErr
                                 c.status = Some(code);
                             } else {
                                 raw.unsupported.push(u.src.unsupported(
-                                    u.text(),
+                                    u.plain_text(),
                                     "not an HTTP status: the check accepts 200-399",
                                 ));
                             }
                         }
                         "digest" => raw.unsupported.push(u.src.unsupported(
-                            u.text(),
+                            u.plain_text(),
                             "body digests are not checked; the status code is (a body substring can be set with check.body)",
                         )),
-                        _ => raw.unsupported.push(u.src.unsupported(u.text(), "not a known url setting")),
+                        _ => raw.unsupported.push(u.src.unsupported(u.plain_text(), "not a known url setting")),
                     }
                 }
             }
-            _ => raw.unsupported.push(
-                x.src
-                    .unsupported(x.text(), "no host-file equivalent for this check setting"),
-            ),
+            _ => raw.unsupported.push(x.src.unsupported(
+                x.plain_text(),
+                "no host-file equivalent for this check setting",
+            )),
         }
     }
     Ok(c)
-}
-
-/// The prefix a VIP was given in `virtual_ipaddress`, as a network hint.
-pub(crate) fn vip_net(v: &RawVip) -> Option<Ipv4Net> {
-    let p = v.prefix?;
-    if !(8..=30).contains(&p) {
-        return None;
-    }
-    Ipv4Net::new(v.ip, p).ok().map(|n| n.trunc())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::glob_match;
-
-    #[test]
-    fn globs() {
-        assert!(glob_match(b"*.conf", b"a.conf"));
-        assert!(!glob_match(b"*.conf", b"a.conf~"));
-        assert!(glob_match(b"v?.conf", b"v1.conf"));
-    }
 }

@@ -141,12 +141,21 @@ pub enum Flavour {
 
 /// Why `--check` fails beyond the host file's own rules (dnsd: a zone file it cannot merge).
 #[derive(Debug, thiserror::Error)]
-#[error("{problem}\nfix: {fix}")]
+#[error("{problem}{}", fix_line(fix))]
 pub struct CheckFailed {
     /// What is wrong.
     pub problem: Box<dyn std::error::Error + Send + Sync>,
-    /// What to do about it.
+    /// What to do about it (empty when `problem` already says).
     pub fix: &'static str,
+}
+
+/// `\nfix: ...`, or nothing when the problem carries its own fix line.
+fn fix_line(fix: &str) -> String {
+    if fix.is_empty() {
+        String::new()
+    } else {
+        format!("\nfix: {fix}")
+    }
 }
 
 /// The pieces of one daemon [`main`] puts together; `C` is its parsed command line.
