@@ -149,7 +149,6 @@ pub fn main(i: &Input<'_>) -> Markup {
             div.stat { "RRL dropped" b #rrl-dropped class=[(dropped > 0).then_some("warn")] { (dropped) } }
             div.stat { "RRL slipped" b #rrl-slipped { (slipped) } }
             div.stat { "updates applied" b { (counter(doc, "updates_applied")) } }
-            div.stat { "updates refused" b class=[(counter(doc, "updates_refused") > 0).then_some("warn")] { (counter(doc, "updates_refused")) } }
         }
         div.plots #plots {
             (plot("Answers by question type", "answers/s", &types))
