@@ -20,7 +20,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hostfile::HostTable;
+use hostfile::{DnsView, HostTable};
 use runtime::page::{History, Kind, PageFn, PageRequest, STEP, layout};
 use tokio_util::sync::CancellationToken;
 
@@ -93,17 +93,14 @@ pub fn sample(h: &mut History, sh: &Shared, now: Instant) {
 
 /// Starts sampling `sh` into a history (until `shutdown`) and returns the page to register with
 /// [`runtime::metrics::serve_with_page`]. The header's links come from the host file at
-/// `config` (read once; without it, only dnsd's own page is linked).
+/// `config` (read at start and after each reload; unreadable, only dnsd's own page is linked).
 pub fn start(sh: Arc<Shared>, config: &Path, shutdown: CancellationToken) -> PageFn {
-    let addrs = HostTable::load(config)
-        .map(|t| layout::daemon_addrs(&t))
-        .unwrap_or_else(|_| {
-            [
-                ("dhcpd", None),
-                ("dnsd", sh.view.load().metrics),
-                ("lbd", None),
-            ]
-        });
+    let config = config.to_owned();
+    let links = move |view: &DnsView| {
+        HostTable::load(&config)
+            .map(|t| layout::daemon_addrs(&t))
+            .unwrap_or([("dhcpd", None), ("dnsd", view.metrics), ("lbd", None)])
+    };
     let every = sample_interval(std::env::var(SAMPLE_ENV).ok().as_deref());
     let history = Arc::new(Mutex::new(History::new(MAX_SERIES)));
     let (h, s) = (history.clone(), sh.clone());
@@ -121,14 +118,24 @@ pub fn start(sh: Arc<Shared>, config: &Path, shutdown: CancellationToken) -> Pag
             h.prune(now);
         }
     });
+    // The header's links, read again from the host file when the view was reloaded.
+    let first = sh.view.load_full();
+    let nav_addrs = Mutex::new((links(&first), first));
     Arc::new(move |req: &PageRequest| {
         let doc = crate::status::document(&sh);
-        let nav = layout::nav(&addrs, req.host.as_deref());
+        let view = sh.view.load_full();
+        let nav = {
+            let mut n = nav_addrs.lock().unwrap_or_else(|e| e.into_inner());
+            if !Arc::ptr_eq(&n.1, &view) {
+                *n = (links(&view), view.clone());
+            }
+            layout::nav(&n.0, req.host.as_deref())
+        };
         let h = history.lock().unwrap_or_else(|e| e.into_inner());
         render::page(
             &render::Input {
                 doc: &doc,
-                view: &sh.view.load(),
+                view: &view,
                 secondaries: &sh.stats.peers.secondaries(),
                 upstreams: &sh.stats.peers.upstreams(),
                 history: &h,
