@@ -6,6 +6,7 @@
 
 mod dhcp;
 mod dns;
+mod float;
 mod hosts;
 mod keys;
 mod lb;
