@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::desired::{self, Desired, Role};
 use crate::health::{self, Trackers, health_map};
-use crate::{apply, conntrack, metrics, status, vip, vrrp};
+use crate::{apply, conntrack, float, metrics, status, vip};
 
 /// What [`serve`] needs besides the view: where its files are.
 #[derive(Debug, Clone, Default)]
@@ -71,6 +71,22 @@ pub fn summary(v: &LbView) -> String {
             );
         }
         None => s.push_str("vrrp off (this node always holds the VIPs)\n"),
+    }
+    for i in &v.instances {
+        let a: Vec<String> = i.addresses.iter().map(ToString::to_string).collect();
+        let _ = writeln!(
+            s,
+            "vrrp-instance {} vrid {} on {} priority {} interval {}ms: {}",
+            i.name,
+            i.vrid,
+            i.interface,
+            i.priority,
+            i.interval.as_millis(),
+            a.join(", ")
+        );
+    }
+    for g in &v.sync_groups {
+        let _ = writeln!(s, "sync-group {}: {}", g.name, g.instances.join(", "));
     }
     s
 }
@@ -254,12 +270,9 @@ pub async fn serve(
                     tracing::error!("new host file not applied, the previous one stays in force: {e}");
                     continue;
                 }
-                let vrrp_changed = next.vrrp != view.vrrp
-                    || desired::managed_vips(&next) != desired::managed_vips(&view);
+                let vrrp_changed = float::changed(&next, &view);
                 if vrrp_changed {
-                    if let Some(cfg) = &next.vrrp
-                        && let Err(e) = vrrp::locate(cfg, &next)
-                    {
+                    if let Err(e) = float::preflight(&next) {
                         tracing::error!("new host file not applied, the previous one stays in force: {e}");
                         continue;
                     }
@@ -389,19 +402,16 @@ fn apply_counted(
     Ok(applied.taken)
 }
 
-/// Starts VRRP for `view` (if configured): the task and the role channel (always master
-/// without VRRP).
+/// Starts VRRP for `view` (if configured: `[lb.vrrp]` and the floating instances, with their
+/// tracking): the manager task and the service VIPs' role channel (always master without
+/// `[lb.vrrp]`).
 #[allow(clippy::type_complexity)]
 fn start_vrrp(
     view: &LbView,
     stop: &CancellationToken,
-) -> Result<(Option<tokio::task::JoinHandle<()>>, watch::Receiver<Role>), vrrp::VrrpError> {
-    match &view.vrrp {
-        Some(cfg) => {
-            let (tx, rx) = watch::channel(Role::Backup);
-            let t = vrrp::spawn(cfg.clone(), view, tx, stop.clone())?;
-            Ok((Some(t), rx))
-        }
+) -> Result<(Option<tokio::task::JoinHandle<()>>, watch::Receiver<Role>), float::FloatError> {
+    match float::start(view, stop.clone())? {
+        Some(f) => Ok((Some(f.task), f.role)),
         None => {
             let (_tx, rx) = watch::channel(Role::Master);
             Ok((None, rx))
