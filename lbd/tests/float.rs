@@ -1,0 +1,282 @@
+//! Floating addresses on a pair of lbd nodes (lb1, lb2), each with an outer (eth0, bridge br0)
+//! and an inner (eth1, bridge br1) leg, like the seed LAN's main and main2: the service VIP
+//! 192.168.1.120 held by `[lb.vrrp]` and the inner gateway 192.168.10.1 held by
+//! `[lb.vrrp-instance.gateway]`, in one sync group. kill -9 of the master moves both addresses;
+//! a tracked script that starts failing moves both; notify-master writes a file.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use e2e::{Host, Lab, Proc, Ready};
+use nix::sys::signal::Signal;
+
+const VIP: &str = "192.168.1.120";
+const GATEWAY: &str = "192.168.10.1";
+const ADVERT_MS: u64 = 100;
+
+struct Pair {
+    lab: Lab,
+    lb1: Host,
+    lb2: Host,
+}
+
+/// lb1 .2 and lb2 .3 on both 192.168.1.0/24 (br0) and 192.168.10.0/24 (br1).
+fn pair(prefix: &str) -> Pair {
+    let lab = Lab::new(prefix);
+    let sw = lab.host("sw");
+    sw.add_bridge("br0");
+    sw.add_bridge("br1");
+    let mut hosts = Vec::new();
+    for (name, ip) in [("lb1", 2), ("lb2", 3)] {
+        let h = lab.host(name);
+        for (leg, br, net) in [("eth0", "br0", "192.168.1"), ("eth1", "br1", "192.168.10")] {
+            let port = format!("p-{name}-{leg}");
+            lab.veth(&sw, &port, &h, leg);
+            sw.enslave(&port, br);
+            h.add_addr(leg, &format!("{net}.{ip}/24"));
+        }
+        hosts.push(h);
+    }
+    for br in ["br0", "br1"] {
+        sw.wait_link_up(br, Duration::from_secs(10));
+    }
+    for h in &hosts {
+        h.wait_link_up("eth0", Duration::from_secs(10));
+        h.wait_link_up("eth1", Duration::from_secs(10));
+    }
+    let lb2 = hosts.pop().unwrap();
+    let lb1 = hosts.pop().unwrap();
+    Pair { lab, lb1, lb2 }
+}
+
+/// The file whose presence makes `name`'s tracked script fail.
+fn fail_flag(lab: &Lab, name: &str) -> PathBuf {
+    lab.dir().join(format!("{name}.fail"))
+}
+
+/// The file `name`'s notify commands write the state to.
+fn state_file(lab: &Lab, name: &str) -> PathBuf {
+    lab.dir().join(format!("{name}.state"))
+}
+
+fn conf(lab: &Lab, name: &str, priority: u8) -> PathBuf {
+    let path = lab.dir().join(format!("{name}.toml"));
+    let fail = fail_flag(lab, name);
+    let state = state_file(lab, name);
+    std::fs::write(
+        &path,
+        format!(
+            r#"domain = "it-ishin.com"
+[[subnet]]
+network = "192.168.1.0/24"
+[[subnet]]
+network = "192.168.10.0/24"
+[host.web1]
+ip = "192.168.10.10"
+[service.www3]
+vip = "{VIP}"
+port = 80
+backends = ["web1"]
+check = {{ type = "none" }}
+[lb.vrrp]
+vrid = 51
+priority = {priority}
+interval = "{ADVERT_MS}ms"
+interface = "eth0"
+track-script = ["chk_haproxy"]
+notify-master = ["/bin/sh", "-c", "echo \"$LBD_INSTANCE $LBD_STATE\" >> {state}"]
+notify-fault = ["/bin/sh", "-c", "echo \"$LBD_INSTANCE $LBD_STATE\" >> {state}"]
+[lb.vrrp-script.chk_haproxy]
+command = ["/usr/bin/test", "!", "-e", "{fail}"]
+interval = "100ms"
+timeout = "100ms"
+[lb.vrrp-instance.gateway]
+vrid = 52
+interface = "eth1"
+priority = {priority}
+interval = "{ADVERT_MS}ms"
+addresses = ["{GATEWAY}/24"]
+notify-master = ["/bin/sh", "-c", "echo \"$LBD_INSTANCE $LBD_STATE\" >> {state}"]
+[lb.sync-group.nat]
+instances = ["vrrp", "gateway"]
+"#,
+            state = state.display(),
+            fail = fail.display(),
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn lbd(h: &Host, conf: &Path) -> Proc {
+    let rt = h.dir().join(format!("run-{}", h.name()));
+    h.process(common::BIN)
+        .args([
+            "--config",
+            conf.to_str().unwrap(),
+            "--runtime-dir",
+            rt.to_str().unwrap(),
+        ])
+        .name(&format!("lbd-{}", h.name()))
+        .ready(Ready::Notify)
+        .timeout(Duration::from_secs(15))
+        .spawn()
+}
+
+/// Which of the two floating addresses `h` holds: (VIP on eth0, gateway on eth1).
+fn holds(h: &Host) -> (bool, bool) {
+    let on = |leg: &str, a: &str| {
+        h.ipv4_addrs(leg)
+            .iter()
+            .any(|x| x.starts_with(&format!("{a}/")))
+    };
+    (on("eth0", VIP), on("eth1", GATEWAY))
+}
+
+/// Polls (20 ms steps) until `h` holds both addresses (`want`) or neither; panics after `bound`.
+fn wait_holds(h: &Host, want: bool, bound: Duration) -> Duration {
+    let t0 = Instant::now();
+    while holds(h) != (want, want) {
+        assert!(
+            t0.elapsed() < bound,
+            "{}: after {bound:?} holds (VIP, gateway) = {:?}, want both {}",
+            h.name(),
+            holds(h),
+            if want { "held" } else { "released" }
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    t0.elapsed()
+}
+
+/// Polls until `path` contains `line`; panics after `bound`.
+fn wait_line(path: &Path, line: &str, bound: Duration) {
+    let t0 = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if text.lines().any(|l| l == line) {
+            return;
+        }
+        assert!(
+            t0.elapsed() < bound,
+            "{}: no line {line:?} within {bound:?}: {text:?}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Master_Down_Interval of priority 100 at ADVERT_MS, plus scheduling slack.
+fn takeover_bound() -> Duration {
+    let i = Duration::from_millis(ADVERT_MS);
+    i * 3 + i * (256 - 100) / 256 + Duration::from_millis(700)
+}
+
+/// Both nodes up: lb1 (150) holds both addresses, lb2 (100) neither and stays so.
+fn both_up(p: &Pair) -> (Proc, Proc) {
+    let mut lb1 = lbd(&p.lb1, &conf(&p.lab, "lb1", 150));
+    lb1.wait_for_log("entering MASTER", Duration::from_secs(3))
+        .unwrap();
+    wait_holds(&p.lb1, true, Duration::from_secs(2));
+    let lb2 = lbd(&p.lb2, &conf(&p.lab, "lb2", 100));
+    // lb2 hears both instances' adverts: it takes neither for several Master_Down_Intervals.
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_millis(ADVERT_MS * 10) {
+        assert_eq!(
+            holds(&p.lb2),
+            (false, false),
+            "lb2 took an address from a live master"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(holds(&p.lb1), (true, true));
+    (lb1, lb2)
+}
+
+#[test]
+fn kill9_of_the_master_moves_the_vip_and_the_gateway_together() {
+    e2e::require_netns!("nft");
+    let p = pair("lbflt1");
+    let (mut lb1, mut lb2) = both_up(&p);
+    // notify-master ran on lb1 for both instances.
+    let s1 = state_file(&p.lab, "lb1");
+    wait_line(&s1, "vrrp MASTER", Duration::from_secs(2));
+    wait_line(&s1, "gateway MASTER", Duration::from_secs(2));
+    assert!(
+        !state_file(&p.lab, "lb2").exists(),
+        "lb2 ran notify-master as backup"
+    );
+
+    let t0 = Instant::now();
+    lb1.signal(Signal::SIGKILL);
+    let _ = lb1.wait_exit(Duration::from_secs(2));
+    let took = wait_holds(&p.lb2, true, takeover_bound());
+    println!(
+        "floating pair, adverts {ADVERT_MS} ms: lb2 holds the VIP and the gateway {took:?} after kill -9 of lb1 ({:?} incl. the kill)",
+        t0.elapsed()
+    );
+    let s2 = state_file(&p.lab, "lb2");
+    wait_line(&s2, "vrrp MASTER", Duration::from_secs(2));
+    wait_line(&s2, "gateway MASTER", Duration::from_secs(2));
+
+    // lb1 returns: its crashed run's addresses go while it waits as backup, then it preempts
+    // both back.
+    let mut lb1 = lbd(&p.lb1, &conf(&p.lab, "lb1", 150));
+    lb1.wait_for_log("entering MASTER", Duration::from_secs(3))
+        .unwrap();
+    wait_holds(&p.lb1, true, Duration::from_secs(2));
+    wait_holds(&p.lb2, false, Duration::from_secs(2));
+    assert!(lb1.stop_with(Duration::from_secs(5)).success());
+    wait_holds(&p.lb2, true, Duration::from_secs(2));
+    assert_eq!(
+        holds(&p.lb1),
+        (false, false),
+        "clean exit left an address behind"
+    );
+    assert!(lb2.stop_with(Duration::from_secs(5)).success());
+    assert_eq!(
+        holds(&p.lb2),
+        (false, false),
+        "clean exit left an address behind"
+    );
+}
+
+#[test]
+fn a_failing_tracked_script_moves_both_addresses_and_back() {
+    e2e::require_netns!("nft");
+    let p = pair("lbflt2");
+    let (mut lb1, mut lb2) = both_up(&p);
+    // lb1's "haproxy" dies: its script fails, [lb.vrrp] goes to FAULT and the gateway with it.
+    let t0 = Instant::now();
+    std::fs::write(fail_flag(&p.lab, "lb1"), "").unwrap();
+    let took = wait_holds(&p.lb2, true, Duration::from_secs(2));
+    println!(
+        "tracked script failing on lb1: lb2 holds both addresses {took:?} later ({:?})",
+        t0.elapsed()
+    );
+    wait_holds(&p.lb1, false, Duration::from_secs(1));
+    lb1.wait_for_log("vrrp-script down", Duration::from_secs(1))
+        .unwrap();
+    lb1.wait_for_log("entering FAULT", Duration::from_secs(1))
+        .unwrap();
+    let s1 = state_file(&p.lab, "lb1");
+    wait_line(&s1, "vrrp FAULT", Duration::from_secs(2));
+    // It stays out while the script fails.
+    let t1 = Instant::now();
+    while t1.elapsed() < Duration::from_millis(ADVERT_MS * 8) {
+        assert_eq!(
+            holds(&p.lb1),
+            (false, false),
+            "lb1 took an address while in FAULT"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The script passes again: lb1 waits as backup, then preempts both back.
+    std::fs::remove_file(fail_flag(&p.lab, "lb1")).unwrap();
+    wait_holds(&p.lb1, true, Duration::from_secs(3));
+    wait_holds(&p.lb2, false, Duration::from_secs(1));
+    assert!(lb1.stop_with(Duration::from_secs(5)).success());
+    assert!(lb2.stop_with(Duration::from_secs(5)).success());
+}
