@@ -62,6 +62,11 @@ fn state_file(lab: &Lab, name: &str) -> PathBuf {
 }
 
 fn conf(lab: &Lab, name: &str, priority: u8) -> PathBuf {
+    conf_with(lab, name, priority, "")
+}
+
+/// `gateway_extra` goes into `[lb.vrrp-instance.gateway]`.
+fn conf_with(lab: &Lab, name: &str, priority: u8, gateway_extra: &str) -> PathBuf {
     let path = lab.dir().join(format!("{name}.toml"));
     let fail = fail_flag(lab, name);
     let state = state_file(lab, name);
@@ -98,6 +103,7 @@ interface = "eth1"
 priority = {priority}
 interval = "{ADVERT_MS}ms"
 addresses = ["{GATEWAY}/24"]
+{gateway_extra}
 notify-master = ["/bin/sh", "-c", "echo \"$LBD_INSTANCE $LBD_STATE\" >> {state}"]
 [lb.sync-group.nat]
 instances = ["vrrp", "gateway"]
@@ -176,11 +182,15 @@ fn takeover_bound() -> Duration {
 
 /// Both nodes up: lb1 (150) holds both addresses, lb2 (100) neither and stays so.
 fn both_up(p: &Pair) -> (Proc, Proc) {
-    let mut lb1 = lbd(&p.lb1, &conf(&p.lab, "lb1", 150));
+    both_up_with(p, "")
+}
+
+fn both_up_with(p: &Pair, gateway_extra: &str) -> (Proc, Proc) {
+    let mut lb1 = lbd(&p.lb1, &conf_with(&p.lab, "lb1", 150, gateway_extra));
     lb1.wait_for_log("entering MASTER", Duration::from_secs(3))
         .unwrap();
     wait_holds(&p.lb1, true, Duration::from_secs(2));
-    let lb2 = lbd(&p.lb2, &conf(&p.lab, "lb2", 100));
+    let lb2 = lbd(&p.lb2, &conf_with(&p.lab, "lb2", 100, gateway_extra));
     // lb2 hears both instances' adverts: it takes neither for several Master_Down_Intervals.
     let t0 = Instant::now();
     while t0.elapsed() < Duration::from_millis(ADVERT_MS * 10) {
@@ -275,6 +285,46 @@ fn a_failing_tracked_script_moves_both_addresses_and_back() {
     }
     // The script passes again: lb1 waits as backup, then preempts both back.
     std::fs::remove_file(fail_flag(&p.lab, "lb1")).unwrap();
+    wait_holds(&p.lb1, true, Duration::from_secs(3));
+    wait_holds(&p.lb2, false, Duration::from_secs(1));
+    assert!(lb1.stop_with(Duration::from_secs(5)).success());
+    assert!(lb2.stop_with(Duration::from_secs(5)).success());
+}
+
+#[test]
+fn a_tracked_interface_going_down_moves_both_addresses() {
+    e2e::require_netns!("nft");
+    let p = pair("lbflt3");
+    for h in [&p.lb1, &p.lb2] {
+        // A veth pair: taking the far end down drops uplink's carrier (a pulled cable).
+        h.run(&[
+            "ip",
+            "link",
+            "add",
+            "uplink",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "uplink-far",
+        ]);
+        h.run(&["ip", "link", "set", "uplink", "up"]);
+        h.run(&["ip", "link", "set", "uplink-far", "up"]);
+        h.wait_link_up("uplink", Duration::from_secs(10));
+    }
+    let (mut lb1, mut lb2) = both_up_with(&p, "track-interface = [\"uplink\"]");
+    // lb1's uplink loses its link: the gateway instance faults, [lb.vrrp] with it (one group).
+    let t0 = Instant::now();
+    p.lb1.run(&["ip", "link", "set", "uplink-far", "down"]);
+    let took = wait_holds(&p.lb2, true, Duration::from_secs(2));
+    println!(
+        "tracked interface down on lb1: lb2 holds both addresses {took:?} later ({:?})",
+        t0.elapsed()
+    );
+    wait_holds(&p.lb1, false, Duration::from_secs(1));
+    lb1.wait_for_log("tracked interface down", Duration::from_secs(1))
+        .unwrap();
+    p.lb1.run(&["ip", "link", "set", "uplink-far", "up"]);
     wait_holds(&p.lb1, true, Duration::from_secs(3));
     wait_holds(&p.lb2, false, Duration::from_secs(1));
     assert!(lb1.stop_with(Duration::from_secs(5)).success());

@@ -362,3 +362,7 @@ pub fn start(view: &LbView, stop: CancellationToken) -> Result<Option<Float>, Fl
     });
     Ok(Some(Float { task, role }))
 }
+
+#[cfg(test)]
+#[path = "run_tests.rs"]
+mod tests;
