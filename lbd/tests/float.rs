@@ -330,3 +330,115 @@ fn a_tracked_interface_going_down_moves_both_addresses() {
     assert!(lb1.stop_with(Duration::from_secs(5)).success());
     assert!(lb2.stop_with(Duration::from_secs(5)).success());
 }
+
+/// keepalived on `h` with the same two instances in a `vrrp_sync_group` (and the pid files to
+/// stop it with).
+fn keepalived(h: &Host, priority: u8) -> (Proc, PathBuf, PathBuf) {
+    let dir = h.dir().join(format!("ka-{}", h.name()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("keepalived.conf");
+    let pid = dir.join("keepalived.pid");
+    let vpid = dir.join("vrrp.pid");
+    let int = ADVERT_MS as f64 / 1000.0;
+    std::fs::write(
+        &conf,
+        format!(
+            "global_defs {{\n  router_id {name}\n  vrrp_version 3\n}}\n\
+             vrrp_sync_group nat {{\n  group {{\n    VI_1\n    GW\n  }}\n}}\n\
+             vrrp_instance VI_1 {{\n  state BACKUP\n  interface eth0\n  virtual_router_id 51\n  priority {priority}\n  advert_int {int}\n  virtual_ipaddress {{\n    {VIP}/24\n  }}\n}}\n\
+             vrrp_instance GW {{\n  state BACKUP\n  interface eth1\n  virtual_router_id 52\n  priority {priority}\n  advert_int {int}\n  virtual_ipaddress {{\n    {GATEWAY}/24\n  }}\n}}\n",
+            name = h.name(),
+        ),
+    )
+    .unwrap();
+    let proc = h
+        .process("keepalived")
+        .args([
+            "--vrrp",
+            "-n",
+            "-l",
+            "-D",
+            "-f",
+            conf.to_str().unwrap(),
+            "-p",
+            pid.to_str().unwrap(),
+            "-r",
+            vpid.to_str().unwrap(),
+        ])
+        .name(&format!("keepalived-{}", h.name()))
+        .ready(Ready::Log("Entering BACKUP STATE".into()))
+        .timeout(Duration::from_secs(10))
+        .spawn();
+    (proc, pid, vpid)
+}
+
+fn kill9_pidfile(path: &Path) {
+    let pid: i32 = std::fs::read_to_string(path)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+}
+
+/// Asserts `h` holds neither address during `d`.
+fn holds_nothing_for(h: &Host, d: Duration) {
+    let t0 = Instant::now();
+    while t0.elapsed() < d {
+        assert_eq!(
+            holds(h),
+            (false, false),
+            "{} took an address from a live master",
+            h.name()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn lbd_group_master_keepalived_sync_group_backup_then_kill9() {
+    e2e::require_netns!("nft", "keepalived");
+    let p = pair("lbfltka1");
+    let mut lb1 = lbd(&p.lb1, &conf(&p.lab, "lb1", 150));
+    lb1.wait_for_log("entering MASTER", Duration::from_secs(3))
+        .unwrap();
+    wait_holds(&p.lb1, true, Duration::from_secs(2));
+    let (mut ka, pid, vpid) = keepalived(&p.lb2, 100);
+    holds_nothing_for(&p.lb2, Duration::from_millis(ADVERT_MS * 8));
+    assert_eq!(holds(&p.lb1), (true, true));
+    let t0 = Instant::now();
+    lb1.signal(Signal::SIGKILL);
+    let _ = lb1.wait_exit(Duration::from_secs(2));
+    wait_holds(&p.lb2, true, takeover_bound());
+    println!(
+        "lbd master -> keepalived sync group, adverts {ADVERT_MS} ms: keepalived holds both addresses {:?} after kill -9",
+        t0.elapsed()
+    );
+    kill9_pidfile(&vpid);
+    kill9_pidfile(&pid);
+    let _ = ka.wait_exit(Duration::from_secs(2));
+}
+
+#[test]
+fn keepalived_sync_group_master_lbd_group_backup_then_kill9() {
+    e2e::require_netns!("nft", "keepalived");
+    let p = pair("lbfltka2");
+    let (mut ka, pid, vpid) = keepalived(&p.lb1, 200);
+    ka.wait_for_log("Entering MASTER STATE", Duration::from_secs(3))
+        .unwrap();
+    wait_holds(&p.lb1, true, Duration::from_secs(2));
+    let mut lb2 = lbd(&p.lb2, &conf(&p.lab, "lb2", 150));
+    holds_nothing_for(&p.lb2, Duration::from_millis(ADVERT_MS * 8));
+    assert!(!lb2.stderr().contains("advert ignored"), "{}", lb2.stderr());
+    let t0 = Instant::now();
+    kill9_pidfile(&vpid);
+    kill9_pidfile(&pid);
+    let _ = ka.wait_exit(Duration::from_secs(2));
+    wait_holds(&p.lb2, true, takeover_bound());
+    println!(
+        "keepalived sync group master -> lbd group backup, adverts {ADVERT_MS} ms: lbd holds both addresses {:?} after kill -9",
+        t0.elapsed()
+    );
+    assert!(lb2.stop_with(Duration::from_secs(5)).success());
+    assert_eq!(holds(&p.lb2), (false, false));
+}
