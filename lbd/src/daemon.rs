@@ -37,6 +37,7 @@ struct Snapshot {
     current: Desired,
     role: Role,
     held: Vec<Ipv4Addr>,
+    instances: InstancesRx,
 }
 
 /// A short human summary of the view (for `--check` and the start-up log).
@@ -169,7 +170,7 @@ pub async fn serve(
 
     // The VRRP role (always master without VRRP).
     let mut vrrp_stop = CancellationToken::new();
-    let (mut vrrp_task, mut role_rx) = start_vrrp(&view, &vrrp_stop)?;
+    let (mut vrrp_task, mut role_rx, instances) = start_vrrp(&view, &vrrp_stop, &metrics)?;
     let mut role = *role_rx.borrow_and_update();
 
     // First round of checks, so the first apply already leaves dead backends out.
@@ -206,6 +207,7 @@ pub async fn serve(
         current: current.clone(),
         role,
         held: applier.held.keys().copied().collect(),
+        instances,
     }));
     {
         let snap = snapshot.clone();
@@ -236,7 +238,7 @@ pub async fn serve(
                     }),
                 };
                 let traffic = m.traffic(&s.view);
-                status::document(
+                let mut doc = status::document(
                     &s.view,
                     &s.trackers,
                     &s.current,
@@ -244,7 +246,12 @@ pub async fn serve(
                     &s.held,
                     &active,
                     &traffic,
-                )
+                );
+                let instances = s.instances.borrow().clone();
+                if !instances.is_empty() {
+                    doc["vrrp_instances"] = serde_json::to_value(instances).unwrap_or_default();
+                }
+                doc
             }
             other => serde_json::json!({"error": format!("unknown command `{other}`; try status")}),
         });
@@ -283,10 +290,11 @@ pub async fn serve(
                         let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
                     }
                     vrrp_stop = CancellationToken::new();
-                    match start_vrrp(&next, &vrrp_stop) {
-                        Ok((t, r)) => {
+                    match start_vrrp(&next, &vrrp_stop, &metrics) {
+                        Ok((t, r, i)) => {
                             vrrp_task = t;
                             role_rx = r;
+                            snapshot.lock().unwrap_or_else(|e| e.into_inner()).instances = i;
                             role = *role_rx.borrow_and_update();
                             tracing::info!(role = ?role, "VRRP restarted for the new host file");
                         }
@@ -294,6 +302,8 @@ pub async fn serve(
                             tracing::error!("VRRP could not restart ({e}); holding nothing");
                             vrrp_task = None;
                             role = Role::Backup;
+                            snapshot.lock().unwrap_or_else(|e| e.into_inner()).instances =
+                                watch::channel(Vec::new()).1;
                         }
                     }
                 }
@@ -409,15 +419,28 @@ fn apply_counted(
 fn start_vrrp(
     view: &LbView,
     stop: &CancellationToken,
-) -> Result<(Option<tokio::task::JoinHandle<()>>, watch::Receiver<Role>), float::FloatError> {
-    match float::start(view, stop.clone())? {
-        Some(f) => Ok((Some(f.task), f.role)),
+    metrics: &metrics::Metrics,
+) -> Result<
+    (
+        Option<tokio::task::JoinHandle<()>>,
+        watch::Receiver<Role>,
+        InstancesRx,
+    ),
+    float::FloatError,
+> {
+    metrics.vrrp_state.clear();
+    metrics.vrrp_priority.clear();
+    match float::start(view, stop.clone(), metrics)? {
+        Some(f) => Ok((Some(f.task), f.role, f.status)),
         None => {
             let (_tx, rx) = watch::channel(Role::Master);
-            Ok((None, rx))
+            Ok((None, rx, watch::channel(Vec::new()).1))
         }
     }
 }
+
+/// Every VRRP instance's state, for `lbd status`.
+type InstancesRx = watch::Receiver<Vec<float::InstanceStatus>>;
 
 /// Per-backend limiters of "backend up/down" lines, and whether "flapping" was said in the
 /// current window.

@@ -113,6 +113,25 @@ pub fn render_text(doc: &Value) -> String {
         }
         _ => s.push_str("VRRP off (this node holds the VIPs)\n"),
     }
+    if let Some(Value::Array(list)) = doc.get("vrrp_instances") {
+        for i in list {
+            let addrs: Vec<&str> = i["addresses"]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            let _ = writeln!(
+                s,
+                "VRRP instance {} vrid {} on {} priority {} (configured {}): {} {}",
+                i["name"].as_str().unwrap_or(""),
+                i["vrid"],
+                i["interface"].as_str().unwrap_or(""),
+                i["priority"],
+                i["configured_priority"],
+                i["state"].as_str().unwrap_or(""),
+                addrs.join(", ")
+            );
+        }
+    }
     let vips: Vec<&str> = doc["vips"]
         .as_array()
         .map(|a| a.iter().filter_map(|x| x.as_str()).collect())

@@ -85,6 +85,8 @@ vip = "{VIP}"
 port = 80
 backends = ["web1"]
 check = {{ type = "none" }}
+[lb]
+metrics = "127.0.0.1:9169"
 [lb.vrrp]
 vrid = 51
 priority = {priority}
@@ -129,6 +131,20 @@ fn lbd(h: &Host, conf: &Path) -> Proc {
         .ready(Ready::Notify)
         .timeout(Duration::from_secs(15))
         .spawn()
+}
+
+/// `lbd status` (text) on `h`.
+fn status_text(h: &Host, conf: &Path) -> String {
+    let rt = h.dir().join(format!("run-{}", h.name()));
+    let out = h.run(&[
+        common::BIN,
+        "status",
+        "--config",
+        conf.to_str().unwrap(),
+        "--runtime-dir",
+        rt.to_str().unwrap(),
+    ]);
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Which of the two floating addresses `h` holds: (VIP on eth0, gateway on eth1).
@@ -273,6 +289,19 @@ fn a_failing_tracked_script_moves_both_addresses_and_back() {
         .unwrap();
     let s1 = state_file(&p.lab, "lb1");
     wait_line(&s1, "vrrp FAULT", Duration::from_secs(2));
+    // The metrics (keepalived-exporter's numbering: 2 MASTER, 3 FAULT) and `lbd status` say so.
+    let m1 = common::scrape(&p.lb1);
+    let m2 = common::scrape(&p.lb2);
+    for i in ["vrrp", "gateway"] {
+        let series = format!("lbd_vrrp_state{{instance=\"{i}\"}}");
+        assert_eq!(common::sample(&m1, &series), Some(3.0), "{m1}");
+        assert_eq!(common::sample(&m2, &series), Some(2.0), "{m2}");
+    }
+    let text = status_text(&p.lb1, &p.lab.dir().join("lb1.toml"));
+    assert!(
+        text.contains("VRRP instance gateway vrid 52 on eth1 priority 150 (configured 150): FAULT 192.168.10.1"),
+        "{text}"
+    );
     // It stays out while the script fails.
     let t1 = Instant::now();
     while t1.elapsed() < Duration::from_millis(ADVERT_MS * 8) {

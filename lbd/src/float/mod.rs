@@ -21,7 +21,7 @@ use ipnet::Ipv4Net;
 use crate::vip::{self, Placement, VipError};
 use crate::vrrp::{self, Instance, Params, VrrpError};
 
-pub use run::{Float, LINK_POLL, NOTIFY_TIMEOUT, start};
+pub use run::{Float, InstanceStatus, LINK_POLL, NOTIFY_TIMEOUT, start};
 
 /// Why the floating instances cannot start.
 #[derive(Debug, thiserror::Error)]

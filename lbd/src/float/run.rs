@@ -15,6 +15,7 @@ use super::decide::{self, Effective, Member, Tracked};
 use super::{FloatError, locate};
 use crate::desired::Role;
 use crate::health::Tracker;
+use crate::metrics::Metrics;
 use crate::vip::{self, Placement};
 use crate::vrrp::{self, Control, State};
 
@@ -31,10 +32,51 @@ pub struct Float {
     pub task: JoinHandle<()>,
     /// The role of the instance holding the service VIPs.
     pub role: watch::Receiver<Role>,
+    /// Every instance as `lbd status` shows it.
+    pub status: watch::Receiver<Vec<InstanceStatus>>,
+}
+
+/// One instance as `lbd status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct InstanceStatus {
+    /// `vrrp` or the `[lb.vrrp-instance.NAME]`.
+    pub name: String,
+    /// Virtual router id.
+    pub vrid: u8,
+    /// Interface.
+    pub interface: String,
+    /// `MASTER`, `BACKUP` or `FAULT`.
+    pub state: &'static str,
+    /// Priority advertised now (tracking included).
+    pub priority: u8,
+    /// Priority configured.
+    pub configured_priority: u8,
+    /// The addresses it floats (the service VIPs for `vrrp`).
+    pub addresses: Vec<String>,
+}
+
+fn word(s: State) -> &'static str {
+    match s {
+        State::Master => "MASTER",
+        State::Backup => "BACKUP",
+        State::Fault => "FAULT",
+    }
+}
+
+/// keepalived-exporter's numbering of states.
+fn state_number(s: State) -> i64 {
+    match s {
+        State::Backup => 1,
+        State::Master => 2,
+        State::Fault => 3,
+    }
 }
 
 struct Slot {
     name: String,
+    vrid: u8,
+    iface: String,
+    addresses: Vec<String>,
     base: u8,
     tracking: Tracking,
     /// Floating addresses and where they go (`None` for `[lb.vrrp]`).
@@ -105,11 +147,12 @@ async fn script_runner(s: TrackScript, tx: mpsc::Sender<(String, bool)>, stop: C
 /// Runs an instance's notify commands one after the other, in transition order.
 async fn notifier(name: String, n: Notify, mut rx: mpsc::UnboundedReceiver<State>) {
     while let Some(st) = rx.recv().await {
-        let (cmd, word) = match st {
-            State::Master => (&n.master, "MASTER"),
-            State::Backup => (&n.backup, "BACKUP"),
-            State::Fault => (&n.fault, "FAULT"),
+        let cmd = match st {
+            State::Master => &n.master,
+            State::Backup => &n.backup,
+            State::Fault => &n.fault,
         };
+        let word = word(st);
         let Some(argv) = cmd else { continue };
         let env = [("LBD_INSTANCE", name.as_str()), ("LBD_STATE", word)];
         match run_bounded(argv, NOTIFY_TIMEOUT, &env).await {
@@ -177,7 +220,11 @@ fn take(addrs: &[Ipv4Net], p: &Placement) {
 
 /// Starts every VRRP instance of `view` with its tracking; `None` when there is none (the
 /// node always holds the service VIPs). Nothing is started when one instance cannot be.
-pub fn start(view: &LbView, stop: CancellationToken) -> Result<Option<Float>, FloatError> {
+pub fn start(
+    view: &LbView,
+    stop: CancellationToken,
+    metrics: &Metrics,
+) -> Result<Option<Float>, FloatError> {
     if view.vrrp.is_none() && view.instances.is_empty() {
         return Ok(None);
     }
@@ -206,6 +253,8 @@ pub fn start(view: &LbView, stop: CancellationToken) -> Result<Option<Float>, Fl
         let (ctl, ctl_rx) = mpsc::unbounded_channel();
         let name = inst.name.clone();
         let base = inst.params.priority;
+        let (vrid, iface) = (inst.params.vrid, inst.iface.clone());
+        let addresses = inst.params.addrs.iter().map(ToString::to_string).collect();
         let task = match vrrp::spawn(inst, id, state_tx.clone(), ctl_rx, inst_stop.clone()) {
             Ok(t) => t,
             Err(e) => {
@@ -217,6 +266,9 @@ pub fn start(view: &LbView, stop: CancellationToken) -> Result<Option<Float>, Fl
         tokio::spawn(notifier(name.clone(), notify, nrx));
         slots.push(Slot {
             name,
+            vrid,
+            iface,
+            addresses,
             base,
             tracking,
             float,
@@ -264,6 +316,30 @@ pub fn start(view: &LbView, stop: CancellationToken) -> Result<Option<Float>, Fl
     } else {
         Role::Master
     });
+    let (status_tx, status) = watch::channel(Vec::new());
+    let (state_g, prio_g) = (metrics.vrrp_state.clone(), metrics.vrrp_priority.clone());
+    let publish = move |slots: &Vec<Slot>| {
+        for s in slots {
+            let l = vec![("instance".to_owned(), s.name.clone())];
+            state_g.get_or_create(&l).set(state_number(s.state));
+            prio_g.get_or_create(&l).set(i64::from(s.sent.priority));
+        }
+        let _ = status_tx.send(
+            slots
+                .iter()
+                .map(|s| InstanceStatus {
+                    name: s.name.clone(),
+                    vrid: s.vrid,
+                    interface: s.iface.clone(),
+                    state: word(s.state),
+                    priority: s.sent.priority,
+                    configured_priority: s.base,
+                    addresses: s.addresses.clone(),
+                })
+                .collect(),
+        );
+    };
+    publish(&slots);
     let task = tokio::spawn(async move {
         let mut tracked = Tracked::default();
         let mut trackers: BTreeMap<String, Tracker> = BTreeMap::new();
@@ -315,6 +391,7 @@ pub fn start(view: &LbView, stop: CancellationToken) -> Result<Option<Float>, Fl
                             let _ = s.ctl.send(Control::ForceBackup);
                         }
                     }
+                    publish(&slots);
                 }
                 r = script_rx.recv(), if script_open => {
                     let Some((name, ok)) = r else { script_open = false; continue };
@@ -327,6 +404,7 @@ pub fn start(view: &LbView, stop: CancellationToken) -> Result<Option<Float>, Fl
                         }
                         tracked.scripts.insert(name, up);
                         retrack(&mut slots, &tracked);
+                        publish(&slots);
                     }
                 }
                 _ = poll.tick(), if !links.is_empty() => {
@@ -345,6 +423,7 @@ pub fn start(view: &LbView, stop: CancellationToken) -> Result<Option<Float>, Fl
                     }
                     if changed {
                         retrack(&mut slots, &tracked);
+                        publish(&slots);
                     }
                 }
             }
@@ -360,7 +439,7 @@ pub fn start(view: &LbView, stop: CancellationToken) -> Result<Option<Float>, Fl
             }
         }
     });
-    Ok(Some(Float { task, role }))
+    Ok(Some(Float { task, role, status }))
 }
 
 #[cfg(test)]
