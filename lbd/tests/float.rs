@@ -471,3 +471,89 @@ fn keepalived_sync_group_master_lbd_group_backup_then_kill9() {
     assert!(lb2.stop_with(Duration::from_secs(5)).success());
     assert_eq!(holds(&p.lb2), (false, false));
 }
+
+/// One request from `client` to the VIP, bounded at 300 ms.
+fn get(client: &Host) -> Result<String, String> {
+    let out = client
+        .run_timeout(
+            &[
+                "curl",
+                "-sS",
+                "--max-time",
+                "0.3",
+                &format!("http://{VIP}/"),
+            ],
+            None,
+            Duration::from_secs(3),
+        )
+        .map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_owned())
+    }
+}
+
+#[test]
+fn nat_replies_follow_the_floating_gateway_after_kill9() {
+    e2e::require_netns!("nft", "curl", "busybox");
+    let p = pair("lbfltnat");
+    // web1 on the inner bridge routes everything via the floating gateway; the client is
+    // outside. Balanced NAT style: no masquerade, web1 replies to the client's own address.
+    let sw = p.lab.host("sw");
+    let web1 = p.lab.host("web1");
+    p.lab.veth(&sw, "p-web1", &web1, "eth0");
+    sw.enslave("p-web1", "br1");
+    web1.add_addr("eth0", "192.168.10.10/24");
+    let client = p.lab.host("client");
+    p.lab.veth(&sw, "p-client", &client, "eth0");
+    sw.enslave("p-client", "br0");
+    client.add_addr("eth0", "192.168.1.50/24");
+    web1.wait_link_up("eth0", Duration::from_secs(10));
+    client.wait_link_up("eth0", Duration::from_secs(10));
+    web1.run(&["ip", "route", "add", "default", "via", GATEWAY]);
+    for h in [&p.lb1, &p.lb2] {
+        h.sysctl("net.ipv4.ip_forward", "1");
+    }
+    let _www = common::web(&web1, "web1");
+    let (mut lb1, mut lb2) = both_up(&p);
+    // Through lb1: the request is DNATed to web1, whose reply goes via 192.168.10.1 = lb1.
+    let t0 = Instant::now();
+    while get(&client).as_deref() != Ok("web1") {
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "no answer through lb1: {:?}",
+            get(&client)
+        );
+    }
+    // lb1 dies as a machine does: lbd killed and its links gone (a killed lbd alone leaves its
+    // addresses and nftables table in lb1's kernel, which would go on forwarding).
+    let t0 = Instant::now();
+    lb1.signal(Signal::SIGKILL);
+    for leg in ["eth0", "eth1"] {
+        p.lb1.run(&["ip", "link", "set", leg, "down"]);
+    }
+    let _ = lb1.wait_exit(Duration::from_secs(2));
+    // The client keeps asking (each try bounded at 300 ms) until lb2 carries it: the reply
+    // can only come back if the gateway moved with the VIP.
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        if get(&client).as_deref() == Ok("web1") {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(3),
+            "no answer through lb2 {:?} after kill -9 ({tries} tries; lb2 holds {:?})",
+            t0.elapsed(),
+            holds(&p.lb2)
+        );
+    }
+    let took = t0.elapsed();
+    println!(
+        "NAT pair, adverts {ADVERT_MS} ms: the client is answered through lb2 {took:?} after lb1 died ({tries} tries)"
+    );
+    assert_eq!(holds(&p.lb2), (true, true));
+    assert!(took < Duration::from_millis(1500), "{took:?}");
+    assert!(lb2.stop_with(Duration::from_secs(5)).success());
+}
