@@ -228,6 +228,11 @@ pub fn start(
     if view.vrrp.is_none() && view.instances.is_empty() {
         return Ok(None);
     }
+    // A crashed run's floating addresses go first: the instances start as backup, and none of
+    // them may be taken for an advert's source address.
+    for f in &view.instances {
+        remove_present(&f.addresses);
+    }
     let mut planned = Vec::new();
     if let Some(cfg) = &view.vrrp {
         let inst = vrrp::service_instance(cfg, view)?;
@@ -241,10 +246,6 @@ pub fn start(
             f.notify.clone(),
             Some((f.addresses.clone(), place)),
         ));
-    }
-    // A crashed run's floating addresses go before the instances start as backup.
-    for f in &view.instances {
-        remove_present(&f.addresses);
     }
     let inst_stop = CancellationToken::new();
     let (state_tx, mut state_rx) = mpsc::unbounded_channel();

@@ -231,7 +231,7 @@ impl Validator {
                 self.d.push(
                     span(&i.vrid),
                     format!("vrid `{vrid}` on `{iface}` is already used by {other}"),
-                    "give each VRRP instance on one interface its own vrid (1-255)",
+                    "give each VRRP instance on one interface its own vrid (1-255); [lb.vrrp] without `interface` (there or in [lb]) counts as on every interface",
                 );
             }
             let mut addresses = Vec::new();
