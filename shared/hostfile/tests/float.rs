@@ -217,3 +217,23 @@ fn every_floating_rule_is_enforced_with_its_line() {
         "unknown field `nopreempt`",
     );
 }
+
+#[test]
+fn a_floating_address_owned_by_a_host_is_a_warning() {
+    let text = with(&LB.replace("[host.web1]", "[host.main]\nip = \"10.1.0.1\"\n[host.web1]"));
+    let t = HostTable::from_toml(&text).expect("valid, with a warning");
+    let w = t.warnings();
+    assert!(
+        w.iter().any(
+            |w| w.contains("floating address `10.1.0.1` is also host `main`'s address")
+                && w.contains("take 10.1.0.1 out of main's own interface configuration")
+        ),
+        "{w:?}"
+    );
+    assert!(
+        HostTable::from_toml(&with(LB))
+            .unwrap()
+            .warnings()
+            .is_empty()
+    );
+}

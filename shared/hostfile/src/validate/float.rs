@@ -305,6 +305,37 @@ impl Validator {
         out
     }
 
+    /// A floating address that is also a host's `ip` (the seed LAN's main owns 192.168.10.1):
+    /// valid (the name keeps resolving to it), but lbd adds and removes it, so it must leave
+    /// that machine's own interface configuration. Said as a warning.
+    pub(super) fn floating_host_addresses(
+        &mut self,
+        w: &BTreeMap<S<String>, wire::VrrpInstance>,
+        hosts: &[Host],
+    ) {
+        for i in w.values() {
+            for a in i.addresses.get_ref() {
+                let ip = a.get_ref().split('/').next().unwrap_or("").trim();
+                let Ok(ip) = ip.parse::<std::net::Ipv4Addr>() else {
+                    continue;
+                };
+                if let Some(h) = hosts.iter().find(|h| h.ips.contains(&ip)) {
+                    self.warnings.push(
+                        span(a),
+                        format!(
+                            "floating address `{ip}` is also host `{}`'s address: lbd adds it on the VRRP master and removes it everywhere else",
+                            h.name
+                        ),
+                        format!(
+                            "take {ip} out of {}'s own interface configuration and give each node an address of its own there to send VRRP from",
+                            h.name
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
     /// `[lb.sync-group.*]`: every member exists and is in one group only.
     pub(super) fn sync_groups(
         &mut self,

@@ -10,7 +10,12 @@ use super::values::Validator;
 
 impl Validator {
     /// The load balancer's view of `services`.
-    pub(crate) fn lb(&mut self, lbw: Option<&wire::Lb>, services: Vec<VirtualService>) -> LbView {
+    pub(crate) fn lb(
+        &mut self,
+        lbw: Option<&wire::Lb>,
+        services: Vec<VirtualService>,
+        hosts: &[Host],
+    ) -> LbView {
         let no_scripts = Default::default();
         let scripts = self.track_scripts(lbw.map_or(&no_scripts, |l| &l.vrrp_script));
         let vrrp = lbw.and_then(|l| l.vrrp.as_ref()).map(|v| VrrpConfig {
@@ -61,6 +66,9 @@ impl Validator {
             }),
             &services,
         );
+        if let Some(l) = lbw {
+            self.floating_host_addresses(&l.vrrp_instance, hosts);
+        }
         let no_groups = Default::default();
         let sync_groups = self.sync_groups(
             lbw.map_or(&no_groups, |l| &l.sync_group),

@@ -92,7 +92,7 @@ impl Validator {
             &server_ips,
             &keys,
         );
-        let lb = self.lb(lbw, services);
+        let lb = self.lb(lbw, services, &hosts);
         Validated {
             domain,
             hosts,
