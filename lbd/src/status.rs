@@ -306,4 +306,28 @@ vrrp = { vrid = 7, priority = 120 }
             "{text}"
         );
     }
+
+    #[test]
+    fn every_vrrp_instance_gets_a_line() {
+        let doc = json!({
+            "vrrp": null,
+            "vips": [],
+            "services": [],
+            "vrrp_instances": [
+                {"name": "vrrp", "vrid": 51, "interface": "eth0", "state": "FAULT", "priority": 150,
+                 "configured_priority": 150, "addresses": ["192.168.1.120"]},
+                {"name": "gateway", "vrid": 52, "interface": "eth1", "state": "BACKUP", "priority": 90,
+                 "configured_priority": 150, "addresses": ["192.168.10.1", "192.168.10.254"]},
+            ],
+        });
+        let text = render_text(&doc);
+        assert!(
+            text.contains("VRRP instance vrrp vrid 51 on eth0 priority 150 (configured 150): FAULT 192.168.1.120\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("VRRP instance gateway vrid 52 on eth1 priority 90 (configured 150): BACKUP 192.168.10.1, 192.168.10.254\n"),
+            "{text}"
+        );
+    }
 }

@@ -67,8 +67,14 @@ fn conf(lab: &Lab, name: &str, priority: u8) -> PathBuf {
 
 /// `gateway_extra` goes into `[lb.vrrp-instance.gateway]`.
 fn conf_with(lab: &Lab, name: &str, priority: u8, gateway_extra: &str) -> PathBuf {
-    let path = lab.dir().join(format!("{name}.toml"));
     let fail = fail_flag(lab, name);
+    let check = format!(r#"["/usr/bin/test", "!", "-e", "{}"]"#, fail.display());
+    conf_script(lab, name, priority, gateway_extra, &check)
+}
+
+/// `check` is the tracked script's `command` (TOML).
+fn conf_script(lab: &Lab, name: &str, priority: u8, gateway_extra: &str, check: &str) -> PathBuf {
+    let path = lab.dir().join(format!("{name}.toml"));
     let state = state_file(lab, name);
     std::fs::write(
         &path,
@@ -96,7 +102,7 @@ track-script = ["chk_haproxy"]
 notify-master = ["/bin/sh", "-c", "echo \"$LBD_INSTANCE $LBD_STATE\" >> {state}"]
 notify-fault = ["/bin/sh", "-c", "echo \"$LBD_INSTANCE $LBD_STATE\" >> {state}"]
 [lb.vrrp-script.chk_haproxy]
-command = ["/usr/bin/test", "!", "-e", "{fail}"]
+command = {check}
 interval = "100ms"
 timeout = "100ms"
 [lb.vrrp-instance.gateway]
@@ -111,7 +117,6 @@ notify-master = ["/bin/sh", "-c", "echo \"$LBD_INSTANCE $LBD_STATE\" >> {state}"
 instances = ["vrrp", "gateway"]
 "#,
             state = state.display(),
-            fail = fail.display(),
         ),
     )
     .unwrap();
@@ -556,4 +561,65 @@ fn nat_replies_follow_the_floating_gateway_after_kill9() {
     assert_eq!(holds(&p.lb2), (true, true));
     assert!(took < Duration::from_millis(1500), "{took:?}");
     assert!(lb2.stop_with(Duration::from_secs(5)).success());
+}
+
+/// A long-running process standing in for HAProxy, found by `pgrep -f MARKER`.
+fn haproxy_like(h: &Host, marker: &str) -> Proc {
+    h.process("/bin/sh")
+        .args(["-c", "echo up; while :; do sleep 1; done", marker])
+        .name(&format!("haproxy-like-{}", h.name()))
+        .ready(Ready::Log("up".into()))
+        .timeout(Duration::from_secs(5))
+        .spawn()
+}
+
+#[test]
+fn stopping_the_masters_tracked_process_moves_both_addresses() {
+    e2e::require_netns!("nft", "pgrep");
+    let p = pair("lbflt4");
+    let tag = p
+        .lab
+        .dir()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let marker = |n: &str| format!("haproxy-like-{tag}-{n}");
+    let mut procs = Vec::new();
+    let mut lbds = Vec::new();
+    for (h, n, prio) in [(&p.lb1, "lb1", 150), (&p.lb2, "lb2", 100)] {
+        procs.push(haproxy_like(h, &marker(n)));
+        let check = format!(r#"["/usr/bin/pgrep", "-f", "{}"]"#, marker(n));
+        let c = conf_script(&p.lab, n, prio, "", &check);
+        let mut l = lbd(h, &c);
+        if n == "lb1" {
+            l.wait_for_log("entering MASTER", Duration::from_secs(3))
+                .unwrap();
+            wait_holds(&p.lb1, true, Duration::from_secs(2));
+        }
+        lbds.push(l);
+    }
+    holds_nothing_for(&p.lb2, Duration::from_millis(ADVERT_MS * 8));
+    assert_eq!(holds(&p.lb1), (true, true));
+    // lb1's "HAProxy" dies: pgrep fails, both instances go to FAULT, lb2 takes both.
+    let t0 = Instant::now();
+    procs[0].signal(Signal::SIGKILL);
+    let _ = procs[0].wait_exit(Duration::from_secs(2));
+    let took = wait_holds(&p.lb2, true, Duration::from_secs(2));
+    println!(
+        "HAProxy-like process killed on lb1: lb2 holds both addresses {took:?} later ({:?})",
+        t0.elapsed()
+    );
+    wait_holds(&p.lb1, false, Duration::from_secs(1));
+    // It is back: lb1 preempts both again.
+    procs[0] = haproxy_like(&p.lb1, &marker("lb1"));
+    wait_holds(&p.lb1, true, Duration::from_secs(3));
+    wait_holds(&p.lb2, false, Duration::from_secs(1));
+    for mut l in lbds {
+        assert!(l.stop_with(Duration::from_secs(5)).success());
+    }
+    for mut pr in procs {
+        pr.signal(Signal::SIGKILL);
+        let _ = pr.wait_exit(Duration::from_secs(2));
+    }
 }
