@@ -11,6 +11,9 @@ use serde::Serialize;
 
 use crate::model6::Dhcp6Subnet;
 
+mod float;
+pub use float::*;
+
 /// An Ethernet hardware address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct Mac(pub [u8; 6]);
@@ -515,6 +518,10 @@ pub struct VrrpConfig {
     pub peers: Vec<Ipv4Addr>,
     /// Source address for unicast adverts.
     pub source: Option<Ipv4Addr>,
+    /// `track-script` / `track-interface`: what lowers the priority or faults this instance.
+    pub tracking: Tracking,
+    /// `notify-master` / `notify-backup` / `notify-fault`.
+    pub notify: Notify,
 }
 
 /// Everything lbd needs.
@@ -528,6 +535,12 @@ pub struct LbView {
     pub garp_refresh: Option<Duration>,
     /// VRRP, when configured.
     pub vrrp: Option<VrrpConfig>,
+    /// Further VRRP instances holding floating addresses.
+    pub instances: Vec<FloatInstance>,
+    /// Tracked scripts.
+    pub scripts: Vec<TrackScript>,
+    /// Sync groups.
+    pub sync_groups: Vec<SyncGroup>,
     /// Health checks running at once, at most.
     pub max_checks: u32,
     /// Prometheus endpoint.

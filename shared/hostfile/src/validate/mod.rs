@@ -6,6 +6,7 @@
 
 mod dhcp;
 mod dns;
+mod float;
 mod hosts;
 mod hosts6;
 mod keys;
@@ -101,7 +102,7 @@ impl Validator {
             &server_ips,
             &keys,
         );
-        let lb = self.lb(lbw, services);
+        let lb = self.lb(lbw, services, &hosts);
         Validated {
             domain,
             hosts,
