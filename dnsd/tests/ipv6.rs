@@ -1,0 +1,129 @@
+//! End-to-end over IPv6 on the seed LAN: the example host file with its IPv6 example
+//! uncommented (fd00:10::/64 on the inner LAN, main fd00:10::1, web1 fd00:10::a), dnsd on main,
+//! dig and nsupdate from web1.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use e2e::{Host, SeedLan};
+
+mod common;
+
+use common::*;
+
+const MAIN6: &str = "fd00:10::1";
+const WEB16: &str = "fd00:10::a";
+/// The ip6.arpa zone of fd00:10::/64.
+const ZONE6: &str = "0.0.0.0.0.0.0.0.0.1.0.0.0.0.d.f.ip6.arpa";
+
+const DNS: &str = r#"[dns]
+update-keys = ["dhcp-update"]
+"#;
+
+/// The example host file with `dns` as `[dns]`, its IPv6 subnet uncommented and IPv6 addresses
+/// for main and web1.
+fn host_file6(dir: &Path, dns: &str) -> PathBuf {
+    let p = host_file(dir, dns);
+    let text = std::fs::read_to_string(&p).unwrap();
+    let start = text
+        .find("# [[subnet]]\n# name = \"inner6\"")
+        .expect("the example's IPv6 block");
+    let end = start + text[start..].find("\n\n").unwrap_or(text.len() - start);
+    let block: String = text[start..end]
+        .lines()
+        .map(|l| format!("{}\n", l.strip_prefix("# ").unwrap_or(l)))
+        .collect();
+    let text = format!("{}{block}{}", &text[..start], &text[end..])
+        .replace(
+            "[host.main]\n",
+            &format!("[host.main]\nipv6 = \"{MAIN6}\"\n"),
+        )
+        .replace(
+            "[host.web1]\n",
+            &format!("[host.web1]\nipv6 = \"{WEB16}\"\n"),
+        );
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// `addr` on `iface` of `h`, usable at once (no duplicate address detection).
+fn add_addr6(h: &Host, iface: &str, addr: &str) {
+    h.sysctl(&format!("net.ipv6.conf.{iface}.accept_dad"), "0");
+    h.ip(&["-6", "addr", "add", addr, "dev", iface, "nodad"]);
+}
+
+fn lan6(prefix: &str) -> SeedLan {
+    let lan = SeedLan::build(prefix);
+    add_addr6(&lan.main, "p10p1", &format!("{MAIN6}/64"));
+    add_addr6(&lan.web1, "eth0", &format!("{WEB16}/64"));
+    lan
+}
+
+#[test]
+fn ip6_arpa_reverse_zone_answers_and_takes_updates() {
+    e2e::require_netns!("dig", "nsupdate");
+    let lan = lan6("dnsd6rev");
+    let dir = lan.lab.dir().to_owned();
+    let conf = host_file6(&dir, DNS);
+    let _d = spawn_dnsd(&lan.main, &conf, &dir.join("state"), &[]);
+    let s = "@192.168.10.1";
+    let w = &lan.web1;
+    assert_eq!(short(w, s, &["-x", WEB16]), ["web1.it-ishin.com."]);
+    assert_eq!(short(w, s, &["-x", MAIN6]), ["main.it-ishin.com."]);
+    assert_eq!(short(w, s, &["web1.it-ishin.com", "AAAA"]), [WEB16]);
+    // SOA and NS as for the in-addr.arpa zones.
+    assert!(soa_serial(w, s, ZONE6) > 1_000_000_000);
+    assert_eq!(
+        short(w, s, &[ZONE6, "SOA"])[0]
+            .split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>(),
+        short(w, s, &["10.168.192.in-addr.arpa", "SOA"])[0]
+            .split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(short(w, s, &[ZONE6, "NS"]), ["main.it-ishin.com."]);
+    let out = dig(w, &[s, "-x", "fd00:10::99"]);
+    assert!(
+        out.contains("status: NXDOMAIN") && out.contains("SOA"),
+        "{out}"
+    );
+
+    // A dynamic PTR, signed with the update key, as for in-addr.arpa.
+    let ptr = "9.9.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.1.0.0.0.0.d.f.ip6.arpa";
+    let before = soa_serial(w, s, ZONE6);
+    let out = nsupdate(
+        w,
+        KEY,
+        &format!(
+            "server 192.168.10.1\nzone {ZONE6}\nupdate add {ptr} 300 PTR dyn6.it-ishin.com.\nsend\n"
+        ),
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(short(w, s, &["-x", "fd00:10::99"]), ["dyn6.it-ishin.com."]);
+    assert!(soa_serial(w, s, ZONE6) > before);
+    // A name the host table defines stays refused.
+    let web1ptr = "a.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.1.0.0.0.0.d.f.ip6.arpa";
+    let out = nsupdate(
+        w,
+        KEY,
+        &format!("server 192.168.10.1\nzone {ZONE6}\nupdate delete {web1ptr} PTR\nsend\n"),
+    );
+    assert!(!out.status.success(), "{out:?}");
+    assert_eq!(short(w, s, &["-x", WEB16]), ["web1.it-ishin.com."]);
+    // Unsigned: refused.
+    let out = lan
+        .web1
+        .run_timeout(
+            &["nsupdate", "-t", "3"],
+            Some(
+                format!("server 192.168.10.1\nzone {ZONE6}\nupdate delete {ptr} PTR\nsend\n")
+                    .as_bytes(),
+            ),
+            Duration::from_secs(20),
+        )
+        .unwrap();
+    assert!(!out.status.success(), "{out:?}");
+    assert_eq!(short(w, s, &["-x", "fd00:10::99"]), ["dyn6.it-ishin.com."]);
+}
