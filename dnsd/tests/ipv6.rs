@@ -127,3 +127,40 @@ fn ip6_arpa_reverse_zone_answers_and_takes_updates() {
     assert!(!out.status.success(), "{out:?}");
     assert_eq!(short(w, s, &["-x", "fd00:10::99"]), ["dyn6.it-ishin.com."]);
 }
+
+#[test]
+fn listens_on_the_servers_ipv6_address_and_loopback_by_default() {
+    e2e::require_netns!("dig");
+    let lan = lan6("dnsd6listen");
+    let dir = lan.lab.dir().to_owned();
+    let conf = host_file6(&dir, DNS);
+    let _d = spawn_dnsd(&lan.main, &conf, &dir.join("state"), &[]);
+    let s6 = format!("@{MAIN6}");
+    let w = &lan.web1;
+    assert_eq!(short(w, &s6, &["-6", "web1.it-ishin.com", "AAAA"]), [WEB16]);
+    assert_eq!(
+        short(w, &s6, &["-6", "+tcp", "-x", WEB16]),
+        ["web1.it-ishin.com."]
+    );
+    assert_eq!(
+        short(w, &s6, &["-6", "web1.it-ishin.com", "A"]),
+        ["192.168.10.10"]
+    );
+    assert_eq!(
+        short(&lan.main, "@::1", &["main.it-ishin.com", "AAAA"]),
+        [MAIN6]
+    );
+    assert_eq!(
+        short(&lan.main, "@::1", &["+tcp", "-x", MAIN6]),
+        ["main.it-ishin.com."]
+    );
+    // Today's IPv4 addresses stay.
+    assert_eq!(
+        short(w, "@192.168.10.1", &["web1.it-ishin.com", "AAAA"]),
+        [WEB16]
+    );
+    assert_eq!(
+        short(&lan.main, "@127.0.0.1", &["web1.it-ishin.com", "AAAA"]),
+        [WEB16]
+    );
+}

@@ -608,3 +608,40 @@ ipv6 = ["fd00:30::8", "fd00:30:0:4::9"]
     assert!(has(rev6[0], "fd00:30::8") && !has(rev6[0], "fd00:30:0:4::9"));
     assert!(has(rev6[1], "fd00:30:0:4::9") && !has(rev6[1], "fd00:30::8"));
 }
+
+#[test]
+fn dns_listens_on_the_servers_ipv6_addresses_and_recurses_for_ipv6_subnets() {
+    let t = HostTable::from_toml(&format!("server = \"a\"\n{}{LAN6}", base())).unwrap();
+    let v = t.dns_view();
+    let listen: Vec<String> = v.listen.iter().map(|a| a.to_string()).collect();
+    assert_eq!(
+        listen,
+        [
+            "10.1.0.5:53",
+            "127.0.0.1:53",
+            "[fd00:10::5]:53",
+            "[2001:db8::5]:53",
+            "[::1]:53"
+        ]
+    );
+    let nets: Vec<String> = v.allow_recursion.iter().map(|n| n.to_string()).collect();
+    assert_eq!(
+        nets,
+        [
+            "10.1.0.0/24",
+            "fd00:10::/64",
+            "fd00:20::/64",
+            "127.0.0.0/8",
+            "::1/128"
+        ]
+    );
+    // Given by hand, the lists are taken as they are.
+    let t = HostTable::from_toml(&format!(
+        "server = \"a\"\n{}{LAN6}[dns]\nlisten = [\"[fd00:10::5]:5353\"]\nallow-recursion = [\"fd00:10::/64\"]\n",
+        base()
+    ))
+    .unwrap();
+    let v = t.dns_view();
+    assert_eq!(v.listen, ["[fd00:10::5]:5353".parse().unwrap()]);
+    assert_eq!(v.allow_recursion, ["fd00:10::/64".parse().unwrap()]);
+}

@@ -224,6 +224,14 @@ impl Validator {
                     .map(|ip| SocketAddr::from((*ip, 53)))
                     .collect();
                 l.push(SocketAddr::from(([127, 0, 0, 1], 53)));
+                // The server host's IPv6 addresses and ::1 as well.
+                let server6 = server
+                    .as_deref()
+                    .and_then(|s| host_names.get(s))
+                    .map(|h| h.ipv6.as_slice())
+                    .unwrap_or_default();
+                l.extend(server6.iter().map(|ip| SocketAddr::from((*ip, 53))));
+                l.push(SocketAddr::from((Ipv6Addr::LOCALHOST, 53)));
                 l
             }
             ls => ls
@@ -244,6 +252,7 @@ impl Validator {
                 .collect(),
             None => {
                 let mut v: Vec<IpNet> = subnets.iter().map(|s| IpNet::V4(s.network)).collect();
+                v.extend(subnets6.iter().map(|s| IpNet::V6(s.network)));
                 v.push("127.0.0.0/8".parse().expect("literal"));
                 v.push("::1/128".parse().expect("literal"));
                 v
