@@ -345,6 +345,8 @@ pub struct RrlSettings {
     pub window: Duration,
     /// IPv4 prefix length grouping sources.
     pub ipv4_prefix: u8,
+    /// IPv6 prefix length grouping sources.
+    pub ipv6_prefix: u8,
     /// Networks never limited.
     pub exempt: Vec<IpNet>,
 }

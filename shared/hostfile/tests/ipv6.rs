@@ -645,3 +645,29 @@ fn dns_listens_on_the_servers_ipv6_addresses_and_recurses_for_ipv6_subnets() {
     assert_eq!(v.listen, ["[fd00:10::5]:5353".parse().unwrap()]);
     assert_eq!(v.allow_recursion, ["fd00:10::/64".parse().unwrap()]);
 }
+
+#[test]
+fn rrl_ipv6_prefix_defaults_to_56_and_is_checked() {
+    let t = HostTable::from_toml(base()).unwrap();
+    assert_eq!(t.dns_view().rrl.ipv6_prefix, 56);
+    assert_eq!(t.dns_view().rrl.ipv4_prefix, 24);
+    let t = HostTable::from_toml(&format!(
+        "{}[dns]\nrrl = {{ rate = 10, ipv6-prefix = 48 }}\n",
+        base()
+    ))
+    .unwrap();
+    assert_eq!(t.dns_view().rrl.ipv6_prefix, 48);
+    for bad in ["0", "129"] {
+        let (line, _) = problem_at(
+            &format!("[dns]\nrrl = {{ rate = 10, ipv6-prefix = {bad} }}\n"),
+            &format!("rrl ipv6-prefix `{bad}` is out of range"),
+        );
+        assert_eq!(line, 7);
+        let p = problems(&format!("[dns]\nrrl = {{ ipv6-prefix = {bad} }}\n"));
+        assert!(
+            p.iter()
+                .any(|p| p.fix == "use a whole number from 1 to 128"),
+            "{p:?}"
+        );
+    }
+}

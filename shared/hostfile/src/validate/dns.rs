@@ -314,6 +314,13 @@ impl Validator {
                 32,
                 "rrl ipv4-prefix",
             ) as u8,
+            ipv6_prefix: self.int(
+                &rw.and_then(|r| r.ipv6_prefix.clone()),
+                56,
+                1,
+                128,
+                "rrl ipv6-prefix",
+            ) as u8,
             exempt: rw
                 .map(|r| r.exempt.as_slice())
                 .unwrap_or_default()
