@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use e2e::{Host, SeedLan};
+use e2e::{Host, Ready, SeedLan};
 
 mod common;
 
@@ -162,5 +162,86 @@ fn listens_on_the_servers_ipv6_address_and_loopback_by_default() {
     assert_eq!(
         short(&lan.main, "@127.0.0.1", &["web1.it-ishin.com", "AAAA"]),
         [WEB16]
+    );
+}
+
+#[test]
+fn nsd_secondary_transfers_over_ipv6_and_follows_notify() {
+    e2e::require_netns!("dig", "nsupdate", "nsd");
+    let lan = lan6("dnsd6nsd");
+    let dir = lan.lab.dir().to_owned();
+    let dns = format!("{DNS}secondary = [{{ address = \"{WEB16}\" }}]\n");
+    let conf = host_file6(&dir, &dns);
+    let _d = spawn_dnsd(&lan.main, &conf, &dir.join("state"), &[]);
+    let nsd_dir = dir.join("nsd");
+    std::fs::create_dir_all(&nsd_dir).unwrap();
+    let nd = nsd_dir.display();
+    let zone = |name: &str| {
+        format!(
+            "zone:\n  name: {name}\n  zonefile: \"{nd}/{name}.zone\"\n  \
+             allow-notify: {MAIN6} NOKEY\n  request-xfr: AXFR {MAIN6} NOKEY\n"
+        )
+    };
+    std::fs::write(
+        nsd_dir.join("nsd.conf"),
+        format!(
+            "server:\n  ip-address: {WEB16}\n  port: 53\n  username: \"\"\n  chroot: \"\"\n  zonesdir: \"{nd}\"\n  \
+             database: \"\"\n  pidfile: \"{nd}/nsd.pid\"\n  xfrdfile: \"{nd}/xfrd.state\"\n  zonelistfile: \"{nd}/zone.list\"\n  \
+             rrl-ratelimit: 0\n  verbosity: 2\nremote-control:\n  control-enable: no\n{}{}",
+            zone("it-ishin.com"),
+            zone(ZONE6)
+        ),
+    )
+    .unwrap();
+    let _nsd = lan.web1.spawn_daemon(
+        "nsd",
+        &["-d", "-c", nsd_dir.join("nsd.conf").to_str().unwrap()],
+        Ready::Udp(53),
+        Duration::from_secs(10),
+    );
+    let w = &lan.web1;
+    let primary = format!("@{MAIN6}");
+    let secondary = format!("@{WEB16}");
+    for z in ["it-ishin.com", ZONE6] {
+        let serial = soa_serial(w, &primary, z);
+        assert!(
+            wait_until(Duration::from_secs(15), || short(
+                w,
+                &secondary,
+                &[z, "SOA"]
+            )
+            .first()
+            .is_some_and(|l| l.contains(&serial.to_string()))),
+            "NSD did not transfer {z} over IPv6"
+        );
+    }
+    assert_eq!(short(w, &secondary, &["-x", WEB16]), ["web1.it-ishin.com."]);
+    assert_eq!(
+        short(w, &secondary, &["main.it-ishin.com", "AAAA"]),
+        [MAIN6]
+    );
+    // A dynamic PTR reaches NSD after the NOTIFY over IPv6 (its refresh timer is an hour).
+    let ptr = "9.9.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.1.0.0.0.0.d.f.ip6.arpa";
+    let out = nsupdate(
+        w,
+        KEY,
+        &format!(
+            "server {MAIN6}\nzone {ZONE6}\nupdate add {ptr} 300 PTR dyn6.it-ishin.com.\nsend\n"
+        ),
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        wait_until(Duration::from_secs(10), || short(
+            w,
+            &secondary,
+            &["-x", "fd00:10::99"]
+        ) == ["dyn6.it-ishin.com."]),
+        "NSD did not pick up the change after NOTIFY"
+    );
+    // The transfer is refused to a source that is not a secondary (main over ::1).
+    let out = dig(&lan.main, &["@::1", ZONE6, "AXFR"]);
+    assert!(
+        out.contains("Transfer failed") || !out.contains("SOA"),
+        "{out}"
     );
 }
