@@ -245,3 +245,53 @@ fn nsd_secondary_transfers_over_ipv6_and_follows_notify() {
         "{out}"
     );
 }
+
+fn status(out: &str) -> &str {
+    out.split("status: ")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .unwrap_or("(no answer)")
+}
+
+#[test]
+fn forwarding_over_ipv6_for_the_ipv6_subnets() {
+    e2e::require_netns!("dig");
+    let lan = lan6("dnsd6fwd");
+    // The outer segment gets fd00:1::/64: router ::1, main ::2, outside ::50.
+    add_addr6(&lan.router, "eth0", "fd00:1::1/64");
+    add_addr6(&lan.main, "br0", "fd00:1::2/64");
+    add_addr6(&lan.outside, "eth0", "fd00:1::50/64");
+    let dir = lan.lab.dir().to_owned();
+    // The "internet": a second dnsd on the router, reached over IPv6 only.
+    let up = dir.join("up");
+    std::fs::create_dir_all(&up).unwrap();
+    std::fs::write(
+        up.join("hosts.toml"),
+        "domain = \"example.org\"\nserver = \"router\"\n[[subnet]]\nnetwork = \"192.168.1.0/24\"\n\
+         [host.router]\nip = \"192.168.1.1\"\n[host.www]\nip = \"192.168.1.80\"\nipv6 = \"2001:db8::80\"\n\
+         [dns]\nlisten = [\"[fd00:1::1]:53\"]\nallow-recursion = []\n",
+    )
+    .unwrap();
+    let _upstream = spawn_dnsd(&lan.router, &up.join("hosts.toml"), &up.join("state"), &[]);
+    let conf = host_file6(&dir, "[dns]\nupstream = [\"fd00:1::1\"]\n");
+    let _d = spawn_dnsd(&lan.main, &conf, &dir.join("state"), &[]);
+    let s6 = format!("@{MAIN6}");
+    // web1 (in fd00:10::/64, allowed by default) over IPv6, the upstream asked over IPv6.
+    let out = dig(&lan.web1, &["-6", &s6, "www.example.org", "AAAA"]);
+    assert_eq!(status(&out), "NOERROR", "{out}");
+    assert!(out.contains("2001:db8::80"), "{out}");
+    assert_eq!(
+        short(&lan.web1, &s6, &["-6", "+tcp", "www.example.org", "A"]),
+        ["192.168.1.80"]
+    );
+    // ::1 is allowed by default too.
+    assert_eq!(
+        short(&lan.main, "@::1", &["www.example.org", "AAAA"]),
+        ["2001:db8::80"]
+    );
+    // A v6 source outside every subnet (outside, routed to fd00:10::1 through main) is refused.
+    lan.outside
+        .ip(&["-6", "route", "add", "fd00:10::/64", "via", "fd00:1::2"]);
+    let out = dig(&lan.outside, &["-6", &s6, "www.example.org", "AAAA"]);
+    assert_eq!(status(&out), "REFUSED", "{out}");
+}
