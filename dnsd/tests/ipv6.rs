@@ -295,3 +295,82 @@ fn forwarding_over_ipv6_for_the_ipv6_subnets() {
     let out = dig(&lan.outside, &["-6", &s6, "www.example.org", "AAAA"]);
     assert_eq!(status(&out), "REFUSED", "{out}");
 }
+
+#[test]
+fn knot_secondary_with_tsig_takes_ixfr_of_the_ip6_arpa_zone_over_ipv6() {
+    e2e::require_netns!("dig", "nsupdate", "knotd");
+    let lan = lan6("dnsd6knot");
+    let dir = lan.lab.dir().to_owned();
+    let secret = "c2Vjb25kYXJ5LXRyYW5zZmVyLWtleS1mb3ItdGVzdHM=";
+    let conf = host_file6(
+        &dir,
+        &format!(
+            "[key.xfr]\nalgorithm = \"hmac-sha256\"\nsecret = \"{secret}\"\n\n{DNS}\
+             secondary = [{{ address = \"{WEB16}\", key = \"xfr\" }}]\n"
+        ),
+    );
+    let mut d = spawn_dnsd(&lan.main, &conf, &dir.join("state"), &[]);
+    let kd = dir.join("knot");
+    std::fs::create_dir_all(&kd).unwrap();
+    let k = kd.display();
+    std::fs::write(
+        kd.join("knot.conf"),
+        format!(
+            "server:\n  listen: {WEB16}@53\n  rundir: \"{k}\"\n  user: root\n\
+             log:\n  - target: stderr\n    any: info\n\
+             database:\n  storage: \"{k}\"\n\
+             key:\n  - id: xfr\n    algorithm: hmac-sha256\n    secret: {secret}\n\
+             remote:\n  - id: primary\n    address: {MAIN6}@53\n    key: xfr\n\
+             acl:\n  - id: from_primary\n    address: {MAIN6}\n    key: xfr\n    action: notify\n\
+             zone:\n  - domain: {ZONE6}\n    storage: \"{k}\"\n    master: primary\n    acl: from_primary\n"
+        ),
+    )
+    .unwrap();
+    let mut knot = lan.web1.spawn_daemon(
+        "knotd",
+        &["-c", kd.join("knot.conf").to_str().unwrap()],
+        Ready::Udp(53),
+        Duration::from_secs(10),
+    );
+    let w = &lan.web1;
+    let secondary = format!("@{WEB16}");
+    assert!(
+        wait_until(Duration::from_secs(15), || short(
+            w,
+            &secondary,
+            &["-x", WEB16]
+        ) == ["web1.it-ishin.com."]),
+        "Knot did not transfer {ZONE6}:\n{}",
+        knot.stderr()
+    );
+    // Without the key web1 may not transfer.
+    let out = dig(w, &[&format!("@{MAIN6}"), ZONE6, "AXFR"]);
+    assert!(!out.contains("web1.it-ishin.com"), "{out}");
+    let ptr = "9.9.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.1.0.0.0.0.d.f.ip6.arpa";
+    let out = nsupdate(
+        w,
+        KEY,
+        &format!(
+            "server {MAIN6}\nzone {ZONE6}\nupdate add {ptr} 300 PTR dyn6.it-ishin.com.\nsend\n"
+        ),
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        wait_until(Duration::from_secs(10), || short(
+            w,
+            &secondary,
+            &["-x", "fd00:10::99"]
+        ) == ["dyn6.it-ishin.com."]),
+        "Knot did not pick up the change after NOTIFY:\n{}",
+        knot.stderr()
+    );
+    // ... by IXFR from the journal, not a full transfer.
+    d.wait_for_log("incremental zone transfer", Duration::from_secs(5))
+        .unwrap();
+    assert!(
+        knot.stderr().contains("IXFR, incoming"),
+        "{}",
+        knot.stderr()
+    );
+    knot.stop();
+}
