@@ -374,3 +374,49 @@ fn knot_secondary_with_tsig_takes_ixfr_of_the_ip6_arpa_zone_over_ipv6() {
     );
     knot.stop();
 }
+
+/// 50 queries for main.it-ishin.com over IPv6 to `argv[1]` at once; prints the answers and
+/// how many of them were truncated.
+const BURST6: &str = r#"
+import socket, struct, sys
+u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+q = b"\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x04main\x08it-ishin\x03com\x00\x00\x01\x00\x01"
+for i in range(50):
+    u.sendto(struct.pack("!H", i) + q, (sys.argv[1], 53))
+u.settimeout(1.0)
+n = tc = 0
+while True:
+    try:
+        b = u.recv(4096)
+    except socket.timeout:
+        break
+    n += 1
+    tc += 1 if b[2] & 2 else 0
+print(n, tc)
+"#;
+
+fn burst6(h: &Host) -> (u32, u32) {
+    let out = h.run(&["python3", "-c", BURST6, MAIN6]);
+    let s = String::from_utf8_lossy(&out.stdout);
+    let mut it = s.split_whitespace().map(|x| x.parse::<u32>().unwrap());
+    (it.next().unwrap(), it.next().unwrap())
+}
+
+#[test]
+fn rrl_limits_an_ipv6_burst_and_spares_exempt_ipv6_networks() {
+    e2e::require_netns!("dig", "python3");
+    let lan = lan6("dnsd6rrl");
+    add_addr6(&lan.web2, "eth0", "fd00:10::b/64");
+    let dir = lan.lab.dir().to_owned();
+    let conf = host_file6(
+        &dir,
+        &format!("{DNS}rrl = {{ rate = 5, slip = 2, exempt = [\"fd00:10::b/128\"] }}\n"),
+    );
+    let _d = spawn_dnsd(&lan.main, &conf, &dir.join("state"), &[]);
+    let (n, tc) = burst6(&lan.web1);
+    assert!((5..50).contains(&n), "answered {n} of 50");
+    assert!(tc >= 5, "slipped {tc}");
+    assert!(n - tc <= 10, "full answers {}", n - tc);
+    // web2's v6 address is exempt: every query answered in full.
+    assert_eq!(burst6(&lan.web2), (50, 0));
+}
