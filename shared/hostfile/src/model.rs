@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use ipnet::{IpNet, Ipv4Net};
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde::Serialize;
 
 use crate::model6::Dhcp6Subnet;
@@ -309,6 +309,8 @@ pub enum ZoneKind {
     Forward,
     /// An in-addr.arpa zone covering this network.
     Reverse(Ipv4Net),
+    /// An ip6.arpa zone covering this network (a nibble boundary).
+    Reverse6(Ipv6Net),
 }
 
 /// A zone built from the host table.
@@ -355,6 +357,8 @@ pub struct RrlSettings {
     pub window: Duration,
     /// IPv4 prefix length grouping sources.
     pub ipv4_prefix: u8,
+    /// IPv6 prefix length grouping sources.
+    pub ipv6_prefix: u8,
     /// Networks never limited.
     pub exempt: Vec<IpNet>,
 }

@@ -275,6 +275,7 @@ pub(crate) struct Rrl {
     pub(crate) slip: Option<S<i64>>,
     pub(crate) window: Option<S<String>>,
     pub(crate) ipv4_prefix: Option<S<i64>>,
+    pub(crate) ipv6_prefix: Option<S<i64>>,
     #[serde(default)]
     pub(crate) exempt: Vec<S<String>>,
 }

@@ -98,6 +98,7 @@ impl Validator {
             &services,
             &service_dns,
             &subnets,
+            &dhcp.subnets6,
             &server,
             &server_ips,
             &keys,
