@@ -112,7 +112,7 @@ impl Rrl {
     fn prefix(&self, ip: IpAddr) -> IpAddr {
         let len = match ip {
             IpAddr::V4(_) => self.s.ipv4_prefix,
-            IpAddr::V6(_) => 56,
+            IpAddr::V6(_) => self.s.ipv6_prefix,
         };
         IpNet::new(ip, len).map(|n| n.network()).unwrap_or(ip)
     }
@@ -196,6 +196,7 @@ mod tests {
             slip,
             window: Duration::from_secs(15),
             ipv4_prefix: 24,
+            ipv6_prefix: 56,
             exempt: vec!["10.0.0.0/8".parse().unwrap()],
         }
     }
@@ -234,6 +235,32 @@ mod tests {
         let drop_all = Rrl::new(s(1, 0));
         drop_all.check(a, 1);
         assert_eq!(drop_all.check(a, 1), Verdict::Drop);
+    }
+
+    #[test]
+    fn ipv6_sources_share_a_bucket_per_prefix() {
+        let r = Rrl::new(s(2, 0));
+        let a: IpAddr = "2001:db8:0:10::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:0:ff:1234::9".parse().unwrap(); // same /56
+        let c: IpAddr = "2001:db8:0:100::1".parse().unwrap(); // next /56
+        assert_eq!(r.check(a, 100), Verdict::Send);
+        assert_eq!(r.check(b, 100), Verdict::Send);
+        assert_eq!(r.check(a, 100), Verdict::Drop);
+        assert_eq!(r.check(b, 100), Verdict::Drop);
+        assert_eq!(r.check(c, 100), Verdict::Send);
+        assert_eq!(r.check(c, 100), Verdict::Send);
+        assert_eq!(r.check(c, 100), Verdict::Drop);
+        // A /64 prefix length separates a and b.
+        let r = Rrl::new(RrlSettings {
+            ipv6_prefix: 64,
+            ..s(1, 0)
+        });
+        assert_eq!(r.check(a, 100), Verdict::Send);
+        assert_eq!(r.check(b, 100), Verdict::Send);
+        assert_eq!(r.check(a, 100), Verdict::Drop);
+        // IPv4 sources keep their own prefix length.
+        assert_eq!(r.check("192.0.2.1".parse().unwrap(), 100), Verdict::Send);
+        assert_eq!(r.check("192.0.2.200".parse().unwrap(), 100), Verdict::Drop);
     }
 
     #[test]

@@ -16,6 +16,7 @@ fn settings() -> RrlSettings {
         slip: 2,
         window: Duration::from_secs(15),
         ipv4_prefix: 24,
+        ipv6_prefix: 56,
         exempt: vec!["192.168.10.0/24".parse().unwrap()],
     }
 }

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::desired::{self, Desired, Role};
 use crate::health::{self, Trackers, health_map};
-use crate::{apply, conntrack, metrics, status, vip, vrrp};
+use crate::{apply, conntrack, float, metrics, status, vip};
 
 /// What [`serve`] needs besides the view: where its files are.
 #[derive(Debug, Clone, Default)]
@@ -37,6 +37,7 @@ struct Snapshot {
     current: Desired,
     role: Role,
     held: Vec<Ipv4Addr>,
+    instances: InstancesRx,
 }
 
 /// A short human summary of the view (for `--check` and the start-up log).
@@ -71,6 +72,22 @@ pub fn summary(v: &LbView) -> String {
             );
         }
         None => s.push_str("vrrp off (this node always holds the VIPs)\n"),
+    }
+    for i in &v.instances {
+        let a: Vec<String> = i.addresses.iter().map(ToString::to_string).collect();
+        let _ = writeln!(
+            s,
+            "vrrp-instance {} vrid {} on {} priority {} interval {}ms: {}",
+            i.name,
+            i.vrid,
+            i.interface,
+            i.priority,
+            i.interval.as_millis(),
+            a.join(", ")
+        );
+    }
+    for g in &v.sync_groups {
+        let _ = writeln!(s, "sync-group {}: {}", g.name, g.instances.join(", "));
     }
     s
 }
@@ -153,7 +170,7 @@ pub async fn serve(
 
     // The VRRP role (always master without VRRP).
     let mut vrrp_stop = CancellationToken::new();
-    let (mut vrrp_task, mut role_rx) = start_vrrp(&view, &vrrp_stop)?;
+    let (mut vrrp_task, mut role_rx, instances) = start_vrrp(&view, &vrrp_stop, &metrics)?;
     let mut role = *role_rx.borrow_and_update();
 
     // First round of checks, so the first apply already leaves dead backends out.
@@ -190,6 +207,7 @@ pub async fn serve(
         current: current.clone(),
         role,
         held: applier.held.keys().copied().collect(),
+        instances,
     }));
     {
         let snap = snapshot.clone();
@@ -220,7 +238,7 @@ pub async fn serve(
                     }),
                 };
                 let traffic = m.traffic(&s.view);
-                status::document(
+                let mut doc = status::document(
                     &s.view,
                     &s.trackers,
                     &s.current,
@@ -228,7 +246,12 @@ pub async fn serve(
                     &s.held,
                     &active,
                     &traffic,
-                )
+                );
+                let instances = s.instances.borrow().clone();
+                if !instances.is_empty() {
+                    doc["vrrp_instances"] = serde_json::to_value(instances).unwrap_or_default();
+                }
+                doc
             }
             other => serde_json::json!({"error": format!("unknown command `{other}`; try status")}),
         });
@@ -254,12 +277,9 @@ pub async fn serve(
                     tracing::error!("new host file not applied, the previous one stays in force: {e}");
                     continue;
                 }
-                let vrrp_changed = next.vrrp != view.vrrp
-                    || desired::managed_vips(&next) != desired::managed_vips(&view);
+                let vrrp_changed = float::changed(&next, &view);
                 if vrrp_changed {
-                    if let Some(cfg) = &next.vrrp
-                        && let Err(e) = vrrp::locate(cfg, &next)
-                    {
+                    if let Err(e) = float::preflight(&next) {
                         tracing::error!("new host file not applied, the previous one stays in force: {e}");
                         continue;
                     }
@@ -270,10 +290,11 @@ pub async fn serve(
                         let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
                     }
                     vrrp_stop = CancellationToken::new();
-                    match start_vrrp(&next, &vrrp_stop) {
-                        Ok((t, r)) => {
+                    match start_vrrp(&next, &vrrp_stop, &metrics) {
+                        Ok((t, r, i)) => {
                             vrrp_task = t;
                             role_rx = r;
+                            snapshot.lock().unwrap_or_else(|e| e.into_inner()).instances = i;
                             role = *role_rx.borrow_and_update();
                             tracing::info!(role = ?role, "VRRP restarted for the new host file");
                         }
@@ -281,6 +302,8 @@ pub async fn serve(
                             tracing::error!("VRRP could not restart ({e}); holding nothing");
                             vrrp_task = None;
                             role = Role::Backup;
+                            snapshot.lock().unwrap_or_else(|e| e.into_inner()).instances =
+                                watch::channel(Vec::new()).1;
                         }
                     }
                 }
@@ -389,25 +412,35 @@ fn apply_counted(
     Ok(applied.taken)
 }
 
-/// Starts VRRP for `view` (if configured): the task and the role channel (always master
-/// without VRRP).
+/// Starts VRRP for `view` (if configured: `[lb.vrrp]` and the floating instances, with their
+/// tracking): the manager task and the service VIPs' role channel (always master without
+/// `[lb.vrrp]`).
 #[allow(clippy::type_complexity)]
 fn start_vrrp(
     view: &LbView,
     stop: &CancellationToken,
-) -> Result<(Option<tokio::task::JoinHandle<()>>, watch::Receiver<Role>), vrrp::VrrpError> {
-    match &view.vrrp {
-        Some(cfg) => {
-            let (tx, rx) = watch::channel(Role::Backup);
-            let t = vrrp::spawn(cfg.clone(), view, tx, stop.clone())?;
-            Ok((Some(t), rx))
-        }
+    metrics: &metrics::Metrics,
+) -> Result<
+    (
+        Option<tokio::task::JoinHandle<()>>,
+        watch::Receiver<Role>,
+        InstancesRx,
+    ),
+    float::FloatError,
+> {
+    metrics.vrrp_state.clear();
+    metrics.vrrp_priority.clear();
+    match float::start(view, stop.clone(), metrics)? {
+        Some(f) => Ok((Some(f.task), f.role, f.status)),
         None => {
             let (_tx, rx) = watch::channel(Role::Master);
-            Ok((None, rx))
+            Ok((None, rx, watch::channel(Vec::new()).1))
         }
     }
 }
+
+/// Every VRRP instance's state, for `lbd status`.
+type InstancesRx = watch::Receiver<Vec<float::InstanceStatus>>;
 
 /// Per-backend limiters of "backend up/down" lines, and whether "flapping" was said in the
 /// current window.

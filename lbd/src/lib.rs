@@ -12,6 +12,7 @@ pub mod apply;
 pub mod conntrack;
 pub mod daemon;
 pub mod desired;
+pub mod float;
 pub mod health;
 pub mod metrics;
 pub mod nft;

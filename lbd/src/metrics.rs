@@ -293,6 +293,11 @@ pub struct Metrics {
     pub vrrp_transitions: Family<Labels, Counter>,
     /// Backend health changes, by service, backend and the state entered (`up`, `down`).
     pub backend_transitions: Family<Labels, Counter>,
+    /// Each VRRP instance's state, as keepalived-exporter's `keepalived_vrrp_state`:
+    /// 1 BACKUP, 2 MASTER, 3 FAULT (by `instance`).
+    pub vrrp_state: Family<Labels, Gauge>,
+    /// Each VRRP instance's priority now (tracking included), by `instance`.
+    pub vrrp_priority: Family<Labels, Gauge>,
     /// What the proxy counts.
     pub proxy: ProxyMetrics,
     /// Active connections per backend, read at scrape time.
@@ -330,6 +335,16 @@ impl Metrics {
             "vrrp_transitions",
             "VRRP role changes, by the state entered",
             self.vrrp_transitions.clone(),
+        );
+        r.register(
+            "vrrp_state",
+            "VRRP instance state: 1 BACKUP, 2 MASTER, 3 FAULT",
+            self.vrrp_state.clone(),
+        );
+        r.register(
+            "vrrp_priority",
+            "VRRP instance priority now, tracking included",
+            self.vrrp_priority.clone(),
         );
         r.register(
             "backend_transitions",

@@ -113,6 +113,25 @@ pub fn render_text(doc: &Value) -> String {
         }
         _ => s.push_str("VRRP off (this node holds the VIPs)\n"),
     }
+    if let Some(Value::Array(list)) = doc.get("vrrp_instances") {
+        for i in list {
+            let addrs: Vec<&str> = i["addresses"]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            let _ = writeln!(
+                s,
+                "VRRP instance {} vrid {} on {} priority {} (configured {}): {} {}",
+                i["name"].as_str().unwrap_or(""),
+                i["vrid"],
+                i["interface"].as_str().unwrap_or(""),
+                i["priority"],
+                i["configured_priority"],
+                i["state"].as_str().unwrap_or(""),
+                addrs.join(", ")
+            );
+        }
+    }
     let vips: Vec<&str> = doc["vips"]
         .as_array()
         .map(|a| a.iter().filter_map(|x| x.as_str()).collect())
@@ -284,6 +303,30 @@ vrrp = { vrid = 7, priority = 120 }
                 && l.split_whitespace()
                     .collect::<Vec<_>>()
                     .ends_with(&["no", "2", "20", "30"])),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn every_vrrp_instance_gets_a_line() {
+        let doc = json!({
+            "vrrp": null,
+            "vips": [],
+            "services": [],
+            "vrrp_instances": [
+                {"name": "vrrp", "vrid": 51, "interface": "eth0", "state": "FAULT", "priority": 150,
+                 "configured_priority": 150, "addresses": ["192.168.1.120"]},
+                {"name": "gateway", "vrid": 52, "interface": "eth1", "state": "BACKUP", "priority": 90,
+                 "configured_priority": 150, "addresses": ["192.168.10.1", "192.168.10.254"]},
+            ],
+        });
+        let text = render_text(&doc);
+        assert!(
+            text.contains("VRRP instance vrrp vrid 51 on eth0 priority 150 (configured 150): FAULT 192.168.1.120\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("VRRP instance gateway vrid 52 on eth1 priority 90 (configured 150): BACKUP 192.168.10.1, 192.168.10.254\n"),
             "{text}"
         );
     }

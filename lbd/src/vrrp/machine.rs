@@ -14,6 +14,9 @@ pub enum State {
     Backup,
     /// Holding the addresses.
     Master,
+    /// A tracked script or interface says this node must not hold the addresses: no adverts
+    /// sent, none heard, no takeover (keepalived's FAULT).
+    Fault,
 }
 
 /// What the I/O layer must do.
@@ -25,6 +28,8 @@ pub enum Action {
     BecomeMaster,
     /// Give the addresses up.
     BecomeBackup,
+    /// Give the addresses up and stay out until the fault clears.
+    BecomeFault,
 }
 
 /// Configuration of the machine.
@@ -73,6 +78,9 @@ pub enum Ignored {
         ours: Vec<Ipv4Addr>,
     },
 }
+
+/// How often a machine in FAULT wakes up (it does nothing until the fault clears).
+const FAULT_NAP: Duration = Duration::from_secs(3600);
 
 fn cs(c: u16) -> Duration {
     Duration::from_millis(u64::from(c) * 10)
@@ -149,6 +157,10 @@ impl Machine {
                 self.deadline = now + cs(self.p.interval_cs);
                 vec![Action::Send(self.p.priority)]
             }
+            State::Fault => {
+                self.deadline = now + FAULT_NAP;
+                Vec::new()
+            }
         }
     }
 
@@ -191,6 +203,7 @@ impl Machine {
         }
         let learned = a.interval_cs.clamp(1, self.max_learned_cs());
         match self.state {
+            State::Fault => Vec::new(),
             State::Backup => {
                 if a.priority == 0 {
                     self.deadline = now + self.skew();
@@ -227,5 +240,62 @@ impl Machine {
         } else {
             Vec::new()
         }
+    }
+
+    /// The priority now in force (tracking moves it; see `float::decide`).
+    pub fn priority(&self) -> u8 {
+        self.p.priority
+    }
+
+    /// Tracking changed the priority: later adverts carry it, and as backup it decides
+    /// preemption (a master whose priority falls below a preempting backup's loses at that
+    /// backup's next Master_Down_Interval, as in keepalived).
+    pub fn set_priority(&mut self, priority: u8, now: Instant) -> Vec<Action> {
+        if priority == self.p.priority || priority == 0 {
+            return Vec::new();
+        }
+        self.p.priority = priority;
+        if self.state == State::Master {
+            // Tell the backups at once.
+            self.deadline = now + cs(self.p.interval_cs);
+            return vec![Action::Send(priority)];
+        }
+        Vec::new()
+    }
+
+    /// Tracking says FAULT (`true`) or that the fault cleared: entering it a master leaves
+    /// with priority 0 (a backup takes over after Skew_Time); leaving it the node waits as
+    /// backup for Master_Down_Interval, as at start.
+    pub fn set_fault(&mut self, fault: bool, now: Instant) -> Vec<Action> {
+        match (fault, self.state) {
+            (true, State::Fault) | (false, State::Backup | State::Master) => Vec::new(),
+            (true, was) => {
+                self.state = State::Fault;
+                self.deadline = now + FAULT_NAP;
+                if was == State::Master {
+                    vec![Action::Send(0), Action::BecomeFault]
+                } else {
+                    vec![Action::BecomeFault]
+                }
+            }
+            (false, State::Fault) => {
+                self.state = State::Backup;
+                self.master_adver_cs = self.p.interval_cs;
+                self.deadline = now + self.master_down();
+                vec![Action::BecomeBackup]
+            }
+        }
+    }
+
+    /// Another instance of this one's sync group left MASTER: this one follows (keepalived's
+    /// `vrrp_sync_group`). A master sends priority 0 so the other node takes over after
+    /// Skew_Time, then waits as backup for a full Master_Down_Interval.
+    pub fn force_backup(&mut self, now: Instant) -> Vec<Action> {
+        if self.state != State::Master {
+            return Vec::new();
+        }
+        self.state = State::Backup;
+        self.deadline = now + self.master_down();
+        vec![Action::Send(0), Action::BecomeBackup]
     }
 }

@@ -6,21 +6,31 @@
 
 mod codec;
 mod machine;
+mod task;
 #[cfg(test)]
 mod tests;
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use hostfile::{LbView, VrrpConfig};
-use tokio::sync::watch;
-use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
-
-use crate::desired::Role;
 
 pub use codec::{Advert, DecodeError, GROUP, PROTO, checksum, decode, encode, ip_packet};
 pub use machine::{Action, Ignored, MAX_LEARNED_FACTOR, Machine, Params, State};
+pub use task::{Control, spawn};
+
+/// One VRRP instance ready to run: where, and its machine's parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    /// `vrrp` for `[lb.vrrp]`, else the `[lb.vrrp-instance.NAME]`.
+    pub name: String,
+    /// Interface name.
+    pub iface: String,
+    /// Interface index.
+    pub index: u32,
+    /// The machine's parameters (source address and addresses included).
+    pub params: Params,
+}
 
 /// Why VRRP cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -105,132 +115,30 @@ fn open_socket(
     Ok(s)
 }
 
-/// Starts the VRRP task: it publishes the role on `role` and, once `stop` is cancelled, sends
-/// priority 0 (when master) and ends.
-pub fn spawn(
-    cfg: VrrpConfig,
-    view: &LbView,
-    role: watch::Sender<Role>,
-    stop: CancellationToken,
-) -> Result<tokio::task::JoinHandle<()>, VrrpError> {
-    let (iface, index, local) = locate(&cfg, view)?;
-    let multicast = cfg.peers.is_empty();
-    let sock = open_socket(&iface, index, local, multicast).map_err(|error| VrrpError::Socket {
-        iface: iface.clone(),
-        error,
-    })?;
-    // SAFETY: the socket2 `Socket` owns its descriptor and is moved into the AsyncFd, which
-    // keeps it open for as long as it is registered.
-    let sock = unsafe {
-        tokio::io::unix::AsyncFd::register_with_interest(sock, tokio::io::Interest::READABLE)
-    }
-    .map_err(|e| VrrpError::Register(std::io::Error::from(e)))?;
+/// Where the `[lb.vrrp]` instance runs and what it protects: the service VIPs.
+pub fn service_instance(cfg: &VrrpConfig, view: &LbView) -> Result<Instance, VrrpError> {
+    let (iface, index, local) = locate(cfg, view)?;
     let addrs: Vec<Ipv4Addr> = crate::desired::managed_vips(view)
         .iter()
         .map(|v| v.addr)
         .collect();
-    let p = Params {
-        vrid: cfg.vrid,
-        priority: cfg.priority,
-        preempt: cfg.preempt,
-        interval_cs: (cfg.interval.as_millis() / 10).clamp(1, 4095) as u16,
-        local,
-        addrs: addrs.clone(),
-        peers: cfg.peers.clone(),
-    };
-    // Strangers' adverts are logged at most a few per minute (a flood must not flood the log).
-    let strangers = runtime::ratelimit::LogLimiter::new(Duration::from_secs(60), 5);
-    let dests: Vec<Ipv4Addr> = if multicast {
-        vec![GROUP]
-    } else {
-        cfg.peers.clone()
-    };
-    tracing::info!(interface = %iface, source = %local, vrid = p.vrid, priority = p.priority, interval_cs = p.interval_cs, "VRRP starting as backup");
-    Ok(tokio::spawn(async move {
-        let send = |prio: u8| {
-            let a = Advert {
-                vrid: p.vrid,
-                priority: prio,
-                interval_cs: p.interval_cs,
-                addrs: addrs.clone(),
-            };
-            for d in &dests {
-                let pkt = ip_packet(&encode(&a, local, *d), local, *d);
-                let to = socket2::SockAddr::from(SocketAddrV4::new(*d, 0));
-                if let Err(e) = sock.get_ref().send_to(&pkt, &to) {
-                    tracing::warn!(dest = %d, error = %e, "VRRP advert not sent");
-                }
-            }
-        };
-        let handle = |acts: Vec<Action>| {
-            for a in acts {
-                match a {
-                    Action::Send(prio) => send(prio),
-                    Action::BecomeMaster => {
-                        tracing::info!(vrid = p.vrid, "VRRP: entering MASTER");
-                        let _ = role.send(Role::Master);
-                    }
-                    Action::BecomeBackup => {
-                        tracing::info!(vrid = p.vrid, "VRRP: entering BACKUP");
-                        let _ = role.send(Role::Backup);
-                    }
-                }
-            }
-        };
-        let (mut m, acts) = Machine::start(p.clone(), Instant::now());
-        handle(acts);
-        let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 2048];
-        let mut bad: u64 = 0;
-        loop {
-            tokio::select! {
-                _ = stop.cancelled() => {
-                    handle(m.shutdown());
-                    return;
-                }
-                _ = tokio::time::sleep_until(m.deadline()) => {
-                    handle(m.on_timer(Instant::now()));
-                }
-                r = sock.readable() => {
-                    let Ok(mut guard) = r else { return };
-                    match guard.try_io(|s| s.get_ref().recv(&mut buf)) {
-                        Ok(Ok(n)) => {
-                            // SAFETY: recv initialised the first n bytes.
-                            let pkt: &[u8] = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast(), n) };
-                            match decode(pkt) {
-                                Ok((src, adv)) if adv.vrid == p.vrid => {
-                                    if let Err(why) = m.screen(&adv, src) {
-                                        if !matches!(why, Ignored::Own)
-                                            && let Some(suppressed) = strangers.allow("ignored", std::time::Instant::now())
-                                        {
-                                            tracing::warn!(from = %src, priority = adv.priority, suppressed, "VRRP advert ignored: {why}");
-                                        }
-                                        continue;
-                                    }
-                                    if adv.interval_cs > m.max_learned_cs()
-                                        && let Some(suppressed) = strangers.allow("interval", std::time::Instant::now())
-                                    {
-                                        tracing::warn!(from = %src, interval_ms = u64::from(adv.interval_cs) * 10, bound_ms = u64::from(m.max_learned_cs()) * 10, suppressed, "VRRP: the master's advertisement interval is beyond {MAX_LEARNED_FACTOR}x ours; followed at the bound (set the same interval on every node)");
-                                    }
-                                    let learned = m.master_adver_interval();
-                                    handle(m.on_advert(&adv, src, Instant::now()));
-                                    if m.master_adver_interval() != learned {
-                                        tracing::info!(from = %src, master_adver_interval_ms = m.master_adver_interval().as_millis() as u64, own_interval_ms = u64::from(p.interval_cs) * 10, "VRRP: following the master's advertisement interval");
-                                    }
-                                }
-                                Ok(_) => {}
-                                Err(e) => {
-                                    bad += 1;
-                                    if bad.is_power_of_two() {
-                                        tracing::warn!(error = %e, dropped = bad, "VRRP packet dropped");
-                                    }
-                                }
-                            }
-                        }
-                        Ok(Err(e)) => tracing::warn!(error = %e, "VRRP receive failed"),
-                        Err(_would_block) => {}
-                    }
-                }
-            }
-        }
-    }))
+    Ok(Instance {
+        name: hostfile::SERVICE_INSTANCE.to_owned(),
+        iface,
+        index,
+        params: Params {
+            vrid: cfg.vrid,
+            priority: cfg.priority,
+            preempt: cfg.preempt,
+            interval_cs: interval_cs(cfg.interval),
+            local,
+            addrs,
+            peers: cfg.peers.clone(),
+        },
+    })
+}
+
+/// An advertisement interval in centiseconds (1-4095).
+pub fn interval_cs(d: Duration) -> u16 {
+    (d.as_millis() / 10).clamp(1, 4095) as u16
 }

@@ -1,5 +1,6 @@
 use super::*;
 use std::time::Duration;
+use tokio::time::Instant;
 
 fn params(priority: u8, preempt: bool) -> Params {
     Params {

@@ -20,5 +20,8 @@ mod wire;
 pub use error::{ConfigError, EXIT_CONFIG, Problem};
 pub use model::*;
 pub use model6::*;
-pub use names::{is_dns_name, is_label, ptr_name, reverse_origin, reverse_zones};
+pub use names::{
+    is_dns_name, is_label, ptr_name, ptr_name6, reverse_origin, reverse_origin6, reverse_zone6,
+    reverse_zones,
+};
 pub use table::{DEFAULT_CONFIG, HostTable};

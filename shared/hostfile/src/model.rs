@@ -6,10 +6,13 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use ipnet::{IpNet, Ipv4Net};
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde::Serialize;
 
 use crate::model6::Dhcp6Subnet;
+
+mod float;
+pub use float::*;
 
 /// An Ethernet hardware address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -306,6 +309,8 @@ pub enum ZoneKind {
     Forward,
     /// An in-addr.arpa zone covering this network.
     Reverse(Ipv4Net),
+    /// An ip6.arpa zone covering this network (a nibble boundary).
+    Reverse6(Ipv6Net),
 }
 
 /// A zone built from the host table.
@@ -352,6 +357,8 @@ pub struct RrlSettings {
     pub window: Duration,
     /// IPv4 prefix length grouping sources.
     pub ipv4_prefix: u8,
+    /// IPv6 prefix length grouping sources.
+    pub ipv6_prefix: u8,
     /// Networks never limited.
     pub exempt: Vec<IpNet>,
 }
@@ -515,6 +522,10 @@ pub struct VrrpConfig {
     pub peers: Vec<Ipv4Addr>,
     /// Source address for unicast adverts.
     pub source: Option<Ipv4Addr>,
+    /// `track-script` / `track-interface`: what lowers the priority or faults this instance.
+    pub tracking: Tracking,
+    /// `notify-master` / `notify-backup` / `notify-fault`.
+    pub notify: Notify,
 }
 
 /// Everything lbd needs.
@@ -528,6 +539,12 @@ pub struct LbView {
     pub garp_refresh: Option<Duration>,
     /// VRRP, when configured.
     pub vrrp: Option<VrrpConfig>,
+    /// Further VRRP instances holding floating addresses.
+    pub instances: Vec<FloatInstance>,
+    /// Tracked scripts.
+    pub scripts: Vec<TrackScript>,
+    /// Sync groups.
+    pub sync_groups: Vec<SyncGroup>,
     /// Health checks running at once, at most.
     pub max_checks: u32,
     /// Prometheus endpoint.

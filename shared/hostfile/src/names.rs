@@ -1,8 +1,8 @@
 //! DNS name rules and the reverse-zone arithmetic the validator and the daemons share.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 
 /// True for a valid DNS label (letters, digits, hyphens; no leading/trailing hyphen; 1-63).
 pub fn is_label(s: &str) -> bool {
@@ -52,4 +52,44 @@ pub fn reverse_origin(net: Ipv4Net) -> String {
 pub fn ptr_name(ip: Ipv4Addr) -> String {
     let o = ip.octets();
     format!("{}.{}.{}.{}.in-addr.arpa.", o[3], o[2], o[1], o[0])
+}
+
+/// The ip6.arpa zone covering `net`: the enclosing nibble boundary (a /64 gives a zone of 16
+/// nibbles, a /62 the /60 around it), at least one nibble.
+pub fn reverse_zone6(net: Ipv6Net) -> Ipv6Net {
+    let q = (net.prefix_len() / 4 * 4).max(4);
+    Ipv6Net::new(net.network(), q)
+        .map(|n| n.trunc())
+        .unwrap_or(net)
+}
+
+/// The nibbles of `ip`, most significant first.
+fn nibbles(ip: Ipv6Addr) -> impl DoubleEndedIterator<Item = char> {
+    let v = u128::from(ip);
+    (0..32).map(move |i| {
+        let n = ((v >> (124 - 4 * i)) & 0xf) as u32;
+        char::from_digit(n, 16).unwrap_or('0')
+    })
+}
+
+/// `0.1.0.0.0.0.d.f.ip6.arpa.` for fd00:10::/32 (prefix lengths not on a nibble boundary are
+/// cut to the nibble above, see [`reverse_zone6`] for the zone itself).
+pub fn reverse_origin6(net: Ipv6Net) -> String {
+    let n = usize::from(net.prefix_len() / 4);
+    let mut s: String = nibbles(net.network())
+        .take(n)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .flat_map(|c| [c, '.'])
+        .collect();
+    s.push_str("ip6.arpa.");
+    s
+}
+
+/// The 32-nibble ip6.arpa name of `ip` (RFC 3596 2.5).
+pub fn ptr_name6(ip: Ipv6Addr) -> String {
+    let mut s: String = nibbles(ip).rev().flat_map(|c| [c, '.']).collect();
+    s.push_str("ip6.arpa.");
+    s
 }

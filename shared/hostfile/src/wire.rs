@@ -275,6 +275,7 @@ pub(crate) struct Rrl {
     pub(crate) slip: Option<S<i64>>,
     pub(crate) window: Option<S<String>>,
     pub(crate) ipv4_prefix: Option<S<i64>>,
+    pub(crate) ipv6_prefix: Option<S<i64>>,
     #[serde(default)]
     pub(crate) exempt: Vec<S<String>>,
 }
@@ -285,6 +286,15 @@ pub(crate) struct Lb {
     pub(crate) interface: Option<S<String>>,
     pub(crate) garp_refresh: Option<S<String>>,
     pub(crate) vrrp: Option<Vrrp>,
+    /// `[lb.vrrp-instance.NAME]`: floating addresses (see "Floating addresses" below).
+    #[serde(default)]
+    pub(crate) vrrp_instance: BTreeMap<S<String>, VrrpInstance>,
+    /// `[lb.vrrp-script.NAME]`: tracked commands.
+    #[serde(default)]
+    pub(crate) vrrp_script: BTreeMap<S<String>, VrrpScript>,
+    /// `[lb.sync-group.NAME]`: instances that move together.
+    #[serde(default)]
+    pub(crate) sync_group: BTreeMap<S<String>, SyncGroup>,
     pub(crate) max_checks: Option<S<i64>>,
     pub(crate) metrics: Option<S<String>>,
     pub(crate) control_socket: Option<String>,
@@ -301,4 +311,67 @@ pub(crate) struct Vrrp {
     #[serde(default)]
     pub(crate) peers: Vec<S<String>>,
     pub(crate) source: Option<S<String>>,
+    #[serde(default)]
+    pub(crate) track_script: Vec<S<TrackRef>>,
+    #[serde(default)]
+    pub(crate) track_interface: Vec<S<TrackRef>>,
+    pub(crate) notify_master: Option<S<Vec<String>>>,
+    pub(crate) notify_backup: Option<S<Vec<String>>>,
+    pub(crate) notify_fault: Option<S<Vec<String>>>,
+}
+
+// ---- Floating addresses (keepalived's vrrp_instance / vrrp_script / vrrp_sync_group) ----
+
+/// `"chk_haproxy"` or `{ name = "chk_haproxy", weight = -20 }` (the whole entry carries one span).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum TrackRef {
+    Name(String),
+    Full(TrackFull),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct TrackFull {
+    pub(crate) name: String,
+    pub(crate) weight: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct VrrpInstance {
+    pub(crate) vrid: S<i64>,
+    pub(crate) interface: S<String>,
+    pub(crate) priority: Option<S<i64>>,
+    pub(crate) preempt: Option<bool>,
+    pub(crate) interval: Option<S<String>>,
+    pub(crate) addresses: S<Vec<S<String>>>,
+    #[serde(default)]
+    pub(crate) peers: Vec<S<String>>,
+    pub(crate) source: Option<S<String>>,
+    #[serde(default)]
+    pub(crate) track_script: Vec<S<TrackRef>>,
+    #[serde(default)]
+    pub(crate) track_interface: Vec<S<TrackRef>>,
+    pub(crate) notify_master: Option<S<Vec<String>>>,
+    pub(crate) notify_backup: Option<S<Vec<String>>>,
+    pub(crate) notify_fault: Option<S<Vec<String>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct VrrpScript {
+    pub(crate) command: S<Vec<String>>,
+    pub(crate) shell: Option<bool>,
+    pub(crate) interval: Option<S<String>>,
+    pub(crate) timeout: Option<S<String>>,
+    pub(crate) weight: Option<S<i64>>,
+    pub(crate) rise: Option<S<i64>>,
+    pub(crate) fall: Option<S<i64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct SyncGroup {
+    pub(crate) instances: S<Vec<S<String>>>,
 }

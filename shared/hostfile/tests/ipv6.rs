@@ -483,3 +483,191 @@ fn the_commented_example_is_valid_when_uncommented() {
     );
     assert!(s.ra);
 }
+
+#[test]
+fn ipv6_subnets_get_ip6_arpa_zones_with_the_hosts_ptrs() {
+    let t = HostTable::from_toml(&format!("{}{LAN6}", base())).unwrap();
+    let v = t.dns_view();
+    let rev6: Vec<&hostfile::Zone> = v
+        .zones
+        .iter()
+        .filter(|z| matches!(z.kind, hostfile::ZoneKind::Reverse6(_)))
+        .collect();
+    let origins: Vec<&str> = rev6.iter().map(|z| z.origin.as_str()).collect();
+    assert_eq!(
+        origins,
+        [
+            "0.0.0.0.0.0.0.0.0.1.0.0.0.0.d.f.ip6.arpa.",
+            "0.0.0.0.0.0.0.0.0.2.0.0.0.0.d.f.ip6.arpa."
+        ]
+    );
+    let ptrs = |z: &hostfile::Zone| -> Vec<(String, String)> {
+        z.records
+            .iter()
+            .filter_map(|r| match &r.data {
+                hostfile::RecordData::Ptr(p) => Some((r.name.clone(), p.clone())),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(
+        ptrs(rev6[0]),
+        [
+            (
+                "5.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.1.0.0.0.0.d.f.ip6.arpa.".into(),
+                "a.lan.test.".into()
+            ),
+            (
+                "7.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.1.0.0.0.0.d.f.ip6.arpa.".into(),
+                "c.lan.test.".into()
+            ),
+        ]
+    );
+    assert_eq!(
+        ptrs(rev6[1]),
+        [(
+            "6.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.2.0.0.0.0.d.f.ip6.arpa.".into(),
+            "b.lan.test.".into()
+        )]
+    );
+    // SOA and NS as for the forward and in-addr.arpa zones.
+    assert_eq!(rev6[0].soa, v.zones[0].soa);
+    let ns = |z: &hostfile::Zone| -> Vec<hostfile::RecordData> {
+        z.records
+            .iter()
+            .filter(|r| r.name == z.origin && matches!(r.data, hostfile::RecordData::Ns(_)))
+            .map(|r| r.data.clone())
+            .collect()
+    };
+    assert_eq!(ns(rev6[1]), ns(&v.zones[0]));
+    assert!(!ns(rev6[1]).is_empty());
+    // 2001:db8::5 lies in no IPv6 subnet: AAAA only, no PTR anywhere.
+    assert!(
+        v.zones
+            .iter()
+            .flat_map(|z| &z.records)
+            .all(|r| !r.name.ends_with("8.b.d.0.1.0.0.2.ip6.arpa."))
+    );
+}
+
+#[test]
+fn ip6_arpa_zones_sit_on_nibble_boundaries() {
+    let z = |s: &str| hostfile::reverse_origin6(hostfile::reverse_zone6(s.parse().unwrap()));
+    assert_eq!(
+        z("fd00:10::/64"),
+        "0.0.0.0.0.0.0.0.0.1.0.0.0.0.d.f.ip6.arpa."
+    );
+    assert_eq!(z("2001:db8::/48"), "0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa.");
+    // Not on a nibble: the enclosing nibble zone (/62 -> /60, /50 -> /48).
+    assert_eq!(
+        z("2001:db8:0:4::/62"),
+        "0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa."
+    );
+    assert_eq!(
+        z("2001:db8:0:4000::/50"),
+        "0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa."
+    );
+    assert_eq!(
+        hostfile::ptr_name6(ip6("2001:db8::567:89ab")),
+        "b.a.9.8.7.6.5.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa."
+    );
+}
+
+#[test]
+fn subnets_in_one_nibble_zone_share_it_and_a_nested_zone_takes_its_ptrs() {
+    let extra = r#"[[subnet]]
+network = "fd00:30::/62"
+[[subnet]]
+network = "fd00:30:0:8::/62"
+[[subnet]]
+network = "fd00:30:0:4::/64"
+[host.d]
+ip = "10.1.0.8"
+ipv6 = ["fd00:30::8", "fd00:30:0:4::9"]
+"#;
+    let t = HostTable::from_toml(&format!("{}{extra}", base())).unwrap();
+    let v = t.dns_view();
+    let rev6: Vec<&hostfile::Zone> = v
+        .zones
+        .iter()
+        .filter(|z| matches!(z.kind, hostfile::ZoneKind::Reverse6(_)))
+        .collect();
+    let origins: Vec<&str> = rev6.iter().map(|z| z.origin.as_str()).collect();
+    assert_eq!(
+        origins,
+        [
+            "0.0.0.0.0.0.0.0.3.0.0.0.0.d.f.ip6.arpa.",
+            "4.0.0.0.0.0.0.0.0.3.0.0.0.0.d.f.ip6.arpa."
+        ]
+    );
+    let has = |z: &hostfile::Zone, ip: &str| {
+        z.records
+            .iter()
+            .any(|r| r.name == hostfile::ptr_name6(ip6(ip)))
+    };
+    assert!(has(rev6[0], "fd00:30::8") && !has(rev6[0], "fd00:30:0:4::9"));
+    assert!(has(rev6[1], "fd00:30:0:4::9") && !has(rev6[1], "fd00:30::8"));
+}
+
+#[test]
+fn dns_listens_on_the_servers_ipv6_addresses_and_recurses_for_ipv6_subnets() {
+    let t = HostTable::from_toml(&format!("server = \"a\"\n{}{LAN6}", base())).unwrap();
+    let v = t.dns_view();
+    let listen: Vec<String> = v.listen.iter().map(|a| a.to_string()).collect();
+    assert_eq!(
+        listen,
+        [
+            "10.1.0.5:53",
+            "127.0.0.1:53",
+            "[fd00:10::5]:53",
+            "[2001:db8::5]:53",
+            "[::1]:53"
+        ]
+    );
+    let nets: Vec<String> = v.allow_recursion.iter().map(|n| n.to_string()).collect();
+    assert_eq!(
+        nets,
+        [
+            "10.1.0.0/24",
+            "fd00:10::/64",
+            "fd00:20::/64",
+            "127.0.0.0/8",
+            "::1/128"
+        ]
+    );
+    // Given by hand, the lists are taken as they are.
+    let t = HostTable::from_toml(&format!(
+        "server = \"a\"\n{}{LAN6}[dns]\nlisten = [\"[fd00:10::5]:5353\"]\nallow-recursion = [\"fd00:10::/64\"]\n",
+        base()
+    ))
+    .unwrap();
+    let v = t.dns_view();
+    assert_eq!(v.listen, ["[fd00:10::5]:5353".parse().unwrap()]);
+    assert_eq!(v.allow_recursion, ["fd00:10::/64".parse().unwrap()]);
+}
+
+#[test]
+fn rrl_ipv6_prefix_defaults_to_56_and_is_checked() {
+    let t = HostTable::from_toml(base()).unwrap();
+    assert_eq!(t.dns_view().rrl.ipv6_prefix, 56);
+    assert_eq!(t.dns_view().rrl.ipv4_prefix, 24);
+    let t = HostTable::from_toml(&format!(
+        "{}[dns]\nrrl = {{ rate = 10, ipv6-prefix = 48 }}\n",
+        base()
+    ))
+    .unwrap();
+    assert_eq!(t.dns_view().rrl.ipv6_prefix, 48);
+    for bad in ["0", "129"] {
+        let (line, _) = problem_at(
+            &format!("[dns]\nrrl = {{ rate = 10, ipv6-prefix = {bad} }}\n"),
+            &format!("rrl ipv6-prefix `{bad}` is out of range"),
+        );
+        assert_eq!(line, 7);
+        let p = problems(&format!("[dns]\nrrl = {{ ipv6-prefix = {bad} }}\n"));
+        assert!(
+            p.iter()
+                .any(|p| p.fix == "use a whole number from 1 to 128"),
+            "{p:?}"
+        );
+    }
+}

@@ -202,7 +202,16 @@ fn seed_dns_view() {
                 && r.data == RecordData::Ptr("www3.it-ishin.com.".into()))
     );
     assert_eq!(v.upstream, vec!["192.168.1.1:53".parse().unwrap()]);
-    assert_eq!(v.listen.len(), 3);
+    let listen: Vec<String> = v.listen.iter().map(|a| a.to_string()).collect();
+    assert_eq!(
+        listen,
+        [
+            "192.168.1.2:53",
+            "192.168.10.1:53",
+            "127.0.0.1:53",
+            "[::1]:53"
+        ]
+    );
     assert_eq!(v.update_keys.len(), 1);
 }
 

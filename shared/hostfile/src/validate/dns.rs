@@ -1,14 +1,18 @@
 //! `[dns]`: the zones built from the hosts, services and subnets, and the DNS server's settings.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
-use ipnet::IpNet;
+use ipnet::{IpNet, Ipv6Net};
 
 use super::values::{Validator, span};
 use crate::model::*;
-use crate::names::{fqdn, is_dns_name, ptr_name, reverse_origin, reverse_zones};
+use crate::model6::Dhcp6Subnet;
+use crate::names::{
+    fqdn, is_dns_name, ptr_name, ptr_name6, reverse_origin, reverse_origin6, reverse_zone6,
+    reverse_zones,
+};
 use crate::wire::{self, S};
 
 impl Validator {
@@ -23,6 +27,7 @@ impl Validator {
         services: &[VirtualService],
         service_dns: &[bool],
         subnets: &[DhcpSubnet],
+        subnets6: &[Dhcp6Subnet],
         server: &Option<String>,
         server_ips: &[Ipv4Addr],
         keys: &BTreeMap<String, TsigKey>,
@@ -131,6 +136,7 @@ impl Validator {
             });
         }
         let mut ptrs: Vec<(Ipv4Addr, String)> = Vec::new();
+        let mut ptrs6: Vec<(Ipv6Addr, String)> = Vec::new();
         for h in hosts.iter().filter(|h| h.dns) {
             let name = fqdn(&h.name, domain);
             for ip in &h.ips {
@@ -147,6 +153,7 @@ impl Validator {
                     ttl,
                     data: RecordData::Aaaa(*ip),
                 });
+                ptrs6.push((*ip, name.clone()));
             }
             for a in &h.aliases {
                 fwd.push(Record {
@@ -208,6 +215,7 @@ impl Validator {
                 });
             }
         }
+        zones.extend(reverse6(subnets6, &ns_names, &ptrs6, &soa, ttl));
 
         let listen: Vec<SocketAddr> = match nw.map(|n| n.listen.as_slice()).unwrap_or_default() {
             [] => {
@@ -216,6 +224,14 @@ impl Validator {
                     .map(|ip| SocketAddr::from((*ip, 53)))
                     .collect();
                 l.push(SocketAddr::from(([127, 0, 0, 1], 53)));
+                // The server host's IPv6 addresses and ::1 as well.
+                let server6 = server
+                    .as_deref()
+                    .and_then(|s| host_names.get(s))
+                    .map(|h| h.ipv6.as_slice())
+                    .unwrap_or_default();
+                l.extend(server6.iter().map(|ip| SocketAddr::from((*ip, 53))));
+                l.push(SocketAddr::from((Ipv6Addr::LOCALHOST, 53)));
                 l
             }
             ls => ls
@@ -236,6 +252,7 @@ impl Validator {
                 .collect(),
             None => {
                 let mut v: Vec<IpNet> = subnets.iter().map(|s| IpNet::V4(s.network)).collect();
+                v.extend(subnets6.iter().map(|s| IpNet::V6(s.network)));
                 v.push("127.0.0.0/8".parse().expect("literal"));
                 v.push("::1/128".parse().expect("literal"));
                 v
@@ -297,6 +314,13 @@ impl Validator {
                 32,
                 "rrl ipv4-prefix",
             ) as u8,
+            ipv6_prefix: self.int(
+                &rw.and_then(|r| r.ipv6_prefix.clone()),
+                56,
+                1,
+                128,
+                "rrl ipv6-prefix",
+            ) as u8,
             exempt: rw
                 .map(|r| r.exempt.as_slice())
                 .unwrap_or_default()
@@ -327,4 +351,56 @@ impl Validator {
             ),
         }
     }
+}
+
+/// The ip6.arpa zones of the IPv6 subnets (one per nibble-aligned enclosing prefix, shared by
+/// subnets in the same one), with NS records and the PTRs of the host table's `ipv6` addresses,
+/// each PTR in the most specific zone holding it (a /64 zone nested in a /60 one takes its own).
+fn reverse6(
+    subnets6: &[Dhcp6Subnet],
+    ns_names: &[String],
+    ptrs6: &[(Ipv6Addr, String)],
+    soa: &Soa,
+    ttl: u32,
+) -> Vec<Zone> {
+    let mut nets: Vec<Ipv6Net> = subnets6.iter().map(|s| reverse_zone6(s.network)).collect();
+    let mut seen = Vec::new();
+    nets.retain(|n| {
+        let fresh = !seen.contains(n);
+        seen.push(*n);
+        fresh
+    });
+    let mut zones = Vec::new();
+    for rz in &nets {
+        let origin = reverse_origin6(*rz);
+        let mut recs: Vec<Record> = ns_names
+            .iter()
+            .map(|ns| Record {
+                name: origin.clone(),
+                ttl,
+                data: RecordData::Ns(ns.clone()),
+            })
+            .collect();
+        for (ip, name) in ptrs6 {
+            let best = nets
+                .iter()
+                .filter(|n| n.contains(ip))
+                .max_by_key(|n| n.prefix_len());
+            if best == Some(rz) {
+                recs.push(Record {
+                    name: ptr_name6(*ip),
+                    ttl,
+                    data: RecordData::Ptr(name.clone()),
+                });
+            }
+        }
+        recs.sort_by(|a, b| a.name.cmp(&b.name));
+        zones.push(Zone {
+            origin,
+            kind: ZoneKind::Reverse6(*rz),
+            soa: soa.clone(),
+            records: recs,
+        });
+    }
+    zones
 }

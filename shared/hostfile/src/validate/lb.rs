@@ -5,11 +5,19 @@ use std::time::Duration;
 use crate::model::*;
 use crate::wire;
 
+use super::float;
 use super::values::Validator;
 
 impl Validator {
     /// The load balancer's view of `services`.
-    pub(crate) fn lb(&mut self, lbw: Option<&wire::Lb>, services: Vec<VirtualService>) -> LbView {
+    pub(crate) fn lb(
+        &mut self,
+        lbw: Option<&wire::Lb>,
+        services: Vec<VirtualService>,
+        hosts: &[Host],
+    ) -> LbView {
+        let no_scripts = Default::default();
+        let scripts = self.track_scripts(lbw.map_or(&no_scripts, |l| &l.vrrp_script));
         let vrrp = lbw.and_then(|l| l.vrrp.as_ref()).map(|v| VrrpConfig {
             vrid: self.int(&Some(v.vrid.clone()), 1, 1, 255, "vrid") as u8,
             priority: self.int(&v.priority, 100, 1, 255, "priority") as u8,
@@ -27,7 +35,46 @@ impl Validator {
             interface: v.interface.as_ref().map(|i| i.get_ref().clone()),
             peers: self.ips(&v.peers, "VRRP peer"),
             source: v.source.as_ref().and_then(|s| self.ip(s, "VRRP source")),
+            tracking: Tracking::default(),
+            notify: Notify::default(),
         });
+        let mut vrrp = vrrp;
+        if let (Some(cfg), Some(v)) = (vrrp.as_mut(), lbw.and_then(|l| l.vrrp.as_ref())) {
+            (cfg.tracking, cfg.notify) = self.extras(
+                &float::Extras {
+                    track_script: &v.track_script,
+                    track_interface: &v.track_interface,
+                    notify_master: &v.notify_master,
+                    notify_backup: &v.notify_backup,
+                    notify_fault: &v.notify_fault,
+                },
+                &scripts,
+            );
+        }
+        let no_instances = Default::default();
+        let instances = self.float_instances(
+            lbw.map_or(&no_instances, |l| &l.vrrp_instance),
+            &scripts,
+            vrrp.as_ref().map(|v| {
+                (
+                    v.vrid,
+                    v.interface.clone().or_else(|| {
+                        lbw.and_then(|l| l.interface.as_ref())
+                            .map(|i| i.get_ref().clone())
+                    }),
+                )
+            }),
+            &services,
+        );
+        if let Some(l) = lbw {
+            self.floating_host_addresses(&l.vrrp_instance, hosts);
+        }
+        let no_groups = Default::default();
+        let sync_groups = self.sync_groups(
+            lbw.map_or(&no_groups, |l| &l.sync_group),
+            &instances,
+            vrrp.is_some(),
+        );
         LbView {
             services,
             interface: lbw
@@ -43,6 +90,9 @@ impl Validator {
                 )
             }),
             vrrp,
+            instances,
+            scripts,
+            sync_groups,
             max_checks: self.int(
                 &lbw.and_then(|l| l.max_checks.clone()),
                 64,

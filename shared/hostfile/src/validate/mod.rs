@@ -6,6 +6,7 @@
 
 mod dhcp;
 mod dns;
+mod float;
 mod hosts;
 mod hosts6;
 mod keys;
@@ -97,11 +98,12 @@ impl Validator {
             &services,
             &service_dns,
             &subnets,
+            &dhcp.subnets6,
             &server,
             &server_ips,
             &keys,
         );
-        let lb = self.lb(lbw, services);
+        let lb = self.lb(lbw, services, &hosts);
         Validated {
             domain,
             hosts,

@@ -1,0 +1,127 @@
+//! Floating addresses and tracking: every VRRP instance of the node (`[lb.vrrp]`, which holds
+//! the service VIPs, and each `[lb.vrrp-instance.NAME]`, which holds its own `addresses`), the
+//! tracked scripts and interfaces, sync groups and notify commands.
+//!
+//! One manager task owns it all: the instances' socket tasks report the states they enter,
+//! script runners and a link poll report what they see, and the pure decision
+//! ([`decide::effective`], [`decide::followers`]) says what each instance is told. A floating
+//! instance's addresses are added (and announced) on MASTER and removed otherwise; the
+//! `[lb.vrrp]` instance's role goes to the daemon loop, which carries the services. Commands
+//! (scripts, notify) run without a shell, bounded in time, in tasks of their own: nothing here
+//! waits on them.
+
+pub mod decide;
+mod run;
+
+use std::net::Ipv4Addr;
+
+use hostfile::{FloatInstance, LbView};
+use ipnet::Ipv4Net;
+
+use crate::vip::{self, Placement, VipError};
+use crate::vrrp::{self, Instance, Params, VrrpError};
+
+pub use run::{Float, InstanceStatus, LINK_POLL, NOTIFY_TIMEOUT, start};
+
+/// Why the floating instances cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum FloatError {
+    /// The `[lb.vrrp]` instance cannot start.
+    #[error(transparent)]
+    Vrrp(#[from] VrrpError),
+    /// A floating instance's interface is missing or has no address of its own.
+    #[error("vrrp-instance `{name}`: {why}")]
+    Instance {
+        /// The instance.
+        name: String,
+        /// What is wrong.
+        why: String,
+    },
+    /// Listing or changing addresses failed.
+    #[error(transparent)]
+    Vip(#[from] VipError),
+}
+
+/// Every address that floats on this node (service VIPs and instances' addresses): never a
+/// source address for adverts.
+fn floating(view: &LbView) -> Vec<Ipv4Addr> {
+    let mut v: Vec<Ipv4Addr> = crate::desired::managed_vips(view)
+        .iter()
+        .map(|p| p.addr)
+        .collect();
+    v.extend(
+        view.instances
+            .iter()
+            .flat_map(|i| i.addresses.iter().map(Ipv4Net::addr)),
+    );
+    v
+}
+
+/// Where floating instance `f` runs: its interface, and its source address there.
+pub fn locate(f: &FloatInstance, view: &LbView) -> Result<(Instance, Placement), FloatError> {
+    let err = |why: String| FloatError::Instance {
+        name: f.name.clone(),
+        why,
+    };
+    let Some(index) = vip::if_index(&f.interface) else {
+        return Err(err(format!(
+            "interface `{}` does not exist: fix `interface`",
+            f.interface
+        )));
+    };
+    let floating = floating(view);
+    let local = match f.source {
+        Some(s) => s,
+        None => runtime::netif::local_ipv4()
+            .map_err(VipError::List)?
+            .into_iter()
+            .find(|a| a.index == index && !floating.contains(&a.addr))
+            .map(|a| a.addr)
+            .ok_or_else(|| {
+                err(format!(
+                    "interface `{}` has no IPv4 address of its own to send VRRP from: add one, or set `source`",
+                    f.interface
+                ))
+            })?,
+    };
+    Ok((
+        Instance {
+            name: f.name.clone(),
+            iface: f.interface.clone(),
+            index,
+            params: Params {
+                vrid: f.vrid,
+                priority: f.priority,
+                preempt: f.preempt,
+                interval_cs: vrrp::interval_cs(f.interval),
+                local,
+                addrs: f.addresses.iter().map(Ipv4Net::addr).collect(),
+                peers: f.peers.clone(),
+            },
+        },
+        Placement {
+            iface: f.interface.clone(),
+            index,
+        },
+    ))
+}
+
+/// Checks, without changing anything, that every instance of `view` can run here.
+pub fn preflight(view: &LbView) -> Result<(), FloatError> {
+    if let Some(cfg) = &view.vrrp {
+        vrrp::locate(cfg, view)?;
+    }
+    for f in &view.instances {
+        locate(f, view)?;
+    }
+    Ok(())
+}
+
+/// True when the VRRP side of `a` and `b` differs (instances must restart).
+pub fn changed(a: &LbView, b: &LbView) -> bool {
+    a.vrrp != b.vrrp
+        || a.instances != b.instances
+        || a.scripts != b.scripts
+        || a.sync_groups != b.sync_groups
+        || crate::desired::managed_vips(a) != crate::desired::managed_vips(b)
+}

@@ -1,0 +1,96 @@
+//! Floating addresses: VRRP instances besides `[lb.vrrp]`, what they track, their sync groups
+//! and notify commands (keepalived's `vrrp_instance`, `vrrp_script`, `vrrp_sync_group`).
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use ipnet::Ipv4Net;
+use serde::Serialize;
+
+/// A tracked script or interface as an instance refers to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Track {
+    /// Script name (`[lb.vrrp-script.NAME]`) or interface name.
+    pub name: String,
+    /// keepalived's weight: > 0 added to the priority while it is up, < 0 subtracted while it
+    /// is down, 0 = the instance goes to FAULT while it is down.
+    pub weight: i32,
+}
+
+/// What an instance tracks.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Tracking {
+    /// `track-script`.
+    pub scripts: Vec<Track>,
+    /// `track-interface`: the link (carrier) of these interfaces.
+    pub interfaces: Vec<Track>,
+}
+
+/// Commands run on transitions (argv lists, no shell; bounded in time).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Notify {
+    /// On entering MASTER.
+    pub master: Option<Vec<String>>,
+    /// On entering BACKUP.
+    pub backup: Option<Vec<String>>,
+    /// On entering FAULT.
+    pub fault: Option<Vec<String>>,
+}
+
+/// `[lb.vrrp-script.NAME]` (keepalived's `vrrp_script`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TrackScript {
+    /// Its name.
+    pub name: String,
+    /// Program and arguments (with `shell = true`: `/bin/sh -c TEXT`).
+    pub argv: Vec<String>,
+    /// Time between runs.
+    pub interval: Duration,
+    /// A run longer than this is killed and counts as a failure.
+    pub timeout: Duration,
+    /// Default weight of instances tracking it.
+    pub weight: i32,
+    /// Successes in a row to count as up.
+    pub rise: u32,
+    /// Failures in a row to count as down.
+    pub fall: u32,
+}
+
+/// `[lb.vrrp-instance.NAME]`: addresses held by VRRP with no balanced service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FloatInstance {
+    /// Its name.
+    pub name: String,
+    /// Virtual router id (unique per interface).
+    pub vrid: u8,
+    /// Priority (1-255).
+    pub priority: u8,
+    /// Take over from a lower-priority master (`preempt = false` is keepalived's `nopreempt`).
+    pub preempt: bool,
+    /// Advertisement interval.
+    pub interval: Duration,
+    /// Interface VRRP runs on and the addresses go to.
+    pub interface: String,
+    /// The floating addresses with their prefix.
+    pub addresses: Vec<Ipv4Net>,
+    /// Unicast peers; empty = multicast.
+    pub peers: Vec<Ipv4Addr>,
+    /// Source address for adverts.
+    pub source: Option<Ipv4Addr>,
+    /// What it tracks.
+    pub tracking: Tracking,
+    /// Transition commands.
+    pub notify: Notify,
+}
+
+/// `[lb.sync-group.NAME]` (keepalived's `vrrp_sync_group`): instances that move together.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SyncGroup {
+    /// Its name.
+    pub name: String,
+    /// Member instances; `vrrp` names the `[lb.vrrp]` instance holding the service VIPs.
+    pub instances: Vec<String>,
+}
+
+/// The name of the `[lb.vrrp]` instance in sync groups.
+pub const SERVICE_INSTANCE: &str = "vrrp";
