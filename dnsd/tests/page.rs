@@ -222,6 +222,7 @@ fn the_page_shows_traffic_zones_updates_and_peers_in_chromium() {
 
     for (name, size) in [
         ("phone", "390,844"),
+        ("phone-full", "390,2600"),
         ("desktop", "1280,900"),
         ("desktop-full", "1280,1700"),
     ] {

@@ -40,10 +40,18 @@ pub struct Input<'a> {
     pub unix: u64,
 }
 
-/// A time since the epoch as RFC 3339 and how long ago.
-fn when(t: u64, unix: u64) -> String {
+/// A time since the epoch: how long ago, then (muted) as RFC 3339.
+fn when(t: u64, unix: u64) -> Markup {
     let at = humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(t));
-    format!("{at} ({} ago)", ago(unix.saturating_sub(t)))
+    html! { (ago(unix.saturating_sub(t))) " ago" br; span.muted.at { (at.to_string()) } }
+}
+
+/// [`when`], or a dash for never.
+fn when_or_dash(t: Option<u64>, unix: u64) -> Markup {
+    match t {
+        Some(t) => when(t, unix),
+        None => html! { ("–") },
+    }
 }
 
 fn ago(s: u64) -> String {
@@ -108,7 +116,7 @@ fn event(e: Option<&Event>, unix: u64) -> Markup {
             };
             html! {
                 span class=(class) { (e.outcome) } " " (e.zone) " serial " (e.serial)
-                br; span.muted { (when(e.time, unix)) }
+                br; (when(e.time, unix))
             }
         }
     }
@@ -174,12 +182,9 @@ pub fn main(i: &Input<'_>) -> Markup {
                 p.muted { "None kept: no update applied yet." }
             } @else {
                 div.scroll { table {
-                    thead { tr { th { "time" } th { "zone" } th { "key" } th { "serial" } th { "changes" } } }
+                    thead { tr { th { "time" } th { "changes" } th { "zone" } th { "key" } th { "serial" } } }
                     tbody { @for u in updates.iter().rev().take(UPDATES_SHOWN) { tr {
                         td { (when(u["time"].as_u64().unwrap_or(0), unix)) }
-                        td { (u["zone"].as_str().unwrap_or("?")) }
-                        td { (u["key"].as_str().unwrap_or("?")) }
-                        td { (u["from"]) " → " (u["serial"]) }
                         td.wrap.records {
                             @for r in u["removed"].as_array().into_iter().flatten() {
                                 span.bad { "− " } (r.as_str().unwrap_or("?")) br;
@@ -188,6 +193,9 @@ pub fn main(i: &Input<'_>) -> Markup {
                                 span.ok { "+ " } (r.as_str().unwrap_or("?")) br;
                             }
                         }
+                        td { (u["zone"].as_str().unwrap_or("?")) }
+                        td { (u["key"].as_str().unwrap_or("?")) }
+                        td { (u["from"]) " → " (u["serial"]) }
                     } } }
                 } }
             }
@@ -198,14 +206,14 @@ pub fn main(i: &Input<'_>) -> Markup {
                 p.muted { "None configured ([[dns.secondary]])." }
             } @else {
                 div.scroll { table {
-                    thead { tr { th { "address" } th { "NOTIFY" } th { "last NOTIFY" } th { "last transfer" } } }
+                    thead { tr { th { "address" } th { "last NOTIFY" } th { "last transfer" } th { "NOTIFY" } } }
                     tbody { @for s in &i.view.secondaries {
                         @let got = i.secondaries.get(&s.address.ip());
                         tr {
                             td { (s.address) }
-                            td { (if s.notify { "on" } else { "off" }) @if s.key.is_some() { " (TSIG)" } }
                             td { (event(got.and_then(|g| g.notify.as_ref()), unix)) }
                             td { (event(got.and_then(|g| g.transfer.as_ref()), unix)) }
+                            td { (if s.notify { "on" } else { "off" }) @if s.key.is_some() { " (TSIG)" } }
                         }
                     } }
                 } }
@@ -223,8 +231,8 @@ pub fn main(i: &Input<'_>) -> Markup {
                         tr {
                             td { (up) }
                             td { @if u.down() { b.bad { "failing" } } @else if u.last_ok.is_some() { b.ok { "answering" } } @else { span.muted { "not asked yet" } } }
-                            td { (u.last_ok.map_or_else(|| "–".to_owned(), |t| when(t, unix))) }
-                            td { (u.last_failure.map_or_else(|| "–".to_owned(), |t| when(t, unix))) }
+                            td { (when_or_dash(u.last_ok, unix)) }
+                            td { (when_or_dash(u.last_failure, unix)) }
                             td.num { (u.answers) }
                             td.num { (u.failures) }
                         }
