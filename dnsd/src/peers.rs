@@ -93,7 +93,7 @@ impl Peers {
     /// Records a finished NOTIFY round to `addr` (`acked`: the secondary answered).
     pub fn notified(&self, addr: IpAddr, zone: &str, serial: u32, acked: bool, now: u64) {
         let mut m = self.secondaries.lock().unwrap_or_else(|e| e.into_inner());
-        entry(&mut m, addr, Secondary::seen).notify = Some(Event {
+        entry(&mut m, addr.to_canonical(), Secondary::seen).notify = Some(Event {
             time: now,
             zone: zone.to_owned(),
             serial,
@@ -104,7 +104,7 @@ impl Peers {
     /// Records a transfer served to `addr` (`incremental`: IXFR from the journal).
     pub fn transferred(&self, addr: IpAddr, zone: &str, serial: u32, incremental: bool, now: u64) {
         let mut m = self.secondaries.lock().unwrap_or_else(|e| e.into_inner());
-        entry(&mut m, addr, Secondary::seen).transfer = Some(Event {
+        entry(&mut m, addr.to_canonical(), Secondary::seen).transfer = Some(Event {
             time: now,
             zone: zone.to_owned(),
             serial,
@@ -125,7 +125,7 @@ impl Peers {
         }
     }
 
-    /// The secondaries seen, by address.
+    /// The secondaries seen, by address (an IPv4-mapped IPv6 address as IPv4).
     pub fn secondaries(&self) -> BTreeMap<IpAddr, Secondary> {
         self.secondaries
             .lock()
@@ -157,6 +157,16 @@ mod tests {
         let n = got.notify.as_ref().unwrap();
         assert_eq!((n.time, n.serial, n.outcome), (110, 8, "acknowledged"));
         assert_eq!(got.transfer.as_ref().unwrap().outcome, "IXFR");
+        // A dual-stack socket's mapped address is the same secondary.
+        p.transferred(
+            "::ffff:192.168.1.1".parse().unwrap(),
+            "it-ishin.com.",
+            9,
+            false,
+            112,
+        );
+        assert_eq!(p.secondaries()[&s].transfer.as_ref().unwrap().serial, 9);
+        assert_eq!(p.secondaries().len(), 1);
 
         let up: SocketAddr = "192.168.1.1:53".parse().unwrap();
         p.upstream(up, true, 5);

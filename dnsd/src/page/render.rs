@@ -208,7 +208,7 @@ pub fn main(i: &Input<'_>) -> Markup {
                 div.scroll { table {
                     thead { tr { th { "address" } th { "last NOTIFY" } th { "last transfer" } th { "NOTIFY" } } }
                     tbody { @for s in &i.view.secondaries {
-                        @let got = i.secondaries.get(&s.address.ip());
+                        @let got = i.secondaries.get(&s.address.ip().to_canonical());
                         tr {
                             td { (s.address) }
                             td { (event(got.and_then(|g| g.notify.as_ref()), unix)) }
