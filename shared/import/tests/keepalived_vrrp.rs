@@ -208,3 +208,50 @@ fn a_refused_floating_instance_is_listed_at_its_line_and_its_group_member_goes()
     );
     assert_eq!(lb.sync_groups[0].instances, ["b"], "{toml}");
 }
+
+#[test]
+fn command_lines_become_argv_lists_or_shell_lines() {
+    // Quoted words inside the command stay one argument; unquoted words are one command; a
+    // quote left open, a pipe or a bare program name needs the shell.
+    let conf = "vrrp_instance VI_1 {\n  interface eth0\n  virtual_router_id 9\n  virtual_ipaddress {\n    10.0.0.9/24\n  }\n\
+                  notify_master \"/usr/bin/logger -t ka 'became master'\"\n\
+                  notify_backup /usr/local/bin/state.sh backup now\n\
+                  notify_fault \"/usr/bin/logger it's down\"\n}\n\
+                vrrp_script a {\n  script \"pidof haproxy\"\n}\n\
+                vrrp_script b {\n  script \"/usr/bin/pgrep haproxy | /usr/bin/grep -q .\"\n  weight 10 reverse\n}\n";
+    let i = import::import_keepalived(conf, Path::new("keepalived.conf")).unwrap();
+    let toml = i.to_toml();
+    let t = i.check().unwrap_or_else(|e| panic!("{e}\n{toml}"));
+    let lb = t.lb_view();
+    let v = &lb.instances[0];
+    assert_eq!(
+        v.notify.master,
+        argv(&["/usr/bin/logger", "-t", "ka", "became master"])
+    );
+    assert_eq!(
+        v.notify.backup,
+        argv(&["/usr/local/bin/state.sh", "backup", "now"])
+    );
+    assert_eq!(
+        v.notify.fault,
+        argv(&["/bin/sh", "-c", "/usr/bin/logger it's down"])
+    );
+    assert!(
+        toml.contains(
+            "# notify_fault (keepalived.conf:9) runs in /bin/sh -c: its quotes do not pair up"
+        ),
+        "{toml}"
+    );
+    let s = |n: &str| lb.scripts.iter().find(|s| s.name == n).unwrap();
+    assert_eq!(s("a").argv, ["/bin/sh", "-c", "pidof haproxy"]);
+    assert_eq!(
+        s("b").argv,
+        [
+            "/bin/sh",
+            "-c",
+            "/usr/bin/pgrep haproxy | /usr/bin/grep -q ."
+        ]
+    );
+    assert_eq!(s("b").weight, 10);
+    assert!(listed(&i, 16, "weight 10 reverse"), "{:#?}", i.unsupported);
+}
