@@ -28,6 +28,18 @@ fn secs_ms(n: &Node, what: &str) -> Result<u64, ImportError> {
     Ok((v * 1000.0).round() as u64)
 }
 
+/// Why an IPv6 address of a VRRP instance is listed rather than imported.
+const V6: &str = "an IPv6 address: lbd floats IPv4 addresses only; kept here as a comment, the rest of the file is imported";
+
+/// `2001:db8::1` (or keepalived's `[2001:db8::1]`, or with a `/prefix`).
+fn is_v6(s: &str) -> bool {
+    let s = s.split('/').next().unwrap_or(s);
+    s.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<std::net::Ipv6Addr>()
+        .is_ok()
+}
+
 fn ipv4(n: &Node, s: &str, what: &str) -> Result<Ipv4Addr, ImportError> {
     s.parse()
         .map_err(|_| n.src.error(format!("{what} `{s}` is not an IPv4 address")))
@@ -177,11 +189,18 @@ pub(crate) fn instance(n: &Node, raw: &mut Raw) -> Result<(), ImportError> {
                 c.plain_text(),
                 "the starting state follows from the priority (the highest becomes master)",
             )),
+            "unicast_src_ip" if c.arg(1).is_some_and(is_v6) => {
+                raw.unsupported.push(c.src.unsupported(c.plain_text(), V6));
+            }
             "unicast_src_ip" => {
                 v.source = Some(ipv4(c, c.arg(1).unwrap_or(""), "unicast_src_ip")?);
             }
             "unicast_peer" => {
                 for p in c.children() {
+                    if p.arg(0).is_some_and(is_v6) {
+                        raw.unsupported.push(p.src.unsupported(p.plain_text(), V6));
+                        continue;
+                    }
                     v.peers
                         .push(ipv4(p, p.arg(0).unwrap_or(""), "unicast_peer")?);
                 }
@@ -257,11 +276,8 @@ fn vip(a: &Node, raw: &mut Raw) -> Result<Option<RawVip>, ImportError> {
         Some((a2, p)) => (a2, Some(p)),
         None => (w, None),
     };
-    if addr.contains(':') {
-        raw.unsupported.push(a.src.unsupported(
-            a.plain_text(),
-            "IPv6 floating addresses are not supported (IPv4 only)",
-        ));
+    if is_v6(w) {
+        raw.unsupported.push(a.src.unsupported(a.plain_text(), V6));
         return Ok(None);
     }
     let prefix = match prefix {

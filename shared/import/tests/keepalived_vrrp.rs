@@ -255,3 +255,26 @@ fn command_lines_become_argv_lists_or_shell_lines() {
     assert_eq!(s("b").weight, 10);
     assert!(listed(&i, 16, "weight 10 reverse"), "{:#?}", i.unsupported);
 }
+
+#[test]
+fn ipv6_addresses_of_an_instance_are_listed_and_the_rest_imports() {
+    let conf = "vrrp_instance VI_6 {\n  interface eth0\n  virtual_router_id 60\n  unicast_src_ip fd00::2\n  unicast_peer {\n    fd00::3\n    10.0.0.3\n  }\n  virtual_ipaddress {\n    10.0.0.60/24\n    fd00::60/64\n    [fd00::61]\n  }\n}\n";
+    let i = import::import_keepalived(conf, Path::new("keepalived.conf")).unwrap();
+    let toml = i.to_toml();
+    let t = i.check().unwrap_or_else(|e| panic!("{e}\n{toml}"));
+    let v = &t.lb_view().instances[0];
+    assert_eq!(v.addresses, ["10.0.0.60/24".parse().unwrap()]);
+    assert_eq!(v.peers, ["10.0.0.3".parse::<std::net::Ipv4Addr>().unwrap()]);
+    for (line, needle) in [
+        (4, "fd00::2"),
+        (6, "fd00::3"),
+        (11, "fd00::60/64"),
+        (12, "[fd00::61]"),
+    ] {
+        assert!(
+            listed(&i, line, needle),
+            "{line} {needle}: {:#?}",
+            i.unsupported
+        );
+    }
+}
