@@ -56,7 +56,7 @@ pub fn run(args: &ImportArgs, fallback: Format) -> i32 {
     for f in &args.files {
         let format = match args.format {
             Some(fa) => fa.into(),
-            None => std::fs::read_to_string(f)
+            None => crate::source::read_lossy(f)
                 .ok()
                 .and_then(|t| Format::detect(f, &t))
                 .unwrap_or(fallback),

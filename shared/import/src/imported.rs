@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use hostfile::{ConfigError, HostTable};
 
 use crate::facts::Raw;
-use crate::source::{ImportError, ReadFn, Unsupported};
+use crate::source::{ImportError, ReadFn, Unsupported, read_lossy};
 use crate::{emit, isc, keepalived, resolve, verify, zone};
 
 /// The input formats.
@@ -49,7 +49,7 @@ impl Format {
 }
 
 fn read_fs(p: &Path) -> std::io::Result<String> {
-    std::fs::read_to_string(p)
+    read_lossy(p)
 }
 
 /// The result of importing one or several inputs: the host file, and what could not go into it.
@@ -162,7 +162,7 @@ pub fn import_file(
     path: &Path,
     origin: Option<&str>,
 ) -> Result<Imported, ImportError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ImportError::Read {
+    let text = read_lossy(path).map_err(|source| ImportError::Read {
         file: path.to_owned(),
         line: 0,
         path: path.to_owned(),

@@ -16,6 +16,7 @@ pub(crate) fn import(
     raw: &mut Raw,
 ) -> Result<(), ImportError> {
     let nodes = block::parse(text, file, read, &block::KEEPALIVED)?;
+    block::not_utf8(&nodes, true, &mut raw.unsupported);
     for n in &nodes {
         match n.keyword().as_str() {
             "vrrp_instance" => vrrp(n, raw)?,

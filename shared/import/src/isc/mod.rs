@@ -90,6 +90,7 @@ pub(crate) fn import(
     raw: &mut Raw,
 ) -> Result<(), ImportError> {
     let stmts = block::parse(text, file, read, &block::ISC)?;
+    block::not_utf8(&stmts, false, &mut raw.unsupported);
     let mut it = Interp {
         raw,
         subnets: Vec::new(),
