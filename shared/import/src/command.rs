@@ -88,6 +88,16 @@ pub fn run(args: &ImportArgs, fallback: Format) -> i32 {
     for g in &merged.guesses {
         eprintln!("{g}");
     }
+    let loud: Vec<_> = merged.warnings().collect();
+    if !loud.is_empty() {
+        eprintln!(
+            "WARNING: {} thing(s) the old configuration protected are weaker or off in the host file until you act:",
+            loud.len()
+        );
+        for u in loud {
+            eprintln!("  {u}");
+        }
+    }
     let text = merged.to_toml();
     let code = match merged.check() {
         Ok(_) => 0,

@@ -127,6 +127,7 @@ pub(crate) struct DCheck {
     pub(crate) kind: &'static str,
     pub(crate) path: Option<String>,
     pub(crate) expect: Option<String>,
+    pub(crate) host_header: Option<String>,
     pub(crate) port: Option<u16>,
     pub(crate) interval_ms: Option<u64>,
     pub(crate) timeout_ms: Option<u64>,
@@ -411,6 +412,9 @@ pub(crate) fn render(d: &Doc) -> String {
             }
             if let Some(e) = &c.expect {
                 parts.push(format!("expect = {}", q(e)));
+            }
+            if let Some(h) = &c.host_header {
+                parts.push(format!("host-header = {}", q(h)));
             }
             if let Some(p) = c.port {
                 parts.push(format!("port = {p}"));

@@ -127,8 +127,13 @@ pub(crate) enum CheckType {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct RawCheck {
     pub(crate) kind: CheckType,
+    /// keepalived's SSL_GET, imported as a TCP connect check on the same port.
+    pub(crate) tls: bool,
     pub(crate) path: Option<String>,
-    pub(crate) status: Option<u16>,
+    /// The accepted statuses: one range (several `status_code` values are joined into one).
+    pub(crate) status: Option<(u16, u16)>,
+    /// `virtualhost` of the check (or of its url).
+    pub(crate) host: Option<String>,
     pub(crate) timeout_ms: Option<u64>,
     pub(crate) port: Option<u16>,
     pub(crate) retry: Option<u32>,
@@ -151,6 +156,8 @@ pub(crate) struct RawService {
     pub(crate) sorry: Option<SocketAddrV4>,
     pub(crate) quorum: Option<u32>,
     pub(crate) interval_ms: Option<u64>,
+    /// `virtualhost` of the virtual server: the Host header of its HTTP checks.
+    pub(crate) virtualhost: Option<String>,
     pub(crate) reals: Vec<RawReal>,
     pub(crate) src: Src,
 }

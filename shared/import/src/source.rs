@@ -139,6 +139,11 @@ pub(crate) fn include_path(from: &Path, target: &str) -> PathBuf {
     }
 }
 
+/// Starts the reason of an entry that weakens or disables a security property (a health check, a
+/// signature): such entries are repeated at the end of the import's output, see
+/// [`crate::Imported::warnings`].
+pub(crate) const LOUD: &str = "WARNING: ";
+
 /// Reads an include, refusing loops and excessive depth.
 pub(crate) fn read_include(
     read: ReadFn<'_>,

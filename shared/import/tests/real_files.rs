@@ -100,3 +100,123 @@ fn the_import_command_takes_a_latin1_dhcpd_conf() {
     HostTable::from_toml(&text).unwrap();
     assert!(text.contains("\"192.168.50.0/24\""), "{text}");
 }
+
+// ------------------------------------------------------------------ 2-5. keepalived 2.x
+
+fn service(t: &HostTable, vip: &str, port: u16) -> hostfile::VirtualService {
+    let v = t.lb_view();
+    v.services
+        .iter()
+        .find(|s| s.vip.to_string() == vip && s.port == port)
+        .unwrap_or_else(|| panic!("no service {vip}:{port}: {:?}", v.services))
+        .clone()
+}
+
+#[test]
+fn status_code_ranges_map_to_expect_and_a_gap_is_said_loudly() {
+    let i = file(Format::Keepalived, "keepalived-2x.conf");
+    let t = valid(&i);
+    let s = service(&t, "192.168.200.16", 80);
+    let hostfile::CheckKind::Http { path, expect, .. } = &s.check.kind else {
+        panic!("{:?}", s.check)
+    };
+    assert_eq!(path, "/healthz");
+    // 200-299 400-499: one range holding both, so every backend keepalived passed still passes.
+    assert_eq!(*expect, (200, 499));
+    let l = at(&i, "keepalived-2x.conf", 32);
+    assert!(
+        l.iter()
+            .any(|u| u.reason.starts_with("WARNING: ") && u.reason.contains("300-399")),
+        "{:#?}",
+        i.unsupported
+    );
+    // 200 204: one range too, 201-203 named.
+    let s = service(&t, "192.168.200.16", 8080);
+    let hostfile::CheckKind::Http { expect, .. } = &s.check.kind else {
+        panic!("{:?}", s.check)
+    };
+    assert_eq!(*expect, (200, 204));
+}
+
+#[test]
+fn virtualhost_becomes_the_checks_host_header() {
+    let i = file(Format::Keepalived, "keepalived-2x.conf");
+    let t = valid(&i);
+    // On the virtual_server: every HTTP check of it.
+    let s = service(&t, "192.168.200.16", 80);
+    let hostfile::CheckKind::Http { host, .. } = &s.check.kind else {
+        panic!("{:?}", s.check)
+    };
+    assert_eq!(host.as_deref(), Some("www.example.com"));
+    // In the HTTP_GET block.
+    let s = service(&t, "192.168.200.16", 8080);
+    let hostfile::CheckKind::Http { host, .. } = &s.check.kind else {
+        panic!("{:?}", s.check)
+    };
+    assert_eq!(host.as_deref(), Some("admin.example.com"));
+    assert!(
+        !i.unsupported
+            .iter()
+            .any(|u| u.construct.contains("virtualhost")),
+        "{:#?}",
+        i.unsupported
+    );
+}
+
+#[test]
+fn ssl_get_becomes_a_tcp_check_on_the_same_port_and_says_so_loudly() {
+    let i = file(Format::Keepalived, "keepalived-2x.conf");
+    let t = valid(&i);
+    let s = service(&t, "192.168.200.17", 443);
+    assert_eq!(s.check.kind, hostfile::CheckKind::Tcp, "{:?}", s.check);
+    assert_eq!(s.check.port, None, "the backend's own port, 443");
+    assert!(
+        s.backends.iter().all(|b| b.addr.port() == 443),
+        "{:?}",
+        s.backends
+    );
+    // Loud: listed at the SSL_GET line, among the warnings, and next to the service.
+    let w: Vec<_> = i.warnings().collect();
+    assert!(
+        w.iter()
+            .any(|u| u.line == 61 && u.construct.contains("SSL_GET")),
+        "{w:#?}"
+    );
+    let toml = i.to_toml();
+    let note = toml
+        .find("# WARNING: keepalived checked these backends with SSL_GET")
+        .expect("a note at the service");
+    assert!(
+        toml[note..].lines().find(|l| l.starts_with('['))
+            == Some("[service.vs-192-168-200-17-443]"),
+        "{toml}"
+    );
+}
+
+#[test]
+fn an_ipv6_virtual_server_is_listed_and_the_rest_imported() {
+    let i = file(Format::Keepalived, "keepalived-2x.conf");
+    let t = valid(&i);
+    assert_eq!(t.lb_view().services.len(), 3, "{}", i.to_toml());
+    let v6 = at(&i, "keepalived-2x.conf", 85);
+    assert!(
+        v6.iter().any(|u| u
+            .construct
+            .starts_with("virtual_server 2001:db8:200::16 80")
+            && u.reason.contains("IPv6")),
+        "{:#?}",
+        i.unsupported
+    );
+    // The IPv6 VIP of the VRRP instance too, and it is kept in the file as a comment.
+    assert!(
+        !at(&i, "keepalived-2x.conf", 16).is_empty(),
+        "{:#?}",
+        i.unsupported
+    );
+    assert!(
+        i.to_toml()
+            .contains("keepalived-2x.conf:85: not imported: virtual_server 2001:db8:200::16 80"),
+        "{}",
+        i.to_toml()
+    );
+}
