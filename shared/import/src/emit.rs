@@ -17,6 +17,8 @@ pub(crate) struct Doc {
     pub(crate) hosts: Vec<DHost>,
     pub(crate) services: Vec<DService>,
     pub(crate) keys: Vec<DKey>,
+    /// Keys the host file cannot take (hmac-md5): written commented out, to be replaced.
+    pub(crate) old_keys: Vec<DKey>,
     pub(crate) ping_check: Option<bool>,
     pub(crate) ddns: Option<DDdns>,
     pub(crate) dns: DDns,
@@ -173,6 +175,8 @@ pub(crate) struct DDdns {
     pub(crate) server: String,
     pub(crate) key: Option<String>,
     pub(crate) ttl: Option<u64>,
+    /// Why it is written commented out (no usable key: updates are never made unsigned).
+    pub(crate) disabled: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -432,7 +436,7 @@ pub(crate) fn render(d: &Doc) -> String {
         }
     }
 
-    if !d.keys.is_empty() {
+    if !d.keys.is_empty() || !d.old_keys.is_empty() {
         o.push_str("\n# ---------------------------------------------------------------- keys\n");
     }
     for k in &d.keys {
@@ -441,6 +445,13 @@ pub(crate) fn render(d: &Doc) -> String {
         let _ = writeln!(o, "[key.{}]", key(&k.name));
         kv(&mut o, "algorithm", q(&k.algorithm));
         kv(&mut o, "secret", q(&k.secret));
+    }
+    for k in &d.old_keys {
+        o.push('\n');
+        comments(&mut o, std::slice::from_ref(&k.note));
+        let _ = writeln!(o, "# [key.{}]", key(&k.name));
+        let _ = writeln!(o, "# algorithm = {}", q(&k.algorithm));
+        let _ = writeln!(o, "# secret = {}", q(&k.secret));
     }
 
     let dns = &d.dns;
@@ -470,7 +481,13 @@ pub(crate) fn render(d: &Doc) -> String {
             if let Some(t) = dd.ttl {
                 parts.push(format!("ttl = {}", q(&dur(t))));
             }
-            kv(&mut o, "ddns", format!("{{ {} }}", parts.join(", ")));
+            match &dd.disabled {
+                None => kv(&mut o, "ddns", format!("{{ {} }}", parts.join(", "))),
+                Some(why) => {
+                    comments(&mut o, std::slice::from_ref(why));
+                    let _ = writeln!(o, "# ddns = {{ {} }}", parts.join(", "));
+                }
+            }
         }
     }
     if has_dns {

@@ -110,9 +110,16 @@ pub(crate) struct RawKey {
     pub(crate) src: Src,
 }
 
+/// A DDNS zone's primary: an address, or a host name to find among the imported hosts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Primary {
+    Ip(IpAddr),
+    Name(String),
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct RawDdns {
-    pub(crate) server: Ipv4Addr,
+    pub(crate) server: Primary,
     pub(crate) key: Option<String>,
     pub(crate) ttl: Option<u64>,
     pub(crate) src: Src,
@@ -185,8 +192,9 @@ pub(crate) struct RawVip {
 /// Everything the parsers learnt, before anything is decided.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Raw {
-    /// Domain candidates: (name without trailing dot, where, strength: 2 = forward zone, 1 = DHCP).
-    pub(crate) domains: Vec<(String, Src, u8)>,
+    /// Domain candidates: (name without trailing dot, where, strength: 2 = forward zone, 1 = DHCP,
+    /// what named it). Of equal strength, the first wins.
+    pub(crate) domains: Vec<(String, Src, u8, &'static str)>,
     /// Default TTL ($TTL or the SOA's).
     pub(crate) ttl: Option<(u32, Src)>,
     pub(crate) subnets: Vec<RawSubnet>,

@@ -140,7 +140,7 @@ fn record(r: &Record, raw: &mut Raw, seen_soa: &mut bool) -> Result<(), ImportEr
             }
             if !owner.ends_with(".arpa.") {
                 raw.domains
-                    .push((owner.trim_end_matches('.').to_owned(), src.clone(), 2));
+                    .push((owner.trim_end_matches('.').to_owned(), src.clone(), 2, "the zone's SOA"));
             } else if let Some(net) = reverse_net(&owner) {
                 raw.net_hints
                     .push((net, src.clone(), format!("from the reverse zone {owner}")));

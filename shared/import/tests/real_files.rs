@@ -220,3 +220,187 @@ fn an_ipv6_virtual_server_is_listed_and_the_rest_imported() {
         i.to_toml()
     );
 }
+
+// ------------------------------------------------------------------ 6-9. dhcpd.conf with DDNS
+
+#[test]
+fn two_hosts_with_one_mac_keep_the_first_and_list_the_second() {
+    let i = file(Format::IscDhcpd, "dhcpd-ddns.conf");
+    let t = valid(&i);
+    let v = t.dhcp_view();
+    let nas: Vec<_> = v
+        .reservations
+        .iter()
+        .filter(|r| r.mac.is_some_and(|m| m.to_string() == "00:11:32:aa:bb:cc"))
+        .collect();
+    assert_eq!(nas.len(), 1, "{:?}", v.reservations);
+    assert_eq!(
+        (nas[0].hostname.as_str(), nas[0].ip.to_string().as_str()),
+        ("nas", "192.168.1.10")
+    );
+    // Nothing merged: nas has one address and nas-backup's name is nowhere.
+    assert!(!i.to_toml().contains("192.168.1.11\""), "{}", i.to_toml());
+    assert!(!i.to_toml().contains("[host.nas-backup]"));
+    let l = at(&i, "dhcpd-ddns.conf", 46);
+    assert!(
+        l.iter().any(|u| u.construct == "host nas-backup"
+            && u.reason.contains("already reserved for host `nas`")
+            && u.reason.contains("dhcpd-ddns.conf:40")),
+        "{:#?}",
+        i.unsupported
+    );
+}
+
+#[test]
+fn a_zone_primary_given_as_a_host_name_is_found_among_the_hosts() {
+    // With a key the host file takes, the update settings are live and point at ns1's address.
+    let conf = std::fs::read_to_string(sample("dhcpd-ddns.conf"))
+        .unwrap()
+        .replace("hmac-md5", "hmac-sha256")
+        .replace(
+            "7nSgfYxOPxXJ4fIxMmAH1w==",
+            "bGFuc3VpdGUtZXhhbXBsZS1rZXktY2hhbmdlLW1lLW5vdw==",
+        );
+    let i = import::import_isc_dhcpd(&conf, &sample("dhcpd-ddns.conf")).unwrap();
+    let t = valid(&i);
+    let dd = t.dhcp_view().ddns.clone().expect("ddns imported");
+    assert_eq!(dd.server.to_string(), "192.168.1.2:53");
+    assert_eq!(dd.key.expect("signed").name, "rndc-key");
+    assert!(
+        i.to_toml()
+            .contains("ns1.home.example.net is 192.168.1.2 (host ns1)")
+    );
+    assert_eq!(i.warnings().count(), 0, "{:#?}", i.unsupported);
+    // A name no imported file gives an address: listed, and the setting kept as a comment.
+    let conf = "ddns-update-style standard;\n\
+                key k { algorithm hmac-sha256; secret \"bGFuc3VpdGUtZXhhbXBsZS1rZXktY2hhbmdlLW1lLW5vdw==\"; }\n\
+                zone example.org. { primary ns.elsewhere.org; key k; }\n\
+                subnet 10.0.0.0 netmask 255.255.255.0 { }\n";
+    let i = import::import_isc_dhcpd(conf, std::path::Path::new("dhcpd.conf")).unwrap();
+    let t = valid(&i);
+    assert!(t.dhcp_view().ddns.is_none());
+    assert!(
+        i.unsupported
+            .iter()
+            .any(|u| u.line == 3 && u.construct == "primary ns.elsewhere.org"),
+        "{:#?}",
+        i.unsupported
+    );
+    assert!(
+        i.to_toml()
+            .contains("# ddns = { server = \"ns.elsewhere.org\", key = \"k\" }"),
+        "{}",
+        i.to_toml()
+    );
+}
+
+#[test]
+fn an_hmac_md5_key_never_turns_into_unsigned_updates() {
+    let i = file(Format::IscDhcpd, "dhcpd-ddns.conf");
+    let t = valid(&i);
+    // No live update settings, no unsigned ones: the key and ddns are written commented out.
+    assert!(t.dhcp_view().ddns.is_none(), "{}", i.to_toml());
+    assert!(t.dns_view().update_keys.is_empty());
+    let toml = i.to_toml();
+    assert!(
+        toml.contains("# [key.rndc-key]\n# algorithm = \"hmac-md5\"\n"),
+        "{toml}"
+    );
+    assert!(
+        toml.contains("# ddns = { server = \"192.168.1.2\", key = \"rndc-key\" }"),
+        "{toml}"
+    );
+    // Loudly: at the key's line, among the warnings.
+    let w: Vec<_> = i.warnings().collect();
+    assert!(
+        w.iter().any(|u| u.line == 13
+            && u.reason.contains("hmac-md5")
+            && u.reason.contains("NOT sent")),
+        "{w:#?}"
+    );
+    // A zone without any key: dhcpd.conf sent unsigned updates; the import does not.
+    let conf = "ddns-update-style interim;\n\
+                zone example.org. { primary 10.0.0.1; }\n\
+                subnet 10.0.0.0 netmask 255.255.255.0 { }\n";
+    let i = import::import_isc_dhcpd(conf, std::path::Path::new("dhcpd.conf")).unwrap();
+    assert!(valid(&i).dhcp_view().ddns.is_none());
+    assert!(
+        i.warnings()
+            .any(|u| u.line == 2 && u.reason.contains("unsigned"))
+    );
+    assert!(i.to_toml().contains("# ddns = { server = \"10.0.0.1\" }"));
+}
+
+#[test]
+fn the_domain_comes_from_the_subnet_ddns_domainname_or_the_zone_not_lan() {
+    // The only subnet names it.
+    let i = file(Format::IscDhcpd, "dhcpd-ddns.conf");
+    assert_eq!(i.domain(), "home.example.net");
+    assert!(
+        i.guesses.iter().all(|g| !g.contains("\"lan\"")),
+        "{:?}",
+        i.guesses
+    );
+    let dom = |conf: &str| {
+        let i = import::import_isc_dhcpd(conf, std::path::Path::new("dhcpd.conf")).unwrap();
+        valid(&i);
+        i.domain().to_owned()
+    };
+    assert_eq!(
+        dom("subnet 10.0.0.0 netmask 255.255.255.0 { option domain-name \"office.example.com\"; }"),
+        "office.example.com"
+    );
+    // Only ddns-domainname.
+    assert_eq!(
+        dom(
+            "ddns-update-style none;\nddns-domainname \"lab.example.org\";\nsubnet 10.0.0.0 netmask 255.255.255.0 { }"
+        ),
+        "lab.example.org"
+    );
+    // Only the update zone.
+    assert_eq!(
+        dom(
+            "ddns-update-style none;\nzone lab.example.org. { primary 10.0.0.1; }\nzone 0.0.10.in-addr.arpa. { primary 10.0.0.1; }\nsubnet 10.0.0.0 netmask 255.255.255.0 { }"
+        ),
+        "lab.example.org"
+    );
+    // Global option domain-name first, as before.
+    assert_eq!(
+        dom(
+            "option domain-name \"a.example\";\nddns-domainname \"b.example\";\nsubnet 10.0.0.0 netmask 255.255.255.0 { }"
+        ),
+        "a.example"
+    );
+}
+
+// ------------------------------------------------------------------ 10. loopback records
+
+#[test]
+fn localhost_records_are_skipped_not_made_a_subnet_on_lo() {
+    let i = file(Format::Zone, "db.home.example.net");
+    let t = valid(&i);
+    let v = t.dhcp_view();
+    assert!(
+        v.subnets
+            .iter()
+            .all(|s| !s.network.to_string().starts_with("127.")),
+        "{}",
+        i.to_toml()
+    );
+    assert!(!i.to_toml().contains("[host.localhost]"), "{}", i.to_toml());
+    for line in [13, 14] {
+        assert!(
+            at(&i, "db.home.example.net", line)
+                .iter()
+                .any(|u| u.reason.starts_with("skipped: a loopback")),
+            "{line}: {:#?}",
+            i.unsupported
+        );
+    }
+    assert!(i.to_toml().contains("[host.nas]"));
+    // Merged with the dhcpd.conf: still no lo subnet, and the zone's domain.
+    let m = import::merge(vec![i, file(Format::IscDhcpd, "dhcpd-ddns.conf")]);
+    let t = valid(&m);
+    assert_eq!(t.domain, "home.example.net");
+    assert_eq!(t.dhcp_view().subnets.len(), 1, "{}", m.to_toml());
+}

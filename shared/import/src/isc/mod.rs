@@ -10,9 +10,10 @@ use std::sync::Arc;
 use ipnet::Ipv4Net;
 
 use crate::block::{self, Stmt};
-use crate::facts::{Raw, RawDdns, RawOpt, RawPool, RawSubnet, mask_prefix};
+use crate::facts::{Raw, RawOpt, RawPool, RawSubnet, mask_prefix};
 use crate::source::{ImportError, ReadFn, Src};
 
+mod ddns;
 mod hosts;
 mod options;
 
@@ -80,7 +81,8 @@ struct Interp<'r> {
     ranges: Vec<PendingRange>,
     ddns_style: Option<(String, Src)>,
     ddns_ttl: Option<u64>,
-    zones: Vec<(Ipv4Addr, Option<String>, Src)>,
+    zones: Vec<ddns::Zone>,
+    ddns_domain: Option<(String, Src)>,
 }
 
 pub(crate) fn import(
@@ -98,6 +100,7 @@ pub(crate) fn import(
         ddns_style: None,
         ddns_ttl: None,
         zones: Vec::new(),
+        ddns_domain: None,
     };
     let mut global = Scope::default();
     it.block(&stmts, &mut global, Ctx::Global)?;
@@ -165,6 +168,14 @@ impl Interp<'_> {
             "ddns-updates" if ctx == Ctx::Global => {
                 if v.get(1).is_some_and(|w| w.eq_ignore_ascii_case("off") || w == "false") {
                     self.ddns_style = Some(("none".into(), s.clone()));
+                }
+            }
+            "ddns-domainname" => {
+                let d = v
+                    .get(1)
+                    .ok_or_else(|| s.error("ddns-domainname needs a domain in quotes"))?;
+                if self.ddns_domain.is_none() {
+                    self.ddns_domain = Some((d.trim_end_matches('.').to_ascii_lowercase(), s.clone()));
                 }
             }
             "ddns-ttl" if ctx == Ctx::Global => {
@@ -354,30 +365,7 @@ impl Interp<'_> {
             }
             "host" => self.host(st, scope)?,
             "key" => self.key(st)?,
-            "zone" => {
-                let mut primary = None;
-                let mut key = None;
-                for z in block {
-                    let zv = z.values();
-                    match z.keyword().as_str() {
-                        "primary" | "primary6" => {
-                            if let Some(a) = zv.get(1) {
-                                primary = Some(ip(&z.src, a, "zone primary")?);
-                            }
-                        }
-                        "key" => {
-                            key = zv
-                                .get(1)
-                                .map(|k| k.trim_end_matches('.').to_ascii_lowercase())
-                        }
-                        _ => self.unsupported(z, "not part of a zone's update settings"),
-                    }
-                }
-                match primary {
-                    Some(p) => self.zones.push((p, key, s.clone())),
-                    None => self.unsupported(st, "zone without a primary address"),
-                }
-            }
+            "zone" => self.zone(st)?,
             "subnet6" => self.unsupported(st, "DHCPv6 is not served by dhcpd (IPv4 only)"),
             "class" | "subclass" => {
                 self.unsupported(st, "client classes have no host-file equivalent")
@@ -430,14 +418,16 @@ impl Interp<'_> {
     }
 
     fn finish(mut self, global: &Scope) -> Result<(), ImportError> {
-        if let Some(d) = &global.domain {
-            let src = self
-                .subnets
-                .first()
-                .and_then(|s| s.0.src.clone())
-                .unwrap_or_else(|| Src::new(&Arc::from(Path::new("dhcpd.conf")), 0));
-            self.raw.domains.push((d.clone(), src, 1));
-        }
+        let global_domain = global.domain.clone().map(|d| {
+            let src = global.srcs.get("domain").cloned().unwrap_or_else(|| {
+                self.subnets
+                    .first()
+                    .and_then(|s| s.0.src.clone())
+                    .unwrap_or_else(|| Src::new(&Arc::from(Path::new("dhcpd.conf")), 0))
+            });
+            (d, src)
+        });
+        self.domain_candidates(global_domain);
         for r in std::mem::take(&mut self.ranges) {
             let idx = r.subnet.or_else(|| {
                 self.subnets
@@ -478,32 +468,7 @@ impl Interp<'_> {
             sub.key_srcs = sc.srcs;
             self.raw.subnets.push(sub);
         }
-        // Dynamic DNS: ISC sends updates only with a style other than none and zone primaries.
-        match &self.ddns_style {
-            Some((style, src)) if style != "none" => {
-                if let Some((server, key, zsrc)) = self.zones.first().cloned() {
-                    self.raw.ddns = Some(RawDdns {
-                        server,
-                        key,
-                        ttl: self.ddns_ttl,
-                        src: zsrc,
-                    });
-                } else {
-                    self.raw.unsupported.push(src.unsupported(
-                        format!("ddns-update-style {style}"),
-                        "no zone block names a primary server; set [dhcp] ddns = { server = \"ADDRESS\" } by hand",
-                    ));
-                }
-            }
-            _ => {
-                for (_, _, zsrc) in &self.zones {
-                    self.raw.unsupported.push(zsrc.unsupported(
-                        "zone { primary ... }",
-                        "dynamic DNS updates are off (ddns-update-style none)",
-                    ));
-                }
-            }
-        }
+        self.finish_ddns();
         Ok(())
     }
 }

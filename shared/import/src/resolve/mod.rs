@@ -20,6 +20,7 @@
 //!   comes from rather than at the NS record.
 
 mod daemons;
+mod ddns;
 mod hosts;
 mod services;
 mod state;
@@ -39,19 +40,22 @@ pub(crate) fn resolve(raw: &Raw) -> (Doc, Vec<Unsupported>, Vec<String>) {
     let mut doc = Doc::default();
     let mut guesses = Vec::new();
     // Domain: a forward zone's name wins over dhcpd's domain-name.
-    let mut cands: Vec<&(String, Src, u8)> = raw.domains.iter().collect();
+    let mut cands: Vec<&(String, Src, u8, &str)> = raw.domains.iter().collect();
     cands.sort_by_key(|c| std::cmp::Reverse(c.2));
+    let mut un = Vec::new();
     let dom = match cands.iter().find(|c| is_dns_name(&c.0)) {
         Some(c) => {
-            doc.domain_note = Some(format!(
-                "from {} ({})",
-                if c.2 == 2 {
-                    "the zone's SOA"
-                } else {
-                    "option domain-name"
-                },
-                c.1
-            ));
+            doc.domain_note = Some(format!("from {} ({})", c.3, c.1));
+            // dhcpd.conf's update domain, when another wins: updates go to the host file's.
+            for o in cands
+                .iter()
+                .filter(|o| o.3 == "ddns-domainname" && o.0 != c.0)
+            {
+                un.push(o.1.unsupported(
+                    format!("ddns-domainname \"{}\"", o.0),
+                    format!("dynamic DNS updates go to the host file's domain, {}", c.0),
+                ));
+            }
             c.0.clone()
         }
         None if !raw.ptrs.is_empty() => {
@@ -92,7 +96,7 @@ pub(crate) fn resolve(raw: &Raw) -> (Doc, Vec<Unsupported>, Vec<String>) {
         raw,
         dom_abs: format!("{dom}."),
         dom,
-        un: Vec::new(),
+        un,
         guesses,
         subnets: Vec::new(),
         hosts: Vec::new(),
