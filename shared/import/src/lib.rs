@@ -21,6 +21,7 @@
 
 mod block;
 pub mod command;
+mod doc;
 mod emit;
 mod facts;
 mod imported;

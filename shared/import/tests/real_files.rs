@@ -404,3 +404,74 @@ fn localhost_records_are_skipped_not_made_a_subnet_on_lo() {
     assert_eq!(t.domain, "home.example.net");
     assert_eq!(t.dhcp_view().subnets.len(), 1, "{}", m.to_toml());
 }
+
+// ------------------------------------------------------------------ issue 17: dhcpd6.conf, ip6.arpa
+
+#[test]
+fn dhcpd6_conf_imports_subnet6_range6_prefix6_and_ipv6_reservations() {
+    let zone6 = import::import_file(
+        Format::Zone,
+        &sample("db.fd00-1.ip6.arpa"),
+        Some("0.0.0.0.0.0.0.0.1.0.0.0.0.0.d.f.ip6.arpa"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let m = import::merge(vec![
+        file(Format::IscDhcpd, "dhcpd-ddns.conf"),
+        file(Format::Zone, "db.home.example.net"),
+        file(Format::IscDhcpd, "dhcpd6.conf"),
+        zone6,
+    ]);
+    let t = valid(&m);
+    let v = t.dhcp_view();
+    assert_eq!(v.subnets6.len(), 1, "{}", m.to_toml());
+    let s = &v.subnets6[0];
+    assert_eq!(s.network.to_string(), "fd00:1::/64");
+    assert_eq!(s.pools.len(), 1, "the temporary range6 is listed, not kept");
+    assert_eq!(s.pools[0].range.start.to_string(), "fd00:1::1000");
+    assert_eq!(s.pools[0].range.end.to_string(), "fd00:1::1fff");
+    assert_eq!(s.pd_pools.len(), 1);
+    assert_eq!(s.pd_pools[0].prefix.to_string(), "fd00:1000::/48");
+    assert_eq!(s.pd_pools[0].delegated_len, 56);
+    assert_eq!(
+        (
+            s.preferred.as_secs(),
+            s.valid.as_secs(),
+            s.t1.as_secs(),
+            s.t2.as_secs()
+        ),
+        (604_800, 2_592_000, 3600, 7200)
+    );
+    assert_eq!(s.dns, ["fd00:1::2".parse::<std::net::Ipv6Addr>().unwrap()]);
+    assert_eq!(s.search, ["home.example.net"]);
+    assert!(!s.ra, "ISC dhcpd sent no router advertisements");
+    // Reservations joined to the IPv4 hosts: nas by name (DUID), ns1 by MAC.
+    let r6 = |n: &str| {
+        v.reservations6
+            .iter()
+            .find(|r| r.hostname == n)
+            .unwrap_or_else(|| panic!("{n}: {:?}\n{}", v.reservations6, m.to_toml()))
+    };
+    assert_eq!(r6("nas").ip.to_string(), "fd00:1::10");
+    assert_eq!(r6("nas").duid.as_ref().map(Vec::len), Some(14));
+    assert_eq!(r6("ns1").ip.to_string(), "fd00:1::2");
+    // What the host file cannot hold, with file:line.
+    assert!(
+        !at(&m, "dhcpd6.conf", 31).is_empty(),
+        "{:#?}",
+        m.unsupported
+    ); // IPv6-only host
+    assert!(
+        !at(&m, "dhcpd6.conf", 40).is_empty(),
+        "{:#?}",
+        m.unsupported
+    ); // temporary
+    // The ip6.arpa PTRs agree with the hosts' ipv6 addresses; dnsd does not serve them yet.
+    for line in [7, 8] {
+        let l = at(&m, "db.fd00-1.ip6.arpa", line);
+        assert!(
+            l.iter().any(|u| u.reason.contains("as the PTR says")),
+            "{line}: {:#?}",
+            m.unsupported
+        );
+    }
+}

@@ -16,6 +16,7 @@ use crate::source::{ImportError, ReadFn, Src};
 mod ddns;
 mod hosts;
 mod options;
+mod v6;
 
 use options::{IP_OPTIONS, extra_option, ip, numeric};
 
@@ -83,6 +84,7 @@ struct Interp<'r> {
     ddns_ttl: Option<u64>,
     zones: Vec<ddns::Zone>,
     ddns_domain: Option<(String, Src)>,
+    global6: v6::Global6,
 }
 
 pub(crate) fn import(
@@ -101,6 +103,7 @@ pub(crate) fn import(
         ddns_ttl: None,
         zones: Vec::new(),
         ddns_domain: None,
+        global6: v6::Global6::default(),
     };
     let mut global = Scope::default();
     it.block(&stmts, &mut global, Ctx::Global)?;
@@ -190,9 +193,13 @@ impl Interp<'_> {
                 st,
                 "only meaningful inside a `host` block",
             ),
-            "range6" | "prefix6" | "fixed-address6" | "fixed-prefix6" => {
-                self.unsupported(st, "DHCPv6 is not served by dhcpd (IPv4 only)")
+            "preferred-lifetime" if ctx == Ctx::Global => {
+                self.global6.preferred = Some(number(s, v.get(1), "preferred-lifetime")?);
             }
+            "range6" | "prefix6" | "fixed-address6" | "fixed-prefix6" => self.unsupported(
+                st,
+                "only meaningful inside a `subnet6` (range6, prefix6) or a `host` (fixed-address6)",
+            ),
             "log-facility" => self.unsupported(
                 st,
                 "the suite logs to the journal (stderr); choose the facility in the systemd unit",
@@ -215,6 +222,12 @@ impl Interp<'_> {
     }
 
     fn option(&mut self, st: &Stmt, scope: &mut Scope) -> Result<(), ImportError> {
+        let mut g = std::mem::take(&mut self.global6);
+        let was6 = self.option6(st, &mut g);
+        self.global6 = g;
+        if was6? {
+            return Ok(());
+        }
         let v = st.values();
         let s = &st.src;
         let name = v.get(1).map(|n| n.to_ascii_lowercase()).unwrap_or_default();
@@ -366,7 +379,7 @@ impl Interp<'_> {
             "host" => self.host(st, scope)?,
             "key" => self.key(st)?,
             "zone" => self.zone(st)?,
-            "subnet6" => self.unsupported(st, "DHCPv6 is not served by dhcpd (IPv4 only)"),
+            "subnet6" => self.subnet6(st, scope)?,
             "class" | "subclass" => {
                 self.unsupported(st, "client classes have no host-file equivalent")
             }

@@ -114,7 +114,7 @@ impl R<'_> {
                 } else if !d.ns.contains(&v) {
                     d.ns.push(v);
                 }
-            } else if n.owner.ends_with(".in-addr.arpa.") {
+            } else if n.owner.ends_with(".in-addr.arpa.") || n.owner.ends_with(".ip6.arpa.") {
                 let in_fwd = raw
                     .ns
                     .iter()

@@ -267,6 +267,14 @@ impl R<'_> {
             if t.client_id.is_none() {
                 t.client_id.clone_from(&h.client_id);
             }
+            for a in &h.ipv6 {
+                if !t.ipv6.contains(&a.to_string()) {
+                    t.ipv6.push(a.to_string());
+                }
+            }
+            if t.duid.is_none() {
+                t.duid.clone_from(&h.duid);
+            }
             if t.boot_file.is_none() {
                 t.boot_file.clone_from(&h.boot_file);
             }
@@ -372,6 +380,9 @@ impl R<'_> {
     pub(super) fn ptrs(&mut self, services: &[(DService, Option<u8>)]) {
         let raw = self.raw;
         for p in &raw.ptrs {
+            if self.ptr6(p) {
+                continue;
+            }
             let construct = format!("{} PTR {}", p.owner, p.target);
             let Some(ip) = ptr_addr(&p.owner) else {
                 self.un.push(p.src.unsupported(

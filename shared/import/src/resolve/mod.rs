@@ -25,6 +25,7 @@ mod hosts;
 mod services;
 mod state;
 mod subnets;
+mod v6;
 
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
@@ -106,6 +107,7 @@ pub(crate) fn resolve(raw: &Raw) -> (Doc, Vec<Unsupported>, Vec<String>) {
     r.declared_subnets();
     r.zone_hosts();
     r.dhcp_hosts();
+    r.hosts6();
     let services = r.services(&mut doc);
     r.guess_subnets(&services);
     r.check_hosts();
@@ -116,6 +118,7 @@ pub(crate) fn resolve(raw: &Raw) -> (Doc, Vec<Unsupported>, Vec<String>) {
     r.keys_and_ddns(&mut doc);
     r.vrrp(&mut doc, &services);
     r.finish_subnets(&mut doc);
+    r.subnets6(&mut doc);
     for h in r.hosts.iter().filter(|h| !h.removed && !h.ips.is_empty()) {
         doc.hosts.push(DHost {
             src: h.src.clone(),
@@ -124,6 +127,7 @@ pub(crate) fn resolve(raw: &Raw) -> (Doc, Vec<Unsupported>, Vec<String>) {
             ips: h.ips.iter().map(Ipv4Addr::to_string).collect(),
             ipv6: h.ipv6.clone(),
             mac: h.mac.map(mac_str),
+            duid: h.duid.clone(),
             client_id: h.client_id.clone(),
             aliases: h.aliases.clone(),
             dns: h.dns,
