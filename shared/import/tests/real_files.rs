@@ -318,6 +318,12 @@ fn an_hmac_md5_key_never_turns_into_unsigned_updates() {
             && u.reason.contains("NOT sent")),
         "{w:#?}"
     );
+    // The reverse zone has the same primary and key: nothing to say about it.
+    assert!(
+        at(&i, "dhcpd-ddns.conf", 23).is_empty(),
+        "{:#?}",
+        i.unsupported
+    );
     // A zone without any key: dhcpd.conf sent unsigned updates; the import does not.
     let conf = "ddns-update-style interim;\n\
                 zone example.org. { primary 10.0.0.1; }\n\
@@ -329,6 +335,20 @@ fn an_hmac_md5_key_never_turns_into_unsigned_updates() {
             .any(|u| u.line == 2 && u.reason.contains("unsigned"))
     );
     assert!(i.to_toml().contains("# ddns = { server = \"10.0.0.1\" }"));
+    // A reverse zone updated elsewhere than the forward one: said, since one server takes all.
+    let conf = "ddns-update-style interim;\n\
+                zone example.org. { primary 10.0.0.1; }\n\
+                zone 0.0.10.in-addr.arpa. { primary 10.0.0.2; }\n\
+                subnet 10.0.0.0 netmask 255.255.255.0 { }\n";
+    let i = import::import_isc_dhcpd(conf, std::path::Path::new("dhcpd.conf")).unwrap();
+    valid(&i);
+    assert!(
+        i.unsupported
+            .iter()
+            .any(|u| u.line == 3 && u.reason.contains("differs from zone example.org")),
+        "{:#?}",
+        i.unsupported
+    );
 }
 
 #[test]

@@ -107,6 +107,19 @@ impl Interp<'_> {
                     .find(|z| !z.name.ends_with(".arpa"))
                     .or(self.zones.first());
                 if let Some(z) = fwd.cloned() {
+                    // One server and one key for every update, forward and reverse.
+                    for o in self
+                        .zones
+                        .iter()
+                        .filter(|o| o.src.line != z.src.line || o.src.file != z.src.file)
+                    {
+                        if o.primary != z.primary || o.key != z.key {
+                            self.raw.unsupported.push(o.src.unsupported(
+                                format!("zone {} {{ ... }}", o.name),
+                                format!("its primary or key differs from zone {}'s ({}): [dhcp] ddns sends all updates, forward and reverse, to that one server with that one key", z.name, z.src),
+                            ));
+                        }
+                    }
                     self.raw.ddns = Some(RawDdns {
                         server: z.primary,
                         key: z.key,
