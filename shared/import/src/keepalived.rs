@@ -213,6 +213,16 @@ fn virtual_server(n: &Node, raw: &mut Raw) -> Result<(), ImportError> {
     }
     if is_v6(a) {
         raw.unsupported.push(n.src.unsupported(n.plain_text(), V6));
+        // Its backends too, so that the comment keeps what the service balanced over.
+        for c in n.children().iter().filter(|c| c.keyword() == "real_server") {
+            raw.unsupported.push(c.src.unsupported(
+                c.plain_text(),
+                format!(
+                    "a backend of the IPv6 virtual server at line {}",
+                    n.src.line
+                ),
+            ));
+        }
         return Ok(());
     }
     let vip = ipv4(n, a, "virtual_server address")?;

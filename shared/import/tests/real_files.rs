@@ -101,6 +101,30 @@ fn the_import_command_takes_a_latin1_dhcpd_conf() {
     assert!(text.contains("\"192.168.50.0/24\""), "{text}");
 }
 
+#[test]
+fn a_zone_file_with_latin1_bytes_imports_and_names_the_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.buero.example");
+    let mut z = b"; Zone f\xfcr das B\xfcro (bind9)\n$TTL 1h\n".to_vec();
+    z.extend_from_slice(b"@ IN SOA ns hostmaster 1 3600 900 1209600 300\n  IN NS ns\n");
+    z.extend_from_slice(b"ns IN A 192.168.50.1\n@ IN TXT \"B\xfcro K\xf6ln\"\n");
+    std::fs::write(&path, z).unwrap();
+    let i = import::import_file(Format::Zone, &path, None).unwrap_or_else(|e| panic!("{e}"));
+    let t = valid(&i);
+    assert_eq!(t.domain, "buero.example");
+    let l = at(&i, "db.buero.example", 6);
+    assert!(
+        l.iter().any(|u| u.reason.contains("not UTF-8")),
+        "{:#?}",
+        i.unsupported
+    );
+    let comment = at(&i, "db.buero.example", 1);
+    assert!(
+        comment.iter().all(|u| !u.reason.contains("not UTF-8")),
+        "{comment:#?}"
+    );
+}
+
 // ------------------------------------------------------------------ 2-5. keepalived 2.x
 
 fn service(t: &HostTable, vip: &str, port: u16) -> hostfile::VirtualService {
@@ -204,6 +228,13 @@ fn an_ipv6_virtual_server_is_listed_and_the_rest_imported() {
             .construct
             .starts_with("virtual_server 2001:db8:200::16 80")
             && u.reason.contains("IPv6")),
+        "{:#?}",
+        i.unsupported
+    );
+    assert!(
+        at(&i, "keepalived-2x.conf", 91)
+            .iter()
+            .any(|u| u.construct.starts_with("real_server 2001:db8:200::100 80")),
         "{:#?}",
         i.unsupported
     );
