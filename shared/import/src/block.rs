@@ -9,7 +9,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::source::{ImportError, ReadFn, Src, abridge, include_path, read_include};
+use crate::source::{
+    ImportError, NOT_UTF8, ReadFn, Src, Unsupported, abridge, include_path, read_include,
+};
 
 /// What differs between the brace-block formats.
 #[derive(Debug, Clone, Copy)]
@@ -409,6 +411,27 @@ impl Parser<'_> {
             block,
             src: self.src(line),
         })
+    }
+}
+
+/// Statements (at any depth) whose words hold U+FFFD: bytes that were not UTF-8 outside a
+/// comment (inside comments they are harmless and not reported). `keepalived` chooses the form
+/// of the statement in the message.
+pub(crate) fn not_utf8(stmts: &[Stmt], keepalived: bool, out: &mut Vec<Unsupported>) {
+    for st in stmts {
+        let bad = st.words.iter().any(|t| match t {
+            Tok::Word(w) | Tok::Str(w) => w.contains('\u{FFFD}'),
+            _ => false,
+        });
+        if bad {
+            let text = if keepalived {
+                st.plain_text()
+            } else {
+                st.text()
+            };
+            out.push(st.src.unsupported(text, NOT_UTF8));
+        }
+        not_utf8(st.children(), keepalived, out);
     }
 }
 

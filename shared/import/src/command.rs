@@ -56,7 +56,7 @@ pub fn run(args: &ImportArgs, fallback: Format) -> i32 {
     for f in &args.files {
         let format = match args.format {
             Some(fa) => fa.into(),
-            None => std::fs::read_to_string(f)
+            None => crate::source::read_lossy(f)
                 .ok()
                 .and_then(|t| Format::detect(f, &t))
                 .unwrap_or(fallback),
@@ -87,6 +87,16 @@ pub fn run(args: &ImportArgs, fallback: Format) -> i32 {
     }
     for g in &merged.guesses {
         eprintln!("{g}");
+    }
+    let loud: Vec<_> = merged.warnings().collect();
+    if !loud.is_empty() {
+        eprintln!(
+            "WARNING: {} thing(s) the old configuration protected are weaker or off in the host file until you act:",
+            loud.len()
+        );
+        for u in loud {
+            eprintln!("  {u}");
+        }
     }
     let text = merged.to_toml();
     let code = match merged.check() {

@@ -2,63 +2,14 @@
 
 use std::fmt::Write as _;
 
-use crate::emit_vrrp::{self, DExtras, DFloats};
+use crate::emit_vrrp;
 use crate::facts::{OptVal, RawOpt};
-use crate::source::{Src, Unsupported};
+use crate::source::Unsupported;
 
-/// The host file to write: plain values, already consistent (see `resolve.rs`).
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Doc {
-    pub(crate) header: Vec<String>,
-    pub(crate) domain: String,
-    pub(crate) domain_note: Option<String>,
-    pub(crate) server: Option<(String, String)>,
-    pub(crate) ttl: Option<u32>,
-    pub(crate) subnets: Vec<DSubnet>,
-    pub(crate) hosts: Vec<DHost>,
-    pub(crate) services: Vec<DService>,
-    pub(crate) keys: Vec<DKey>,
-    pub(crate) ping_check: Option<bool>,
-    pub(crate) ddns: Option<DDdns>,
-    pub(crate) dns: DDns,
-    pub(crate) vrrp: Option<DVrrp>,
-    pub(crate) floats: DFloats,
-}
-
-#[derive(Debug, Clone, Default)]
-pub(crate) struct DSubnet {
-    /// Where it came from (not written).
-    pub(crate) src: Option<Src>,
-    /// Where each of its keys came from, when not from `src` (not written).
-    pub(crate) key_srcs: std::collections::BTreeMap<&'static str, Src>,
-    pub(crate) notes: Vec<String>,
-    pub(crate) network: String,
-    pub(crate) interface: Option<String>,
-    pub(crate) routers: Vec<String>,
-    pub(crate) dns: Vec<String>,
-    pub(crate) domain: Option<String>,
-    pub(crate) search: Vec<String>,
-    pub(crate) ntp: Vec<String>,
-    pub(crate) broadcast: Option<String>,
-    pub(crate) mtu: Option<u16>,
-    pub(crate) lease: Option<(u64, String)>,
-    pub(crate) max_lease: Option<(u64, String)>,
-    pub(crate) authoritative: bool,
-    pub(crate) next_server: Option<String>,
-    pub(crate) boot_file: Option<String>,
-    pub(crate) pools: Vec<DPool>,
-    pub(crate) options: Vec<DOption>,
-}
-
-/// `[[subnet.option]]` / `[[host.NAME.option]]`: the value already written as `kind = value`.
-#[derive(Debug, Clone)]
-pub(crate) struct DOption {
-    /// Where it came from (not written).
-    pub(crate) src: Src,
-    pub(crate) note: String,
-    pub(crate) code: u8,
-    pub(crate) value: String,
-}
+pub(crate) use crate::doc::{
+    DBackend, DCheck, DDdns, DDns, DHost, DKey, DOption, DPdPool, DPool, DService, DSubnet, DVrrp,
+    Doc,
+};
 
 impl DOption {
     pub(crate) fn from_raw(o: &RawOpt) -> DOption {
@@ -89,120 +40,6 @@ fn options(out: &mut String, table: &str, opts: &[DOption]) {
         kv(out, "code", op.code);
         let _ = writeln!(out, "{}", op.value);
     }
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct DPool {
-    /// Where it came from (not written).
-    pub(crate) src: Src,
-    pub(crate) note: String,
-    pub(crate) start: String,
-    pub(crate) end: String,
-    pub(crate) bootp: bool,
-}
-
-#[derive(Debug, Clone, Default)]
-pub(crate) struct DHost {
-    /// Where it came from (not written).
-    pub(crate) src: Option<Src>,
-    pub(crate) notes: Vec<String>,
-    pub(crate) name: String,
-    pub(crate) ips: Vec<String>,
-    pub(crate) ipv6: Vec<String>,
-    pub(crate) mac: Option<String>,
-    pub(crate) client_id: Option<String>,
-    pub(crate) aliases: Vec<String>,
-    pub(crate) dns: Option<bool>,
-    pub(crate) boot_file: Option<String>,
-    pub(crate) options: Vec<DOption>,
-}
-
-#[derive(Debug, Clone, Default)]
-pub(crate) struct DBackend {
-    pub(crate) host: String,
-    pub(crate) port: Option<u16>,
-    pub(crate) weight: Option<u32>,
-}
-
-#[derive(Debug, Clone, Default)]
-pub(crate) struct DCheck {
-    pub(crate) kind: &'static str,
-    pub(crate) path: Option<String>,
-    pub(crate) expect: Option<String>,
-    pub(crate) port: Option<u16>,
-    pub(crate) interval_ms: Option<u64>,
-    pub(crate) timeout_ms: Option<u64>,
-    pub(crate) fall: Option<u32>,
-}
-
-#[derive(Debug, Clone, Default)]
-pub(crate) struct DService {
-    /// Where it came from (not written).
-    pub(crate) src: Option<Src>,
-    pub(crate) notes: Vec<String>,
-    pub(crate) name: String,
-    pub(crate) vip: String,
-    pub(crate) port: u16,
-    pub(crate) udp: bool,
-    pub(crate) backends: Vec<DBackend>,
-    pub(crate) backend_port: Option<u16>,
-    pub(crate) scheduler: Option<String>,
-    pub(crate) dataplane: Option<&'static str>,
-    pub(crate) persistence: Option<u64>,
-    pub(crate) sorry: Option<String>,
-    pub(crate) quorum: Option<u32>,
-    pub(crate) interface: Option<String>,
-    pub(crate) dns: Option<bool>,
-    pub(crate) check: Option<DCheck>,
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct DKey {
-    /// Where it came from (not written).
-    pub(crate) src: Src,
-    pub(crate) note: String,
-    pub(crate) name: String,
-    pub(crate) algorithm: String,
-    pub(crate) secret: String,
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct DDdns {
-    /// Where it came from (not written).
-    pub(crate) src: Src,
-    pub(crate) note: String,
-    pub(crate) server: String,
-    pub(crate) key: Option<String>,
-    pub(crate) ttl: Option<u64>,
-}
-
-#[derive(Debug, Clone, Default)]
-pub(crate) struct DDns {
-    /// Where it came from (not written).
-    pub(crate) src: Option<Src>,
-    pub(crate) notes: Vec<String>,
-    pub(crate) ns: Vec<String>,
-    pub(crate) contact: Option<String>,
-    pub(crate) refresh: Option<u64>,
-    pub(crate) retry: Option<u64>,
-    pub(crate) expire: Option<u64>,
-    pub(crate) negative_ttl: Option<u64>,
-    pub(crate) update_keys: Vec<String>,
-}
-
-#[derive(Debug, Clone, Default)]
-pub(crate) struct DVrrp {
-    /// Where it came from (not written).
-    pub(crate) src: Option<Src>,
-    pub(crate) notes: Vec<String>,
-    pub(crate) vrid: u8,
-    pub(crate) priority: Option<u8>,
-    pub(crate) preempt: bool,
-    pub(crate) interval_ms: Option<u64>,
-    pub(crate) interface: Option<String>,
-    pub(crate) peers: Vec<String>,
-    pub(crate) source: Option<String>,
-    pub(crate) extras: DExtras,
 }
 
 /// A TOML basic string with every needed escape.
@@ -321,14 +158,30 @@ pub(crate) fn render(d: &Doc) -> String {
         }
         kv_opt_str(&mut o, "next-server", &s.next_server);
         kv_opt_str(&mut o, "boot-file", &s.boot_file);
+        for (k, secs) in &s.lifetimes6 {
+            kv(&mut o, k, q(&dur(*secs)));
+        }
+        if let Some(ra) = s.ra {
+            kv(&mut o, "ra", ra);
+        }
         options(&mut o, "subnet", &s.options);
         for p in &s.pools {
             o.push('\n');
             let _ = writeln!(o, "[[subnet.pool]]{}", trailing(&p.note));
-            kv(&mut o, "range", q(&format!("{}-{}", p.start, p.end)));
+            if p.end.is_empty() {
+                kv(&mut o, "range", q(&p.start));
+            } else {
+                kv(&mut o, "range", q(&format!("{}-{}", p.start, p.end)));
+            }
             if p.bootp {
                 kv(&mut o, "bootp", true);
             }
+        }
+        for p in &s.pd_pools {
+            o.push('\n');
+            let _ = writeln!(o, "[[subnet.pd-pool]]{}", trailing(&p.note));
+            kv(&mut o, "prefix", q(&p.prefix));
+            kv(&mut o, "delegated-length", p.delegated_length);
         }
     }
 
@@ -349,6 +202,7 @@ pub(crate) fn render(d: &Doc) -> String {
             many => kv(&mut o, "ipv6", list(many)),
         }
         kv_opt_str(&mut o, "mac", &h.mac);
+        kv_opt_str(&mut o, "duid", &h.duid);
         kv_opt_str(&mut o, "client-id", &h.client_id);
         kv_list(&mut o, "aliases", &h.aliases);
         if let Some(b) = h.dns {
@@ -415,6 +269,9 @@ pub(crate) fn render(d: &Doc) -> String {
             if let Some(e) = &c.expect {
                 parts.push(format!("expect = {}", q(e)));
             }
+            if let Some(h) = &c.host_header {
+                parts.push(format!("host-header = {}", q(h)));
+            }
             if let Some(p) = c.port {
                 parts.push(format!("port = {p}"));
             }
@@ -431,7 +288,7 @@ pub(crate) fn render(d: &Doc) -> String {
         }
     }
 
-    if !d.keys.is_empty() {
+    if !d.keys.is_empty() || !d.old_keys.is_empty() {
         o.push_str("\n# ---------------------------------------------------------------- keys\n");
     }
     for k in &d.keys {
@@ -440,6 +297,13 @@ pub(crate) fn render(d: &Doc) -> String {
         let _ = writeln!(o, "[key.{}]", key(&k.name));
         kv(&mut o, "algorithm", q(&k.algorithm));
         kv(&mut o, "secret", q(&k.secret));
+    }
+    for k in &d.old_keys {
+        o.push('\n');
+        comments(&mut o, std::slice::from_ref(&k.note));
+        let _ = writeln!(o, "# [key.{}]", key(&k.name));
+        let _ = writeln!(o, "# algorithm = {}", q(&k.algorithm));
+        let _ = writeln!(o, "# secret = {}", q(&k.secret));
     }
 
     let dns = &d.dns;
@@ -474,7 +338,13 @@ pub(crate) fn render(d: &Doc) -> String {
             if let Some(t) = dd.ttl {
                 parts.push(format!("ttl = {}", q(&dur(t))));
             }
-            kv(&mut o, "ddns", format!("{{ {} }}", parts.join(", ")));
+            match &dd.disabled {
+                None => kv(&mut o, "ddns", format!("{{ {} }}", parts.join(", "))),
+                Some(why) => {
+                    comments(&mut o, std::slice::from_ref(why));
+                    let _ = writeln!(o, "# ddns = {{ {} }}", parts.join(", "));
+                }
+            }
         }
     }
     if has_dns {

@@ -1,8 +1,8 @@
 //! The facts the parsers gather ([`Raw`]), before anything is decided, and small parsing helpers.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddrV4};
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 
 use crate::source::{Src, Unsupported};
 
@@ -27,6 +27,24 @@ pub(crate) struct RawSubnet {
     pub(crate) pools: Vec<RawPool>,
     pub(crate) options: Vec<RawOpt>,
     pub(crate) notes: Vec<String>,
+}
+
+/// A `subnet6` of dhcpd6.conf, its settings inherited from the global scope already.
+#[derive(Debug, Clone)]
+pub(crate) struct RawSubnet6 {
+    pub(crate) net: Ipv6Net,
+    pub(crate) src: Src,
+    /// `range6 A B` as ("A-B", where), `range6 P/len` as ("P/len", where).
+    pub(crate) pools: Vec<(String, Src)>,
+    /// `prefix6 START END /LEN`: the prefix holding START..END, the delegated length, and a
+    /// note when that prefix is wider than START..END.
+    pub(crate) pd: Vec<(Ipv6Net, u8, Option<String>, Src)>,
+    pub(crate) dns: Vec<Ipv6Addr>,
+    pub(crate) search: Vec<String>,
+    pub(crate) preferred: Option<u64>,
+    pub(crate) valid: Option<u64>,
+    pub(crate) t1: Option<u64>,
+    pub(crate) t2: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -68,6 +86,10 @@ pub(crate) struct RawHost {
     pub(crate) fixed_names: Vec<String>,
     pub(crate) mac: Option<[u8; 6]>,
     pub(crate) client_id: Option<String>,
+    /// dhcpd6.conf: `fixed-address6`.
+    pub(crate) ipv6: Vec<Ipv6Addr>,
+    /// dhcpd6.conf: `host-identifier option dhcp6.client-id DUID;`, as hex pairs.
+    pub(crate) duid: Option<String>,
     pub(crate) boot_file: Option<String>,
     pub(crate) options: Vec<RawOpt>,
     pub(crate) src: Src,
@@ -110,9 +132,16 @@ pub(crate) struct RawKey {
     pub(crate) src: Src,
 }
 
+/// A DDNS zone's primary: an address, or a host name to find among the imported hosts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Primary {
+    Ip(IpAddr),
+    Name(String),
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct RawDdns {
-    pub(crate) server: Ipv4Addr,
+    pub(crate) server: Primary,
     pub(crate) key: Option<String>,
     pub(crate) ttl: Option<u64>,
     pub(crate) src: Src,
@@ -127,8 +156,13 @@ pub(crate) enum CheckType {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct RawCheck {
     pub(crate) kind: CheckType,
+    /// keepalived's SSL_GET, imported as a TCP connect check on the same port.
+    pub(crate) tls: bool,
     pub(crate) path: Option<String>,
-    pub(crate) status: Option<u16>,
+    /// The accepted statuses: one range (several `status_code` values are joined into one).
+    pub(crate) status: Option<(u16, u16)>,
+    /// `virtualhost` of the check (or of its url).
+    pub(crate) host: Option<String>,
     pub(crate) timeout_ms: Option<u64>,
     pub(crate) port: Option<u16>,
     pub(crate) retry: Option<u32>,
@@ -151,6 +185,8 @@ pub(crate) struct RawService {
     pub(crate) sorry: Option<SocketAddrV4>,
     pub(crate) quorum: Option<u32>,
     pub(crate) interval_ms: Option<u64>,
+    /// `virtualhost` of the virtual server: the Host header of its HTTP checks.
+    pub(crate) virtualhost: Option<String>,
     pub(crate) reals: Vec<RawReal>,
     pub(crate) src: Src,
 }
@@ -228,11 +264,13 @@ pub(crate) struct RawGroup {
 /// Everything the parsers learnt, before anything is decided.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Raw {
-    /// Domain candidates: (name without trailing dot, where, strength: 2 = forward zone, 1 = DHCP).
-    pub(crate) domains: Vec<(String, Src, u8)>,
+    /// Domain candidates: (name without trailing dot, where, strength: 2 = forward zone, 1 = DHCP,
+    /// what named it). Of equal strength, the first wins.
+    pub(crate) domains: Vec<(String, Src, u8, &'static str)>,
     /// Default TTL ($TTL or the SOA's).
     pub(crate) ttl: Option<(u32, Src)>,
     pub(crate) subnets: Vec<RawSubnet>,
+    pub(crate) subnets6: Vec<RawSubnet6>,
     /// Networks suggested by a reverse zone or a VIP's prefix: (net, where, why).
     pub(crate) net_hints: Vec<(Ipv4Net, Src, String)>,
     pub(crate) hosts: Vec<RawHost>,
@@ -262,6 +300,7 @@ impl Raw {
             self.ttl = o.ttl;
         }
         self.subnets.extend(o.subnets);
+        self.subnets6.extend(o.subnets6);
         self.net_hints.extend(o.net_hints);
         self.hosts.extend(o.hosts);
         self.addrs.extend(o.addrs);
@@ -335,6 +374,27 @@ pub(crate) fn reverse_net(owner: &str) -> Option<Ipv4Net> {
     Ipv4Net::new(Ipv4Addr::from(o), (parts.len() * 8) as u8).ok()
 }
 
+/// `4.3.2.1.0.0...8.b.d.0.1.0.0.2.ip6.arpa.` (32 nibbles) -> 2001:db8::1234.
+pub(crate) fn ptr_addr6(owner: &str) -> Option<Ipv6Addr> {
+    let body = owner.strip_suffix(".ip6.arpa.")?;
+    let nibbles: Vec<u32> = body
+        .split('.')
+        .map(|n| {
+            (n.len() == 1)
+                .then(|| n.chars().next()?.to_digit(16))
+                .flatten()
+        })
+        .collect::<Option<Vec<u32>>>()?;
+    if nibbles.len() != 32 {
+        return None;
+    }
+    let v = nibbles
+        .iter()
+        .rev()
+        .fold(0u128, |acc, n| (acc << 4) | u128::from(*n));
+    Some(Ipv6Addr::from(v))
+}
+
 /// `10.10.168.192.in-addr.arpa.` -> 192.168.10.10.
 pub(crate) fn ptr_addr(owner: &str) -> Option<Ipv4Addr> {
     let body = owner.strip_suffix(".in-addr.arpa.")?;
@@ -387,5 +447,10 @@ mod tests {
             Some(Ipv4Addr::new(192, 168, 10, 12))
         );
         assert_eq!(ptr_addr("0/25.10.168.192.in-addr.arpa."), None);
+        assert_eq!(
+            ptr_addr6("4.3.2.1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa."),
+            Some("2001:db8::1234".parse().unwrap())
+        );
+        assert_eq!(ptr_addr6("0.0.d.f.ip6.arpa."), None);
     }
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use hostfile::{ConfigError, HostTable};
 
 use crate::facts::Raw;
-use crate::source::{ImportError, ReadFn, Unsupported};
+use crate::source::{ImportError, LOUD, ReadFn, Unsupported, read_lossy};
 use crate::{emit, isc, keepalived, resolve, verify, zone};
 
 /// The input formats.
@@ -49,7 +49,7 @@ impl Format {
 }
 
 fn read_fs(p: &Path) -> std::io::Result<String> {
-    std::fs::read_to_string(p)
+    read_lossy(p)
 }
 
 /// The result of importing one or several inputs: the host file, and what could not go into it.
@@ -98,6 +98,15 @@ impl Imported {
     /// Validates the generated host file exactly as the daemons' `--check` would.
     pub fn check(&self) -> Result<HostTable, ConfigError> {
         HostTable::from_toml(&self.to_toml())
+    }
+
+    /// The entries of [`Imported::unsupported`] where a security property of the old
+    /// configuration is weaker or switched off in the host file (an SSL_GET checked by a TCP
+    /// connect, updates whose key must be replaced): their reason starts with `WARNING: `.
+    pub fn warnings(&self) -> impl Iterator<Item = &Unsupported> {
+        self.unsupported
+            .iter()
+            .filter(|u| u.reason.starts_with(LOUD))
     }
 
     /// The domain the host file was written for.
@@ -162,7 +171,7 @@ pub fn import_file(
     path: &Path,
     origin: Option<&str>,
 ) -> Result<Imported, ImportError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ImportError::Read {
+    let text = read_lossy(path).map_err(|source| ImportError::Read {
         file: path.to_owned(),
         line: 0,
         path: path.to_owned(),

@@ -2,13 +2,25 @@
 //! a line, `#` and `!` comments, `include` with a glob spliced in), interpreted for
 //! `vrrp_instance` and `virtual_server`.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4};
 use std::path::Path;
 
 use crate::block::{self, Stmt as Node};
 use crate::facts::{CheckType, Raw, RawCheck, RawReal, RawService};
 use crate::keepalived_vrrp;
-use crate::source::{ImportError, ReadFn};
+use crate::source::{ImportError, LOUD, ReadFn};
+
+/// Why an IPv6 address in keepalived.conf is listed rather than imported.
+const V6: &str = "an IPv6 address: lbd balances and floats IPv4 only for now (issue 17); kept here as a comment, the rest of the file is imported";
+
+/// `2001:db8::1` (or keepalived's `[2001:db8::1]`, or with a `/prefix`).
+fn is_v6(s: &str) -> bool {
+    let s = s.split('/').next().unwrap_or(s);
+    s.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<Ipv6Addr>()
+        .is_ok()
+}
 
 pub(crate) fn import(
     text: &str,
@@ -17,6 +29,7 @@ pub(crate) fn import(
     raw: &mut Raw,
 ) -> Result<(), ImportError> {
     let nodes = block::parse(text, file, read, &block::KEEPALIVED)?;
+    block::not_utf8(&nodes, true, &mut raw.unsupported);
     for n in &nodes {
         match n.keyword().as_str() {
             "vrrp_instance" => keepalived_vrrp::instance(n, raw)?,
@@ -80,6 +93,20 @@ fn virtual_server(n: &Node, raw: &mut Raw) -> Result<(), ImportError> {
         ));
         return Ok(());
     }
+    if is_v6(a) {
+        raw.unsupported.push(n.src.unsupported(n.plain_text(), V6));
+        // Its backends too, so that the comment keeps what the service balanced over.
+        for c in n.children().iter().filter(|c| c.keyword() == "real_server") {
+            raw.unsupported.push(c.src.unsupported(
+                c.plain_text(),
+                format!(
+                    "a backend of the IPv6 virtual server at line {}",
+                    n.src.line
+                ),
+            ));
+        }
+        return Ok(());
+    }
     let vip = ipv4(n, a, "virtual_server address")?;
     let port: u16 = p.parse().ok().filter(|p| *p > 0).ok_or_else(|| {
         n.src
@@ -93,6 +120,7 @@ fn virtual_server(n: &Node, raw: &mut Raw) -> Result<(), ImportError> {
         sorry: None,
         quorum: None,
         interval_ms: None,
+        virtualhost: None,
         reals: Vec::new(),
         src: n.src.clone(),
     };
@@ -128,6 +156,7 @@ fn virtual_server(n: &Node, raw: &mut Raw) -> Result<(), ImportError> {
                 s.sorry = Some(SocketAddrV4::new(ip, port));
             }
             "quorum" => s.quorum = Some(int(c, "quorum")?),
+            "virtualhost" => s.virtualhost = c.arg(1).map(str::to_owned),
             "real_server" => {
                 if let Some(r) = real_server(c, port, raw)? {
                     s.reals.push(r);
@@ -144,6 +173,10 @@ fn virtual_server(n: &Node, raw: &mut Raw) -> Result<(), ImportError> {
 }
 
 fn real_server(n: &Node, vport: u16, raw: &mut Raw) -> Result<Option<RawReal>, ImportError> {
+    if n.arg(1).is_some_and(is_v6) {
+        raw.unsupported.push(n.src.unsupported(n.plain_text(), V6));
+        return Ok(None);
+    }
     let ip = ipv4(n, n.arg(1).unwrap_or(""), "real_server address")?;
     let port = match n.arg(2) {
         Some(p) => p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
@@ -162,15 +195,18 @@ fn real_server(n: &Node, vport: u16, raw: &mut Raw) -> Result<Option<RawReal>, I
         match c.keyword().as_str() {
             "weight" => r.weight = Some(int(c, "weight")?),
             "tcp_check" | "http_get" | "ssl_get" => {
-                let kind = if c.keyword() == "tcp_check" {
-                    CheckType::Tcp
-                } else {
+                let tls = c.keyword() == "ssl_get";
+                let kind = if c.keyword() == "http_get" {
                     CheckType::Http
+                } else {
+                    CheckType::Tcp
                 };
-                if c.keyword() == "ssl_get" {
+                if tls {
+                    // A plain HTTP check against a TLS port would fail on every backend; a TCP
+                    // connect on the same port can pass, and checks less: say so loudly.
                     raw.unsupported.push(c.src.unsupported(
                         c.plain_text(),
-                        "HTTPS checks are not supported: imported as a plain HTTP check, change the path or port if needed",
+                        format!("{LOUD}the host file has no TLS check: imported as a TCP connect check on the same port; the TLS handshake, url paths and status codes are NOT checked any more"),
                     ));
                 }
                 if r.check.is_some() {
@@ -180,7 +216,7 @@ fn real_server(n: &Node, vport: u16, raw: &mut Raw) -> Result<Option<RawReal>, I
                     ));
                     continue;
                 }
-                r.check = Some(check(c, kind, raw)?);
+                r.check = Some(check(c, kind, tls, raw)?);
             }
             "misc_check" | "smtp_check" | "dns_check" | "bfd_check" | "udp_check" => {
                 raw.unsupported.push(c.src.unsupported(
@@ -197,11 +233,13 @@ fn real_server(n: &Node, vport: u16, raw: &mut Raw) -> Result<Option<RawReal>, I
     Ok(Some(r))
 }
 
-fn check(n: &Node, kind: CheckType, raw: &mut Raw) -> Result<RawCheck, ImportError> {
+fn check(n: &Node, kind: CheckType, tls: bool, raw: &mut Raw) -> Result<RawCheck, ImportError> {
     let mut c = RawCheck {
         kind,
+        tls,
         path: None,
         status: None,
+        host: None,
         timeout_ms: None,
         port: None,
         retry: None,
@@ -211,6 +249,11 @@ fn check(n: &Node, kind: CheckType, raw: &mut Raw) -> Result<RawCheck, ImportErr
             "connect_timeout" => c.timeout_ms = Some(secs_ms(x, "connect_timeout")?),
             "connect_port" => c.port = Some(int(x, "connect_port")?),
             "nb_get_retry" | "retry" => c.retry = Some(int(x, "retry")?),
+            "virtualhost" if kind == CheckType::Http => c.host = x.arg(1).map(str::to_owned),
+            "url" | "virtualhost" if tls => raw.unsupported.push(x.src.unsupported(
+                x.plain_text(),
+                "not checked: SSL_GET is imported as a TCP connect check",
+            )),
             "url" if kind == CheckType::Http => {
                 if c.path.is_some() {
                     raw.unsupported.push(x.src.unsupported(
@@ -222,17 +265,8 @@ fn check(n: &Node, kind: CheckType, raw: &mut Raw) -> Result<RawCheck, ImportErr
                 for u in x.children() {
                     match u.keyword().as_str() {
                         "path" => c.path = u.arg(1).map(str::to_owned),
-                        "status_code" => {
-                            let code: u16 = int(u, "status_code")?;
-                            if (100..=599).contains(&code) {
-                                c.status = Some(code);
-                            } else {
-                                raw.unsupported.push(u.src.unsupported(
-                                    u.plain_text(),
-                                    "not an HTTP status: the check accepts 200-399",
-                                ));
-                            }
-                        }
+                        "status_code" => c.status = status_codes(u, raw)?,
+                        "virtualhost" => c.host = u.arg(1).map(str::to_owned),
                         "digest" => raw.unsupported.push(u.src.unsupported(
                             u.plain_text(),
                             "body digests are not checked; the status code is (a body substring can be set with check.body)",
@@ -248,4 +282,79 @@ fn check(n: &Node, kind: CheckType, raw: &mut Raw) -> Result<RawCheck, ImportErr
         }
     }
     Ok(c)
+}
+
+/// keepalived 2.x `status_code 200 204 300-399`: codes and ranges. The host file's `expect` is one
+/// range: codes that join up become it; codes with gaps between them become the smallest range
+/// holding them all (the check still passes where keepalived's did), and that is said loudly.
+fn status_codes(u: &Node, raw: &mut Raw) -> Result<Option<(u16, u16)>, ImportError> {
+    let mut ranges: Vec<(u16, u16)> = Vec::new();
+    for w in u.values().iter().skip(1) {
+        let bad = || {
+            u.src.error(format!(
+                "status_code `{w}` is not a status (200) or a range of them (200-299)"
+            ))
+        };
+        let (a, b) = match w.split_once('-') {
+            Some((a, b)) => (
+                a.parse::<u16>().map_err(|_| bad())?,
+                b.parse::<u16>().map_err(|_| bad())?,
+            ),
+            None => {
+                let c = w.parse::<u16>().map_err(|_| bad())?;
+                (c, c)
+            }
+        };
+        if !(100..=599).contains(&a) || !(a..=599).contains(&b) {
+            raw.unsupported.push(u.src.unsupported(
+                u.plain_text(),
+                format!("`{w}` is not an HTTP status or range: left out"),
+            ));
+            continue;
+        }
+        ranges.push((a, b));
+    }
+    if ranges.is_empty() {
+        if u.values().len() < 2 {
+            return Err(u
+                .src
+                .error("status_code needs a status (200) or a range (200-299)"));
+        }
+        raw.unsupported.push(u.src.unsupported(
+            u.plain_text(),
+            "no usable status: the check accepts 200-399",
+        ));
+        return Ok(None);
+    }
+    ranges.sort_unstable();
+    let mut joined: Vec<(u16, u16)> = Vec::new();
+    for (a, b) in ranges {
+        match joined.last_mut() {
+            Some(l) if a <= l.1.saturating_add(1) => l.1 = l.1.max(b),
+            _ => joined.push((a, b)),
+        }
+    }
+    let hull = (joined[0].0, joined[joined.len() - 1].1);
+    if joined.len() > 1 {
+        let gaps: Vec<String> = joined
+            .windows(2)
+            .map(|w| {
+                if w[0].1 + 1 == w[1].0 - 1 {
+                    (w[0].1 + 1).to_string()
+                } else {
+                    format!("{}-{}", w[0].1 + 1, w[1].0 - 1)
+                }
+            })
+            .collect();
+        raw.unsupported.push(u.src.unsupported(
+            u.plain_text(),
+            format!(
+                "{LOUD}the host file's expect is one range: imported as {}-{}, which also accepts {} (keepalived did not)",
+                hull.0,
+                hull.1,
+                gaps.join(", ")
+            ),
+        ));
+    }
+    Ok(Some(hull))
 }

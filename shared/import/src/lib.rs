@@ -6,7 +6,12 @@
 //! collect *facts* (`facts::Raw`); `resolve` turns the facts of one or several inputs into one
 //! host file, naming every guess in a TOML comment; `verify` runs the host file's own validator on
 //! it. Everything the host file cannot express or refuses is listed in
-//! [`Imported::unsupported`], with its file and line.
+//! [`Imported::unsupported`], with its file and line; what weakens a security property of the
+//! old configuration (an `SSL_GET` checked by a TCP connect, a key the host file does not take)
+//! is also in [`Imported::warnings`]. A file is refused only for a syntax error: bytes that are
+//! not UTF-8 are read as U+FFFD (and listed where they are not in a comment). ISC's
+//! `dhcpd6.conf` is read by the same importer as `dhcpd.conf` (`subnet6`, `range6`, `prefix6`,
+//! `fixed-address6`).
 //!
 //! ```no_run
 //! use std::path::Path;
@@ -21,6 +26,7 @@
 
 mod block;
 pub mod command;
+mod doc;
 mod emit;
 mod emit_vrrp;
 mod facts;

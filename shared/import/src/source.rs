@@ -139,6 +139,11 @@ pub(crate) fn include_path(from: &Path, target: &str) -> PathBuf {
     }
 }
 
+/// Starts the reason of an entry that weakens or disables a security property (a health check, a
+/// signature): such entries are repeated at the end of the import's output, see
+/// [`crate::Imported::warnings`].
+pub(crate) const LOUD: &str = "WARNING: ";
+
 /// Reads an include, refusing loops and excessive depth.
 pub(crate) fn read_include(
     read: ReadFn<'_>,
@@ -165,6 +170,19 @@ pub(crate) fn read_include(
         source,
     })
 }
+
+/// Reads a file as text. Bytes that are not UTF-8 (a Latin-1 or Shift_JIS comment) become U+FFFD
+/// instead of refusing the file; the parsers report those outside comments ([`NOT_UTF8`]).
+pub(crate) fn read_lossy(p: &Path) -> std::io::Result<String> {
+    let bytes = std::fs::read(p)?;
+    Ok(match String::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    })
+}
+
+/// Why a value holding U+FFFD is listed: the file had bytes there that are not UTF-8.
+pub(crate) const NOT_UTF8: &str = "bytes that are not UTF-8 (Latin-1, Shift_JIS or EUC-JP?) outside a comment were read as U+FFFD; the value is imported as read: convert the file to UTF-8 (iconv -f LATIN1 -t UTF-8, or -f SHIFT_JIS) and check it";
 
 /// Shortens a construct for messages.
 pub(crate) fn abridge(s: &str) -> String {

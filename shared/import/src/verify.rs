@@ -22,6 +22,7 @@ enum Kind {
     Top,
     Subnet,
     Pool,
+    PdPool,
     Option,
     Host,
     Service,
@@ -41,6 +42,7 @@ impl Kind {
             Kind::Top => &["domain"],
             Kind::Subnet => &["network"],
             Kind::Pool => &["range"],
+            Kind::PdPool => &["prefix", "delegated-length"],
             Kind::Option => &["code", "text", "ip", "hex", "u8", "u16", "u32", "bool"],
             Kind::Host => &["ip"],
             Kind::Service => &["vip", "port", "backends"],
@@ -266,7 +268,7 @@ fn tag(doc: &Doc, body: &str) -> (Vec<Line>, Vec<Table>) {
     let mut lines: Vec<Line> = Vec::new();
     let (mut ns, mut nh, mut nv, mut nk) = (0usize, 0usize, 0, 0);
     // Pools and options of the subnet or host last seen, numbered as they come.
-    let (mut np, mut no) = (0, 0);
+    let (mut np, mut no, mut npd) = (0, 0, 0);
     let mut last_subnet = None;
     let mut last_host = None;
     for l in body.lines() {
@@ -278,13 +280,19 @@ fn tag(doc: &Doc, body: &str) -> (Vec<Line>, Vec<Table>) {
             if let Some(s) = doc.subnets.get(ns) {
                 key_srcs.clone_from(&s.key_srcs);
             }
-            (ns, np, no) = (ns + 1, 0, 0);
+            (ns, np, no, npd) = (ns + 1, 0, 0, 0);
             last_subnet = Some(tables.len());
             Some((Kind::Subnet, None, src))
         } else if h == "[[subnet.pool]]" {
             let src = subnet.and_then(|s| s.pools.get(np)).map(|p| p.src.clone());
             np += 1;
             Some((Kind::Pool, last_subnet, src))
+        } else if h == "[[subnet.pd-pool]]" {
+            let src = subnet
+                .and_then(|s| s.pd_pools.get(npd))
+                .map(|p| p.src.clone());
+            npd += 1;
+            Some((Kind::PdPool, last_subnet, src))
         } else if h == "[[subnet.option]]" {
             let src = subnet
                 .and_then(|s| s.options.get(no))

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::facts::{Raw, RawAddr, RawLink, RawSoa, reverse_net};
-use crate::source::{ImportError, ReadFn, Src, abridge};
+use crate::source::{ImportError, NOT_UTF8, ReadFn, Src, abridge};
 use crate::zonefile::{self, Rdata, Record, absolute};
 
 pub(crate) fn import(
@@ -37,6 +37,10 @@ pub(crate) fn import(
             if raw.ttl.is_none() {
                 raw.ttl = Some((t.ttl, src_of(&t.pos)));
             }
+        }
+        if r.text().contains('\u{FFFD}') {
+            raw.unsupported
+                .push(src_of(&r.pos).unsupported(abridge(&r.text()), NOT_UTF8));
         }
         record(r, raw, &mut seen_soa)?;
     }
@@ -136,7 +140,7 @@ fn record(r: &Record, raw: &mut Raw, seen_soa: &mut bool) -> Result<(), ImportEr
             }
             if !owner.ends_with(".arpa.") {
                 raw.domains
-                    .push((owner.trim_end_matches('.').to_owned(), src.clone(), 2));
+                    .push((owner.trim_end_matches('.').to_owned(), src.clone(), 2, "the zone's SOA"));
             } else if let Some(net) = reverse_net(&owner) {
                 raw.net_hints
                     .push((net, src.clone(), format!("from the reverse zone {owner}")));

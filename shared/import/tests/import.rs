@@ -834,6 +834,9 @@ fn mutated_samples_never_panic_and_always_validate() {
             import::import_zone(t, Some("10.168.192.in-addr.arpa"), p)
         }),
         ("keepalived.conf", |t, p| import::import_keepalived(t, p)),
+        ("keepalived-2x.conf", |t, p| import::import_keepalived(t, p)),
+        ("dhcpd-ddns.conf", |t, p| import::import_isc_dhcpd(t, p)),
+        ("dhcpd6.conf", |t, p| import::import_isc_dhcpd(t, p)),
     ];
     let mut rng = Lcg(0x5eed_1a4e);
     let (mut ok, mut err) = (0, 0);

@@ -19,6 +19,8 @@ impl Interp<'_> {
             options: Vec::new(),
             mac: None,
             client_id: None,
+            ipv6: Vec::new(),
+            duid: None,
             boot_file: None,
             src: s.clone(),
         };
@@ -88,6 +90,40 @@ impl Interp<'_> {
                     None => return Err(bs.error("option needs a name")),
                 },
                 "filename" => h.boot_file = v.get(1).cloned(),
+                "fixed-address6" => {
+                    for a in v.iter().skip(1) {
+                        h.ipv6.push(a.parse().map_err(|_| {
+                            bs.error(format!("fixed-address6 `{a}` is not an IPv6 address"))
+                        })?);
+                    }
+                }
+                "host-identifier"
+                    if v.get(1).is_some_and(|w| w.eq_ignore_ascii_case("option"))
+                        && v.get(2)
+                            .is_some_and(|w| w.eq_ignore_ascii_case("dhcp6.client-id")) =>
+                {
+                    let d = v
+                        .get(3)
+                        .ok_or_else(|| bs.error("dhcp6.client-id needs the DUID"))?;
+                    let ok = d.split(':').all(|b| {
+                        !b.is_empty() && b.len() <= 2 && b.chars().all(|c| c.is_ascii_hexdigit())
+                    });
+                    if !ok {
+                        return Err(bs.error(format!(
+                            "dhcp6.client-id `{d}` is not colon-separated hex bytes"
+                        )));
+                    }
+                    h.duid = Some(
+                        d.split(':')
+                            .map(|b| format!("{:0>2}", b.to_ascii_lowercase()))
+                            .collect::<Vec<_>>()
+                            .join(":"),
+                    );
+                }
+                "fixed-prefix6" => self.unsupported(
+                    b,
+                    "the host file reserves addresses, not delegated prefixes, for a host",
+                ),
                 "ddns-hostname" => {
                     if h.host_name.is_none() {
                         h.host_name = v.get(1).cloned();
@@ -96,7 +132,7 @@ impl Interp<'_> {
                 _ => self.unsupported(b, "no host-file equivalent for a host"),
             }
         }
-        if h.ips.is_empty() && h.fixed_names.is_empty() {
+        if h.ips.is_empty() && h.fixed_names.is_empty() && h.ipv6.is_empty() {
             self.raw.unsupported.push(s.unsupported(
                 st.text(),
                 "host without fixed-address: the host file reserves addresses only (the client gets a dynamic one)",

@@ -10,11 +10,13 @@ use std::sync::Arc;
 use ipnet::Ipv4Net;
 
 use crate::block::{self, Stmt};
-use crate::facts::{Raw, RawDdns, RawOpt, RawPool, RawSubnet, mask_prefix};
+use crate::facts::{Raw, RawOpt, RawPool, RawSubnet, mask_prefix};
 use crate::source::{ImportError, ReadFn, Src};
 
+mod ddns;
 mod hosts;
 mod options;
+mod v6;
 
 use options::{IP_OPTIONS, extra_option, ip, numeric};
 
@@ -80,7 +82,9 @@ struct Interp<'r> {
     ranges: Vec<PendingRange>,
     ddns_style: Option<(String, Src)>,
     ddns_ttl: Option<u64>,
-    zones: Vec<(Ipv4Addr, Option<String>, Src)>,
+    zones: Vec<ddns::Zone>,
+    ddns_domain: Option<(String, Src)>,
+    global6: v6::Global6,
 }
 
 pub(crate) fn import(
@@ -90,6 +94,7 @@ pub(crate) fn import(
     raw: &mut Raw,
 ) -> Result<(), ImportError> {
     let stmts = block::parse(text, file, read, &block::ISC)?;
+    block::not_utf8(&stmts, false, &mut raw.unsupported);
     let mut it = Interp {
         raw,
         subnets: Vec::new(),
@@ -97,6 +102,8 @@ pub(crate) fn import(
         ddns_style: None,
         ddns_ttl: None,
         zones: Vec::new(),
+        ddns_domain: None,
+        global6: v6::Global6::default(),
     };
     let mut global = Scope::default();
     it.block(&stmts, &mut global, Ctx::Global)?;
@@ -166,6 +173,14 @@ impl Interp<'_> {
                     self.ddns_style = Some(("none".into(), s.clone()));
                 }
             }
+            "ddns-domainname" => {
+                let d = v
+                    .get(1)
+                    .ok_or_else(|| s.error("ddns-domainname needs a domain in quotes"))?;
+                if self.ddns_domain.is_none() {
+                    self.ddns_domain = Some((d.trim_end_matches('.').to_ascii_lowercase(), s.clone()));
+                }
+            }
             "ddns-ttl" if ctx == Ctx::Global => {
                 self.ddns_ttl = Some(number(s, v.get(1), "ddns-ttl")?);
             }
@@ -178,9 +193,13 @@ impl Interp<'_> {
                 st,
                 "only meaningful inside a `host` block",
             ),
-            "range6" | "prefix6" | "fixed-address6" | "fixed-prefix6" => {
-                self.unsupported(st, "DHCPv6 is not served by dhcpd (IPv4 only)")
+            "preferred-lifetime" if ctx == Ctx::Global => {
+                self.global6.preferred = Some(number(s, v.get(1), "preferred-lifetime")?);
             }
+            "range6" | "prefix6" | "fixed-address6" | "fixed-prefix6" => self.unsupported(
+                st,
+                "only meaningful inside a `subnet6` (range6, prefix6) or a `host` (fixed-address6)",
+            ),
             "log-facility" => self.unsupported(
                 st,
                 "the suite logs to the journal (stderr); choose the facility in the systemd unit",
@@ -203,6 +222,12 @@ impl Interp<'_> {
     }
 
     fn option(&mut self, st: &Stmt, scope: &mut Scope) -> Result<(), ImportError> {
+        let mut g = std::mem::take(&mut self.global6);
+        let was6 = self.option6(st, &mut g);
+        self.global6 = g;
+        if was6? {
+            return Ok(());
+        }
         let v = st.values();
         let s = &st.src;
         let name = v.get(1).map(|n| n.to_ascii_lowercase()).unwrap_or_default();
@@ -353,31 +378,8 @@ impl Interp<'_> {
             }
             "host" => self.host(st, scope)?,
             "key" => self.key(st)?,
-            "zone" => {
-                let mut primary = None;
-                let mut key = None;
-                for z in block {
-                    let zv = z.values();
-                    match z.keyword().as_str() {
-                        "primary" | "primary6" => {
-                            if let Some(a) = zv.get(1) {
-                                primary = Some(ip(&z.src, a, "zone primary")?);
-                            }
-                        }
-                        "key" => {
-                            key = zv
-                                .get(1)
-                                .map(|k| k.trim_end_matches('.').to_ascii_lowercase())
-                        }
-                        _ => self.unsupported(z, "not part of a zone's update settings"),
-                    }
-                }
-                match primary {
-                    Some(p) => self.zones.push((p, key, s.clone())),
-                    None => self.unsupported(st, "zone without a primary address"),
-                }
-            }
-            "subnet6" => self.unsupported(st, "DHCPv6 is not served by dhcpd (IPv4 only)"),
+            "zone" => self.zone(st)?,
+            "subnet6" => self.subnet6(st, scope)?,
             "class" | "subclass" => {
                 self.unsupported(st, "client classes have no host-file equivalent")
             }
@@ -429,14 +431,16 @@ impl Interp<'_> {
     }
 
     fn finish(mut self, global: &Scope) -> Result<(), ImportError> {
-        if let Some(d) = &global.domain {
-            let src = self
-                .subnets
-                .first()
-                .and_then(|s| s.0.src.clone())
-                .unwrap_or_else(|| Src::new(&Arc::from(Path::new("dhcpd.conf")), 0));
-            self.raw.domains.push((d.clone(), src, 1));
-        }
+        let global_domain = global.domain.clone().map(|d| {
+            let src = global.srcs.get("domain").cloned().unwrap_or_else(|| {
+                self.subnets
+                    .first()
+                    .and_then(|s| s.0.src.clone())
+                    .unwrap_or_else(|| Src::new(&Arc::from(Path::new("dhcpd.conf")), 0))
+            });
+            (d, src)
+        });
+        self.domain_candidates(global_domain);
         for r in std::mem::take(&mut self.ranges) {
             let idx = r.subnet.or_else(|| {
                 self.subnets
@@ -477,32 +481,7 @@ impl Interp<'_> {
             sub.key_srcs = sc.srcs;
             self.raw.subnets.push(sub);
         }
-        // Dynamic DNS: ISC sends updates only with a style other than none and zone primaries.
-        match &self.ddns_style {
-            Some((style, src)) if style != "none" => {
-                if let Some((server, key, zsrc)) = self.zones.first().cloned() {
-                    self.raw.ddns = Some(RawDdns {
-                        server,
-                        key,
-                        ttl: self.ddns_ttl,
-                        src: zsrc,
-                    });
-                } else {
-                    self.raw.unsupported.push(src.unsupported(
-                        format!("ddns-update-style {style}"),
-                        "no zone block names a primary server; set [dhcp] ddns = { server = \"ADDRESS\" } by hand",
-                    ));
-                }
-            }
-            _ => {
-                for (_, _, zsrc) in &self.zones {
-                    self.raw.unsupported.push(zsrc.unsupported(
-                        "zone { primary ... }",
-                        "dynamic DNS updates are off (ddns-update-style none)",
-                    ));
-                }
-            }
-        }
+        self.finish_ddns();
         Ok(())
     }
 }

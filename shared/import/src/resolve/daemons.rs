@@ -1,9 +1,8 @@
-//! The daemons' sections: [dns] from the SOA and NS records, keys and [dhcp] ddns, [lb.vrrp].
+//! The daemons' sections: [dns] from the SOA and NS records, [lb.vrrp] (keys and [dhcp] ddns: `ddns`).
 
-use base64::Engine as _;
 use std::net::Ipv4Addr;
 
-use crate::emit::{DDdns, DDns, DKey, DService, DVrrp, Doc, dur_ms};
+use crate::emit::{DDns, DService, DVrrp, Doc, dur_ms};
 use hostfile::is_dns_name;
 
 use super::state::{R, clamp_note};
@@ -115,7 +114,7 @@ impl R<'_> {
                 } else if !d.ns.contains(&v) {
                     d.ns.push(v);
                 }
-            } else if n.owner.ends_with(".in-addr.arpa.") {
+            } else if n.owner.ends_with(".in-addr.arpa.") || n.owner.ends_with(".ip6.arpa.") {
                 let in_fwd = raw
                     .ns
                     .iter()
@@ -134,56 +133,6 @@ impl R<'_> {
             }
         }
         doc.dns = d;
-    }
-
-    pub(super) fn keys_and_ddns(&mut self, doc: &mut Doc) {
-        let raw = self.raw;
-        for k in &raw.keys {
-            let construct = format!("key {}", k.name);
-            if !["hmac-sha256", "hmac-sha384", "hmac-sha512"].contains(&k.algorithm.as_str()) {
-                self.un.push(k.src.unsupported(construct, format!("algorithm {} is not supported: generate an hmac-sha256 key (tsig-keygen) for both sides", k.algorithm)));
-                continue;
-            }
-            let ok = base64::engine::general_purpose::STANDARD
-                .decode(k.secret.trim())
-                .is_ok_and(|s| s.len() >= 16);
-            if !ok || !is_dns_name(&k.name) || doc.keys.iter().any(|x| x.name == k.name) {
-                self.un.push(k.src.unsupported(construct, "its name or secret is not usable (base64, at least 16 bytes), or it is defined twice"));
-                continue;
-            }
-            doc.keys.push(DKey {
-                src: k.src.clone(),
-                note: format!("from {}", k.src),
-                name: k.name.clone(),
-                algorithm: k.algorithm.clone(),
-                secret: k.secret.trim().to_owned(),
-            });
-        }
-        if let Some(dd) = &raw.ddns {
-            let key = dd.key.clone().filter(|k| {
-                let known = doc.keys.iter().any(|x| &x.name == k);
-                if !known {
-                    self.un.push(dd.src.unsupported(
-                        format!("key {k}"),
-                        "the zone's key was not imported: updates are sent unsigned",
-                    ));
-                }
-                known
-            });
-            if let Some(k) = &key {
-                doc.dns.update_keys.push(k.clone());
-                doc.dns.notes.push(self.guess(format!(
-                    "guessed: dnsd accepts dynamic updates signed with {k} (the key dhcpd used)"
-                )));
-            }
-            doc.ddns = Some(DDdns {
-                src: dd.src.clone(),
-                note: format!("from the zone's primary at {}", dd.src),
-                server: dd.server.to_string(),
-                key,
-                ttl: dd.ttl.map(|t| t.clamp(1, 86400)),
-            });
-        }
     }
 
     pub(super) fn vrrp(&mut self, doc: &mut Doc, services: &[(DService, Option<u8>)]) {

@@ -1,13 +1,14 @@
 //! Hosts: from A records, from dhcpd.conf reservations, for unnamed real servers; CNAMEs become
 //! aliases; PTR records are compared with what the host file will publish.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 
 use crate::emit::{DOption, DService};
 use crate::facts::ptr_addr;
 use crate::source::Src;
 
-use super::state::{HostB, R, dashed, to_label};
+use super::state::{HostB, R, dashed, mac_str, to_label};
 
 impl R<'_> {
     pub(super) fn zone_hosts(&mut self) {
@@ -46,6 +47,13 @@ impl R<'_> {
                         rec.ttl.unwrap_or(0)
                     ),
                 ));
+            }
+            if rec.ip.is_loopback() || rec.ip.is_unspecified() {
+                self.un.push(rec.src.unsupported(
+                    construct,
+                    "skipped: a loopback (or unspecified) address is no host of the LAN; as a host it would make a DHCP subnet on lo",
+                ));
+                continue;
             }
             let Some(label) = self.label(&rec.name) else {
                 let why = if rec.name == self.dom_abs {
@@ -127,6 +135,8 @@ impl R<'_> {
     pub(super) fn dhcp_hosts(&mut self) {
         let raw = self.raw;
         let zone_loaded = raw.domains.iter().any(|d| d.2 == 2);
+        // Where each MAC was first reserved: a second `host` with it is listed, never merged.
+        let mut macs: HashMap<[u8; 6], (String, Src)> = HashMap::new();
         for h0 in &raw.hosts {
             let construct = format!("host {}", h0.decl);
             let mut h = h0.clone();
@@ -166,27 +176,23 @@ impl R<'_> {
             if label.is_empty() {
                 label = format!("host-{}", dashed(h.ips[0]));
             }
-            // Same machine declared again (ISC allows one MAC per subnet): join it.
-            let by_mac = h.mac.and_then(|m| {
-                self.hosts
-                    .iter()
-                    .position(|x| !x.removed && x.mac == Some(m))
-            });
+            // A second `host` with a MAC already reserved (ISC allows one per subnet): merging
+            // would give one name the other's address and lose the other name, so the first
+            // stays and this one is listed.
+            if let Some((first, fsrc)) = h.mac.and_then(|m| macs.get(&m)) {
+                let ips: Vec<String> = h.ips.iter().map(Ipv4Addr::to_string).collect();
+                self.un.push(h.src.unsupported(
+                    construct,
+                    format!(
+                        "hardware ethernet {} is already reserved for host `{first}` ({fsrc}); the host file reserves one host per MAC, so the first is kept and this one is not merged into it; if it is the same machine on another subnet, add {} to `{first}`'s ip list by hand",
+                        mac_str(h.mac.unwrap_or_default()),
+                        ips.join(", ")
+                    ),
+                ));
+                continue;
+            }
             let by_ip = h.ips.iter().find_map(|ip| self.ip_owner.get(ip).copied());
-            let target = match (by_ip, by_mac) {
-                (Some(a), Some(b)) if a != b => {
-                    self.un.push(h.src.unsupported(
-                        construct,
-                        format!(
-                            "its address belongs to {} but its MAC to {}",
-                            self.hosts[a].name, self.hosts[b].name
-                        ),
-                    ));
-                    continue;
-                }
-                (Some(a), _) | (None, Some(a)) => Some(a),
-                (None, None) => None,
-            };
+            let target = by_ip;
             let i = match target {
                 Some(i) => {
                     let t = &self.hosts[i];
@@ -251,12 +257,23 @@ impl R<'_> {
                     }
                 }
             }
+            if let Some(m) = h.mac {
+                macs.insert(m, (h.decl.clone(), h.src.clone()));
+            }
             let t = &mut self.hosts[i];
             if t.mac.is_none() {
                 t.mac = h.mac;
             }
             if t.client_id.is_none() {
                 t.client_id.clone_from(&h.client_id);
+            }
+            for a in &h.ipv6 {
+                if !t.ipv6.contains(&a.to_string()) {
+                    t.ipv6.push(a.to_string());
+                }
+            }
+            if t.duid.is_none() {
+                t.duid.clone_from(&h.duid);
             }
             if t.boot_file.is_none() {
                 t.boot_file.clone_from(&h.boot_file);
@@ -363,6 +380,9 @@ impl R<'_> {
     pub(super) fn ptrs(&mut self, services: &[(DService, Option<u8>)]) {
         let raw = self.raw;
         for p in &raw.ptrs {
+            if self.ptr6(p) {
+                continue;
+            }
             let construct = format!("{} PTR {}", p.owner, p.target);
             let Some(ip) = ptr_addr(&p.owner) else {
                 self.un.push(p.src.unsupported(

@@ -20,11 +20,13 @@
 //!   comes from rather than at the NS record.
 
 mod daemons;
+mod ddns;
 mod float;
 mod hosts;
 mod services;
 mod state;
 mod subnets;
+mod v6;
 
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
@@ -43,19 +45,22 @@ pub(crate) fn resolve(input: &Raw) -> (Doc, Vec<Unsupported>, Vec<String>) {
     let mut doc = Doc::default();
     let mut guesses = Vec::new();
     // Domain: a forward zone's name wins over dhcpd's domain-name.
-    let mut cands: Vec<&(String, Src, u8)> = raw.domains.iter().collect();
+    let mut cands: Vec<&(String, Src, u8, &str)> = raw.domains.iter().collect();
     cands.sort_by_key(|c| std::cmp::Reverse(c.2));
+    let mut un = Vec::new();
     let dom = match cands.iter().find(|c| is_dns_name(&c.0)) {
         Some(c) => {
-            doc.domain_note = Some(format!(
-                "from {} ({})",
-                if c.2 == 2 {
-                    "the zone's SOA"
-                } else {
-                    "option domain-name"
-                },
-                c.1
-            ));
+            doc.domain_note = Some(format!("from {} ({})", c.3, c.1));
+            // dhcpd.conf's update domain, when another wins: updates go to the host file's.
+            for o in cands
+                .iter()
+                .filter(|o| o.3 == "ddns-domainname" && o.0 != c.0)
+            {
+                un.push(o.1.unsupported(
+                    format!("ddns-domainname \"{}\"", o.0),
+                    format!("dynamic DNS updates go to the host file's domain, {}", c.0),
+                ));
+            }
             c.0.clone()
         }
         None if !raw.ptrs.is_empty() => {
@@ -96,7 +101,7 @@ pub(crate) fn resolve(input: &Raw) -> (Doc, Vec<Unsupported>, Vec<String>) {
         raw,
         dom_abs: format!("{dom}."),
         dom,
-        un: Vec::new(),
+        un,
         guesses,
         subnets: Vec::new(),
         hosts: Vec::new(),
@@ -106,6 +111,7 @@ pub(crate) fn resolve(input: &Raw) -> (Doc, Vec<Unsupported>, Vec<String>) {
     r.declared_subnets();
     r.zone_hosts();
     r.dhcp_hosts();
+    r.hosts6();
     let services = r.services(&mut doc);
     r.guess_subnets(&services);
     r.check_hosts();
@@ -117,6 +123,7 @@ pub(crate) fn resolve(input: &Raw) -> (Doc, Vec<Unsupported>, Vec<String>) {
     r.vrrp(&mut doc, &services);
     r.floats(&mut doc, &split);
     r.finish_subnets(&mut doc);
+    r.subnets6(&mut doc);
     for h in r.hosts.iter().filter(|h| !h.removed && !h.ips.is_empty()) {
         doc.hosts.push(DHost {
             src: h.src.clone(),
@@ -125,6 +132,7 @@ pub(crate) fn resolve(input: &Raw) -> (Doc, Vec<Unsupported>, Vec<String>) {
             ips: h.ips.iter().map(Ipv4Addr::to_string).collect(),
             ipv6: h.ipv6.clone(),
             mac: h.mac.map(mac_str),
+            duid: h.duid.clone(),
             client_id: h.client_id.clone(),
             aliases: h.aliases.clone(),
             dns: h.dns,

@@ -5,7 +5,7 @@ use std::net::Ipv4Addr;
 
 use crate::emit::{DBackend, DCheck, DService, Doc, dur_ms};
 use crate::facts::CheckType;
-use crate::source::Src;
+use crate::source::{LOUD, Src};
 
 use super::state::{R, clamp_note, dashed};
 
@@ -240,10 +240,24 @@ impl R<'_> {
                             Some(p) => format!("/{p}"),
                             None => "/".into(),
                         });
-                        d.expect = c
-                            .status
-                            .filter(|s| (100..=599).contains(s))
-                            .map(|s| s.to_string());
+                        d.expect = c.status.map(|(a, b)| {
+                            if a == b {
+                                a.to_string()
+                            } else {
+                                format!("{a}-{b}")
+                            }
+                        });
+                        d.host_header = c.host.clone().or_else(|| s.virtualhost.clone());
+                    } else if let Some(h) = &s.virtualhost {
+                        self.un.push(s.src.unsupported(
+                            format!("virtualhost {h}"),
+                            "the check is a TCP connect: a Host header has nothing to go with",
+                        ));
+                    }
+                    if c.tls {
+                        notes.push(format!(
+                            "{LOUD}keepalived checked these backends with SSL_GET; the host file has no TLS check, so this is a TCP connect check on the same port: the TLS handshake and the HTTP status are NOT checked"
+                        ));
                     }
                     d
                 }

@@ -33,6 +33,7 @@ pub(super) struct HostB {
     pub(super) ips: Vec<Ipv4Addr>,
     pub(super) ipv6: Vec<String>,
     pub(super) mac: Option<[u8; 6]>,
+    pub(super) duid: Option<String>,
     pub(super) client_id: Option<String>,
     pub(super) aliases: Vec<String>,
     pub(super) dns: Option<bool>,
