@@ -120,7 +120,7 @@ impl R<'_> {
         });
         let why = match owner {
             Some(h) if format!("{}.{}", h.name, self.dom_abs) == p.target => format!(
-                "{ip} is host {}'s ipv6 address, as the PTR says; dnsd does not serve ip6.arpa zones yet (issue 17): serve this zone from a zone-file meanwhile",
+                "{ip} is host {}'s ipv6 address, as the PTR says: dnsd publishes this PTR itself once the address lies in an IPv6 [[subnet]]",
                 h.name
             ),
             Some(h) => format!(
