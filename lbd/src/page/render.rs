@@ -63,7 +63,7 @@ fn body(i: &Inputs<'_>, doc: &Value) -> Markup {
         .iter()
         .filter(|b| matches!(b["health"].as_str(), Some("up" | "nocheck")))
         .count();
-    let role = doc["vrrp"]["state"].as_str().unwrap_or("MASTER (no VRRP)");
+    let role = doc["vrrp"]["state"].as_str().unwrap_or("MASTER");
     let vips: Vec<&str> = doc["vips"]
         .as_array()
         .into_iter()
@@ -72,12 +72,31 @@ fn body(i: &Inputs<'_>, doc: &Value) -> Markup {
         .collect();
     html! {
         div.stats {
-            div.stat #role { "VRRP role" b { (role) } }
+            div.stat #role {
+                "VRRP role" b { (role) }
+                @if doc["vrrp"].is_null() { span.muted { "no VRRP" } }
+            }
             div.stat { "VIPs held" b { (vips.len()) } }
             div.stat { "Services" b { (services.len()) } }
             div.stat #healthy {
                 "Backends healthy"
                 b class=(if up == backends.len() { "ok" } else { "bad" }) { (up) " / " (backends.len()) }
+            }
+        }
+        section #backends {
+            h2 { "Backends" }
+            div.scroll {
+                table.backends {
+                    thead { tr {
+                        th { "Service" } th { "Backend" } th { "Health" } th.num { "Weight" }
+                        th { "Drained" } th { "In use" } th.num { "Active" }
+                        th.num { "Connections" } th.num { "Bytes in / out" } th { "Last check" }
+                        th { "Address" }
+                    } }
+                    tbody {
+                        @for svc in &services { (rows(i, svc)) }
+                    }
+                }
             }
         }
         @for svc in &services { (service(i, svc)) }
@@ -94,12 +113,31 @@ fn health_class(h: &str) -> &'static str {
     }
 }
 
+fn rows(i: &Inputs<'_>, svc: &Value) -> Markup {
+    let name = s(svc, "name");
+    let sorry = svc.get("sorry_server").filter(|v| v.is_object());
+    html! {
+        @for b in svc["backends"].as_array().into_iter().flatten() { (backend_row(i, name, b)) }
+        @if let Some(b) = sorry {
+            tr data-service=(name) data-backend="sorry" {
+                td { (name) } td { "sorry server" } td { "–" } td.num { "–" } td { "–" }
+                td { (yes(b["in_use"].as_bool() == Some(true))) }
+                td.num { "–" }
+                td.num { (b["connections"]) }
+                td.num { (b["bytes_to_backend"]) " / " (b["bytes_from_backend"]) }
+                td { "–" } td { (s(b, "address")) }
+            }
+        }
+    }
+}
+
 fn service(i: &Inputs<'_>, svc: &Value) -> Markup {
     let name = s(svc, "name");
-    let rows: Vec<&Value> = svc["backends"].as_array().into_iter().flatten().collect();
     let sorry = svc.get("sorry_server").filter(|v| v.is_object());
-    let mut labels: Vec<(String, String)> = rows
-        .iter()
+    let mut labels: Vec<(String, String)> = svc["backends"]
+        .as_array()
+        .into_iter()
+        .flatten()
         .map(|b| (s(b, "name").to_owned(), s(b, "address").to_owned()))
         .collect();
     if let Some(b) = sorry {
@@ -128,34 +166,12 @@ fn service(i: &Inputs<'_>, svc: &Value) -> Markup {
         })
     };
     html! {
-        section.service data-service=(name) {
+        section.service data-plots=(name) {
             h2 { "Service " (name) }
             p.muted {
                 (s(svc, "protocol")) " " (s(svc, "vip")) ":" (svc["port"]) " · "
                 (s(svc, "scheduler")) " · " (s(svc, "dataplane")) " data plane · "
                 span.mode { (s(svc, "mode")) }
-            }
-            div.scroll {
-                table.backends {
-                    thead { tr {
-                        th { "Backend" } th { "Address" } th { "Health" } th { "Last check" }
-                        th.num { "Weight" } th { "Drained" } th { "In use" }
-                        th.num { "Active" } th.num { "Connections" } th.num { "Bytes in / out" }
-                    } }
-                    tbody {
-                        @for b in &rows { (backend_row(i, name, b)) }
-                        @if let Some(b) = sorry {
-                            tr data-backend="sorry" {
-                                td { "sorry server" } td { (s(b, "address")) } td { "–" } td { "–" }
-                                td.num { "–" } td { "–" }
-                                td { (yes(b["in_use"].as_bool() == Some(true))) }
-                                td.num { "–" }
-                                td.num { (b["connections"]) }
-                                td.num { (b["bytes_to_backend"]) " / " (b["bytes_from_backend"]) }
-                            }
-                        }
-                    }
-                }
             }
             div.plots {
                 (plot("Active connections", "connections", "active"))
@@ -178,10 +194,16 @@ fn backend_row(i: &Inputs<'_>, service: &str, b: &Value) -> Markup {
         .ok()
         .and_then(|a| i.recent.last_check(service, a));
     html! {
-        tr data-backend=(s(b, "name")) data-health=(health) {
+        tr data-service=(service) data-backend=(s(b, "name")) data-health=(health) {
+            td { (service) }
             td { (s(b, "name")) }
-            td { (s(b, "address")) }
-            td.health class=(health_class(health)) { (health) }
+            td class=(format!("health {}", health_class(health))) { (health) }
+            td.num { (weight) }
+            td.drained { (if weight == 0 { "drained" } else { "no" }) }
+            td { (yes(b["in_use"].as_bool() == Some(true))) }
+            td.num { @match b["active"].as_u64() { Some(n) => (n), None => "–" } }
+            td.num { (b["connections"]) }
+            td.num { (b["bytes_to_backend"]) " / " (b["bytes_from_backend"]) }
             td.wrap.check {
                 @match &last {
                     Some(c) => {
@@ -194,12 +216,7 @@ fn backend_row(i: &Inputs<'_>, service: &str, b: &Value) -> Markup {
                     None => span.muted { "none yet" },
                 }
             }
-            td.num { (weight) }
-            td.drained { (if weight == 0 { "drained" } else { "no" }) }
-            td { (yes(b["in_use"].as_bool() == Some(true))) }
-            td.num { @match b["active"].as_u64() { Some(n) => (n), None => "–" } }
-            td.num { (b["connections"]) }
-            td.num { (b["bytes_to_backend"]) " / " (b["bytes_from_backend"]) }
+            td { (s(b, "address")) }
         }
     }
 }

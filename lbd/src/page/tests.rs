@@ -70,11 +70,11 @@ fn rows_show_health_weight_drained_and_last_check() {
         Instant::now(),
     );
     assert!(
-        html.contains(r#"data-backend="web1" data-health="up""#),
+        html.contains(r#"data-service="www" data-backend="web1" data-health="up""#),
         "{html}"
     );
     assert!(
-        html.contains(r#"data-backend="web2" data-health="down""#),
+        html.contains(r#"data-service="www" data-backend="web2" data-health="down""#),
         "{html}"
     );
     assert!(html.contains("passed"), "{html}");
