@@ -160,7 +160,8 @@ pub async fn serve(
     if let Some(addr) = view.metrics
         && let Err(e) = crate::page::serve(
             addr,
-            &metrics,
+            metrics.registry(),
+            metrics.recent.clone(),
             &setup.config,
             page_status.clone(),
             shutdown.clone(),

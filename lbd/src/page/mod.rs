@@ -5,7 +5,7 @@
 //!
 //! The page is built from the same document as `lbd status` (the control socket's handler, see
 //! [`crate::status::document`]): one rule in one place. What that document does not hold is kept
-//! here in [`Recent`] (held by [`crate::metrics::Metrics`], fed where the daemon records it): the
+//! here in [`Recent`] (held beside the daemon's metrics, fed where the daemon records it): the
 //! last check of each backend, a bounded ring of VRRP transitions, the ruleset last rendered.
 //!
 //! The plots come from a [`History`] sampled every [`runtime::page::STEP`] from the status
@@ -27,7 +27,6 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::desired::Desired;
-use crate::metrics::Metrics;
 
 pub use render::{page, utc};
 
@@ -190,7 +189,8 @@ fn sample_period() -> Duration {
 /// is set) and starts the sampler; returns the bound address.
 pub async fn serve(
     addr: SocketAddr,
-    metrics: &Metrics,
+    registry: Arc<runtime::metrics::Registry>,
+    recent: Arc<Recent>,
     config: &std::path::Path,
     status: StatusCell,
     shutdown: CancellationToken,
@@ -203,7 +203,6 @@ pub async fn serve(
         Ok(t) => runtime::page::daemon_addrs(&t).to_vec(),
         Err(_) => vec![("lbd", Some(addr))],
     };
-    let recent = metrics.recent.clone();
     let page_fn: PageFn = Arc::new(move |req: &PageRequest| {
         let doc = status.get().map(|h| h(&["status"]));
         let h = history.lock().unwrap_or_else(|e| e.into_inner());
@@ -217,7 +216,7 @@ pub async fn serve(
             host: req.host.as_deref(),
         })
     });
-    runtime::metrics::serve_with_page(addr, metrics.registry(), Some(page_fn), shutdown).await
+    runtime::metrics::serve_with_page(addr, registry, Some(page_fn), shutdown).await
 }
 
 fn spawn_sampler(history: Arc<Mutex<History>>, status: StatusCell, shutdown: CancellationToken) {
