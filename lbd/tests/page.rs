@@ -256,6 +256,8 @@ fn page_in_chromium_follows_health_traffic_and_escapes() {
 
     let phone = shoot(&lan, "phone", "390,844");
     let desktop = shoot(&lan, "desktop", "1280,900");
-    println!("{}\n{}", phone.display(), desktop.display());
+    // The whole page (VRRP and data plane sections below the plots), to look at.
+    let full = shoot(&lan, "full", "1280,3000");
+    println!("{}\n{}\n{}", phone.display(), desktop.display(), full.display());
     assert!(lbd.is_running(), "lbd died");
 }
