@@ -343,7 +343,6 @@ pub async fn serve(
                 if role != was {
                     let to = if role == Role::Master { "master" } else { "backup" };
                     metrics.vrrp_transitions.get_or_create(&vec![("to".to_owned(), to.to_owned())]).inc();
-                    metrics.recent.transition(to);
                 }
                 tracing::info!(role = ?role, "VRRP role changed");
                 dirty = true;
@@ -444,7 +443,10 @@ fn start_vrrp(
     metrics.vrrp_state.clear();
     metrics.vrrp_priority.clear();
     match float::start(view, stop.clone(), metrics)? {
-        Some(f) => Ok((Some(f.task), f.role, f.status)),
+        Some(f) => {
+            crate::page::follow_instances(f.status.clone(), metrics.recent.clone(), stop.clone());
+            Ok((Some(f.task), f.role, f.status))
+        }
         None => {
             let (_tx, rx) = watch::channel(Role::Master);
             Ok((None, rx, watch::channel(Vec::new()).1))

@@ -258,6 +258,11 @@ fn page_in_chromium_follows_health_traffic_and_escapes() {
     let desktop = shoot(&lan, "desktop", "1280,900");
     // The whole page (VRRP and data plane sections below the plots), to look at.
     let full = shoot(&lan, "full", "1280,3000");
-    println!("{}\n{}\n{}", phone.display(), desktop.display(), full.display());
+    println!(
+        "{}\n{}\n{}",
+        phone.display(),
+        desktop.display(),
+        full.display()
+    );
     assert!(lbd.is_running(), "lbd died");
 }

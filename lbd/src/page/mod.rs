@@ -6,7 +6,8 @@
 //! The page is built from the same document as `lbd status` (the control socket's handler, see
 //! [`crate::status::document`]): one rule in one place. What that document does not hold is kept
 //! here in [`Recent`] (held beside the daemon's metrics, fed where the daemon records it): the
-//! last check of each backend, a bounded ring of VRRP transitions, the ruleset last rendered.
+//! last check of each backend, a bounded ring of VRRP instances' state changes (followed from
+//! what the instances publish), the ruleset last rendered.
 //!
 //! The plots come from a [`History`] sampled every [`runtime::page::STEP`] from the status
 //! document (the counters the proxy and the kernel already keep, read once per sample: nothing
@@ -24,9 +25,11 @@ use std::time::{Duration, SystemTime};
 use hostfile::LbView;
 use runtime::page::{History, Kind, PageFn, PageRequest, STEP};
 use serde_json::Value;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::desired::Desired;
+use crate::float::InstanceStatus;
 
 pub use render::{page, utc};
 
@@ -40,12 +43,14 @@ pub const SAMPLE_ENV: &str = "LBD_PAGE_SAMPLE_MS";
 /// The status source: the control socket's handler, set once the daemon has built it.
 pub type StatusCell = Arc<OnceLock<runtime::control::Handler>>;
 
-/// One VRRP role change.
+/// One VRRP state change of an instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transition {
     /// When.
     pub at: SystemTime,
-    /// The role entered: `MASTER` or `BACKUP` (or an instance's own words).
+    /// The instance: `vrrp` (`[lb.vrrp]`) or the `[lb.vrrp-instance.NAME]`.
+    pub instance: String,
+    /// The state entered: `MASTER`, `BACKUP` or `FAULT`.
     pub to: String,
 }
 
@@ -67,14 +72,15 @@ pub struct Recent {
 }
 
 impl Recent {
-    /// Records a VRRP role change to `to` (the oldest beyond [`TRANSITIONS`] is dropped).
-    pub fn transition(&self, to: &str) {
+    /// Records that VRRP `instance` entered `to` (the oldest beyond [`TRANSITIONS`] is dropped).
+    pub fn transition(&self, instance: &str, to: &str) {
         let mut t = self.transitions.lock().unwrap_or_else(|e| e.into_inner());
         if t.len() == TRANSITIONS {
             t.pop_front();
         }
         t.push_back(Transition {
             at: SystemTime::now(),
+            instance: instance.to_owned(),
             to: to.to_owned(),
         });
     }
@@ -143,6 +149,47 @@ impl Recent {
             .unwrap_or_else(|e| e.into_inner())
             .clone()
     }
+}
+
+/// The state changes between the instances' `last` states and `now` (pure); `last` is updated.
+/// An instance seen for the first time is not a change (it starts as BACKUP).
+pub fn changes(
+    last: &mut BTreeMap<String, &'static str>,
+    now: &[InstanceStatus],
+) -> Vec<(String, &'static str)> {
+    let mut out = Vec::new();
+    for i in now {
+        match last.insert(i.name.clone(), i.state) {
+            Some(was) if was != i.state => out.push((i.name.clone(), i.state)),
+            _ => {}
+        }
+    }
+    last.retain(|name, _| now.iter().any(|i| &i.name == name));
+    out
+}
+
+/// Records every VRRP instance's state changes, as the instances publish them, until `stop`.
+pub fn follow_instances(
+    mut rx: watch::Receiver<Vec<InstanceStatus>>,
+    recent: Arc<Recent>,
+    stop: CancellationToken,
+) {
+    // The states at start are the baseline, taken now: a change published before the task
+    // first runs is still a change.
+    let mut last = BTreeMap::new();
+    changes(&mut last, &rx.borrow_and_update());
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                r = rx.changed() => if r.is_err() { return },
+            }
+            let now = rx.borrow_and_update().clone();
+            for (instance, to) in changes(&mut last, &now) {
+                recent.transition(&instance, to);
+            }
+        }
+    });
 }
 
 /// The history's series names for one backend's figure (`active`, `conns`, `bytes`).

@@ -266,10 +266,13 @@ fn vrrp(i: &Inputs<'_>, doc: &Value, vips: &[&str]) -> Markup {
                 p.muted { "No role change since lbd started." }
             } @else {
                 div.scroll { table.transitions {
-                    thead { tr { th { "When (UTC)" } th { "Ago" } th { "Entered" } } }
+                    thead { tr { th { "When (UTC)" } th { "Ago" } th { "Instance" } th { "Entered" } } }
                     tbody {
                         @for t in transitions.iter().rev() {
-                            tr { td { (utc(t.at)) } td { (ago(i.wall, t.at)) } td { (t.to) } }
+                            tr {
+                                td { (utc(t.at)) } td { (ago(i.wall, t.at)) } td { (t.instance) }
+                                td.to { (t.to) }
+                            }
                         }
                     }
                 } }

@@ -1,7 +1,9 @@
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime};
 
 use runtime::page::{History, STEP};
 use serde_json::json;
+use tokio_util::sync::CancellationToken;
 
 use super::*;
 
@@ -105,17 +107,77 @@ fn samples_make_plot_points() {
 fn transitions_are_a_bounded_ring() {
     let r = Recent::default();
     for k in 0..TRANSITIONS + 5 {
-        r.transition(if k % 2 == 0 { "master" } else { "backup" });
+        r.transition("vrrp", if k % 2 == 0 { "MASTER" } else { "BACKUP" });
     }
     let t = r.transitions();
     assert_eq!(t.len(), TRANSITIONS);
-    assert_eq!(t.last().unwrap().to, "master");
+    assert_eq!(t.last().unwrap().to, "MASTER");
     let html = render_doc(&doc("www", "web1"), &r, &History::new(8), Instant::now());
     assert_eq!(
-        html.matches("<td>backup</td>").count(),
+        html.matches("<td class=\"to\">BACKUP</td>").count(),
         TRANSITIONS / 2,
         "{html}"
     );
+}
+
+fn inst(name: &str, state: &'static str) -> crate::float::InstanceStatus {
+    crate::float::InstanceStatus {
+        name: name.to_owned(),
+        vrid: 51,
+        interface: "eth0".to_owned(),
+        state,
+        priority: 100,
+        configured_priority: 100,
+        addresses: Vec::new(),
+    }
+}
+
+#[test]
+fn instance_changes_are_state_changes_only() {
+    let mut last = BTreeMap::new();
+    // First sight: no change.
+    assert!(changes(&mut last, &[inst("vrrp", "BACKUP"), inst("gw", "BACKUP")]).is_empty());
+    assert_eq!(
+        changes(&mut last, &[inst("vrrp", "MASTER"), inst("gw", "BACKUP")]),
+        [("vrrp".to_owned(), "MASTER")]
+    );
+    // A priority change alone (tracking) is no state change.
+    let mut p = inst("gw", "BACKUP");
+    p.priority = 50;
+    assert!(changes(&mut last, &[inst("vrrp", "MASTER"), p]).is_empty());
+    assert_eq!(
+        changes(&mut last, &[inst("vrrp", "FAULT"), inst("gw", "FAULT")]),
+        [("vrrp".to_owned(), "FAULT"), ("gw".to_owned(), "FAULT")]
+    );
+    // An instance gone (reload) is forgotten.
+    assert!(changes(&mut last, &[inst("vrrp", "FAULT")]).is_empty());
+    assert_eq!(last.len(), 1);
+}
+
+#[tokio::test]
+async fn followed_instances_land_in_the_ring() {
+    let (tx, rx) = tokio::sync::watch::channel(vec![inst("vrrp", "BACKUP")]);
+    let recent = std::sync::Arc::new(Recent::default());
+    let stop = CancellationToken::new();
+    follow_instances(rx, recent.clone(), stop.clone());
+    tx.send(vec![inst("vrrp", "MASTER")]).unwrap();
+    let seen = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            let t = recent.transitions();
+            if !t.is_empty() {
+                return t;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("transition recorded");
+    assert_eq!(seen.len(), 1);
+    assert_eq!(
+        (seen[0].instance.as_str(), seen[0].to.as_str()),
+        ("vrrp", "MASTER")
+    );
+    stop.cancel();
 }
 
 #[test]
