@@ -1,10 +1,11 @@
 //! lbd's status page in a real browser (issue 18): lbd runs in the seed LAN's `main` namespace
-//! with web1 and web2 behind the VIP (kernel data plane), Debian's chromium headless loads
-//! `http://127.0.0.1:9169/` in that namespace and the test reads the DOM it built: both backends
-//! healthy; web1's server stopped and the page shows it down within its fall count; curl
-//! traffic through the VIP and the new-connections plot has a non-zero point; a check error
-//! carrying HTML shown as text; the nftables table in effect. Screenshots (phone and desktop)
-//! go to `<target>/page-shots/lbd-*.png`.
+//! with web1 and web2 behind the VIP (kernel data plane, VRRP on), Debian's chromium headless
+//! loads `http://127.0.0.1:9169/` in that namespace and the test reads the DOM it built: VRRP
+//! master with its change from backup listed; both backends healthy; web1's server stopped and
+//! the page shows it down within its fall count; curl traffic through the VIP and the
+//! new-connections plot has a non-zero point; a check error carrying HTML shown as text; the
+//! nftables table in effect. Screenshots (phone, desktop, whole page) go to
+//! `<target>/page-shots/lbd-*.png`.
 //!
 //! Chromium missing: skipped with "SKIPPED" on stderr, unless `CI` is set (then it fails).
 
@@ -195,11 +196,21 @@ fn page_in_chromium_follows_health_traffic_and_escapes() {
             .find(|l| l.starts_with("check = "))
             .unwrap()
             .replace("path = \"/\"", &format!("path = \"/\", body = \"{EVIL}\""));
+        // VRRP on, alone: lbd starts as backup and becomes master (a role change to show).
+        let t = t.replace(
+            "metrics = \"127.0.0.1:9169\"",
+            "metrics = \"127.0.0.1:9169\"\nvrrp = { vrid = 51, priority = 150, interval = \"100ms\" }",
+        );
         format!(
             "{t}\n[service.probe]\nvip = \"192.168.1.121\"\nport = 80\nbackends = [\"web2\"]\n{check}\n"
         )
     });
     let mut lbd = lbd_sampling(&lan, &conf, 300);
+
+    // VRRP: master after the master-down interval, the change from backup in the ring.
+    poll(&lan, Duration::from_secs(10), "VRRP master", |p| {
+        p.contains("<td class=\"to\">MASTER</td>")
+    });
 
     // Both backends of www3 healthy, in the browser's DOM.
     poll(&lan, Duration::from_secs(10), "both healthy", |p| {
@@ -209,6 +220,11 @@ fn page_in_chromium_follows_health_traffic_and_escapes() {
     assert_eq!(health(&d, "www3", "web1"), Some("up"), "{d}");
     assert_eq!(health(&d, "www3", "web2"), Some("up"), "{d}");
     assert!(d.contains("passed"), "last check result: {d}");
+    assert!(d.contains("VRRP role<b>MASTER</b>"), "{d}");
+    assert!(
+        d.contains("<td>vrrp</td><td class=\"to\">MASTER</td>"),
+        "{d}"
+    );
     // The data plane in effect: lbd's nftables table, as text.
     assert!(d.contains("<pre class=\"ruleset\">"), "{d}");
     assert!(d.contains("table ip lbd {"), "{d}");
