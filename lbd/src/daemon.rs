@@ -444,7 +444,12 @@ fn start_vrrp(
     metrics.vrrp_priority.clear();
     match float::start(view, stop.clone(), metrics)? {
         Some(f) => {
-            crate::page::follow_instances(f.status.clone(), metrics.recent.clone(), stop.clone());
+            crate::page::follow_instances(
+                f.status.clone(),
+                |i: &float::InstanceStatus| (i.name.clone(), i.state),
+                metrics.recent.clone(),
+                stop.clone(),
+            );
             Ok((Some(f.task), f.role, f.status))
         }
         None => {

@@ -29,7 +29,6 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::desired::Desired;
-use crate::float::InstanceStatus;
 
 pub use render::{page, utc};
 
@@ -151,40 +150,50 @@ impl Recent {
     }
 }
 
-/// The state changes between the instances' `last` states and `now` (pure); `last` is updated.
-/// An instance seen for the first time is not a change (it starts as BACKUP).
+/// The state changes between the instances' `last` states and `now`, given as (instance, state)
+/// (pure); `last` is updated. An instance seen for the first time is not a change (it starts
+/// as BACKUP).
 pub fn changes(
     last: &mut BTreeMap<String, &'static str>,
-    now: &[InstanceStatus],
+    now: &[(String, &'static str)],
 ) -> Vec<(String, &'static str)> {
     let mut out = Vec::new();
-    for i in now {
-        match last.insert(i.name.clone(), i.state) {
-            Some(was) if was != i.state => out.push((i.name.clone(), i.state)),
+    for (name, state) in now {
+        match last.insert(name.clone(), state) {
+            Some(was) if was != *state => out.push((name.clone(), *state)),
             _ => {}
         }
     }
-    last.retain(|name, _| now.iter().any(|i| &i.name == name));
+    last.retain(|name, _| now.iter().any(|(n, _)| n == name));
     out
 }
 
-/// Records every VRRP instance's state changes, as the instances publish them, until `stop`.
-pub fn follow_instances(
-    mut rx: watch::Receiver<Vec<InstanceStatus>>,
+/// Records every VRRP instance's state changes, as the instances publish them on `rx`, until
+/// `stop`; `key` gives an instance's name and state (`float::InstanceStatus`' `name`, `state`).
+pub fn follow_instances<T, F>(
+    mut rx: watch::Receiver<Vec<T>>,
+    key: F,
     recent: Arc<Recent>,
     stop: CancellationToken,
-) {
+) where
+    T: Send + Sync + 'static,
+    F: Fn(&T) -> (String, &'static str) + Send + 'static,
+{
     // The states at start are the baseline, taken now: a change published before the task
     // first runs is still a change.
     let mut last = BTreeMap::new();
-    changes(&mut last, &rx.borrow_and_update());
+    let states = |rx: &mut watch::Receiver<Vec<T>>| -> Vec<(String, &'static str)> {
+        rx.borrow_and_update().iter().map(&key).collect()
+    };
+    changes(&mut last, &states(&mut rx));
     tokio::spawn(async move {
         loop {
             tokio::select! {
                 _ = stop.cancelled() => return,
                 r = rx.changed() => if r.is_err() { return },
             }
-            let now = rx.borrow_and_update().clone();
+            let now: Vec<(String, &'static str)> =
+                rx.borrow_and_update().iter().map(&key).collect();
             for (instance, to) in changes(&mut last, &now) {
                 recent.transition(&instance, to);
             }
