@@ -15,6 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::handler::Transport;
 use crate::message::{encode, response_to, udp_limit};
+use crate::peers::Peers;
 use crate::stats::Stats;
 use crate::zone::Catalog;
 
@@ -138,7 +139,7 @@ pub async fn answer(
         }
         None => {
             stats.cache_misses.inc();
-            match resolve(upstreams, &q).await {
+            match resolve(upstreams, &q, &stats.peers).await {
                 Some(mut m) => {
                     scrub::scrub(&q, &mut m, own);
                     cache.put(q.name(), q.query_type(), &m, now);
@@ -172,7 +173,8 @@ fn random_id() -> u16 {
 }
 
 /// Asks the upstreams in order; the first valid answer wins. Falls back to TCP on TC.
-pub async fn resolve(upstreams: &[SocketAddr], q: &Query) -> Option<Message> {
+/// Each upstream's answer or silence is recorded in `peers`.
+pub async fn resolve(upstreams: &[SocketAddr], q: &Query, peers: &Peers) -> Option<Message> {
     for up in upstreams {
         let id = random_id();
         let mut m = Message::new(id, MessageType::Query, OpCode::Query);
@@ -182,16 +184,20 @@ pub async fn resolve(upstreams: &[SocketAddr], q: &Query) -> Option<Message> {
         e.set_max_payload(1232);
         m.set_edns(e);
         let Ok(bytes) = m.to_vec() else { return None };
-        match tokio::time::timeout(UPSTREAM_TIMEOUT, udp(*up, &bytes, id, q)).await {
+        let got = match tokio::time::timeout(UPSTREAM_TIMEOUT, udp(*up, &bytes, id, q)).await {
             Ok(Some(r)) if r.truncation => {
-                if let Ok(Some(r)) =
-                    tokio::time::timeout(UPSTREAM_TIMEOUT, tcp(*up, &bytes, id, q)).await
-                {
-                    return Some(r);
-                }
+                tokio::time::timeout(UPSTREAM_TIMEOUT, tcp(*up, &bytes, id, q))
+                    .await
+                    .ok()
+                    .flatten()
             }
-            Ok(Some(r)) => return Some(r),
-            _ => tracing::debug!(upstream = %up, "no answer from upstream"),
+            Ok(Some(r)) => Some(r),
+            _ => None,
+        };
+        peers.upstream(*up, got.is_some(), crate::clock::unix_now());
+        match got {
+            Some(r) => return Some(r),
+            None => tracing::debug!(upstream = %up, "no answer from upstream"),
         }
     }
     None

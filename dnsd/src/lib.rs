@@ -18,6 +18,8 @@ pub mod journal;
 pub mod message;
 pub mod metrics;
 pub mod notify;
+pub mod page;
+pub mod peers;
 pub mod policy;
 pub mod recursion;
 pub mod rrl;
@@ -139,7 +141,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         let mut reg = runtime::metrics::Registry::default();
         state.stats.register(&mut reg);
         reg.register_collector(Box::new(collector::Collector(state.clone())));
-        runtime::metrics::serve(addr, Arc::new(reg), stop.clone()).await?;
+        let page = page::start(state.clone(), &cli.common.config, stop.clone());
+        runtime::metrics::serve_with_page(addr, Arc::new(reg), Some(page), stop.clone()).await?;
     }
     let control = cli.common.runtime_path(&first.control_socket);
     let st = state.clone();

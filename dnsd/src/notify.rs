@@ -63,10 +63,24 @@ pub async fn notify_one(
         if let Ok(Some(rc)) = tokio::time::timeout(Duration::from_secs(2), wait).await {
             tracing::info!(secondary = %addr, zone = %z.origin, serial = z.serial(), rcode = %rc, "NOTIFY acknowledged");
             stats.notify_acked.inc();
+            stats.peers.notified(
+                addr.ip(),
+                &z.origin.to_ascii(),
+                z.serial(),
+                true,
+                unix_now(),
+            );
             return;
         }
         tracing::debug!(secondary = %addr, attempt, "no NOTIFY answer yet");
     }
     stats.notify_failed.inc();
+    stats.peers.notified(
+        addr.ip(),
+        &z.origin.to_ascii(),
+        z.serial(),
+        false,
+        unix_now(),
+    );
     tracing::warn!(secondary = %addr, zone = %z.origin, "NOTIFY not acknowledged after 5 tries");
 }

@@ -48,6 +48,8 @@ pub struct Stats {
     pub rrl_dropped: Counter,
     /// Responses sent truncated by RRL.
     pub rrl_slipped: Counter,
+    /// The last NOTIFY/transfer per secondary, upstream health (for the status page).
+    pub peers: crate::peers::Peers,
 }
 
 impl Stats {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use hickory_proto::op::{Message, ResponseCode};
 
+use crate::clock::unix_now;
 use crate::message::{encode, response_to};
 use crate::state::Shared;
 use crate::stats::Stats;
@@ -37,11 +38,25 @@ pub async fn serve_transfer(
     match client.and_then(|c| crate::zone::ixfr(&z, c, &journal)) {
         Some(recs) => {
             shared.stats.ixfr_out.inc();
+            shared.stats.peers.transferred(
+                peer,
+                &z.origin.to_ascii(),
+                z.serial(),
+                true,
+                unix_now(),
+            );
             tracing::info!(%peer, zone = %z.origin, from = client, serial = z.serial(), "incremental zone transfer");
             transfer_records(recs, req, t, &shared.stats)
         }
         None => {
             shared.stats.axfr_out.inc();
+            shared.stats.peers.transferred(
+                peer,
+                &z.origin.to_ascii(),
+                z.serial(),
+                false,
+                unix_now(),
+            );
             tracing::info!(%peer, zone = %z.origin, serial = z.serial(), "zone transfer");
             transfer(&z, req, t, &shared.stats)
         }

@@ -2,6 +2,7 @@
 
 use std::fmt::Write as _;
 
+use crate::emit_vrrp::{self, DExtras, DFloats};
 use crate::facts::{OptVal, RawOpt};
 use crate::source::{Src, Unsupported};
 
@@ -21,6 +22,7 @@ pub(crate) struct Doc {
     pub(crate) ddns: Option<DDdns>,
     pub(crate) dns: DDns,
     pub(crate) vrrp: Option<DVrrp>,
+    pub(crate) floats: DFloats,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -200,6 +202,7 @@ pub(crate) struct DVrrp {
     pub(crate) interface: Option<String>,
     pub(crate) peers: Vec<String>,
     pub(crate) source: Option<String>,
+    pub(crate) extras: DExtras,
 }
 
 /// A TOML basic string with every needed escape.
@@ -447,7 +450,12 @@ pub(crate) fn render(d: &Doc) -> String {
         || dns.expire.is_some()
         || dns.negative_ttl.is_some()
         || !dns.update_keys.is_empty();
-    if d.ping_check.is_some() || d.ddns.is_some() || has_dns || d.vrrp.is_some() {
+    if d.ping_check.is_some()
+        || d.ddns.is_some()
+        || has_dns
+        || d.vrrp.is_some()
+        || !d.floats.is_empty()
+    {
         o.push_str(
             "\n# ---------------------------------------------------------------- daemons\n",
         );
@@ -504,7 +512,9 @@ pub(crate) fn render(d: &Doc) -> String {
         kv_opt_str(&mut o, "interface", &v.interface);
         kv_list(&mut o, "peers", &v.peers);
         kv_opt_str(&mut o, "source", &v.source);
+        emit_vrrp::extras(&mut o, &v.extras);
     }
+    emit_vrrp::render(&mut o, &d.floats);
 
     o
 }

@@ -175,6 +175,56 @@ pub(crate) struct RawVip {
     pub(crate) src: Src,
 }
 
+/// A tracked script or interface as an instance names it.
+#[derive(Debug, Clone)]
+pub(crate) struct RawTrack {
+    pub(crate) name: String,
+    pub(crate) weight: Option<i64>,
+}
+
+/// A command as the host file takes it: argv, or one string for `/bin/sh -c`.
+#[derive(Debug, Clone)]
+pub(crate) struct RawCommand {
+    pub(crate) argv: Vec<String>,
+    pub(crate) shell: bool,
+    /// Why a shell is needed, when it is.
+    pub(crate) why: Option<String>,
+    pub(crate) src: Src,
+}
+
+/// keepalived's `vrrp_instance`.
+#[derive(Debug, Clone)]
+pub(crate) struct RawInstance {
+    pub(crate) name: String,
+    pub(crate) vrrp: RawVrrp,
+    pub(crate) vips: Vec<RawVip>,
+    pub(crate) track_scripts: Vec<RawTrack>,
+    pub(crate) track_ifaces: Vec<RawTrack>,
+    /// notify_master, notify_backup, notify_fault.
+    pub(crate) notify: [Option<RawCommand>; 3],
+}
+
+/// keepalived's `vrrp_script`.
+#[derive(Debug, Clone)]
+pub(crate) struct RawScript {
+    pub(crate) name: String,
+    pub(crate) command: Option<RawCommand>,
+    pub(crate) interval_ms: Option<u64>,
+    pub(crate) timeout_ms: Option<u64>,
+    pub(crate) weight: Option<i64>,
+    pub(crate) rise: Option<u32>,
+    pub(crate) fall: Option<u32>,
+    pub(crate) src: Src,
+}
+
+/// keepalived's `vrrp_sync_group`.
+#[derive(Debug, Clone)]
+pub(crate) struct RawGroup {
+    pub(crate) name: String,
+    pub(crate) members: Vec<String>,
+    pub(crate) src: Src,
+}
+
 /// Everything the parsers learnt, before anything is decided.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Raw {
@@ -197,6 +247,11 @@ pub(crate) struct Raw {
     pub(crate) services: Vec<RawService>,
     pub(crate) vrrp: Option<RawVrrp>,
     pub(crate) vips: Vec<RawVip>,
+    /// keepalived's `vrrp_instance`s as read; `resolve` picks the one holding service VIPs as
+    /// `[lb.vrrp]` (into `vrrp` and `vips`), the others float.
+    pub(crate) instances: Vec<RawInstance>,
+    pub(crate) scripts: Vec<RawScript>,
+    pub(crate) groups: Vec<RawGroup>,
     pub(crate) unsupported: Vec<Unsupported>,
 }
 
@@ -231,6 +286,9 @@ impl Raw {
             (Some(_), None) => {}
         }
         self.vips.extend(o.vips);
+        self.instances.extend(o.instances);
+        self.scripts.extend(o.scripts);
+        self.groups.extend(o.groups);
         self.unsupported.extend(o.unsupported);
     }
 }

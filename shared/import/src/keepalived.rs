@@ -6,7 +6,8 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::Path;
 
 use crate::block::{self, Stmt as Node};
-use crate::facts::{CheckType, Raw, RawCheck, RawReal, RawService, RawVip, RawVrrp};
+use crate::facts::{CheckType, Raw, RawCheck, RawReal, RawService};
+use crate::keepalived_vrrp;
 use crate::source::{ImportError, ReadFn};
 
 pub(crate) fn import(
@@ -18,7 +19,9 @@ pub(crate) fn import(
     let nodes = block::parse(text, file, read, &block::KEEPALIVED)?;
     for n in &nodes {
         match n.keyword().as_str() {
-            "vrrp_instance" => vrrp(n, raw)?,
+            "vrrp_instance" => keepalived_vrrp::instance(n, raw)?,
+            "vrrp_script" => keepalived_vrrp::script(n, raw)?,
+            "vrrp_sync_group" => keepalived_vrrp::sync_group(n, raw)?,
             "virtual_server" => virtual_server(n, raw)?,
             "global_defs" => {
                 for c in n.children() {
@@ -57,116 +60,6 @@ fn secs_ms(n: &Node, what: &str) -> Result<u64, ImportError> {
 fn ipv4(n: &Node, s: &str, what: &str) -> Result<Ipv4Addr, ImportError> {
     s.parse()
         .map_err(|_| n.src.error(format!("{what} `{s}` is not an IPv4 address")))
-}
-
-fn vrrp(n: &Node, raw: &mut Raw) -> Result<(), ImportError> {
-    let mut v = RawVrrp {
-        vrid: None,
-        priority: None,
-        preempt: true,
-        interval_ms: None,
-        interface: None,
-        peers: Vec::new(),
-        source: None,
-        src: n.src.clone(),
-    };
-    for c in n.children() {
-        match c.keyword().as_str() {
-            "interface" => v.interface = c.arg(1).map(str::to_owned),
-            "virtual_router_id" => v.vrid = Some(int(c, "virtual_router_id")?),
-            "priority" => v.priority = Some(int(c, "priority")?),
-            "advert_int" => v.interval_ms = Some(secs_ms(c, "advert_int")?),
-            "nopreempt" => v.preempt = false,
-            "state" => raw.unsupported.push(c.src.unsupported(
-                c.plain_text(),
-                "the starting state follows from the priority (the highest becomes master)",
-            )),
-            "unicast_src_ip" => {
-                v.source = Some(ipv4(c, c.arg(1).unwrap_or(""), "unicast_src_ip")?);
-            }
-            "unicast_peer" => {
-                for p in c.children() {
-                    v.peers
-                        .push(ipv4(p, p.arg(0).unwrap_or(""), "unicast_peer")?);
-                }
-            }
-            "virtual_ipaddress" => {
-                for a in c.children() {
-                    let w = a.arg(0).unwrap_or("");
-                    let (addr, prefix) = match w.split_once('/') {
-                        Some((a2, p)) => (
-                            a2,
-                            Some(p.parse::<u8>().ok().filter(|p| *p <= 32).ok_or_else(|| {
-                                a.src.error(format!("`{w}`: the prefix length is not 0-32"))
-                            })?),
-                        ),
-                        None => (w, None),
-                    };
-                    let ip = ipv4(a, addr, "virtual_ipaddress")?;
-                    let mut dev = None;
-                    let mut i = 1;
-                    while let Some(k) = a.arg(i) {
-                        match k {
-                            "dev" => dev = a.arg(i + 1).map(str::to_owned),
-                            "label" | "brd" | "scope" => {}
-                            _ => {}
-                        }
-                        i += 2;
-                    }
-                    if a.values().len() > 1
-                        && a.values()
-                            .iter()
-                            .any(|k| k == "label" || k == "scope" || k == "brd")
-                    {
-                        raw.unsupported.push(a.src.unsupported(
-                            a.plain_text(),
-                            "label, brd and scope are not kept: lbd adds the VIP to the interface itself",
-                        ));
-                    }
-                    raw.vips.push(RawVip {
-                        ip,
-                        prefix,
-                        dev,
-                        src: a.src.clone(),
-                    });
-                }
-            }
-            "virtual_ipaddress_excluded"
-            | "virtual_routes"
-            | "authentication"
-            | "track_interface"
-            | "track_script"
-            | "notify"
-            | "notify_master"
-            | "notify_backup"
-            | "notify_fault"
-            | "smtp_alert"
-            | "preempt_delay"
-            | "garp_master_delay"
-            | "dont_track_primary"
-            | "mcast_src_ip"
-            | "version" => raw.unsupported.push(c.src.unsupported(
-                c.plain_text(),
-                "no host-file equivalent for this VRRP setting",
-            )),
-            _ => raw.unsupported.push(
-                c.src
-                    .unsupported(c.plain_text(), "not a known vrrp_instance setting"),
-            ),
-        }
-    }
-    if raw.vrrp.is_some() {
-        raw.unsupported.push(n.src.unsupported(
-            n.plain_text(),
-            "a second vrrp_instance: the host file has one ([lb.vrrp]); run the others with another tool",
-        ));
-    } else {
-        if v.vrid.is_none() {
-            return Err(n.src.error("vrrp_instance without virtual_router_id"));
-        }
-        raw.vrrp = Some(v);
-    }
-    Ok(())
 }
 
 fn virtual_server(n: &Node, raw: &mut Raw) -> Result<(), ImportError> {

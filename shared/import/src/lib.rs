@@ -22,10 +22,12 @@
 mod block;
 pub mod command;
 mod emit;
+mod emit_vrrp;
 mod facts;
 mod imported;
 mod isc;
 mod keepalived;
+mod keepalived_vrrp;
 mod resolve;
 mod source;
 mod verify;

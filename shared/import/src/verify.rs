@@ -29,6 +29,9 @@ enum Kind {
     Dhcp,
     Dns,
     Vrrp,
+    Float,
+    Script,
+    Group,
 }
 
 impl Kind {
@@ -44,6 +47,9 @@ impl Kind {
             Kind::Key => &["algorithm", "secret"],
             Kind::Dhcp | Kind::Dns => &[],
             Kind::Vrrp => &["vrid"],
+            Kind::Float => &["vrid", "interface", "addresses"],
+            Kind::Script => &["command"],
+            Kind::Group => &["instances"],
         }
     }
 }
@@ -314,7 +320,7 @@ fn tag(doc: &Doc, body: &str) -> (Vec<Line>, Vec<Table>) {
                 doc.vrrp.as_ref().and_then(|v| v.src.clone()),
             ))
         } else {
-            None
+            float_table(doc, h)
         };
         if let Some((kind, parent, src)) = new {
             let t = tables.len();
@@ -337,6 +343,27 @@ fn tag(doc: &Doc, body: &str) -> (Vec<Line>, Vec<Table>) {
         });
     }
     (lines, tables)
+}
+
+/// `[lb.vrrp-instance.N]`, `[lb.vrrp-script.N]`, `[lb.sync-group.N]`: kind and source.
+fn float_table(doc: &Doc, h: &str) -> Option<(Kind, Option<usize>, Option<Src>)> {
+    let f = &doc.floats;
+    let name = |p: &str| {
+        h.strip_prefix(p)
+            .and_then(|r| r.strip_suffix(']'))
+            .map(|n| n.trim_matches('"').to_owned())
+    };
+    if let Some(n) = name("[lb.vrrp-instance.") {
+        let src = f.instances.iter().find(|i| i.name == n);
+        return Some((Kind::Float, None, src.and_then(|i| i.src.clone())));
+    }
+    if let Some(n) = name("[lb.vrrp-script.") {
+        let src = f.scripts.iter().find(|i| i.name == n);
+        return Some((Kind::Script, None, src.and_then(|i| i.src.clone())));
+    }
+    let n = name("[lb.sync-group.")?;
+    let src = f.groups.iter().find(|i| i.name == n);
+    Some((Kind::Group, None, src.and_then(|i| i.src.clone())))
 }
 
 #[cfg(test)]

@@ -221,6 +221,7 @@ impl R<'_> {
             interface: v.interface.clone(),
             peers: v.peers.iter().map(Ipv4Addr::to_string).collect(),
             source: v.source.map(|s| s.to_string()),
+            extras: Default::default(),
         });
     }
 }

@@ -20,6 +20,7 @@
 //!   comes from rather than at the NS record.
 
 mod daemons;
+mod float;
 mod hosts;
 mod services;
 mod state;
@@ -35,7 +36,10 @@ use hostfile::is_dns_name;
 
 use state::{R, clamp_note, mac_str};
 
-pub(crate) fn resolve(raw: &Raw) -> (Doc, Vec<Unsupported>, Vec<String>) {
+pub(crate) fn resolve(input: &Raw) -> (Doc, Vec<Unsupported>, Vec<String>) {
+    // keepalived's instances: the one with service VIPs is [lb.vrrp], the others float.
+    let split = float::split(input);
+    let raw = &split.raw;
     let mut doc = Doc::default();
     let mut guesses = Vec::new();
     // Domain: a forward zone's name wins over dhcpd's domain-name.
@@ -111,6 +115,7 @@ pub(crate) fn resolve(raw: &Raw) -> (Doc, Vec<Unsupported>, Vec<String>) {
     r.dns(&mut doc);
     r.keys_and_ddns(&mut doc);
     r.vrrp(&mut doc, &services);
+    r.floats(&mut doc, &split);
     r.finish_subnets(&mut doc);
     for h in r.hosts.iter().filter(|h| !h.removed && !h.ips.is_empty()) {
         doc.hosts.push(DHost {
