@@ -102,12 +102,7 @@ impl Recent {
             at: SystemTime::now(),
             error: result.as_ref().err().map(|e| e.to_string()),
         };
-        match c.get_mut(&(service.to_owned(), backend)) {
-            Some(v) => *v = last,
-            None => {
-                c.insert((service.to_owned(), backend), last);
-            }
-        }
+        c.insert((service.to_owned(), backend), last);
     }
 
     /// The last check of `backend` in `service`, if any.
