@@ -156,8 +156,17 @@ pub async fn serve(
     metrics.set_carried(&view);
     let mut state_logs: StateLogs = BTreeMap::new();
     let state_lines = runtime::ratelimit::LogLimiter::new(STATE_LOG_WINDOW, 4 * STATE_LOG_BURST);
+    let page_status = crate::page::StatusCell::default();
     if let Some(addr) = view.metrics
-        && let Err(e) = runtime::metrics::serve(addr, metrics.registry(), shutdown.clone()).await
+        && let Err(e) = crate::page::serve(
+            addr,
+            metrics.registry(),
+            metrics.recent.clone(),
+            &setup.config,
+            page_status.clone(),
+            shutdown.clone(),
+        )
+        .await
     {
         anyhow::bail!("metrics on {addr}: {e}: fix `metrics` in [lb]");
     }
@@ -255,6 +264,7 @@ pub async fn serve(
             }
             other => serde_json::json!({"error": format!("unknown command `{other}`; try status")}),
         });
+        let _ = page_status.set(handler.clone());
         if let Some(path) = &setup.control
             && let Err(e) = runtime::control::serve(path, handler, shutdown.clone())
         {
@@ -311,6 +321,7 @@ pub async fn serve(
                 checkers_stop = CancellationToken::new();
                 let keys = checked_keys(&next);
                 trackers.retain(|k, _| keys.contains(k));
+                metrics.recent.retain(&next);
                 health::spawn_checkers(&next, check_tx.clone(), checkers_stop.clone());
                 let mut all = managed.clone();
                 all.extend(desired::managed_vips(&next));
@@ -406,6 +417,7 @@ fn apply_counted(
 ) -> Result<Vec<Ipv4Addr>, apply::ApplyError> {
     let mut k = metrics.kernel.lock().unwrap_or_else(|e| e.into_inner());
     let applied = applier.apply(d, managed)?;
+    metrics.recent.applied(d);
     if let Some(r) = &applied.replaced {
         k.replaced(r);
     }
@@ -431,7 +443,15 @@ fn start_vrrp(
     metrics.vrrp_state.clear();
     metrics.vrrp_priority.clear();
     match float::start(view, stop.clone(), metrics)? {
-        Some(f) => Ok((Some(f.task), f.role, f.status)),
+        Some(f) => {
+            crate::page::follow_instances(
+                f.status.clone(),
+                |i: &float::InstanceStatus| (i.name.clone(), i.state),
+                metrics.recent.clone(),
+                stop.clone(),
+            );
+            Ok((Some(f.task), f.role, f.status))
+        }
         None => {
             let (_tx, rx) = watch::channel(Role::Master);
             Ok((None, rx, watch::channel(Vec::new()).1))
@@ -469,6 +489,7 @@ fn record(
     let mut labels = metrics::Metrics::labels(&r.service, r.backend);
     labels.push(("result".into(), if ok { "ok" } else { "fail" }.into()));
     m.checks.get_or_create(&labels).inc();
+    m.recent.check(&r.service, r.backend, &r.ok);
     if let Err(e) = &r.ok {
         t.last_error = Some(e.to_string());
     }

@@ -16,6 +16,7 @@ pub mod float;
 pub mod health;
 pub mod metrics;
 pub mod nft;
+pub mod page;
 pub mod proxy;
 pub mod sched;
 pub mod status;

@@ -304,6 +304,8 @@ pub struct Metrics {
     pub active: Arc<ActiveCollector>,
     /// The kernel data plane's counters (shared with the applier).
     pub kernel: SharedKernelTotals,
+    /// What the status page shows beyond `lbd status` (last checks, VRRP transitions, ruleset).
+    pub recent: Arc<crate::page::Recent>,
 }
 
 impl Metrics {

@@ -1,0 +1,362 @@
+//! The page's HTML from the status document, the [`Recent`] records and the history (pure: the
+//! times are passed in). maud escapes every value: service and backend names, check errors,
+//! the ruleset.
+
+use std::net::SocketAddr;
+use std::time::{Instant, SystemTime};
+
+use maud::{Markup, html};
+use runtime::page::{History, Layout, Line, Plot, layout, line_plot};
+use serde_json::Value;
+
+use super::{Recent, series};
+
+/// What one rendering of the page reads.
+#[derive(Debug)]
+pub struct Inputs<'a> {
+    /// `lbd status`'s document; `None` while the daemon starts.
+    pub doc: Option<&'a Value>,
+    /// Last checks, VRRP transitions, ruleset.
+    pub recent: &'a Recent,
+    /// The sampled figures.
+    pub history: &'a History,
+    /// Now, on the history's clock.
+    pub now: Instant,
+    /// Now, on the wall clock (ages of checks and transitions).
+    pub wall: SystemTime,
+    /// The daemons' metrics addresses, for the header.
+    pub addrs: &'a [(&'static str, Option<SocketAddr>)],
+    /// The request's `Host`, for links to daemons on unspecified addresses.
+    pub host: Option<&'a str>,
+}
+
+/// The whole document.
+pub fn page(i: &Inputs<'_>) -> String {
+    let nav = layout::nav(i.addrs, i.host);
+    let main = match i.doc {
+        Some(doc) => body(i, doc),
+        None => {
+            html! { section { h2 { "Starting" } p { "lbd is running its first health checks." } } }
+        }
+    };
+    layout::render(
+        &Layout {
+            daemon: "lbd",
+            title: "lbd",
+            nav: &nav,
+        },
+        main,
+    )
+}
+
+fn s<'a>(v: &'a Value, key: &str) -> &'a str {
+    v[key].as_str().unwrap_or("?")
+}
+
+fn body(i: &Inputs<'_>, doc: &Value) -> Markup {
+    let services: Vec<&Value> = doc["services"].as_array().into_iter().flatten().collect();
+    let backends: Vec<&Value> = services
+        .iter()
+        .flat_map(|s| s["backends"].as_array().into_iter().flatten())
+        .collect();
+    let up = backends
+        .iter()
+        .filter(|b| matches!(b["health"].as_str(), Some("up" | "nocheck")))
+        .count();
+    let role = doc["vrrp"]["state"].as_str().unwrap_or("MASTER");
+    let vips: Vec<&str> = doc["vips"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    html! {
+        div.stats {
+            div.stat #role {
+                "VRRP role" b { (role) }
+                @if doc["vrrp"].is_null() { span.muted { "no VRRP" } }
+            }
+            div.stat { "VIPs held" b { (vips.len()) } }
+            div.stat { "Services" b { (services.len()) } }
+            div.stat #healthy {
+                "Backends healthy"
+                b class=(if up == backends.len() { "ok" } else { "bad" }) { (up) " / " (backends.len()) }
+            }
+        }
+        section #backends {
+            h2 { "Backends" }
+            div.scroll {
+                table.backends {
+                    thead { tr {
+                        th { "Service" } th { "Backend" } th { "Health" } th.num { "Weight" }
+                        th { "Drained" } th { "In use" } th.num { "Active" }
+                        th.num { "Connections" } th.num { "Bytes in / out" } th { "Last check" }
+                        th { "Address" }
+                    } }
+                    tbody {
+                        @for svc in &services { (rows(i, svc)) }
+                    }
+                }
+            }
+        }
+        @for svc in &services { (service(i, svc)) }
+        (vrrp(i, doc, &vips))
+        (dataplane(i, &services))
+    }
+}
+
+fn health_class(h: &str) -> &'static str {
+    match h {
+        "up" | "nocheck" => "ok",
+        "down" => "bad",
+        _ => "warn",
+    }
+}
+
+fn rows(i: &Inputs<'_>, svc: &Value) -> Markup {
+    let name = s(svc, "name");
+    let sorry = svc.get("sorry_server").filter(|v| v.is_object());
+    html! {
+        @for b in svc["backends"].as_array().into_iter().flatten() { (backend_row(i, name, b)) }
+        @if let Some(b) = sorry {
+            tr data-service=(name) data-backend="sorry" {
+                td { (name) } td { "sorry server" } td { "–" } td.num { "–" } td { "–" }
+                td { (yes(b["in_use"].as_bool() == Some(true))) }
+                td.num { "–" }
+                td.num { (b["connections"]) }
+                td.num { (b["bytes_to_backend"]) " / " (b["bytes_from_backend"]) }
+                td { "–" } td { (s(b, "address")) }
+            }
+        }
+    }
+}
+
+fn service(i: &Inputs<'_>, svc: &Value) -> Markup {
+    let name = s(svc, "name");
+    let sorry = svc.get("sorry_server").filter(|v| v.is_object());
+    let mut labels: Vec<(String, String)> = svc["backends"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|b| (s(b, "name").to_owned(), s(b, "address").to_owned()))
+        .collect();
+    if let Some(b) = sorry {
+        labels.push(("sorry".to_owned(), s(b, "address").to_owned()));
+    }
+    let window = |fig: &str| -> Vec<Vec<Option<f64>>> {
+        labels
+            .iter()
+            .map(|(_, a)| i.history.window(&series(name, a, fig), i.now))
+            .collect()
+    };
+    let plot = |title: &str, unit: &str, fig: &str| {
+        let w = window(fig);
+        let lines: Vec<Line<'_>> = labels
+            .iter()
+            .zip(&w)
+            .map(|((l, _), p)| Line {
+                label: l,
+                points: p,
+            })
+            .collect();
+        line_plot(&Plot {
+            title,
+            unit,
+            lines: &lines,
+        })
+    };
+    html! {
+        section.service data-plots=(name) {
+            h2 { "Service " (name) }
+            p.muted {
+                (s(svc, "protocol")) " " (s(svc, "vip")) ":" (svc["port"]) " · "
+                (s(svc, "scheduler")) " · " (s(svc, "dataplane")) " data plane · "
+                span.mode { (s(svc, "mode")) }
+            }
+            div.plots {
+                (plot("Active connections", "connections", "active"))
+                (plot("New connections", "connections/s", "conns"))
+                (plot("Traffic", "bytes/s", "bytes"))
+            }
+        }
+    }
+}
+
+fn yes(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
+}
+
+fn backend_row(i: &Inputs<'_>, service: &str, b: &Value) -> Markup {
+    let health = s(b, "health");
+    let weight = b["weight"].as_u64().unwrap_or(0);
+    let last = s(b, "address")
+        .parse()
+        .ok()
+        .and_then(|a| i.recent.last_check(service, a));
+    html! {
+        tr data-service=(service) data-backend=(s(b, "name")) data-health=(health) {
+            td { (service) }
+            td { (s(b, "name")) }
+            td class=(format!("health {}", health_class(health))) { (health) }
+            td.num { (weight) }
+            td.drained { (if weight == 0 { "drained" } else { "no" }) }
+            td { (yes(b["in_use"].as_bool() == Some(true))) }
+            td.num { @match b["active"].as_u64() { Some(n) => (n), None => "–" } }
+            td.num { (b["connections"]) }
+            td.num { (b["bytes_to_backend"]) " / " (b["bytes_from_backend"]) }
+            td.wrap.check {
+                @match &last {
+                    Some(c) => {
+                        @match &c.error {
+                            None => span.ok { "passed" },
+                            Some(e) => span.bad { "failed: " (e) },
+                        }
+                        " " span.muted title=(utc(c.at)) { (ago(i.wall, c.at)) }
+                    },
+                    None => span.muted { "none yet" },
+                }
+            }
+            td { (s(b, "address")) }
+        }
+    }
+}
+
+fn vrrp(i: &Inputs<'_>, doc: &Value, vips: &[&str]) -> Markup {
+    let transitions = i.recent.transitions();
+    let instances: Vec<&Value> = doc["vrrp_instances"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .collect();
+    html! {
+        section #vrrp {
+            h2 { "VRRP" }
+            @match doc.get("vrrp").filter(|v| v.is_object()) {
+                Some(v) => p {
+                    "vrid " (v["vrid"]) ", priority " (v["priority"]) ", advertisement every "
+                    (v["interval_ms"]) " ms: " b { (s(v, "state")) }
+                },
+                None => p { "VRRP off: this node holds the VIPs." },
+            }
+            p { "VIPs held: " @if vips.is_empty() { "none" } @else { (vips.join(", ")) } }
+            @if !instances.is_empty() {
+                div.scroll { table.instances {
+                    thead { tr {
+                        th { "Instance" } th.num { "VRID" } th { "Interface" } th { "State" }
+                        th.num { "Priority (configured)" } th { "Addresses" }
+                    } }
+                    tbody {
+                        @for v in &instances {
+                            @let state = s(v, "state");
+                            tr {
+                                td { (s(v, "name")) } td.num { (v["vrid"]) } td { (s(v, "interface")) }
+                                td class=(match state { "MASTER" => "ok", "FAULT" => "bad", _ => "" }) { (state) }
+                                td.num { (v["priority"]) " (" (v["configured_priority"]) ")" }
+                                td.wrap {
+                                    (v["addresses"].as_array().into_iter().flatten()
+                                        .filter_map(Value::as_str).collect::<Vec<_>>().join(", "))
+                                }
+                            }
+                        }
+                    }
+                } }
+            }
+            h2 { "Role changes" }
+            @if transitions.is_empty() {
+                p.muted { "No role change since lbd started." }
+            } @else {
+                div.scroll { table.transitions {
+                    thead { tr { th { "When (UTC)" } th { "Ago" } th { "Instance" } th { "Entered" } } }
+                    tbody {
+                        @for t in transitions.iter().rev() {
+                            tr {
+                                td { (utc(t.at)) } td { (ago(i.wall, t.at)) } td { (t.instance) }
+                                td.to { (t.to) }
+                            }
+                        }
+                    }
+                } }
+            }
+        }
+    }
+}
+
+fn dataplane(i: &Inputs<'_>, services: &[&Value]) -> Markup {
+    let proxied: Vec<&&Value> = services
+        .iter()
+        .filter(|s| s["dataplane"].as_str() == Some("proxy"))
+        .collect();
+    let ruleset = i.recent.ruleset();
+    html! {
+        section #dataplane {
+            h2 { "Data plane" }
+            @if let Some(text) = &ruleset {
+                p { "The nftables table lbd applied last (kernel services):" }
+                div.scroll { pre.ruleset { (text) } }
+            }
+            @if !proxied.is_empty() {
+                p { "The proxy (user-space services): totals since lbd started." }
+                div.scroll { table.proxy {
+                    thead { tr {
+                        th { "Service" } th { "Listening on" } th.num { "Active" }
+                        th.num { "Connections" } th.num { "Bytes to backends" }
+                        th.num { "Bytes from backends" }
+                    } }
+                    tbody {
+                        @for svc in &proxied {
+                            @let sum = |k: &str| -> u64 {
+                                svc["backends"].as_array().into_iter().flatten()
+                                    .filter_map(|b| b[k].as_u64()).sum()
+                            };
+                            tr {
+                                td { (s(svc, "name")) }
+                                td { (s(svc, "vip")) ":" (svc["port"]) }
+                                td.num { (sum("active")) }
+                                td.num { (sum("connections")) }
+                                td.num { (sum("bytes_to_backend")) }
+                                td.num { (sum("bytes_from_backend")) }
+                            }
+                        }
+                    }
+                } }
+            }
+            @if ruleset.is_none() && proxied.is_empty() {
+                p.muted { "Nothing carried (no service, or this node is backup)." }
+            }
+        }
+    }
+}
+
+/// `at` as `YYYY-MM-DD HH:MM:SS` UTC.
+pub fn utc(at: SystemTime) -> String {
+    let secs = at
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+/// How long before `now` `at` was, in words (`4 s ago`, `3 min ago`, `2 h ago`).
+fn ago(now: SystemTime, at: SystemTime) -> String {
+    let s = now.duration_since(at).map_or(0, |d| d.as_secs());
+    match s {
+        0..120 => format!("{s} s ago"),
+        120..7200 => format!("{} min ago", s / 60),
+        _ => format!("{} h ago", s / 3600),
+    }
+}
