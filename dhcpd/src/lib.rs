@@ -15,6 +15,7 @@ pub mod server;
 pub mod store;
 #[cfg(test)]
 mod testutil;
+pub mod v6;
 
 use std::fmt::Write as _;
 use std::time::{Duration, UNIX_EPOCH};
