@@ -121,7 +121,7 @@ pub enum Serve6Error {
 /// Loads the bindings (dropping ended ones) and serves until `stop`.
 pub async fn serve(
     setup: Setup6,
-    view: watch::Receiver<DhcpView>,
+    view: watch::Receiver<std::sync::Arc<DhcpView>>,
     stop: CancellationToken,
 ) -> Result<(), Serve6Error> {
     let Setup6 {
@@ -214,7 +214,7 @@ async fn link_task(
 struct Core {
     store: Store6,
     leases: Leases6,
-    view: watch::Receiver<DhcpView>,
+    view: watch::Receiver<std::sync::Arc<DhcpView>>,
     outs: Vec<(Link, mpsc::UnboundedSender<Out>)>,
     server_duid: Vec<u8>,
     rapid_commit: bool,
@@ -279,4 +279,63 @@ impl Core {
             Err(e) => tracing::warn!(error = %e, "DHCPv6 reply not encoded"),
         }
     }
+}
+
+/// Errors starting the v6 server.
+#[derive(Debug, thiserror::Error)]
+pub enum Setup6Error {
+    /// No interface list.
+    #[error("DHCPv6: cannot list interfaces: {0}")]
+    Interfaces(std::io::Error),
+    /// A socket could not be bound.
+    #[error("DHCPv6: cannot bind UDP port {port} on {iface}: {err}")]
+    Bind {
+        /// The interface.
+        iface: String,
+        /// The port.
+        port: u16,
+        /// What failed.
+        err: std::io::Error,
+    },
+    /// The server DUID.
+    #[error(transparent)]
+    Duid(#[from] super::DuidError),
+    /// The lease file.
+    #[error(transparent)]
+    Store(#[from] Store6Error),
+}
+
+/// Binds port 547 on each interface with an IPv6 subnet, opens `leases6.redb` and the server
+/// DUID (`server-duid`) beside the v4 lease database `db`. `None` when the view has no IPv6
+/// subnet or no local interface serves one.
+pub fn setup(view: &DhcpView, db: &std::path::Path) -> Result<Option<Setup6>, Setup6Error> {
+    if view.subnets6.is_empty() {
+        return Ok(None);
+    }
+    let mut links = Vec::new();
+    for l in choose_links(view).map_err(Setup6Error::Interfaces)? {
+        let sock = bind_link(&l, SERVER_PORT).map_err(|err| Setup6Error::Bind {
+            iface: l.name.clone(),
+            port: SERVER_PORT,
+            err,
+        })?;
+        tracing::info!(iface = %l.name, "DHCPv6 listening on {} port {SERVER_PORT}", l.name);
+        links.push((l, sock));
+    }
+    if links.is_empty() {
+        tracing::warn!(
+            "DHCPv6: no local interface has an address in an IPv6 subnet; not serving v6"
+        );
+        return Ok(None);
+    }
+    let server_duid = super::server_duid(&db.with_file_name("server-duid"))?;
+    let path = db.with_file_name("leases6.redb");
+    let store = Store6::open(&path)?;
+    tracing::info!(path = %path.display(), duid = %super::hex(&server_duid), "DHCPv6 lease database open");
+    Ok(Some(Setup6 {
+        links,
+        store,
+        server_duid,
+        rapid_commit: false,
+    }))
 }
