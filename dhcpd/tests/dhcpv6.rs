@@ -1,5 +1,6 @@
 //! DHCPv6 end to end: a crafted client (SOLICIT/REQUEST/RENEW, bad input) and ISC `dhclient -6`
-//! for an address (`-N`) and a prefix (`-P`), against dhcpd in a namespace, across `kill -9`.
+//! for an address (`-N`) and a prefix (`-P`), against dhcpd in a namespace, across `kill -9`;
+//! a crafted relay for a subnet on no local interface.
 
 mod common;
 
@@ -31,6 +32,11 @@ range = "fd00:99::1000-fd00:99::10ff"
 [[subnet.pd-pool]]
 prefix = "fd00:1000::/48"
 delegated-length = 56
+[[subnet]]
+name = "remote6"
+network = "fd00:98::/64"
+[[subnet.pool]]
+range = "fd00:98::100-fd00:98::1ff"
 [dhcp]
 lease-db = "leases.redb"
 "#;
@@ -336,4 +342,74 @@ fn dhclient_gets_an_address_and_a_prefix_and_keeps_them_across_kill_9() {
         in_pool(offered) && offered != addr,
         "{offered} (dhclient holds {addr})"
     );
+}
+
+/// The options of a relay message (after its 34-octet header) as (code, body).
+fn relay_opts(b: &[u8]) -> Vec<(u16, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut o = &b[34..];
+    while o.len() >= 4 {
+        let code = u16::from_be_bytes([o[0], o[1]]);
+        let len = usize::from(u16::from_be_bytes([o[2], o[3]]));
+        out.push((code, o[4..4 + len].to_vec()));
+        o = &o[4 + len..];
+    }
+    out
+}
+
+#[test]
+fn a_relayed_solicit_gets_an_address_of_the_relays_link_and_its_interface_id_back() {
+    e2e::require_netns!();
+    let net = Net::build("dhcp6rl");
+    let _d = net.start();
+    net.cl
+        .ip(&["addr", "add", "fd00:99::2/64", "dev", "eth0", "nodad"]);
+    let sock: UdpSocket = net.cl.enter(|| {
+        let s = Socket::new(Domain::IPV6, Type::DGRAM, Some(Protocol::UDP)).unwrap();
+        s.set_only_v6(true).unwrap();
+        s.bind(&SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, 547, 0, 0).into())
+            .unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        s.into()
+    });
+    let client = client_msg(MessageType::Solicit, 5, None, DhcpOptions::new())
+        .to_vec()
+        .unwrap();
+    let link: Ipv6Addr = "fd00:98::1".parse().unwrap();
+    let peer: Ipv6Addr = "fe80::99".parse().unwrap();
+    let mut forw = vec![12u8, 0];
+    forw.extend_from_slice(&link.octets());
+    forw.extend_from_slice(&peer.octets());
+    forw.extend_from_slice(&[0, 18, 0, 4]);
+    forw.extend_from_slice(b"ge-1");
+    forw.extend_from_slice(&[0, 9]);
+    forw.extend_from_slice(&u16::try_from(client.len()).unwrap().to_be_bytes());
+    forw.extend_from_slice(&client);
+    let to = SocketAddrV6::new("fd00:99::1".parse().unwrap(), 547, 0, 0);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut buf = [0u8; 4096];
+    let repl = 'got: loop {
+        assert!(Instant::now() < deadline, "no RELAY-REPL");
+        sock.send_to(&forw, to).unwrap();
+        while let Ok((n, _)) = sock.recv_from(&mut buf) {
+            if buf[0] == 13 {
+                break 'got buf[..n].to_vec();
+            }
+        }
+    };
+    assert_eq!(&repl[2..18], &link.octets());
+    assert_eq!(&repl[18..34], &peer.octets());
+    let opts = relay_opts(&repl);
+    assert!(
+        opts.contains(&(18, b"ge-1".to_vec())),
+        "interface-id echoed: {opts:?}"
+    );
+    let inner = &opts.iter().find(|(c, _)| *c == 9).expect("relay message").1;
+    let adv = Message::decode(&mut dhcproto::Decoder::new(inner)).unwrap();
+    assert_eq!(adv.msg_type(), MessageType::Advertise);
+    let a = na(&adv).1;
+    let remote = Ipv6Addr::new(0xfd00, 0x98, 0, 0, 0, 0, 0, 0x100)
+        ..=Ipv6Addr::new(0xfd00, 0x98, 0, 0, 0, 0, 0, 0x1ff);
+    assert!(remote.contains(&a), "{a} is not from the relay's subnet");
 }

@@ -1,7 +1,8 @@
 //! The DHCPv6 socket side: one UDP socket on port 547 per interface that holds an address in an
 //! IPv6 subnet (bound to the device, joined to ff02::1:2 there), and one core thread that owns
 //! the bindings: it decodes, decides, makes the changes durable, and only then hands the reply to
-//! the interface's task, which sends it to the client's link-local address and port.
+//! the interface's task, which sends it to the client's link-local address and port (or, for a
+//! relayed message, to the relay, wrapped in RELAY-REPL).
 
 use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::sync::mpsc as smpsc;
@@ -18,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::decide::{Ctx, decide};
 use super::lease::{Leases6, Store6, Store6Error};
+use super::relay;
 
 /// All DHCP relay agents and servers (RFC 8415 section 7.1).
 pub const ALL_SERVERS: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 1, 2);
@@ -239,7 +241,14 @@ impl Core {
     }
 
     fn handle(&mut self, i: usize, src: SocketAddrV6, bytes: &[u8]) {
-        let msg = match Message::decode(&mut Decoder::new(bytes)) {
+        let (hops, inner) = match relay::unwrap(bytes) {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::debug!(%src, error = %e, "DHCPv6 relay message dropped");
+                return;
+            }
+        };
+        let msg = match Message::decode(&mut Decoder::new(inner)) {
             Ok(m) => m,
             Err(e) => {
                 tracing::debug!(%src, error = %e, "malformed DHCPv6 message dropped");
@@ -259,7 +268,14 @@ impl Core {
                 rapid_commit: self.rapid_commit,
                 decline_probation: v.decline_probation.as_secs(),
             };
-            decide(&ctx, subnet_of(&v, link), &self.leases, &msg, now)
+            // Relayed: the subnet holding the relay's link address; else this interface's.
+            let subnet = if hops.is_empty() {
+                subnet_of(&v, link)
+            } else {
+                relay::client_link(&hops)
+                    .and_then(|a| v.subnets6.iter().position(|s| s.network.contains(&a)))
+            };
+            decide(&ctx, subnet, &self.leases, &msg, now)
         };
         let Some(reply) = outcome.reply else {
             tracing::debug!(%src, kind = ?msg.msg_type(), "DHCPv6 message not answered");
@@ -273,8 +289,9 @@ impl Core {
         outcome.changes.iter().for_each(|c| self.leases.apply(c));
         match reply.to_vec() {
             Ok(b) => {
-                tracing::debug!(%src, kind = ?reply.msg_type(), "DHCPv6 reply");
-                let _ = out.send((src, b));
+                tracing::debug!(%src, kind = ?reply.msg_type(), relays = hops.len(), "DHCPv6 reply");
+                // To the client, or to the relay it came through (its address and port).
+                let _ = out.send((src, relay::wrap(&hops, b)));
             }
             Err(e) => tracing::warn!(error = %e, "DHCPv6 reply not encoded"),
         }
