@@ -442,6 +442,8 @@ impl Decider<'_> {
                 Some(l) if kind == IaKind::Na && held.contains(&(l.addr, 128)) => {
                     let mut duid = vec![0xff, 0xff];
                     duid.extend_from_slice(&l.addr.octets());
+                    // The client's record goes (else a reload would find two for the address).
+                    self.changes.push(Change6::Delete(k));
                     self.changes.push(Change6::Put(Lease6 {
                         key: Key6 {
                             duid,
