@@ -26,6 +26,9 @@ pub struct Ctx<'a> {
     pub rapid_commit: bool,
     /// Seconds a declined address stays out of use.
     pub decline_probation: u64,
+    /// The client's hardware address as its relay tells (RFC 6939), for MAC reservations of
+    /// clients whose DUID holds none.
+    pub client_mac: Option<[u8; 6]>,
 }
 
 /// The core's answer.
@@ -230,7 +233,7 @@ impl Decider<'_> {
     fn is_mine(&self, r: &Reservation6) -> bool {
         match (&r.duid, r.mac) {
             (Some(d), _) => *d == self.duid,
-            (None, Some(m)) => duid_mac(&self.duid).is_some_and(|x| x == m.0),
+            (None, Some(m)) => duid_mac(&self.duid).or(self.ctx.client_mac) == Some(m.0),
             (None, None) => false,
         }
     }

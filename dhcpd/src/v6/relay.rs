@@ -11,6 +11,7 @@ pub const RELAY_FORW: u8 = 12;
 pub const RELAY_REPL: u8 = 13;
 const OPT_RELAY_MSG: u16 = 9;
 const OPT_INTERFACE_ID: u16 = 18;
+const OPT_CLIENT_LINKLAYER_ADDR: u16 = 79;
 /// Relays in front of a client at most (RFC 8415 HOP_COUNT_LIMIT).
 const MAX_HOPS: usize = 8;
 
@@ -25,6 +26,8 @@ pub struct Hop {
     pub peer: Ipv6Addr,
     /// Interface-Id option, echoed in the reply.
     pub interface_id: Option<Vec<u8>>,
+    /// Client link-layer address option (RFC 6939), when Ethernet.
+    pub client_mac: Option<[u8; 6]>,
 }
 
 /// Why a relayed datagram was dropped.
@@ -55,7 +58,7 @@ pub fn unwrap(mut bytes: &[u8]) -> Result<(Vec<Hop>, &[u8]), RelayError> {
             b.copy_from_slice(&head[at..at + 16]);
             Ipv6Addr::from(b)
         };
-        let (mut inner, mut interface_id) = (None, None);
+        let (mut inner, mut interface_id, mut client_mac) = (None, None, None);
         let mut opts = &bytes[34..];
         while !opts.is_empty() {
             let h = opts.get(..4).ok_or(RelayError::Truncated)?;
@@ -65,6 +68,10 @@ pub fn unwrap(mut bytes: &[u8]) -> Result<(Vec<Hop>, &[u8]), RelayError> {
             match code {
                 OPT_RELAY_MSG => inner = Some(body),
                 OPT_INTERFACE_ID => interface_id = Some(body.to_vec()),
+                // Link-layer type 1 (Ethernet) and a 6-octet address.
+                OPT_CLIENT_LINKLAYER_ADDR if body.len() == 8 && body[..2] == [0, 1] => {
+                    client_mac = body[2..].try_into().ok();
+                }
                 _ => {}
             }
             opts = &opts[4 + len..];
@@ -74,6 +81,7 @@ pub fn unwrap(mut bytes: &[u8]) -> Result<(Vec<Hop>, &[u8]), RelayError> {
             link: addr(2),
             peer: addr(18),
             interface_id,
+            client_mac,
         });
         bytes = inner.ok_or(RelayError::NoRelayMsg)?;
     }
@@ -105,6 +113,11 @@ fn push_opt(out: &mut Vec<u8>, code: u16, body: &[u8]) {
     out.extend_from_slice(body);
 }
 
+/// The client's hardware address as the relay next to it tells (RFC 6939).
+pub fn client_mac(hops: &[Hop]) -> Option<[u8; 6]> {
+    hops.last().and_then(|h| h.client_mac)
+}
+
 /// The link the client is on, as the relays tell: the innermost relay's link address that is
 /// set (not unspecified, not link-local).
 pub fn client_link(hops: &[Hop]) -> Option<Ipv6Addr> {
@@ -124,6 +137,7 @@ mod tests {
             link: link.parse().unwrap(),
             peer: "fe80::1".parse().unwrap(),
             interface_id: id.map(<[u8]>::to_vec),
+            client_mac: None,
         };
         let mut b = wrap(&[h], inner.to_vec());
         b[0] = RELAY_FORW;
@@ -140,6 +154,7 @@ mod tests {
         assert_eq!(hops.len(), 2);
         assert_eq!(hops[1].interface_id.as_deref(), Some(&b"eth7"[..]));
         assert_eq!(client_link(&hops), Some("fd00:98::1".parse().unwrap()));
+        assert_eq!(client_mac(&hops), None);
         let reply = wrap(&hops, vec![7, 0xaa, 0xbb, 0xcc]);
         assert_eq!(reply[0], RELAY_REPL);
         // Read back with the same parser (types aside, the framing is the same): the inner
@@ -151,6 +166,19 @@ mod tests {
         let (h2, m2) = unwrap(&again).unwrap();
         assert_eq!(h2, hops);
         assert_eq!(m2, [7, 0xaa, 0xbb, 0xcc]);
+    }
+
+    #[test]
+    fn the_client_link_layer_address_of_the_innermost_relay() {
+        let mut b = forw(0, "fd00:98::1", None, &[1, 0, 0, 0]);
+        b.truncate(34);
+        b.extend_from_slice(&[0, 79, 0, 8, 0, 1, 2, 0, 0, 0, 0, 7]);
+        b.extend_from_slice(&[0, 9, 0, 4, 1, 0, 0, 0]);
+        let (hops, _) = unwrap(&b).unwrap();
+        assert_eq!(client_mac(&hops), Some([2, 0, 0, 0, 0, 7]));
+        // Not Ethernet: ignored.
+        b[38..40].copy_from_slice(&[0, 6]);
+        assert_eq!(client_mac(&unwrap(&b).unwrap().0), None);
     }
 
     #[test]

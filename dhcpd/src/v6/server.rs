@@ -267,6 +267,7 @@ impl Core {
                 server_duid: &self.server_duid,
                 rapid_commit: self.rapid_commit,
                 decline_probation: v.decline_probation.as_secs(),
+                client_mac: relay::client_mac(&hops),
             };
             // Relayed: the subnet holding the relay's link address; else this interface's.
             let subnet = if hops.is_empty() {

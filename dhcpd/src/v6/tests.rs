@@ -52,6 +52,7 @@ struct World {
     res: Vec<Reservation6>,
     leases: Leases6,
     rapid: bool,
+    relay_mac: Option<[u8; 6]>,
 }
 
 impl World {
@@ -61,6 +62,7 @@ impl World {
             res: Vec::new(),
             leases: Leases6::new(),
             rapid: false,
+            relay_mac: None,
         }
     }
     fn ctx(&self) -> Ctx<'_> {
@@ -70,6 +72,7 @@ impl World {
             server_duid: SERVER,
             rapid_commit: self.rapid,
             decline_probation: 3600,
+            client_mac: self.relay_mac,
         }
     }
     /// Decides and applies the changes (as the server does after writing them).
@@ -685,4 +688,30 @@ fn malformed_datagrams_never_panic_the_path() {
             .collect();
         run(&b);
     }
+}
+
+#[test]
+fn mac_reservation_from_the_relays_client_link_layer_address() {
+    let mut w = World::new();
+    w.res = vec![Reservation6 {
+        hostname: "tv".into(),
+        duid: None,
+        mac: Some(Mac([2, 0, 0, 0, 0, 9])),
+        ip: a("fd00:10::30"),
+        subnet: 0,
+    }];
+    // A DUID-UUID holds no MAC: without the relay's option the pool answers.
+    let uuid = [
+        0u8, 4, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+    ];
+    let m = msg(MessageType::Solicit, &uuid, false, vec![na(1, &[])]);
+    assert_eq!(
+        na_of(reply(&w.send(&m, NOW)), 1).0,
+        vec![(a("fd00:10::100"), 4000)]
+    );
+    w.relay_mac = Some([2, 0, 0, 0, 0, 9]);
+    assert_eq!(
+        na_of(reply(&w.send(&m, NOW)), 1).0,
+        vec![(a("fd00:10::30"), 4000)]
+    );
 }
