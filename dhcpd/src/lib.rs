@@ -15,6 +15,7 @@ pub mod server;
 pub mod store;
 #[cfg(test)]
 mod testutil;
+pub mod v6;
 
 use std::fmt::Write as _;
 use std::time::{Duration, UNIX_EPOCH};
@@ -202,6 +203,7 @@ pub fn drop_privileges(cli: &Cli) -> Result<runtime::privdrop::Dropped, runtime:
         if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
             folders.push(dir.to_owned());
             files.push(p.with_file_name("leases-pending.redb"));
+            files.extend(["leases6.redb", "server-duid"].map(|f| p.with_file_name(f)));
             files.push(p);
         }
     }
@@ -266,6 +268,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         tracing::info!(iface = %name, port = v.port, "listening on {name} ({})", shown.join(", "));
         ifaces.push(io::Iface { name, addrs, sock });
     }
+    let v6 = v6::server::setup(&v, &db)?;
     serve_control(&cli, &v, &db, started.shutdown.clone());
     let stats = std::sync::Arc::new(metrics::Stats::default());
     if let Some(addr) = v.metrics {
@@ -290,6 +293,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         None => None,
     };
+    let (view, stop) = (started.reload.view.clone(), started.shutdown.clone());
+    let v6 = v6.map(|s| tokio::spawn(v6::server::serve(s, view, stop)));
     notify::ready();
     tracing::info!("dhcpd ready");
     server::serve(
@@ -299,6 +304,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         dns_tx,
     )
     .await?;
+    if let Some(t) = v6 {
+        t.await??;
+    }
     tracing::info!("dhcpd stopped");
     Ok(())
 }

@@ -1,0 +1,359 @@
+//! The DHCPv6 socket side: one UDP socket on port 547 per interface that holds an address in an
+//! IPv6 subnet (bound to the device, joined to ff02::1:2 there), and one core thread that owns
+//! the bindings: it decodes, decides, makes the changes durable, and only then hands the reply to
+//! the interface's task, which sends it to the client's link-local address and port (or, for a
+//! relayed message, to the relay, wrapped in RELAY-REPL).
+
+use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
+use std::sync::mpsc as smpsc;
+use std::time::Duration;
+
+use dhcproto::v6::Message;
+use dhcproto::{Decodable, Decoder, Encodable};
+use hostfile::DhcpView;
+use ipnet::Ipv6Net;
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use super::decide::{Ctx, decide};
+use super::lease::{Leases6, Store6, Store6Error};
+use super::relay;
+
+/// All DHCP relay agents and servers (RFC 8415 section 7.1).
+pub const ALL_SERVERS: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 1, 2);
+/// The server port.
+pub const SERVER_PORT: u16 = 547;
+/// Client messages waiting for the core; beyond this the interface tasks drop.
+const QUEUE: usize = 1024;
+/// A reply for one interface's task: destination and bytes.
+type Out = (SocketAddrV6, Vec<u8>);
+/// How often the core drops ended bindings when idle.
+const EXPIRE_EVERY: Duration = Duration::from_secs(30);
+
+/// An interface to serve DHCPv6 on.
+#[derive(Debug, Clone)]
+pub struct Link {
+    /// Interface name.
+    pub name: String,
+    /// Interface index.
+    pub index: u32,
+    /// Its IPv6 addresses with their prefixes.
+    pub nets: Vec<Ipv6Net>,
+}
+
+/// Interfaces holding an address in some IPv6 subnet of the view (or named by one).
+pub fn choose_links(view: &DhcpView) -> std::io::Result<Vec<Link>> {
+    let mut links: Vec<Link> = Vec::new();
+    for ifa in nix::ifaddrs::getifaddrs().map_err(std::io::Error::from)? {
+        let (Some(a), Some(m)) = (ifa.address, ifa.netmask) else {
+            continue;
+        };
+        let (Some(a), Some(m)) = (a.as_sockaddr_in6(), m.as_sockaddr_in6()) else {
+            continue;
+        };
+        let len = u128::from(m.ip()).count_ones() as u8;
+        let Ok(net) = Ipv6Net::new(a.ip(), len) else {
+            continue;
+        };
+        let index = nix::net::if_::if_nametoindex(ifa.interface_name.as_str()).unwrap_or(0);
+        match links.iter_mut().find(|l| l.name == ifa.interface_name) {
+            Some(l) => l.nets.push(net),
+            None => links.push(Link {
+                name: ifa.interface_name,
+                index,
+                nets: vec![net],
+            }),
+        }
+    }
+    links.retain(|l| subnet_of(view, l).is_some());
+    Ok(links)
+}
+
+/// The IPv6 subnet a link serves: the one naming its interface, else the one holding one of its
+/// addresses.
+pub fn subnet_of(view: &DhcpView, l: &Link) -> Option<usize> {
+    let s = &view.subnets6;
+    s.iter()
+        .position(|s| s.interface.as_deref() == Some(l.name.as_str()))
+        .or_else(|| {
+            s.iter().position(|s| {
+                s.interface.is_none() && l.nets.iter().any(|n| s.network.contains(&n.addr()))
+            })
+        })
+}
+
+/// A UDP socket on `[::]:port` bound to the link's device and joined to ff02::1:2 on it.
+pub fn bind_link(l: &Link, port: u16) -> std::io::Result<UdpSocket> {
+    let s = Socket::new(Domain::IPV6, Type::DGRAM, Some(Protocol::UDP))?;
+    s.set_only_v6(true)?;
+    s.bind_device(Some(l.name.as_bytes()))?;
+    s.join_multicast_v6(&ALL_SERVERS, l.index)?;
+    s.set_multicast_loop_v6(false)?;
+    s.bind(&SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, port, 0, 0).into())?;
+    s.set_nonblocking(true)?;
+    UdpSocket::from_std(s.into())
+}
+
+/// Everything the v6 server starts with.
+#[derive(Debug)]
+pub struct Setup6 {
+    /// Interfaces with their sockets.
+    pub links: Vec<(Link, UdpSocket)>,
+    /// The durable bindings.
+    pub store: Store6,
+    /// This server's DUID.
+    pub server_duid: Vec<u8>,
+    /// Answer Rapid Commit SOLICITs with a REPLY.
+    pub rapid_commit: bool,
+}
+
+/// Errors of the v6 server.
+#[derive(Debug, thiserror::Error)]
+pub enum Serve6Error {
+    /// The lease file failed.
+    #[error(transparent)]
+    Store(#[from] Store6Error),
+    /// The core thread could not start.
+    #[error("DHCPv6 core thread: {0}")]
+    Thread(std::io::Error),
+}
+
+/// Loads the bindings (dropping ended ones) and serves until `stop`.
+pub async fn serve(
+    setup: Setup6,
+    view: watch::Receiver<std::sync::Arc<DhcpView>>,
+    stop: CancellationToken,
+) -> Result<(), Serve6Error> {
+    let Setup6 {
+        links,
+        store,
+        server_duid,
+        rapid_commit,
+    } = setup;
+    let mut leases = Leases6::new();
+    let now = crate::lease::unix_now();
+    let (mut live, mut ended) = (0, Vec::new());
+    for l in store.load()? {
+        if l.expires > now {
+            live += 1;
+            leases.apply(&super::lease::Change6::Put(l));
+        } else {
+            ended.push(super::lease::Change6::Delete(l.key));
+        }
+    }
+    store.write(&ended)?;
+    tracing::info!(
+        bindings = live,
+        dropped = ended.len(),
+        "DHCPv6 bindings loaded"
+    );
+    let (in_tx, in_rx) = smpsc::sync_channel::<(usize, SocketAddrV6, Vec<u8>)>(QUEUE);
+    let mut outs = Vec::new();
+    let mut tasks = Vec::new();
+    for (i, (link, sock)) in links.into_iter().enumerate() {
+        let (out_tx, out_rx) = mpsc::unbounded_channel::<Out>();
+        outs.push((link.clone(), out_tx));
+        tasks.push(tokio::spawn(link_task(
+            i,
+            sock,
+            in_tx.clone(),
+            out_rx,
+            stop.clone(),
+        )));
+    }
+    drop(in_tx);
+    let core = Core {
+        store,
+        leases,
+        view,
+        outs,
+        server_duid,
+        rapid_commit,
+    };
+    let thread = std::thread::Builder::new()
+        .name("dhcpv6-core".into())
+        .spawn(move || core.run(&in_rx))
+        .map_err(Serve6Error::Thread)?;
+    for t in tasks {
+        let _ = t.await;
+    }
+    // The interface tasks are gone, so the core's queue is closed: it ends after what it holds.
+    let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+    Ok(())
+}
+
+async fn link_task(
+    i: usize,
+    sock: UdpSocket,
+    to_core: smpsc::SyncSender<(usize, SocketAddrV6, Vec<u8>)>,
+    mut replies: mpsc::UnboundedReceiver<Out>,
+    stop: CancellationToken,
+) {
+    let mut buf = vec![0u8; 65536];
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            r = sock.recv_from(&mut buf) => match r {
+                Ok((n, SocketAddr::V6(src))) => {
+                    if to_core.try_send((i, src, buf[..n].to_vec())).is_err() {
+                        tracing::debug!(%src, "DHCPv6 queue full: message dropped");
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => tracing::debug!(error = %e, "DHCPv6 receive failed"),
+            },
+            Some((dst, bytes)) = replies.recv() => {
+                if let Err(e) = sock.send_to(&bytes, dst).await {
+                    tracing::warn!(%dst, error = %e, "DHCPv6 reply not sent");
+                }
+            }
+        }
+    }
+}
+
+struct Core {
+    store: Store6,
+    leases: Leases6,
+    view: watch::Receiver<std::sync::Arc<DhcpView>>,
+    outs: Vec<(Link, mpsc::UnboundedSender<Out>)>,
+    server_duid: Vec<u8>,
+    rapid_commit: bool,
+}
+
+impl Core {
+    fn run(mut self, rx: &smpsc::Receiver<(usize, SocketAddrV6, Vec<u8>)>) {
+        loop {
+            match rx.recv_timeout(EXPIRE_EVERY) {
+                Ok((i, src, bytes)) => self.handle(i, src, &bytes),
+                Err(smpsc::RecvTimeoutError::Timeout) => {}
+                Err(smpsc::RecvTimeoutError::Disconnected) => return,
+            }
+            let ended = self.leases.expired(crate::lease::unix_now());
+            if !ended.is_empty() {
+                match self.store.write(&ended) {
+                    Ok(()) => ended.iter().for_each(|c| self.leases.apply(c)),
+                    Err(e) => tracing::warn!(error = %e, "DHCPv6: ended bindings not removed"),
+                }
+            }
+        }
+    }
+
+    fn handle(&mut self, i: usize, src: SocketAddrV6, bytes: &[u8]) {
+        let (hops, inner) = match relay::unwrap(bytes) {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::debug!(%src, error = %e, "DHCPv6 relay message dropped");
+                return;
+            }
+        };
+        let msg = match Message::decode(&mut Decoder::new(inner)) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::debug!(%src, error = %e, "malformed DHCPv6 message dropped");
+                return;
+            }
+        };
+        let Some((link, out)) = self.outs.get(i) else {
+            return;
+        };
+        let now = crate::lease::unix_now();
+        let outcome = {
+            let v = self.view.borrow();
+            let ctx = Ctx {
+                subnets: &v.subnets6,
+                reservations: &v.reservations6,
+                server_duid: &self.server_duid,
+                rapid_commit: self.rapid_commit,
+                decline_probation: v.decline_probation.as_secs(),
+                client_mac: relay::client_mac(&hops),
+            };
+            // Relayed: the subnet holding the relay's link address; else this interface's.
+            let subnet = if hops.is_empty() {
+                subnet_of(&v, link)
+            } else {
+                relay::client_link(&hops)
+                    .and_then(|a| v.subnets6.iter().position(|s| s.network.contains(&a)))
+            };
+            decide(&ctx, subnet, &self.leases, &msg, now)
+        };
+        let Some(reply) = outcome.reply else {
+            tracing::debug!(%src, kind = ?msg.msg_type(), "DHCPv6 message not answered");
+            return;
+        };
+        // Durable before the reply: a failed write sends nothing.
+        if let Err(e) = self.store.write(&outcome.changes) {
+            tracing::warn!(error = %e, "DHCPv6 bindings not written: no reply");
+            return;
+        }
+        outcome.changes.iter().for_each(|c| self.leases.apply(c));
+        match reply.to_vec() {
+            Ok(b) => {
+                tracing::debug!(%src, kind = ?reply.msg_type(), relays = hops.len(), "DHCPv6 reply");
+                // To the client, or to the relay it came through (its address and port).
+                let _ = out.send((src, relay::wrap(&hops, b)));
+            }
+            Err(e) => tracing::warn!(error = %e, "DHCPv6 reply not encoded"),
+        }
+    }
+}
+
+/// Errors starting the v6 server.
+#[derive(Debug, thiserror::Error)]
+pub enum Setup6Error {
+    /// No interface list.
+    #[error("DHCPv6: cannot list interfaces: {0}")]
+    Interfaces(std::io::Error),
+    /// A socket could not be bound.
+    #[error("DHCPv6: cannot bind UDP port {port} on {iface}: {err}")]
+    Bind {
+        /// The interface.
+        iface: String,
+        /// The port.
+        port: u16,
+        /// What failed.
+        err: std::io::Error,
+    },
+    /// The server DUID.
+    #[error(transparent)]
+    Duid(#[from] super::DuidError),
+    /// The lease file.
+    #[error(transparent)]
+    Store(#[from] Store6Error),
+}
+
+/// Binds port 547 on each interface with an IPv6 subnet, opens `leases6.redb` and the server
+/// DUID (`server-duid`) beside the v4 lease database `db`. `None` when the view has no IPv6
+/// subnet or no local interface serves one.
+pub fn setup(view: &DhcpView, db: &std::path::Path) -> Result<Option<Setup6>, Setup6Error> {
+    if view.subnets6.is_empty() {
+        return Ok(None);
+    }
+    let mut links = Vec::new();
+    for l in choose_links(view).map_err(Setup6Error::Interfaces)? {
+        let sock = bind_link(&l, SERVER_PORT).map_err(|err| Setup6Error::Bind {
+            iface: l.name.clone(),
+            port: SERVER_PORT,
+            err,
+        })?;
+        tracing::info!(iface = %l.name, "DHCPv6 listening on {} port {SERVER_PORT}", l.name);
+        links.push((l, sock));
+    }
+    if links.is_empty() {
+        tracing::warn!(
+            "DHCPv6: no local interface has an address in an IPv6 subnet; not serving v6"
+        );
+        return Ok(None);
+    }
+    let server_duid = super::server_duid(&db.with_file_name("server-duid"))?;
+    let path = db.with_file_name("leases6.redb");
+    let store = Store6::open(&path)?;
+    tracing::info!(path = %path.display(), duid = %super::hex(&server_duid), "DHCPv6 lease database open");
+    Ok(Some(Setup6 {
+        links,
+        store,
+        server_duid,
+        rapid_commit: false,
+    }))
+}
