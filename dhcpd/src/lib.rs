@@ -7,23 +7,25 @@ pub mod decode;
 pub mod index;
 pub mod io;
 pub mod lease;
+pub mod leases;
 pub mod metrics;
 pub mod options;
+pub mod page;
 pub mod pgstore;
 pub mod ping;
+pub mod recent;
 pub mod server;
 pub mod store;
 #[cfg(test)]
 mod testutil;
 
 use std::fmt::Write as _;
-use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use hostfile::{DhcpView, HostTable};
 use runtime::daemon::{CommonArgs, notify};
 
-use crate::lease::{Lease, LeaseState, NEVER};
+use crate::lease::{Lease, NEVER};
 
 /// Command line.
 #[derive(Debug, clap::Parser)]
@@ -270,7 +272,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let stats = std::sync::Arc::new(metrics::Stats::default());
     if let Some(addr) = v.metrics {
         let registry = std::sync::Arc::new(stats.registry());
-        runtime::metrics::serve(addr, registry, started.shutdown.clone())
+        let table = runtime::daemon::load_or_exit(&cli.common.config);
+        let page = page::start(
+            page::PageSource {
+                view: started.reload.view.clone(),
+                stats: stats.clone(),
+                db: db.clone(),
+                url: v.lease_db_url.clone(),
+                addrs: runtime::page::daemon_addrs(&table),
+            },
+            started.shutdown.clone(),
+        );
+        runtime::metrics::serve_with_page(addr, registry, Some(page), started.shutdown.clone())
             .await
             .with_context(|| format!("cannot serve metrics on {addr}"))?;
     }
@@ -303,13 +316,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn show_time(t: u64) -> String {
-    if t == NEVER {
-        return "never".into();
-    }
-    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(t)).to_string()
-}
-
 /// `dhcpd leases`: the table (or JSON) of leases in the database at `path`, or in the shared
 /// database at `url` when one is configured.
 pub fn list_leases(
@@ -318,16 +324,10 @@ pub fn list_leases(
     json: bool,
     all: bool,
 ) -> anyhow::Result<String> {
-    use store::LeaseStore as _;
-    let rows = match url {
-        Some(u) => pgstore::PgStore::open(u)?.load()?,
-        None => store::read_only(path)?,
-    };
-    let mut leases: Vec<Lease> = rows
+    let leases: Vec<Lease> = leases::load(path, url)?
         .into_iter()
-        .filter(|l| all || matches!(l.state, LeaseState::Bound | LeaseState::Declined))
+        .filter(|l| all || leases::is_current(l))
         .collect();
-    leases.sort_by_key(|l| l.ip);
     if json {
         let rows: Vec<serde_json::Value> = leases
             .iter()
@@ -356,7 +356,7 @@ pub fn list_leases(
             l.ip.to_string(),
             l.mac_string(),
             l.hostname.as_deref().unwrap_or("-"),
-            show_time(l.expires),
+            leases::show_time(l.expires),
             l.state.as_str()
         );
     }

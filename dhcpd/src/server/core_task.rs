@@ -14,7 +14,7 @@ use crate::decide::{self, Reply, Rx};
 use crate::index::ViewIndex;
 use crate::io::Iface;
 use crate::lease::{Change, LeaseState, LeaseTable, unix_now};
-use crate::metrics::Stats;
+use crate::metrics::{RecentEvent, RecentKind, Stats};
 use crate::ping;
 
 use super::msg::{BURST, Back, Commit, Event, GROUP, Kind, Retry, ToWriter};
@@ -126,6 +126,7 @@ impl Core {
                             if alive {
                                 tracing::warn!(%ip, "address answers ping: on probation, not offered");
                                 self.stats.conflicts.inc();
+                                self.stats.remember(RecentEvent { at: unix_now(), kind: RecentKind::Conflict, ip, mac: None });
                                 let c = Change::Put(decide::probation(ip, unix_now(), self.cfg.view.decline_probation.as_secs()));
                                 self.table.apply(&c);
                                 if self.wr_tx.send(ToWriter::Commit(Box::new(Commit::plain(vec![c], Vec::new())))).await.is_err() { break; }
@@ -168,6 +169,16 @@ impl Core {
             );
             if kind == "decline" {
                 self.stats.declines.inc();
+                if let Some(ip) =
+                    crate::decode::opt_ip(&msg, dhcproto::v4::OptionCode::RequestedIpAddress)
+                {
+                    self.stats.remember(RecentEvent {
+                        at: unix_now(),
+                        kind: RecentKind::Decline,
+                        ip,
+                        mac: Some(crate::lease::hex_colon(msg.chaddr())),
+                    });
+                }
             }
             self.stats
                 .requests
