@@ -20,6 +20,7 @@ pub mod store;
 mod testutil;
 
 use std::fmt::Write as _;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use hostfile::{DhcpView, HostTable};
@@ -57,6 +58,12 @@ pub enum Cmd {
         /// Include released and expired records.
         #[arg(long)]
         all: bool,
+    },
+    /// Release a bound lease as its client's DHCPRELEASE would (asks the running daemon; answers
+    /// once the release is durable).
+    Release {
+        /// The leased address.
+        ip: std::net::Ipv4Addr,
     },
     /// Turn an ISC dhcpd.conf (and zone files, keepalived.conf) into a host file.
     Import(import::command::ImportArgs),
@@ -137,11 +144,13 @@ fn humantime_secs(secs: u64) -> String {
 }
 
 /// The control socket: `leases [--all]` answers with the lease table (text and JSON) read by the
-/// running daemon, so `dhcpd leases` needs no access to the database itself.
+/// running daemon, so `dhcpd leases` needs no access to the database itself; `release IP` hands
+/// the release to the core task (`admin`) and answers once it is durable.
 fn serve_control(
     cli: &Cli,
     v: &DhcpView,
     db: &std::path::Path,
+    admin: tokio::sync::mpsc::Sender<server::Release>,
     stop: tokio_util::sync::CancellationToken,
 ) {
     let path = cli.common.runtime_path(&v.control_socket);
@@ -157,10 +166,49 @@ fn serve_control(
                 Err(e) => serde_json::json!({ "error": format!("{e:#}") }),
             }
         }
-        other => serde_json::json!({ "error": format!("unknown command `{other}`; try leases") }),
+        "release" => match args.get(1).and_then(|a| a.parse().ok()) {
+            Some(ip) => release_in_core(&admin, ip),
+            None => serde_json::json!({ "error": "usage: release IPV4-ADDRESS" }),
+        },
+        other => {
+            serde_json::json!({ "error": format!("unknown command `{other}`; try leases or release IP") })
+        }
     });
     if let Err(e) = runtime::control::serve(&path, handler, stop) {
         tracing::warn!(socket = %path.display(), error = %e, "control socket not available; `dhcpd leases` reads the database instead");
+    }
+}
+
+/// How long `release` waits for the core task and the lease writer (the client waits 5 s).
+const RELEASE_WAIT: Duration = Duration::from_secs(4);
+
+/// Runs on the control socket's blocking thread: asks the core task, waits for durability.
+fn release_in_core(
+    admin: &tokio::sync::mpsc::Sender<server::Release>,
+    ip: std::net::Ipv4Addr,
+) -> serde_json::Value {
+    let (done, answer) = std::sync::mpsc::channel();
+    if admin.blocking_send(server::Release { ip, done }).is_err() {
+        return serde_json::json!({ "error": "the server is stopping" });
+    }
+    match answer.recv_timeout(RELEASE_WAIT) {
+        Ok(Ok(())) => serde_json::json!({ "text": format!("released {ip}") }),
+        Ok(Err(e)) => serde_json::json!({ "error": e.to_string() }),
+        Err(_) => {
+            serde_json::json!({ "error": format!("the release of {ip} was not confirmed durable") })
+        }
+    }
+}
+
+/// `dhcpd release IP`: only through the running daemon (the lease table is its own).
+pub fn release_command(cli: &Cli, ip: std::net::Ipv4Addr) -> anyhow::Result<String> {
+    let t = runtime::daemon::load_or_exit(&cli.common.config);
+    let sock = cli.common.runtime_path(&view(&t).control_socket);
+    let doc = runtime::control::request(&sock, &format!("release {ip}"))
+        .with_context(|| format!("no running daemon at {}", sock.display()))?;
+    match doc.get("error") {
+        Some(e) => anyhow::bail!("{}", e.as_str().unwrap_or_default()),
+        None => Ok(doc["text"].as_str().unwrap_or_default().to_owned()),
     }
 }
 
@@ -268,7 +316,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         tracing::info!(iface = %name, port = v.port, "listening on {name} ({})", shown.join(", "));
         ifaces.push(io::Iface { name, addrs, sock });
     }
-    serve_control(&cli, &v, &db, started.shutdown.clone());
+    let (admin_tx, admin_rx) = tokio::sync::mpsc::channel(16);
+    serve_control(&cli, &v, &db, admin_tx, started.shutdown.clone());
     let stats = std::sync::Arc::new(metrics::Stats::default());
     if let Some(addr) = v.metrics {
         let registry = std::sync::Arc::new(stats.registry());
@@ -293,6 +342,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         spool,
         port: v.port,
         stats,
+        admin: Some(admin_rx),
     };
     let dns_tx = match &v.ddns {
         Some(c) => {

@@ -314,4 +314,47 @@ fn page_lists_leases_searches_plots_and_escapes() {
 
     shoot(&lan.main, "desktop", "1280,900");
     shoot(&lan.main, "phone", "390,844");
+
+    // `dhcpd release IP` through the control socket: answered once durable, so the database
+    // (read by `dhcpd leases`) and the page show it released at once.
+    let release = |ip: Ipv4Addr| {
+        lan.main.run_unchecked(&[
+            BIN,
+            "release",
+            &ip.to_string(),
+            "--config",
+            conf.to_str().unwrap(),
+            "--state-dir",
+            dir.to_str().unwrap(),
+        ])
+    };
+    let out = release(evil);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("released {evil}")
+    );
+    let rows = leases(&lan.main, &conf, dir);
+    assert_eq!(
+        lease_of(&rows, evil).unwrap()["state"],
+        "released",
+        "{rows:?}"
+    );
+    assert_eq!(lease_of(&rows, ip).unwrap()["state"], "bound", "{rows:?}");
+    let after = dom(&lan.main, "?state=released");
+    let released = lease_rows_with(&after, &format!(">{evil}<"));
+    assert_eq!(released.len(), 1, "{after}");
+    assert!(released[0].contains(">released<"), "{}", released[0]);
+    // Twice: nothing is bound there any more.
+    let again = release(evil);
+    assert!(!again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains(&format!("no lease is bound on {evil}")),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
 }

@@ -83,6 +83,24 @@ pub fn choose_ifaces(view: &DhcpView) -> anyhow::Result<Vec<(String, Vec<Ipv4Net
         .collect())
 }
 
+/// `dhcpd release IP`, for the core task: the lease on `ip` is released as by its client's
+/// DHCPRELEASE; `done` hears back once that is durable (or why not).
+#[derive(Debug)]
+pub struct Release {
+    /// The address.
+    pub ip: std::net::Ipv4Addr,
+    /// The answer.
+    pub done: std::sync::mpsc::Sender<Result<(), ReleaseError>>,
+}
+
+/// Why `dhcpd release` did nothing.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ReleaseError {
+    /// No lease is bound on the address.
+    #[error("no lease is bound on {0}")]
+    NotBound(std::net::Ipv4Addr),
+}
+
 /// Everything [`serve`] needs.
 #[derive(Debug)]
 pub struct Setup {
@@ -96,6 +114,8 @@ pub struct Setup {
     pub stats: Arc<Stats>,
     /// With a shared store: where changes acknowledged during an outage wait (local disk).
     pub spool: Option<Spool>,
+    /// Where `dhcpd release` requests come from (the control socket), if anywhere.
+    pub admin: Option<mpsc::Receiver<Release>>,
 }
 
 /// Runs the server until `shutdown`. `view` carries reloads; leases survive them.
@@ -111,7 +131,11 @@ pub async fn serve(
         port,
         stats,
         spool,
+        admin,
     } = setup;
+    // Without a control socket the channel stays empty (and open).
+    let (_admin_tx, spare_rx) = mpsc::channel::<Release>(1);
+    let admin_rx = admin.unwrap_or(spare_rx);
     let shared = store.shared();
     // A PostgreSQL client runs its own runtime: use it off this one.
     let (store, leases) = tokio::task::spawn_blocking(move || {
@@ -197,6 +221,7 @@ pub async fn serve(
         new_rx,
         back_rx,
         admit_limit,
+        admin_rx,
     })
     .await;
     tasks.abort_all();

@@ -60,6 +60,8 @@ pub(super) struct Commit {
     pub(super) retry: Option<Retry>,
     /// When it was handed to the writer.
     pub(super) queued: Instant,
+    /// Told once the changes are durable (`dhcpd release`); dropped unanswered otherwise.
+    pub(super) done: Option<std::sync::mpsc::Sender<Result<(), super::ReleaseError>>>,
 }
 
 impl Commit {
@@ -72,6 +74,7 @@ impl Commit {
             undo: Vec::new(),
             retry: None,
             queued: Instant::now(),
+            done: None,
         }
     }
 }
