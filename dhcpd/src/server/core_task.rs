@@ -17,10 +17,9 @@ use crate::lease::{Change, LeaseState, LeaseTable, unix_now};
 use crate::metrics::{RecentEvent, RecentKind, Stats};
 use crate::ping;
 
-use super::msg::{BURST, Back, Commit, Event, GROUP, Kind, Retry, ToWriter};
+use super::msg::{BURST, Back, Commit, Event, GROUP, Kind, Release, ReleaseError, Retry, ToWriter};
 use super::ratelog::RateLog;
 use super::send::{send_batch, send_now};
-use super::{Release, ReleaseError};
 
 /// Commits waiting for a shared store beyond which new exchanges are dropped.
 const SHARED_BACKLOG: usize = 128;

@@ -30,6 +30,7 @@ use crate::store::{LeaseStore, Spool};
 use self::admission::Admission;
 use self::core_task::{Core, Inputs};
 use self::msg::{Back, Event, GROUP, ToWriter};
+pub use self::msg::{Release, ReleaseError};
 use self::ratelog::RateLog;
 use self::receive::Receiver;
 use self::writer::Writer;
@@ -81,24 +82,6 @@ pub fn choose_ifaces(view: &DhcpView) -> anyhow::Result<Vec<(String, Vec<Ipv4Net
             (n, a)
         })
         .collect())
-}
-
-/// `dhcpd release IP`, for the core task: the lease on `ip` is released as by its client's
-/// DHCPRELEASE; `done` hears back once that is durable (or why not).
-#[derive(Debug)]
-pub struct Release {
-    /// The address.
-    pub ip: std::net::Ipv4Addr,
-    /// The answer.
-    pub done: std::sync::mpsc::Sender<Result<(), ReleaseError>>,
-}
-
-/// Why `dhcpd release` did nothing.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum ReleaseError {
-    /// No lease is bound on the address.
-    #[error("no lease is bound on {0}")]
-    NotBound(std::net::Ipv4Addr),
 }
 
 /// Everything [`serve`] needs.
