@@ -346,3 +346,6 @@ fn store(src: &PageSource) -> Markup {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
