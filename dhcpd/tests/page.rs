@@ -12,6 +12,7 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use common::*;
+use dhcproto::v4::{DhcpOption, MessageType};
 use e2e::{Host, SeedLan};
 
 const METRICS: &str = "192.168.10.1:9167";
@@ -311,6 +312,28 @@ fn page_lists_leases_searches_plots_and_escapes() {
         hostile.contains("value=\"&lt;script&gt;x&lt;/script&gt;\""),
         "{hostile}"
     );
+
+    // A crafted client takes an address and declines it: the page lists the decline, and the
+    // pool's bar counts the address as declined once the census ran (every 5 s).
+    const DECLINER: [u8; 6] = [2, 0, 0, 0, 0x10, 0x55];
+    let declined = lan.client.enter(|| {
+        let c = Crafted::client("eth0", DECLINER);
+        let (ip, sid) = c.dora(BCAST67, 20);
+        let mut m = c.msg(Some(MessageType::Decline), DECLINER, 30);
+        m.opts_mut().insert(DhcpOption::RequestedIpAddress(ip));
+        m.opts_mut().insert(DhcpOption::ServerIdentifier(sid));
+        c.send(&m, BCAST67);
+        ip
+    });
+    wait_until("the decline on the page", Duration::from_secs(15), || {
+        let p = raw(&lan.main, "");
+        p.contains("1 declined")
+            && p.contains(&format!("<td>{declined}</td><td>02:00:00:00:10:55</td>"))
+    });
+    let page = dom(&lan.main, "");
+    let recent = &page[page.find("id=\"recent\"").unwrap()..];
+    assert!(recent.contains(&format!("<td>{declined}</td>")), "{recent}");
+    assert!(recent.contains("decline"), "{recent}");
 
     shoot(&lan.main, "desktop", "1280,900");
     shoot(&lan.main, "phone", "390,844");
