@@ -7,10 +7,13 @@ pub mod decode;
 pub mod index;
 pub mod io;
 pub mod lease;
+pub mod leases;
 pub mod metrics;
 pub mod options;
+pub mod page;
 pub mod pgstore;
 pub mod ping;
+pub mod recent;
 pub mod server;
 pub mod store;
 #[cfg(test)]
@@ -18,13 +21,13 @@ mod testutil;
 pub mod v6;
 
 use std::fmt::Write as _;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use hostfile::{DhcpView, HostTable};
 use runtime::daemon::{CommonArgs, notify};
 
-use crate::lease::{Lease, LeaseState, NEVER};
+use crate::lease::{Lease, NEVER};
 
 /// Command line.
 #[derive(Debug, clap::Parser)]
@@ -56,6 +59,12 @@ pub enum Cmd {
         /// Include released and expired records.
         #[arg(long)]
         all: bool,
+    },
+    /// Release a bound lease as its client's DHCPRELEASE would (asks the running daemon; answers
+    /// once the release is durable).
+    Release {
+        /// The leased address.
+        ip: std::net::Ipv4Addr,
     },
     /// Turn an ISC dhcpd.conf (and zone files, keepalived.conf) into a host file.
     Import(import::command::ImportArgs),
@@ -136,11 +145,13 @@ fn humantime_secs(secs: u64) -> String {
 }
 
 /// The control socket: `leases [--all]` answers with the lease table (text and JSON) read by the
-/// running daemon, so `dhcpd leases` needs no access to the database itself.
+/// running daemon, so `dhcpd leases` needs no access to the database itself; `release IP` hands
+/// the release to the core task (`admin`) and answers once it is durable.
 fn serve_control(
     cli: &Cli,
     v: &DhcpView,
     db: &std::path::Path,
+    admin: tokio::sync::mpsc::Sender<server::Release>,
     stop: tokio_util::sync::CancellationToken,
 ) {
     let path = cli.common.runtime_path(&v.control_socket);
@@ -156,10 +167,49 @@ fn serve_control(
                 Err(e) => serde_json::json!({ "error": format!("{e:#}") }),
             }
         }
-        other => serde_json::json!({ "error": format!("unknown command `{other}`; try leases") }),
+        "release" => match args.get(1).and_then(|a| a.parse().ok()) {
+            Some(ip) => release_in_core(&admin, ip),
+            None => serde_json::json!({ "error": "usage: release IPV4-ADDRESS" }),
+        },
+        other => {
+            serde_json::json!({ "error": format!("unknown command `{other}`; try leases or release IP") })
+        }
     });
     if let Err(e) = runtime::control::serve(&path, handler, stop) {
         tracing::warn!(socket = %path.display(), error = %e, "control socket not available; `dhcpd leases` reads the database instead");
+    }
+}
+
+/// How long `release` waits for the core task and the lease writer (the client waits 5 s).
+const RELEASE_WAIT: Duration = Duration::from_secs(4);
+
+/// Runs on the control socket's blocking thread: asks the core task, waits for durability.
+fn release_in_core(
+    admin: &tokio::sync::mpsc::Sender<server::Release>,
+    ip: std::net::Ipv4Addr,
+) -> serde_json::Value {
+    let (done, answer) = std::sync::mpsc::channel();
+    if admin.blocking_send(server::Release { ip, done }).is_err() {
+        return serde_json::json!({ "error": "the server is stopping" });
+    }
+    match answer.recv_timeout(RELEASE_WAIT) {
+        Ok(Ok(())) => serde_json::json!({ "text": format!("released {ip}") }),
+        Ok(Err(e)) => serde_json::json!({ "error": e.to_string() }),
+        Err(_) => {
+            serde_json::json!({ "error": format!("the release of {ip} was not confirmed durable") })
+        }
+    }
+}
+
+/// `dhcpd release IP`: only through the running daemon (the lease table is its own).
+pub fn release_command(cli: &Cli, ip: std::net::Ipv4Addr) -> anyhow::Result<String> {
+    let t = runtime::daemon::load_or_exit(&cli.common.config);
+    let sock = cli.common.runtime_path(&view(&t).control_socket);
+    let doc = runtime::control::request(&sock, &format!("release {ip}"))
+        .with_context(|| format!("no running daemon at {}", sock.display()))?;
+    match doc.get("error") {
+        Some(e) => anyhow::bail!("{}", e.as_str().unwrap_or_default()),
+        None => Ok(doc["text"].as_str().unwrap_or_default().to_owned()),
     }
 }
 
@@ -269,11 +319,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         ifaces.push(io::Iface { name, addrs, sock });
     }
     let v6 = v6::server::setup(&v, &db)?;
-    serve_control(&cli, &v, &db, started.shutdown.clone());
+    let (admin_tx, admin_rx) = tokio::sync::mpsc::channel(16);
+    serve_control(&cli, &v, &db, admin_tx, started.shutdown.clone());
     let stats = std::sync::Arc::new(metrics::Stats::default());
     if let Some(addr) = v.metrics {
         let registry = std::sync::Arc::new(stats.registry());
-        runtime::metrics::serve(addr, registry, started.shutdown.clone())
+        let table = runtime::daemon::load_or_exit(&cli.common.config);
+        let page = page::start(
+            page::PageSource {
+                view: started.reload.view.clone(),
+                stats: stats.clone(),
+                db: db.clone(),
+                url: v.lease_db_url.clone(),
+                addrs: runtime::page::daemon_addrs(&table),
+            },
+            started.shutdown.clone(),
+        );
+        runtime::metrics::serve_with_page(addr, registry, Some(page), started.shutdown.clone())
             .await
             .with_context(|| format!("cannot serve metrics on {addr}"))?;
     }
@@ -283,6 +345,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         spool,
         port: v.port,
         stats,
+        admin: Some(admin_rx),
     };
     let dns_tx = match &v.ddns {
         Some(c) => {
@@ -311,13 +374,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn show_time(t: u64) -> String {
-    if t == NEVER {
-        return "never".into();
-    }
-    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(t)).to_string()
-}
-
 /// `dhcpd leases`: the table (or JSON) of leases in the database at `path`, or in the shared
 /// database at `url` when one is configured.
 pub fn list_leases(
@@ -326,16 +382,10 @@ pub fn list_leases(
     json: bool,
     all: bool,
 ) -> anyhow::Result<String> {
-    use store::LeaseStore as _;
-    let rows = match url {
-        Some(u) => pgstore::PgStore::open(u)?.load()?,
-        None => store::read_only(path)?,
-    };
-    let mut leases: Vec<Lease> = rows
+    let leases: Vec<Lease> = leases::load(path, url)?
         .into_iter()
-        .filter(|l| all || matches!(l.state, LeaseState::Bound | LeaseState::Declined))
+        .filter(|l| all || leases::is_current(l))
         .collect();
-    leases.sort_by_key(|l| l.ip);
     if json {
         let rows: Vec<serde_json::Value> = leases
             .iter()
@@ -364,7 +414,7 @@ pub fn list_leases(
             l.ip.to_string(),
             l.mac_string(),
             l.hostname.as_deref().unwrap_or("-"),
-            show_time(l.expires),
+            leases::show_time(l.expires),
             l.state.as_str()
         );
     }

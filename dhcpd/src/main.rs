@@ -42,6 +42,18 @@ fn command(cli: &dhcpd::Cli) -> Option<ExitCode> {
                 }
             })
         }
+        Some(dhcpd::Cmd::Release { ip }) if !cli.common.check => {
+            Some(match dhcpd::release_command(cli, *ip) {
+                Ok(s) => {
+                    println!("{s}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("dhcpd release: {e:#}");
+                    ExitCode::FAILURE
+                }
+            })
+        }
         _ => None,
     }
 }

@@ -7,6 +7,7 @@ use hostfile::DhcpView;
 use runtime::metrics::{Counter, Family, Gauge, Histogram, Registry, exponential_buckets};
 
 use crate::lease::{LeaseState, LeaseTable};
+pub use crate::recent::{Recent, RecentEvent, RecentKind};
 
 /// Counters (exported as Prometheus metrics when `[dhcp] metrics` is set).
 #[derive(Debug)]
@@ -46,6 +47,18 @@ pub struct Stats {
     pub pool_used: Family<Vec<(String, String)>, Gauge>,
     /// Addresses per dynamic range.
     pub pool_size: Family<Vec<(String, String)>, Gauge>,
+    /// Live offers per dynamic range.
+    pub pool_offered: Family<Vec<(String, String)>, Gauge>,
+    /// Declined (or conflicting) addresses on probation per dynamic range.
+    pub pool_declined: Family<Vec<(String, String)>, Gauge>,
+    /// OFFERs sent.
+    pub offers: Counter,
+    /// ACKs sent (to REQUESTs).
+    pub acks: Counter,
+    /// NAKs sent.
+    pub naks: Counter,
+    /// The last declines and ping conflicts, for the status page (touched only when one happens).
+    pub recent: std::sync::Mutex<Recent>,
 }
 
 impl Default for Stats {
@@ -68,11 +81,42 @@ impl Default for Stats {
             leases: Family::default(),
             pool_used: Family::default(),
             pool_size: Family::default(),
+            pool_offered: Family::default(),
+            pool_declined: Family::default(),
+            offers: Counter::default(),
+            acks: Counter::default(),
+            naks: Counter::default(),
+            recent: std::sync::Mutex::new(Recent::default()),
         }
     }
 }
 
 impl Stats {
+    /// Counts a reply that left (by its kind: OFFER, ACK, NAK, ...).
+    pub fn sent_reply(&self, kind: &str) {
+        self.sent.inc();
+        match kind {
+            "OFFER" => {
+                self.offers.inc();
+            }
+            "ACK" => {
+                self.acks.inc();
+            }
+            "NAK" => {
+                self.naks.inc();
+            }
+            _ => {}
+        }
+    }
+
+    /// Remembers a decline or ping conflict for the status page.
+    pub fn remember(&self, e: RecentEvent) {
+        self.recent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(e);
+    }
+
     /// Refreshes the gauges that describe the lease table (every few seconds, off the packet path).
     pub fn census(&self, table: &LeaseTable, view: &DhcpView, t: u64) {
         // Every state, so a state that emptied reads 0 rather than its last count.
@@ -86,11 +130,16 @@ impl Stats {
         .into_iter()
         .map(|s| (s.as_str(), 0))
         .collect();
-        let mut bound = Vec::new();
+        let (mut bound, mut offered, mut declined) = (Vec::new(), Vec::new(), Vec::new());
         for l in table.iter() {
             *by_state.entry(l.state.as_str()).or_default() += 1;
-            if l.state == LeaseState::Bound && l.expires > t {
-                bound.push(l.ip);
+            if l.expires > t {
+                match l.state {
+                    LeaseState::Bound => bound.push(l.ip),
+                    LeaseState::Offered => offered.push(l.ip),
+                    LeaseState::Declined => declined.push(l.ip),
+                    _ => {}
+                }
             }
         }
         for (state, n) in by_state {
@@ -102,8 +151,14 @@ impl Stats {
         for sn in &view.subnets {
             for p in &sn.pools {
                 let label = vec![("range".to_owned(), p.range.to_string())];
-                let used = bound.iter().filter(|ip| p.range.contains(**ip)).count();
-                self.pool_used.get_or_create(&label).set(used as i64);
+                let count = |ips: &[std::net::Ipv4Addr]| {
+                    ips.iter().filter(|ip| p.range.contains(**ip)).count() as i64
+                };
+                self.pool_used.get_or_create(&label).set(count(&bound));
+                self.pool_offered.get_or_create(&label).set(count(&offered));
+                self.pool_declined
+                    .get_or_create(&label)
+                    .set(count(&declined));
                 self.pool_size
                     .get_or_create(&label)
                     .set(p.range.len() as i64);
@@ -184,6 +239,19 @@ impl Stats {
             "Bound leases per dynamic range",
             self.pool_used.clone(),
         );
+        r.register(
+            "pool_offered_addresses",
+            "Live offers per dynamic range",
+            self.pool_offered.clone(),
+        );
+        r.register(
+            "pool_declined_addresses",
+            "Declined or conflicting addresses on probation per dynamic range",
+            self.pool_declined.clone(),
+        );
+        r.register("offers", "OFFERs sent", self.offers.clone());
+        r.register("acks", "ACKs sent", self.acks.clone());
+        r.register("naks", "NAKs sent", self.naks.clone());
         r.register(
             "pool_size_addresses",
             "Addresses per dynamic range",

@@ -456,20 +456,7 @@ impl Ctx<'_> {
         let ip = self.req.ciaddr();
         match self.t.get(ip) {
             Some(l) if l.client == self.key && l.state == LeaseState::Bound => {
-                let mut d = Decision::silent("RELEASE");
-                if let Some(h) = &l.hostname {
-                    d.dns.push(Dns::Remove {
-                        name: h.clone(),
-                        ip,
-                        id: ClientId::of_lease(l),
-                    });
-                }
-                d.changes.push(Change::Put(Lease {
-                    state: LeaseState::Released,
-                    expires: self.now,
-                    ..l.clone()
-                }));
-                d
+                super::released(l, self.now)
             }
             _ => Decision::silent("RELEASE for an address the client does not hold"),
         }

@@ -69,6 +69,33 @@ pub fn expire(t: &LeaseTable, now: u64, limit: usize) -> Decision {
     }
 }
 
+/// A bound lease given back at `now`, as a DHCPRELEASE from its client does it: the record
+/// becomes `released`, its name (if any) is withdrawn.
+fn released(l: &crate::lease::Lease, now: u64) -> Decision {
+    let mut d = Decision::silent("RELEASE");
+    if let Some(h) = &l.hostname {
+        d.dns.push(Dns::Remove {
+            name: h.clone(),
+            ip: l.ip,
+            id: ClientId::of_lease(l),
+        });
+    }
+    d.changes.push(Change::Put(crate::lease::Lease {
+        state: LeaseState::Released,
+        expires: now,
+        ..l.clone()
+    }));
+    d
+}
+
+/// `dhcpd release IP` (the administrator, not the client): the same as the client's
+/// DHCPRELEASE; `None` when no lease is bound on `ip`.
+pub fn admin_release(t: &LeaseTable, ip: Ipv4Addr, now: u64) -> Option<Decision> {
+    t.get(ip)
+        .filter(|l| l.state == LeaseState::Bound)
+        .map(|l| released(l, now))
+}
+
 /// Decides what to do about `req`, received on `rx`.
 pub fn handle(cfg: &ViewIndex, t: &LeaseTable, req: &Message, rx: &Rx<'_>) -> Decision {
     if req.opcode() != Opcode::BootRequest {

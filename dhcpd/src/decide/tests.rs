@@ -258,6 +258,23 @@ fn release_frees_the_address_and_removes_dns() {
 }
 
 #[test]
+fn admin_release_is_a_release_from_the_client_and_needs_a_bound_lease() {
+    let cfg = config();
+    let (mut t, ip) = lease(&cfg, MAC);
+    let mut req = msg(Some(MessageType::Release), MAC);
+    req.set_ciaddr(ip);
+    let by_client = handle(&cfg, &t, &req, &rx(&inner()));
+    let by_admin = super::admin_release(&t, ip, NOW).unwrap();
+    assert_eq!(by_admin.changes, by_client.changes);
+    assert_eq!(by_admin.dns, by_client.dns);
+    assert!(by_admin.reply.is_none());
+    apply(&mut t, &by_admin);
+    assert_eq!(t.get(ip).unwrap().state, LeaseState::Released);
+    assert!(super::admin_release(&t, ip, NOW).is_none());
+    assert!(super::admin_release(&t, "192.168.10.250".parse().unwrap(), NOW).is_none());
+}
+
+#[test]
 fn bootp_gets_a_bootreply_with_a_permanent_lease() {
     let cfg = config();
     let m = msg(None, MAC);

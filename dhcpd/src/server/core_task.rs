@@ -14,10 +14,10 @@ use crate::decide::{self, Reply, Rx};
 use crate::index::ViewIndex;
 use crate::io::Iface;
 use crate::lease::{Change, LeaseState, LeaseTable, unix_now};
-use crate::metrics::Stats;
+use crate::metrics::{RecentEvent, RecentKind, Stats};
 use crate::ping;
 
-use super::msg::{BURST, Back, Commit, Event, GROUP, Kind, Retry, ToWriter};
+use super::msg::{BURST, Back, Commit, Event, GROUP, Kind, Release, ReleaseError, Retry, ToWriter};
 use super::ratelog::RateLog;
 use super::send::{send_batch, send_now};
 
@@ -41,6 +41,8 @@ pub(super) struct Inputs {
     pub(super) back_rx: mpsc::UnboundedReceiver<Back>,
     /// `[dhcp] discover-backlog` for the receive tasks, updated on reloads.
     pub(super) admit_limit: Arc<AtomicU32>,
+    /// `dhcpd release IP` from the control socket.
+    pub(super) admin_rx: mpsc::Receiver<Release>,
 }
 
 /// The core task's state: configuration, lease table, and the way to the writer.
@@ -66,6 +68,7 @@ impl Core {
     pub(super) async fn run(mut self, mut i: Inputs) {
         let mut tick = tokio::time::interval(Duration::from_secs(5));
         let mut refresh = tokio::time::interval(Duration::from_secs(1));
+        let mut admin_open = true;
         loop {
             tokio::select! {
                 biased;
@@ -89,6 +92,22 @@ impl Core {
                 _ = refresh.tick(), if self.shared => {
                     // Never wait for the writer: a refresh can be skipped.
                     let _ = self.wr_tx.try_send(ToWriter::Refresh);
+                }
+                r = i.admin_rx.recv(), if admin_open => {
+                    let Some(r) = r else { admin_open = false; continue };
+                    match decide::admin_release(&self.table, r.ip, unix_now()) {
+                        None => {
+                            let _ = r.done.send(Err(ReleaseError::NotBound(r.ip)));
+                        }
+                        Some(d) => {
+                            tracing::info!(ip = %r.ip, "lease released by the administrator");
+                            for c in &d.changes { self.table.apply(c); }
+                            let mut c = Commit::plain(d.changes, d.dns);
+                            // Answered by the writer once the change is durable.
+                            c.done = Some(r.done);
+                            if self.wr_tx.send(ToWriter::Commit(Box::new(c))).await.is_err() { break; }
+                        }
+                    }
                 }
                 b = i.back_rx.recv() => {
                     let Some(b) = b else { break };
@@ -126,6 +145,7 @@ impl Core {
                             if alive {
                                 tracing::warn!(%ip, "address answers ping: on probation, not offered");
                                 self.stats.conflicts.inc();
+                                self.stats.remember(RecentEvent { at: unix_now(), kind: RecentKind::Conflict, ip, mac: None });
                                 let c = Change::Put(decide::probation(ip, unix_now(), self.cfg.view.decline_probation.as_secs()));
                                 self.table.apply(&c);
                                 if self.wr_tx.send(ToWriter::Commit(Box::new(Commit::plain(vec![c], Vec::new())))).await.is_err() { break; }
@@ -168,6 +188,16 @@ impl Core {
             );
             if kind == "decline" {
                 self.stats.declines.inc();
+                if let Some(ip) =
+                    crate::decode::opt_ip(&msg, dhcproto::v4::OptionCode::RequestedIpAddress)
+                {
+                    self.stats.remember(RecentEvent {
+                        at: unix_now(),
+                        kind: RecentKind::Decline,
+                        ip,
+                        mac: Some(crate::lease::hex_colon(msg.chaddr())),
+                    });
+                }
             }
             self.stats
                 .requests
@@ -238,6 +268,7 @@ impl Core {
             undo,
             retry,
             queued: Instant::now(),
+            done: None,
         };
         match (d.reply, d.probe) {
             (Some(reply), Some(ip)) => match self.pings.clone().try_acquire_owned() {

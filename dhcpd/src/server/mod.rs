@@ -30,6 +30,7 @@ use crate::store::{LeaseStore, Spool};
 use self::admission::Admission;
 use self::core_task::{Core, Inputs};
 use self::msg::{Back, Event, GROUP, ToWriter};
+pub use self::msg::{Release, ReleaseError};
 use self::ratelog::RateLog;
 use self::receive::Receiver;
 use self::writer::Writer;
@@ -96,6 +97,8 @@ pub struct Setup {
     pub stats: Arc<Stats>,
     /// With a shared store: where changes acknowledged during an outage wait (local disk).
     pub spool: Option<Spool>,
+    /// Where `dhcpd release` requests come from (the control socket), if anywhere.
+    pub admin: Option<mpsc::Receiver<Release>>,
 }
 
 /// Runs the server until `shutdown`. `view` carries reloads; leases survive them.
@@ -111,7 +114,11 @@ pub async fn serve(
         port,
         stats,
         spool,
+        admin,
     } = setup;
+    // Without a control socket the channel stays empty (and open).
+    let (_admin_tx, spare_rx) = mpsc::channel::<Release>(1);
+    let admin_rx = admin.unwrap_or(spare_rx);
     let shared = store.shared();
     // A PostgreSQL client runs its own runtime: use it off this one.
     let (store, leases) = tokio::task::spawn_blocking(move || {
@@ -197,6 +204,7 @@ pub async fn serve(
         new_rx,
         back_rx,
         admit_limit,
+        admin_rx,
     })
     .await;
     tasks.abort_all();

@@ -60,6 +60,8 @@ pub(super) struct Commit {
     pub(super) retry: Option<Retry>,
     /// When it was handed to the writer.
     pub(super) queued: Instant,
+    /// Told once the changes are durable (`dhcpd release`); dropped unanswered otherwise.
+    pub(super) done: Option<std::sync::mpsc::Sender<Result<(), ReleaseError>>>,
 }
 
 impl Commit {
@@ -72,6 +74,7 @@ impl Commit {
             undo: Vec::new(),
             retry: None,
             queued: Instant::now(),
+            done: None,
         }
     }
 }
@@ -93,4 +96,22 @@ pub(super) enum Back {
     },
     /// Records other servers changed.
     Changed(Vec<Lease>),
+}
+
+/// `dhcpd release IP`, for the core task: the lease on `ip` is released as by its client's
+/// DHCPRELEASE; `done` hears back once that is durable (or why not).
+#[derive(Debug)]
+pub struct Release {
+    /// The address.
+    pub ip: std::net::Ipv4Addr,
+    /// The answer.
+    pub done: std::sync::mpsc::Sender<Result<(), ReleaseError>>,
+}
+
+/// Why `dhcpd release` did nothing.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ReleaseError {
+    /// No lease is bound on the address.
+    #[error("no lease is bound on {0}")]
+    NotBound(std::net::Ipv4Addr),
 }

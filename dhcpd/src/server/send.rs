@@ -25,7 +25,7 @@ pub(super) fn send_batch(
         for ((_, r), res) in group.iter().zip(sent) {
             match res {
                 Ok(to) => {
-                    stats.sent.inc();
+                    stats.sent_reply(r.kind);
                     tracing::debug!(iface = %ifc.name, %to, yiaddr = %r.yiaddr, "sent {}", r.kind);
                 }
                 Err(e) => {
@@ -40,7 +40,7 @@ pub(super) fn send_batch(
 pub(super) fn send_now(ifc: &Iface, r: &Reply, port: u16, stats: &Stats) {
     match io::deliver(&ifc.sock, &ifc.name, r.dest, &r.bytes, port) {
         Ok(to) => {
-            stats.sent.inc();
+            stats.sent_reply(r.kind);
             tracing::debug!(iface = %ifc.name, %to, yiaddr = %r.yiaddr, "sent {}", r.kind);
         }
         Err(e) => {

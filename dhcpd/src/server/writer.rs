@@ -232,6 +232,9 @@ impl Writer {
 
     /// Queues the reply of a committed change (sent by [`Writer::flush`]) and its DNS updates.
     fn deliver(&mut self, c: Commit) {
+        if let Some(done) = c.done {
+            let _ = done.send(Ok(()));
+        }
         if let Some(r) = c.reply {
             self.out.push(r);
         }

@@ -1,0 +1,351 @@
+//! dhcpd's status page, served at `/` of the `metrics` address: pool usage, the lease table
+//! (searched and paged, from the same listing as `dhcpd leases`), exchanges over the last hour,
+//! recent declines and ping conflicts, and the lease store in use.
+//!
+//! The figures come from [`Stats`]: the counters the packet path already bumps (sampled into a
+//! [`History`] every 10 s, off the packet path) and the pool gauges the core's census refreshes.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hostfile::DhcpView;
+use maud::{Markup, html};
+use runtime::page::{self, History, Kind, Layout, Line, PageFn, PageRequest, Plot, layout};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::lease::{LeaseState, hex_colon, unix_now};
+use crate::leases::{self, Filter};
+use crate::metrics::Stats;
+
+/// Rows per page of the lease table.
+pub const PER_PAGE: usize = 100;
+
+/// Test knob: `DHCPD_PAGE_SAMPLE_MS` (read once at start) samples the counters this often
+/// instead of every 10 s, so a test sees points without waiting minutes. Not for production:
+/// the history's slots stay 10 s wide, a shorter interval only refreshes the newest slot.
+pub const SAMPLE_ENV: &str = "DHCPD_PAGE_SAMPLE_MS";
+
+/// The exchange series sampled, with their labels on the plot.
+const EXCHANGES: [(&str, &str); 4] = [
+    ("discover", "DISCOVER"),
+    ("offer", "OFFER"),
+    ("request", "REQUEST"),
+    ("ack", "ACK"),
+];
+
+/// What the page is built from.
+#[derive(Debug)]
+pub struct PageSource {
+    /// The view in force (follows reloads).
+    pub view: watch::Receiver<Arc<DhcpView>>,
+    /// The daemon's counters.
+    pub stats: Arc<Stats>,
+    /// The embedded lease database (unused with `url`).
+    pub db: PathBuf,
+    /// The shared lease database, if any.
+    pub url: Option<String>,
+    /// The daemons' metrics addresses (for the header).
+    pub addrs: [(&'static str, Option<SocketAddr>); 3],
+}
+
+/// Starts the sampler and returns the page.
+pub fn start(src: PageSource, shutdown: CancellationToken) -> PageFn {
+    let history = Arc::new(Mutex::new(History::new(16)));
+    spawn_sampler(history.clone(), src.stats.clone(), shutdown);
+    let src = Arc::new(src);
+    Arc::new(move |req: &PageRequest| render(&src, &history, req))
+}
+
+fn sample_interval() -> Duration {
+    std::env::var(SAMPLE_ENV)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|ms| *ms > 0)
+        .map_or(page::STEP, Duration::from_millis)
+}
+
+/// Reads the counters every [`page::STEP`] (or [`SAMPLE_ENV`]): atomics only, nothing the packet
+/// path locks.
+fn spawn_sampler(history: Arc<Mutex<History>>, stats: Arc<Stats>, shutdown: CancellationToken) {
+    let every = sample_interval();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let now = tokio::time::Instant::now().into_std();
+            let req = |t: &str| {
+                // `get`, not `get_or_create`: no zero series appears in /metrics.
+                stats
+                    .requests
+                    .get(&vec![("type".to_owned(), t.to_owned())])
+                    .map_or(0, |c| c.get()) as f64
+            };
+            let figures = [
+                ("discover", req("discover")),
+                ("request", req("request")),
+                ("offer", stats.offers.get() as f64),
+                ("ack", stats.acks.get() as f64),
+                ("nak", stats.naks.get() as f64),
+                ("drops", (stats.overload.get() + stats.bad.get()) as f64),
+                ("declines", stats.declines.get() as f64),
+                ("conflicts", stats.conflicts.get() as f64),
+            ];
+            let mut h = history.lock().unwrap_or_else(|e| e.into_inner());
+            for (name, v) in figures {
+                h.sample(name, Kind::Counter, now, v);
+            }
+            h.prune(now);
+        }
+    });
+}
+
+fn render(src: &PageSource, history: &Mutex<History>, req: &PageRequest) -> String {
+    let view = src.view.borrow().clone();
+    let nav = layout::nav(&src.addrs, req.host.as_deref());
+    let main = html! {
+        (pools(src, &view))
+        (plots(history))
+        (lease_table(src, req))
+        (recent(src))
+        (store(src))
+    };
+    layout::render(
+        &Layout {
+            daemon: "dhcpd",
+            title: "dhcpd",
+            nav: &nav,
+        },
+        main,
+    )
+}
+
+fn pools(src: &PageSource, view: &DhcpView) -> Markup {
+    let g = |f: &runtime::metrics::Family<Vec<(String, String)>, runtime::metrics::Gauge>,
+             l: &Vec<(String, String)>| f.get(l).map_or(0, |g| g.get().max(0)) as u64;
+    html! {
+        section #pools {
+            h2 { "Pools" }
+            @if view.subnets.is_empty() { p.muted { "No IPv4 subnets." } }
+            @for sn in &view.subnets {
+                h3 { (sn.name) " " span.muted { (sn.network.to_string()) } }
+                @if sn.pools.is_empty() { p.muted { "No dynamic range (reservations only)." } }
+                @for p in &sn.pools {
+                    @let label = vec![("range".to_owned(), p.range.to_string())];
+                    @let size = p.range.len();
+                    @let used = g(&src.stats.pool_used, &label);
+                    @let offered = g(&src.stats.pool_offered, &label);
+                    @let declined = g(&src.stats.pool_declined, &label);
+                    @let free = size.saturating_sub(used + offered + declined);
+                    div.pool data-range=(p.range.to_string()) {
+                        p {
+                            (p.range.to_string()) @if p.bootp { " (BOOTP)" } ": "
+                            b { (used) } " used, " (free) " free, " (declined) " declined, "
+                            (offered) " offered of " (size)
+                        }
+                        (layout::bar(&[
+                            ("used", used, "ok"),
+                            ("offered", offered, "warn"),
+                            ("declined", declined, "bad"),
+                            ("free", free, "idle"),
+                        ]))
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn plots(history: &Mutex<History>) -> Markup {
+    let now = Instant::now();
+    let h = history.lock().unwrap_or_else(|e| e.into_inner());
+    let ex: Vec<Vec<Option<f64>>> = EXCHANGES.iter().map(|(n, _)| h.window(n, now)).collect();
+    let bad: Vec<Vec<Option<f64>>> = ["nak", "drops", "declines", "conflicts"]
+        .iter()
+        .map(|n| h.window(n, now))
+        .collect();
+    drop(h);
+    let ex_lines: Vec<Line<'_>> = EXCHANGES
+        .iter()
+        .zip(&ex)
+        .map(|((_, label), points)| Line { label, points })
+        .collect();
+    let bad_lines: Vec<Line<'_>> = ["NAK", "drops", "declines", "ping conflicts"]
+        .iter()
+        .zip(&bad)
+        .map(|(label, points)| Line { label, points })
+        .collect();
+    html! {
+        div.plots #exchanges {
+            (page::line_plot(&Plot { title: "Exchanges", unit: "messages/s", lines: &ex_lines }))
+            (page::line_plot(&Plot { title: "NAKs and drops", unit: "per s", lines: &bad_lines }))
+        }
+    }
+}
+
+/// `?state=`: empty = current (as `dhcpd leases`), `all`, or a state name.
+fn state_filter(s: &str) -> Option<Option<LeaseState>> {
+    let states = [
+        LeaseState::Offered,
+        LeaseState::Bound,
+        LeaseState::Released,
+        LeaseState::Expired,
+        LeaseState::Declined,
+    ];
+    match s {
+        "all" => Some(None),
+        s => states.into_iter().find(|st| st.as_str() == s).map(Some),
+    }
+}
+
+fn lease_table(src: &PageSource, req: &PageRequest) -> Markup {
+    let q = req.param("q").unwrap_or_default();
+    let state = req.param("state").unwrap_or_default();
+    let page_no = req
+        .param("page")
+        .and_then(|p| p.parse::<usize>().ok())
+        .filter(|p| *p >= 1)
+        .unwrap_or(1);
+    let filter = Filter {
+        q: q.clone(),
+        state: state_filter(&state),
+    };
+    let listing = leases::load(&src.db, src.url.as_deref())
+        .map(|rows| leases::page_of(rows, &filter, page_no, PER_PAGE));
+    let now = unix_now();
+    let prev = (page_no - 1).to_string();
+    let next = (page_no + 1).to_string();
+    let options = [
+        "", "all", "bound", "offered", "declined", "released", "expired",
+    ];
+    html! {
+        section #leases {
+            h2 { "Leases" }
+            form.search method="get" action="./" {
+                input type="search" name="q" value=(q) placeholder="address, MAC, client id or host name" aria-label="search leases";
+                select name="state" aria-label="state" {
+                    @for o in options {
+                        option value=(o) selected[o == state] {
+                            @if o.is_empty() { "current" } @else { (o) }
+                        }
+                    }
+                }
+                input type="submit" value="Search";
+            }
+            @match listing {
+                Err(e) => p.bad { "Cannot read the lease database: " (e.to_string()) },
+                Ok(p) => {
+                    @if p.rows.is_empty() {
+                        p.muted { "No lease matches." }
+                    } @else {
+                        div.scroll {
+                            table #lease-table {
+                                thead { tr {
+                                    th { "Address" } th { "MAC" } th { "Client id" }
+                                    th { "Host name" } th { "State" } th { "Expires" }
+                                } }
+                                tbody {
+                                    @for l in &p.rows {
+                                        tr {
+                                            td { (l.ip.to_string()) }
+                                            td { (l.mac_string()) }
+                                            td.wrap { (hex_colon(&l.client)) }
+                                            td.wrap.hostname { (l.hostname.as_deref().unwrap_or("-")) }
+                                            td class=(state_class(l.state)) { (l.state.as_str()) }
+                                            td {
+                                                (leases::show_time(l.expires))
+                                                @if l.expires != crate::lease::NEVER && l.expires > now {
+                                                    " " span.muted { "(in " (left(l.expires - now)) ")" }
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    div.pager {
+                        @if page_no > 1 {
+                            a rel="prev" href=(req.link_with(&[("page", if page_no == 2 { "" } else { &prev })])) { "← previous" }
+                        }
+                        span.muted { "page " (page_no) }
+                        @if p.more {
+                            a rel="next" href=(req.link_with(&[("page", &next)])) { "next →" }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn state_class(s: LeaseState) -> &'static str {
+    match s {
+        LeaseState::Bound => "ok",
+        LeaseState::Offered => "warn",
+        LeaseState::Declined => "bad",
+        _ => "muted",
+    }
+}
+
+fn left(secs: u64) -> String {
+    match secs {
+        s if s >= 86400 => format!("{}d {}h", s / 86400, s % 86400 / 3600),
+        s if s >= 3600 => format!("{}h {}m", s / 3600, s % 3600 / 60),
+        s if s >= 60 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
+fn recent(src: &PageSource) -> Markup {
+    let events: Vec<_> = {
+        let r = src.stats.recent.lock().unwrap_or_else(|e| e.into_inner());
+        r.newest_first().cloned().collect()
+    };
+    html! {
+        section #recent {
+            h2 { "Recent declines and ping conflicts" }
+            @if events.is_empty() {
+                p.muted { "None since the start." }
+            } @else {
+                div.scroll { table {
+                    thead { tr { th { "When" } th { "What" } th { "Address" } th { "MAC" } } }
+                    tbody {
+                        @for e in &events {
+                            tr {
+                                td { (leases::show_time(e.at)) }
+                                td.bad { (e.kind.as_str()) }
+                                td { (e.ip.to_string()) }
+                                td { (e.mac.as_deref().unwrap_or("-")) }
+                            }
+                        }
+                    }
+                } }
+            }
+        }
+    }
+}
+
+fn store(src: &PageSource) -> Markup {
+    html! {
+        section #store {
+            h2 { "Lease store" }
+            @match &src.url {
+                Some(u) => p {
+                    "PostgreSQL (shared) at " code { (crate::pgstore::redact(u)) }
+                    ". Every dhcpd using this database serves the same leases; the host file names no peer."
+                },
+                None => p { "redb at " code { (src.db.display().to_string()) } },
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
