@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use e2e::{Host, Ready, SeedLan};
+use e2e::{Ready, SeedLan};
 
 mod common;
 
@@ -613,24 +613,6 @@ fn knot_secondary_with_tsig_follows_notify() {
     knot.stop();
 }
 
-const BURST: &str = r#"
-import socket, struct, sys, time
-u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-q = b"\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x04main\x08it-ishin\x03com\x00\x00\x01\x00\x01"
-for i in range(50):
-    u.sendto(struct.pack("!H", i) + q, (sys.argv[1], 53))
-u.settimeout(1.0)
-n = tc = 0
-while True:
-    try:
-        b = u.recv(4096)
-    except socket.timeout:
-        break
-    n += 1
-    tc += 1 if b[2] & 2 else 0
-print(n, tc)
-"#;
-
 const METRICS: &str = r#"
 import socket
 s = socket.create_connection(("127.0.0.1", 9168), timeout=5)
@@ -643,13 +625,6 @@ while True:
     b += c
 print(b.decode())
 "#;
-
-fn burst(h: &Host, server: &str) -> (u32, u32) {
-    let out = h.run(&["python3", "-c", BURST, server]);
-    let s = String::from_utf8_lossy(&out.stdout);
-    let mut it = s.split_whitespace().map(|x| x.parse::<u32>().unwrap());
-    (it.next().unwrap(), it.next().unwrap())
-}
 
 #[test]
 fn rrl_limits_a_burst_and_spares_exempt_networks() {
