@@ -9,7 +9,8 @@
 //!     return;
 //! }
 //! let dom = browser::dump_dom(None, "http://127.0.0.1:9171/", &["--virtual-time-budget=5000"]);
-//! let dir = browser::shots_dir(env!("CARGO_TARGET_TMPDIR"));
+//! // In an integration test: `browser::shots_dir(env!("CARGO_TARGET_TMPDIR"))`.
+//! let dir = browser::shots_dir("target/tmp");
 //! browser::screenshot(None, &dir.join("x-phone.png"), "390,844", "http://127.0.0.1:9171/", &[]);
 //! # let _ = dom;
 //! ```
