@@ -409,27 +409,30 @@ fn report(what: &str, gap: Duration, failed: usize, tries: &[Try]) {
     );
 }
 
+/// With the client loop answered through main, main dies (lbd killed, links down): main2 holds
+/// both addresses and the loop is answered again through it. Reports the client's gap (what:
+/// the scenario) and returns it.
+fn failover_gap(l: &Lan, m1: &mut Proc, what: &str) -> Duration {
+    let cl = client_loop(&l.outside);
+    // Let the loop be answered through main for a while (bounded polling of a fresh try).
+    cl.wait_answered(Instant::now(), 3, Duration::from_secs(5));
+    let event = Instant::now();
+    kill_node(LEGS, &l.main, m1);
+    wait_holds(LEGS, &l.main2, true, Duration::from_secs(2));
+    // Answered through main2: the reply can only come back via the moved gateway.
+    cl.wait_answered(event, 3, Duration::from_secs(3));
+    let (gap, failed, tries) = cl.gap(event);
+    report(what, gap, failed, &tries);
+    eprintln!("client gap across the failover: {gap:?} (target 0.5 s)");
+    gap
+}
+
 #[test]
 fn kill9_of_the_masters_lbd_the_client_is_answered_again_within_half_a_second() {
     e2e::require_netns!("nft", "curl", "busybox", "pgrep");
     let l = lan("lbpair1");
     let (mut m1, mut m2, _procs) = lbd_pair(&l);
-    let cl = client_loop(&l.outside);
-    // Let the loop be answered through main for a while (bounded polling of a fresh try).
-    cl.wait_answered(Instant::now(), 3, Duration::from_secs(5));
-    let event = Instant::now();
-    kill_node(LEGS, &l.main, &mut m1);
-    wait_holds(LEGS, &l.main2, true, Duration::from_secs(2));
-    // Answered through main2: the reply can only come back via the moved gateway.
-    cl.wait_answered(event, 3, Duration::from_secs(3));
-    let (gap, failed, tries) = cl.gap(event);
-    report(
-        "lbd pair, kill -9 + links down of main",
-        gap,
-        failed,
-        &tries,
-    );
-    eprintln!("client gap across the failover: {gap:?} (target 0.5 s)");
+    let gap = failover_gap(&l, &mut m1, "lbd pair, kill -9 + links down of main");
     assert!(gap < GAP_BOUND, "gap {gap:?}");
     assert!(m2.stop_with(Duration::from_secs(5)).success());
     assert_eq!(holds(LEGS, &l.main2), (false, false));
@@ -470,23 +473,14 @@ fn kill9_of_the_masters_lbd_keepalived_on_main2_answers_within_half_a_second() {
     let (mut ka, pid, vpid) = keepalived_node(&l.main2, MAIN2_PRIORITY);
     holds_nothing_for(LEGS, &l.main2, Duration::from_millis(ADVERT_MS * 8));
     wait_served(&l.outside);
-    let cl = client_loop(&l.outside);
-    cl.wait_answered(Instant::now(), 3, Duration::from_secs(5));
-    let event = Instant::now();
-    kill_node(LEGS, &l.main, &mut m1);
-    wait_holds(LEGS, &l.main2, true, Duration::from_secs(2));
-    cl.wait_answered(event, 3, Duration::from_secs(3));
-    let (gap, failed, tries) = cl.gap(event);
-    report(
+    let gap = failover_gap(
+        &l,
+        &mut m1,
         "lbd main -> keepalived main2, kill -9 + links down of main",
-        gap,
-        failed,
-        &tries,
     );
     kill9_pidfile(&vpid);
     kill9_pidfile(&pid);
     let _ = ka.wait_exit(Duration::from_secs(2));
-    eprintln!("client gap across the failover: {gap:?} (target 0.5 s)");
     assert!(gap < GAP_BOUND, "gap {gap:?}");
 }
 
