@@ -319,28 +319,7 @@ fn knot_secondary_with_tsig_takes_ixfr_of_the_ip6_arpa_zone_over_ipv6() {
         ),
     );
     let mut d = spawn_dnsd(&lan.main, &conf, &dir.join("state"), &[]);
-    let kd = dir.join("knot");
-    std::fs::create_dir_all(&kd).unwrap();
-    let k = kd.display();
-    std::fs::write(
-        kd.join("knot.conf"),
-        format!(
-            "server:\n  listen: {WEB16}@53\n  rundir: \"{k}\"\n  user: root\n\
-             log:\n  - target: stderr\n    any: info\n\
-             database:\n  storage: \"{k}\"\n\
-             key:\n  - id: xfr\n    algorithm: hmac-sha256\n    secret: {secret}\n\
-             remote:\n  - id: primary\n    address: {MAIN6}@53\n    key: xfr\n\
-             acl:\n  - id: from_primary\n    address: {MAIN6}\n    key: xfr\n    action: notify\n\
-             zone:\n  - domain: {ZONE6}\n    storage: \"{k}\"\n    master: primary\n    acl: from_primary\n"
-        ),
-    )
-    .unwrap();
-    let mut knot = lan.web1.spawn_daemon(
-        "knotd",
-        &["-c", kd.join("knot.conf").to_str().unwrap()],
-        Ready::Udp(53),
-        Duration::from_secs(10),
-    );
+    let mut knot = knot_secondary(&lan.web1, &dir, WEB16, MAIN6, ZONE6, secret);
     let w = &lan.web1;
     let secondary = format!("@{WEB16}");
     assert!(
@@ -362,13 +341,7 @@ fn knot_secondary_with_tsig_takes_ixfr_of_the_ip6_arpa_zone_over_ipv6() {
         knot.stderr()
     );
     // ... by IXFR from the journal, not a full transfer.
-    d.wait_for_log("incremental zone transfer", Duration::from_secs(5))
-        .unwrap();
-    assert!(
-        knot.stderr().contains("IXFR, incoming"),
-        "{}",
-        knot.stderr()
-    );
+    assert_ixfr(&mut d, &knot);
     knot.stop();
 }
 

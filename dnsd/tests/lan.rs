@@ -529,27 +529,13 @@ fn knot_secondary_with_tsig_follows_notify() {
         ),
     );
     let mut d = spawn_dnsd(&lan.main, &conf, &dir.join("state"), &[]);
-    let kd = dir.join("knot");
-    std::fs::create_dir_all(&kd).unwrap();
-    let k = kd.display();
-    std::fs::write(
-        kd.join("knot.conf"),
-        format!(
-            "server:\n  listen: 192.168.1.1@53\n  rundir: \"{k}\"\n  user: root\n\
-             log:\n  - target: stderr\n    any: info\n\
-             database:\n  storage: \"{k}\"\n\
-             key:\n  - id: xfr\n    algorithm: hmac-sha256\n    secret: {secret}\n\
-             remote:\n  - id: primary\n    address: 192.168.1.2@53\n    key: xfr\n\
-             acl:\n  - id: from_primary\n    address: 192.168.1.2\n    key: xfr\n    action: notify\n\
-             zone:\n  - domain: it-ishin.com\n    storage: \"{k}\"\n    master: primary\n    acl: from_primary\n"
-        ),
-    )
-    .unwrap();
-    let mut knot = lan.router.spawn_daemon(
-        "knotd",
-        &["-c", kd.join("knot.conf").to_str().unwrap()],
-        Ready::Udp(53),
-        Duration::from_secs(10),
+    let mut knot = knot_secondary(
+        &lan.router,
+        &dir,
+        "192.168.1.1",
+        "192.168.1.2",
+        "it-ishin.com",
+        secret,
     );
     let r = &lan.router;
     assert!(
@@ -584,13 +570,7 @@ fn knot_secondary_with_tsig_follows_notify() {
         knot.stderr()
     );
     // ... by IXFR from the journal, not a full transfer.
-    d.wait_for_log("incremental zone transfer", Duration::from_secs(5))
-        .unwrap();
-    assert!(
-        knot.stderr().contains("IXFR, incoming"),
-        "{}",
-        knot.stderr()
-    );
+    assert_ixfr(&mut d, &knot);
     // The transfer key may not update: the REFUSED comes back signed with it (RFC 8945 5.3),
     // so nsupdate verifies it and reports the refusal, not a TSIG problem.
     let xfr = format!("hmac-sha256:xfr:{secret}");

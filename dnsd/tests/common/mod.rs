@@ -107,3 +107,50 @@ pub(crate) fn burst(h: &Host, server: &str) -> (u32, u32) {
     let mut it = s.split_whitespace().map(|x| x.parse::<u32>().unwrap());
     (it.next().unwrap(), it.next().unwrap())
 }
+
+/// Knot as a secondary in `host` (files under `dir/knot`): listening on `listen`, taking `zone`
+/// from the primary `primary` and accepting its NOTIFY, both signed with the TSIG key `xfr`
+/// (hmac-sha256, `secret`); ready once it listens on UDP 53.
+pub(crate) fn knot_secondary(
+    host: &Host,
+    dir: &Path,
+    listen: &str,
+    primary: &str,
+    zone: &str,
+    secret: &str,
+) -> Proc {
+    let kd = dir.join("knot");
+    std::fs::create_dir_all(&kd).unwrap();
+    let k = kd.display();
+    std::fs::write(
+        kd.join("knot.conf"),
+        format!(
+            "server:\n  listen: {listen}@53\n  rundir: \"{k}\"\n  user: root\n\
+             log:\n  - target: stderr\n    any: info\n\
+             database:\n  storage: \"{k}\"\n\
+             key:\n  - id: xfr\n    algorithm: hmac-sha256\n    secret: {secret}\n\
+             remote:\n  - id: primary\n    address: {primary}@53\n    key: xfr\n\
+             acl:\n  - id: from_primary\n    address: {primary}\n    key: xfr\n    action: notify\n\
+             zone:\n  - domain: {zone}\n    storage: \"{k}\"\n    master: primary\n    acl: from_primary\n"
+        ),
+    )
+    .unwrap();
+    host.spawn_daemon(
+        "knotd",
+        &["-c", kd.join("knot.conf").to_str().unwrap()],
+        Ready::Udp(53),
+        Duration::from_secs(10),
+    )
+}
+
+/// dnsd (`d`) served the secondary `knot` an incremental transfer (IXFR from its journal), not
+/// a full one.
+pub(crate) fn assert_ixfr(d: &mut Proc, knot: &Proc) {
+    d.wait_for_log("incremental zone transfer", Duration::from_secs(5))
+        .unwrap();
+    assert!(
+        knot.stderr().contains("IXFR, incoming"),
+        "{}",
+        knot.stderr()
+    );
+}
