@@ -704,11 +704,11 @@ fn reloads_do_not_drop_queries_in_flight() {
     assert_eq!(v[2], 0, "queries lost or wrong during reloads: {out}");
 }
 
-/// Opens `argv[2]` TCP connections to `argv[1]`:53, asks one query on each, prints how many
-/// were answered ("N held"), then keeps asking on every live one every 2 s for up to 30 s.
-const HOLD: &str = r#"
-import socket, struct, sys, time
-q = b"\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x04main\x08it-ishin\x03com\x00\x00\x01\x00\x01"
+/// Python: `q`, a query for main.it-ishin.com (A), and `ask(s, i)`, which sends it with id `i`
+/// on the TCP connection `s` and reads the whole answer (OSError when dnsd closed it).
+macro_rules! tcp_ask_py {
+    () => {
+        r#"q = b"\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x04main\x08it-ishin\x03com\x00\x00\x01\x00\x01"
 def ask(s, i):
     m = struct.pack("!H", i & 0xffff) + q
     s.sendall(struct.pack("!H", len(m)) + m)
@@ -720,7 +720,16 @@ def ask(s, i):
         got += c
         if need == 2 and len(got) == 2:
             need, got = struct.unpack("!H", got)[0], b""
-conns = []
+"#
+    };
+}
+
+/// Opens `argv[2]` TCP connections to `argv[1]`:53, asks one query on each, prints how many
+/// were answered ("N held"), then keeps asking on every live one every 2 s for up to 30 s.
+const HOLD: &str = concat!(
+    "\nimport socket, struct, sys, time\n",
+    tcp_ask_py!(),
+    r#"conns = []
 for i in range(int(sys.argv[2])):
     try:
         s = socket.create_connection((sys.argv[1], 53), timeout=2)
@@ -740,7 +749,8 @@ while conns and time.time() < end:
         except OSError:
             pass
     conns = live
-"#;
+"#
+);
 
 #[test]
 fn one_host_cannot_hold_every_tcp_slot() {
@@ -774,21 +784,10 @@ fn one_host_cannot_hold_every_tcp_slot() {
 /// From each source address in `argv[2]` (comma-separated) opens `argv[3]` TCP connections to
 /// `argv[1]`:53 and asks one query on each ("N held"), then stays silent and reports how many
 /// dnsd closed within 4 s and in all ("K closed within 4 s, M within T s"; at most 15 s).
-const SILENT: &str = r#"
-import select, socket, struct, sys, time
-q = b"\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x04main\x08it-ishin\x03com\x00\x00\x01\x00\x01"
-def ask(s, i):
-    m = struct.pack("!H", i & 0xffff) + q
-    s.sendall(struct.pack("!H", len(m)) + m)
-    need, got = 2, b""
-    while len(got) < need:
-        c = s.recv(need - len(got))
-        if not c:
-            raise OSError("closed")
-        got += c
-        if need == 2 and len(got) == 2:
-            need, got = struct.unpack("!H", got)[0], b""
-conns = []
+const SILENT: &str = concat!(
+    "\nimport select, socket, struct, sys, time\n",
+    tcp_ask_py!(),
+    r#"conns = []
 for src in sys.argv[2].split(","):
     for i in range(int(sys.argv[3])):
         try:
@@ -813,7 +812,8 @@ while live and time.time() - t0 < 15:
             closed.append(time.time() - t0)
 early = sum(1 for t in closed if t < 4)
 print(f"{early} closed within 4 s, {len(closed)} within {time.time() - t0:.1f} s", flush=True)
-"#;
+"#
+);
 
 #[test]
 fn idle_tcp_connections_close_sooner_when_slots_run_short() {
