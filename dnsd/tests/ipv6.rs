@@ -59,6 +59,27 @@ fn lan6(prefix: &str) -> SeedLan {
     lan
 }
 
+/// web1 adds the PTR fd00:10::99 -> dyn6.it-ishin.com. to dnsd's IPv6 reverse zone by a signed
+/// update over IPv6.
+fn add_dyn6_ptr(w: &Host) {
+    let ptr = "9.9.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.1.0.0.0.0.d.f.ip6.arpa";
+    let out = nsupdate(
+        w,
+        KEY,
+        &format!(
+            "server {MAIN6}\nzone {ZONE6}\nupdate add {ptr} 300 PTR dyn6.it-ishin.com.\nsend\n"
+        ),
+    );
+    assert!(out.status.success(), "{out:?}");
+}
+
+/// Whether `secondary` answers the PTR of [`add_dyn6_ptr`] within 10 s.
+fn dyn6_ptr_reaches(w: &Host, secondary: &str) -> bool {
+    wait_until(Duration::from_secs(10), || {
+        short(w, secondary, &["-x", "fd00:10::99"]) == ["dyn6.it-ishin.com."]
+    })
+}
+
 #[test]
 fn ip6_arpa_reverse_zone_answers_and_takes_updates() {
     e2e::require_netns!("dig", "nsupdate");
@@ -221,21 +242,9 @@ fn nsd_secondary_transfers_over_ipv6_and_follows_notify() {
         [MAIN6]
     );
     // A dynamic PTR reaches NSD after the NOTIFY over IPv6 (its refresh timer is an hour).
-    let ptr = "9.9.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.1.0.0.0.0.d.f.ip6.arpa";
-    let out = nsupdate(
-        w,
-        KEY,
-        &format!(
-            "server {MAIN6}\nzone {ZONE6}\nupdate add {ptr} 300 PTR dyn6.it-ishin.com.\nsend\n"
-        ),
-    );
-    assert!(out.status.success(), "{out:?}");
+    add_dyn6_ptr(w);
     assert!(
-        wait_until(Duration::from_secs(10), || short(
-            w,
-            &secondary,
-            &["-x", "fd00:10::99"]
-        ) == ["dyn6.it-ishin.com."]),
+        dyn6_ptr_reaches(w, &secondary),
         "NSD did not pick up the change after NOTIFY"
     );
     // The transfer is refused to a source that is not a secondary (main over ::1).
@@ -310,28 +319,7 @@ fn knot_secondary_with_tsig_takes_ixfr_of_the_ip6_arpa_zone_over_ipv6() {
         ),
     );
     let mut d = spawn_dnsd(&lan.main, &conf, &dir.join("state"), &[]);
-    let kd = dir.join("knot");
-    std::fs::create_dir_all(&kd).unwrap();
-    let k = kd.display();
-    std::fs::write(
-        kd.join("knot.conf"),
-        format!(
-            "server:\n  listen: {WEB16}@53\n  rundir: \"{k}\"\n  user: root\n\
-             log:\n  - target: stderr\n    any: info\n\
-             database:\n  storage: \"{k}\"\n\
-             key:\n  - id: xfr\n    algorithm: hmac-sha256\n    secret: {secret}\n\
-             remote:\n  - id: primary\n    address: {MAIN6}@53\n    key: xfr\n\
-             acl:\n  - id: from_primary\n    address: {MAIN6}\n    key: xfr\n    action: notify\n\
-             zone:\n  - domain: {ZONE6}\n    storage: \"{k}\"\n    master: primary\n    acl: from_primary\n"
-        ),
-    )
-    .unwrap();
-    let mut knot = lan.web1.spawn_daemon(
-        "knotd",
-        &["-c", kd.join("knot.conf").to_str().unwrap()],
-        Ready::Udp(53),
-        Duration::from_secs(10),
-    );
+    let mut knot = knot_secondary(&lan.web1, &dir, WEB16, MAIN6, ZONE6, secret);
     let w = &lan.web1;
     let secondary = format!("@{WEB16}");
     assert!(
@@ -346,60 +334,15 @@ fn knot_secondary_with_tsig_takes_ixfr_of_the_ip6_arpa_zone_over_ipv6() {
     // Without the key web1 may not transfer.
     let out = dig(w, &[&format!("@{MAIN6}"), ZONE6, "AXFR"]);
     assert!(!out.contains("web1.it-ishin.com"), "{out}");
-    let ptr = "9.9.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.1.0.0.0.0.d.f.ip6.arpa";
-    let out = nsupdate(
-        w,
-        KEY,
-        &format!(
-            "server {MAIN6}\nzone {ZONE6}\nupdate add {ptr} 300 PTR dyn6.it-ishin.com.\nsend\n"
-        ),
-    );
-    assert!(out.status.success(), "{out:?}");
+    add_dyn6_ptr(w);
     assert!(
-        wait_until(Duration::from_secs(10), || short(
-            w,
-            &secondary,
-            &["-x", "fd00:10::99"]
-        ) == ["dyn6.it-ishin.com."]),
+        dyn6_ptr_reaches(w, &secondary),
         "Knot did not pick up the change after NOTIFY:\n{}",
         knot.stderr()
     );
     // ... by IXFR from the journal, not a full transfer.
-    d.wait_for_log("incremental zone transfer", Duration::from_secs(5))
-        .unwrap();
-    assert!(
-        knot.stderr().contains("IXFR, incoming"),
-        "{}",
-        knot.stderr()
-    );
+    assert_ixfr(&mut d, &knot);
     knot.stop();
-}
-
-/// 50 queries for main.it-ishin.com over IPv6 to `argv[1]` at once; prints the answers and
-/// how many of them were truncated.
-const BURST6: &str = r#"
-import socket, struct, sys
-u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-q = b"\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x04main\x08it-ishin\x03com\x00\x00\x01\x00\x01"
-for i in range(50):
-    u.sendto(struct.pack("!H", i) + q, (sys.argv[1], 53))
-u.settimeout(1.0)
-n = tc = 0
-while True:
-    try:
-        b = u.recv(4096)
-    except socket.timeout:
-        break
-    n += 1
-    tc += 1 if b[2] & 2 else 0
-print(n, tc)
-"#;
-
-fn burst6(h: &Host) -> (u32, u32) {
-    let out = h.run(&["python3", "-c", BURST6, MAIN6]);
-    let s = String::from_utf8_lossy(&out.stdout);
-    let mut it = s.split_whitespace().map(|x| x.parse::<u32>().unwrap());
-    (it.next().unwrap(), it.next().unwrap())
 }
 
 #[test]
@@ -413,10 +356,10 @@ fn rrl_limits_an_ipv6_burst_and_spares_exempt_ipv6_networks() {
         &format!("{DNS}rrl = {{ rate = 5, slip = 2, exempt = [\"fd00:10::b/128\"] }}\n"),
     );
     let _d = spawn_dnsd(&lan.main, &conf, &dir.join("state"), &[]);
-    let (n, tc) = burst6(&lan.web1);
+    let (n, tc) = burst(&lan.web1, MAIN6);
     assert!((5..50).contains(&n), "answered {n} of 50");
     assert!(tc >= 5, "slipped {tc}");
     assert!(n - tc <= 10, "full answers {}", n - tc);
     // web2's v6 address is exempt: every query answered in full.
-    assert_eq!(burst6(&lan.web2), (50, 0));
+    assert_eq!(burst(&lan.web2, MAIN6), (50, 0));
 }

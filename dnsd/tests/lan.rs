@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use e2e::{Host, Ready, SeedLan};
+use e2e::{Ready, SeedLan};
 
 mod common;
 
@@ -529,27 +529,13 @@ fn knot_secondary_with_tsig_follows_notify() {
         ),
     );
     let mut d = spawn_dnsd(&lan.main, &conf, &dir.join("state"), &[]);
-    let kd = dir.join("knot");
-    std::fs::create_dir_all(&kd).unwrap();
-    let k = kd.display();
-    std::fs::write(
-        kd.join("knot.conf"),
-        format!(
-            "server:\n  listen: 192.168.1.1@53\n  rundir: \"{k}\"\n  user: root\n\
-             log:\n  - target: stderr\n    any: info\n\
-             database:\n  storage: \"{k}\"\n\
-             key:\n  - id: xfr\n    algorithm: hmac-sha256\n    secret: {secret}\n\
-             remote:\n  - id: primary\n    address: 192.168.1.2@53\n    key: xfr\n\
-             acl:\n  - id: from_primary\n    address: 192.168.1.2\n    key: xfr\n    action: notify\n\
-             zone:\n  - domain: it-ishin.com\n    storage: \"{k}\"\n    master: primary\n    acl: from_primary\n"
-        ),
-    )
-    .unwrap();
-    let mut knot = lan.router.spawn_daemon(
-        "knotd",
-        &["-c", kd.join("knot.conf").to_str().unwrap()],
-        Ready::Udp(53),
-        Duration::from_secs(10),
+    let mut knot = knot_secondary(
+        &lan.router,
+        &dir,
+        "192.168.1.1",
+        "192.168.1.2",
+        "it-ishin.com",
+        secret,
     );
     let r = &lan.router;
     assert!(
@@ -584,13 +570,7 @@ fn knot_secondary_with_tsig_follows_notify() {
         knot.stderr()
     );
     // ... by IXFR from the journal, not a full transfer.
-    d.wait_for_log("incremental zone transfer", Duration::from_secs(5))
-        .unwrap();
-    assert!(
-        knot.stderr().contains("IXFR, incoming"),
-        "{}",
-        knot.stderr()
-    );
+    assert_ixfr(&mut d, &knot);
     // The transfer key may not update: the REFUSED comes back signed with it (RFC 8945 5.3),
     // so nsupdate verifies it and reports the refusal, not a TSIG problem.
     let xfr = format!("hmac-sha256:xfr:{secret}");
@@ -613,24 +593,6 @@ fn knot_secondary_with_tsig_follows_notify() {
     knot.stop();
 }
 
-const BURST: &str = r#"
-import socket, struct, sys, time
-u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-q = b"\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x04main\x08it-ishin\x03com\x00\x00\x01\x00\x01"
-for i in range(50):
-    u.sendto(struct.pack("!H", i) + q, (sys.argv[1], 53))
-u.settimeout(1.0)
-n = tc = 0
-while True:
-    try:
-        b = u.recv(4096)
-    except socket.timeout:
-        break
-    n += 1
-    tc += 1 if b[2] & 2 else 0
-print(n, tc)
-"#;
-
 const METRICS: &str = r#"
 import socket
 s = socket.create_connection(("127.0.0.1", 9168), timeout=5)
@@ -643,13 +605,6 @@ while True:
     b += c
 print(b.decode())
 "#;
-
-fn burst(h: &Host, server: &str) -> (u32, u32) {
-    let out = h.run(&["python3", "-c", BURST, server]);
-    let s = String::from_utf8_lossy(&out.stdout);
-    let mut it = s.split_whitespace().map(|x| x.parse::<u32>().unwrap());
-    (it.next().unwrap(), it.next().unwrap())
-}
 
 #[test]
 fn rrl_limits_a_burst_and_spares_exempt_networks() {
@@ -749,11 +704,11 @@ fn reloads_do_not_drop_queries_in_flight() {
     assert_eq!(v[2], 0, "queries lost or wrong during reloads: {out}");
 }
 
-/// Opens `argv[2]` TCP connections to `argv[1]`:53, asks one query on each, prints how many
-/// were answered ("N held"), then keeps asking on every live one every 2 s for up to 30 s.
-const HOLD: &str = r#"
-import socket, struct, sys, time
-q = b"\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x04main\x08it-ishin\x03com\x00\x00\x01\x00\x01"
+/// Python: `q`, a query for main.it-ishin.com (A), and `ask(s, i)`, which sends it with id `i`
+/// on the TCP connection `s` and reads the whole answer (OSError when dnsd closed it).
+macro_rules! tcp_ask_py {
+    () => {
+        r#"q = b"\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x04main\x08it-ishin\x03com\x00\x00\x01\x00\x01"
 def ask(s, i):
     m = struct.pack("!H", i & 0xffff) + q
     s.sendall(struct.pack("!H", len(m)) + m)
@@ -765,7 +720,16 @@ def ask(s, i):
         got += c
         if need == 2 and len(got) == 2:
             need, got = struct.unpack("!H", got)[0], b""
-conns = []
+"#
+    };
+}
+
+/// Opens `argv[2]` TCP connections to `argv[1]`:53, asks one query on each, prints how many
+/// were answered ("N held"), then keeps asking on every live one every 2 s for up to 30 s.
+const HOLD: &str = concat!(
+    "\nimport socket, struct, sys, time\n",
+    tcp_ask_py!(),
+    r#"conns = []
 for i in range(int(sys.argv[2])):
     try:
         s = socket.create_connection((sys.argv[1], 53), timeout=2)
@@ -785,7 +749,8 @@ while conns and time.time() < end:
         except OSError:
             pass
     conns = live
-"#;
+"#
+);
 
 #[test]
 fn one_host_cannot_hold_every_tcp_slot() {
@@ -819,21 +784,10 @@ fn one_host_cannot_hold_every_tcp_slot() {
 /// From each source address in `argv[2]` (comma-separated) opens `argv[3]` TCP connections to
 /// `argv[1]`:53 and asks one query on each ("N held"), then stays silent and reports how many
 /// dnsd closed within 4 s and in all ("K closed within 4 s, M within T s"; at most 15 s).
-const SILENT: &str = r#"
-import select, socket, struct, sys, time
-q = b"\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x04main\x08it-ishin\x03com\x00\x00\x01\x00\x01"
-def ask(s, i):
-    m = struct.pack("!H", i & 0xffff) + q
-    s.sendall(struct.pack("!H", len(m)) + m)
-    need, got = 2, b""
-    while len(got) < need:
-        c = s.recv(need - len(got))
-        if not c:
-            raise OSError("closed")
-        got += c
-        if need == 2 and len(got) == 2:
-            need, got = struct.unpack("!H", got)[0], b""
-conns = []
+const SILENT: &str = concat!(
+    "\nimport select, socket, struct, sys, time\n",
+    tcp_ask_py!(),
+    r#"conns = []
 for src in sys.argv[2].split(","):
     for i in range(int(sys.argv[3])):
         try:
@@ -858,7 +812,8 @@ while live and time.time() - t0 < 15:
             closed.append(time.time() - t0)
 early = sum(1 for t in closed if t < 4)
 print(f"{early} closed within 4 s, {len(closed)} within {time.time() - t0:.1f} s", flush=True)
-"#;
+"#
+);
 
 #[test]
 fn idle_tcp_connections_close_sooner_when_slots_run_short() {

@@ -9,9 +9,9 @@
 //! `DNSD_PAGE_SAMPLE_MS=200` (the test knob) samples five times a second, so the plot has points
 //! about ten seconds after start (the first 10 s slot only sets the base of the rates).
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use e2e::browser::{dump_dom, screenshot, shots_dir};
 use e2e::{Host, Ready, SeedLan};
 
 mod common;
@@ -28,44 +28,6 @@ metrics = "127.0.0.1:9171"
 "#;
 const SERVER: &str = "@192.168.10.1";
 const EVIL_TXT: &str = "<script>alert(1)</script>";
-
-/// `<target>/page-shots`: beside the `tmp` dir cargo gives integration tests.
-fn shots_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .unwrap()
-        .join("page-shots");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// Chromium headless in `h` with `args` after the common ones; its stdout.
-fn chromium(h: &Host, profile: &Path, args: &[String]) -> String {
-    let mut a: Vec<String> = [
-        "chromium",
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        "--hide-scrollbars",
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect();
-    a.push(format!("--user-data-dir={}", profile.display()));
-    a.extend_from_slice(args);
-    let out = h
-        .run_timeout(&a, None, Duration::from_secs(120))
-        .expect("chromium ran within 120 s");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "chromium failed:\n{stderr}");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// The page as curl gets it (empty on failure).
 fn curl(h: &Host) -> String {
@@ -168,17 +130,8 @@ fn the_page_shows_traffic_zones_updates_and_peers_in_chromium() {
         curl(&lan.main)
     );
 
-    let profile = dir.join("chromium");
     let url = format!("http://{METRICS}/");
-    let dom = chromium(
-        &lan.main,
-        &profile,
-        &[
-            "--virtual-time-budget=5000".to_owned(),
-            "--dump-dom".to_owned(),
-            url.clone(),
-        ],
-    );
+    let dom = dump_dom(Some(&lan.main), &url, &["--virtual-time-budget=5000"]);
     // The zones with the serial dig sees.
     let zones = between(&dom, "<section id=\"zones\">", "</section>");
     assert!(
@@ -226,23 +179,7 @@ fn the_page_shows_traffic_zones_updates_and_peers_in_chromium() {
         ("desktop", "1280,900"),
         ("desktop-full", "1280,1700"),
     ] {
-        let file = shots_dir().join(format!("dnsd-{name}.png"));
-        let _ = std::fs::remove_file(&file);
-        chromium(
-            &lan.main,
-            &profile,
-            &[
-                format!("--screenshot={}", file.display()),
-                format!("--window-size={size}"),
-                url.clone(),
-            ],
-        );
-        let png = std::fs::read(&file).unwrap_or_default();
-        assert!(
-            png.starts_with(b"\x89PNG") && png.len() > 10_000,
-            "no screenshot at {}",
-            file.display()
-        );
-        eprintln!("screenshot: {}", file.display());
+        let file = shots_dir(env!("CARGO_TARGET_TMPDIR")).join(format!("dnsd-{name}.png"));
+        screenshot(Some(&lan.main), &file, size, &url, &[]);
     }
 }

@@ -9,12 +9,18 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use e2e::{Host, Lab, Proc, Ready};
+use common::vrrp::{
+    ADVERT_MS, GATEWAY, Legs, VIP, haproxy_like, holds, holds_nothing_for, kill_node,
+    kill9_pidfile, lbd_node as lbd, takeover_bound, wait_holds,
+};
+use e2e::{Host, Lab, Proc};
 use nix::sys::signal::Signal;
 
-const VIP: &str = "192.168.1.120";
-const GATEWAY: &str = "192.168.10.1";
-const ADVERT_MS: u64 = 100;
+/// lb1's and lb2's legs: the VIP on eth0, the gateway on eth1.
+const LEGS: Legs = Legs {
+    outer: "eth0",
+    inner: "eth1",
+};
 
 struct Pair {
     lab: Lab,
@@ -123,21 +129,6 @@ instances = ["vrrp", "gateway"]
     path
 }
 
-fn lbd(h: &Host, conf: &Path) -> Proc {
-    let rt = h.dir().join(format!("run-{}", h.name()));
-    h.process(common::BIN)
-        .args([
-            "--config",
-            conf.to_str().unwrap(),
-            "--runtime-dir",
-            rt.to_str().unwrap(),
-        ])
-        .name(&format!("lbd-{}", h.name()))
-        .ready(Ready::Notify)
-        .timeout(Duration::from_secs(15))
-        .spawn()
-}
-
 /// `lbd status` (text) on `h`.
 fn status_text(h: &Host, conf: &Path) -> String {
     let rt = h.dir().join(format!("run-{}", h.name()));
@@ -150,32 +141,6 @@ fn status_text(h: &Host, conf: &Path) -> String {
         rt.to_str().unwrap(),
     ]);
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Which of the two floating addresses `h` holds: (VIP on eth0, gateway on eth1).
-fn holds(h: &Host) -> (bool, bool) {
-    let on = |leg: &str, a: &str| {
-        h.ipv4_addrs(leg)
-            .iter()
-            .any(|x| x.starts_with(&format!("{a}/")))
-    };
-    (on("eth0", VIP), on("eth1", GATEWAY))
-}
-
-/// Polls (20 ms steps) until `h` holds both addresses (`want`) or neither; panics after `bound`.
-fn wait_holds(h: &Host, want: bool, bound: Duration) -> Duration {
-    let t0 = Instant::now();
-    while holds(h) != (want, want) {
-        assert!(
-            t0.elapsed() < bound,
-            "{}: after {bound:?} holds (VIP, gateway) = {:?}, want both {}",
-            h.name(),
-            holds(h),
-            if want { "held" } else { "released" }
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    t0.elapsed()
 }
 
 /// Polls until `path` contains `line`; panics after `bound`.
@@ -195,12 +160,6 @@ fn wait_line(path: &Path, line: &str, bound: Duration) {
     }
 }
 
-/// Master_Down_Interval of priority 100 at ADVERT_MS, plus scheduling slack.
-fn takeover_bound() -> Duration {
-    let i = Duration::from_millis(ADVERT_MS);
-    i * 3 + i * (256 - 100) / 256 + Duration::from_millis(700)
-}
-
 /// Both nodes up: lb1 (150) holds both addresses, lb2 (100) neither and stays so.
 fn both_up(p: &Pair) -> (Proc, Proc) {
     both_up_with(p, "")
@@ -210,19 +169,19 @@ fn both_up_with(p: &Pair, gateway_extra: &str) -> (Proc, Proc) {
     let mut lb1 = lbd(&p.lb1, &conf_with(&p.lab, "lb1", 150, gateway_extra));
     lb1.wait_for_log("entering MASTER", Duration::from_secs(3))
         .unwrap();
-    wait_holds(&p.lb1, true, Duration::from_secs(2));
+    wait_holds(LEGS, &p.lb1, true, Duration::from_secs(2));
     let lb2 = lbd(&p.lb2, &conf_with(&p.lab, "lb2", 100, gateway_extra));
     // lb2 hears both instances' adverts: it takes neither for several Master_Down_Intervals.
     let t0 = Instant::now();
     while t0.elapsed() < Duration::from_millis(ADVERT_MS * 10) {
         assert_eq!(
-            holds(&p.lb2),
+            holds(LEGS, &p.lb2),
             (false, false),
             "lb2 took an address from a live master"
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(holds(&p.lb1), (true, true));
+    assert_eq!(holds(LEGS, &p.lb1), (true, true));
     (lb1, lb2)
 }
 
@@ -243,7 +202,7 @@ fn kill9_of_the_master_moves_the_vip_and_the_gateway_together() {
     let t0 = Instant::now();
     lb1.signal(Signal::SIGKILL);
     let _ = lb1.wait_exit(Duration::from_secs(2));
-    let took = wait_holds(&p.lb2, true, takeover_bound());
+    let took = wait_holds(LEGS, &p.lb2, true, takeover_bound(100));
     println!(
         "floating pair, adverts {ADVERT_MS} ms: lb2 holds the VIP and the gateway {took:?} after kill -9 of lb1 ({:?} incl. the kill)",
         t0.elapsed()
@@ -257,18 +216,18 @@ fn kill9_of_the_master_moves_the_vip_and_the_gateway_together() {
     let mut lb1 = lbd(&p.lb1, &conf(&p.lab, "lb1", 150));
     lb1.wait_for_log("entering MASTER", Duration::from_secs(3))
         .unwrap();
-    wait_holds(&p.lb1, true, Duration::from_secs(2));
-    wait_holds(&p.lb2, false, Duration::from_secs(2));
+    wait_holds(LEGS, &p.lb1, true, Duration::from_secs(2));
+    wait_holds(LEGS, &p.lb2, false, Duration::from_secs(2));
     assert!(lb1.stop_with(Duration::from_secs(5)).success());
-    wait_holds(&p.lb2, true, Duration::from_secs(2));
+    wait_holds(LEGS, &p.lb2, true, Duration::from_secs(2));
     assert_eq!(
-        holds(&p.lb1),
+        holds(LEGS, &p.lb1),
         (false, false),
         "clean exit left an address behind"
     );
     assert!(lb2.stop_with(Duration::from_secs(5)).success());
     assert_eq!(
-        holds(&p.lb2),
+        holds(LEGS, &p.lb2),
         (false, false),
         "clean exit left an address behind"
     );
@@ -282,12 +241,12 @@ fn a_failing_tracked_script_moves_both_addresses_and_back() {
     // lb1's "haproxy" dies: its script fails, [lb.vrrp] goes to FAULT and the gateway with it.
     let t0 = Instant::now();
     std::fs::write(fail_flag(&p.lab, "lb1"), "").unwrap();
-    let took = wait_holds(&p.lb2, true, Duration::from_secs(2));
+    let took = wait_holds(LEGS, &p.lb2, true, Duration::from_secs(2));
     println!(
         "tracked script failing on lb1: lb2 holds both addresses {took:?} later ({:?})",
         t0.elapsed()
     );
-    wait_holds(&p.lb1, false, Duration::from_secs(1));
+    wait_holds(LEGS, &p.lb1, false, Duration::from_secs(1));
     lb1.wait_for_log("vrrp-script down", Duration::from_secs(1))
         .unwrap();
     lb1.wait_for_log("entering FAULT", Duration::from_secs(1))
@@ -311,7 +270,7 @@ fn a_failing_tracked_script_moves_both_addresses_and_back() {
     let t1 = Instant::now();
     while t1.elapsed() < Duration::from_millis(ADVERT_MS * 8) {
         assert_eq!(
-            holds(&p.lb1),
+            holds(LEGS, &p.lb1),
             (false, false),
             "lb1 took an address while in FAULT"
         );
@@ -319,8 +278,8 @@ fn a_failing_tracked_script_moves_both_addresses_and_back() {
     }
     // The script passes again: lb1 waits as backup, then preempts both back.
     std::fs::remove_file(fail_flag(&p.lab, "lb1")).unwrap();
-    wait_holds(&p.lb1, true, Duration::from_secs(3));
-    wait_holds(&p.lb2, false, Duration::from_secs(1));
+    wait_holds(LEGS, &p.lb1, true, Duration::from_secs(3));
+    wait_holds(LEGS, &p.lb2, false, Duration::from_secs(1));
     assert!(lb1.stop_with(Duration::from_secs(5)).success());
     assert!(lb2.stop_with(Duration::from_secs(5)).success());
 }
@@ -350,17 +309,17 @@ fn a_tracked_interface_going_down_moves_both_addresses() {
     // lb1's uplink loses its link: the gateway instance faults, [lb.vrrp] with it (one group).
     let t0 = Instant::now();
     p.lb1.run(&["ip", "link", "set", "uplink-far", "down"]);
-    let took = wait_holds(&p.lb2, true, Duration::from_secs(2));
+    let took = wait_holds(LEGS, &p.lb2, true, Duration::from_secs(2));
     println!(
         "tracked interface down on lb1: lb2 holds both addresses {took:?} later ({:?})",
         t0.elapsed()
     );
-    wait_holds(&p.lb1, false, Duration::from_secs(1));
+    wait_holds(LEGS, &p.lb1, false, Duration::from_secs(1));
     lb1.wait_for_log("tracked interface down", Duration::from_secs(1))
         .unwrap();
     p.lb1.run(&["ip", "link", "set", "uplink-far", "up"]);
-    wait_holds(&p.lb1, true, Duration::from_secs(3));
-    wait_holds(&p.lb2, false, Duration::from_secs(1));
+    wait_holds(LEGS, &p.lb1, true, Duration::from_secs(3));
+    wait_holds(LEGS, &p.lb2, false, Duration::from_secs(1));
     assert!(lb1.stop_with(Duration::from_secs(5)).success());
     assert!(lb2.stop_with(Duration::from_secs(5)).success());
 }
@@ -368,65 +327,15 @@ fn a_tracked_interface_going_down_moves_both_addresses() {
 /// keepalived on `h` with the same two instances in a `vrrp_sync_group` (and the pid files to
 /// stop it with).
 fn keepalived(h: &Host, priority: u8) -> (Proc, PathBuf, PathBuf) {
-    let dir = h.dir().join(format!("ka-{}", h.name()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let conf = dir.join("keepalived.conf");
-    let pid = dir.join("keepalived.pid");
-    let vpid = dir.join("vrrp.pid");
     let int = ADVERT_MS as f64 / 1000.0;
-    std::fs::write(
-        &conf,
-        format!(
-            "global_defs {{\n  router_id {name}\n  vrrp_version 3\n}}\n\
+    let conf = format!(
+        "global_defs {{\n  router_id {name}\n  vrrp_version 3\n}}\n\
              vrrp_sync_group nat {{\n  group {{\n    VI_1\n    GW\n  }}\n}}\n\
              vrrp_instance VI_1 {{\n  state BACKUP\n  interface eth0\n  virtual_router_id 51\n  priority {priority}\n  advert_int {int}\n  virtual_ipaddress {{\n    {VIP}/24\n  }}\n}}\n\
              vrrp_instance GW {{\n  state BACKUP\n  interface eth1\n  virtual_router_id 52\n  priority {priority}\n  advert_int {int}\n  virtual_ipaddress {{\n    {GATEWAY}/24\n  }}\n}}\n",
-            name = h.name(),
-        ),
-    )
-    .unwrap();
-    let proc = h
-        .process("keepalived")
-        .args([
-            "--vrrp",
-            "-n",
-            "-l",
-            "-D",
-            "-f",
-            conf.to_str().unwrap(),
-            "-p",
-            pid.to_str().unwrap(),
-            "-r",
-            vpid.to_str().unwrap(),
-        ])
-        .name(&format!("keepalived-{}", h.name()))
-        .ready(Ready::Log("Entering BACKUP STATE".into()))
-        .timeout(Duration::from_secs(10))
-        .spawn();
-    (proc, pid, vpid)
-}
-
-fn kill9_pidfile(path: &Path) {
-    let pid: i32 = std::fs::read_to_string(path)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
-}
-
-/// Asserts `h` holds neither address during `d`.
-fn holds_nothing_for(h: &Host, d: Duration) {
-    let t0 = Instant::now();
-    while t0.elapsed() < d {
-        assert_eq!(
-            holds(h),
-            (false, false),
-            "{} took an address from a live master",
-            h.name()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+        name = h.name(),
+    );
+    common::vrrp::keepalived(h, &conf)
 }
 
 #[test]
@@ -436,14 +345,14 @@ fn lbd_group_master_keepalived_sync_group_backup_then_kill9() {
     let mut lb1 = lbd(&p.lb1, &conf(&p.lab, "lb1", 150));
     lb1.wait_for_log("entering MASTER", Duration::from_secs(3))
         .unwrap();
-    wait_holds(&p.lb1, true, Duration::from_secs(2));
+    wait_holds(LEGS, &p.lb1, true, Duration::from_secs(2));
     let (mut ka, pid, vpid) = keepalived(&p.lb2, 100);
-    holds_nothing_for(&p.lb2, Duration::from_millis(ADVERT_MS * 8));
-    assert_eq!(holds(&p.lb1), (true, true));
+    holds_nothing_for(LEGS, &p.lb2, Duration::from_millis(ADVERT_MS * 8));
+    assert_eq!(holds(LEGS, &p.lb1), (true, true));
     let t0 = Instant::now();
     lb1.signal(Signal::SIGKILL);
     let _ = lb1.wait_exit(Duration::from_secs(2));
-    wait_holds(&p.lb2, true, takeover_bound());
+    wait_holds(LEGS, &p.lb2, true, takeover_bound(100));
     println!(
         "lbd master -> keepalived sync group, adverts {ADVERT_MS} ms: keepalived holds both addresses {:?} after kill -9",
         t0.elapsed()
@@ -460,21 +369,21 @@ fn keepalived_sync_group_master_lbd_group_backup_then_kill9() {
     let (mut ka, pid, vpid) = keepalived(&p.lb1, 200);
     ka.wait_for_log("Entering MASTER STATE", Duration::from_secs(3))
         .unwrap();
-    wait_holds(&p.lb1, true, Duration::from_secs(2));
+    wait_holds(LEGS, &p.lb1, true, Duration::from_secs(2));
     let mut lb2 = lbd(&p.lb2, &conf(&p.lab, "lb2", 150));
-    holds_nothing_for(&p.lb2, Duration::from_millis(ADVERT_MS * 8));
+    holds_nothing_for(LEGS, &p.lb2, Duration::from_millis(ADVERT_MS * 8));
     assert!(!lb2.stderr().contains("advert ignored"), "{}", lb2.stderr());
     let t0 = Instant::now();
     kill9_pidfile(&vpid);
     kill9_pidfile(&pid);
     let _ = ka.wait_exit(Duration::from_secs(2));
-    wait_holds(&p.lb2, true, takeover_bound());
+    wait_holds(LEGS, &p.lb2, true, takeover_bound(100));
     println!(
         "keepalived sync group master -> lbd group backup, adverts {ADVERT_MS} ms: lbd holds both addresses {:?} after kill -9",
         t0.elapsed()
     );
     assert!(lb2.stop_with(Duration::from_secs(5)).success());
-    assert_eq!(holds(&p.lb2), (false, false));
+    assert_eq!(holds(LEGS, &p.lb2), (false, false));
 }
 
 /// One request from `client` to the VIP, bounded at 300 ms.
@@ -534,11 +443,7 @@ fn nat_replies_follow_the_floating_gateway_after_kill9() {
     // lb1 dies as a machine does: lbd killed and its links gone (a killed lbd alone leaves its
     // addresses and nftables table in lb1's kernel, which would go on forwarding).
     let t0 = Instant::now();
-    lb1.signal(Signal::SIGKILL);
-    for leg in ["eth0", "eth1"] {
-        p.lb1.run(&["ip", "link", "set", leg, "down"]);
-    }
-    let _ = lb1.wait_exit(Duration::from_secs(2));
+    kill_node(LEGS, &p.lb1, &mut lb1);
     // The client keeps asking (each try bounded at 300 ms) until lb2 carries it: the reply
     // can only come back if the gateway moved with the VIP.
     let mut tries = 0;
@@ -551,26 +456,16 @@ fn nat_replies_follow_the_floating_gateway_after_kill9() {
             t0.elapsed() < Duration::from_secs(3),
             "no answer through lb2 {:?} after kill -9 ({tries} tries; lb2 holds {:?})",
             t0.elapsed(),
-            holds(&p.lb2)
+            holds(LEGS, &p.lb2)
         );
     }
     let took = t0.elapsed();
     println!(
         "NAT pair, adverts {ADVERT_MS} ms: the client is answered through lb2 {took:?} after lb1 died ({tries} tries)"
     );
-    assert_eq!(holds(&p.lb2), (true, true));
+    assert_eq!(holds(LEGS, &p.lb2), (true, true));
     assert!(took < Duration::from_millis(1500), "{took:?}");
     assert!(lb2.stop_with(Duration::from_secs(5)).success());
-}
-
-/// A long-running process standing in for HAProxy, found by `pgrep -f MARKER`.
-fn haproxy_like(h: &Host, marker: &str) -> Proc {
-    h.process("/bin/sh")
-        .args(["-c", "echo up; while :; do sleep 1; done", marker])
-        .name(&format!("haproxy-like-{}", h.name()))
-        .ready(Ready::Log("up".into()))
-        .timeout(Duration::from_secs(5))
-        .spawn()
 }
 
 #[test]
@@ -595,26 +490,26 @@ fn stopping_the_masters_tracked_process_moves_both_addresses() {
         if n == "lb1" {
             l.wait_for_log("entering MASTER", Duration::from_secs(3))
                 .unwrap();
-            wait_holds(&p.lb1, true, Duration::from_secs(2));
+            wait_holds(LEGS, &p.lb1, true, Duration::from_secs(2));
         }
         lbds.push(l);
     }
-    holds_nothing_for(&p.lb2, Duration::from_millis(ADVERT_MS * 8));
-    assert_eq!(holds(&p.lb1), (true, true));
+    holds_nothing_for(LEGS, &p.lb2, Duration::from_millis(ADVERT_MS * 8));
+    assert_eq!(holds(LEGS, &p.lb1), (true, true));
     // lb1's "HAProxy" dies: pgrep fails, both instances go to FAULT, lb2 takes both.
     let t0 = Instant::now();
     procs[0].signal(Signal::SIGKILL);
     let _ = procs[0].wait_exit(Duration::from_secs(2));
-    let took = wait_holds(&p.lb2, true, Duration::from_secs(2));
+    let took = wait_holds(LEGS, &p.lb2, true, Duration::from_secs(2));
     println!(
         "HAProxy-like process killed on lb1: lb2 holds both addresses {took:?} later ({:?})",
         t0.elapsed()
     );
-    wait_holds(&p.lb1, false, Duration::from_secs(1));
+    wait_holds(LEGS, &p.lb1, false, Duration::from_secs(1));
     // It is back: lb1 preempts both again.
     procs[0] = haproxy_like(&p.lb1, &marker("lb1"));
-    wait_holds(&p.lb1, true, Duration::from_secs(3));
-    wait_holds(&p.lb2, false, Duration::from_secs(1));
+    wait_holds(LEGS, &p.lb1, true, Duration::from_secs(3));
+    wait_holds(LEGS, &p.lb2, false, Duration::from_secs(1));
     for mut l in lbds {
         assert!(l.stop_with(Duration::from_secs(5)).success());
     }

@@ -15,70 +15,15 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::*;
+use e2e::browser::{dump_dom, have_chromium, screenshot, shots_dir};
 use e2e::{Proc, Ready, SeedLan};
 
 const URL: &str = "http://127.0.0.1:9169/";
 const EVIL: &str = "<script>alert(1)</script>";
-const BROWSER_TIMEOUT: Duration = Duration::from_secs(120);
-
-fn have_chromium() -> bool {
-    let ok = std::process::Command::new("chromium")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "chromium is missing in CI: scripts/install-test-deps installs it"
-        );
-        eprintln!("SKIPPED: chromium not installed");
-    }
-    ok
-}
-
-/// `<target>/page-shots`.
-fn shots_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .unwrap()
-        .join("page-shots");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// Chromium headless in `main` with `args` after the common ones; its stdout.
-fn chromium(lan: &SeedLan, args: &[String]) -> String {
-    let profile = tempfile::tempdir().unwrap();
-    let mut cmd: Vec<String> = [
-        "chromium",
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        "--hide-scrollbars",
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect();
-    cmd.push(format!("--user-data-dir={}", profile.path().display()));
-    cmd.extend(args.iter().cloned());
-    let out = lan
-        .main
-        .run_timeout(&cmd, None, BROWSER_TIMEOUT)
-        .unwrap_or_else(|e| panic!("chromium: {e}"));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "chromium failed: {stderr}");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// The DOM chromium built from the page.
 fn dom(lan: &SeedLan) -> String {
-    let d = chromium(lan, &["--dump-dom".to_owned(), URL.to_owned()]);
+    let d = dump_dom(Some(&lan.main), URL, &[]);
     assert!(d.contains("<main id=\"main\">"), "not the page: {d}");
     d
 }
@@ -159,30 +104,15 @@ fn lbd_sampling(lan: &SeedLan, conf: &Path, ms: u64) -> Proc {
 }
 
 fn shoot(lan: &SeedLan, name: &str, size: &str) -> PathBuf {
-    let file = shots_dir().join(format!("lbd-{name}.png"));
-    let _ = std::fs::remove_file(&file);
-    chromium(
-        lan,
-        &[
-            format!("--screenshot={}", file.display()),
-            format!("--window-size={size}"),
-            URL.to_owned(),
-        ],
-    );
-    let png = std::fs::read(&file).unwrap_or_default();
-    assert!(
-        png.starts_with(b"\x89PNG") && png.len() > 10_000,
-        "no screenshot at {}",
-        file.display()
-    );
-    eprintln!("screenshot: {}", file.display());
+    let file = shots_dir(env!("CARGO_TARGET_TMPDIR")).join(format!("lbd-{name}.png"));
+    screenshot(Some(&lan.main), &file, size, URL, &[]);
     file
 }
 
 #[test]
 fn page_in_chromium_follows_health_traffic_and_escapes() {
     e2e::require_netns!("curl", "busybox", "nft");
-    if !have_chromium() {
+    if !have_chromium(module_path!()) {
         return;
     }
     let lan = SeedLan::build("lbpage");

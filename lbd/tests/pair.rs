@@ -24,14 +24,20 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use e2e::{Host, Lab, Proc, Ready};
+use common::vrrp::{
+    ADVERT_MS, GATEWAY, Legs, VIP, haproxy_like, holds, holds_nothing_for, kill_node,
+    lbd_node as lbd, try_kill9_pidfile as kill9_pidfile, wait_holds, wait_log_count,
+};
+use e2e::{Host, Lab, Proc};
 use nix::sys::signal::Signal;
 
-const VIP: &str = "192.168.1.120";
-const GATEWAY: &str = "192.168.10.1";
-const ADVERT_MS: u64 = 100;
 const OUTER: &str = "eth0";
 const INNER: &str = "p10p1";
+/// The legs of main and main2.
+const LEGS: Legs = Legs {
+    outer: OUTER,
+    inner: INNER,
+};
 /// The master's priority and the backup's: close to the top, so that the backup's Skew_Time
 /// ((256 - priority) / 256 x advert) is about 1 ms and its Master_Down_Interval (3 x advert +
 /// Skew_Time) about 301 ms; at keepalived's usual 100 it would be 361 ms.
@@ -223,79 +229,6 @@ fn check_host_file(path: &Path) {
     assert_eq!(lb.sync_groups[0].instances, ["vrrp", "gateway"]);
 }
 
-fn lbd(h: &Host, conf: &Path) -> Proc {
-    let rt = h.dir().join(format!("run-{}", h.name()));
-    h.process(common::BIN)
-        .args([
-            "--config",
-            conf.to_str().unwrap(),
-            "--runtime-dir",
-            rt.to_str().unwrap(),
-        ])
-        .name(&format!("lbd-{}", h.name()))
-        .ready(Ready::Notify)
-        .timeout(Duration::from_secs(15))
-        .spawn()
-}
-
-/// A long-running process standing in for HAProxy, found by `pgrep -f MARKER`.
-fn haproxy_like(h: &Host, marker: &str) -> Proc {
-    h.process("/bin/sh")
-        .args(["-c", "echo up; while :; do sleep 1; done", marker])
-        .name(&format!("haproxy-like-{}", h.name()))
-        .ready(Ready::Log("up".into()))
-        .timeout(Duration::from_secs(5))
-        .spawn()
-}
-
-/// Which floating addresses `h` holds: (VIP on the outer leg, gateway on the inner one).
-fn holds(h: &Host) -> (bool, bool) {
-    let on = |leg: &str, a: &str| {
-        h.ipv4_addrs(leg)
-            .iter()
-            .any(|x| x.starts_with(&format!("{a}/")))
-    };
-    (on(OUTER, VIP), on(INNER, GATEWAY))
-}
-
-/// Polls (20 ms steps) until `h` holds both addresses (`want`) or neither; panics after `bound`.
-fn wait_holds(h: &Host, want: bool, bound: Duration) -> Duration {
-    let t0 = Instant::now();
-    while holds(h) != (want, want) {
-        assert!(
-            t0.elapsed() < bound,
-            "{}: after {bound:?} holds (VIP, gateway) = {:?}, want both {}",
-            h.name(),
-            holds(h),
-            if want { "held" } else { "released" }
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    t0.elapsed()
-}
-
-/// Asserts `h` holds neither address during `d`.
-fn holds_nothing_for(h: &Host, d: Duration) {
-    let t0 = Instant::now();
-    while t0.elapsed() < d {
-        assert_eq!(holds(h), (false, false), "{} took an address", h.name());
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Polls until `p` has logged `needle` `n` times; panics after `bound`.
-fn wait_log_count(p: &Proc, needle: &str, n: usize, bound: Duration) {
-    let t0 = Instant::now();
-    while p.stderr().matches(needle).count() < n {
-        assert!(
-            t0.elapsed() < bound,
-            "{needle:?} not logged {n} times within {bound:?}:\n{}",
-            p.stderr()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// One request through the VIP: the backend's name when answered.
 fn get(client: &Host) -> Option<String> {
     let out = client
@@ -453,22 +386,13 @@ fn lbd_pair(l: &Lan) -> (Proc, Proc, Vec<Proc>) {
     let mut m1 = lbd(&l.main, &c1);
     m1.wait_for_log("entering MASTER", Duration::from_secs(3))
         .unwrap();
-    wait_holds(&l.main, true, Duration::from_secs(2));
+    wait_holds(LEGS, &l.main, true, Duration::from_secs(2));
     let m2 = lbd(&l.main2, &c2);
     wait_log_count(&m2, "backend up", 2, Duration::from_secs(5));
-    holds_nothing_for(&l.main2, Duration::from_millis(ADVERT_MS * 8));
-    assert_eq!(holds(&l.main), (true, true));
+    holds_nothing_for(LEGS, &l.main2, Duration::from_millis(ADVERT_MS * 8));
+    assert_eq!(holds(LEGS, &l.main), (true, true));
     wait_served(&l.outside);
     (m1, m2, procs)
-}
-
-/// The node dies: its lbd killed with -9 and both its links down at once.
-fn kill_node(h: &Host, lbd: &mut Proc) {
-    lbd.signal(Signal::SIGKILL);
-    for leg in [OUTER, INNER] {
-        h.run(&["ip", "link", "set", leg, "down"]);
-    }
-    let _ = lbd.wait_exit(Duration::from_secs(2));
 }
 
 fn report(what: &str, gap: Duration, failed: usize, tries: &[Try]) {
@@ -485,30 +409,33 @@ fn report(what: &str, gap: Duration, failed: usize, tries: &[Try]) {
     );
 }
 
+/// With the client loop answered through main, main dies (lbd killed, links down): main2 holds
+/// both addresses and the loop is answered again through it. Reports the client's gap (what:
+/// the scenario) and returns it.
+fn failover_gap(l: &Lan, m1: &mut Proc, what: &str) -> Duration {
+    let cl = client_loop(&l.outside);
+    // Let the loop be answered through main for a while (bounded polling of a fresh try).
+    cl.wait_answered(Instant::now(), 3, Duration::from_secs(5));
+    let event = Instant::now();
+    kill_node(LEGS, &l.main, m1);
+    wait_holds(LEGS, &l.main2, true, Duration::from_secs(2));
+    // Answered through main2: the reply can only come back via the moved gateway.
+    cl.wait_answered(event, 3, Duration::from_secs(3));
+    let (gap, failed, tries) = cl.gap(event);
+    report(what, gap, failed, &tries);
+    eprintln!("client gap across the failover: {gap:?} (target 0.5 s)");
+    gap
+}
+
 #[test]
 fn kill9_of_the_masters_lbd_the_client_is_answered_again_within_half_a_second() {
     e2e::require_netns!("nft", "curl", "busybox", "pgrep");
     let l = lan("lbpair1");
     let (mut m1, mut m2, _procs) = lbd_pair(&l);
-    let cl = client_loop(&l.outside);
-    // Let the loop be answered through main for a while (bounded polling of a fresh try).
-    cl.wait_answered(Instant::now(), 3, Duration::from_secs(5));
-    let event = Instant::now();
-    kill_node(&l.main, &mut m1);
-    wait_holds(&l.main2, true, Duration::from_secs(2));
-    // Answered through main2: the reply can only come back via the moved gateway.
-    cl.wait_answered(event, 3, Duration::from_secs(3));
-    let (gap, failed, tries) = cl.gap(event);
-    report(
-        "lbd pair, kill -9 + links down of main",
-        gap,
-        failed,
-        &tries,
-    );
-    eprintln!("client gap across the failover: {gap:?} (target 0.5 s)");
+    let gap = failover_gap(&l, &mut m1, "lbd pair, kill -9 + links down of main");
     assert!(gap < GAP_BOUND, "gap {gap:?}");
     assert!(m2.stop_with(Duration::from_secs(5)).success());
-    assert_eq!(holds(&l.main2), (false, false));
+    assert_eq!(holds(LEGS, &l.main2), (false, false));
 }
 
 /// keepalived on `h` with the same two instances in a `vrrp_sync_group`, and a static nftables
@@ -521,51 +448,15 @@ fn keepalived_node(h: &Host, priority: u8) -> (Proc, PathBuf, PathBuf) {
         )
         .as_bytes(),
     );
-    let dir = h.dir().join(format!("ka-{}", h.name()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let conf = dir.join("keepalived.conf");
-    let pid = dir.join("keepalived.pid");
-    let vpid = dir.join("vrrp.pid");
     let int = ADVERT_MS as f64 / 1000.0;
-    std::fs::write(
-        &conf,
-        format!(
-            "global_defs {{\n  router_id {name}\n  vrrp_version 3\n}}\n\
+    let conf = format!(
+        "global_defs {{\n  router_id {name}\n  vrrp_version 3\n}}\n\
              vrrp_sync_group nat {{\n  group {{\n    VI_1\n    GW\n  }}\n}}\n\
              vrrp_instance VI_1 {{\n  state BACKUP\n  interface {OUTER}\n  virtual_router_id 51\n  priority {priority}\n  advert_int {int}\n  virtual_ipaddress {{\n    {VIP}/24\n  }}\n}}\n\
              vrrp_instance GW {{\n  state BACKUP\n  interface {INNER}\n  virtual_router_id 52\n  priority {priority}\n  advert_int {int}\n  virtual_ipaddress {{\n    {GATEWAY}/24\n  }}\n}}\n",
-            name = h.name(),
-        ),
-    )
-    .unwrap();
-    let proc = h
-        .process("keepalived")
-        .args([
-            "--vrrp",
-            "-n",
-            "-l",
-            "-D",
-            "-f",
-            conf.to_str().unwrap(),
-            "-p",
-            pid.to_str().unwrap(),
-            "-r",
-            vpid.to_str().unwrap(),
-        ])
-        .name(&format!("keepalived-{}", h.name()))
-        .ready(Ready::Log("Entering BACKUP STATE".into()))
-        .timeout(Duration::from_secs(10))
-        .spawn();
-    (proc, pid, vpid)
-}
-
-fn kill9_pidfile(path: &Path) {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return;
-    };
-    if let Ok(pid) = text.trim().parse::<i32>() {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
-    }
+        name = h.name(),
+    );
+    common::vrrp::keepalived(h, &conf)
 }
 
 #[test]
@@ -578,27 +469,18 @@ fn kill9_of_the_masters_lbd_keepalived_on_main2_answers_within_half_a_second() {
     let mut m1 = lbd(&l.main, &c1);
     m1.wait_for_log("entering MASTER", Duration::from_secs(3))
         .unwrap();
-    wait_holds(&l.main, true, Duration::from_secs(2));
+    wait_holds(LEGS, &l.main, true, Duration::from_secs(2));
     let (mut ka, pid, vpid) = keepalived_node(&l.main2, MAIN2_PRIORITY);
-    holds_nothing_for(&l.main2, Duration::from_millis(ADVERT_MS * 8));
+    holds_nothing_for(LEGS, &l.main2, Duration::from_millis(ADVERT_MS * 8));
     wait_served(&l.outside);
-    let cl = client_loop(&l.outside);
-    cl.wait_answered(Instant::now(), 3, Duration::from_secs(5));
-    let event = Instant::now();
-    kill_node(&l.main, &mut m1);
-    wait_holds(&l.main2, true, Duration::from_secs(2));
-    cl.wait_answered(event, 3, Duration::from_secs(3));
-    let (gap, failed, tries) = cl.gap(event);
-    report(
+    let gap = failover_gap(
+        &l,
+        &mut m1,
         "lbd main -> keepalived main2, kill -9 + links down of main",
-        gap,
-        failed,
-        &tries,
     );
     kill9_pidfile(&vpid);
     kill9_pidfile(&pid);
     let _ = ka.wait_exit(Duration::from_secs(2));
-    eprintln!("client gap across the failover: {gap:?} (target 0.5 s)");
     assert!(gap < GAP_BOUND, "gap {gap:?}");
 }
 
@@ -613,8 +495,8 @@ fn stopping_the_masters_haproxy_like_process_moves_both_addresses_and_the_traffi
     let event = Instant::now();
     procs[0].signal(Signal::SIGKILL);
     let _ = procs[0].wait_exit(Duration::from_secs(2));
-    let took = wait_holds(&l.main2, true, Duration::from_secs(2));
-    wait_holds(&l.main, false, Duration::from_secs(1));
+    let took = wait_holds(LEGS, &l.main2, true, Duration::from_secs(2));
+    wait_holds(LEGS, &l.main, false, Duration::from_secs(1));
     m1.wait_for_log("entering FAULT", Duration::from_secs(1))
         .unwrap();
     cl.wait_answered(event, 3, Duration::from_secs(3));
@@ -625,8 +507,8 @@ fn stopping_the_masters_haproxy_like_process_moves_both_addresses_and_the_traffi
     assert!(gap < Duration::from_millis(1500), "gap {gap:?}");
     // It is back: main preempts both again and the client is answered through it.
     procs[0] = haproxy_like(&l.main, &marker(&l.lab, "main"));
-    wait_holds(&l.main, true, Duration::from_secs(3));
-    wait_holds(&l.main2, false, Duration::from_secs(1));
+    wait_holds(LEGS, &l.main, true, Duration::from_secs(3));
+    wait_holds(LEGS, &l.main2, false, Duration::from_secs(1));
     wait_served(&l.outside);
     assert!(m1.stop_with(Duration::from_secs(5)).success());
     assert!(m2.stop_with(Duration::from_secs(5)).success());

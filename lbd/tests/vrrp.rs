@@ -8,13 +8,13 @@ mod common;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use e2e::{Host, Lab, Proc, Ready};
+use common::vrrp::{
+    ADVERT_MS, VIP, holds_on, holds_throughout, kill9_pidfile, lbd_node as lbd, poll_until,
+    takeover_bound,
+};
+use e2e::{Host, Lab, Proc};
 use lbd::vrrp::GROUP;
 use nix::sys::signal::Signal;
-
-const VIP: &str = "192.168.1.120";
-/// Advertisement interval used by both sides.
-const ADVERT_MS: u64 = 100;
 
 struct Pair {
     lab: Lab,
@@ -80,62 +80,6 @@ vrrp = {{ vrid = 51, priority = {priority}, interval = "{ADVERT_MS}ms"{extra} }}
     )
     .unwrap();
     path
-}
-
-fn lbd(h: &Host, conf: &std::path::Path) -> Proc {
-    let rt = h.dir().join(format!("run-{}", h.name()));
-    h.process(common::BIN)
-        .args([
-            "--config",
-            conf.to_str().unwrap(),
-            "--runtime-dir",
-            rt.to_str().unwrap(),
-        ])
-        .name(&format!("lbd-{}", h.name()))
-        .ready(Ready::Notify)
-        .timeout(Duration::from_secs(15))
-        .spawn()
-}
-
-fn holds_vip(h: &Host) -> bool {
-    h.ipv4_addrs("eth0")
-        .iter()
-        .any(|a| a.starts_with(&format!("{VIP}/")))
-}
-
-/// Polls (20 ms steps, bounded) until `h` holds the VIP or not; returns the time it took.
-fn wait_vip(h: &Host, want: bool, bound: Duration) -> Duration {
-    let t0 = Instant::now();
-    while holds_vip(h) != want {
-        assert!(
-            t0.elapsed() < bound,
-            "{}: VIP {} not {} within {bound:?}",
-            h.name(),
-            VIP,
-            if want { "taken" } else { "released" }
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    t0.elapsed()
-}
-
-/// Asserts `h` does not take the VIP during `d` (a backup staying backup).
-fn stays_without_vip(h: &Host, d: Duration) {
-    let t0 = Instant::now();
-    while t0.elapsed() < d {
-        assert!(
-            !holds_vip(h),
-            "{} took the VIP while a higher priority master runs",
-            h.name()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Master_Down_Interval for priority `p` at ADVERT_MS, plus scheduling slack.
-fn takeover_bound(p: u32) -> Duration {
-    let i = Duration::from_millis(ADVERT_MS);
-    i * 3 + i * (256 - p) / 256 + Duration::from_millis(700)
 }
 
 #[test]
@@ -215,49 +159,47 @@ fn lbd_pair_priorities_kill9_takeover_preempt_and_priority0() {
     assert!(!holds_vip(&p.lb2));
 }
 
-fn keepalived(h: &Host, priority: u8) -> (Proc, PathBuf, PathBuf) {
-    let dir = h.dir().join(format!("ka-{}", h.name()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let conf = dir.join("keepalived.conf");
-    let pid = dir.join("keepalived.pid");
-    let vpid = dir.join("vrrp.pid");
-    std::fs::write(
-        &conf,
-        format!(
-            "global_defs {{\n  router_id {}\n  vrrp_version 3\n}}\nvrrp_instance VI_1 {{\n  state BACKUP\n  interface eth0\n  virtual_router_id 51\n  priority {priority}\n  advert_int {}\n  virtual_ipaddress {{\n    {VIP}/24\n  }}\n}}\n",
-            h.name(),
-            ADVERT_MS as f64 / 1000.0
-        ),
-    )
-    .unwrap();
-    let proc = h
-        .process("keepalived")
-        .args([
-            "--vrrp",
-            "-n",
-            "-l",
-            "-D",
-            "-f",
-            conf.to_str().unwrap(),
-            "-p",
-            pid.to_str().unwrap(),
-            "-r",
-            vpid.to_str().unwrap(),
-        ])
-        .name(&format!("keepalived-{}", h.name()))
-        .ready(Ready::Log("Entering BACKUP STATE".into()))
-        .timeout(Duration::from_secs(10))
-        .spawn();
-    (proc, pid, vpid)
+fn holds_vip(h: &Host) -> bool {
+    holds_on(h, "eth0", VIP)
 }
 
-fn kill9_pidfile(path: &std::path::Path) {
-    let pid: i32 = std::fs::read_to_string(path)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+/// Polls (20 ms steps, bounded) until `h` holds the VIP or not; returns the time it took.
+fn wait_vip(h: &Host, want: bool, bound: Duration) -> Duration {
+    poll_until(
+        bound,
+        || holds_vip(h) == want,
+        || {
+            format!(
+                "{}: VIP {} not {} within {bound:?}",
+                h.name(),
+                VIP,
+                if want { "taken" } else { "released" }
+            )
+        },
+    )
+}
+
+/// Asserts `h` does not take the VIP during `d` (a backup staying backup).
+fn stays_without_vip(h: &Host, d: Duration) {
+    holds_throughout(
+        d,
+        || !holds_vip(h),
+        || {
+            format!(
+                "{} took the VIP while a higher priority master runs",
+                h.name()
+            )
+        },
+    );
+}
+
+fn keepalived(h: &Host, priority: u8) -> (Proc, PathBuf, PathBuf) {
+    let conf = format!(
+        "global_defs {{\n  router_id {}\n  vrrp_version 3\n}}\nvrrp_instance VI_1 {{\n  state BACKUP\n  interface eth0\n  virtual_router_id 51\n  priority {priority}\n  advert_int {}\n  virtual_ipaddress {{\n    {VIP}/24\n  }}\n}}\n",
+        h.name(),
+        ADVERT_MS as f64 / 1000.0
+    );
+    common::vrrp::keepalived(h, &conf)
 }
 
 #[test]

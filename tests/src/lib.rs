@@ -28,6 +28,7 @@
 //! reproduce by hand.
 
 mod bin;
+pub mod browser;
 mod exec;
 mod lab;
 mod notify;

@@ -78,3 +78,79 @@ pub(crate) fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
     }
     false
 }
+
+/// 50 queries for main.it-ishin.com (A) to `argv[1]`:53 at once, over IPv6 when the address
+/// has a colon; prints the answers and how many of them were truncated.
+const BURST: &str = r#"
+import socket, struct, sys
+fam = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+u = socket.socket(fam, socket.SOCK_DGRAM)
+q = b"\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x04main\x08it-ishin\x03com\x00\x00\x01\x00\x01"
+for i in range(50):
+    u.sendto(struct.pack("!H", i) + q, (sys.argv[1], 53))
+u.settimeout(1.0)
+n = tc = 0
+while True:
+    try:
+        b = u.recv(4096)
+    except socket.timeout:
+        break
+    n += 1
+    tc += 1 if b[2] & 2 else 0
+print(n, tc)
+"#;
+
+/// [`BURST`] from `h` to `server`: (answers, truncated answers).
+pub(crate) fn burst(h: &Host, server: &str) -> (u32, u32) {
+    let out = h.run(&["python3", "-c", BURST, server]);
+    let s = String::from_utf8_lossy(&out.stdout);
+    let mut it = s.split_whitespace().map(|x| x.parse::<u32>().unwrap());
+    (it.next().unwrap(), it.next().unwrap())
+}
+
+/// Knot as a secondary in `host` (files under `dir/knot`): listening on `listen`, taking `zone`
+/// from the primary `primary` and accepting its NOTIFY, both signed with the TSIG key `xfr`
+/// (hmac-sha256, `secret`); ready once it listens on UDP 53.
+pub(crate) fn knot_secondary(
+    host: &Host,
+    dir: &Path,
+    listen: &str,
+    primary: &str,
+    zone: &str,
+    secret: &str,
+) -> Proc {
+    let kd = dir.join("knot");
+    std::fs::create_dir_all(&kd).unwrap();
+    let k = kd.display();
+    std::fs::write(
+        kd.join("knot.conf"),
+        format!(
+            "server:\n  listen: {listen}@53\n  rundir: \"{k}\"\n  user: root\n\
+             log:\n  - target: stderr\n    any: info\n\
+             database:\n  storage: \"{k}\"\n\
+             key:\n  - id: xfr\n    algorithm: hmac-sha256\n    secret: {secret}\n\
+             remote:\n  - id: primary\n    address: {primary}@53\n    key: xfr\n\
+             acl:\n  - id: from_primary\n    address: {primary}\n    key: xfr\n    action: notify\n\
+             zone:\n  - domain: {zone}\n    storage: \"{k}\"\n    master: primary\n    acl: from_primary\n"
+        ),
+    )
+    .unwrap();
+    host.spawn_daemon(
+        "knotd",
+        &["-c", kd.join("knot.conf").to_str().unwrap()],
+        Ready::Udp(53),
+        Duration::from_secs(10),
+    )
+}
+
+/// dnsd (`d`) served the secondary `knot` an incremental transfer (IXFR from its journal), not
+/// a full one.
+pub(crate) fn assert_ixfr(d: &mut Proc, knot: &Proc) {
+    d.wait_for_log("incremental zone transfer", Duration::from_secs(5))
+        .unwrap();
+    assert!(
+        knot.stderr().contains("IXFR, incoming"),
+        "{}",
+        knot.stderr()
+    );
+}

@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use e2e::{Host, Proc, Ready, SeedLan};
 
+pub mod vrrp;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_lbd");
 
 /// Check interval and fall count written into the test host file.

@@ -6,11 +6,12 @@
 //! fails: scripts/install-test-deps installs it).
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
+
+use e2e::browser::{self, have_chromium, shots_dir};
 
 use runtime::metrics::{Registry, serve_with_page};
 use runtime::page::maud::{self, html};
@@ -23,34 +24,6 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
 const EVIL: &str = "<script>alert(1)</script>";
-const BROWSER_TIMEOUT: Duration = Duration::from_secs(120);
-
-fn have_chromium() -> bool {
-    let ok = std::process::Command::new("chromium")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "chromium is missing in CI: scripts/install-test-deps installs it"
-        );
-        eprintln!("SKIPPED: chromium not installed");
-    }
-    ok
-}
-
-/// `<target>/page-shots`: beside the `tmp` dir cargo gives integration tests.
-fn shots_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .unwrap()
-        .join("page-shots");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// The history of the demo: one hour of samples, with a 50 s hole in the counter, ending at the
 /// returned "now".
@@ -193,42 +166,12 @@ async fn start_demo() -> Demo {
     }
 }
 
-/// Runs chromium headless with `args` after the common ones; returns its stdout.
+/// Chromium (see `e2e::browser::chromium`) off the async workers; returns its stdout.
 async fn chromium(args: &[String]) -> String {
-    let profile = tempfile::tempdir().unwrap();
-    let mut cmd = tokio::process::Command::new("chromium");
-    cmd.args([
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        "--hide-scrollbars",
-    ])
-    .arg(format!("--user-data-dir={}", profile.path().display()))
-    .args(args)
-    .stdin(Stdio::null())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .kill_on_drop(true);
-    let out = tokio::time::timeout(BROWSER_TIMEOUT, cmd.output())
+    let args = args.to_vec();
+    tokio::task::spawn_blocking(move || browser::chromium(None, &args))
         .await
-        .expect("chromium timed out")
-        .expect("chromium did not start");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "chromium failed: {}\n{stderr}",
-        out.status
-    );
-    if args.iter().any(|a| a == "--dump-dom") {
-        assert!(!out.stdout.is_empty(), "chromium dumped nothing:\n{stderr}");
-    }
-    String::from_utf8_lossy(&out.stdout).into_owned()
+        .unwrap()
 }
 
 /// Saves a screenshot of `url` at `size` ("w,h") to `file` and checks it is a PNG of some size.
@@ -238,21 +181,14 @@ async fn shoot(file: &Path, size: &str, url: &str) {
 
 /// [`shoot`] with more switches for chromium.
 async fn shoot_with(file: &Path, size: &str, url: &str, extra: &[&str]) {
-    let _ = std::fs::remove_file(file);
-    let mut args = vec![
-        format!("--screenshot={}", file.display()),
-        format!("--window-size={size}"),
-    ];
-    args.extend(extra.iter().map(|a| (*a).to_owned()));
-    args.push(url.to_owned());
-    chromium(&args).await;
-    let png = std::fs::read(file).unwrap_or_default();
-    assert!(
-        png.starts_with(b"\x89PNG") && png.len() > 10_000,
-        "no screenshot at {}",
-        file.display()
-    );
-    eprintln!("screenshot: {}", file.display());
+    let (file, size, url) = (file.to_owned(), size.to_owned(), url.to_owned());
+    let extra: Vec<String> = extra.iter().map(|a| (*a).to_owned()).collect();
+    tokio::task::spawn_blocking(move || {
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        browser::screenshot(None, &file, &size, &url, &extra);
+    })
+    .await
+    .unwrap();
 }
 
 /// The body of `GET path` from the demo server.
@@ -306,7 +242,7 @@ fn check_static_dom(dom: &str, demo: &Demo) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn page_in_chromium() {
-    if !have_chromium() {
+    if !have_chromium(module_path!()) {
         return;
     }
     let demo = start_demo().await;
@@ -343,7 +279,7 @@ async fn page_in_chromium() {
     assert!(dom.contains(r#"value="&lt;b&gt;""#), "{dom}");
 
     // Screenshots: phone, a phone-wide full page, desktop.
-    let dir = shots_dir();
+    let dir = shots_dir(env!("CARGO_TARGET_TMPDIR"));
     for (name, size) in [
         ("phone", "390,844"),
         ("phone-full", "390,1900"),
@@ -448,7 +384,7 @@ async fn prefix_proxy(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn page_behind_a_reverse_proxy_under_a_prefix() {
-    if !have_chromium() {
+    if !have_chromium(module_path!()) {
         return;
     }
     let demo = start_demo().await;
@@ -481,7 +417,7 @@ async fn page_behind_a_reverse_proxy_under_a_prefix() {
     );
     assert!(seen.iter().all(|p| p.starts_with("/dnsd/")), "{seen:?}");
     shoot(
-        &shots_dir().join("demo-desktop-prefix.png"),
+        &shots_dir(env!("CARGO_TARGET_TMPDIR")).join("demo-desktop-prefix.png"),
         "1280,900",
         &url,
     )
@@ -491,7 +427,7 @@ async fn page_behind_a_reverse_proxy_under_a_prefix() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_refresh_keeps_the_page_and_says_so() {
-    if !have_chromium() {
+    if !have_chromium(module_path!()) {
         return;
     }
     let calls = Arc::new(AtomicU64::new(0));
