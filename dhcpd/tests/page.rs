@@ -7,13 +7,12 @@
 mod common;
 
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::*;
 use dhcproto::v4::{DhcpOption, MessageType};
-use e2e::{Host, SeedLan};
+use e2e::{Host, SeedLan, browser};
 
 const METRICS: &str = "192.168.10.1:9167";
 
@@ -23,83 +22,15 @@ lease-db = "leases.redb"
 metrics = "192.168.10.1:9167"
 "#;
 
-fn have_chromium() -> bool {
-    let ok = std::process::Command::new("chromium")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "chromium is missing in CI: scripts/install-test-deps installs it"
-        );
-        eprintln!("SKIPPED: chromium not installed");
-    }
-    ok
-}
-
-/// `<target>/page-shots`.
-fn shots_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .unwrap()
-        .join("page-shots");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// chromium headless in `host` with `args` after the common switches.
-fn chromium(host: &Host, args: &[&str]) -> Output {
-    let profile = tempfile::tempdir().unwrap();
-    let dir = format!("--user-data-dir={}", profile.path().display());
-    let mut all = vec![
-        "chromium",
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        "--hide-scrollbars",
-        &dir,
-    ];
-    all.extend_from_slice(args);
-    let out = host
-        .run_timeout(&all, None, Duration::from_secs(90))
-        .expect("chromium did not finish");
-    assert!(
-        out.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
 fn dom(host: &Host, query: &str) -> String {
-    let url = format!("http://{METRICS}/{query}");
-    let out = chromium(host, &["--dump-dom", &url]);
-    let d = String::from_utf8_lossy(&out.stdout).into_owned();
+    let d = browser::dump_dom(Some(host), &format!("http://{METRICS}/{query}"), &[]);
     assert!(d.contains("</html>"), "no document: {d}");
     d
 }
 
 fn shoot(host: &Host, name: &str, size: &str) {
-    let file = shots_dir().join(format!("dhcpd-{name}.png"));
-    let _ = std::fs::remove_file(&file);
-    let shot = format!("--screenshot={}", file.display());
-    let size = format!("--window-size={size}");
-    let url = format!("http://{METRICS}/");
-    chromium(host, &[&shot, &size, &url]);
-    let png = std::fs::read(&file).unwrap_or_default();
-    assert!(
-        png.starts_with(b"\x89PNG") && png.len() > 10_000,
-        "no screenshot at {}",
-        file.display()
-    );
-    eprintln!("screenshot: {}", file.display());
+    let file = browser::shots_dir(env!("CARGO_TARGET_TMPDIR")).join(format!("dhcpd-{name}.png"));
+    browser::screenshot(Some(host), &file, size, &format!("http://{METRICS}/"), &[]);
 }
 
 /// The page as the server sends it (curl in the server's namespace).
@@ -225,7 +156,7 @@ fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
 #[test]
 fn page_lists_leases_searches_plots_and_escapes() {
     e2e::require_netns!("dhclient", "curl");
-    if !have_chromium() {
+    if !browser::have_chromium(module_path!()) {
         return;
     }
     let lan = SeedLan::build("dhcpg");
