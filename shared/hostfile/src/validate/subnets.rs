@@ -4,7 +4,7 @@ use std::net::Ipv4Addr;
 use std::ops::Range;
 use std::time::Duration;
 
-use ipnet::{IpNet, Ipv4Net};
+use ipnet::IpNet;
 
 use super::subnets6::Seen6;
 use super::values::{Validator, span};
@@ -42,22 +42,8 @@ impl Validator {
                 }
             };
             self.no_v6_keys(s, net);
-            let written: Option<Ipv4Net> = s.network.get_ref().trim().parse().ok();
-            if let Some(wn) = written
-                && wn != net4
-            {
-                self.d.push(
-                    span(&s.network),
-                    format!("network `{}` has host bits set", s.network.get_ref()),
-                    format!("write the network address: \"{net4}\""),
-                );
-            }
-            if !(8..=30).contains(&net4.prefix_len()) {
-                self.d.push(
-                    span(&s.network),
-                    format!("network `{net4}` has a prefix outside /8-/30"),
-                    "use a prefix length from 8 to 30",
-                );
+            let (len, fix) = (net4.prefix_len(), "use a prefix length from 8 to 30");
+            if !self.network_shape(&s.network, net4, len, 8..=30, fix) {
                 continue;
             }
             for other in &subnets {

@@ -38,20 +38,8 @@ impl Validator {
         earlier: &[Dhcp6Subnet],
         seen: &mut Seen6,
     ) -> Option<Dhcp6Subnet> {
-        let written: Option<Ipv6Net> = s.network.get_ref().trim().parse().ok();
-        if written.is_some_and(|w| w != net) {
-            self.d.push(
-                span(&s.network),
-                format!("network `{}` has host bits set", s.network.get_ref()),
-                format!("write the network address: \"{net}\""),
-            );
-        }
-        if !(8..=126).contains(&net.prefix_len()) {
-            self.d.push(
-                span(&s.network),
-                format!("network `{net}` has a prefix outside /8-/126"),
-                "use a prefix length from 8 to 126 (/64 for a LAN)",
-            );
+        let fix = "use a prefix length from 8 to 126 (/64 for a LAN)";
+        if !self.network_shape(&s.network, net, net.prefix_len(), 8..=126, fix) {
             return None;
         }
         for other in earlier {

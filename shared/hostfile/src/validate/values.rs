@@ -30,6 +30,43 @@ pub(crate) fn span<T>(s: &S<T>) -> Range<usize> {
 }
 
 impl Validator {
+    /// A subnet's `network` as written against the network it names: host bits clear and a
+    /// prefix length in `lens` (both families). False, after reporting, when the length is out
+    /// of range.
+    pub(crate) fn network_shape<N>(
+        &mut self,
+        s: &S<String>,
+        net: N,
+        prefix: u8,
+        lens: std::ops::RangeInclusive<u8>,
+        fix: &str,
+    ) -> bool
+    where
+        N: std::fmt::Display + PartialEq + std::str::FromStr,
+    {
+        let written: Option<N> = s.get_ref().trim().parse().ok();
+        if written.is_some_and(|w| w != net) {
+            self.d.push(
+                span(s),
+                format!("network `{}` has host bits set", s.get_ref()),
+                format!("write the network address: \"{net}\""),
+            );
+        }
+        if !lens.contains(&prefix) {
+            self.d.push(
+                span(s),
+                format!(
+                    "network `{net}` has a prefix outside /{}-/{}",
+                    lens.start(),
+                    lens.end()
+                ),
+                fix,
+            );
+            return false;
+        }
+        true
+    }
+
     pub(crate) fn ip(&mut self, s: &S<String>, what: &str) -> Option<Ipv4Addr> {
         match s.get_ref().trim().parse::<Ipv4Addr>() {
             Ok(ip) => Some(ip),
