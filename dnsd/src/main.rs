@@ -56,11 +56,9 @@ fn check(t: &hostfile::HostTable) -> Result<String, CheckFailed> {
         Err(e) => Err(CheckFailed {
             // A zone file's own syntax errors carry their fix; a conflict with the host table
             // has this one.
-            fix: if matches!(e, dnsd::zone::ZoneError::Conflict { .. }) {
-                "correct the zone file or remove the record the host table already defines"
-            } else {
-                ""
-            },
+            fix: matches!(e, dnsd::zone::ZoneError::Conflict { .. }).then_some(
+                "correct the zone file or remove the record the host table already defines",
+            ),
             problem: Box::new(e),
         }),
     }

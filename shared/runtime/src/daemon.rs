@@ -145,17 +145,13 @@ pub enum Flavour {
 pub struct CheckFailed {
     /// What is wrong.
     pub problem: Box<dyn std::error::Error + Send + Sync>,
-    /// What to do about it (empty when `problem` already says).
-    pub fix: &'static str,
+    /// What to do about it; `None` when `problem` carries its own fix line.
+    pub fix: Option<&'static str>,
 }
 
 /// `\nfix: ...`, or nothing when the problem carries its own fix line.
-fn fix_line(fix: &str) -> String {
-    if fix.is_empty() {
-        String::new()
-    } else {
-        format!("\nfix: {fix}")
-    }
+fn fix_line(fix: &Option<&str>) -> String {
+    fix.map(|f| format!("\nfix: {f}")).unwrap_or_default()
 }
 
 /// The pieces of one daemon [`main`] puts together; `C` is its parsed command line.
