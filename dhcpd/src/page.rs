@@ -8,7 +8,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use hostfile::DhcpView;
 use maud::{Markup, html};
@@ -54,54 +54,35 @@ pub struct PageSource {
 /// Starts the sampler and returns the page.
 pub fn start(src: PageSource, shutdown: CancellationToken) -> PageFn {
     let history = Arc::new(Mutex::new(History::new(16)));
-    spawn_sampler(history.clone(), src.stats.clone(), shutdown);
+    start_sampler(history.clone(), src.stats.clone(), shutdown);
     let src = Arc::new(src);
     Arc::new(move |req: &PageRequest| render(&src, &history, req))
 }
 
-fn sample_interval() -> Duration {
-    std::env::var(SAMPLE_ENV)
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-        .filter(|ms| *ms > 0)
-        .map_or(page::STEP, Duration::from_millis)
-}
-
 /// Reads the counters every [`page::STEP`] (or [`SAMPLE_ENV`]): atomics only, nothing the packet
 /// path locks.
-fn spawn_sampler(history: Arc<Mutex<History>>, stats: Arc<Stats>, shutdown: CancellationToken) {
-    let every = sample_interval();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = tick.tick() => {}
-            }
-            let now = tokio::time::Instant::now().into_std();
-            let req = |t: &str| {
-                // `get`, not `get_or_create`: no zero series appears in /metrics.
-                stats
-                    .requests
-                    .get(&vec![("type".to_owned(), t.to_owned())])
-                    .map_or(0, |c| c.get()) as f64
-            };
-            let figures = [
-                ("discover", req("discover")),
-                ("request", req("request")),
-                ("offer", stats.offers.get() as f64),
-                ("ack", stats.acks.get() as f64),
-                ("nak", stats.naks.get() as f64),
-                ("drops", (stats.overload.get() + stats.bad.get()) as f64),
-                ("declines", stats.declines.get() as f64),
-                ("conflicts", stats.conflicts.get() as f64),
-            ];
-            let mut h = history.lock().unwrap_or_else(|e| e.into_inner());
-            for (name, v) in figures {
-                h.sample(name, Kind::Counter, now, v);
-            }
-            h.prune(now);
+fn start_sampler(history: Arc<Mutex<History>>, stats: Arc<Stats>, shutdown: CancellationToken) {
+    let every = page::sample_interval_from_env(SAMPLE_ENV);
+    page::spawn_sampler(history, every, shutdown, move |h, now| {
+        let req = |t: &str| {
+            // `get`, not `get_or_create`: no zero series appears in /metrics.
+            stats
+                .requests
+                .get(&vec![("type".to_owned(), t.to_owned())])
+                .map_or(0, |c| c.get()) as f64
+        };
+        let figures = [
+            ("discover", req("discover")),
+            ("request", req("request")),
+            ("offer", stats.offers.get() as f64),
+            ("ack", stats.acks.get() as f64),
+            ("nak", stats.naks.get() as f64),
+            ("drops", (stats.overload.get() + stats.bad.get()) as f64),
+            ("declines", stats.declines.get() as f64),
+            ("conflicts", stats.conflicts.get() as f64),
+        ];
+        for (name, v) in figures {
+            h.sample(name, Kind::Counter, now, v);
         }
     });
 }

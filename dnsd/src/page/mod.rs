@@ -18,10 +18,12 @@ pub mod render;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use hostfile::{DnsView, HostTable};
-use runtime::page::{History, Kind, PageFn, PageRequest, STEP, layout};
+use runtime::page::{
+    History, Kind, PageFn, PageRequest, layout, sample_interval_from_env, spawn_sampler,
+};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::unix_now;
@@ -62,13 +64,6 @@ pub fn rcode_labels() -> impl Iterator<Item = &'static str> {
     RCODES.iter().copied().chain(std::iter::once("other"))
 }
 
-/// The sample interval: [`SAMPLE_ENV`] when set to a positive number, else [`STEP`].
-pub fn sample_interval(env: Option<&str>) -> Duration {
-    env.and_then(|v| v.trim().parse::<u64>().ok())
-        .filter(|&ms| ms > 0)
-        .map_or(STEP, Duration::from_millis)
-}
-
 /// One sample of every series at `now`, read from the existing counters.
 pub fn sample(h: &mut History, sh: &Shared, now: Instant) {
     let t = sh.metrics.totals();
@@ -101,22 +96,11 @@ pub fn start(sh: Arc<Shared>, config: &Path, shutdown: CancellationToken) -> Pag
             .map(|t| layout::daemon_addrs(&t))
             .unwrap_or([("dhcpd", None), ("dnsd", view.metrics), ("lbd", None)])
     };
-    let every = sample_interval(std::env::var(SAMPLE_ENV).ok().as_deref());
+    let every = sample_interval_from_env(SAMPLE_ENV);
     let history = Arc::new(Mutex::new(History::new(MAX_SERIES)));
-    let (h, s) = (history.clone(), sh.clone());
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = tick.tick() => {}
-            }
-            let now = tokio::time::Instant::now().into_std();
-            let mut h = h.lock().unwrap_or_else(|e| e.into_inner());
-            sample(&mut h, &s, now);
-            h.prune(now);
-        }
+    let s = sh.clone();
+    spawn_sampler(history.clone(), every, shutdown, move |h, now| {
+        sample(h, &s, now)
     });
     // The header's links, read again from the host file when the view was reloaded.
     let first = sh.view.load_full();

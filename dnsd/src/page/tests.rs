@@ -1,6 +1,6 @@
 use std::time::{Duration, Instant};
 
-use runtime::page::{History, Kind, STEP};
+use runtime::page::{History, Kind, STEP, sample_interval};
 use serde_json::json;
 
 use super::render::{Input, page};

@@ -20,10 +20,10 @@ use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::net::SocketAddrV4;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use hostfile::LbView;
-use runtime::page::{History, Kind, PageFn, PageRequest, STEP};
+use runtime::page::{History, Kind, PageFn, PageRequest};
 use serde_json::Value;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -227,15 +227,6 @@ pub fn sample(h: &mut History, doc: &Value, now: std::time::Instant) {
     }
 }
 
-/// The sampler's period: [`STEP`], or `LBD_PAGE_SAMPLE_MS` (tests).
-fn sample_period() -> Duration {
-    std::env::var(SAMPLE_ENV)
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-        .filter(|ms| *ms > 0)
-        .map_or(STEP, Duration::from_millis)
-}
-
 /// Serves the metrics and the page on `addr` until `shutdown` (the page answers once `status`
 /// is set) and starts the sampler; returns the bound address.
 pub async fn serve(
@@ -271,7 +262,7 @@ pub async fn serve(
 }
 
 fn spawn_sampler(history: Arc<Mutex<History>>, status: StatusCell, shutdown: CancellationToken) {
-    let period = sample_period();
+    let period = runtime::page::sample_interval_from_env(SAMPLE_ENV);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

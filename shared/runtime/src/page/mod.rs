@@ -31,7 +31,7 @@
 //! #     queries: Arc<AtomicU64>,
 //! # ) -> std::io::Result<()> {
 //! let history = Arc::new(Mutex::new(History::new(64)));
-//! page::spawn_sampler(history.clone(), shutdown.clone(), move |h, now| {
+//! page::spawn_sampler(history.clone(), page::STEP, shutdown.clone(), move |h, now| {
 //!     h.sample("queries", Kind::Counter, now, queries.load(Ordering::Relaxed) as f64);
 //! });
 //! let addrs = layout::daemon_addrs(&table);
@@ -83,12 +83,26 @@ pub const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; 
 connect-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; \
 frame-ancestors 'none'";
 
-/// Samples the daemon's figures into `history` every [`STEP`] until `shutdown`: `sample` is
-/// called with the history locked and the current time (pass it on to [`History::sample`]).
-/// Series not sampled for an hour are pruned. The cost is one call every ten seconds, whether
-/// anyone looks at the page or not.
+/// The sample interval: a daemon's test knob (milliseconds, the value of its `*_PAGE_SAMPLE_MS`
+/// variable) when it is a positive number, else [`STEP`].
+pub fn sample_interval(knob: Option<&str>) -> std::time::Duration {
+    knob.and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|&ms| ms > 0)
+        .map_or(STEP, std::time::Duration::from_millis)
+}
+
+/// [`sample_interval`] of the environment variable `var`, read once by the caller at start.
+pub fn sample_interval_from_env(var: &str) -> std::time::Duration {
+    sample_interval(std::env::var(var).ok().as_deref())
+}
+
+/// Samples the daemon's figures into `history` every `every` (normally [`STEP`]) until
+/// `shutdown`: `sample` is called with the history locked and the current time (pass it on to
+/// [`History::sample`]). Series not sampled for an hour are pruned. The cost is one call every
+/// ten seconds, whether anyone looks at the page or not.
 pub fn spawn_sampler<F>(
     history: Arc<Mutex<History>>,
+    every: std::time::Duration,
     shutdown: CancellationToken,
     mut sample: F,
 ) -> tokio::task::JoinHandle<()>
@@ -96,7 +110,7 @@ where
     F: FnMut(&mut History, Instant) + Send + 'static,
 {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(STEP);
+        let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
@@ -122,7 +136,7 @@ mod tests {
         let stop = CancellationToken::new();
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let mut total = 0.0;
-        let task = spawn_sampler(history.clone(), stop.clone(), move |h, now| {
+        let task = spawn_sampler(history.clone(), STEP, stop.clone(), move |h, now| {
             total += 50.0;
             h.sample("things", Kind::Counter, now, total);
             let _ = tx.send(now);
