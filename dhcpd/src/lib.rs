@@ -60,11 +60,11 @@ pub enum Cmd {
         #[arg(long)]
         all: bool,
     },
-    /// Release a bound lease as its client's DHCPRELEASE would (asks the running daemon; answers
-    /// once the release is durable).
+    /// Release a bound lease as its client's DHCPRELEASE (or DHCPv6 RELEASE) would (asks the
+    /// running daemon; answers once the release is durable).
     Release {
-        /// The leased address.
-        ip: std::net::Ipv4Addr,
+        /// The leased address: IPv4, IPv6, or a delegated IPv6 prefix (`fd00:1000::/56`).
+        ip: v6::listing::Target,
     },
     /// Turn an ISC dhcpd.conf (and zone files, keepalived.conf) into a host file.
     Import(import::command::ImportArgs),
@@ -152,6 +152,7 @@ fn serve_control(
     v: &DhcpView,
     db: &std::path::Path,
     admin: tokio::sync::mpsc::Sender<server::Release>,
+    admin6: Option<v6::admin::Admin6>,
     stop: tokio_util::sync::CancellationToken,
 ) {
     let path = cli.common.runtime_path(&v.control_socket);
@@ -162,14 +163,32 @@ fn serve_control(
             // the daemon hundreds of megabytes for a moment.
             let all = args.contains(&"--all");
             let json = args.contains(&"--json");
-            match list_leases(&db, url.as_deref(), json, all) {
+            let v6 = match admin6.as_ref().map(|a| a.leases(RELEASE_WAIT)) {
+                None => Ok(Vec::new()),
+                Some(r) => r,
+            };
+            match v6
+                .map_err(anyhow::Error::from)
+                .and_then(|v6| list_leases(&db, url.as_deref(), json, all, &v6))
+            {
                 Ok(t) => serde_json::json!({ "text": t }),
                 Err(e) => serde_json::json!({ "error": format!("{e:#}") }),
             }
         }
         "release" => match args.get(1).and_then(|a| a.parse().ok()) {
-            Some(ip) => release_in_core(&admin, ip),
-            None => serde_json::json!({ "error": "usage: release IPV4-ADDRESS" }),
+            Some(v6::listing::Target::V4(ip)) => release_in_core(&admin, ip),
+            Some(v6::listing::Target::V6(t)) => {
+                match admin6.as_ref().map(|a| a.release(t, RELEASE_WAIT)) {
+                    Some(Ok(l)) => {
+                        serde_json::json!({ "text": format!("released {}", v6::listing::shown(&l)) })
+                    }
+                    Some(Err(e)) => serde_json::json!({ "error": e.to_string() }),
+                    None => serde_json::json!({ "error": "this server does not serve DHCPv6" }),
+                }
+            }
+            None => {
+                serde_json::json!({ "error": "usage: release IPV4-ADDRESS | IPV6-ADDRESS | IPV6-PREFIX" })
+            }
         },
         other => {
             serde_json::json!({ "error": format!("unknown command `{other}`; try leases or release IP") })
@@ -202,7 +221,7 @@ fn release_in_core(
 }
 
 /// `dhcpd release IP`: only through the running daemon (the lease table is its own).
-pub fn release_command(cli: &Cli, ip: std::net::Ipv4Addr) -> anyhow::Result<String> {
+pub fn release_command(cli: &Cli, ip: v6::listing::Target) -> anyhow::Result<String> {
     let t = runtime::daemon::load_or_exit(&cli.common.config);
     let sock = cli.common.runtime_path(&view(&t).control_socket);
     let doc = runtime::control::request(&sock, &format!("release {ip}"))
@@ -231,12 +250,9 @@ pub fn leases_command(cli: &Cli, json: bool, all: bool) -> anyhow::Result<String
         Ok(doc) => anyhow::bail!("the daemon answered: {}", doc["error"]),
         Err(e) => eprintln!("dhcpd leases: no running daemon ({e}); reading the lease database"),
     }
-    list_leases(
-        &cli.common.state_path(&v.lease_db),
-        v.lease_db_url.as_deref(),
-        json,
-        all,
-    )
+    let db = cli.common.state_path(&v.lease_db);
+    let v6 = v6::listing::read_rows(&db.with_file_name("leases6.redb"), &v.reservations6)?;
+    list_leases(&db, v.lease_db_url.as_deref(), json, all, &v6)
 }
 
 /// Started as root by hand: hands the state and runtime folders to `--user` and becomes it,
@@ -320,8 +336,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let v6 = v6::server::setup(&v, &db)?;
     let (admin_tx, admin_rx) = tokio::sync::mpsc::channel(16);
-    serve_control(&cli, &v, &db, admin_tx, started.shutdown.clone());
+    let admin6 = v6.as_ref().map(v6::server::Setup6::admin);
+    serve_control(&cli, &v, &db, admin_tx, admin6, started.shutdown.clone());
     let stats = std::sync::Arc::new(metrics::Stats::default());
+    let stats6 = stats.v6.clone();
     if let Some(addr) = v.metrics {
         let registry = std::sync::Arc::new(stats.registry());
         let table = runtime::daemon::load_or_exit(&cli.common.config);
@@ -357,7 +375,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         None => None,
     };
     let (view, stop) = (started.reload.view.clone(), started.shutdown.clone());
-    let v6 = v6.map(|s| tokio::spawn(v6::server::serve(s, view, stop)));
+    let v6 = v6.map(|s| tokio::spawn(v6::server::serve(s, view, stop, stats6)));
     notify::ready();
     tracing::info!("dhcpd ready");
     server::serve(
@@ -375,19 +393,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// `dhcpd leases`: the table (or JSON) of leases in the database at `path`, or in the shared
-/// database at `url` when one is configured.
+/// database at `url` when one is configured, then the DHCPv6 bindings `v6` (a second table when
+/// there are any; more rows of the JSON array).
 pub fn list_leases(
     path: &std::path::Path,
     url: Option<&str>,
     json: bool,
     all: bool,
+    v6: &[v6::admin::Row6],
 ) -> anyhow::Result<String> {
     let leases: Vec<Lease> = leases::load(path, url)?
         .into_iter()
         .filter(|l| all || leases::is_current(l))
         .collect();
     if json {
-        let rows: Vec<serde_json::Value> = leases
+        let mut rows: Vec<serde_json::Value> = leases
             .iter()
             .map(|l| {
                 serde_json::json!({
@@ -401,6 +421,7 @@ pub fn list_leases(
                 })
             })
             .collect();
+        rows.extend(v6::listing::json(v6));
         return Ok(serde_json::to_string_pretty(&rows)? + "\n");
     }
     let mut s = format!(
@@ -417,6 +438,10 @@ pub fn list_leases(
             leases::show_time(l.expires),
             l.state.as_str()
         );
+    }
+    if !v6.is_empty() {
+        s.push('\n');
+        s.push_str(&v6::listing::text(v6));
     }
     Ok(s)
 }

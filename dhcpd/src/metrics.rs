@@ -59,6 +59,8 @@ pub struct Stats {
     pub naks: Counter,
     /// The last declines and ping conflicts, for the status page (touched only when one happens).
     pub recent: std::sync::Mutex<Recent>,
+    /// The DHCPv6 server's metrics (`dhcpd_v6_*`).
+    pub v6: std::sync::Arc<crate::v6::metrics::Stats6>,
 }
 
 impl Default for Stats {
@@ -87,6 +89,7 @@ impl Default for Stats {
             acks: Counter::default(),
             naks: Counter::default(),
             recent: std::sync::Mutex::new(Recent::default()),
+            v6: std::sync::Arc::default(),
         }
     }
 }
@@ -257,6 +260,7 @@ impl Stats {
             "Addresses per dynamic range",
             self.pool_size.clone(),
         );
+        self.v6.register(&mut r);
         r
     }
 }

@@ -22,8 +22,6 @@ pub struct Ctx<'a> {
     pub reservations: &'a [Reservation6],
     /// This server's DUID.
     pub server_duid: &'a [u8],
-    /// Answer a SOLICIT carrying Rapid Commit with a REPLY (off by default, as in Kea).
-    pub rapid_commit: bool,
     /// Seconds a declined address stays out of use.
     pub decline_probation: u64,
     /// The client's hardware address as its relay tells (RFC 6939), for MAC reservations of
@@ -85,7 +83,11 @@ pub fn decide(
         taken: HashSet::new(),
         changes: Vec::new(),
     };
-    let rapid = ctx.rapid_commit && opts.get(OptionCode::RapidCommit).is_some();
+    // RFC 8415 18.3.1: a SOLICIT with Rapid Commit gets a REPLY (and binds) when its link's
+    // subnet allows it (`rapid-commit`, off by default as in Kea).
+    let rapid = msg.msg_type() == T::Solicit
+        && d.link.is_some_and(|(_, s)| s.rapid_commit)
+        && opts.get(OptionCode::RapidCommit).is_some();
     let (ty, mut out) = match msg.msg_type() {
         T::Solicit if rapid => (T::Reply, d.assign(msg, true)),
         T::Solicit => (T::Advertise, d.assign(msg, false)),

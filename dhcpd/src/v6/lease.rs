@@ -229,14 +229,7 @@ impl Store6 {
     }
     /// Every stored binding.
     pub fn load(&self) -> Result<Vec<Lease6>, Store6Error> {
-        let tx = self.db.begin_read()?;
-        let t = tx.open_table(TABLE)?;
-        let mut out = Vec::new();
-        for row in t.iter()? {
-            let (k, v) = row?;
-            out.push(decode(k.value(), v.value()).ok_or(Store6Error::Corrupt(v.value().len()))?);
-        }
-        Ok(out)
+        load_from(&self.db)
     }
     /// Writes the changes in one durable transaction.
     pub fn write(&self, changes: &[Change6]) -> Result<(), Store6Error> {
@@ -260,4 +253,22 @@ impl Store6 {
         tx.commit()?;
         Ok(())
     }
+}
+
+fn load_from(db: &impl ReadableDatabase) -> Result<Vec<Lease6>, Store6Error> {
+    let tx = db.begin_read()?;
+    let t = tx.open_table(TABLE)?;
+    let mut out = Vec::new();
+    for row in t.iter()? {
+        let (k, v) = row?;
+        out.push(decode(k.value(), v.value()).ok_or(Store6Error::Corrupt(v.value().len()))?);
+    }
+    Ok(out)
+}
+
+/// Every binding in the file at `path`, opened read-only (for `dhcpd leases` without a
+/// running daemon).
+pub fn read_only(path: &Path) -> Result<Vec<Lease6>, Store6Error> {
+    let db = redb::Builder::new().open_read_only(path)?;
+    load_from(&db)
 }

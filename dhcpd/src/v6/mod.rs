@@ -3,8 +3,13 @@
 //! (`DhcpView::subnets6`, `reservations6`) beside the v4 server, sharing nothing with it but the
 //! view and the shutdown token.
 
+pub mod admin;
 pub mod decide;
 pub mod lease;
+pub mod listing;
+pub mod metrics;
+#[cfg(test)]
+mod ops_tests;
 pub mod relay;
 pub mod server;
 #[cfg(test)]

@@ -17,8 +17,10 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
+use super::admin::{self, Admin6, Input};
 use super::decide::{Ctx, decide};
 use super::lease::{Leases6, Store6, Store6Error};
+use super::metrics::Stats6;
 use super::relay;
 
 /// All DHCP relay agents and servers (RFC 8415 section 7.1).
@@ -29,8 +31,8 @@ pub const SERVER_PORT: u16 = 547;
 const QUEUE: usize = 1024;
 /// A reply for one interface's task: destination and bytes.
 type Out = (SocketAddrV6, Vec<u8>);
-/// How often the core drops ended bindings when idle.
-const EXPIRE_EVERY: Duration = Duration::from_secs(30);
+/// How often the core drops ended bindings and refreshes the gauges when idle.
+const EXPIRE_EVERY: Duration = Duration::from_secs(2);
 
 /// An interface to serve DHCPv6 on.
 #[derive(Debug, Clone)]
@@ -105,8 +107,15 @@ pub struct Setup6 {
     pub store: Store6,
     /// This server's DUID.
     pub server_duid: Vec<u8>,
-    /// Answer Rapid Commit SOLICITs with a REPLY.
-    pub rapid_commit: bool,
+    /// The core's queue: client messages and control requests.
+    pub queue: (smpsc::SyncSender<Input>, smpsc::Receiver<Input>),
+}
+
+impl Setup6 {
+    /// A handle for the control socket on the core's queue.
+    pub fn admin(&self) -> Admin6 {
+        Admin6::new(self.queue.0.clone())
+    }
 }
 
 /// Errors of the v6 server.
@@ -125,12 +134,13 @@ pub async fn serve(
     setup: Setup6,
     view: watch::Receiver<std::sync::Arc<DhcpView>>,
     stop: CancellationToken,
+    stats: std::sync::Arc<Stats6>,
 ) -> Result<(), Serve6Error> {
     let Setup6 {
         links,
         store,
         server_duid,
-        rapid_commit,
+        queue: (in_tx, in_rx),
     } = setup;
     let mut leases = Leases6::new();
     let now = crate::lease::unix_now();
@@ -149,7 +159,6 @@ pub async fn serve(
         dropped = ended.len(),
         "DHCPv6 bindings loaded"
     );
-    let (in_tx, in_rx) = smpsc::sync_channel::<(usize, SocketAddrV6, Vec<u8>)>(QUEUE);
     let mut outs = Vec::new();
     let mut tasks = Vec::new();
     for (i, (link, sock)) in links.into_iter().enumerate() {
@@ -161,16 +170,18 @@ pub async fn serve(
             in_tx.clone(),
             out_rx,
             stop.clone(),
+            stats.clone(),
         )));
     }
-    drop(in_tx);
+    // Control handles hold senders too: the core is told to end once the interface tasks are.
+    let wake = in_tx;
     let core = Core {
         store,
         leases,
         view,
         outs,
         server_duid,
-        rapid_commit,
+        stats,
     };
     let thread = std::thread::Builder::new()
         .name("dhcpv6-core".into())
@@ -179,17 +190,22 @@ pub async fn serve(
     for t in tasks {
         let _ = t.await;
     }
-    // The interface tasks are gone, so the core's queue is closed: it ends after what it holds.
-    let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+    // The interface tasks are gone: the core ends after what its queue holds.
+    let _ = tokio::task::spawn_blocking(move || {
+        let _ = wake.send(Input::Stop);
+        thread.join()
+    })
+    .await;
     Ok(())
 }
 
 async fn link_task(
     i: usize,
     sock: UdpSocket,
-    to_core: smpsc::SyncSender<(usize, SocketAddrV6, Vec<u8>)>,
+    to_core: smpsc::SyncSender<Input>,
     mut replies: mpsc::UnboundedReceiver<Out>,
     stop: CancellationToken,
+    stats: std::sync::Arc<Stats6>,
 ) {
     let mut buf = vec![0u8; 65536];
     loop {
@@ -197,7 +213,9 @@ async fn link_task(
             () = stop.cancelled() => return,
             r = sock.recv_from(&mut buf) => match r {
                 Ok((n, SocketAddr::V6(src))) => {
-                    if to_core.try_send((i, src, buf[..n].to_vec())).is_err() {
+                    let input = Input::Packet { link: i, src, bytes: buf[..n].to_vec() };
+                    if to_core.try_send(input).is_err() {
+                        stats.overload.inc();
                         tracing::debug!(%src, "DHCPv6 queue full: message dropped");
                     }
                 }
@@ -219,18 +237,30 @@ struct Core {
     view: watch::Receiver<std::sync::Arc<DhcpView>>,
     outs: Vec<(Link, mpsc::UnboundedSender<Out>)>,
     server_duid: Vec<u8>,
-    rapid_commit: bool,
+    stats: std::sync::Arc<Stats6>,
 }
 
 impl Core {
-    fn run(mut self, rx: &smpsc::Receiver<(usize, SocketAddrV6, Vec<u8>)>) {
+    fn run(mut self, rx: &smpsc::Receiver<Input>) {
+        let mut census = std::time::Instant::now();
+        self.stats
+            .census(&self.leases, &self.view.borrow(), crate::lease::unix_now());
         loop {
             match rx.recv_timeout(EXPIRE_EVERY) {
-                Ok((i, src, bytes)) => self.handle(i, src, &bytes),
+                Ok(Input::Packet { link, src, bytes }) => self.handle(link, src, &bytes),
+                Ok(Input::Admin(r)) => {
+                    let v = self.view.borrow().clone();
+                    admin::answer(r, &mut self.leases, &self.store, &v.reservations6);
+                }
+                Ok(Input::Stop) | Err(smpsc::RecvTimeoutError::Disconnected) => return,
                 Err(smpsc::RecvTimeoutError::Timeout) => {}
-                Err(smpsc::RecvTimeoutError::Disconnected) => return,
             }
-            let ended = self.leases.expired(crate::lease::unix_now());
+            let now = crate::lease::unix_now();
+            if census.elapsed() >= EXPIRE_EVERY {
+                census = std::time::Instant::now();
+                self.stats.census(&self.leases, &self.view.borrow(), now);
+            }
+            let ended = self.leases.expired(now);
             if !ended.is_empty() {
                 match self.store.write(&ended) {
                     Ok(()) => ended.iter().for_each(|c| self.leases.apply(c)),
@@ -244,6 +274,7 @@ impl Core {
         let (hops, inner) = match relay::unwrap(bytes) {
             Ok(x) => x,
             Err(e) => {
+                self.stats.bad.inc();
                 tracing::debug!(%src, error = %e, "DHCPv6 relay message dropped");
                 return;
             }
@@ -251,10 +282,12 @@ impl Core {
         let msg = match Message::decode(&mut Decoder::new(inner)) {
             Ok(m) => m,
             Err(e) => {
+                self.stats.bad.inc();
                 tracing::debug!(%src, error = %e, "malformed DHCPv6 message dropped");
                 return;
             }
         };
+        self.stats.received(msg.msg_type());
         let Some((link, out)) = self.outs.get(i) else {
             return;
         };
@@ -265,7 +298,6 @@ impl Core {
                 subnets: &v.subnets6,
                 reservations: &v.reservations6,
                 server_duid: &self.server_duid,
-                rapid_commit: self.rapid_commit,
                 decline_probation: v.decline_probation.as_secs(),
                 client_mac: relay::client_mac(&hops),
             };
@@ -279,20 +311,24 @@ impl Core {
             decide(&ctx, subnet, &self.leases, &msg, now)
         };
         let Some(reply) = outcome.reply else {
+            self.stats.silent.inc();
             tracing::debug!(%src, kind = ?msg.msg_type(), "DHCPv6 message not answered");
             return;
         };
         // Durable before the reply: a failed write sends nothing.
         if let Err(e) = self.store.write(&outcome.changes) {
+            self.stats.commit_errors.inc();
             tracing::warn!(error = %e, "DHCPv6 bindings not written: no reply");
             return;
         }
         outcome.changes.iter().for_each(|c| self.leases.apply(c));
         match reply.to_vec() {
             Ok(b) => {
-                tracing::debug!(%src, kind = ?reply.msg_type(), relays = hops.len(), "DHCPv6 reply");
+                tracing::debug!(%src, asked = ?msg.msg_type(), kind = ?reply.msg_type(), relays = hops.len(), "DHCPv6 reply");
                 // To the client, or to the relay it came through (its address and port).
-                let _ = out.send((src, relay::wrap(&hops, b)));
+                if out.send((src, relay::wrap(&hops, b))).is_ok() {
+                    self.stats.sent(reply.msg_type());
+                }
             }
             Err(e) => tracing::warn!(error = %e, "DHCPv6 reply not encoded"),
         }
@@ -354,6 +390,6 @@ pub fn setup(view: &DhcpView, db: &std::path::Path) -> Result<Option<Setup6>, Se
         links,
         store,
         server_duid,
-        rapid_commit: false,
+        queue: smpsc::sync_channel(QUEUE),
     }))
 }

@@ -44,6 +44,7 @@ fn subnet(pool: (&str, &str)) -> Dhcp6Subnet {
         }],
         ra: false,
         slaac: false,
+        rapid_commit: false,
     }
 }
 
@@ -51,7 +52,6 @@ struct World {
     subnets: Vec<Dhcp6Subnet>,
     res: Vec<Reservation6>,
     leases: Leases6,
-    rapid: bool,
     relay_mac: Option<[u8; 6]>,
 }
 
@@ -61,7 +61,6 @@ impl World {
             subnets: vec![subnet(("fd00:10::100", "fd00:10::1ff"))],
             res: Vec::new(),
             leases: Leases6::new(),
-            rapid: false,
             relay_mac: None,
         }
     }
@@ -70,7 +69,6 @@ impl World {
             subnets: &self.subnets,
             reservations: &self.res,
             server_duid: SERVER,
-            rapid_commit: self.rapid,
             decline_probation: 3600,
             client_mac: self.relay_mac,
         }
@@ -212,12 +210,32 @@ fn solicit_with_rapid_commit_binds_only_when_allowed() {
     let o = w.send(&m, NOW);
     assert_eq!(reply(&o).msg_type(), MessageType::Advertise);
     assert!(o.changes.is_empty());
-    w.rapid = true;
+    w.subnets[0].rapid_commit = true;
+    // Allowed, but this client did not ask: the four-message exchange.
+    let plain = msg(MessageType::Solicit, CLIENT, false, vec![na(1, &[])]);
+    let o = w.send(&plain, NOW);
+    assert_eq!(reply(&o).msg_type(), MessageType::Advertise);
+    assert!(reply(&o).opts().get(OptionCode::RapidCommit).is_none());
+    assert!(o.changes.is_empty());
     let o = w.send(&m, NOW);
     let r = reply(&o);
     assert_eq!(r.msg_type(), MessageType::Reply);
     assert!(r.opts().get(OptionCode::RapidCommit).is_some());
     assert_eq!(o.changes.len(), 1);
+    let got = na_of(r, 1).0;
+    assert_eq!(got, vec![(a("fd00:10::100"), 4000)]);
+    // The binding is made: a RENEW finds it, and it carries no Rapid Commit even if asked.
+    let key = Key6 {
+        duid: CLIENT.to_vec(),
+        iaid: 1,
+        kind: IaKind::Na,
+    };
+    assert_eq!(w.leases.get(&key).map(|l| l.addr), Some(a("fd00:10::100")));
+    let mut renew = msg(MessageType::Renew, CLIENT, true, vec![na(1, &[got[0].0])]);
+    renew.opts_mut().insert(DhcpOption::RapidCommit);
+    let o = w.send(&renew, NOW + 10);
+    assert_eq!(na_of(reply(&o), 1).0, got);
+    assert!(reply(&o).opts().get(OptionCode::RapidCommit).is_none());
 }
 
 #[test]

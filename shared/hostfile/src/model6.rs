@@ -110,6 +110,9 @@ pub struct Dhcp6Subnet {
     pub ra: bool,
     /// Autonomous flag in the prefix information: hosts may configure addresses themselves.
     pub slaac: bool,
+    /// Answer a SOLICIT carrying Rapid Commit with a REPLY (RFC 8415 section 18.3.1); off by
+    /// default, as Kea's `rapid-commit`.
+    pub rapid_commit: bool,
 }
 
 impl Dhcp6Subnet {
@@ -125,7 +128,7 @@ impl Dhcp6Subnet {
             .fold(0u128, |a, p| a.saturating_add(p.count()));
         let d = |d: Duration| humantime::format_duration(d).to_string();
         format!(
-            "subnet {} ({}) on {}: {} pool(s), {addrs} dynamic addresses, {} pd-pool(s), {prefixes} prefixes to delegate, preferred {}, valid {}, T1 {}, T2 {}, router advertisements {}{}",
+            "subnet {} ({}) on {}: {} pool(s), {addrs} dynamic addresses, {} pd-pool(s), {prefixes} prefixes to delegate, preferred {}, valid {}, T1 {}, T2 {}, router advertisements {}{}{}",
             self.network,
             self.name,
             self.interface
@@ -139,6 +142,11 @@ impl Dhcp6Subnet {
             d(self.t2),
             if self.ra { "on" } else { "off" },
             if self.slaac { " (SLAAC)" } else { "" },
+            if self.rapid_commit {
+                ", rapid commit"
+            } else {
+                ""
+            },
         )
     }
 }

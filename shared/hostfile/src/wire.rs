@@ -90,6 +90,7 @@ pub(crate) struct Subnet {
     pub(crate) t2: Option<S<String>>,
     pub(crate) ra: Option<S<bool>>,
     pub(crate) slaac: Option<S<bool>>,
+    pub(crate) rapid_commit: Option<S<bool>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -341,6 +341,7 @@ fn ipv6_keys_on_an_ipv4_subnet() {
         ("t2 = \"20m\"", "t2"),
         ("ra = false", "ra"),
         ("slaac = true", "slaac"),
+        ("rapid-commit = true", "rapid-commit"),
         (
             "[[subnet.pd-pool]]\nprefix = \"fd00:1000::/48\"\ndelegated-length = 56",
             "pd-pool",
@@ -670,4 +671,21 @@ fn rrl_ipv6_prefix_defaults_to_56_and_is_checked() {
             "{p:?}"
         );
     }
+}
+
+#[test]
+fn rapid_commit_is_off_by_default_and_set_per_subnet() {
+    let t = HostTable::from_toml(&format!(
+        "{}[[subnet]]\nnetwork = \"fd00:10::/64\"\n[[subnet]]\nnetwork = \"fd00:20::/64\"\nrapid-commit = true\n",
+        base()
+    ))
+    .unwrap();
+    let v = t.dhcp_view();
+    assert!(!v.subnets6[0].rapid_commit, "off unless asked for (as Kea)");
+    assert!(v.subnets6[1].rapid_commit);
+    assert!(v.subnets6[1].summary().contains("rapid commit"));
+    assert!(!v.subnets6[0].summary().contains("rapid commit"));
+    // A misspelt value is an error with its place, not a silent default.
+    let p = problems("[[subnet]]\nnetwork = \"fd00:10::/64\"\nrapid-commit = \"yes\"\n");
+    assert!(p.iter().any(|p| p.line >= 8), "{p:?}");
 }

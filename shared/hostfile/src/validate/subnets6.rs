@@ -101,6 +101,7 @@ impl Validator {
             pd_pools,
             ra: s.ra.as_ref().is_none_or(|r| *r.get_ref()),
             slaac,
+            rapid_commit: s.rapid_commit.as_ref().is_some_and(|r| *r.get_ref()),
         })
     }
 
@@ -327,7 +328,7 @@ impl Validator {
 
     /// DHCPv6 keys written on an IPv4 subnet.
     pub(crate) fn no_v6_keys(&mut self, s: &wire::Subnet, net: IpNet) {
-        let found: [(&str, Option<Range<usize>>); 7] = [
+        let found: [(&str, Option<Range<usize>>); 8] = [
             ("pd-pool", s.pd_pool.first().map(|p| span(&p.prefix))),
             (
                 "preferred-lifetime",
@@ -338,6 +339,7 @@ impl Validator {
             ("t2", s.t2.as_ref().map(span)),
             ("ra", s.ra.as_ref().map(span)),
             ("slaac", s.slaac.as_ref().map(span)),
+            ("rapid-commit", s.rapid_commit.as_ref().map(span)),
         ];
         for (key, at) in found {
             if let Some(at) = at {

@@ -1,0 +1,230 @@
+//! DHCPv6 counters and gauges, exported beside the v4 ones with a `v6_` in their names
+//! (`dhcpd_v6_requests_total{type="solicit"}`, `dhcpd_v6_pool_used_addresses{range=...}`).
+
+use dhcproto::v6::MessageType;
+use hostfile::DhcpView;
+use runtime::metrics::{Counter, Family, Gauge, Registry};
+
+use super::lease::{IaKind, Leases6, State6};
+
+type Labels = Vec<(String, String)>;
+
+/// The v6 server's metrics.
+#[derive(Debug, Default)]
+pub struct Stats6 {
+    /// Client messages received, by type (`solicit`, `request`, ...).
+    pub requests: Family<Labels, Counter>,
+    /// Replies sent, by type (`advertise`, `reply`).
+    pub replies: Family<Labels, Counter>,
+    /// Malformed datagrams (or relay messages) dropped.
+    pub bad: Counter,
+    /// Datagrams dropped because the core's queue was full.
+    pub overload: Counter,
+    /// Messages not answered (RFC 8415 section 16 discards, no subnet to judge by, ...).
+    pub silent: Counter,
+    /// Failed lease writes (their replies were not sent).
+    pub commit_errors: Counter,
+    /// Bindings by IA type and state.
+    pub leases: Family<Labels, Gauge>,
+    /// Bound addresses per address pool.
+    pub pool_used: Family<Labels, Gauge>,
+    /// Declined addresses on probation per address pool.
+    pub pool_declined: Family<Labels, Gauge>,
+    /// Addresses neither bound nor declined per address pool (saturating).
+    pub pool_free: Family<Labels, Gauge>,
+    /// Addresses per address pool (saturating).
+    pub pool_size: Family<Labels, Gauge>,
+    /// Delegated prefixes bound per prefix-delegation pool.
+    pub pd_used: Family<Labels, Gauge>,
+    /// Prefixes still free per prefix-delegation pool (saturating).
+    pub pd_free: Family<Labels, Gauge>,
+    /// Prefixes per prefix-delegation pool (saturating).
+    pub pd_size: Family<Labels, Gauge>,
+}
+
+/// The label value of a message type.
+pub fn type_name(t: MessageType) -> &'static str {
+    use MessageType as T;
+    match t {
+        T::Solicit => "solicit",
+        T::Advertise => "advertise",
+        T::Request => "request",
+        T::Confirm => "confirm",
+        T::Renew => "renew",
+        T::Rebind => "rebind",
+        T::Reply => "reply",
+        T::Release => "release",
+        T::Decline => "decline",
+        T::Reconfigure => "reconfigure",
+        T::InformationRequest => "information-request",
+        T::RelayForw => "relay-forw",
+        T::RelayRepl => "relay-repl",
+        _ => "other",
+    }
+}
+
+fn label(k: &str, v: String) -> Labels {
+    vec![(k.to_owned(), v)]
+}
+
+fn clamp(n: u128) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl Stats6 {
+    /// Counts a client message.
+    pub fn received(&self, t: MessageType) {
+        self.requests
+            .get_or_create(&label("type", type_name(t).to_owned()))
+            .inc();
+    }
+
+    /// Counts a reply that left.
+    pub fn sent(&self, t: MessageType) {
+        self.replies
+            .get_or_create(&label("type", type_name(t).to_owned()))
+            .inc();
+    }
+
+    /// Refreshes the gauges describing the bindings (off the packet path, every few seconds).
+    pub fn census(&self, leases: &Leases6, view: &DhcpView, now: u64) {
+        let mut by = std::collections::BTreeMap::new();
+        for kind in ["IA_NA", "IA_PD"] {
+            for state in ["bound", "declined"] {
+                by.insert((kind, state), 0i64);
+            }
+        }
+        let live: Vec<_> = leases.iter().filter(|l| l.expires > now).collect();
+        for l in &live {
+            let kind = match l.key.kind {
+                IaKind::Na => "IA_NA",
+                IaKind::Pd => "IA_PD",
+            };
+            let state = match l.state {
+                State6::Bound => "bound",
+                State6::Declined => "declined",
+            };
+            *by.entry((kind, state)).or_default() += 1;
+        }
+        for ((kind, state), n) in by {
+            let l = vec![
+                ("type".to_owned(), kind.to_owned()),
+                ("state".to_owned(), state.to_owned()),
+            ];
+            self.leases.get_or_create(&l).set(n);
+        }
+        for s in &view.subnets6 {
+            for p in &s.pools {
+                let l = label("range", p.range.to_string());
+                let count = |st: State6| {
+                    live.iter()
+                        .filter(|x| {
+                            x.prefix_len == 128 && x.state == st && p.range.contains(x.addr)
+                        })
+                        .count() as u128
+                };
+                let (used, declined) = (count(State6::Bound), count(State6::Declined));
+                let size = p.range.len();
+                self.pool_used.get_or_create(&l).set(clamp(used));
+                self.pool_declined.get_or_create(&l).set(clamp(declined));
+                self.pool_free
+                    .get_or_create(&l)
+                    .set(clamp(size.saturating_sub(used + declined)));
+                self.pool_size.get_or_create(&l).set(clamp(size));
+            }
+            for p in &s.pd_pools {
+                let l = vec![
+                    ("prefix".to_owned(), p.prefix.to_string()),
+                    ("delegated_length".to_owned(), p.delegated_len.to_string()),
+                ];
+                let used = live
+                    .iter()
+                    .filter(|x| {
+                        x.key.kind == IaKind::Pd
+                            && x.prefix_len == p.delegated_len
+                            && p.prefix.contains(&x.addr)
+                    })
+                    .count() as u128;
+                self.pd_used.get_or_create(&l).set(clamp(used));
+                self.pd_free
+                    .get_or_create(&l)
+                    .set(clamp(p.count().saturating_sub(used)));
+                self.pd_size.get_or_create(&l).set(clamp(p.count()));
+            }
+        }
+    }
+
+    /// Adds these metrics to `r` (the daemon's registry, prefix `dhcpd`).
+    pub fn register(&self, r: &mut Registry) {
+        r.register(
+            "v6_requests",
+            "DHCPv6 client messages received by type",
+            self.requests.clone(),
+        );
+        r.register(
+            "v6_replies",
+            "DHCPv6 replies sent by type",
+            self.replies.clone(),
+        );
+        r.register(
+            "v6_bad_packets",
+            "Malformed DHCPv6 messages dropped",
+            self.bad.clone(),
+        );
+        r.register(
+            "v6_overload_drops",
+            "DHCPv6 messages dropped while saturated",
+            self.overload.clone(),
+        );
+        r.register(
+            "v6_silent_requests",
+            "DHCPv6 messages not answered",
+            self.silent.clone(),
+        );
+        r.register(
+            "v6_lease_commit_errors",
+            "Failed DHCPv6 lease writes",
+            self.commit_errors.clone(),
+        );
+        r.register(
+            "v6_leases",
+            "DHCPv6 bindings by IA type and state",
+            self.leases.clone(),
+        );
+        r.register(
+            "v6_pool_used_addresses",
+            "Bound addresses per DHCPv6 address pool",
+            self.pool_used.clone(),
+        );
+        r.register(
+            "v6_pool_declined_addresses",
+            "Declined addresses on probation per DHCPv6 address pool",
+            self.pool_declined.clone(),
+        );
+        r.register(
+            "v6_pool_free_addresses",
+            "Free addresses per DHCPv6 address pool",
+            self.pool_free.clone(),
+        );
+        r.register(
+            "v6_pool_size_addresses",
+            "Addresses per DHCPv6 address pool",
+            self.pool_size.clone(),
+        );
+        r.register(
+            "v6_pd_pool_used_prefixes",
+            "Delegated prefixes per prefix-delegation pool",
+            self.pd_used.clone(),
+        );
+        r.register(
+            "v6_pd_pool_free_prefixes",
+            "Prefixes still free per prefix-delegation pool",
+            self.pd_free.clone(),
+        );
+        r.register(
+            "v6_pd_pool_size_prefixes",
+            "Prefixes per prefix-delegation pool",
+            self.pd_size.clone(),
+        );
+    }
+}
