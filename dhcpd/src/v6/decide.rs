@@ -202,14 +202,20 @@ impl Decider<'_> {
         }
     }
 
-    /// The client's live binding for an IA, on this link.
+    /// The client's live binding for an IA, on this link: an address in the subnet, or a
+    /// prefix from one of its pd-pools (delegated prefixes lie outside the subnet's network).
     fn binding(&self, k: &Key6) -> Option<&Lease6> {
         let (_, s) = self.link?;
         self.leases.get(k).filter(|l| {
             l.state == State6::Bound
                 && l.expires > self.now
-                && s.network.contains(&l.addr)
-                && (l.prefix_len == 128) == (k.kind == IaKind::Na)
+                && match k.kind {
+                    IaKind::Na => l.prefix_len == 128 && s.network.contains(&l.addr),
+                    IaKind::Pd => s
+                        .pd_pools
+                        .iter()
+                        .any(|p| p.delegated_len == l.prefix_len && p.prefix.contains(&l.addr)),
+                }
         })
     }
 

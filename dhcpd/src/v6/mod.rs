@@ -5,6 +5,8 @@
 
 pub mod admin;
 pub mod decide;
+pub mod decode;
+pub mod exercise;
 pub mod lease;
 pub mod listing;
 pub mod metrics;

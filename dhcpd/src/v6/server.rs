@@ -8,8 +8,7 @@ use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::sync::mpsc as smpsc;
 use std::time::Duration;
 
-use dhcproto::v6::Message;
-use dhcproto::{Decodable, Decoder, Encodable};
+use dhcproto::Encodable;
 use hostfile::DhcpView;
 use ipnet::Ipv6Net;
 use socket2::{Domain, Protocol, Socket, Type};
@@ -279,7 +278,7 @@ impl Core {
                 return;
             }
         };
-        let msg = match Message::decode(&mut Decoder::new(inner)) {
+        let msg = match super::decode::parse_guarded(inner) {
             Ok(m) => m,
             Err(e) => {
                 self.stats.bad.inc();

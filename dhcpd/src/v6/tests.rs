@@ -393,6 +393,39 @@ fn renew_extends_the_binding_and_unknown_ia_gets_no_binding() {
 }
 
 #[test]
+fn renew_and_rebind_extend_a_delegated_prefix_and_request_keeps_it() {
+    let mut w = World::new();
+    let o = w.send(
+        &msg(MessageType::Request, CLIENT, true, vec![pd(2, None)]),
+        NOW,
+    );
+    let (got, _) = pd_of(reply(&o), 2);
+    assert_eq!(got, vec![(a("fd00:100::"), 56)]);
+    let key = Key6 {
+        duid: CLIENT.to_vec(),
+        iaid: 2,
+        kind: IaKind::Pd,
+    };
+    // The prefix lies outside the subnet's /64: still this link's binding.
+    for (t, server, at) in [
+        (MessageType::Renew, true, NOW + 100),
+        (MessageType::Rebind, false, NOW + 200),
+    ] {
+        let m = msg(t, CLIENT, server, vec![pd(2, Some(got[0]))]);
+        let o = w.send(&m, at);
+        assert_eq!(pd_of(reply(&o), 2), (got.clone(), None), "{t:?}");
+        assert_eq!(w.leases.get(&key).unwrap().expires, at + 4000, "{t:?}");
+    }
+    // A new REQUEST of the same IA keeps its prefix rather than taking the next.
+    let o = w.send(
+        &msg(MessageType::Request, CLIENT, true, vec![pd(2, None)]),
+        NOW + 300,
+    );
+    assert_eq!(pd_of(reply(&o), 2).0, got);
+    assert_eq!(w.leases.len(), 1);
+}
+
+#[test]
 fn renew_of_a_foreign_address_returns_it_with_zero_lifetimes() {
     let mut w = World::new();
     w.send(
