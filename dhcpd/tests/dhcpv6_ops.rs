@@ -370,10 +370,15 @@ fn dhclient_prefix_renews_and_is_released() {
 fn dhcpd_release_ends_a_v6_binding_through_the_control_socket() {
     e2e::require_netns!("dhclient");
     let net = Net::build("dhcp6opr");
-    let _d = net.start();
+    let mut d = net.start();
     let c = Client::bind(&net, "na", "-N", "");
     let addr: Ipv6Addr = c.last("iaaddr").parse().unwrap();
     assert!(net.row(addr).is_some());
+    // Without a running daemon `dhcpd leases` reads leases6.redb itself.
+    d.stop();
+    let row = net.row(addr).expect("read from the lease file");
+    assert_eq!(row["type"], "IA_NA", "{row}");
+    let _d = net.start();
     let out = net.dhcpd(&["release", &addr.to_string()]);
     let said = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
