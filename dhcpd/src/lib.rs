@@ -251,7 +251,13 @@ pub fn leases_command(cli: &Cli, json: bool, all: bool) -> anyhow::Result<String
         Err(e) => eprintln!("dhcpd leases: no running daemon ({e}); reading the lease database"),
     }
     let db = cli.common.state_path(&v.lease_db);
-    let v6 = v6::listing::read_rows(&db.with_file_name("leases6.redb"), &v.reservations6)?;
+    // The v4 listing stays available when the v6 file cannot be read (held by a daemon whose
+    // control socket is away, say).
+    let v6 = v6::listing::read_rows(&db.with_file_name("leases6.redb"), &v.reservations6)
+        .unwrap_or_else(|e| {
+            eprintln!("dhcpd leases: DHCPv6 bindings not shown: {e}");
+            Vec::new()
+        });
     list_leases(&db, v.lease_db_url.as_deref(), json, all, &v6)
 }
 
