@@ -1,7 +1,7 @@
 //! DHCPv6 through a lease's life with ISC `dhclient -6` in namespaces, seen from the operator's
 //! side: Rapid Commit (two messages), the renewal at T1 moving the expiry in `dhcpd leases`,
 //! `dhclient -r` ending the binding, the same for a delegated prefix, `dhcpd release` of a v6
-//! address, and the `dhcpd_v6_*` metrics.
+//! address (after datagrams that would crash dhcproto alone), and the `dhcpd_v6_*` metrics.
 //!
 //! Synchronisation is on dhcpd's own log: its "DHCPv6 reply" line (`asked=Renew kind=Reply`) is
 //! written after the binding is durable, so the lease listing read after it must show the change.
@@ -247,6 +247,13 @@ impl Drop for Client<'_> {
     }
 }
 
+fn opt(code: u16, body: &[u8]) -> Vec<u8> {
+    let mut v = code.to_be_bytes().to_vec();
+    v.extend_from_slice(&u16::try_from(body.len()).unwrap().to_be_bytes());
+    v.extend_from_slice(body);
+    v
+}
+
 fn expires(row: &serde_json::Value) -> u64 {
     row["expires"].as_u64().unwrap_or_else(|| panic!("{row}"))
 }
@@ -378,7 +385,36 @@ fn dhcpd_release_ends_a_v6_binding_through_the_control_socket() {
     d.stop();
     let row = net.row(addr).expect("read from the lease file");
     assert_eq!(row["type"], "IA_NA", "{row}");
-    let _d = net.start();
+    let mut d = net.start();
+    // Datagrams dhcproto 0.15 alone would panic on (a 1-octet Status Code) or recurse through
+    // until the stack ends (4,000 nested IA_NAs): dropped, and the core goes on (it answers the
+    // release below).
+    let cursor = d.log_cursor();
+    let mut deep = Vec::new();
+    for _ in 0..4000 {
+        let mut body = vec![0; 12];
+        body.extend_from_slice(&deep);
+        deep = opt(3, &body);
+    }
+    let mut short = opt(13, &[0]);
+    short.extend_from_slice(&opt(8, &[0, 0]));
+    net.cl.enter(|| {
+        let s = std::net::UdpSocket::bind("[::]:0").unwrap();
+        let idx = nix::net::if_::if_nametoindex("eth0").unwrap();
+        let to = std::net::SocketAddrV6::new("ff02::1:2".parse().unwrap(), 547, 0, idx);
+        for body in [&deep, &short] {
+            let mut m = vec![1, 0, 0, 9];
+            m.extend_from_slice(&opt(1, &[0, 3, 0, 1, 2, 0, 0, 0, 0, 9]));
+            m.extend_from_slice(body);
+            s.send_to(&m, to).unwrap();
+        }
+    });
+    let line = d
+        .wait_for_log_after(cursor, "options nested more than", LOG)
+        .expect("the nested message dropped");
+    assert!(line.contains("malformed DHCPv6 message dropped"), "{line}");
+    d.wait_for_log_after(cursor, "too short for its fixed fields", LOG)
+        .expect("the short Status Code dropped");
     let out = net.dhcpd(&["release", &addr.to_string()]);
     let said = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
