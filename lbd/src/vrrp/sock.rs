@@ -68,7 +68,6 @@ fn open6(iface: &str, index: u32, multicast: bool) -> io::Result<Socket> {
         Some(Protocol::from(i32::from(PROTO))),
     )?;
     s.bind_device(Some(iface.as_bytes()))?;
-    s.set_only_v6(true)?;
     s.set_unicast_hops_v6(255)?;
     s.set_multicast_hops_v6(255)?;
     s.set_multicast_if_v6(index)?;
