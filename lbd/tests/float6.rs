@@ -91,6 +91,11 @@ fn segment(prefix: &str) -> Seg {
 
 /// The host file of node `name`: one IPv6 instance.
 fn conf(lab: &Lab, name: &str, priority: u8) -> PathBuf {
+    conf_with(lab, name, priority, "")
+}
+
+/// [`conf`] with `extra` lines in the instance.
+fn conf_with(lab: &Lab, name: &str, priority: u8, extra: &str) -> PathBuf {
     let path = lab.dir().join(format!("{name}.toml"));
     std::fs::write(
         &path,
@@ -106,6 +111,7 @@ interface = "eth0"
 priority = {priority}
 interval = "{ADVERT_MS}ms"
 addresses = ["{VIP6}/64"]
+{extra}
 "#
         ),
     )
@@ -331,6 +337,42 @@ fn a_clean_stop_of_the_master_hands_the_ipv6_address_over_at_once() {
     let took = wait_holds(&s.lb2, true, takeover_bound(100));
     println!(
         "IPv6 floating address, clean stop of the lbd master: lb2 holds it {took:?} later ({:?} after the stop began)",
+        t0.elapsed()
+    );
+    assert!(lb2.stop_with(Duration::from_secs(5)).success());
+}
+
+#[test]
+fn unicast_ipv6_peers_pair() {
+    e2e::require_netns!("nft");
+    let s = segment("lbflt6u");
+    // Peers by their global addresses: each node sends from its own fd00:1:: address, the one
+    // the other lists.
+    let mut lb1 = lbd(
+        &s.lb1,
+        &conf_with(&s.lab, "lb1", 150, "peers = [\"fd00:1::3\"]"),
+    );
+    lb1.wait_for_log("entering MASTER", Duration::from_secs(3))
+        .unwrap();
+    assert!(
+        lb1.stderr().contains("source=fd00:1::2"),
+        "{}",
+        lb1.stderr()
+    );
+    wait_holds(&s.lb1, true, Duration::from_secs(2));
+    let mut lb2 = lbd(
+        &s.lb2,
+        &conf_with(&s.lab, "lb2", 100, "peers = [\"fd00:1::2\"]"),
+    );
+    holds_nothing_for(&s.lb2, Duration::from_millis(ADVERT_MS * 10));
+    let err = lb2.stderr();
+    assert!(!err.contains("advert ignored"), "{err}");
+    let t0 = Instant::now();
+    lb1.signal(Signal::SIGKILL);
+    let _ = lb1.wait_exit(Duration::from_secs(2));
+    wait_holds(&s.lb2, true, takeover_bound(100));
+    println!(
+        "IPv6 unicast peers, lbd pair: lb2 holds {VIP6} {:?} after kill -9 of lb1",
         t0.elapsed()
     );
     assert!(lb2.stop_with(Duration::from_secs(5)).success());

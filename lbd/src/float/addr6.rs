@@ -78,6 +78,38 @@ pub fn link_local(index: u32) -> io::Result<Option<Ipv6Addr>> {
     Ok(ll.first().map(|a| a.addr))
 }
 
+/// The address IPv6 adverts of interface `index` go out from: its link-local address, except
+/// towards unicast `peers` none of which is link-local, where it is one of its own other
+/// addresses (not one of `floating`), so that the peers, which screen senders by the addresses
+/// they list, recognise it; the link-local address when there is no such address.
+pub fn advert_source(
+    index: u32,
+    peers: &[std::net::IpAddr],
+    floating: &[Ipv6Addr],
+) -> io::Result<Option<Ipv6Addr>> {
+    let global_peers = !peers.is_empty()
+        && peers.iter().all(|p| match p {
+            std::net::IpAddr::V6(p) => !p.is_unicast_link_local(),
+            std::net::IpAddr::V4(_) => true,
+        });
+    if global_peers {
+        let mut own: Vec<If6> = list()?
+            .into_iter()
+            .filter(|a| {
+                a.index == index
+                    && a.scope != SCOPE_LINK
+                    && !a.addr.is_loopback()
+                    && !floating.contains(&a.addr)
+            })
+            .collect();
+        own.sort_by_key(|a| a.flags & IFA_F_TENTATIVE);
+        if let Some(a) = own.first() {
+            return Ok(Some(a.addr));
+        }
+    }
+    link_local(index)
+}
+
 /// The RTM_NEWADDR / RTM_DELADDR request for `net` on `index` (pure, for tests).
 pub fn request(cmd: u16, net: Ipv6Net, index: u32, seq: u32) -> Vec<u8> {
     let mut flags = (libc::NLM_F_REQUEST | libc::NLM_F_ACK) as u16;

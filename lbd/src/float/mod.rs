@@ -64,6 +64,18 @@ fn floating(view: &LbView) -> Vec<Ipv4Addr> {
     v
 }
 
+/// Every IPv6 address that floats on this node.
+fn floating6(view: &LbView) -> Vec<std::net::Ipv6Addr> {
+    view.instances
+        .iter()
+        .flat_map(|i| i.addresses.iter())
+        .filter_map(|a| match a.addr() {
+            IpAddr::V6(v) => Some(v),
+            IpAddr::V4(_) => None,
+        })
+        .collect()
+}
+
 /// Where floating instance `f` runs: its interface, and its source address there.
 pub fn locate(f: &FloatInstance, view: &LbView) -> Result<(Instance, Placement), FloatError> {
     let err = |why: String| FloatError::Instance {
@@ -78,7 +90,7 @@ pub fn locate(f: &FloatInstance, view: &LbView) -> Result<(Instance, Placement),
     };
     let local = match f.source {
         Some(s) => s,
-        None if f.is_ipv6() => addr6::link_local(index)
+        None if f.is_ipv6() => addr6::advert_source(index, &f.peers, &floating6(view))
             .map_err(VipError::List)?
             .map(IpAddr::V6)
             .ok_or_else(|| {
