@@ -70,3 +70,23 @@ fn unsolicited_neighbour_advertisement_layout() {
     assert_eq!(&m[26..32], &mac);
     assert_eq!(na_message(mac, t, true)[4], 0xa0);
 }
+
+/// keepalived 2.2.7's unsolicited neighbour advertisement for fd00:6::100 from 02:00:00:00:00:0a
+/// (captured in a namespace: from fd00:6::100 to ff02::1, hop limit 255); ours is the same but
+/// for the checksum, which the kernel fills.
+#[test]
+fn our_neighbour_advertisement_is_keepalived_s() {
+    let ka = "8800588820000000fd000006000000000000000000000100020102000000000a";
+    let ka: Vec<u8> = (0..ka.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&ka[i..i + 2], 16).unwrap())
+        .collect();
+    let mut ours = na_message(
+        [0x02, 0, 0, 0, 0, 0x0a],
+        "fd00:6::100".parse().unwrap(),
+        false,
+    )
+    .to_vec();
+    ours[2..4].copy_from_slice(&ka[2..4]);
+    assert_eq!(ours, ka);
+}
