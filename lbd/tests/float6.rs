@@ -327,6 +327,9 @@ fn a_clean_stop_of_the_master_hands_the_ipv6_address_over_at_once() {
     lb1.wait_for_log("entering MASTER", Duration::from_secs(3))
         .unwrap();
     wait_holds(&s.lb1, true, Duration::from_secs(2));
+    // Duplicate address detection back on for lb2's link (its link-local address is already
+    // past it): the floating address must still be usable at once, not tentative.
+    s.lb2.sysctl("net.ipv6.conf.eth0.accept_dad", "1");
     let mut lb2 = lbd(&s.lb2, &conf(&s.lab, "lb2", 100));
     holds_nothing_for(&s.lb2, Duration::from_millis(ADVERT_MS * 8));
     // Priority 0 on the way out: lb2 takes over after its Skew_Time, well inside the
@@ -338,6 +341,16 @@ fn a_clean_stop_of_the_master_hands_the_ipv6_address_over_at_once() {
     println!(
         "IPv6 floating address, clean stop of the lbd master: lb2 holds it {took:?} later ({:?} after the stop began)",
         t0.elapsed()
+    );
+    let out = s.lb2.ip(&["-6", "addr", "show", "dev", "eth0"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.contains(VIP6))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        line.contains("nodad") && !line.contains("tentative"),
+        "{line}"
     );
     assert!(lb2.stop_with(Duration::from_secs(5)).success());
 }

@@ -132,3 +132,23 @@ fn equal_priorities_tie_break_on_the_higher_link_local_address() {
         Err(Ignored::Addresses { .. })
     ));
 }
+
+#[test]
+fn no_truncation_or_single_byte_change_panics() {
+    let mut a = adv();
+    a.addrs.push("2001:db8::1".parse().unwrap());
+    let pkt = encode6(&a, LL, GROUP6);
+    for n in 0..=pkt.len() {
+        let _ = decode6(&pkt[..n], LL, GROUP6, Some(255));
+    }
+    for i in 0..pkt.len() {
+        for b in [0u8, 1, 0x7f, 0x80, 0xff] {
+            let mut p = pkt.clone();
+            p[i] = b;
+            if let Ok(got) = decode6(&p, LL, GROUP6, Some(255)) {
+                // Whatever passes the checksum is a well-formed advert.
+                assert_eq!(got.addrs.len(), usize::from(p[3]));
+            }
+        }
+    }
+}
