@@ -198,8 +198,10 @@ pub(crate) struct RawVrrp {
     pub(crate) preempt: bool,
     pub(crate) interval_ms: Option<u64>,
     pub(crate) interface: Option<String>,
-    pub(crate) peers: Vec<Ipv4Addr>,
-    pub(crate) source: Option<Ipv4Addr>,
+    /// `unicast_peer`: of the instance's family (IPv6 for an instance of IPv6 addresses).
+    pub(crate) peers: Vec<IpAddr>,
+    /// `unicast_src_ip`.
+    pub(crate) source: Option<IpAddr>,
     pub(crate) src: Src,
 }
 
@@ -208,6 +210,18 @@ pub(crate) struct RawVip {
     pub(crate) ip: Ipv4Addr,
     pub(crate) prefix: Option<u8>,
     pub(crate) dev: Option<String>,
+    pub(crate) src: Src,
+}
+
+/// An IPv6 `virtual_ipaddress` of a `vrrp_instance` (an instance of IPv6 addresses floats
+/// them with VRRP over IPv6).
+#[derive(Debug, Clone)]
+pub(crate) struct RawVip6 {
+    pub(crate) ip: Ipv6Addr,
+    pub(crate) prefix: Option<u8>,
+    pub(crate) dev: Option<String>,
+    /// The line as written (for the list of what was not imported).
+    pub(crate) text: String,
     pub(crate) src: Src,
 }
 
@@ -234,6 +248,9 @@ pub(crate) struct RawInstance {
     pub(crate) name: String,
     pub(crate) vrrp: RawVrrp,
     pub(crate) vips: Vec<RawVip>,
+    /// Its IPv6 addresses: an instance has these or `vips`, never both (keepalived ignores
+    /// the addresses of the other family than its first).
+    pub(crate) vips6: Vec<RawVip6>,
     pub(crate) track_scripts: Vec<RawTrack>,
     pub(crate) track_ifaces: Vec<RawTrack>,
     /// notify_master, notify_backup, notify_fault.

@@ -7,6 +7,7 @@
 mod dhcp;
 mod dns;
 mod float;
+mod float_addrs;
 mod hosts;
 mod hosts6;
 mod keys;
