@@ -48,6 +48,7 @@ fn get(src: &PageSource, query: &str) -> String {
         path: "/".into(),
         query: query.into(),
         host: None,
+        ..PageRequest::default()
     };
     render(src, &history, &req)
 }
