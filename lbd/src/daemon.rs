@@ -5,7 +5,6 @@
 //! drive the daemon without a command line.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -43,57 +42,7 @@ struct Snapshot {
     instances: InstancesRx,
 }
 
-/// A short human summary of the view (for `--check` and the start-up log).
-pub fn summary(v: &LbView) -> String {
-    let mut s = String::new();
-    for svc in &v.services {
-        let b: Vec<String> = svc
-            .backends
-            .iter()
-            .map(|b| format!("{}={} w{}", b.name, b.addr, b.weight))
-            .collect();
-        let _ = writeln!(
-            s,
-            "service {} {:?} {}:{} {:?} {:?} -> {}",
-            svc.name,
-            svc.protocol,
-            svc.vip,
-            svc.port,
-            svc.scheduler,
-            svc.dataplane,
-            b.join(", ")
-        );
-    }
-    match &v.vrrp {
-        Some(r) => {
-            let _ = writeln!(
-                s,
-                "vrrp vrid {} priority {} interval {}ms",
-                r.vrid,
-                r.priority,
-                r.interval.as_millis()
-            );
-        }
-        None => s.push_str("vrrp off (this node always holds the VIPs)\n"),
-    }
-    for i in &v.instances {
-        let a: Vec<String> = i.addresses.iter().map(ToString::to_string).collect();
-        let _ = writeln!(
-            s,
-            "vrrp-instance {} vrid {} on {} priority {} interval {}ms: {}",
-            i.name,
-            i.vrid,
-            i.interface,
-            i.priority,
-            i.interval.as_millis(),
-            a.join(", ")
-        );
-    }
-    for g in &v.sync_groups {
-        let _ = writeln!(s, "sync-group {}: {}", g.name, g.instances.join(", "));
-    }
-    s
-}
+pub use crate::status::summary;
 
 /// Keys of every checked backend in `view`.
 fn checked_keys(view: &LbView) -> Vec<(String, SocketAddrV4)> {
@@ -160,23 +109,8 @@ pub async fn serve(
     let mut state_logs: StateLogs = BTreeMap::new();
     let state_lines = runtime::ratelimit::LogLimiter::new(STATE_LOG_WINDOW, 4 * STATE_LOG_BURST);
     let page_status = crate::page::StatusCell::default();
-    let drains = match &setup.drained {
-        Some(f) => drain::Drains::load(f).unwrap_or_else(|e| {
-            tracing::error!(error = %e, "drained backends not read: none drained");
-            drain::Drains::default()
-        }),
-        None => drain::Drains::default(),
-    };
-    if drains.entries().next().is_some() {
-        let d: Vec<&str> = drains.entries().collect();
-        tracing::info!(drained = %d.join(","), "backends drained by lbd drain (kept from before)");
-    }
-    let (drain_ctl, mut drains_rx, drain_applied) =
-        drain::Control::new(drains, setup.drained.clone());
-    let admin_key = {
-        let rx = rx.clone();
-        std::sync::Arc::new(move || rx.borrow().admin_key.as_ref().map(|k| k.secret.clone()))
-    };
+    let (drain_ctl, mut drains_rx, drain_applied) = drain::Control::start(setup.drained.clone());
+    let admin_key = crate::page::admin_key(rx.clone());
     if let Some(addr) = view.metrics
         && let Err(e) = crate::page::serve(
             addr,

@@ -215,6 +215,23 @@ impl Control {
         (c, rx, applied_tx)
     }
 
+    /// [`Control::new`] with the set read from `file` (none drained when it cannot be read,
+    /// after saying why), logging what it holds.
+    pub fn start(file: Option<PathBuf>) -> (Control, watch::Receiver<Drains>, watch::Sender<u64>) {
+        let drains = match &file {
+            Some(f) => Drains::load(f).unwrap_or_else(|e| {
+                tracing::error!(error = %e, "drained backends not read: none drained");
+                Drains::default()
+            }),
+            None => Drains::default(),
+        };
+        if drains.entries().next().is_some() {
+            let d: Vec<&str> = drains.entries().collect();
+            tracing::info!(drained = %d.join(","), "backends drained by lbd drain (kept from before)");
+        }
+        Control::new(drains, file)
+    }
+
     /// The set in force.
     pub fn current(&self) -> Drains {
         self.tx.borrow().clone()

@@ -111,6 +111,58 @@ pub fn document(
     })
 }
 
+/// A short human summary of the view (for `--check` and the start-up log).
+pub fn summary(v: &LbView) -> String {
+    let mut s = String::new();
+    for svc in &v.services {
+        let b: Vec<String> = svc
+            .backends
+            .iter()
+            .map(|b| format!("{}={} w{}", b.name, b.addr, b.weight))
+            .collect();
+        let _ = writeln!(
+            s,
+            "service {} {:?} {}:{} {:?} {:?} -> {}",
+            svc.name,
+            svc.protocol,
+            svc.vip,
+            svc.port,
+            svc.scheduler,
+            svc.dataplane,
+            b.join(", ")
+        );
+    }
+    match &v.vrrp {
+        Some(r) => {
+            let _ = writeln!(
+                s,
+                "vrrp vrid {} priority {} interval {}ms",
+                r.vrid,
+                r.priority,
+                r.interval.as_millis()
+            );
+        }
+        None => s.push_str("vrrp off (this node always holds the VIPs)\n"),
+    }
+    for i in &v.instances {
+        let a: Vec<String> = i.addresses.iter().map(ToString::to_string).collect();
+        let _ = writeln!(
+            s,
+            "vrrp-instance {} vrid {} on {} priority {} interval {}ms: {}",
+            i.name,
+            i.vrid,
+            i.interface,
+            i.priority,
+            i.interval.as_millis(),
+            a.join(", ")
+        );
+    }
+    for g in &v.sync_groups {
+        let _ = writeln!(s, "sync-group {}: {}", g.name, g.instances.join(", "));
+    }
+    s
+}
+
 /// The `ipvsadm -Ln`-like text for a status document.
 pub fn render_text(doc: &Value) -> String {
     let mut s = String::new();

@@ -227,6 +227,11 @@ pub fn sample(h: &mut History, doc: &Value, now: std::time::Instant) {
     }
 }
 
+/// The admin key in force in the view `rx` follows (`[lb] admin-key-file`, read at each reload).
+pub fn admin_key(rx: watch::Receiver<Arc<LbView>>) -> runtime::page::admin::KeyFn {
+    Arc::new(move || rx.borrow().admin_key.as_ref().map(|k| k.secret.clone()))
+}
+
 /// The commands of the control socket the page's admin may run (`[lb] admin-key-file`).
 pub const ACTIONS: &[&str] = &["drain", "undrain"];
 
