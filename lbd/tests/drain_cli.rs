@@ -161,3 +161,31 @@ fn drain_from_the_cli_survives_reload_and_restart() {
     let st = lbd.stop_with(Duration::from_secs(5));
     assert!(st.success(), "{st}");
 }
+
+#[test]
+fn drain_from_the_cli_with_the_proxy_data_plane() {
+    e2e::require_netns!("nft", "curl", "busybox");
+    let lan = SeedLan::build("lbdrprx");
+    let _web1 = web(&lan.web1, "web1");
+    let _web2 = web(&lan.web2, "web2");
+    let conf = host_file(&lan, "dataplane = \"proxy\"");
+    let mut lbd = start(&lan, &conf);
+    assert_alternating(&gets(&lan, 6));
+    let (code, out, err) = cli(&lan, &conf, "drain", "www3/web1");
+    assert_eq!(code, 0, "{out}{err}");
+    let after = gets(&lan, 10);
+    assert!(only_web2(&after), "{after:?}");
+    let st = status(&lan, &conf);
+    assert_eq!(st["services"][0]["dataplane"], "proxy", "{st}");
+    assert_eq!(
+        st["services"][0]["backends"][0]["drained_by"], "www3/web1",
+        "{st}"
+    );
+    let (code, out, err) = cli(&lan, &conf, "undrain", "www3/web1");
+    assert_eq!(code, 0, "{out}{err}");
+    until(&lan, 6, Duration::from_secs(5), "web1 back", |b| {
+        b.iter().any(|x| x == "web1")
+    });
+    let st = lbd.stop_with(Duration::from_secs(5));
+    assert!(st.success(), "{st}");
+}
