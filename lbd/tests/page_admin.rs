@@ -75,6 +75,11 @@ fn present(selector: &str) -> String {
 fn drain_round(lan: &SeedLan, tab: &mut Tab, url: &str, shots: Option<&str>) {
     tab.navigate(url);
     assert!(tab.dom().contains("action=\"login\""), "{}", tab.dom());
+    if let Some(prefix) = shots {
+        let dir = shots_dir(env!("CARGO_TARGET_TMPDIR"));
+        tab.viewport(390, 844, true);
+        tab.screenshot(&dir.join(format!("{prefix}-login-phone.png")), false);
+    }
     assert!(!tab.dom().contains("data-action=\"drain\""));
     tab.eval(&format!(
         "document.getElementById('admin-key').value = {}",
