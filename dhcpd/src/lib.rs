@@ -146,7 +146,8 @@ fn humantime_secs(secs: u64) -> String {
 
 /// The control socket: `leases [--all]` answers with the lease table (text and JSON) read by the
 /// running daemon, so `dhcpd leases` needs no access to the database itself; `release IP` hands
-/// the release to the core task (`admin`) and answers once it is durable.
+/// the release to the core task (`admin`) and answers once it is durable. Returns the handler
+/// (the status page's release button runs it too).
 fn serve_control(
     cli: &Cli,
     v: &DhcpView,
@@ -154,7 +155,7 @@ fn serve_control(
     admin: tokio::sync::mpsc::Sender<server::Release>,
     admin6: Option<v6::admin::Admin6>,
     stop: tokio_util::sync::CancellationToken,
-) {
+) -> runtime::control::Handler {
     let path = cli.common.runtime_path(&v.control_socket);
     let (db, url) = (db.to_owned(), v.lease_db_url.clone());
     let handler: runtime::control::Handler = std::sync::Arc::new(move |args| match args[0] {
@@ -194,9 +195,10 @@ fn serve_control(
             serde_json::json!({ "error": format!("unknown command `{other}`; try leases or release IP") })
         }
     });
-    if let Err(e) = runtime::control::serve(&path, handler, stop) {
+    if let Err(e) = runtime::control::serve(&path, handler.clone(), stop) {
         tracing::warn!(socket = %path.display(), error = %e, "control socket not available; `dhcpd leases` reads the database instead");
     }
+    handler
 }
 
 /// How long `release` waits for the core task and the lease writer (the client waits 5 s).
@@ -343,7 +345,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let v6 = v6::server::setup(&v, &db)?;
     let (admin_tx, admin_rx) = tokio::sync::mpsc::channel(16);
     let admin6 = v6.as_ref().map(v6::server::Setup6::admin);
-    serve_control(&cli, &v, &db, admin_tx, admin6, started.shutdown.clone());
+    let control = serve_control(&cli, &v, &db, admin_tx, admin6, started.shutdown.clone());
     let stats = std::sync::Arc::new(metrics::Stats::default());
     let stats6 = stats.v6.clone();
     if let Some(addr) = v.metrics {
@@ -359,9 +361,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             },
             started.shutdown.clone(),
         );
-        runtime::metrics::serve_with_page(addr, registry, Some(page), started.shutdown.clone())
-            .await
-            .with_context(|| format!("cannot serve metrics on {addr}"))?;
+        let admin = page::admin(started.reload.view.clone(), control);
+        runtime::metrics::serve_with_admin(
+            addr,
+            registry,
+            Some(page),
+            Some(admin),
+            started.shutdown.clone(),
+        )
+        .await
+        .with_context(|| format!("cannot serve metrics on {addr}"))?;
     }
     let setup = server::Setup {
         ifaces,

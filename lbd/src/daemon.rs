@@ -5,7 +5,6 @@
 //! drive the daemon without a command line.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::desired::{self, Desired, Role};
 use crate::health::{self, Trackers, health_map};
-use crate::{apply, conntrack, float, metrics, status, vip};
+use crate::{apply, conntrack, drain, float, metrics, status, vip};
 
 /// What [`serve`] needs besides the view: where its files are.
 #[derive(Debug, Clone, Default)]
@@ -27,6 +26,9 @@ pub struct Setup {
     pub config: PathBuf,
     /// The control socket (`lbd status`); `None`: no control socket.
     pub control: Option<PathBuf>,
+    /// Where the backends drained by `lbd drain` are kept ([`drain::FILE`] in the state
+    /// folder); `None`: not kept across a restart.
+    pub drained: Option<PathBuf>,
 }
 
 /// What the control socket answers from.
@@ -40,57 +42,7 @@ struct Snapshot {
     instances: InstancesRx,
 }
 
-/// A short human summary of the view (for `--check` and the start-up log).
-pub fn summary(v: &LbView) -> String {
-    let mut s = String::new();
-    for svc in &v.services {
-        let b: Vec<String> = svc
-            .backends
-            .iter()
-            .map(|b| format!("{}={} w{}", b.name, b.addr, b.weight))
-            .collect();
-        let _ = writeln!(
-            s,
-            "service {} {:?} {}:{} {:?} {:?} -> {}",
-            svc.name,
-            svc.protocol,
-            svc.vip,
-            svc.port,
-            svc.scheduler,
-            svc.dataplane,
-            b.join(", ")
-        );
-    }
-    match &v.vrrp {
-        Some(r) => {
-            let _ = writeln!(
-                s,
-                "vrrp vrid {} priority {} interval {}ms",
-                r.vrid,
-                r.priority,
-                r.interval.as_millis()
-            );
-        }
-        None => s.push_str("vrrp off (this node always holds the VIPs)\n"),
-    }
-    for i in &v.instances {
-        let a: Vec<String> = i.addresses.iter().map(ToString::to_string).collect();
-        let _ = writeln!(
-            s,
-            "vrrp-instance {} vrid {} on {} priority {} interval {}ms: {}",
-            i.name,
-            i.vrid,
-            i.interface,
-            i.priority,
-            i.interval.as_millis(),
-            a.join(", ")
-        );
-    }
-    for g in &v.sync_groups {
-        let _ = writeln!(s, "sync-group {}: {}", g.name, g.instances.join(", "));
-    }
-    s
-}
+pub use crate::status::summary;
 
 /// Keys of every checked backend in `view`.
 fn checked_keys(view: &LbView) -> Vec<(String, SocketAddrV4)> {
@@ -157,6 +109,8 @@ pub async fn serve(
     let mut state_logs: StateLogs = BTreeMap::new();
     let state_lines = runtime::ratelimit::LogLimiter::new(STATE_LOG_WINDOW, 4 * STATE_LOG_BURST);
     let page_status = crate::page::StatusCell::default();
+    let (drain_ctl, mut drains_rx, drain_applied) = drain::Control::start(setup.drained.clone());
+    let admin_key = crate::page::admin_key(rx.clone());
     if let Some(addr) = view.metrics
         && let Err(e) = crate::page::serve(
             addr,
@@ -164,6 +118,7 @@ pub async fn serve(
             metrics.recent.clone(),
             &setup.config,
             page_status.clone(),
+            admin_key,
             shutdown.clone(),
         )
         .await
@@ -198,7 +153,11 @@ pub async fn serve(
     }
 
     let mut managed = desired::managed_vips(&view);
-    let mut current: Desired = desired::desired(&view, &health_map(&trackers), role);
+    let mut current: Desired = desired::desired(
+        &drains_rx.borrow_and_update().apply(&view),
+        &health_map(&trackers),
+        role,
+    );
     metrics.master.set(i64::from(role == Role::Master));
     match apply_counted(&mut applier, &metrics, &current, &managed) {
         Ok(taken) => {
@@ -222,7 +181,14 @@ pub async fn serve(
         let snap = snapshot.clone();
         let counters = applier.proxies.counters.clone();
         let m = metrics.clone();
+        let drain_ctl = drain_ctl.clone();
         let handler: runtime::control::Handler = Arc::new(move |args: &[&str]| match args[0] {
+            "drain" | "undrain" => {
+                let view = snap.lock().unwrap_or_else(|e| e.into_inner()).view.clone();
+                let answer = drain_ctl.command(&view, args);
+                tracing::info!(command = %args.join(" "), answer = %answer, "control");
+                answer
+            }
             "status" => {
                 let s = snap.lock().unwrap_or_else(|e| e.into_inner()).clone();
                 // Kernel services: count conntrack entries (read once per request, bounded).
@@ -249,6 +215,7 @@ pub async fn serve(
                 let traffic = m.traffic(&s.view);
                 let mut doc = status::document(
                     &s.view,
+                    &drain_ctl.current(),
                     &s.trackers,
                     &s.current,
                     s.role,
@@ -262,7 +229,9 @@ pub async fn serve(
                 }
                 doc
             }
-            other => serde_json::json!({"error": format!("unknown command `{other}`; try status")}),
+            other => {
+                serde_json::json!({"error": format!("unknown command `{other}`; try status, drain or undrain")})
+            }
         });
         let _ = page_status.set(handler.clone());
         if let Some(path) = &setup.control
@@ -336,6 +305,10 @@ pub async fn serve(
             Some(r) = check_rx.recv() => {
                 if record(&view, &mut trackers, r, &metrics, &mut state_logs) { dirty = true; }
             }
+            r = drains_rx.changed() => {
+                if r.is_err() { break; }
+                dirty = true;
+            }
             r = role_rx.changed(), if vrrp_task.is_some() => {
                 if r.is_err() { break; }
                 let was = role;
@@ -358,7 +331,8 @@ pub async fn serve(
             }
         }
         if dirty {
-            let next = desired::desired(&view, &health_map(&trackers), role);
+            let drains = drains_rx.borrow_and_update().clone();
+            let next = desired::desired(&drains.apply(&view), &health_map(&trackers), role);
             metrics.master.set(i64::from(role == Role::Master));
             match apply_counted(&mut applier, &metrics, &next, &managed) {
                 Ok(taken) => {
@@ -386,6 +360,7 @@ pub async fn serve(
                     dirty = false;
                 }
             }
+            drain_applied.send_replace(drains.generation);
         }
         {
             let mut s = snapshot.lock().unwrap_or_else(|e| e.into_inner());

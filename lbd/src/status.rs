@@ -9,12 +9,18 @@ use hostfile::{CheckKind, LbView};
 use serde_json::{Value, json};
 
 use crate::desired::{Desired, Mode, Role};
+use crate::drain::Drains;
 use crate::health::Trackers;
 use crate::metrics::Traffic;
 
-/// The status document (pure: everything comes in as arguments).
+/// The status document (pure: everything comes in as arguments). `view` is the host file's;
+/// `drains` the backends `lbd drain` took out (carried with weight 0): each backend says whether
+/// it is drained and by what (`drained_by`: the `lbd drain` entry, or `host-file` for
+/// `weight = 0`).
+#[allow(clippy::too_many_arguments)]
 pub fn document(
     view: &LbView,
+    drains: &Drains,
     trackers: &Trackers,
     current: &Desired,
     role: Role,
@@ -43,10 +49,17 @@ pub fn document(
                     };
                     let in_use = plan.is_some_and(|p| p.targets.iter().any(|x| x.addr == b.addr));
                     let tr = traffic.get(&(s.name.clone(), b.addr)).copied().unwrap_or_default();
+                    let drained_by = match drains.entry_for(&s.name, &b.name) {
+                        Some(e) => Some(e.to_owned()),
+                        None if b.weight == 0 => Some("host-file".to_owned()),
+                        None => None,
+                    };
                     json!({
                         "name": b.name,
                         "address": b.addr.to_string(),
                         "weight": b.weight,
+                        "drained": drained_by.is_some(),
+                        "drained_by": drained_by,
                         "health": health,
                         "in_use": in_use,
                         "active": active(s, b.addr),
@@ -94,7 +107,60 @@ pub fn document(
         })),
         "vips": held.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
         "services": services,
+        "drained": drains.entries().collect::<Vec<_>>(),
     })
+}
+
+/// A short human summary of the view (for `--check` and the start-up log).
+pub fn summary(v: &LbView) -> String {
+    let mut s = String::new();
+    for svc in &v.services {
+        let b: Vec<String> = svc
+            .backends
+            .iter()
+            .map(|b| format!("{}={} w{}", b.name, b.addr, b.weight))
+            .collect();
+        let _ = writeln!(
+            s,
+            "service {} {:?} {}:{} {:?} {:?} -> {}",
+            svc.name,
+            svc.protocol,
+            svc.vip,
+            svc.port,
+            svc.scheduler,
+            svc.dataplane,
+            b.join(", ")
+        );
+    }
+    match &v.vrrp {
+        Some(r) => {
+            let _ = writeln!(
+                s,
+                "vrrp vrid {} priority {} interval {}ms",
+                r.vrid,
+                r.priority,
+                r.interval.as_millis()
+            );
+        }
+        None => s.push_str("vrrp off (this node always holds the VIPs)\n"),
+    }
+    for i in &v.instances {
+        let a: Vec<String> = i.addresses.iter().map(ToString::to_string).collect();
+        let _ = writeln!(
+            s,
+            "vrrp-instance {} vrid {} on {} priority {} interval {}ms: {}",
+            i.name,
+            i.vrid,
+            i.interface,
+            i.priority,
+            i.interval.as_millis(),
+            a.join(", ")
+        );
+    }
+    for g in &v.sync_groups {
+        let _ = writeln!(s, "sync-group {}: {}", g.name, g.instances.join(", "));
+    }
+    s
 }
 
 /// The `ipvsadm -Ln`-like text for a status document.
@@ -145,6 +211,13 @@ pub fn render_text(doc: &Value) -> String {
             vips.join(", ")
         }
     );
+    let drained: Vec<&str> = doc["drained"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if !drained.is_empty() {
+        let _ = writeln!(s, "Drained by lbd drain: {}", drained.join(", "));
+    }
     s.push_str("Prot LocalAddress:Port Scheduler Dataplane State\n");
     s.push_str(
         "  -> RemoteAddress:Port           Health  Weight ActiveConn InUse Conns      InBytes      OutBytes\n",
@@ -171,7 +244,13 @@ pub fn render_text(doc: &Value) -> String {
                 b["name"].as_str().unwrap_or("?")
             );
             let health = b["health"].as_str().unwrap_or("?");
-            backend_row(&mut s, &addr, health, &b["weight"].to_string(), &active, b);
+            // A drained backend carries weight 0 whatever the host file says.
+            let weight = if b["drained"].as_bool() == Some(true) {
+                "drain".to_owned()
+            } else {
+                b["weight"].to_string()
+            };
+            backend_row(&mut s, &addr, health, &weight, &active, b);
         }
         if let Some(b) = svc.get("sorry_server").filter(|b| b.is_object()) {
             let addr = format!("{} (sorry)", b["address"].as_str().unwrap_or("?"));
@@ -239,8 +318,10 @@ vrrp = { vrid = 7, priority = 120 }
         trackers.insert(("www".into(), "192.168.1.11:80".parse().unwrap()), down);
         let health = crate::health::health_map(&trackers);
         let d = crate::desired::desired(&view, &health, Role::Master);
+        let drains = Drains::default().with("www/web2");
         let doc = document(
             &view,
+            &drains,
             &trackers,
             &d,
             Role::Master,
@@ -283,6 +364,9 @@ vrrp = { vrid = 7, priority = 120 }
             9000
         );
         assert_eq!(doc["services"][0]["backends"][1]["connections"], 0);
+        assert_eq!(doc["services"][0]["backends"][0]["drained"], false);
+        assert_eq!(doc["services"][0]["backends"][1]["drained"], true);
+        assert_eq!(doc["services"][0]["backends"][1]["drained_by"], "www/web2");
         let text = render_text(&doc);
         assert!(text.contains("VRRP vrid 7 priority 120"), "{text}");
         assert!(
@@ -290,6 +374,12 @@ vrrp = { vrid = 7, priority = 120 }
             "{text}"
         );
         assert!(text.contains("192.168.1.11:80 (web2)"), "{text}");
+        assert!(text.contains("Drained by lbd drain: www/web2\n"), "{text}");
+        assert!(
+            text.lines()
+                .any(|l| l.contains("(web2)") && l.contains(" drain ")),
+            "{text}"
+        );
         assert!(
             text.lines().any(|l| l.contains("(web1)")
                 && l.split_whitespace()

@@ -11,7 +11,9 @@ use serde::Serialize;
 
 use crate::model6::Dhcp6Subnet;
 
+mod admin;
 mod float;
+pub use admin::AdminKey;
 pub use float::*;
 
 /// An Ethernet hardware address.
@@ -255,6 +257,8 @@ pub struct DhcpView {
     pub metrics: Option<SocketAddr>,
     /// Local control socket (status, leases).
     pub control_socket: PathBuf,
+    /// `admin-key-file`: the key that unlocks the status page's actions (release a lease).
+    pub admin_key: Option<AdminKey>,
 }
 
 /// Record data in the zones derived from the host table.
@@ -551,6 +555,8 @@ pub struct LbView {
     pub metrics: Option<SocketAddr>,
     /// Local control socket.
     pub control_socket: PathBuf,
+    /// `admin-key-file`: the key that unlocks the status page's actions (drain, undrain).
+    pub admin_key: Option<AdminKey>,
 }
 
 /// A host from the table.

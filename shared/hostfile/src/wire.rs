@@ -217,6 +217,8 @@ pub(crate) struct Dhcp {
     pub(crate) ddns: Option<Ddns>,
     pub(crate) metrics: Option<S<String>>,
     pub(crate) control_socket: Option<String>,
+    /// A file holding the status page's admin key (relative paths start at the host file's folder).
+    pub(crate) admin_key_file: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -299,6 +301,8 @@ pub(crate) struct Lb {
     pub(crate) max_checks: Option<S<i64>>,
     pub(crate) metrics: Option<S<String>>,
     pub(crate) control_socket: Option<String>,
+    /// A file holding the status page's admin key (relative paths start at the host file's folder).
+    pub(crate) admin_key_file: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

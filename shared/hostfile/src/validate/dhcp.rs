@@ -135,6 +135,9 @@ impl Validator {
                 dw.and_then(|d| d.control_socket.as_deref()),
                 "/run/dhcpd/control.sock",
             ),
+            admin_key: dw
+                .and_then(|d| d.admin_key_file.as_ref())
+                .and_then(|f| self.admin_key_file(f)),
             subnets: subnets.to_vec(),
             subnets6,
             reservations6,
