@@ -4,6 +4,7 @@
 //! view and the shutdown token.
 
 pub mod decide;
+pub mod fqdn;
 pub mod lease;
 pub mod relay;
 pub mod server;

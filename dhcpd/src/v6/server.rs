@@ -18,8 +18,9 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::decide::{Ctx, decide};
-use super::lease::{Leases6, Store6, Store6Error};
-use super::relay;
+use super::lease::{Change6, IaKind, Leases6, Store6, Store6Error};
+use super::{fqdn, relay};
+use crate::ddns::v6::Event6;
 
 /// All DHCP relay agents and servers (RFC 8415 section 7.1).
 pub const ALL_SERVERS: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 1, 2);
@@ -107,6 +108,8 @@ pub struct Setup6 {
     pub server_duid: Vec<u8>,
     /// Answer Rapid Commit SOLICITs with a REPLY.
     pub rapid_commit: bool,
+    /// Where dynamic DNS events go (when the host file has `ddns`).
+    pub ddns: Option<mpsc::Sender<Event6>>,
 }
 
 /// Errors of the v6 server.
@@ -131,6 +134,7 @@ pub async fn serve(
         store,
         server_duid,
         rapid_commit,
+        ddns,
     } = setup;
     let mut leases = Leases6::new();
     let now = crate::lease::unix_now();
@@ -144,6 +148,11 @@ pub async fn serve(
         }
     }
     store.write(&ended)?;
+    if let Some(tx) = &ddns {
+        let live = leases.iter().filter(|l| l.key.kind == IaKind::Na);
+        let keys = live.map(|l| (l.key.duid.clone(), l.key.iaid)).collect();
+        publish(tx, vec![Event6::Live(keys)]);
+    }
     tracing::info!(
         bindings = live,
         dropped = ended.len(),
@@ -171,6 +180,7 @@ pub async fn serve(
         outs,
         server_duid,
         rapid_commit,
+        ddns,
     };
     let thread = std::thread::Builder::new()
         .name("dhcpv6-core".into())
@@ -220,9 +230,30 @@ struct Core {
     outs: Vec<(Link, mpsc::UnboundedSender<Out>)>,
     server_duid: Vec<u8>,
     rapid_commit: bool,
+    ddns: Option<mpsc::Sender<Event6>>,
+}
+
+/// Queues dynamic DNS events without waiting: a full queue loses them (as v4 does), never a
+/// reply.
+fn publish(tx: &mpsc::Sender<Event6>, events: Vec<Event6>) {
+    for e in events {
+        if tx.try_send(e).is_err() {
+            tracing::warn!("dynamic DNS queue full: DHCPv6 update dropped");
+        }
+    }
 }
 
 impl Core {
+    /// The DNS events of durable binding changes.
+    fn dns(&self, msg: Option<&Message>, changes: &[Change6]) {
+        if let Some(tx) = &self.ddns {
+            publish(
+                tx,
+                fqdn::events(msg, changes, &self.view.borrow().reservations6),
+            );
+        }
+    }
+
     fn run(mut self, rx: &smpsc::Receiver<(usize, SocketAddrV6, Vec<u8>)>) {
         loop {
             match rx.recv_timeout(EXPIRE_EVERY) {
@@ -233,7 +264,10 @@ impl Core {
             let ended = self.leases.expired(crate::lease::unix_now());
             if !ended.is_empty() {
                 match self.store.write(&ended) {
-                    Ok(()) => ended.iter().for_each(|c| self.leases.apply(c)),
+                    Ok(()) => {
+                        self.dns(None, &ended);
+                        ended.iter().for_each(|c| self.leases.apply(c));
+                    }
                     Err(e) => tracing::warn!(error = %e, "DHCPv6: ended bindings not removed"),
                 }
             }
@@ -276,7 +310,12 @@ impl Core {
                 relay::client_link(&hops)
                     .and_then(|a| v.subnets6.iter().position(|s| s.network.contains(&a)))
             };
-            decide(&ctx, subnet, &self.leases, &msg, now)
+            let mut o = decide(&ctx, subnet, &self.leases, &msg, now);
+            if let Some(r) = o.reply.as_mut() {
+                let zone = v.ddns.as_ref().map_or(&v.domain, |d| &d.forward_zone);
+                fqdn::answer(&msg, r, &v.reservations6, zone, v.ddns.is_some());
+            }
+            o
         };
         let Some(reply) = outcome.reply else {
             tracing::debug!(%src, kind = ?msg.msg_type(), "DHCPv6 message not answered");
@@ -296,6 +335,8 @@ impl Core {
             }
             Err(e) => tracing::warn!(error = %e, "DHCPv6 reply not encoded"),
         }
+        // After the reply is queued: the updates never hold it up.
+        self.dns(Some(&msg), &outcome.changes);
     }
 }
 
@@ -355,5 +396,6 @@ pub fn setup(view: &DhcpView, db: &std::path::Path) -> Result<Option<Setup6>, Se
         store,
         server_duid,
         rapid_commit: false,
+        ddns: None,
     }))
 }
