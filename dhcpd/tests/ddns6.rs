@@ -6,13 +6,16 @@
 
 mod common;
 
-use std::net::Ipv6Addr;
+use std::net::{Ipv6Addr, SocketAddrV6, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use common::ddns::{dig, wait_for};
-use dhcproto::v6::{DhcpOption, DhcpOptions, IANA, Message, MessageType, OptionCode};
+use dhcpd::v6::fqdn;
+use dhcproto::v6::{
+    DhcpOption, DhcpOptions, IANA, Message, MessageType, OptionCode, UnknownOption,
+};
 use dhcproto::{Decodable, Encodable};
 use e2e::{Host, Lab, Proc, Ready};
 use socket2::{Domain, Protocol, Socket, Type};
@@ -250,6 +253,104 @@ fn dhclient(net: &Net, extra: &str, cf: &Path, lf: &Path) -> std::process::Outpu
     out
 }
 
+const ALL_SERVERS: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 1, 2);
+
+/// A crafted DHCPv6 client on `cl`'s eth0, port 546.
+struct Crafted {
+    sock: UdpSocket,
+    idx: u32,
+}
+
+impl Crafted {
+    fn new(net: &Net) -> Crafted {
+        net.cl.enter(|| {
+            let s = Socket::new(Domain::IPV6, Type::DGRAM, Some(Protocol::UDP)).unwrap();
+            s.set_only_v6(true).unwrap();
+            s.bind_device(Some(b"eth0")).unwrap();
+            s.bind(&SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, 546, 0, 0).into())
+                .unwrap();
+            s.set_read_timeout(Some(Duration::from_millis(200)))
+                .unwrap();
+            let idx = nix::net::if_::if_nametoindex("eth0").unwrap();
+            Crafted {
+                sock: s.into(),
+                idx,
+            }
+        })
+    }
+
+    /// Sends `m` to ff02::1:2 every 200 ms until the answer with its xid (or 5 s pass).
+    fn exchange(&self, m: &Message) -> Option<Message> {
+        let to = SocketAddrV6::new(ALL_SERVERS, 547, 0, self.idx);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut buf = [0u8; 4096];
+        while Instant::now() < deadline {
+            self.sock.send_to(&m.to_vec().unwrap(), to).unwrap();
+            while let Ok((n, _)) = self.sock.recv_from(&mut buf) {
+                if let Ok(r) = Message::decode(&mut dhcproto::Decoder::new(&buf[..n]))
+                    && r.xid() == m.xid()
+                {
+                    return Some(r);
+                }
+            }
+        }
+        None
+    }
+
+    /// SOLICIT and REQUEST for one IA_NA from `duid`, with a Client FQDN for `name` (S set)
+    /// when given; the bound address.
+    fn bind(&self, duid: &[u8], name: Option<&str>, xid: u8) -> Ipv6Addr {
+        let msg = |t, xid, server: Option<&[u8]>, ia: DhcpOptions| {
+            let mut m = Message::new_with_id(t, [6, 6, xid]);
+            let o = m.opts_mut();
+            o.insert(DhcpOption::ClientId(duid.to_vec()));
+            if let Some(s) = server {
+                o.insert(DhcpOption::ServerId(s.to_vec()));
+            }
+            o.insert(DhcpOption::IANA(IANA {
+                id: 1,
+                t1: 0,
+                t2: 0,
+                opts: ia,
+            }));
+            if let Some(n) = name {
+                o.insert(DhcpOption::Unknown(UnknownOption::new(
+                    OptionCode::ClientFqdn,
+                    fqdn::encode(fqdn::FLAG_S, n),
+                )));
+            }
+            m
+        };
+        let adv = self
+            .exchange(&msg(MessageType::Solicit, xid, None, DhcpOptions::new()))
+            .expect("ADVERTISE");
+        let Some(DhcpOption::ServerId(sid)) = adv.opts().get(OptionCode::ServerId) else {
+            panic!("no server id in {adv:?}");
+        };
+        let Some(DhcpOption::IANA(ia)) = adv.opts().get(OptionCode::IANA) else {
+            panic!("no IA_NA in {adv:?}");
+        };
+        let req = msg(MessageType::Request, xid + 1, Some(sid), ia.opts.clone());
+        let rep = self.exchange(&req).expect("REPLY");
+        let Some(DhcpOption::IANA(ia)) = rep.opts().get(OptionCode::IANA) else {
+            panic!("no IA_NA in {rep:?}");
+        };
+        match ia.opts.get(OptionCode::IAAddr) {
+            Some(DhcpOption::IAAddr(a)) => a.addr,
+            o => panic!("no address in {rep:?}: {o:?}"),
+        }
+    }
+
+    /// An INFORMATION-REQUEST: any message makes the server's core look for ended bindings.
+    fn poke(&self, xid: u8) {
+        let mut m = Message::new_with_id(MessageType::InformationRequest, [5, 5, xid]);
+        m.opts_mut().insert(DhcpOption::ClientId(vec![
+            0, 3, 0, 1, 2, 0, 0, 0, 0x99, 0xee,
+        ]));
+        self.exchange(&m).expect("REPLY to INFORMATION-REQUEST");
+    }
+}
+
 /// dhclient gets an address with its name; AAAA, PTR and DHCID appear; the REPLY carried the
 /// Client FQDN option back; dhclient's release removes all of them.
 fn dhclient_publishes_and_releases(net: &Net, d: &mut Proc) {
@@ -298,6 +399,17 @@ fn dhclient_publishes_and_releases(net: &Net, d: &mut Proc) {
     d.wait_for_log("dynamic DNS update done", Duration::from_secs(1))
         .unwrap();
 
+    // Another client (another DUID) asking for the same name neither takes it over nor gets a
+    // PTR for it (RFC 4703: its DHCID differs).
+    let at = d.log_cursor();
+    let other = Crafted::new(net).bind(&[0, 3, 0, 1, 2, 0, 0, 0, 0x99, 0x77], Some("laptop6."), 10);
+    assert_ne!(other, addr);
+    d.wait_for_log_after(at, "held by another client", Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(dig(&net.srv, &["laptop6.lan.test", "AAAA"]), a);
+    assert_eq!(dig(&net.srv, &["laptop6.lan.test", "DHCID"]), want);
+    assert_eq!(dig(&net.srv, &["-x", &other.to_string()]), "");
+
     // Released: the records go, and the DHCID prerequisite matched (nothing left alone).
     let out = dhclient(net, "-r", &cf, &lf);
     assert!(
@@ -336,4 +448,78 @@ fn dhclient6_name_gets_aaaa_ptr_and_dhcid_in_bind_and_loses_them_on_release() {
     let _named = net.named();
     let mut d = net.dhcpd();
     dhclient_publishes_and_releases(&net, &mut d);
+}
+
+/// `desk` is reserved by DUID: its name is published without a Client FQDN option. It goes
+/// when the binding ends (the shortest valid lifetime, 60 s) while dhcpd runs; a binding that
+/// ends while dhcpd is down loses its name when dhcpd starts again. Against BIND: dnsd serves
+/// the host file's names itself and refuses updates to them.
+#[test]
+fn a_reserved_name_is_published_and_goes_when_the_binding_ends_even_while_dhcpd_is_down() {
+    e2e::require_netns!("dig", "named");
+    let net = Net::build("dd6ex", "60s");
+    let _named = net.named();
+    let mut d = net.dhcpd();
+    let c = Crafted::new(&net);
+    let t0 = Instant::now();
+    let desk = c.bind(DESK_DUID, None, 20);
+    assert_eq!(desk, "fd00:99::5".parse::<Ipv6Addr>().unwrap());
+    wait_for("desk's AAAA", || {
+        dig(&net.srv, &["desk.lan.test", "AAAA"]) == "fd00:99::5"
+    });
+    wait_for("desk's PTR", || {
+        dig(&net.srv, &["-x", "fd00:99::5"]) == "desk.lan.test."
+    });
+    assert_eq!(
+        dig(&net.srv, &["desk.lan.test", "DHCID"]),
+        dhcid6(DESK_DUID, "desk")
+    );
+    // A client with a name of its own, bound 20 s later (it ends 20 s after desk).
+    let duid = [0, 3, 0, 1, 2, 0, 0, 0, 0x99, 0x42];
+    let wait_until = |t: Instant| {
+        // Waiting for time itself (a lifetime to run out), not for another process.
+        std::thread::sleep(t.saturating_duration_since(Instant::now()));
+    };
+    wait_until(t0 + Duration::from_secs(20));
+    let t1 = Instant::now();
+    let tablet = c.bind(&duid, Some("tablet"), 30).to_string();
+    wait_for("tablet's AAAA", || {
+        dig(&net.srv, &["tablet.lan.test", "AAAA"]) == tablet
+    });
+
+    // desk's binding ends with dhcpd running: its records go.
+    wait_until(t0 + Duration::from_secs(61));
+    let deadline = Instant::now() + Duration::from_secs(45);
+    let mut xid = 40;
+    while !dig(&net.srv, &["desk.lan.test", "AAAA"]).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "desk's AAAA outlived its binding"
+        );
+        c.poke(xid);
+        xid = xid.wrapping_add(1);
+    }
+    wait_for("desk's PTR to go", || {
+        dig(&net.srv, &["-x", "fd00:99::5"]).is_empty()
+    });
+    wait_for("desk's DHCID to go", || {
+        dig(&net.srv, &["desk.lan.test", "DHCID"]).is_empty()
+    });
+    assert_eq!(dig(&net.srv, &["tablet.lan.test", "AAAA"]), tablet);
+
+    // tablet's binding ends while dhcpd is down (kill -9): its records go when dhcpd starts.
+    d.signal(nix::sys::signal::Signal::SIGKILL);
+    d.wait_exit(Duration::from_secs(5));
+    wait_until(t1 + Duration::from_secs(61));
+    assert_eq!(dig(&net.srv, &["tablet.lan.test", "AAAA"]), tablet);
+    let _d = net.dhcpd();
+    wait_for("tablet's AAAA to go", || {
+        dig(&net.srv, &["tablet.lan.test", "AAAA"]).is_empty()
+    });
+    wait_for("tablet's PTR to go", || {
+        dig(&net.srv, &["-x", &tablet]).is_empty()
+    });
+    wait_for("tablet's DHCID to go", || {
+        dig(&net.srv, &["tablet.lan.test", "DHCID"]).is_empty()
+    });
 }
