@@ -7,7 +7,7 @@ use std::net::Ipv6Addr;
 use dhcproto::v6::{DhcpOption, Message, MessageType, OptionCode, UnknownOption};
 use hostfile::Reservation6;
 
-use super::lease::{Change6, IaKind, State6};
+use super::lease::{Change6, IaKind, Lease6, State6};
 use crate::ddns::v6::Event6;
 use crate::decode::sanitize_label;
 
@@ -100,27 +100,36 @@ pub fn name_for(
         .or_else(|| msg.and_then(client_label))
 }
 
-/// The dynamic DNS events of binding changes that are durable now: a name for each IA_NA bound
-/// (from `msg`, the client's message, or its reservation), an end for each IA_NA binding
-/// removed. Without `msg` (expiry) only ends.
+/// The dynamic DNS events of binding changes that are durable now: for the IA_NA bindings made
+/// or extended, the name (from `msg`, the client's message, or its reservation) goes with one of
+/// them, the reserved address else the lowest IAID (one AAAA per name, as Kea publishes one
+/// address; the others keep what they had); an end for each IA_NA binding removed. Without
+/// `msg` (expiry) only ends.
 pub fn events(
     msg: Option<&Message>,
     changes: &[Change6],
     reservations: &[Reservation6],
 ) -> Vec<Event6> {
+    let reserved = |a: Ipv6Addr| reservations.iter().any(|r| r.ip == a);
+    let named = changes
+        .iter()
+        .filter_map(|c| match c {
+            Change6::Put(l) if is_address(l) => Some(l),
+            _ => None,
+        })
+        .min_by_key(|l| (!reserved(l.addr), l.key.iaid))
+        .map(|l| l.key.clone());
     changes
         .iter()
         .filter_map(|c| match c {
-            Change6::Put(l)
-                if l.key.kind == IaKind::Na && l.prefix_len == 128 && l.state == State6::Bound =>
-            {
-                Some(Event6::Bound {
-                    duid: l.key.duid.clone(),
-                    iaid: l.key.iaid,
-                    addr: l.addr,
-                    name: name_for(l.addr, reservations, msg),
-                })
-            }
+            Change6::Put(l) if is_address(l) => Some(Event6::Bound {
+                duid: l.key.duid.clone(),
+                iaid: l.key.iaid,
+                addr: l.addr,
+                name: (named.as_ref() == Some(&l.key))
+                    .then(|| name_for(l.addr, reservations, msg))
+                    .flatten(),
+            }),
             Change6::Delete(k) if k.kind == IaKind::Na => Some(Event6::Unbound {
                 duid: k.duid.clone(),
                 iaid: k.iaid,
@@ -128,6 +137,11 @@ pub fn events(
             _ => None,
         })
         .collect()
+}
+
+/// A bound IA_NA address (not a prefix, not a declined address).
+fn is_address(l: &Lease6) -> bool {
+    l.key.kind == IaKind::Na && l.prefix_len == 128 && l.state == State6::Bound
 }
 
 /// Puts the Client FQDN option in an ADVERTISE or REPLY to SOLICIT, REQUEST, RENEW or REBIND

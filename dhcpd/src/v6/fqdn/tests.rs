@@ -1,5 +1,5 @@
 use super::*;
-use crate::v6::lease::{Key6, Lease6};
+use crate::v6::lease::Key6;
 use dhcproto::v6::{DhcpOptions, IAAddr, IANA};
 use dhcproto::{Decodable, Decoder, Encodable};
 
@@ -164,11 +164,12 @@ fn events_follow_the_address_bindings_only() {
     assert_eq!(
         events(Some(&req), &changes, &res),
         vec![
+            // Two addresses, one name: the reserved address takes it.
             Event6::Bound {
                 duid: DUID.to_vec(),
                 iaid: 1,
                 addr: a("fd00:10::1001"),
-                name: Some("laptop6".into()),
+                name: None,
             },
             Event6::Bound {
                 duid: DUID.to_vec(),
@@ -182,6 +183,19 @@ fn events_follow_the_address_bindings_only() {
             },
         ]
     );
+    // Without a reserved address: the lowest IAID.
+    let two = [
+        Change6::Put(lease(7, IaKind::Na, "fd00:10::1007", 128, State6::Bound)),
+        Change6::Put(na.clone()),
+    ];
+    let names: Vec<_> = events(Some(&req), &two, &res)
+        .into_iter()
+        .map(|e| match e {
+            Event6::Bound { iaid, name, .. } => (iaid, name),
+            e => panic!("{e:?}"),
+        })
+        .collect();
+    assert_eq!(names, [(7, None), (1, Some("laptop6".into()))]);
     // A renewal without the option: no name (the published one is kept).
     let renew = with_fqdn(MessageType::Renew, None);
     assert_eq!(
