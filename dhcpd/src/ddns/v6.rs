@@ -12,6 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv6Addr};
 use std::path::Path;
+use std::sync::Arc;
 
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 use tokio::sync::mpsc;
@@ -179,7 +180,7 @@ fn decode(k: &[u8], v: &[u8]) -> Option<(Key, Published)> {
 
 /// The names published for DHCPv6 bindings, in memory and in their file.
 pub struct Names6 {
-    db: Database,
+    db: Arc<Database>,
     map: BTreeMap<Key, Published>,
 }
 
@@ -212,7 +213,10 @@ impl Names6 {
                 }
             }
         }
-        Ok(Names6 { db, map })
+        Ok(Names6 {
+            db: Arc::new(db),
+            map,
+        })
     }
 
     /// What is published now.
@@ -220,40 +224,52 @@ impl Names6 {
         &self.map
     }
 
-    fn write(&self, duid: &[u8], iaid: u32, p: Option<&Published>) -> Result<(), Names6Error> {
-        let mut tx = self.db.begin_write()?;
-        tx.set_durability(Durability::Immediate)?;
-        {
-            let mut t = tx.open_table(TABLE)?;
-            let k = key_bytes(duid, iaid);
-            match p {
-                Some(p) => {
-                    let mut v = p.addr.octets().to_vec();
-                    v.extend_from_slice(p.name.as_bytes());
-                    t.insert(k.as_slice(), v.as_slice())?;
-                }
-                None => {
-                    t.remove(k.as_slice())?;
-                }
-            }
+    /// Writes one record (or its removal) on a blocking thread: dhcpd's runtime has one thread,
+    /// which also sends the replies, and a commit waits for the disk.
+    async fn write(&self, duid: &[u8], iaid: u32, p: Option<&Published>) {
+        let db = Arc::clone(&self.db);
+        let k = key_bytes(duid, iaid);
+        let v = p.map(|p| {
+            let mut v = p.addr.octets().to_vec();
+            v.extend_from_slice(p.name.as_bytes());
+            v
+        });
+        let done = tokio::task::spawn_blocking(move || write(&db, &k, v.as_deref())).await;
+        match done {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "dynamic DNS names table not written"),
+            Err(e) => tracing::warn!(error = %e, "dynamic DNS names table not written"),
         }
-        tx.commit()?;
-        Ok(())
     }
 
-    fn remember(&mut self, duid: &[u8], iaid: u32, p: Published) {
-        if let Err(e) = self.write(duid, iaid, Some(&p)) {
-            tracing::warn!(error = %e, "dynamic DNS: published name not recorded");
-        }
+    async fn remember(&mut self, duid: &[u8], iaid: u32, p: Published) {
+        self.write(duid, iaid, Some(&p)).await;
         self.map.insert((duid.to_vec(), iaid), p);
     }
 
-    fn forget(&mut self, duid: &[u8], iaid: u32) {
-        if let Err(e) = self.write(duid, iaid, None) {
-            tracing::warn!(error = %e, "dynamic DNS: removed name not cleared from the table");
-        }
+    async fn forget(&mut self, duid: &[u8], iaid: u32) {
+        self.write(duid, iaid, None).await;
         self.map.remove(&(duid.to_vec(), iaid));
     }
+}
+
+/// One durable insert (`Some`) or removal (`None`) of a record.
+fn write(db: &Database, k: &[u8], v: Option<&[u8]>) -> Result<(), Names6Error> {
+    let mut tx = db.begin_write()?;
+    tx.set_durability(Durability::Immediate)?;
+    {
+        let mut t = tx.open_table(TABLE)?;
+        match v {
+            Some(v) => {
+                t.insert(k, v)?;
+            }
+            None => {
+                t.remove(k)?;
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(())
 }
 
 /// The DHCPv6 side of the update task: its events and its names table.
@@ -271,8 +287,8 @@ impl Publisher {
         for act in plan(self.names.published(), e) {
             match act {
                 Act::Remove(j) | Act::Add(j) => up.apply_job(&j).await,
-                Act::Remember(duid, iaid, p) => self.names.remember(&duid, iaid, p),
-                Act::Forget(duid, iaid) => self.names.forget(&duid, iaid),
+                Act::Remember(duid, iaid, p) => self.names.remember(&duid, iaid, p).await,
+                Act::Forget(duid, iaid) => self.names.forget(&duid, iaid).await,
             }
         }
     }

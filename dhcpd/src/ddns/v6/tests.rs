@@ -220,16 +220,17 @@ fn plans_publish_once_move_keep_and_withdraw_names() {
     assert_eq!(plan(&table, &Event6::Live(Vec::new())).len(), 2);
 }
 
-#[test]
-fn the_names_table_survives_a_reopen() {
+#[tokio::test]
+async fn the_names_table_survives_a_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ddns6.redb");
     let p = published("fd00:10::1001", "chi6");
     {
         let mut n = Names6::open(&path).unwrap();
-        n.remember(&CHI6_DUID, 1, p.clone());
-        n.remember(&CHI6_DUID, 2, published("fd00:10::1002", "chi6"));
-        n.forget(&CHI6_DUID, 2);
+        n.remember(&CHI6_DUID, 1, p.clone()).await;
+        n.remember(&CHI6_DUID, 2, published("fd00:10::1002", "chi6"))
+            .await;
+        n.forget(&CHI6_DUID, 2).await;
     }
     let n = Names6::open(&path).unwrap();
     let want: BTreeMap<Key, Published> = [((CHI6_DUID.to_vec(), 1), p)].into();
