@@ -208,3 +208,90 @@ fn events_follow_the_address_bindings_only() {
         }]
     );
 }
+
+/// The decision core, then the two hooks as the server calls them: a SOLICIT with Rapid
+/// Commit and a Client FQDN is answered by a REPLY that names the client, and its binding is
+/// published; a reserved client is published under its reservation's name without the option.
+#[test]
+fn rapid_commit_and_request_replies_publish_what_they_bind() {
+    use crate::v6::decide::{Ctx, decide};
+    use crate::v6::lease::Leases6;
+    let t = hostfile::HostTable::from_toml(
+        r#"domain = "example.com"
+[[subnet]]
+network = "192.168.10.0/24"
+[[subnet]]
+name = "lan6"
+network = "fd00:10::/64"
+[[subnet.pool]]
+range = "fd00:10::1000-fd00:10::10ff"
+[host.desk]
+ip = "192.168.10.5"
+ipv6 = "fd00:10::5"
+duid = "00:03:00:01:02:00:00:00:00:05"
+"#,
+    )
+    .expect("host file");
+    let v = t.dhcp_view();
+    let server = [0, 4, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9];
+    let ctx = Ctx {
+        subnets: &v.subnets6,
+        reservations: &v.reservations6,
+        server_duid: &server,
+        rapid_commit: true,
+        decline_probation: 3600,
+        client_mac: None,
+    };
+    let solicit = |duid: &[u8], fqdn: Option<&[u8]>| {
+        let mut m = with_fqdn(MessageType::Solicit, fqdn.map(<[u8]>::to_vec));
+        let o = m.opts_mut();
+        o.remove(OptionCode::ClientId);
+        o.insert(DhcpOption::ClientId(duid.to_vec()));
+        o.insert(DhcpOption::RapidCommit);
+        o.insert(DhcpOption::IANA(IANA {
+            id: 1,
+            t1: 0,
+            t2: 0,
+            opts: DhcpOptions::new(),
+        }));
+        m
+    };
+    let serve = |m: &Message| {
+        let mut o = decide(&ctx, Some(0), &Leases6::new(), m, 1_000);
+        let reply = o.reply.as_mut().expect("a reply");
+        answer(m, reply, &v.reservations6, "example.com", true);
+        (
+            o.reply.unwrap(),
+            events(Some(m), &o.changes, &v.reservations6),
+        )
+    };
+
+    let (reply, ev) = serve(&solicit(DUID, Some(b"\x01\x07laptop6\x00")));
+    assert_eq!(reply.msg_type(), MessageType::Reply);
+    let Some(DhcpOption::Unknown(f)) = reply.opts().get(OptionCode::ClientFqdn) else {
+        panic!("no Client FQDN in {reply:?}");
+    };
+    let f = parse(f.data()).unwrap();
+    assert_eq!(
+        (f.flags, f.labels.join(".")),
+        (FLAG_S, "laptop6.example.com".into())
+    );
+    let [Event6::Bound { addr, name, .. }] = &ev[..] else {
+        panic!("{ev:?}");
+    };
+    assert!((a("fd00:10::1000")..=a("fd00:10::10ff")).contains(addr));
+    assert_eq!(name.as_deref(), Some("laptop6"));
+
+    let desk = [0, 3, 0, 1, 2, 0, 0, 0, 0, 5];
+    let (reply, ev) = serve(&solicit(&desk, None));
+    assert!(reply.opts().get(OptionCode::ClientFqdn).is_none());
+    assert_eq!(
+        ev,
+        [Event6::Bound {
+            duid: desk.to_vec(),
+            iaid: 1,
+            addr: a("fd00:10::5"),
+            name: Some("desk".into()),
+        }]
+    );
+}
