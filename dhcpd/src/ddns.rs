@@ -84,7 +84,7 @@ pub fn ptr_name(ip: Ipv4Addr) -> String {
 
 /// One action of either family: what a v4 [`Dns`] says, or what [`v6`] makes of a DHCPv6
 /// binding.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Job {
     /// Add (else remove).
     pub add: bool,
@@ -94,6 +94,17 @@ pub struct Job {
     pub ip: IpAddr,
     /// Whose records they are (the DHCID).
     pub id: ClientId,
+}
+
+/// As [`Dns`] shows in logs: `Add { name: .., ip: .., id: .. }` or `Remove { .. }`.
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct(if self.add { "Add" } else { "Remove" })
+            .field("name", &self.name)
+            .field("ip", &self.ip)
+            .field("id", &self.id)
+            .finish()
+    }
 }
 
 impl From<&Dns> for Job {
