@@ -1,9 +1,9 @@
 //! Dynamic DNS (RFC 2136): A (or AAAA) and PTR records for leases with a host name, signed with
-//! TSIG (RFC 8945), added on ACK (or DHCPv6 REPLY) and removed on release, decline and expiry. Conflicts between clients
-//! that want the same name are resolved as RFC 4703 says (and Kea and ISC dhcpd do): a DHCID
-//! record (RFC 4701) marks whose name it is, and prerequisites make the server refuse an update
-//! that would take over or delete another client's name. Plain standard messages, so BIND, Knot
-//! or dnsd can be the primary.
+//! TSIG (RFC 8945), added on ACK (or DHCPv6 REPLY, see [`v6`]) and removed on release, decline
+//! and expiry. Conflicts between clients that want the same name are resolved as RFC 4703 says
+//! (and Kea and ISC dhcpd do): a DHCID record (RFC 4701) marks whose name it is, and
+//! prerequisites make the server refuse an update that would take over or delete another
+//! client's name. Plain standard messages, so BIND, Knot or dnsd can be the primary.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
