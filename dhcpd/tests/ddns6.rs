@@ -236,19 +236,36 @@ fn dhclient(net: &Net, extra: &str, cf: &Path, lf: &Path) -> std::process::Outpu
         pf.to_str().unwrap(),
         "eth0",
     ]);
-    if let Ok(s) = std::fs::read_to_string(&pf)
-        && let Ok(pid) = s.trim().parse::<i32>()
-    {
+    // After `-1` dhclient forks: the parent exits at once and the child writes the pid file, so
+    // wait (bounded) for it; the child holds port 546 until it is stopped.
+    // (`-r` leaves no daemon: nothing to stop.)
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let pid = loop {
+        if extra != "-1" || !out.status.success() {
+            break None;
+        }
+        if let Ok(s) = std::fs::read_to_string(&pf)
+            && let Ok(pid) = s.trim().parse::<i32>()
+        {
+            break Some(pid);
+        }
+        if Instant::now() >= deadline {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(10)); // a poll, bounded by the deadline
+    };
+    if let Some(pid) = pid {
         let _ = nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(pid),
             nix::sys::signal::Signal::SIGTERM,
         );
-        // Port 546 must be free again for the next run: wait (bounded) for it to go.
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while !e2e::procstatus::is_gone(pid as u32) && Instant::now() < deadline {
-            std::thread::yield_now();
-        }
-        let _ = std::fs::remove_file(&pf);
+    }
+    let _ = std::fs::remove_file(&pf);
+    // Port 546 must be free again for the next client: wait (bounded) for it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while net.cl.port_bound(e2e::Proto::Udp, 546) {
+        assert!(Instant::now() < deadline, "dhclient still holds port 546");
+        std::thread::sleep(Duration::from_millis(10)); // a poll, bounded by the deadline
     }
     out
 }
