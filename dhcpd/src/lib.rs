@@ -342,7 +342,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         tracing::info!(iface = %name, port = v.port, "listening on {name} ({})", shown.join(", "));
         ifaces.push(io::Iface { name, addrs, sock });
     }
-    let v6 = v6::server::setup(&v, &db)?;
+    let mut v6 = v6::server::setup(&v, &db)?;
     let (admin_tx, admin_rx) = tokio::sync::mpsc::channel(16);
     let admin6 = v6.as_ref().map(v6::server::Setup6::admin);
     let control = serve_control(&cli, &v, &db, admin_tx, admin6, started.shutdown.clone());
@@ -384,7 +384,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(c) => {
             let up = ddns::Updater::new(c).map_err(|e| anyhow::anyhow!("dynamic DNS: {e}"))?;
             let (tx, rx) = tokio::sync::mpsc::channel(4096);
-            tokio::spawn(ddns::run(up, rx, started.shutdown.clone()));
+            // DHCPv6 names: their own queue and the table of what was published.
+            let pub6 = match v6.as_mut() {
+                Some(s) => {
+                    let path = db.with_file_name("ddns6.redb");
+                    let names = ddns::v6::Names6::open(&path)
+                        .with_context(|| format!("cannot open {}", path.display()))?;
+                    let (tx6, rx) = tokio::sync::mpsc::channel(4096);
+                    s.ddns = Some(tx6);
+                    Some(ddns::v6::Publisher { rx, names })
+                }
+                None => None,
+            };
+            tokio::spawn(ddns::run(up, rx, pub6, started.shutdown.clone()));
             Some(tx)
         }
         None => None,

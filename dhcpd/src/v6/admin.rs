@@ -161,18 +161,27 @@ pub fn find(leases: &Leases6, target: Target6) -> Option<&Lease6> {
 }
 
 /// Answers one control request on the core thread (which owns `leases` and `store`).
-pub fn answer(req: Request6, leases: &mut Leases6, store: &Store6, reservations: &[Reservation6]) {
+/// Returns the binding changes made durable (a release), for the dynamic DNS side.
+pub fn answer(
+    req: Request6,
+    leases: &mut Leases6,
+    store: &Store6,
+    reservations: &[Reservation6],
+) -> Vec<Change6> {
     match req {
         Request6::List(tx) => {
             let _ = tx.send(rows(leases, reservations));
+            Vec::new()
         }
         Request6::Release { target, done } => {
+            let mut made = Vec::new();
             let r = match find(leases, target).cloned() {
                 None => Err(AdminError::NotBound(target)),
                 Some(l) => {
                     let c = [Change6::Delete(l.key.clone())];
                     match store.write(&c) {
                         Ok(()) => {
+                            made.extend(c.iter().cloned());
                             leases.apply(&c[0]);
                             tracing::info!(%target, "DHCPv6 binding released by the operator");
                             Ok(l)
@@ -182,6 +191,7 @@ pub fn answer(req: Request6, leases: &mut Leases6, store: &Store6, reservations:
                 }
             };
             let _ = done.send(r);
+            made
         }
     }
 }

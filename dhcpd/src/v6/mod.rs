@@ -7,6 +7,7 @@ pub mod admin;
 pub mod decide;
 pub mod decode;
 pub mod exercise;
+pub mod fqdn;
 pub mod lease;
 pub mod listing;
 pub mod metrics;

@@ -208,7 +208,7 @@ pub struct DdnsConfig {
     pub ttl: Duration,
     /// The forward zone (the domain), no trailing dot.
     pub forward_zone: String,
-    /// Reverse zones that may receive PTR updates, no trailing dot.
+    /// Reverse zones that may receive PTR updates (in-addr.arpa and ip6.arpa), no trailing dot.
     pub reverse_zones: Vec<String>,
 }
 
