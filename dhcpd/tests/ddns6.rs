@@ -236,37 +236,7 @@ fn dhclient(net: &Net, extra: &str, cf: &Path, lf: &Path) -> std::process::Outpu
         pf.to_str().unwrap(),
         "eth0",
     ]);
-    // After `-1` dhclient forks: the parent exits at once and the child writes the pid file, so
-    // wait (bounded) for it; the child holds port 546 until it is stopped.
-    // (`-r` leaves no daemon: nothing to stop.)
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let pid = loop {
-        if extra != "-1" || !out.status.success() {
-            break None;
-        }
-        if let Ok(s) = std::fs::read_to_string(&pf)
-            && let Ok(pid) = s.trim().parse::<i32>()
-        {
-            break Some(pid);
-        }
-        if Instant::now() >= deadline {
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(10)); // a poll, bounded by the deadline
-    };
-    if let Some(pid) = pid {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-    }
-    let _ = std::fs::remove_file(&pf);
-    // Port 546 must be free again for the next client: wait (bounded) for it.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while net.cl.port_bound(e2e::Proto::Udp, 546) {
-        assert!(Instant::now() < deadline, "dhclient still holds port 546");
-        std::thread::sleep(Duration::from_millis(10)); // a poll, bounded by the deadline
-    }
+    common::dhclient6::stop_one_shot(&net.cl, &pf, extra == "-1" && out.status.success());
     out
 }
 
