@@ -319,6 +319,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         ifaces.push(io::Iface { name, addrs, sock });
     }
     let v6 = v6::server::setup(&v, &db)?;
+    let ra = v6::ra::task::setup(&v)?;
     let (admin_tx, admin_rx) = tokio::sync::mpsc::channel(16);
     serve_control(&cli, &v, &db, admin_tx, started.shutdown.clone());
     let stats = std::sync::Arc::new(metrics::Stats::default());
@@ -357,6 +358,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         None => None,
     };
     let (view, stop) = (started.reload.view.clone(), started.shutdown.clone());
+    let ra = ra.map(|s| tokio::spawn(v6::ra::task::serve(s, view.clone(), stop.clone())));
     let v6 = v6.map(|s| tokio::spawn(v6::server::serve(s, view, stop)));
     notify::ready();
     tracing::info!("dhcpd ready");
@@ -369,6 +371,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     .await?;
     if let Some(t) = v6 {
         t.await??;
+    }
+    if let Some(t) = ra {
+        t.await?;
     }
     tracing::info!("dhcpd stopped");
     Ok(())

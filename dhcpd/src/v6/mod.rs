@@ -5,6 +5,7 @@
 
 pub mod decide;
 pub mod lease;
+pub mod ra;
 pub mod relay;
 pub mod server;
 #[cfg(test)]
