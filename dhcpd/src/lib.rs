@@ -343,6 +343,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         ifaces.push(io::Iface { name, addrs, sock });
     }
     let mut v6 = v6::server::setup(&v, &db)?;
+    let ra = v6::ra::task::setup(&v)?;
     let (admin_tx, admin_rx) = tokio::sync::mpsc::channel(16);
     let admin6 = v6.as_ref().map(v6::server::Setup6::admin);
     let control = serve_control(&cli, &v, &db, admin_tx, admin6, started.shutdown.clone());
@@ -402,6 +403,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         None => None,
     };
     let (view, stop) = (started.reload.view.clone(), started.shutdown.clone());
+    let ra = ra.map(|s| tokio::spawn(v6::ra::task::serve(s, view.clone(), stop.clone())));
     let v6 = v6.map(|s| tokio::spawn(v6::server::serve(s, view, stop, stats6)));
     notify::ready();
     tracing::info!("dhcpd ready");
@@ -414,6 +416,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     .await?;
     if let Some(t) = v6 {
         t.await??;
+    }
+    if let Some(t) = ra {
+        t.await?;
     }
     tracing::info!("dhcpd stopped");
     Ok(())

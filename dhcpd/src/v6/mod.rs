@@ -13,6 +13,7 @@ pub mod listing;
 pub mod metrics;
 #[cfg(test)]
 mod ops_tests;
+pub mod ra;
 pub mod relay;
 pub mod server;
 #[cfg(test)]
