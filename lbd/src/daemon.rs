@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,7 +36,7 @@ struct Snapshot {
     trackers: Trackers,
     current: Desired,
     role: Role,
-    held: Vec<Ipv4Addr>,
+    held: Vec<std::net::IpAddr>,
     instances: InstancesRx,
 }
 
@@ -93,7 +93,7 @@ pub fn summary(v: &LbView) -> String {
 }
 
 /// Keys of every checked backend in `view`.
-fn checked_keys(view: &LbView) -> Vec<(String, SocketAddrV4)> {
+fn checked_keys(view: &LbView) -> Vec<(String, SocketAddr)> {
     view.services
         .iter()
         .filter(|s| !matches!(s.check.kind, hostfile::CheckKind::None))
@@ -111,6 +111,13 @@ fn longest_timeout(view: &LbView) -> Duration {
 }
 
 /// Announces `vips` with gratuitous ARP: five at 200 ms intervals (keepalived sends five too).
+/// The VIPs held now, IPv4 then IPv6 (for `lbd status`).
+fn held_all(applier: &apply::Applier) -> Vec<std::net::IpAddr> {
+    let v4 = applier.held.keys().map(|a| std::net::IpAddr::V4(*a));
+    v4.chain(applier.held6.keys().map(|a| std::net::IpAddr::V6(*a)))
+        .collect()
+}
+
 fn announce(applier: &apply::Applier, vips: &[Ipv4Addr]) {
     let targets: Vec<(Ipv4Addr, vip::Placement)> = vips
         .iter()
@@ -198,6 +205,7 @@ pub async fn serve(
     }
 
     let mut managed = desired::managed_vips(&view);
+    applier.manage6(&view);
     let mut current: Desired = desired::desired(&view, &health_map(&trackers), role);
     metrics.master.set(i64::from(role == Role::Master));
     match apply_counted(&mut applier, &metrics, &current, &managed) {
@@ -215,7 +223,7 @@ pub async fn serve(
         trackers: trackers.clone(),
         current: current.clone(),
         role,
-        held: applier.held.keys().copied().collect(),
+        held: held_all(&applier),
         instances,
     }));
     {
@@ -232,7 +240,7 @@ pub async fn serve(
                     .iter()
                     .any(|v| v.dataplane == hostfile::Dataplane::Kernel);
                 let ct = if kernel { conntrack::active() } else { None };
-                let active = |svc: &hostfile::VirtualService, a: SocketAddrV4| match svc.dataplane {
+                let active = |svc: &hostfile::VirtualService, a: SocketAddr| match svc.dataplane {
                     hostfile::Dataplane::Proxy => {
                         let m = counters.lock().unwrap_or_else(|e| e.into_inner());
                         Some(
@@ -325,6 +333,7 @@ pub async fn serve(
                 health::spawn_checkers(&next, check_tx.clone(), checkers_stop.clone());
                 let mut all = managed.clone();
                 all.extend(desired::managed_vips(&next));
+                applier.manage6(&next);
                 managed = all;
                 garp = next.garp_refresh.map(tokio::time::interval);
                 state_logs.retain(|k, _| keys.contains(k));
@@ -393,7 +402,7 @@ pub async fn serve(
             s.trackers.clone_from(&trackers);
             s.current = current.clone();
             s.role = role;
-            s.held = applier.held.keys().copied().collect();
+            s.held = held_all(&applier);
         }
     }
     checkers_stop.cancel();
@@ -464,7 +473,7 @@ type InstancesRx = watch::Receiver<Vec<float::InstanceStatus>>;
 
 /// Per-backend limiters of "backend up/down" lines, and whether "flapping" was said in the
 /// current window.
-type StateLogs = BTreeMap<(String, SocketAddrV4), (runtime::ratelimit::LogLimiter, bool)>;
+type StateLogs = BTreeMap<(String, SocketAddr), (runtime::ratelimit::LogLimiter, bool)>;
 
 /// Health changes of one backend logged per window; beyond that a flapping backend gets one
 /// "flapping" line per window and the next line logged carries the count left out.

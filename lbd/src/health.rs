@@ -3,7 +3,7 @@
 //! applies the rise/fall rule ([`Tracker`], pure) and reconciles when a state flips.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,7 +48,7 @@ impl Tracker {
 }
 
 /// Health trackers by (service, backend).
-pub type Trackers = BTreeMap<(String, SocketAddrV4), Tracker>;
+pub type Trackers = BTreeMap<(String, SocketAddr), Tracker>;
 
 /// The health of every backend whose state is known, for [`crate::desired::desired`].
 pub fn health_map(t: &Trackers) -> crate::desired::HealthMap {
@@ -63,7 +63,7 @@ pub struct CheckResult {
     /// Service name.
     pub service: String,
     /// Backend address.
-    pub backend: SocketAddrV4,
+    pub backend: SocketAddr,
     /// Passed?
     pub ok: Result<(), CheckError>,
 }
@@ -75,7 +75,7 @@ pub enum CheckError {
     #[error("connect {target}: {error}")]
     Connect {
         /// Address checked.
-        target: SocketAddrV4,
+        target: SocketAddr,
         /// What connect said.
         error: String,
     },
@@ -142,8 +142,8 @@ pub fn judge_http(
 const MAX_RESPONSE: usize = 64 * 1024;
 
 /// Runs one check against `addr`.
-pub async fn check_once(check: &HealthCheck, addr: SocketAddrV4) -> Result<(), CheckError> {
-    let target = SocketAddrV4::new(*addr.ip(), check.port.unwrap_or(addr.port()));
+pub async fn check_once(check: &HealthCheck, addr: SocketAddr) -> Result<(), CheckError> {
+    let target = SocketAddr::new(addr.ip(), check.port.unwrap_or(addr.port()));
     let work = async {
         match &check.kind {
             CheckKind::None => Ok(()),

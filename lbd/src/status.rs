@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 
 use hostfile::{CheckKind, LbView};
 use serde_json::{Value, json};
@@ -18,9 +18,9 @@ pub fn document(
     trackers: &Trackers,
     current: &Desired,
     role: Role,
-    held: &[Ipv4Addr],
-    active: &dyn Fn(&hostfile::VirtualService, SocketAddrV4) -> Option<u64>,
-    traffic: &BTreeMap<(String, SocketAddrV4), Traffic>,
+    held: &[IpAddr],
+    active: &dyn Fn(&hostfile::VirtualService, SocketAddr) -> Option<u64>,
+    traffic: &BTreeMap<(String, SocketAddr), Traffic>,
 ) -> Value {
     let services: Vec<Value> = view
         .services
