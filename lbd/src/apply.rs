@@ -92,8 +92,11 @@ impl Applier {
     /// Records the IPv6 VIPs `view` mentions: lbd removes them whenever it does not hold them
     /// (a backup node, a VIP left by a crashed run), as it does the IPv4 `managed` ones.
     pub fn manage6(&mut self, view: &hostfile::LbView) {
-        self.managed6
-            .extend(crate::desired::managed_vips6(view).into_iter().map(|v| v.addr));
+        self.managed6.extend(
+            crate::desired::managed_vips6(view)
+                .into_iter()
+                .map(|v| v.addr),
+        );
     }
 
     /// Makes everything match `d`; `managed` are all VIPs lbd may hold (to remove stale ones).
@@ -142,7 +145,11 @@ impl Applier {
                             }
                         }
                     };
-                    nft::apply(path, &nft::script(self.last.as_ref(), &next))?;
+                    let mut script = nft::script(self.last.as_ref(), &next);
+                    if self.last.is_none() {
+                        script.insert_str(0, &nft::render_delete6());
+                    }
+                    nft::apply(path, &script)?;
                     tracing::debug!("nftables table replaced");
                     replaced = Some(Replacement {
                         nft: path.clone(),

@@ -55,13 +55,8 @@ pub fn conntrack_active(text: &str) -> HashMap<ConnKey, u64> {
         ) else {
             continue;
         };
-        *out.entry((
-            proto_num(proto),
-            dst,
-            dport,
-            SocketAddr::new(rsrc, rsport),
-        ))
-        .or_insert(0) += 1;
+        *out.entry((proto_num(proto), dst, dport, SocketAddr::new(rsrc, rsport)))
+            .or_insert(0) += 1;
     }
     out
 }
@@ -328,7 +323,7 @@ ipv4     2 icmp     1 29 src=192.168.1.50 dst=192.168.1.120 type=8 code=0 id=1 s
 garbage
 ";
         let m = conntrack_active(text);
-        let vip: Ipv4Addr = "192.168.1.120".parse().unwrap();
+        let vip: IpAddr = "192.168.1.120".parse().unwrap();
         assert_eq!(
             m.get(&(6, vip, 80, "192.168.10.10:80".parse().unwrap())),
             Some(&2)
@@ -354,10 +349,17 @@ garbage
         v
     }
 
+    fn v4(a: SocketAddr) -> [u8; 4] {
+        match a.ip() {
+            IpAddr::V4(ip) => ip.octets(),
+            IpAddr::V6(_) => unreachable!("IPv4 fixtures"),
+        }
+    }
+
     fn tuple_attr(ty: u16, proto: u8, src: SocketAddr, dst: SocketAddr) -> Vec<u8> {
         let ip = [
-            nla(CTA_IP_V4_SRC, false, &src.ip().octets()),
-            nla(CTA_IP_V4_DST, false, &dst.ip().octets()),
+            nla(CTA_IP_V4_SRC, false, &v4(src)),
+            nla(CTA_IP_V4_DST, false, &v4(dst)),
         ]
         .concat();
         let ports = [

@@ -80,8 +80,7 @@ pub fn local_ipv6() -> Result<Vec<IfAddr6>, Vip6Error> {
 /// VIP's subnet.
 pub fn place(vip: &Vip6Plan) -> Result<Placement, Vip6Error> {
     if let Some(name) = &vip.interface {
-        let index =
-            if_index(name).ok_or_else(|| Vip6Error::NoInterface(name.clone(), vip.addr))?;
+        let index = if_index(name).ok_or_else(|| Vip6Error::NoInterface(name.clone(), vip.addr))?;
         return Ok(Placement {
             iface: name.clone(),
             index,
@@ -176,7 +175,10 @@ mod tests {
         let a: Ipv6Addr = "fd00:1::10".parse().unwrap();
         let m = addr_request(libc::RTM_NEWADDR, a, 64, 7, 9);
         assert_eq!(m.len(), 16 + 8 + 20);
-        assert_eq!(u32::from_ne_bytes(m[0..4].try_into().unwrap()) as usize, m.len());
+        assert_eq!(
+            u32::from_ne_bytes(m[0..4].try_into().unwrap()) as usize,
+            m.len()
+        );
         assert_eq!(m[16], libc::AF_INET6 as u8);
         assert_eq!(m[17], 64);
         assert_eq!(m[18], IFA_F_NODAD);

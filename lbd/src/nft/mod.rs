@@ -28,5 +28,7 @@ pub use counters::{
     CounterKey, CounterKind, CounterParseError, CounterValue, Replacement, counter_name,
     parse_counters,
 };
-pub use render::{Part, Ruleset, TABLE, TABLE6, build, render, render_delete, script};
+pub use render::{
+    Part, Ruleset, TABLE, TABLE6, build, render, render_delete, render_delete6, script,
+};
 pub use run::{NFT_DEADLINE, NftError, apply, find_nft, read_counters};

@@ -30,11 +30,7 @@ enum Family {
 
 impl Family {
     fn of(ip: IpAddr) -> Family {
-        if ip.is_ipv4() {
-            Family::V4
-        } else {
-            Family::V6
-        }
+        if ip.is_ipv4() { Family::V4 } else { Family::V6 }
     }
 
     /// The payload protocol keyword: `ip saddr`, `dnat ip to`.
@@ -338,7 +334,11 @@ fn render_service(s: &ServicePlan, r: &mut Ruleset) {
                 let _ = writeln!(out, "    dnat {ip} to {p}");
             }
             Some(p) => {
-                let _ = writeln!(out, "    meta l4proto {} dnat {ip} to {p}", proto(s.protocol));
+                let _ = writeln!(
+                    out,
+                    "    meta l4proto {} dnat {ip} to {p}",
+                    proto(s.protocol)
+                );
             }
         }
         let _ = writeln!(out, "  }}");
@@ -461,7 +461,7 @@ fn build_family(d: &Desired, f: Family) -> Ruleset {
 /// unknown, e.g. at start) to `next`. With `prev` known a table is flushed (rules go, set
 /// contents stay: persistence survives health changes) and vanished chains and sets deleted;
 /// otherwise it is deleted and recreated. The IPv6 table is written only while it has rules
-/// (and deleted when it loses them, or at start).
+/// (and deleted when it loses them; at start the applier deletes any, [`render_delete6`]).
 pub fn script(prev: Option<&Ruleset>, next: &Ruleset) -> String {
     let mut out = String::new();
     let v4 = |r: &Ruleset| Part {
@@ -490,8 +490,8 @@ pub fn script(prev: Option<&Ruleset>, next: &Ruleset) -> String {
     );
     let prev6 = prev.map(|p| &p.v6).filter(|p| !p.body.is_empty());
     if next.v6.body.is_empty() {
-        if prev.is_none() || prev6.is_some() {
-            let _ = write!(out, "table {TABLE6}\ndelete table {TABLE6}\n");
+        if prev6.is_some() {
+            out.push_str(&render_delete6());
         }
     } else {
         table_script(&mut out, TABLE6, prev6, &next.v6, &gone(true));
@@ -501,13 +501,7 @@ pub fn script(prev: Option<&Ruleset>, next: &Ruleset) -> String {
 
 /// The commands taking one table from `prev` to `next` (see [`script`]); `gone` are the
 /// counters of `prev` in this table that `next` lacks.
-fn table_script(
-    out: &mut String,
-    table: &str,
-    prev: Option<&Part>,
-    next: &Part,
-    gone: &[&String],
-) {
+fn table_script(out: &mut String, table: &str, prev: Option<&Part>, next: &Part, gone: &[&String]) {
     match prev {
         None => {
             let _ = write!(
@@ -547,6 +541,12 @@ fn table_script(
 /// it, and recreates it, all in one transaction.
 pub fn render(d: &Desired) -> String {
     script(None, &build(d))
+}
+
+/// The script that removes the IPv6 table if it exists (the applier's first apply starts with
+/// it: a table left by an earlier run whose IPv6 services are gone).
+pub fn render_delete6() -> String {
+    format!("table {TABLE6}\ndelete table {TABLE6}\n")
 }
 
 /// The script that removes the tables (used on exit).

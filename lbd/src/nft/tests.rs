@@ -13,6 +13,7 @@ fn plan(scheduler: Scheduler, weights: &[u32], persistence: bool) -> Desired {
             prefix: 24,
             interface: None,
         }],
+        vips6: vec![],
         services: vec![ServicePlan {
             index: 0,
             name: "www3".into(),

@@ -64,10 +64,13 @@ impl Picker {
                 .copied()
                 .unwrap_or(0),
             Scheduler::Sh => {
-                let h = sched::fnv(0, &match src {
-                    IpAddr::V4(a) => a.octets().to_vec(),
-                    IpAddr::V6(a) => a.octets().to_vec(),
-                }) as usize;
+                let h = sched::fnv(
+                    0,
+                    &match src {
+                        IpAddr::V4(a) => a.octets().to_vec(),
+                        IpAddr::V6(a) => a.octets().to_vec(),
+                    },
+                ) as usize;
                 self.maglev
                     .get(h % self.maglev.len().max(1))
                     .copied()

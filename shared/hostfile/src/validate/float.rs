@@ -256,7 +256,10 @@ impl Validator {
                     continue;
                 };
                 let ip = net.addr();
-                if let Some(s) = services.iter().find(|s| s.vip == std::net::IpAddr::from(ip)) {
+                if let Some(s) = services
+                    .iter()
+                    .find(|s| s.vip == std::net::IpAddr::from(ip))
+                {
                     self.d.push(
                         span(a),
                         format!("address `{ip}` is the VIP of service `{}`", s.name),
