@@ -349,19 +349,23 @@ garbage
         v
     }
 
-    fn v4(a: SocketAddr) -> [u8; 4] {
-        match a.ip() {
-            IpAddr::V4(ip) => ip.octets(),
-            IpAddr::V6(_) => unreachable!("IPv4 fixtures"),
+    fn v6(a: IpAddr) -> [u8; 16] {
+        match a {
+            IpAddr::V6(ip) => ip.octets(),
+            IpAddr::V4(_) => unreachable!("one family per tuple"),
         }
     }
 
     fn tuple_attr(ty: u16, proto: u8, src: SocketAddr, dst: SocketAddr) -> Vec<u8> {
-        let ip = [
-            nla(CTA_IP_V4_SRC, false, &v4(src)),
-            nla(CTA_IP_V4_DST, false, &v4(dst)),
-        ]
-        .concat();
+        // CTA_IP_V6_SRC / CTA_IP_V6_DST are 3 and 4.
+        let ip = match (src.ip(), dst.ip()) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => [
+                nla(CTA_IP_V4_SRC, false, &s.octets()),
+                nla(CTA_IP_V4_DST, false, &d.octets()),
+            ]
+            .concat(),
+            (s, d) => [nla(3, false, &v6(s)), nla(4, false, &v6(d))].concat(),
+        };
         let ports = [
             nla(CTA_PROTO_NUM, false, &[proto]),
             nla(CTA_PROTO_SRC_PORT, false, &src.port().to_be_bytes()),
@@ -396,7 +400,12 @@ garbage
             vip.parse().unwrap(),
             backend.parse().unwrap(),
         );
-        let mut body = vec![libc::AF_INET as u8, 0, 0, 0];
+        let family = if v.is_ipv4() {
+            libc::AF_INET
+        } else {
+            libc::AF_INET6
+        };
+        let mut body = vec![family as u8, 0, 0, 0];
         body.extend(tuple_attr(CTA_TUPLE_ORIG, proto, c, v));
         body.extend(tuple_attr(CTA_TUPLE_REPLY, proto, b, c));
         body.extend(nla(3, false, &0x188u32.to_be_bytes()));
@@ -499,5 +508,36 @@ ipv4     2 udp      17 29 src=192.168.1.50 dst=192.168.1.120 sport=5353 dport=53
         assert_eq!(u16::from_ne_bytes([r[4], r[5]]), 0x101);
         assert_eq!(u16::from_ne_bytes([r[6], r[7]]), 0x301);
         assert_eq!(r[16], libc::AF_INET as u8);
+    }
+
+    #[test]
+    fn ipv6_entries_are_counted_from_netlink_and_text() {
+        let dump = [
+            ct(
+                6,
+                "[fd00:1::50]:40000",
+                "[fd00:1::120]:80",
+                "[fd00:10::10]:80",
+                Some(3),
+            ),
+            message(libc::NLMSG_DONE as u16, &[0; 4]),
+        ]
+        .concat();
+        let mut entries = Vec::new();
+        assert!(parse_messages(&dump, &mut entries).unwrap());
+        let m = count(&entries);
+        let vip: IpAddr = "fd00:1::120".parse().unwrap();
+        assert_eq!(
+            m.get(&(6, vip, 80, "[fd00:10::10]:80".parse().unwrap())),
+            Some(&1)
+        );
+        let text = "ipv6     10 tcp      6 431999 ESTABLISHED src=fd00:1::50 dst=fd00:1::120 sport=40000 dport=80 src=fd00:10::10 dst=fd00:1::50 sport=80 dport=40000 [ASSURED] mark=0 zone=0 use=2\n";
+        let t = conntrack_active(text);
+        assert_eq!(t, m);
+        // The dump asks for each family in turn.
+        assert_eq!(
+            dump_request_family(1, libc::AF_INET6 as u8)[16],
+            libc::AF_INET6 as u8
+        );
     }
 }

@@ -429,4 +429,44 @@ sorry = "192.168.10.99:8080"
         assert_eq!(d.services[0].mode, Mode::Withdrawn);
         assert_eq!(d.services[0].counted.len(), 2);
     }
+
+    #[test]
+    fn a_dual_stack_service_is_planned_per_family() {
+        let t = hostfile::HostTable::from_toml(
+            r#"
+domain = "example.com"
+[[subnet]]
+network = "192.168.1.0/24"
+[[subnet]]
+network = "fd00:1::/64"
+[host.web1]
+ip = "192.168.1.10"
+ipv6 = "fd00:1::10"
+[service.www]
+vip = ["192.168.1.120", "fd00:1::120"]
+port = 80
+backends = ["web1"]
+check = { type = "none" }
+"#,
+        )
+        .expect("valid");
+        let v = t.lb_view();
+        let d = desired(&v, &HealthMap::new(), Role::Master);
+        assert_eq!(d.vips.len(), 1);
+        assert_eq!(d.vips6[0].addr, "fd00:1::120".parse::<Ipv6Addr>().unwrap());
+        assert_eq!(d.vips6[0].prefix, 64);
+        let t: Vec<String> = d
+            .services
+            .iter()
+            .map(|s| s.targets[0].addr.to_string())
+            .collect();
+        assert_eq!(t, ["192.168.1.10:80", "[fd00:1::10]:80"]);
+        assert!(d.services.iter().all(|s| s.name == "www"));
+        // Backup: neither family's VIP is held.
+        assert!(
+            desired(&v, &HealthMap::new(), Role::Backup)
+                .vips6
+                .is_empty()
+        );
+    }
 }

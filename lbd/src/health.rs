@@ -364,4 +364,43 @@ mod tests {
         };
         assert!(check_once(&c, a).await.is_err());
     }
+
+    #[tokio::test]
+    async fn tcp_and_http_checks_against_an_ipv6_backend() {
+        let l = tokio::net::TcpListener::bind("[::1]:0").await.unwrap();
+        let a = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            let mut b = [0u8; 1024];
+            let n = s.read(&mut b).await.unwrap();
+            // The Host header of an IPv6 target is `[ADDR]:PORT`.
+            let ok = String::from_utf8_lossy(&b[..n]).contains(&format!("Host: {a}\r\n"));
+            let head: &[u8] = if ok {
+                b"HTTP/1.1 200 OK\r\n\r\n"
+            } else {
+                b"HTTP/1.1 400 Bad\r\n\r\n"
+            };
+            let _ = s.write_all(head).await;
+        });
+        let c = HealthCheck {
+            kind: CheckKind::Http {
+                path: "/".into(),
+                expect: (200, 299),
+                body: None,
+                host: None,
+            },
+            port: None,
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(2),
+            rise: 1,
+            fall: 1,
+        };
+        assert_eq!(check_once(&c, a).await, Ok(()));
+        let tcp = HealthCheck {
+            kind: CheckKind::Tcp,
+            ..c
+        };
+        // The listener is gone after its one connection: refused.
+        assert!(check_once(&tcp, a).await.is_err());
+    }
 }

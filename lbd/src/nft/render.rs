@@ -8,6 +8,8 @@ use hostfile::{Dataplane, Protocol, Scheduler};
 use std::net::{IpAddr, SocketAddr};
 
 use super::counters::{CounterKey, CounterKind, counter_name};
+use super::family::Family;
+pub use super::family::Part;
 use crate::desired::{Desired, Mode, ServicePlan, Target};
 use crate::sched;
 
@@ -20,48 +22,6 @@ pub const TABLE: &str = "ip lbd";
 /// transaction, so an apply is still atomic; the IPv6 table exists only while IPv6 kernel
 /// services do.
 pub const TABLE6: &str = "ip6 lbd";
-
-/// The address family a table is rendered for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Family {
-    V4,
-    V6,
-}
-
-impl Family {
-    fn of(ip: IpAddr) -> Family {
-        if ip.is_ipv4() { Family::V4 } else { Family::V6 }
-    }
-
-    /// The payload protocol keyword: `ip saddr`, `dnat ip to`.
-    fn ip(self) -> &'static str {
-        match self {
-            Family::V4 => "ip",
-            Family::V6 => "ip6",
-        }
-    }
-
-    /// The set and map key type of an address.
-    fn addr_type(self) -> &'static str {
-        match self {
-            Family::V4 => "ipv4_addr",
-            Family::V6 => "ipv6_addr",
-        }
-    }
-}
-
-/// The rules of the IPv6 table (`ip6 lbd`): the same shapes as the IPv4 table's.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Part {
-    /// `set ...` and `chain ...` definitions, without the table wrapper.
-    pub body: String,
-    /// Chain names.
-    pub chains: BTreeSet<String>,
-    /// Set names.
-    pub sets: BTreeSet<String>,
-    /// Map names.
-    pub maps: BTreeSet<String>,
-}
 
 fn proto(p: Protocol) -> &'static str {
     match p {

@@ -401,8 +401,7 @@ fn front(targets: &[SocketAddr]) -> (Proxies, u16) {
 /// A loopback address nothing listens on (connects are refused).
 fn refused() -> SocketAddr {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let a = l.local_addr().unwrap();
-    a
+    l.local_addr().unwrap()
 }
 
 #[tokio::test]
@@ -589,4 +588,38 @@ async fn a_port_already_served_is_an_error_not_shared() {
     let other = std::net::TcpListener::bind(("127.0.0.1", front)).unwrap();
     assert!(Proxies::default().apply(&d).is_err());
     drop(other);
+}
+
+#[tokio::test]
+async fn ipv6_vip_and_ipv6_backend() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let backend = TcpListener::bind("[::1]:0").await.unwrap();
+    let baddr = backend.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut s, peer) = backend.accept().await.unwrap();
+        assert!(peer.is_ipv6(), "{peer}");
+        let (mut r, mut w) = s.split();
+        let _ = tokio::io::copy(&mut r, &mut w).await;
+    });
+    let probe = std::net::TcpListener::bind("[::1]:0").unwrap();
+    let front = probe.local_addr().unwrap().port();
+    drop(probe);
+    let mut p = plan(Scheduler::Rr, &[1]);
+    p.vip = IpAddr::V6(std::net::Ipv6Addr::LOCALHOST);
+    p.port = front;
+    p.targets[0].addr = baddr;
+    let d = Desired {
+        vips: vec![],
+        vips6: vec![],
+        services: vec![p],
+    };
+    let mut proxies = Proxies::default();
+    proxies.apply(&d).unwrap();
+    let mut c = TcpStream::connect(("::1", front)).await.unwrap();
+    c.write_all(b"over six").await.unwrap();
+    let mut b = [0u8; 8];
+    c.read_exact(&mut b).await.unwrap();
+    assert_eq!(&b, b"over six");
+    assert_eq!(proxies.active(baddr), 1);
+    proxies.stop_all();
 }
