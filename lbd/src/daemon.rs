@@ -51,11 +51,10 @@ pub fn summary(v: &LbView) -> String {
             .collect();
         let _ = writeln!(
             s,
-            "service {} {:?} {}:{} {:?} {:?} -> {}",
+            "service {} {:?} {} {:?} {:?} -> {}",
             svc.name,
             svc.protocol,
-            svc.vip,
-            svc.port,
+            std::net::SocketAddr::new(svc.vip, svc.port),
             svc.scheduler,
             svc.dataplane,
             b.join(", ")

@@ -152,10 +152,13 @@ pub fn render_text(doc: &Value) -> String {
     for svc in doc["services"].as_array().into_iter().flatten() {
         let _ = writeln!(
             s,
-            "{}  {}:{} {} {} {}",
+            "{}  {} {} {} {}",
             svc["protocol"].as_str().unwrap_or("?"),
-            svc["vip"].as_str().unwrap_or("?"),
-            svc["port"],
+            // `ADDR:PORT`, `[ADDR]:PORT` for an IPv6 VIP.
+            match svc["vip"].as_str().unwrap_or("?") {
+                v if v.contains(':') => format!("[{v}]:{}", svc["port"]),
+                v => format!("{v}:{}", svc["port"]),
+            },
             svc["scheduler"].as_str().unwrap_or("?"),
             svc["dataplane"].as_str().unwrap_or("?"),
             svc["mode"].as_str().unwrap_or("?"),

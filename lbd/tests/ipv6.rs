@@ -2,14 +2,18 @@
 //! fd00:10::/64 inside, DAD off on every test link): `curl -6` through the VIP fd00:1::120 is
 //! balanced over web1 and web2 (busybox httpd) in the kernel plane (`ip6 lbd` table) and in the
 //! proxy; a stopped backend is taken out within its fall count; the dual-stack www3 answers on
-//! its IPv4 VIP too; a clean exit leaves neither VIP nor table.
+//! its IPv4 VIP too; a clean exit leaves neither VIP nor table. A UDP service on an IPv6 VIP is
+//! spread over both backends' IPv6 addresses, its replies coming back from the VIP.
 
 mod common;
 
+use std::net::UdpSocket;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::*;
-use e2e::SeedLan;
+use e2e::{Host, SeedLan};
 
 const VIP6: &str = "fd00:1::120";
 
@@ -36,8 +40,8 @@ fn add_ipv6(lan: &SeedLan) {
 }
 
 /// The example host file with IPv6 subnets, web1/web2's IPv6 addresses and www3 dual-stack
-/// (`extra` after its scheduler line).
-fn host_file6(lan: &SeedLan, extra: &str) -> std::path::PathBuf {
+/// (`extra` after its scheduler line; `more` sections at the end).
+fn host_file6(lan: &SeedLan, extra: &str, more: &str) -> std::path::PathBuf {
     host_file_with(lan, |t| {
         let t = t
             .replace(
@@ -57,7 +61,7 @@ fn host_file6(lan: &SeedLan, extra: &str) -> std::path::PathBuf {
                 "ip = \"192.168.10.11\"\nipv6 = \"fd00:10::11\"\n",
             );
         format!(
-            "{t}\n[[subnet]]\nname = \"outer6\"\nnetwork = \"fd00:1::/64\"\nra = false\n\n[[subnet]]\nname = \"inner6\"\nnetwork = \"fd00:10::/64\"\nra = false\n"
+            "{t}\n[[subnet]]\nname = \"outer6\"\nnetwork = \"fd00:1::/64\"\nra = false\n\n[[subnet]]\nname = \"inner6\"\nnetwork = \"fd00:10::/64\"\nra = false\n{more}"
         )
     })
 }
@@ -139,7 +143,7 @@ fn ipv6_kernel_plane_balances_fails_over_and_serves_dual_stack() {
     add_ipv6(&lan);
     let web1 = web(&lan.web1, "web1");
     let _web2 = web(&lan.web2, "web2");
-    let conf = host_file6(&lan, "");
+    let conf = host_file6(&lan, "", "");
     let mut lbd = lbd(&lan, &conf);
     let table = lan.main.run(&["nft", "list", "table", "ip6", "lbd"]);
     let table = String::from_utf8_lossy(&table.stdout);
@@ -161,7 +165,88 @@ fn ipv6_proxy_plane_balances_fails_over_and_serves_dual_stack() {
     add_ipv6(&lan);
     let web1 = web(&lan.web1, "web1");
     let _web2 = web(&lan.web2, "web2");
-    let conf = host_file6(&lan, "dataplane = \"proxy\"");
+    let conf = host_file6(&lan, "dataplane = \"proxy\"", "");
     let mut lbd = lbd(&lan, &conf);
     scenario(&lan, &mut lbd, web1);
+}
+
+/// A UDP responder on `host`, [::]:5353, answering every datagram with `name`, until dropped.
+struct Responder {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Responder {
+    fn start(host: &Host, name: &'static str) -> Responder {
+        let sock = host.enter(|| UdpSocket::bind("[::]:5353").expect("bind [::]:5353"));
+        sock.set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut buf = [0u8; 512];
+            while !s.load(Ordering::Relaxed) {
+                if let Ok((_, from)) = sock.recv_from(&mut buf) {
+                    let _ = sock.send_to(name.as_bytes(), from);
+                }
+            }
+        });
+        Responder {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Responder {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+const UDP6_SERVICE: &str = r#"
+[service.echo6]
+vip = "fd00:1::121"
+port = 5353
+protocol = "udp"
+backends = ["web1", "web2"]
+scheduler = "rr"
+dns = false
+check = { type = "tcp", port = 80, interval = "200ms", timeout = "150ms", rise = 2, fall = 2 }
+"#;
+
+#[test]
+fn ipv6_udp_service_in_the_kernel_plane() {
+    e2e::require_netns!("nft", "curl", "busybox");
+    let lan = SeedLan::build("lb6u");
+    add_ipv6(&lan);
+    let _web1 = web(&lan.web1, "web1");
+    let _web2 = web(&lan.web2, "web2");
+    let _r1 = Responder::start(&lan.web1, "web1");
+    let _r2 = Responder::start(&lan.web2, "web2");
+    let conf = host_file6(&lan, "", UDP6_SERVICE);
+    let _lbd = lbd(&lan, &conf);
+    let vip: std::net::SocketAddr = "[fd00:1::121]:5353".parse().unwrap();
+    let mut seen = Vec::new();
+    for i in 0..8 {
+        // A fresh source port each time: a new conntrack flow, as DNS clients do.
+        let (name, from) = lan
+            .outside
+            .enter(|| {
+                let s = UdpSocket::bind("[fd00:1::50]:0").map_err(|e| e.to_string())?;
+                s.set_read_timeout(Some(Duration::from_secs(2)))
+                    .map_err(|e| e.to_string())?;
+                s.send_to(b"who", vip).map_err(|e| e.to_string())?;
+                let mut buf = [0u8; 64];
+                let (n, from) = s.recv_from(&mut buf).map_err(|e| e.to_string())?;
+                Ok::<_, String>((String::from_utf8_lossy(&buf[..n]).into_owned(), from))
+            })
+            .unwrap_or_else(|e| panic!("query {i}: {e}"));
+        assert_eq!(from, vip, "the reply comes back from the VIP");
+        seen.push(name);
+    }
+    assert_alternating(&seen);
 }
