@@ -213,11 +213,17 @@ pub fn spawn_checkers(
 ) -> usize {
     let sem = Arc::new(Semaphore::new(view.max_checks.max(1) as usize));
     let mut n = 0;
+    // One checker per (service, address): both entries of a dual-stack proxy service may list
+    // a backend by the same address (one that has only one family).
+    let mut seen = std::collections::HashSet::new();
     for s in &view.services {
         if matches!(s.check.kind, CheckKind::None) {
             continue;
         }
         for b in &s.backends {
+            if !seen.insert((s.name.clone(), b.addr)) {
+                continue;
+            }
             n += 1;
             let check = s.check.clone();
             let addr = b.addr;
@@ -402,5 +408,34 @@ mod tests {
         };
         // The listener is gone after its one connection: refused.
         assert!(check_once(&tcp, a).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn one_checker_per_service_and_address() {
+        let t = hostfile::HostTable::from_toml(
+            r#"
+domain = "example.com"
+[[subnet]]
+network = "192.168.1.0/24"
+[[subnet]]
+network = "fd00:1::/64"
+[host.web1]
+ip = "192.168.1.10"
+ipv6 = "fd00:1::10"
+[host.old]
+ip = "192.168.1.11"
+[service.www]
+vip = ["192.168.1.120", "fd00:1::120"]
+port = 80
+dataplane = "proxy"
+backends = ["web1", "old"]
+"#,
+        )
+        .expect("valid");
+        let (tx, _rx) = mpsc::channel(8);
+        let stop = CancellationToken::new();
+        // web1 twice (one address per family), old once (its IPv4 address in both entries).
+        assert_eq!(spawn_checkers(&t.lb_view(), tx, stop.clone()), 3);
+        stop.cancel();
     }
 }
