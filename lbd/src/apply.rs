@@ -99,6 +99,13 @@ impl Applier {
         );
     }
 
+    /// After a successful apply of `view`: only its IPv6 VIPs are managed from now on (those of
+    /// an earlier view are gone), as the daemon does with the IPv4 `managed` list.
+    pub fn managed6_now(&mut self, view: &hostfile::LbView) {
+        self.managed6.clear();
+        self.manage6(view);
+    }
+
     /// Makes everything match `d`; `managed` are all VIPs lbd may hold (to remove stale ones).
     /// Returns the VIPs newly taken (to announce with gratuitous ARP) and, when the nftables
     /// table was replaced, the [`Replacement`] (for the counter totals).

@@ -109,7 +109,6 @@ fn longest_timeout(view: &LbView) -> Duration {
         .unwrap_or(Duration::ZERO)
 }
 
-/// Announces `vips` with gratuitous ARP: five at 200 ms intervals (keepalived sends five too).
 /// The VIPs held now, IPv4 then IPv6 (for `lbd status`).
 fn held_all(applier: &apply::Applier) -> Vec<std::net::IpAddr> {
     let v4 = applier.held.keys().map(|a| std::net::IpAddr::V4(*a));
@@ -117,6 +116,7 @@ fn held_all(applier: &apply::Applier) -> Vec<std::net::IpAddr> {
         .collect()
 }
 
+/// Announces `vips` with gratuitous ARP: five at 200 ms intervals (keepalived sends five too).
 fn announce(applier: &apply::Applier, vips: &[Ipv4Addr]) {
     let targets: Vec<(Ipv4Addr, vip::Placement)> = vips
         .iter()
@@ -386,6 +386,7 @@ pub async fn serve(
                     }
                     current = next;
                     managed = desired::managed_vips(&view);
+                    applier.managed6_now(&view);
                     dirty = false;
                 }
                 Err(e) => {
