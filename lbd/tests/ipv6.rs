@@ -3,7 +3,8 @@
 //! balanced over web1 and web2 (busybox httpd) in the kernel plane (`ip6 lbd` table) and in the
 //! proxy; a stopped backend is taken out within its fall count; the dual-stack www3 answers on
 //! its IPv4 VIP too; a clean exit leaves neither VIP nor table. A UDP service on an IPv6 VIP is
-//! spread over both backends' IPv6 addresses, its replies coming back from the VIP.
+//! spread over both backends' IPv6 addresses, its replies coming back from the VIP. A reload to
+//! IPv4 only drops the IPv6 VIP and table; one back to dual-stack restores them.
 
 mod common;
 
@@ -249,4 +250,50 @@ fn ipv6_udp_service_in_the_kernel_plane() {
         seen.push(name);
     }
     assert_alternating(&seen);
+}
+
+#[test]
+fn a_reload_drops_and_brings_back_the_ipv6_vip_and_table() {
+    e2e::require_netns!("nft", "curl", "busybox");
+    let lan = SeedLan::build("lb6r");
+    add_ipv6(&lan);
+    let _web1 = web(&lan.web1, "web1");
+    let _web2 = web(&lan.web2, "web2");
+    let conf = host_file6(&lan, "", "");
+    let mut lbd = lbd(&lan, &conf);
+    assert_alternating(&gets6(&lan, 4));
+    let dual = std::fs::read_to_string(&conf).unwrap();
+    let v4_only = dual.replace(
+        &format!("vip = [\"192.168.1.120\", \"{VIP6}\"]"),
+        "vip = \"192.168.1.120\"",
+    );
+    assert_ne!(dual, v4_only);
+
+    // IPv4 only: the IPv6 VIP leaves the interface and the ip6 table goes; IPv4 keeps serving.
+    let cursor = lbd.log_cursor();
+    std::fs::write(&conf, &v4_only).unwrap();
+    lbd.signal(nix::sys::signal::Signal::SIGHUP);
+    let line = lbd
+        .wait_for_log_after(cursor, &format!("vip={VIP6}"), Duration::from_secs(5))
+        .unwrap();
+    assert!(line.contains("VIP removed"), "{line}");
+    assert!(!br0_addrs6(&lan).contains(VIP6), "{}", br0_addrs6(&lan));
+    let tables = lan.main.run(&["nft", "list", "tables"]);
+    let tables = String::from_utf8_lossy(&tables.stdout);
+    assert!(
+        tables.contains("table ip lbd") && !tables.contains("table ip6 lbd"),
+        "{tables}"
+    );
+    assert_alternating(&gets(&lan, 4));
+    assert!(get6(&lan).is_err());
+
+    // Dual-stack again: both come back.
+    let cursor = lbd.log_cursor();
+    std::fs::write(&conf, &dual).unwrap();
+    lbd.signal(nix::sys::signal::Signal::SIGHUP);
+    let line = lbd
+        .wait_for_log_after(cursor, &format!("vip={VIP6}"), Duration::from_secs(5))
+        .unwrap();
+    assert!(line.contains("VIP added"), "{line}");
+    assert_alternating(&gets6(&lan, 4));
 }
