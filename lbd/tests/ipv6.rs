@@ -295,5 +295,12 @@ fn a_reload_drops_and_brings_back_the_ipv6_vip_and_table() {
         .wait_for_log_after(cursor, &format!("vip={VIP6}"), Duration::from_secs(5))
         .unwrap();
     assert!(line.contains("VIP added"), "{line}");
+    // The IPv6 addresses' checks start afresh: both backends rise before the requests.
+    for b in ["[fd00:10::10]:80", "[fd00:10::11]:80"] {
+        let line = lbd
+            .wait_for_log_after(cursor, &format!("backend={b}"), Duration::from_secs(5))
+            .unwrap();
+        assert!(line.contains("backend up"), "{line}");
+    }
     assert_alternating(&gets6(&lan, 4));
 }
