@@ -120,6 +120,13 @@ fn scenario(lan: &SeedLan, lbd: &mut e2e::Proc, web1: e2e::Proc) {
         .unwrap_or_else(|e| panic!("web1 (IPv6) not taken out: {e}"));
     assert!(line.contains("backend down"), "{line}");
     println!("web1 taken out {:?} after its server stopped", t0.elapsed());
+    // The state line comes once the data plane carries it.
+    lbd.wait_for_log_after(
+        cursor,
+        "mode=Live targets=web2=[fd00:10::11]:80",
+        Duration::from_secs(2),
+    )
+    .unwrap();
     let after = gets6(lan, 8);
     assert!(after.iter().all(|b| b == "web2"), "{after:?}");
 
@@ -295,12 +302,13 @@ fn a_reload_drops_and_brings_back_the_ipv6_vip_and_table() {
         .wait_for_log_after(cursor, &format!("vip={VIP6}"), Duration::from_secs(5))
         .unwrap();
     assert!(line.contains("VIP added"), "{line}");
-    // The IPv6 addresses' checks start afresh: both backends rise before the requests.
-    for b in ["[fd00:10::10]:80", "[fd00:10::11]:80"] {
-        let line = lbd
-            .wait_for_log_after(cursor, &format!("backend={b}"), Duration::from_secs(5))
-            .unwrap();
-        assert!(line.contains("backend up"), "{line}");
-    }
+    // The IPv6 addresses' checks start afresh: wait for the applied state with both backends
+    // (logged once the table holds them).
+    lbd.wait_for_log_after(
+        cursor,
+        "mode=Live targets=web1=[fd00:10::10]:80,web2=[fd00:10::11]:80",
+        Duration::from_secs(5),
+    )
+    .unwrap();
     assert_alternating(&gets6(&lan, 4));
 }
