@@ -5,7 +5,7 @@
 //! drive the daemon without a command line.
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,14 +38,14 @@ struct Snapshot {
     trackers: Trackers,
     current: Desired,
     role: Role,
-    held: Vec<Ipv4Addr>,
+    held: Vec<std::net::IpAddr>,
     instances: InstancesRx,
 }
 
 pub use crate::status::summary;
 
 /// Keys of every checked backend in `view`.
-fn checked_keys(view: &LbView) -> Vec<(String, SocketAddrV4)> {
+fn checked_keys(view: &LbView) -> Vec<(String, SocketAddr)> {
     view.services
         .iter()
         .filter(|s| !matches!(s.check.kind, hostfile::CheckKind::None))
@@ -60,6 +60,13 @@ fn longest_timeout(view: &LbView) -> Duration {
         .map(|s| s.check.timeout)
         .max()
         .unwrap_or(Duration::ZERO)
+}
+
+/// The VIPs held now, IPv4 then IPv6 (for `lbd status`).
+fn held_all(applier: &apply::Applier) -> Vec<std::net::IpAddr> {
+    let v4 = applier.held.keys().map(|a| std::net::IpAddr::V4(*a));
+    v4.chain(applier.held6.keys().map(|a| std::net::IpAddr::V6(*a)))
+        .collect()
 }
 
 /// Announces `vips` with gratuitous ARP: five at 200 ms intervals (keepalived sends five too).
@@ -153,6 +160,7 @@ pub async fn serve(
     }
 
     let mut managed = desired::managed_vips(&view);
+    applier.manage6(&view);
     let mut current: Desired = desired::desired(
         &drains_rx.borrow_and_update().apply(&view),
         &health_map(&trackers),
@@ -174,7 +182,7 @@ pub async fn serve(
         trackers: trackers.clone(),
         current: current.clone(),
         role,
-        held: applier.held.keys().copied().collect(),
+        held: held_all(&applier),
         instances,
     }));
     {
@@ -198,7 +206,7 @@ pub async fn serve(
                     .iter()
                     .any(|v| v.dataplane == hostfile::Dataplane::Kernel);
                 let ct = if kernel { conntrack::active() } else { None };
-                let active = |svc: &hostfile::VirtualService, a: SocketAddrV4| match svc.dataplane {
+                let active = |svc: &hostfile::VirtualService, a: SocketAddr| match svc.dataplane {
                     hostfile::Dataplane::Proxy => {
                         let m = counters.lock().unwrap_or_else(|e| e.into_inner());
                         Some(
@@ -294,6 +302,7 @@ pub async fn serve(
                 health::spawn_checkers(&next, check_tx.clone(), checkers_stop.clone());
                 let mut all = managed.clone();
                 all.extend(desired::managed_vips(&next));
+                applier.manage6(&next);
                 managed = all;
                 garp = next.garp_refresh.map(tokio::time::interval);
                 state_logs.retain(|k, _| keys.contains(k));
@@ -352,6 +361,7 @@ pub async fn serve(
                     }
                     current = next;
                     managed = desired::managed_vips(&view);
+                    applier.managed6_now(&view);
                     dirty = false;
                 }
                 Err(e) => {
@@ -368,7 +378,7 @@ pub async fn serve(
             s.trackers.clone_from(&trackers);
             s.current = current.clone();
             s.role = role;
-            s.held = applier.held.keys().copied().collect();
+            s.held = held_all(&applier);
         }
     }
     checkers_stop.cancel();
@@ -439,7 +449,7 @@ type InstancesRx = watch::Receiver<Vec<float::InstanceStatus>>;
 
 /// Per-backend limiters of "backend up/down" lines, and whether "flapping" was said in the
 /// current window.
-type StateLogs = BTreeMap<(String, SocketAddrV4), (runtime::ratelimit::LogLimiter, bool)>;
+type StateLogs = BTreeMap<(String, SocketAddr), (runtime::ratelimit::LogLimiter, bool)>;
 
 /// Health changes of one backend logged per window; beyond that a flapping backend gets one
 /// "flapping" line per window and the next line logged carries the count left out.

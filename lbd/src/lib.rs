@@ -22,6 +22,7 @@ pub mod proxy;
 pub mod sched;
 pub mod status;
 pub mod vip;
+pub mod vip6;
 pub mod vrrp;
 
 pub use daemon::{Setup, serve};

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 
 use hostfile::{CheckKind, LbView};
 use serde_json::{Value, json};
@@ -24,9 +24,9 @@ pub fn document(
     trackers: &Trackers,
     current: &Desired,
     role: Role,
-    held: &[Ipv4Addr],
-    active: &dyn Fn(&hostfile::VirtualService, SocketAddrV4) -> Option<u64>,
-    traffic: &BTreeMap<(String, SocketAddrV4), Traffic>,
+    held: &[IpAddr],
+    active: &dyn Fn(&hostfile::VirtualService, SocketAddr) -> Option<u64>,
+    traffic: &BTreeMap<(String, SocketAddr), Traffic>,
 ) -> Value {
     let services: Vec<Value> = view
         .services
@@ -122,11 +122,10 @@ pub fn summary(v: &LbView) -> String {
             .collect();
         let _ = writeln!(
             s,
-            "service {} {:?} {}:{} {:?} {:?} -> {}",
+            "service {} {:?} {} {:?} {:?} -> {}",
             svc.name,
             svc.protocol,
-            svc.vip,
-            svc.port,
+            std::net::SocketAddr::new(svc.vip, svc.port),
             svc.scheduler,
             svc.dataplane,
             b.join(", ")
@@ -225,10 +224,13 @@ pub fn render_text(doc: &Value) -> String {
     for svc in doc["services"].as_array().into_iter().flatten() {
         let _ = writeln!(
             s,
-            "{}  {}:{} {} {} {}",
+            "{}  {} {} {} {}",
             svc["protocol"].as_str().unwrap_or("?"),
-            svc["vip"].as_str().unwrap_or("?"),
-            svc["port"],
+            // `ADDR:PORT`, `[ADDR]:PORT` for an IPv6 VIP.
+            match svc["vip"].as_str().unwrap_or("?") {
+                v if v.contains(':') => format!("[{v}]:{}", svc["port"]),
+                v => format!("{v}:{}", svc["port"]),
+            },
             svc["scheduler"].as_str().unwrap_or("?"),
             svc["dataplane"].as_str().unwrap_or("?"),
             svc["mode"].as_str().unwrap_or("?"),

@@ -18,7 +18,6 @@ mod render;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
-use std::net::SocketAddrV4;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
 
@@ -66,7 +65,7 @@ pub struct LastCheck {
 #[derive(Debug, Default)]
 pub struct Recent {
     transitions: Mutex<VecDeque<Transition>>,
-    checks: Mutex<BTreeMap<(String, SocketAddrV4), LastCheck>>,
+    checks: Mutex<BTreeMap<(String, SocketAddr), LastCheck>>,
     ruleset: Mutex<Option<String>>,
 }
 
@@ -94,7 +93,7 @@ impl Recent {
     pub fn check<E: std::fmt::Display>(
         &self,
         service: &str,
-        backend: SocketAddrV4,
+        backend: SocketAddr,
         result: &Result<(), E>,
     ) {
         let mut c = self.checks.lock().unwrap_or_else(|e| e.into_inner());
@@ -106,7 +105,7 @@ impl Recent {
     }
 
     /// The last check of `backend` in `service`, if any.
-    pub fn last_check(&self, service: &str, backend: SocketAddrV4) -> Option<LastCheck> {
+    pub fn last_check(&self, service: &str, backend: SocketAddr) -> Option<LastCheck> {
         let c = self.checks.lock().unwrap_or_else(|e| e.into_inner());
         c.get(&(service.to_owned(), backend)).cloned()
     }

@@ -172,7 +172,7 @@ fn service(i: &Inputs<'_>, svc: &Value) -> Markup {
         section.service data-plots=(name) {
             h2 { "Service " (name) }
             p.muted {
-                (s(svc, "protocol")) " " (s(svc, "vip")) ":" (svc["port"]) " · "
+                (s(svc, "protocol")) " " (vip_port(svc)) " · "
                 (s(svc, "scheduler")) " · " (s(svc, "dataplane")) " data plane · "
                 span.mode { (s(svc, "mode")) }
             }
@@ -234,6 +234,16 @@ fn backend_row(i: &Inputs<'_>, service: &str, b: &Value) -> Markup {
             }
             td { (s(b, "address")) }
         }
+    }
+}
+
+/// `VIP:PORT`, an IPv6 VIP in brackets (`[fd00::10]:80`).
+fn vip_port(svc: &Value) -> String {
+    let (vip, port) = (s(svc, "vip"), &svc["port"]);
+    if vip.contains(':') {
+        format!("[{vip}]:{port}")
+    } else {
+        format!("{vip}:{port}")
     }
 }
 
@@ -326,7 +336,7 @@ fn dataplane(i: &Inputs<'_>, services: &[&Value]) -> Markup {
                             };
                             tr {
                                 td { (s(svc, "name")) }
-                                td { (s(svc, "vip")) ":" (svc["port"]) }
+                                td { (vip_port(svc)) }
                                 td.num { (sum("active")) }
                                 td.num { (sum("connections")) }
                                 td.num { (sum("bytes_to_backend")) }

@@ -158,7 +158,8 @@ pub(crate) struct Backend {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct Service {
-    pub(crate) vip: S<String>,
+    /// One address, or one IPv4 and one IPv6 address for a dual-stack service.
+    pub(crate) vip: S<StrList>,
     pub(crate) port: S<i64>,
     pub(crate) protocol: Option<S<String>>,
     pub(crate) backends: Vec<S<BackendRef>>,

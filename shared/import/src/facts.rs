@@ -1,6 +1,6 @@
 //! The facts the parsers gather ([`Raw`]), before anything is decided, and small parsing helpers.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use ipnet::{Ipv4Net, Ipv6Net};
 
@@ -170,7 +170,8 @@ pub(crate) struct RawCheck {
 
 #[derive(Debug, Clone)]
 pub(crate) struct RawReal {
-    pub(crate) addr: SocketAddrV4,
+    /// Of the virtual server's family (keepalived.rs leaves out the others).
+    pub(crate) addr: SocketAddr,
     pub(crate) weight: Option<u32>,
     pub(crate) check: Option<RawCheck>,
     pub(crate) src: Src,
@@ -178,11 +179,12 @@ pub(crate) struct RawReal {
 
 #[derive(Debug, Clone)]
 pub(crate) struct RawService {
-    pub(crate) vip: SocketAddrV4,
+    /// IPv4, or IPv6 (resolved by `resolve::services6`).
+    pub(crate) vip: SocketAddr,
     pub(crate) udp: bool,
     pub(crate) scheduler: Option<String>,
     pub(crate) persistence: Option<u64>,
-    pub(crate) sorry: Option<SocketAddrV4>,
+    pub(crate) sorry: Option<SocketAddr>,
     pub(crate) quorum: Option<u32>,
     pub(crate) interval_ms: Option<u64>,
     /// `virtualhost` of the virtual server: the Host header of its HTTP checks.

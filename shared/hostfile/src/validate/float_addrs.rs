@@ -86,7 +86,7 @@ impl Validator {
                 );
                 continue;
             }
-            if let Some(s) = services.iter().find(|s| IpAddr::from(s.vip) == ip) {
+            if let Some(s) = services.iter().find(|s| s.vip == ip) {
                 self.d.push(
                     span(a),
                     format!("address `{ip}` is the VIP of service `{}`", s.name),

@@ -32,7 +32,14 @@ pub(crate) fn split(raw: &Raw) -> Split {
         instances: Vec::new(),
         ..raw.clone()
     };
-    let vips: Vec<Ipv4Addr> = raw.services.iter().map(|s| *s.vip.ip()).collect();
+    let vips: Vec<Ipv4Addr> = raw
+        .services
+        .iter()
+        .filter_map(|s| match s.vip.ip() {
+            std::net::IpAddr::V4(a) => Some(a),
+            std::net::IpAddr::V6(_) => None,
+        })
+        .collect();
     let serves = |i: &RawInstance| i.vips.iter().any(|v| vips.contains(&v.ip));
     // Addresses of either family (an instance of IPv6 addresses floats them over IPv6).
     let has = |i: &RawInstance| !i.vips.is_empty() || !i.vips6.is_empty();
