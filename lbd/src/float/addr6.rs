@@ -5,16 +5,9 @@
 
 use std::io;
 use std::net::Ipv6Addr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::time::Duration;
 
 use ipnet::Ipv6Net;
 
-/// How long the kernel may take to acknowledge an address change.
-const DEADLINE: Duration = Duration::from_secs(3);
-
-/// `IFA_F_NODAD`: no duplicate address detection (the address is usable at once).
-const IFA_F_NODAD: u8 = 0x02;
 /// `IFA_F_TENTATIVE` in `/proc/net/if_inet6`: still under duplicate address detection.
 const IFA_F_TENTATIVE: u32 = 0x40;
 /// Link-local scope in `/proc/net/if_inet6`.
@@ -110,130 +103,16 @@ pub fn advert_source(
     link_local(index)
 }
 
-/// The RTM_NEWADDR / RTM_DELADDR request for `net` on `index` (pure, for tests).
-pub fn request(cmd: u16, net: Ipv6Net, index: u32, seq: u32) -> Vec<u8> {
-    let mut flags = (libc::NLM_F_REQUEST | libc::NLM_F_ACK) as u16;
-    if cmd == libc::RTM_NEWADDR {
-        flags |= (libc::NLM_F_CREATE | libc::NLM_F_REPLACE) as u16;
-    }
-    let mut m = Vec::with_capacity(44);
-    m.extend_from_slice(&0u32.to_ne_bytes()); // length, patched below
-    m.extend_from_slice(&cmd.to_ne_bytes());
-    m.extend_from_slice(&flags.to_ne_bytes());
-    m.extend_from_slice(&seq.to_ne_bytes());
-    m.extend_from_slice(&0u32.to_ne_bytes());
-    // struct ifaddrmsg
-    m.push(libc::AF_INET6 as u8);
-    m.push(net.prefix_len());
-    m.push(IFA_F_NODAD);
-    m.push(0); // scope universe
-    m.extend_from_slice(&index.to_ne_bytes());
-    m.extend_from_slice(&20u16.to_ne_bytes());
-    m.extend_from_slice(&libc::IFA_ADDRESS.to_ne_bytes());
-    m.extend_from_slice(&net.addr().octets());
-    let len = m.len() as u32;
-    m[0..4].copy_from_slice(&len.to_ne_bytes());
-    m
-}
-
-/// The errno of the NLMSG_ERROR answer to `seq` (0 = acknowledged), if `buf` holds it.
-fn ack_errno(buf: &[u8], seq: u32) -> Option<i32> {
-    let mut off = 0;
-    while off + 16 <= buf.len() {
-        let len = u32::from_ne_bytes(buf[off..off + 4].try_into().ok()?) as usize;
-        let ty = u16::from_ne_bytes(buf[off + 4..off + 6].try_into().ok()?);
-        let s = u32::from_ne_bytes(buf[off + 8..off + 12].try_into().ok()?);
-        if len < 16 || off + len > buf.len() {
-            return None;
-        }
-        if ty == libc::NLMSG_ERROR as u16 && s == seq && len >= 20 {
-            let e = i32::from_ne_bytes(buf[off + 16..off + 20].try_into().ok()?);
-            return Some(-e);
-        }
-        off += (len + 3) & !3;
-    }
-    None
-}
-
-fn netlink(cmd: u16, net: Ipv6Net, index: u32) -> io::Result<()> {
-    // SAFETY: plain socket(2) call; the descriptor is owned below.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_NETLINK,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-            libc::NETLINK_ROUTE,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `fd` is a fresh descriptor we own.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    let tv = libc::timeval {
-        tv_sec: DEADLINE.as_secs() as libc::time_t,
-        tv_usec: 0,
-    };
-    // SAFETY: `tv` is a valid timeval for its length.
-    if unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            (&raw const tv).cast(),
-            std::mem::size_of::<libc::timeval>() as u32,
-        )
-    } < 0
-    {
-        return Err(io::Error::last_os_error());
-    }
-    let seq = 1;
-    let msg = request(cmd, net, index, seq);
-    // SAFETY: zeroed sockaddr_nl is valid (pid 0 = the kernel).
-    let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-    sa.nl_family = libc::AF_NETLINK as u16;
-    // SAFETY: buffer and address are valid for the given lengths.
-    if unsafe {
-        libc::sendto(
-            fd.as_raw_fd(),
-            msg.as_ptr().cast(),
-            msg.len(),
-            0,
-            (&raw const sa).cast(),
-            std::mem::size_of::<libc::sockaddr_nl>() as u32,
-        )
-    } < 0
-    {
-        return Err(io::Error::last_os_error());
-    }
-    let mut buf = [0u8; 4096];
-    for _ in 0..8 {
-        // SAFETY: `buf` is valid for its length.
-        let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
-        }
-        if let Some(e) = ack_errno(&buf[..n as usize], seq) {
-            return match e {
-                0 => Ok(()),
-                libc::EEXIST if cmd == libc::RTM_NEWADDR => Ok(()),
-                libc::EADDRNOTAVAIL if cmd == libc::RTM_DELADDR => Ok(()),
-                e => Err(io::Error::from_raw_os_error(e)),
-            };
-        }
-    }
-    Err(io::Error::new(
-        io::ErrorKind::TimedOut,
-        "no netlink acknowledgement",
-    ))
-}
-
 /// Adds `net` to interface `index`, usable at once (no duplicate address detection).
 pub fn add(net: Ipv6Net, index: u32) -> io::Result<()> {
     netlink(libc::RTM_NEWADDR, net, index)
+}
+
+/// One address request, built and acknowledged as the services' IPv6 VIPs are
+/// ([`crate::vip6::addr_request`], [`crate::vip::nl_request`]).
+fn netlink(cmd: u16, net: Ipv6Net, index: u32) -> io::Result<()> {
+    let msg = crate::vip6::addr_request(cmd, net.addr(), net.prefix_len(), index, 1);
+    crate::vip::nl_request(cmd, &msg, 1)
 }
 
 /// Removes `net` from interface `index` (absent is fine).

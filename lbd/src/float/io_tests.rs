@@ -2,7 +2,7 @@
 
 use std::net::Ipv6Addr;
 
-use super::addr6::{If6, parse_if_inet6, request};
+use super::addr6::{If6, parse_if_inet6};
 use super::ndisc::na_message;
 
 #[test]
@@ -27,33 +27,6 @@ fn if_inet6_lines_parse() {
     assert_eq!(v[1].addr, "fd00:6::100".parse::<Ipv6Addr>().unwrap());
     assert_eq!(v[1].flags, 0xc2);
     assert_eq!(v[2].index, 1);
-}
-
-#[test]
-fn address_requests_carry_nodad_and_the_address() {
-    let net = "fd00:6::100/64".parse().unwrap();
-    let m = request(libc::RTM_NEWADDR, net, 7, 1);
-    assert_eq!(m.len(), 16 + 8 + 20);
-    assert_eq!(u32::from_ne_bytes(m[0..4].try_into().unwrap()), 44);
-    assert_eq!(
-        u16::from_ne_bytes(m[4..6].try_into().unwrap()),
-        libc::RTM_NEWADDR
-    );
-    assert_eq!(m[16], libc::AF_INET6 as u8);
-    assert_eq!(m[17], 64);
-    assert_eq!(m[18], 0x02, "IFA_F_NODAD");
-    assert_eq!(u32::from_ne_bytes(m[20..24].try_into().unwrap()), 7);
-    assert_eq!(
-        u16::from_ne_bytes(m[26..28].try_into().unwrap()),
-        libc::IFA_ADDRESS
-    );
-    assert_eq!(
-        &m[28..44],
-        &"fd00:6::100".parse::<Ipv6Addr>().unwrap().octets()
-    );
-    let d = request(libc::RTM_DELADDR, net, 7, 1);
-    let flags = u16::from_ne_bytes(d[6..8].try_into().unwrap());
-    assert_eq!(flags & libc::NLM_F_CREATE as u16, 0);
 }
 
 #[test]
