@@ -239,6 +239,7 @@ pub(super) fn lease_table(src: &PageSource, view: &DhcpView, req: &PageRequest) 
     html! {
         section #leases6 {
             h2 { "DHCPv6 bindings" }
+            p.muted { "The search above also finds bindings: by address or prefix, DUID (with or without colons) or host name." }
             @match listing {
                 None => p.muted { "DHCPv6 is not running on this server." },
                 Some(Err(e)) => p.bad { "Cannot list the DHCPv6 bindings: " (e.to_string()) },
@@ -258,7 +259,7 @@ pub(super) fn lease_table(src: &PageSource, view: &DhcpView, req: &PageRequest) 
                                     @let l = &r.lease;
                                     @let bound = l.state == State6::Bound;
                                     tr data-binding=(shown(l)) {
-                                        td.wrap { (shown(l)) }
+                                        td.addr6 { (shown(l)) }
                                         td { @if l.key.kind == IaKind::Pd { "IA_PD" } @else { "IA_NA" } }
                                         td.num { (l.key.iaid) }
                                         td.wrap.duid { (hex_colon(&l.key.duid)) }
