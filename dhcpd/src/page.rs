@@ -1,7 +1,7 @@
 //! dhcpd's status page, served at `/` of the `metrics` address: pool usage, the lease table
 //! (searched and paged, from the same listing as `dhcpd leases`), exchanges over the last hour,
 //! recent declines and ping conflicts, and the lease store in use. With IPv6 subnets, their
-//! pools, the DHCPv6 bindings and DHCPv6 messages per second too ([`v6`]).
+//! pools, the DHCPv6 bindings and DHCPv6 messages per second too (`page/v6.rs`).
 //!
 //! The figures come from [`Stats`]: the counters the packet path already bumps (sampled into a
 //! [`History`] every 10 s, off the packet path) and the pool gauges the core's census refreshes.
