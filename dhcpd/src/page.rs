@@ -252,11 +252,16 @@ fn lease_table(src: &PageSource, req: &PageRequest) -> Markup {
         "", "all", "bound", "offered", "declined", "released", "expired",
     ];
     let admin_on = matches!(req.admin, page::AdminState::LoggedIn { .. });
+    let placeholder = if src.view.borrow().subnets6.is_empty() {
+        "address, MAC, client id or host name"
+    } else {
+        "address or prefix, MAC, client id, DUID or host name"
+    };
     html! {
         section #leases {
             h2 { "Leases" }
             form.search method="get" action="./" {
-                input type="search" name="q" value=(q) placeholder="address, MAC, client id or host name" aria-label="search leases";
+                input type="search" name="q" value=(q) placeholder=(placeholder) aria-label="search leases";
                 select name="state" aria-label="state" {
                     @for o in options {
                         option value=(o) selected[o == state] {

@@ -2,8 +2,10 @@
 //! `dhclient -6 -N` binds an address from a /64-sized pool in a namespace; Debian's chromium
 //! (driven over the DevTools pipe, in the server's namespace) loads the page: the bindings table
 //! lists the address with the DUID dhclient keeps in its lease file, the pool's bar counts one
-//! used address of 2^63, the DHCPv6 messages plot rises; logged in with the admin key, the
-//! Release button ends the binding (as `dhcpd release` does). Screenshots at a phone's and a
+//! used address of 2^63, `dhclient -6 -P`'s prefix is listed and counted in the prefix pool's
+//! bar, searches by DUID, address and prefix find them, the DHCPv6 messages plot rises; logged
+//! in with the admin key, the Release buttons end the address's and the prefix's bindings (as
+//! `dhcpd release` does). Screenshots at a phone's and a
 //! desktop's size (pools, and the bindings with their Release buttons) go to
 //! `<target>/page-shots/dhcpd-v6-*.png`.
 
@@ -127,14 +129,15 @@ fn duid_hex(quoted: &str) -> String {
         .join(":")
 }
 
-fn dhclient6(lab: &Lab, cl: &Host, lf: &Path) -> std::process::Output {
+/// `dhclient -6 MODE -1` on `cl` (`-N` an address, `-P` a prefix); its lease file's text.
+fn dhclient6(lab: &Lab, cl: &Host, mode: &str, lf: &Path) -> String {
     let pf = lf.with_extension("pid");
     let cf = lab.dir().join("dhclient6.conf");
     std::fs::write(&cf, "").unwrap();
     let out = cl.run(&[
         "dhclient",
         "-6",
-        "-N",
+        mode,
         "-1",
         "-v",
         "-sf",
@@ -148,7 +151,18 @@ fn dhclient6(lab: &Lab, cl: &Host, lf: &Path) -> std::process::Output {
         "eth0",
     ]);
     common::dhclient6::stop_one_shot(cl, &pf, out.status.success());
-    out
+    let text = std::fs::read_to_string(lf).unwrap_or_default();
+    assert!(
+        out.status.success(),
+        "dhclient -6 {mode}: {}\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+/// The DUID of a dhclient lease file, as the page shows it.
+fn duid_of(text: &str) -> String {
+    duid_hex(&last_item(text, "default-duid").unwrap_or_else(|| panic!("no default-duid: {text}")))
 }
 
 fn present(selector: &str) -> String {
@@ -224,20 +238,12 @@ fn page_lists_a_dhclient6_binding_counts_it_and_releases_it() {
     assert_eq!(plot_ys(&raw(&srv, ""), "DHCPv6 messages").len(), 1);
 
     let lf = dir.join("dhclient6.leases");
-    let out = dhclient6(&lab, &cl, &lf);
-    let text = std::fs::read_to_string(&lf).unwrap_or_default();
-    assert!(
-        out.status.success(),
-        "{}\n{text}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = dhclient6(&lab, &cl, "-N", &lf);
     let addr: Ipv6Addr = last_item(&text, "iaaddr")
         .unwrap_or_else(|| panic!("no iaaddr: {text}"))
         .parse()
         .unwrap();
-    let duid = duid_hex(
-        &last_item(&text, "default-duid").unwrap_or_else(|| panic!("no default-duid: {text}")),
-    );
+    let duid = duid_of(&text);
     assert!(listed(&srv, &conf, &state, addr));
 
     // The pool's bar counts it once the census ran (every 5 s); the plot rose.
@@ -245,6 +251,19 @@ fn page_lists_a_dhclient6_binding_counts_it_and_releases_it() {
         "the v6 pool bar counting one",
         Duration::from_secs(20),
         || raw(&srv, "").contains("data-used=\"1\" data-declined=\"0\""),
+    );
+    // A delegated prefix (`dhclient -6 -P`): the prefix pool's bar counts it.
+    let text = dhclient6(&lab, &cl, "-P", &dir.join("dhclient6-pd.leases"));
+    let prefix: ipnet::Ipv6Net = last_item(&text, "iaprefix")
+        .unwrap_or_else(|| panic!("no iaprefix: {text}"))
+        .parse()
+        .unwrap();
+    let pd_duid = duid_of(&text);
+    assert!(listed(&srv, &conf, &state, prefix.network()));
+    wait_until(
+        "the prefix pool bar counting one",
+        Duration::from_secs(20),
+        || raw(&srv, "").contains("data-prefix=\"fd00:1700::/48\" data-used=\"1\""),
     );
     wait_until("a rise in the DHCPv6 plot", Duration::from_secs(30), || {
         plot_ys(&raw(&srv, ""), "DHCPv6 messages").len() > 1
@@ -269,10 +288,28 @@ fn page_lists_a_dhclient6_binding_counts_it_and_releases_it() {
         d.contains("1</b> used, 2^63 − 1 free, 0 declined of 2^63"),
         "{d}"
     );
-    for q in [duid.clone(), duid.replace(':', ""), addr.to_string()] {
+    assert!(d.contains("1</b> delegated, 255 free of 256"), "{d}");
+    let pd_row = d
+        .split("<tr data-binding=")
+        .skip(1)
+        .find(|r| r.starts_with(&format!("\"{prefix}\"")))
+        .unwrap_or_else(|| panic!("no row for {prefix}: {d}"));
+    assert!(
+        pd_row.contains("IA_PD") && pd_row.contains(&pd_duid),
+        "{pd_row}"
+    );
+    // Searches: by DUID (with and without colons: dhclient may keep one DUID for both runs),
+    // by address, by prefix.
+    let same = 1 + usize::from(pd_duid == duid);
+    for (q, n) in [
+        (duid.clone(), same),
+        (duid.replace(':', ""), same),
+        (addr.to_string(), 1),
+        (prefix.to_string(), 1),
+    ] {
         tab.navigate(&format!("http://{METRICS}/?q={q}"));
         let d = tab.dom();
-        assert_eq!(d.matches("<tr data-binding=").count(), 1, "?q={q}: {d}");
+        assert_eq!(d.matches("<tr data-binding=").count(), n, "?q={q}: {d}");
     }
     tab.navigate(&format!("http://{METRICS}/?q=00:99:no-such"));
     assert!(tab.dom().contains("No DHCPv6 binding matches."));
@@ -310,5 +347,20 @@ fn page_lists_a_dhclient6_binding_counts_it_and_releases_it() {
     assert!(
         !listed(&srv, &conf, &state, addr),
         "still bound after the release"
+    );
+    // The prefix too (the control socket's `release PREFIX/LEN`).
+    let button = format!("button[data-action=\"release\"][data-arg=\"{prefix}\"]");
+    tab.wait_for(&present(&button), WAIT);
+    click(&mut tab, &button);
+    tab.wait_for(
+        &format!(
+            "(document.getElementById('admin-result') || {{}}).textContent === {}",
+            serde_json::json!(format!("released {prefix}"))
+        ),
+        WAIT,
+    );
+    assert!(
+        !listed(&srv, &conf, &state, prefix.network()),
+        "prefix still delegated after the release"
     );
 }
