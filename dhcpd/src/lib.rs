@@ -346,7 +346,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let ra = v6::ra::task::setup(&v)?;
     let (admin_tx, admin_rx) = tokio::sync::mpsc::channel(16);
     let admin6 = v6.as_ref().map(v6::server::Setup6::admin);
-    let control = serve_control(&cli, &v, &db, admin_tx, admin6, started.shutdown.clone());
+    let control = serve_control(
+        &cli,
+        &v,
+        &db,
+        admin_tx,
+        admin6.clone(),
+        started.shutdown.clone(),
+    );
     let stats = std::sync::Arc::new(metrics::Stats::default());
     let stats6 = stats.v6.clone();
     if let Some(addr) = v.metrics {
@@ -359,6 +366,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 db: db.clone(),
                 url: v.lease_db_url.clone(),
                 addrs: runtime::page::daemon_addrs(&table),
+                admin6,
             },
             started.shutdown.clone(),
         );

@@ -1,14 +1,17 @@
 //! dhcpd's status page, served at `/` of the `metrics` address: pool usage, the lease table
 //! (searched and paged, from the same listing as `dhcpd leases`), exchanges over the last hour,
-//! recent declines and ping conflicts, and the lease store in use.
+//! recent declines and ping conflicts, and the lease store in use. With IPv6 subnets, their
+//! pools, the DHCPv6 bindings and DHCPv6 messages per second too (`page/v6.rs`).
 //!
 //! The figures come from [`Stats`]: the counters the packet path already bumps (sampled into a
 //! [`History`] every 10 s, off the packet path) and the pool gauges the core's census refreshes.
 //!
 //! With `[dhcp] admin-key-file` set, a logged-in admin gets a "Release" button per bound or
-//! offered lease: the control socket's `release IP`, as `dhcpd release IP` runs it.
+//! offered lease (and per bound DHCPv6 binding): the control socket's `release IP`, as
+//! `dhcpd release IP` runs it.
 
 mod store;
+mod v6;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -33,6 +36,9 @@ pub const PER_PAGE: usize = 100;
 /// the history's slots stay 10 s wide, a shorter interval only refreshes the newest slot.
 pub const SAMPLE_ENV: &str = "DHCPD_PAGE_SAMPLE_MS";
 
+/// Series the history keeps: 8 for v4, 8 for v6 (with room).
+const HISTORY_SERIES: usize = 24;
+
 /// The exchange series sampled, with their labels on the plot.
 const EXCHANGES: [(&str, &str); 4] = [
     ("discover", "DISCOVER"),
@@ -54,6 +60,8 @@ pub struct PageSource {
     pub url: Option<String>,
     /// The daemons' metrics addresses (for the header).
     pub addrs: [(&'static str, Option<SocketAddr>); 3],
+    /// The DHCPv6 core's control handle, when it runs (its bindings live on its thread).
+    pub admin6: Option<crate::v6::admin::Admin6>,
 }
 
 /// The commands of the control socket the page's admin may run.
@@ -71,7 +79,7 @@ pub fn admin(
 
 /// Starts the sampler and returns the page.
 pub fn start(src: PageSource, shutdown: CancellationToken) -> PageFn {
-    let history = Arc::new(Mutex::new(History::new(16)));
+    let history = Arc::new(Mutex::new(History::new(HISTORY_SERIES)));
     start_sampler(history.clone(), src.stats.clone(), shutdown);
     let src = Arc::new(src);
     Arc::new(move |req: &PageRequest| render(&src, &history, req))
@@ -102,6 +110,7 @@ fn start_sampler(history: Arc<Mutex<History>>, stats: Arc<Stats>, shutdown: Canc
         for (name, v) in figures {
             h.sample(name, Kind::Counter, now, v);
         }
+        v6::sample(h, now, &stats.v6);
     });
 }
 
@@ -111,8 +120,10 @@ fn render(src: &PageSource, history: &Mutex<History>, req: &PageRequest) -> Stri
     let main = html! {
         (page::admin::panel(req))
         (pools(src, &view))
-        (plots(history))
+        (v6::pools(src, &view))
+        (plots(history, !view.subnets6.is_empty()))
         (lease_table(src, req))
+        (v6::lease_table(src, &view, req))
         (recent(src))
         (store::store(src))
     };
@@ -162,7 +173,7 @@ fn pools(src: &PageSource, view: &DhcpView) -> Markup {
     }
 }
 
-fn plots(history: &Mutex<History>) -> Markup {
+fn plots(history: &Mutex<History>, with_v6: bool) -> Markup {
     let now = Instant::now();
     let h = history.lock().unwrap_or_else(|e| e.into_inner());
     let ex: Vec<Vec<Option<f64>>> = EXCHANGES.iter().map(|(n, _)| h.window(n, now)).collect();
@@ -170,6 +181,12 @@ fn plots(history: &Mutex<History>) -> Markup {
         .iter()
         .map(|n| h.window(n, now))
         .collect();
+    let v6_names: Vec<String> = v6::EXCHANGES
+        .iter()
+        .map(|(t, _)| v6::series(t))
+        .chain([v6::series("drops")])
+        .collect();
+    let ex6: Vec<Vec<Option<f64>>> = v6_names.iter().map(|n| h.window(n, now)).collect();
     drop(h);
     let ex_lines: Vec<Line<'_>> = EXCHANGES
         .iter()
@@ -181,10 +198,20 @@ fn plots(history: &Mutex<History>) -> Markup {
         .zip(&bad)
         .map(|(label, points)| Line { label, points })
         .collect();
+    let ex6_lines: Vec<Line<'_>> = v6::EXCHANGES
+        .iter()
+        .map(|(_, label)| *label)
+        .chain(["drops"])
+        .zip(&ex6)
+        .map(|(label, points)| Line { label, points })
+        .collect();
     html! {
         div.plots #exchanges {
             (page::line_plot(&Plot { title: "Exchanges", unit: "messages/s", lines: &ex_lines }))
             (page::line_plot(&Plot { title: "NAKs and drops", unit: "per s", lines: &bad_lines }))
+            @if with_v6 {
+                (page::line_plot(&Plot { title: "DHCPv6 messages", unit: "messages/s", lines: &ex6_lines }))
+            }
         }
     }
 }
@@ -225,11 +252,16 @@ fn lease_table(src: &PageSource, req: &PageRequest) -> Markup {
         "", "all", "bound", "offered", "declined", "released", "expired",
     ];
     let admin_on = matches!(req.admin, page::AdminState::LoggedIn { .. });
+    let placeholder = if src.view.borrow().subnets6.is_empty() {
+        "address, MAC, client id or host name"
+    } else {
+        "address or prefix, MAC, client id, DUID or host name"
+    };
     html! {
         section #leases {
             h2 { "Leases" }
             form.search method="get" action="./" {
-                input type="search" name="q" value=(q) placeholder="address, MAC, client id or host name" aria-label="search leases";
+                input type="search" name="q" value=(q) placeholder=(placeholder) aria-label="search leases";
                 select name="state" aria-label="state" {
                     @for o in options {
                         option value=(o) selected[o == state] {
@@ -303,7 +335,7 @@ fn state_class(s: LeaseState) -> &'static str {
     }
 }
 
-fn left(secs: u64) -> String {
+pub(crate) fn left(secs: u64) -> String {
     match secs {
         s if s >= 86400 => format!("{}d {}h", s / 86400, s % 86400 / 3600),
         s if s >= 3600 => format!("{}h {}m", s / 3600, s % 3600 / 60),

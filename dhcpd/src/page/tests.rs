@@ -39,6 +39,7 @@ fn source(dir: &std::path::Path, n: u32) -> PageSource {
         db,
         url: None,
         addrs: [("dhcpd", None), ("dnsd", None), ("lbd", None)],
+        admin6: None,
     }
 }
 
@@ -168,4 +169,186 @@ fn release_buttons_only_for_a_logged_in_admin() {
     );
     assert!(admin.contains("data-arg=\"10.0.0.1\""), "{admin}");
     assert!(admin.contains("<th>Action</th>"), "{admin}");
+}
+
+mod v6 {
+    use std::net::Ipv6Addr;
+
+    use super::*;
+    use crate::page::v6::count;
+    use crate::v6::admin::{Admin6, Input, Request6, Row6};
+    use crate::v6::lease::{Change6, IaKind, Key6, Lease6, Leases6, State6};
+
+    /// A view with one IPv6 subnet: a /64 address pool (2^64 addresses) and a /48 split in /56s.
+    fn view6() -> DhcpView {
+        let t = hostfile::HostTable::from_toml(&format!(
+            "{}[[subnet]]\nname = \"lan6\"\nnetwork = \"fd00:10::/64\"\n\
+             [[subnet.pool]]\nrange = \"fd00:10::-fd00:10::ffff:ffff:ffff:ffff\"\n\
+             [[subnet.pd-pool]]\nprefix = \"fd00:100::/48\"\ndelegated-length = 56\n",
+            hostfile::checkcases::base()
+        ))
+        .unwrap();
+        t.dhcp_view()
+    }
+
+    fn binding(i: u32, kind: IaKind, addr: Ipv6Addr, len: u8, now: u64) -> Lease6 {
+        Lease6 {
+            key: Key6 {
+                duid: vec![
+                    0,
+                    3,
+                    0,
+                    1,
+                    2,
+                    0,
+                    (i >> 16) as u8,
+                    (i >> 8) as u8,
+                    i as u8,
+                    0xab,
+                ],
+                iaid: i,
+                kind,
+            },
+            addr,
+            prefix_len: len,
+            starts: now,
+            expires: now + 4000,
+            state: State6::Bound,
+        }
+    }
+
+    /// `n` address bindings (number 7 named `<script>...`) and one delegated prefix, listed by
+    /// a stand-in for the v6 core thread; the census has run.
+    fn source6(dir: &std::path::Path, n: u32) -> PageSource {
+        let now = unix_now();
+        let view = view6();
+        let mut t = Leases6::new();
+        for i in 0..n {
+            let a = Ipv6Addr::from(
+                u128::from(Ipv6Addr::new(0xfd00, 0x10, 0, 0, 0, 0, 0, 0x100)) + u128::from(i),
+            );
+            t.apply(&Change6::Put(binding(i, IaKind::Na, a, 128, now)));
+        }
+        t.apply(&Change6::Put(binding(
+            9999,
+            IaKind::Pd,
+            "fd00:100:0:200::".parse().unwrap(),
+            56,
+            now,
+        )));
+        let mut src = source(dir, 0);
+        src.stats.v6.census(&t, &view, now);
+        let (tx, rx) = std::sync::mpsc::sync_channel(8);
+        std::thread::spawn(move || {
+            while let Ok(Input::Admin(Request6::List(reply))) = rx.recv() {
+                let rows = t
+                    .iter()
+                    .map(|l| Row6 {
+                        lease: l.clone(),
+                        hostname: Some(if l.key.iaid == 7 {
+                            "<script>alert(6)</script>".to_owned()
+                        } else {
+                            format!("v6host{}", l.key.iaid)
+                        }),
+                    })
+                    .collect();
+                let _ = reply.send(rows);
+            }
+        });
+        src.admin6 = Some(Admin6::new(tx));
+        let (_keep, rx) = watch::channel(Arc::new(view));
+        src.view = rx;
+        src
+    }
+
+    fn rows6(html: &str) -> usize {
+        html.matches("data-binding=").count()
+    }
+
+    #[test]
+    fn counts_stay_readable_however_large() {
+        assert_eq!(count(0), "0");
+        assert_eq!(count(256), "256");
+        assert_eq!(count(9_999_999), "9999999");
+        assert_eq!(count(1 << 32), "2^32");
+        assert_eq!(count(1 << 64), "2^64");
+        assert_eq!(count((1 << 64) - 3), "2^64 − 3");
+        assert_eq!(count(3 * 10u128.pow(20)), "3.00×10^20");
+        assert!(
+            count(u128::MAX).starts_with("3.40×10^38"),
+            "{}",
+            count(u128::MAX)
+        );
+    }
+
+    #[test]
+    fn pools_show_huge_sizes_and_the_used_sliver() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = source6(dir.path(), 3);
+        let html = get(&src, "");
+        assert!(html.contains("id=\"pools6\""), "{html}");
+        assert!(html.contains("data-used=\"3\""), "{html}");
+        assert!(
+            html.contains("3</b> used, 2^64 − 3 free, 0 declined of 2^64"),
+            "{html}"
+        );
+        assert!(
+            html.contains("aria-label=\"used 3, declined 0, free 2^64 − 3\""),
+            "{html}"
+        );
+        // The one used address is visible: at least half a percent of the bar.
+        assert!(
+            html.contains("class=\"ok\" x=\"0.00\" width=\"0.50\""),
+            "{html}"
+        );
+        assert!(html.contains("1</b> delegated, 255 free of 256"), "{html}");
+        assert!(html.contains("DHCPv6 messages"), "{html}");
+    }
+
+    #[test]
+    fn bindings_are_listed_searched_paged_and_escaped() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = source6(dir.path(), 250);
+        let html = get(&src, "");
+        assert_eq!(rows6(&html), PER_PAGE);
+        assert!(html.contains("page6=2"), "a link to the next page");
+        assert_eq!(
+            rows6(&get(&src, "page6=3")),
+            51,
+            "250 addresses and a prefix"
+        );
+        // Search by host name, DUID (with or without colons), address, prefix.
+        assert_eq!(rows6(&get(&src, "q=v6host42")), 1);
+        assert_eq!(
+            rows6(&get(&src, "q=00%3A03%3A00%3A01%3A02%3A00%3A00%3A00%3A2a")),
+            1
+        );
+        assert_eq!(
+            rows6(&get(&src, "q=0003000102000000")),
+            PER_PAGE,
+            "all match, paged"
+        );
+        assert_eq!(rows6(&get(&src, "q=fd00%3A10%3A%3A1f9")), 1);
+        let pd = get(&src, "q=fd00%3A100");
+        assert_eq!(rows6(&pd), 1);
+        assert!(
+            pd.contains("fd00:100:0:200::/56") && pd.contains("IA_PD"),
+            "{pd}"
+        );
+        assert_eq!(rows6(&get(&src, "q=nothing-here")), 0);
+        assert_eq!(rows6(&get(&src, "state=declined")), 0);
+        // A network-supplied host name is text.
+        let s = get(&src, "q=script");
+        assert_eq!(rows6(&s), 1);
+        assert!(!s.contains("<script>alert(6)"), "{s}");
+        assert!(s.contains("&lt;script&gt;alert(6)&lt;/script&gt;"), "{s}");
+    }
+
+    #[test]
+    fn without_v6_nothing_v6_is_shown() {
+        let dir = tempfile::tempdir().unwrap();
+        let html = get(&source(dir.path(), 1), "");
+        assert!(!html.contains("pools6") && !html.contains("leases6"));
+        assert!(!html.contains("DHCPv6 messages"));
+    }
 }
