@@ -9,7 +9,8 @@ use std::time::Duration;
 use hostfile::Reservation6;
 use ipnet::Ipv6Net;
 
-use super::lease::{Change6, IaKind, Lease6, Leases6, State6, Store6, Store6Error};
+use super::lease::{Change6, IaKind, Lease6, Leases6, State6, Store6Error};
+use super::store::BindingStore;
 
 /// What the core thread's queue carries.
 #[derive(Debug)]
@@ -160,19 +161,33 @@ pub fn find(leases: &Leases6, target: Target6) -> Option<&Lease6> {
     }
 }
 
-/// Answers one control request on the core thread (which owns `leases` and `store`).
-pub fn answer(req: Request6, leases: &mut Leases6, store: &Store6, reservations: &[Reservation6]) {
+/// Answers one control request on the core thread (which owns `leases` and `store`). A shared
+/// database lists the bindings of every server on it.
+pub fn answer(
+    req: Request6,
+    leases: &mut Leases6,
+    store: &mut dyn BindingStore,
+    reservations: &[Reservation6],
+) {
     match req {
         Request6::List(tx) => {
-            let _ = tx.send(rows(leases, reservations));
+            let all = match store.list() {
+                Ok(Some(all)) => Some(super::listing::table(all)),
+                Ok(None) => None,
+                Err(e) => {
+                    tracing::warn!(error = %e, "DHCPv6: shared bindings not read; listing this server's");
+                    None
+                }
+            };
+            let _ = tx.send(rows(all.as_ref().unwrap_or(leases), reservations));
         }
         Request6::Release { target, done } => {
             let r = match find(leases, target).cloned() {
                 None => Err(AdminError::NotBound(target)),
                 Some(l) => {
                     let c = [Change6::Delete(l.key.clone())];
-                    match store.write(&c) {
-                        Ok(()) => {
+                    match store.commit(&c, leases, crate::lease::unix_now()) {
+                        Ok(_) => {
                             leases.apply(&c[0]);
                             tracing::info!(%target, "DHCPv6 binding released by the operator");
                             Ok(l)
