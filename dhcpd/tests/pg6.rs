@@ -111,12 +111,22 @@ impl<'h> Client<'h> {
 
     /// `dhclient -6 -N -1`: returns the bound address once it has one (it keeps running).
     fn bind(&self) -> Ipv6Addr {
+        self.run("-1");
+        self.addr()
+    }
+
+    /// `dhclient -6 -N -r`: stops the running client and sends a RELEASE.
+    fn release(&self) {
+        self.run("-r");
+    }
+
+    fn run(&self, what: &str) {
         let out = self.host.run_unchecked(&[
             "dhclient",
             "-6",
             "-N",
             "-v",
-            "-1",
+            what,
             "-sf",
             "/bin/true",
             "-cf",
@@ -129,11 +139,10 @@ impl<'h> Client<'h> {
         ]);
         assert!(
             out.status.success(),
-            "dhclient -6 -N: {}\n{}",
+            "dhclient -6 -N {what}: {}\n{}",
             String::from_utf8_lossy(&out.stderr),
             self.lease_file()
         );
-        self.addr()
     }
 
     fn lease_file(&self) -> String {
@@ -254,6 +263,13 @@ fn dhclient_keeps_its_address_on_postgresql_across_kill_9() {
             d2.stderr()
         );
     }
+
+    // dhclient -r: the binding leaves the database.
+    let released = d2.log_cursor();
+    c.release();
+    d2.wait_for_log_after(released, "asked=Release kind=Reply", LOG)
+        .expect("dhclient -r sends a RELEASE");
+    assert_eq!(row_of(&v6_rows(&srv, &conf, &state), addr), None);
 }
 
 #[test]
