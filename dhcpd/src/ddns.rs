@@ -1,23 +1,25 @@
-//! Dynamic DNS (RFC 2136): A and PTR records for leases with a host name, signed with TSIG
-//! (RFC 8945), added on ACK and removed on release, decline and expiry. Conflicts between clients
-//! that want the same name are resolved as RFC 4703 says (and Kea and ISC dhcpd do): a DHCID
-//! record (RFC 4701) marks whose name it is, and prerequisites make the server refuse an update
-//! that would take over or delete another client's name. Plain standard messages, so BIND, Knot
-//! or dnsd can be the primary.
+//! Dynamic DNS (RFC 2136): A (or AAAA) and PTR records for leases with a host name, signed with
+//! TSIG (RFC 8945), added on ACK (or DHCPv6 REPLY, see [`v6`]) and removed on release, decline
+//! and expiry. Conflicts between clients that want the same name are resolved as RFC 4703 says
+//! (and Kea and ISC dhcpd do): a DHCID record (RFC 4701) marks whose name it is, and
+//! prerequisites make the server refuse an update that would take over or delete another
+//! client's name. Plain standard messages, so BIND, Knot or dnsd can be the primary.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hickory_proto::op::update_message::UpdateMessage;
 use hickory_proto::op::{Message, OpCode, Query, ResponseCode};
 use hickory_proto::rr::rdata::tsig::TsigAlgorithm;
-use hickory_proto::rr::rdata::{A, NULL, PTR};
+use hickory_proto::rr::rdata::{A, AAAA, NULL, PTR};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType, TSigner};
 use hostfile::DdnsConfig;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::decide::{ClientId, Dns};
+
+pub mod v6;
 
 /// Why an update could not be built or sent.
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +82,46 @@ pub fn ptr_name(ip: Ipv4Addr) -> String {
     format!("{}.{}.{}.{}.in-addr.arpa.", o[3], o[2], o[1], o[0])
 }
 
+/// One action of either family: what a v4 [`Dns`] says, or what [`v6`] makes of a DHCPv6
+/// binding.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Job {
+    /// Add (else remove).
+    pub add: bool,
+    /// Host label.
+    pub name: String,
+    /// Address: an A record for IPv4, AAAA for IPv6.
+    pub ip: IpAddr,
+    /// Whose records they are (the DHCID).
+    pub id: ClientId,
+}
+
+/// As [`Dns`] shows in logs: `Add { name: .., ip: .., id: .. }` or `Remove { .. }`.
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct(if self.add { "Add" } else { "Remove" })
+            .field("name", &self.name)
+            .field("ip", &self.ip)
+            .field("id", &self.id)
+            .finish()
+    }
+}
+
+impl From<&Dns> for Job {
+    fn from(d: &Dns) -> Job {
+        let (add, (name, ip, id)) = match d {
+            Dns::Add { name, ip, id } => (true, (name, ip, id)),
+            Dns::Remove { name, ip, id } => (false, (name, ip, id)),
+        };
+        Job {
+            add,
+            name: name.clone(),
+            ip: IpAddr::V4(*ip),
+            id: id.clone(),
+        }
+    }
+}
+
 impl Updater {
     /// From the host table's settings.
     pub fn new(c: &DdnsConfig) -> Result<Self, DdnsError> {
@@ -130,34 +172,54 @@ impl Updater {
     }
 
     /// The names, zones and DHCID of one action.
-    fn target(&self, action: &Dns) -> Result<Target, DdnsError> {
-        let (label, ip, id) = match action {
-            Dns::Add { name, ip, id } | Dns::Remove { name, ip, id } => (name, *ip, id),
-        };
-        let fqdn = name(&format!("{label}.{}", self.forward))?;
-        let rev = name(&ptr_name(ip))?;
-        let rzone = self.reverse.iter().find(|z| z.zone_of(&rev)).cloned();
-        let dhcid = dhcid(id, &fqdn);
+    fn target(&self, job: &Job) -> Result<Target, DdnsError> {
+        let fqdn = name(&format!("{}.{}", job.name, self.forward))?;
+        let rev = name(&match job.ip {
+            IpAddr::V4(ip) => ptr_name(ip),
+            IpAddr::V6(ip) => hostfile::ptr_name6(ip),
+        })?;
+        // The most specific zone holding the name (dnsd nests a /64's ip6.arpa zone in a /60's).
+        let rzone = self
+            .reverse
+            .iter()
+            .filter(|z| z.zone_of(&rev))
+            .max_by_key(|z| z.num_labels())
+            .cloned();
+        let dhcid = dhcid(&job.id, &fqdn);
         Ok(Target {
             fqdn,
-            ip,
+            ip: job.ip,
             rev,
             rzone,
             dhcid,
         })
     }
 
-    /// The update message of one step, unsigned; `None` when the step has no zone (no reverse
-    /// zone covers the address).
+    /// The update message of one step of a v4 action, unsigned; `None` when the step has no
+    /// zone (no reverse zone covers the address).
     pub fn message_for(&self, action: &Dns, step: Step) -> Result<Option<Message>, DdnsError> {
-        let t = self.target(action)?;
+        self.job_message(&Job::from(action), step)
+    }
+
+    /// The update message of one step, unsigned; `None` when the step has no zone.
+    pub fn job_message(&self, job: &Job, step: Step) -> Result<Option<Message>, DdnsError> {
+        let t = self.target(job)?;
         let ttl = self.ttl;
         let f = &t.fqdn;
         let ours = || Record::from_rdata(f.clone(), 0, t.dhcid.clone());
-        let a = || Record::from_rdata(f.clone(), ttl, RData::A(A(t.ip)));
+        let addr = |ttl| match t.ip {
+            IpAddr::V4(ip) => Record::from_rdata(f.clone(), ttl, RData::A(A(ip))),
+            IpAddr::V6(ip) => Record::from_rdata(f.clone(), ttl, RData::AAAA(AAAA(ip))),
+        };
+        let a = || addr(ttl);
+        let rtype = if t.ip.is_ipv4() {
+            RecordType::A
+        } else {
+            RecordType::AAAA
+        };
         let forward = |pre, upd| Some(Self::message(&self.forward, pre, upd));
         Ok(match step {
-            // RFC 4703 5.3.1: the name is not in use -> A and DHCID.
+            // RFC 4703 5.3.1: the name is not in use -> A (AAAA) and DHCID.
             Step::AddNew => forward(
                 vec![class(
                     Record::update0(f.clone(), 0, RecordType::ANY),
@@ -165,8 +227,9 @@ impl Updater {
                 )],
                 vec![a(), Record::from_rdata(f.clone(), ttl, t.dhcid.clone())],
             ),
-            // 5.3.2: the name carries our DHCID -> replace the A RRset.
-            Step::Replace => forward(vec![ours()], vec![delete_rrset(f, RecordType::A), a()]),
+            // 5.3.2: the name carries our DHCID -> replace the A (AAAA) RRset; the other
+            // family's addresses stay.
+            Step::Replace => forward(vec![ours()], vec![delete_rrset(f, rtype), a()]),
             // 5.4: the PTR RRset (and a DHCID) at the address's name.
             Step::AddPtr => t.rzone.as_ref().map(|z| {
                 Self::message(
@@ -181,13 +244,7 @@ impl Updater {
                 )
             }),
             // 5.5: our address only, and only while the name is ours.
-            Step::RemoveA => forward(
-                vec![ours()],
-                vec![class(
-                    Record::from_rdata(f.clone(), 0, RData::A(A(t.ip))),
-                    DNSClass::NONE,
-                )],
-            ),
+            Step::RemoveA => forward(vec![ours()], vec![class(addr(0), DNSClass::NONE)]),
             // Then the DHCID, once no address of ours is left at the name.
             Step::RemoveDhcid => forward(
                 vec![
@@ -256,7 +313,7 @@ impl Updater {
 
     /// Sends one message, again on server failure or silence (zone loading, restart): three
     /// tries in all. `None` when no answer came.
-    async fn send_retrying(&self, m: &Message, action: &Dns, step: Step) -> Option<ResponseCode> {
+    async fn send_retrying(&self, m: &Message, action: &Job, step: Step) -> Option<ResponseCode> {
         let zone = m.queries.first().map(|q| q.name().to_string());
         let mut last = None;
         for attempt in 0..3 {
@@ -277,11 +334,20 @@ impl Updater {
         last
     }
 
-    /// Runs the steps of one action (RFC 4703), logging the outcome.
+    /// Runs the steps of one v4 action (RFC 4703), logging the outcome.
     pub async fn apply(&self, action: &Dns) {
-        let mut step = Some(Step::first(action));
+        self.apply_job(&Job::from(action)).await;
+    }
+
+    /// Runs the steps of one action (RFC 4703), logging the outcome.
+    pub async fn apply_job(&self, action: &Job) {
+        let mut step = Some(if action.add {
+            Step::AddNew
+        } else {
+            Step::RemoveA
+        });
         while let Some(s) = step {
-            let m = match self.message_for(action, s) {
+            let m = match self.job_message(action, s) {
                 Ok(Some(m)) => m,
                 Ok(None) => break,
                 Err(e) => {
@@ -319,13 +385,13 @@ impl Updater {
 /// One message of an update (RFC 4703 section 5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
-    /// Forward: if the name is not in use, add the A record and our DHCID.
+    /// Forward: if the name is not in use, add the A (AAAA) record and our DHCID.
     AddNew,
-    /// Forward: if the name carries our DHCID, replace its A RRset.
+    /// Forward: if the name carries our DHCID, replace its A (AAAA) RRset.
     Replace,
     /// Reverse: the PTR and our DHCID at the address's name.
     AddPtr,
-    /// Forward: if the name carries our DHCID, delete our A record.
+    /// Forward: if the name carries our DHCID, delete our A (AAAA) record.
     RemoveA,
     /// Forward: if the name carries our DHCID and no address, delete the DHCID.
     RemoveDhcid,
@@ -360,7 +426,7 @@ impl Step {
 
 struct Target {
     fqdn: Name,
-    ip: Ipv4Addr,
+    ip: IpAddr,
     rev: Name,
     rzone: Option<Name>,
     dhcid: RData,
@@ -402,16 +468,34 @@ fn dhcid(id: &ClientId, fqdn: &Name) -> RData {
     }
 }
 
-/// Runs updates from `rx` one at a time until `shutdown`.
-pub async fn run(up: Updater, mut rx: mpsc::Receiver<Dns>, shutdown: CancellationToken) {
-    loop {
+/// Runs updates from `rx` (v4) and from the DHCPv6 side `v6`, one at a time (so the updates of
+/// a name never overtake each other), until `shutdown` or until both queues close.
+pub async fn run(
+    up: Updater,
+    mut rx: mpsc::Receiver<Dns>,
+    mut v6: Option<v6::Publisher>,
+    shutdown: CancellationToken,
+) {
+    let (mut open4, mut open6) = (true, v6.is_some());
+    while open4 || open6 {
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            a = rx.recv() => match a {
+            a = rx.recv(), if open4 => match a {
                 Some(a) => up.apply(&a).await,
-                None => return,
+                None => open4 = false,
+            },
+            e = recv6(&mut v6), if open6 => match (e, v6.as_mut()) {
+                (Some(e), Some(p)) => p.handle(&up, &e).await,
+                _ => open6 = false,
             },
         }
+    }
+}
+
+async fn recv6(v6: &mut Option<v6::Publisher>) -> Option<v6::Event6> {
+    match v6 {
+        Some(p) => p.rx.recv().await,
+        None => None,
     }
 }
 

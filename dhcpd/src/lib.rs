@@ -146,7 +146,8 @@ fn humantime_secs(secs: u64) -> String {
 
 /// The control socket: `leases [--all]` answers with the lease table (text and JSON) read by the
 /// running daemon, so `dhcpd leases` needs no access to the database itself; `release IP` hands
-/// the release to the core task (`admin`) and answers once it is durable.
+/// the release to the core task (`admin`) and answers once it is durable. Returns the handler
+/// (the status page's release button runs it too).
 fn serve_control(
     cli: &Cli,
     v: &DhcpView,
@@ -154,7 +155,7 @@ fn serve_control(
     admin: tokio::sync::mpsc::Sender<server::Release>,
     admin6: Option<v6::admin::Admin6>,
     stop: tokio_util::sync::CancellationToken,
-) {
+) -> runtime::control::Handler {
     let path = cli.common.runtime_path(&v.control_socket);
     let (db, url) = (db.to_owned(), v.lease_db_url.clone());
     let handler: runtime::control::Handler = std::sync::Arc::new(move |args| match args[0] {
@@ -194,9 +195,10 @@ fn serve_control(
             serde_json::json!({ "error": format!("unknown command `{other}`; try leases or release IP") })
         }
     });
-    if let Err(e) = runtime::control::serve(&path, handler, stop) {
+    if let Err(e) = runtime::control::serve(&path, handler.clone(), stop) {
         tracing::warn!(socket = %path.display(), error = %e, "control socket not available; `dhcpd leases` reads the database instead");
     }
+    handler
 }
 
 /// How long `release` waits for the core task and the lease writer (the client waits 5 s).
@@ -343,10 +345,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         tracing::info!(iface = %name, port = v.port, "listening on {name} ({})", shown.join(", "));
         ifaces.push(io::Iface { name, addrs, sock });
     }
-    let v6 = v6::server::setup(&v, &db)?;
+    let mut v6 = v6::server::setup(&v, &db)?;
+    let ra = v6::ra::task::setup(&v)?;
     let (admin_tx, admin_rx) = tokio::sync::mpsc::channel(16);
     let admin6 = v6.as_ref().map(v6::server::Setup6::admin);
-    serve_control(&cli, &v, &db, admin_tx, admin6, started.shutdown.clone());
+    let control = serve_control(&cli, &v, &db, admin_tx, admin6, started.shutdown.clone());
     let stats = std::sync::Arc::new(metrics::Stats::default());
     let stats6 = stats.v6.clone();
     if let Some(addr) = v.metrics {
@@ -362,9 +365,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             },
             started.shutdown.clone(),
         );
-        runtime::metrics::serve_with_page(addr, registry, Some(page), started.shutdown.clone())
-            .await
-            .with_context(|| format!("cannot serve metrics on {addr}"))?;
+        let admin = page::admin(started.reload.view.clone(), control);
+        runtime::metrics::serve_with_admin(
+            addr,
+            registry,
+            Some(page),
+            Some(admin),
+            started.shutdown.clone(),
+        )
+        .await
+        .with_context(|| format!("cannot serve metrics on {addr}"))?;
     }
     let setup = server::Setup {
         ifaces,
@@ -378,12 +388,25 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(c) => {
             let up = ddns::Updater::new(c).map_err(|e| anyhow::anyhow!("dynamic DNS: {e}"))?;
             let (tx, rx) = tokio::sync::mpsc::channel(4096);
-            tokio::spawn(ddns::run(up, rx, started.shutdown.clone()));
+            // DHCPv6 names: their own queue and the table of what was published.
+            let pub6 = match v6.as_mut() {
+                Some(s) => {
+                    let path = db.with_file_name("ddns6.redb");
+                    let names = ddns::v6::Names6::open(&path)
+                        .with_context(|| format!("cannot open {}", path.display()))?;
+                    let (tx6, rx) = tokio::sync::mpsc::channel(4096);
+                    s.ddns = Some(tx6);
+                    Some(ddns::v6::Publisher { rx, names })
+                }
+                None => None,
+            };
+            tokio::spawn(ddns::run(up, rx, pub6, started.shutdown.clone()));
             Some(tx)
         }
         None => None,
     };
     let (view, stop) = (started.reload.view.clone(), started.shutdown.clone());
+    let ra = ra.map(|s| tokio::spawn(v6::ra::task::serve(s, view.clone(), stop.clone())));
     let v6 = v6.map(|s| tokio::spawn(v6::server::serve(s, view, stop, stats6)));
     notify::ready();
     tracing::info!("dhcpd ready");
@@ -396,6 +419,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     .await?;
     if let Some(t) = v6 {
         t.await??;
+    }
+    if let Some(t) = ra {
+        t.await?;
     }
     tracing::info!("dhcpd stopped");
     Ok(())

@@ -4,6 +4,11 @@
 //!
 //! The figures come from [`Stats`]: the counters the packet path already bumps (sampled into a
 //! [`History`] every 10 s, off the packet path) and the pool gauges the core's census refreshes.
+//!
+//! With `[dhcp] admin-key-file` set, a logged-in admin gets a "Release" button per bound or
+//! offered lease: the control socket's `release IP`, as `dhcpd release IP` runs it.
+
+mod store;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -51,6 +56,19 @@ pub struct PageSource {
     pub addrs: [(&'static str, Option<SocketAddr>); 3],
 }
 
+/// The commands of the control socket the page's admin may run.
+pub const ACTIONS: &[&str] = &["release"];
+
+/// The page's admin side: the key in force in the view `view` follows (`[dhcp]
+/// admin-key-file`), running [`ACTIONS`] through the control socket's `handler`.
+pub fn admin(
+    view: watch::Receiver<Arc<DhcpView>>,
+    handler: runtime::control::Handler,
+) -> page::Admin {
+    let key = Arc::new(move || view.borrow().admin_key.as_ref().map(|k| k.secret.clone()));
+    page::Admin::new("dhcpd", key, ACTIONS, handler)
+}
+
 /// Starts the sampler and returns the page.
 pub fn start(src: PageSource, shutdown: CancellationToken) -> PageFn {
     let history = Arc::new(Mutex::new(History::new(16)));
@@ -91,11 +109,12 @@ fn render(src: &PageSource, history: &Mutex<History>, req: &PageRequest) -> Stri
     let view = src.view.borrow().clone();
     let nav = layout::nav(&src.addrs, req.host.as_deref());
     let main = html! {
+        (page::admin::panel(req))
         (pools(src, &view))
         (plots(history))
         (lease_table(src, req))
         (recent(src))
-        (store(src))
+        (store::store(src))
     };
     layout::render(
         &Layout {
@@ -205,6 +224,7 @@ fn lease_table(src: &PageSource, req: &PageRequest) -> Markup {
     let options = [
         "", "all", "bound", "offered", "declined", "released", "expired",
     ];
+    let admin_on = matches!(req.admin, page::AdminState::LoggedIn { .. });
     html! {
         section #leases {
             h2 { "Leases" }
@@ -230,6 +250,7 @@ fn lease_table(src: &PageSource, req: &PageRequest) -> Markup {
                                 thead { tr {
                                     th { "Address" } th { "MAC" } th { "Client id" }
                                     th { "Host name" } th { "State" } th { "Expires" }
+                                    @if admin_on { th { "Action" } }
                                 } }
                                 tbody {
                                     @for l in &p.rows {
@@ -243,6 +264,13 @@ fn lease_table(src: &PageSource, req: &PageRequest) -> Markup {
                                                 (leases::show_time(l.expires))
                                                 @if l.expires != crate::lease::NEVER && l.expires > now {
                                                     " " span.muted { "(in " (left(l.expires - now)) ")" }
+                                                }
+                                            }
+                                            @if admin_on {
+                                                td {
+                                                    @if matches!(l.state, LeaseState::Bound | LeaseState::Offered) {
+                                                        (page::admin::action(req, "Release", "release", &l.ip.to_string()))
+                                                    }
                                                 }
                                             }
                                         }
@@ -308,21 +336,6 @@ fn recent(src: &PageSource) -> Markup {
                         }
                     }
                 } }
-            }
-        }
-    }
-}
-
-fn store(src: &PageSource) -> Markup {
-    html! {
-        section #store {
-            h2 { "Lease store" }
-            @match &src.url {
-                Some(u) => p {
-                    "PostgreSQL (shared) at " code { (crate::pgstore::redact(u)) }
-                    ". Every dhcpd using this database serves the same leases; the host file names no peer."
-                },
-                None => p { "redb at " code { (src.db.display().to_string()) } },
             }
         }
     }

@@ -268,16 +268,7 @@ fn dhclient(net: &Net, mode: &str, lf: &Path) -> std::process::Output {
         pf.to_str().unwrap(),
         "eth0",
     ]);
-    if let Ok(s) = std::fs::read_to_string(&pf)
-        && let Ok(pid) = s.trim().parse::<i32>()
-    {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGTERM);
-        // Port 546 must be free again for the next client: wait (bounded) for it to go.
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while !e2e::procstatus::is_gone(pid as u32) && Instant::now() < deadline {
-            std::thread::yield_now();
-        }
-    }
+    common::dhclient6::stop_one_shot(&net.cl, &pf, out.status.success());
     out
 }
 

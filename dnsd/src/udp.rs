@@ -153,7 +153,13 @@ fn from_storage(s: &libc::sockaddr_storage) -> Option<SocketAddr> {
             // SAFETY: the family says this storage holds a sockaddr_in6.
             let a: &libc::sockaddr_in6 = unsafe { &*(s as *const libc::sockaddr_storage).cast() };
             let ip = std::net::Ipv6Addr::from(a.sin6_addr.s6_addr);
-            Some(SocketAddr::from((ip, u16::from_be(a.sin6_port))))
+            // The scope id is kept: a reply to a link-local sender needs its interface.
+            Some(SocketAddr::V6(std::net::SocketAddrV6::new(
+                ip,
+                u16::from_be(a.sin6_port),
+                u32::from_be(a.sin6_flowinfo),
+                a.sin6_scope_id,
+            )))
         }
         _ => None,
     }
@@ -195,5 +201,20 @@ fn send_batch(fd: i32, outs: &mut [Vec<u8>], srcs: &[Option<SocketAddr>], ready:
         } else {
             sent += r as usize;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::from_storage;
+    use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
+
+    #[test]
+    fn a_link_local_sender_keeps_its_scope() {
+        let sent = SocketAddrV6::new(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 7), 5353, 0, 3);
+        let s = socket2::SockAddr::from(SocketAddr::V6(sent));
+        // SAFETY: SockAddr holds a sockaddr_storage-sized buffer.
+        let st: libc::sockaddr_storage = unsafe { std::ptr::read(s.as_ptr().cast()) };
+        assert_eq!(from_storage(&st), Some(SocketAddr::V6(sent)));
     }
 }

@@ -2,8 +2,8 @@
 //! [`Desired`] state. It reconciles against what the kernel holds now, so a VIP removed by hand
 //! comes back and a VIP left by a crashed run goes away.
 
-use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use hostfile::Dataplane;
 
@@ -11,6 +11,7 @@ use crate::desired::{Desired, VipPlan};
 use crate::nft::{self, NftError, Replacement};
 use crate::proxy::{Proxies, ProxyError};
 use crate::vip::{self, Placement, VipError};
+use crate::vip6::{self, Vip6Error};
 
 /// Why an apply failed.
 #[derive(Debug, thiserror::Error)]
@@ -18,6 +19,9 @@ pub enum ApplyError {
     /// A VIP cannot be placed or changed.
     #[error(transparent)]
     Vip(#[from] VipError),
+    /// An IPv6 VIP cannot be placed or changed.
+    #[error(transparent)]
+    Vip6(#[from] Vip6Error),
     /// The nftables table cannot be replaced.
     #[error(transparent)]
     Nft(#[from] NftError),
@@ -34,6 +38,10 @@ pub struct Applier {
     last: Option<nft::Ruleset>,
     /// VIPs held now, with where they are.
     pub held: BTreeMap<Ipv4Addr, (u8, Placement)>,
+    /// IPv6 VIPs held now, with where they are.
+    pub held6: BTreeMap<Ipv6Addr, (u8, Placement)>,
+    /// Every IPv6 VIP the views so far mention ([`Applier::manage6`]): removed when not wanted.
+    managed6: BTreeSet<Ipv6Addr>,
     /// The user-space data plane.
     pub proxies: Proxies,
 }
@@ -75,7 +83,27 @@ impl Applier {
         for v in crate::desired::managed_vips(view) {
             vip::place(&v)?;
         }
+        for v in crate::desired::managed_vips6(view) {
+            vip6::place(&v)?;
+        }
         Ok(())
+    }
+
+    /// Records the IPv6 VIPs `view` mentions: lbd removes them whenever it does not hold them
+    /// (a backup node, a VIP left by a crashed run), as it does the IPv4 `managed` ones.
+    pub fn manage6(&mut self, view: &hostfile::LbView) {
+        self.managed6.extend(
+            crate::desired::managed_vips6(view)
+                .into_iter()
+                .map(|v| v.addr),
+        );
+    }
+
+    /// After a successful apply of `view`: only its IPv6 VIPs are managed from now on (those of
+    /// an earlier view are gone), as the daemon does with the IPv4 `managed` list.
+    pub fn managed6_now(&mut self, view: &hostfile::LbView) {
+        self.managed6.clear();
+        self.manage6(view);
     }
 
     /// Makes everything match `d`; `managed` are all VIPs lbd may hold (to remove stale ones).
@@ -89,6 +117,10 @@ impl Applier {
         let mut placed = Vec::new();
         for v in &d.vips {
             placed.push((v.clone(), vip::place(v)?));
+        }
+        let mut placed6 = Vec::new();
+        for v in &d.vips6 {
+            placed6.push((v.clone(), vip6::place(v)?));
         }
         let kernel = needs_kernel(d.services.iter().map(|s| s.dataplane));
         let mut replaced = None;
@@ -120,7 +152,11 @@ impl Applier {
                             }
                         }
                     };
-                    nft::apply(path, &nft::script(self.last.as_ref(), &next))?;
+                    let mut script = nft::script(self.last.as_ref(), &next);
+                    if self.last.is_none() {
+                        script.insert_str(0, &nft::render_delete6());
+                    }
+                    nft::apply(path, &script)?;
                     tracing::debug!("nftables table replaced");
                     replaced = Some(Replacement {
                         nft: path.clone(),
@@ -146,7 +182,16 @@ impl Applier {
             }
             self.held.insert(v.addr, (v.prefix, p.clone()));
         }
+        for (v, p) in &placed6 {
+            if !vip6::is_present(v.addr, p.index)? {
+                vip6::add(v.addr, v.prefix, p)?;
+                tracing::info!(vip = %v.addr, interface = %p.iface, "VIP added");
+            }
+            self.managed6.insert(v.addr);
+            self.held6.insert(v.addr, (v.prefix, p.clone()));
+        }
         self.remove_except(d, managed)?;
+        self.remove_except6(d)?;
         self.proxies.apply(d)?;
         Ok(Applied { taken, replaced })
     }
@@ -172,11 +217,33 @@ impl Applier {
         Ok(())
     }
 
+    fn remove_except6(&mut self, d: &Desired) -> Result<(), ApplyError> {
+        let keep: Vec<Ipv6Addr> = d.vips6.iter().map(|v| v.addr).collect();
+        let mut candidates: BTreeSet<Ipv6Addr> = self.managed6.clone();
+        candidates.extend(self.held6.keys().copied());
+        let addrs = vip6::local_ipv6()?;
+        for a in candidates.into_iter().filter(|a| !keep.contains(a)) {
+            for ifa in addrs.iter().filter(|x| x.net.addr() == a) {
+                let p = Placement {
+                    iface: ifa.name.clone(),
+                    index: ifa.index,
+                };
+                vip6::remove(a, ifa.net.prefix_len(), &p)?;
+                tracing::info!(vip = %a, interface = %p.iface, "VIP removed");
+            }
+            self.held6.remove(&a);
+        }
+        Ok(())
+    }
+
     /// Gives everything up (exit): VIPs removed, table deleted, listeners closed. Best effort:
     /// every step is tried and every failure logged.
     pub fn clear(&mut self, managed: &[VipPlan]) {
         if let Err(e) = self.remove_except(&Desired::default(), managed) {
             tracing::error!("removing VIPs: {e}");
+        }
+        if let Err(e) = self.remove_except6(&Desired::default()) {
+            tracing::error!("removing IPv6 VIPs: {e}");
         }
         if let Some(path) = &self.nft
             && self.last.is_some()

@@ -8,13 +8,13 @@
 
 use std::collections::HashMap;
 use std::io::Read as _;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use hostfile::Protocol;
 
 /// Key of a kernel-carried connection: (protocol, VIP, port, backend).
-pub type ConnKey = (u8, Ipv4Addr, u16, SocketAddrV4);
+pub type ConnKey = (u8, IpAddr, u16, SocketAddr);
 
 /// IP protocol number of `p` (the first element of a [`ConnKey`]).
 pub fn proto_num(p: Protocol) -> u8 {
@@ -31,7 +31,7 @@ pub fn conntrack_active(text: &str) -> HashMap<ConnKey, u64> {
     let mut out = HashMap::new();
     for line in text.lines() {
         let mut it = line.split_whitespace();
-        if it.next() != Some("ipv4") {
+        if !matches!(it.next(), Some("ipv4" | "ipv6")) {
             continue;
         }
         let proto = match line.split_whitespace().nth(2) {
@@ -48,20 +48,15 @@ pub fn conntrack_active(text: &str) -> HashMap<ConnKey, u64> {
                 .nth(nth)
         };
         let (Some(dst), Some(dport), Some(rsrc), Some(rsport)) = (
-            field("dst=", 0).and_then(|v| v.parse::<Ipv4Addr>().ok()),
+            field("dst=", 0).and_then(|v| v.parse::<IpAddr>().ok()),
             field("dport=", 0).and_then(|v| v.parse::<u16>().ok()),
-            field("src=", 1).and_then(|v| v.parse::<Ipv4Addr>().ok()),
+            field("src=", 1).and_then(|v| v.parse::<IpAddr>().ok()),
             field("sport=", 1).and_then(|v| v.parse::<u16>().ok()),
         ) else {
             continue;
         };
-        *out.entry((
-            proto_num(proto),
-            dst,
-            dport,
-            SocketAddrV4::new(rsrc, rsport),
-        ))
-        .or_insert(0) += 1;
+        *out.entry((proto_num(proto), dst, dport, SocketAddr::new(rsrc, rsport)))
+            .or_insert(0) += 1;
     }
     out
 }
@@ -84,9 +79,9 @@ pub struct Entry {
     /// IP protocol number.
     pub proto: u8,
     /// Original direction's destination (the VIP) and port.
-    pub dst: SocketAddrV4,
+    pub dst: SocketAddr,
     /// Reply direction's source (the backend, when DNATed) and port.
-    pub reply_src: SocketAddrV4,
+    pub reply_src: SocketAddr,
     /// The TCP state (`TCP_CONNTRACK_*`), for TCP entries.
     pub tcp_state: Option<u8>,
 }
@@ -104,7 +99,7 @@ pub fn count(entries: &[Entry]) -> HashMap<ConnKey, u64> {
             17 => {}
             _ => continue,
         }
-        *out.entry((e.proto, *e.dst.ip(), e.dst.port(), e.reply_src))
+        *out.entry((e.proto, e.dst.ip(), e.dst.port(), e.reply_src))
             .or_insert(0) += 1;
     }
     out
@@ -154,6 +149,11 @@ const CTA_PROTOINFO_TCP_STATE: u16 = 1;
 
 /// The dump request: IPv4 entries only (`nfgenmsg.family = AF_INET`).
 pub fn dump_request(seq: u32) -> Vec<u8> {
+    dump_request_family(seq, libc::AF_INET as u8)
+}
+
+/// The dump request for one address family (`AF_INET` or `AF_INET6`).
+pub fn dump_request_family(seq: u32, family: u8) -> Vec<u8> {
     let len = (NLMSG_HDRLEN + 4) as u32;
     let flags = (libc::NLM_F_REQUEST | libc::NLM_F_DUMP) as u16;
     let mut m = Vec::with_capacity(len as usize);
@@ -163,12 +163,18 @@ pub fn dump_request(seq: u32) -> Vec<u8> {
     m.extend_from_slice(&seq.to_ne_bytes());
     m.extend_from_slice(&0u32.to_ne_bytes());
     // nfgenmsg: family, version (NFNETLINK_V0), resource id (big endian).
-    m.extend_from_slice(&[libc::AF_INET as u8, 0, 0, 0]);
+    m.extend_from_slice(&[family, 0, 0, 0]);
     m
 }
 
-/// Dumps this namespace's IPv4 conntrack table over ctnetlink.
+/// Dumps this namespace's IPv4 and IPv6 conntrack entries over ctnetlink.
 pub fn dump() -> Result<Vec<Entry>, DumpError> {
+    let mut entries = dump_family(libc::AF_INET as u8)?;
+    entries.extend(dump_family(libc::AF_INET6 as u8)?);
+    Ok(entries)
+}
+
+fn dump_family(family: u8) -> Result<Vec<Entry>, DumpError> {
     use socket2::{Domain, Protocol, Socket, Type};
     let s = Socket::new(
         Domain::from(libc::AF_NETLINK),
@@ -177,7 +183,7 @@ pub fn dump() -> Result<Vec<Entry>, DumpError> {
     )?;
     s.set_read_timeout(Some(DUMP_TIMEOUT))?;
     // Unaddressed, a netlink message goes to the kernel.
-    s.send(&dump_request(1))?;
+    s.send(&dump_request_family(1, family))?;
     let mut buf = vec![0u8; 64 * 1024];
     let mut entries = Vec::new();
     let mut total = 0;
@@ -254,10 +260,16 @@ fn attr(b: &[u8], want: u16) -> Option<&[u8]> {
     attrs(b).find(|(t, _)| *t == want).map(|(_, v)| v)
 }
 
-/// (protocol, source, destination) of a `CTA_TUPLE_*`; IPv4 only.
-fn tuple(b: &[u8]) -> Option<(u8, SocketAddrV4, SocketAddrV4)> {
+/// (protocol, source, destination) of a `CTA_TUPLE_*`, IPv4 or IPv6.
+fn tuple(b: &[u8]) -> Option<(u8, SocketAddr, SocketAddr)> {
     let ip = attr(b, CTA_TUPLE_IP)?;
-    let addr = |t| -> Option<Ipv4Addr> { Some(<[u8; 4]>::try_from(attr(ip, t)?).ok()?.into()) };
+    let addr = |t: u16| -> Option<IpAddr> {
+        if let Some(v) = attr(ip, t) {
+            return Some(Ipv4Addr::from(<[u8; 4]>::try_from(v).ok()?).into());
+        }
+        // CTA_IP_V6_SRC / CTA_IP_V6_DST follow the IPv4 pair.
+        Some(Ipv6Addr::from(<[u8; 16]>::try_from(attr(ip, t + 2)?).ok()?).into())
+    };
     let proto = attr(b, CTA_TUPLE_PROTO)?;
     let num = *attr(proto, CTA_PROTO_NUM)?.first()?;
     // Ports are big endian; protocols without ports (ICMP) get 0.
@@ -268,8 +280,8 @@ fn tuple(b: &[u8]) -> Option<(u8, SocketAddrV4, SocketAddrV4)> {
     };
     Some((
         num,
-        SocketAddrV4::new(addr(CTA_IP_V4_SRC)?, port(CTA_PROTO_SRC_PORT)),
-        SocketAddrV4::new(addr(CTA_IP_V4_DST)?, port(CTA_PROTO_DST_PORT)),
+        SocketAddr::new(addr(CTA_IP_V4_SRC)?, port(CTA_PROTO_SRC_PORT)),
+        SocketAddr::new(addr(CTA_IP_V4_DST)?, port(CTA_PROTO_DST_PORT)),
     ))
 }
 
@@ -311,7 +323,7 @@ ipv4     2 icmp     1 29 src=192.168.1.50 dst=192.168.1.120 type=8 code=0 id=1 s
 garbage
 ";
         let m = conntrack_active(text);
-        let vip: Ipv4Addr = "192.168.1.120".parse().unwrap();
+        let vip: IpAddr = "192.168.1.120".parse().unwrap();
         assert_eq!(
             m.get(&(6, vip, 80, "192.168.10.10:80".parse().unwrap())),
             Some(&2)
@@ -337,12 +349,23 @@ garbage
         v
     }
 
-    fn tuple_attr(ty: u16, proto: u8, src: SocketAddrV4, dst: SocketAddrV4) -> Vec<u8> {
-        let ip = [
-            nla(CTA_IP_V4_SRC, false, &src.ip().octets()),
-            nla(CTA_IP_V4_DST, false, &dst.ip().octets()),
-        ]
-        .concat();
+    fn v6(a: IpAddr) -> [u8; 16] {
+        match a {
+            IpAddr::V6(ip) => ip.octets(),
+            IpAddr::V4(_) => unreachable!("one family per tuple"),
+        }
+    }
+
+    fn tuple_attr(ty: u16, proto: u8, src: SocketAddr, dst: SocketAddr) -> Vec<u8> {
+        // CTA_IP_V6_SRC / CTA_IP_V6_DST are 3 and 4.
+        let ip = match (src.ip(), dst.ip()) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => [
+                nla(CTA_IP_V4_SRC, false, &s.octets()),
+                nla(CTA_IP_V4_DST, false, &d.octets()),
+            ]
+            .concat(),
+            (s, d) => [nla(3, false, &v6(s)), nla(4, false, &v6(d))].concat(),
+        };
         let ports = [
             nla(CTA_PROTO_NUM, false, &[proto]),
             nla(CTA_PROTO_SRC_PORT, false, &src.port().to_be_bytes()),
@@ -372,12 +395,17 @@ garbage
 
     /// One dump entry: client -> VIP, DNATed to `backend` (a TCP state for TCP).
     fn ct(proto: u8, client: &str, vip: &str, backend: &str, state: Option<u8>) -> Vec<u8> {
-        let (c, v, b): (SocketAddrV4, SocketAddrV4, SocketAddrV4) = (
+        let (c, v, b): (SocketAddr, SocketAddr, SocketAddr) = (
             client.parse().unwrap(),
             vip.parse().unwrap(),
             backend.parse().unwrap(),
         );
-        let mut body = vec![libc::AF_INET as u8, 0, 0, 0];
+        let family = if v.is_ipv4() {
+            libc::AF_INET
+        } else {
+            libc::AF_INET6
+        };
+        let mut body = vec![family as u8, 0, 0, 0];
         body.extend(tuple_attr(CTA_TUPLE_ORIG, proto, c, v));
         body.extend(tuple_attr(CTA_TUPLE_REPLY, proto, b, c));
         body.extend(nla(3, false, &0x188u32.to_be_bytes()));
@@ -480,5 +508,36 @@ ipv4     2 udp      17 29 src=192.168.1.50 dst=192.168.1.120 sport=5353 dport=53
         assert_eq!(u16::from_ne_bytes([r[4], r[5]]), 0x101);
         assert_eq!(u16::from_ne_bytes([r[6], r[7]]), 0x301);
         assert_eq!(r[16], libc::AF_INET as u8);
+    }
+
+    #[test]
+    fn ipv6_entries_are_counted_from_netlink_and_text() {
+        let dump = [
+            ct(
+                6,
+                "[fd00:1::50]:40000",
+                "[fd00:1::120]:80",
+                "[fd00:10::10]:80",
+                Some(3),
+            ),
+            message(libc::NLMSG_DONE as u16, &[0; 4]),
+        ]
+        .concat();
+        let mut entries = Vec::new();
+        assert!(parse_messages(&dump, &mut entries).unwrap());
+        let m = count(&entries);
+        let vip: IpAddr = "fd00:1::120".parse().unwrap();
+        assert_eq!(
+            m.get(&(6, vip, 80, "[fd00:10::10]:80".parse().unwrap())),
+            Some(&1)
+        );
+        let text = "ipv6     10 tcp      6 431999 ESTABLISHED src=fd00:1::50 dst=fd00:1::120 sport=40000 dport=80 src=fd00:10::10 dst=fd00:1::50 sport=80 dport=40000 [ASSURED] mark=0 zone=0 use=2\n";
+        let t = conntrack_active(text);
+        assert_eq!(t, m);
+        // The dump asks for each family in turn.
+        assert_eq!(
+            dump_request_family(1, libc::AF_INET6 as u8)[16],
+            libc::AF_INET6 as u8
+        );
     }
 }

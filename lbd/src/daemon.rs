@@ -5,8 +5,7 @@
 //! drive the daemon without a command line.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::desired::{self, Desired, Role};
 use crate::health::{self, Trackers, health_map};
-use crate::{apply, conntrack, float, metrics, status, vip};
+use crate::{apply, conntrack, drain, float, metrics, status, vip};
 
 /// What [`serve`] needs besides the view: where its files are.
 #[derive(Debug, Clone, Default)]
@@ -27,6 +26,9 @@ pub struct Setup {
     pub config: PathBuf,
     /// The control socket (`lbd status`); `None`: no control socket.
     pub control: Option<PathBuf>,
+    /// Where the backends drained by `lbd drain` are kept ([`drain::FILE`] in the state
+    /// folder); `None`: not kept across a restart.
+    pub drained: Option<PathBuf>,
 }
 
 /// What the control socket answers from.
@@ -36,64 +38,14 @@ struct Snapshot {
     trackers: Trackers,
     current: Desired,
     role: Role,
-    held: Vec<Ipv4Addr>,
+    held: Vec<std::net::IpAddr>,
     instances: InstancesRx,
 }
 
-/// A short human summary of the view (for `--check` and the start-up log).
-pub fn summary(v: &LbView) -> String {
-    let mut s = String::new();
-    for svc in &v.services {
-        let b: Vec<String> = svc
-            .backends
-            .iter()
-            .map(|b| format!("{}={} w{}", b.name, b.addr, b.weight))
-            .collect();
-        let _ = writeln!(
-            s,
-            "service {} {:?} {}:{} {:?} {:?} -> {}",
-            svc.name,
-            svc.protocol,
-            svc.vip,
-            svc.port,
-            svc.scheduler,
-            svc.dataplane,
-            b.join(", ")
-        );
-    }
-    match &v.vrrp {
-        Some(r) => {
-            let _ = writeln!(
-                s,
-                "vrrp vrid {} priority {} interval {}ms",
-                r.vrid,
-                r.priority,
-                r.interval.as_millis()
-            );
-        }
-        None => s.push_str("vrrp off (this node always holds the VIPs)\n"),
-    }
-    for i in &v.instances {
-        let a: Vec<String> = i.addresses.iter().map(ToString::to_string).collect();
-        let _ = writeln!(
-            s,
-            "vrrp-instance {} vrid {} on {} priority {} interval {}ms: {}",
-            i.name,
-            i.vrid,
-            i.interface,
-            i.priority,
-            i.interval.as_millis(),
-            a.join(", ")
-        );
-    }
-    for g in &v.sync_groups {
-        let _ = writeln!(s, "sync-group {}: {}", g.name, g.instances.join(", "));
-    }
-    s
-}
+pub use crate::status::summary;
 
 /// Keys of every checked backend in `view`.
-fn checked_keys(view: &LbView) -> Vec<(String, SocketAddrV4)> {
+fn checked_keys(view: &LbView) -> Vec<(String, SocketAddr)> {
     view.services
         .iter()
         .filter(|s| !matches!(s.check.kind, hostfile::CheckKind::None))
@@ -108,6 +60,13 @@ fn longest_timeout(view: &LbView) -> Duration {
         .map(|s| s.check.timeout)
         .max()
         .unwrap_or(Duration::ZERO)
+}
+
+/// The VIPs held now, IPv4 then IPv6 (for `lbd status`).
+fn held_all(applier: &apply::Applier) -> Vec<std::net::IpAddr> {
+    let v4 = applier.held.keys().map(|a| std::net::IpAddr::V4(*a));
+    v4.chain(applier.held6.keys().map(|a| std::net::IpAddr::V6(*a)))
+        .collect()
 }
 
 /// Announces `vips` with gratuitous ARP: five at 200 ms intervals (keepalived sends five too).
@@ -157,6 +116,8 @@ pub async fn serve(
     let mut state_logs: StateLogs = BTreeMap::new();
     let state_lines = runtime::ratelimit::LogLimiter::new(STATE_LOG_WINDOW, 4 * STATE_LOG_BURST);
     let page_status = crate::page::StatusCell::default();
+    let (drain_ctl, mut drains_rx, drain_applied) = drain::Control::start(setup.drained.clone());
+    let admin_key = crate::page::admin_key(rx.clone());
     if let Some(addr) = view.metrics
         && let Err(e) = crate::page::serve(
             addr,
@@ -164,6 +125,7 @@ pub async fn serve(
             metrics.recent.clone(),
             &setup.config,
             page_status.clone(),
+            admin_key,
             shutdown.clone(),
         )
         .await
@@ -198,7 +160,12 @@ pub async fn serve(
     }
 
     let mut managed = desired::managed_vips(&view);
-    let mut current: Desired = desired::desired(&view, &health_map(&trackers), role);
+    applier.manage6(&view);
+    let mut current: Desired = desired::desired(
+        &drains_rx.borrow_and_update().apply(&view),
+        &health_map(&trackers),
+        role,
+    );
     metrics.master.set(i64::from(role == Role::Master));
     match apply_counted(&mut applier, &metrics, &current, &managed) {
         Ok(taken) => {
@@ -215,14 +182,21 @@ pub async fn serve(
         trackers: trackers.clone(),
         current: current.clone(),
         role,
-        held: applier.held.keys().copied().collect(),
+        held: held_all(&applier),
         instances,
     }));
     {
         let snap = snapshot.clone();
         let counters = applier.proxies.counters.clone();
         let m = metrics.clone();
+        let drain_ctl = drain_ctl.clone();
         let handler: runtime::control::Handler = Arc::new(move |args: &[&str]| match args[0] {
+            "drain" | "undrain" => {
+                let view = snap.lock().unwrap_or_else(|e| e.into_inner()).view.clone();
+                let answer = drain_ctl.command(&view, args);
+                tracing::info!(command = %args.join(" "), answer = %answer, "control");
+                answer
+            }
             "status" => {
                 let s = snap.lock().unwrap_or_else(|e| e.into_inner()).clone();
                 // Kernel services: count conntrack entries (read once per request, bounded).
@@ -232,7 +206,7 @@ pub async fn serve(
                     .iter()
                     .any(|v| v.dataplane == hostfile::Dataplane::Kernel);
                 let ct = if kernel { conntrack::active() } else { None };
-                let active = |svc: &hostfile::VirtualService, a: SocketAddrV4| match svc.dataplane {
+                let active = |svc: &hostfile::VirtualService, a: SocketAddr| match svc.dataplane {
                     hostfile::Dataplane::Proxy => {
                         let m = counters.lock().unwrap_or_else(|e| e.into_inner());
                         Some(
@@ -249,6 +223,7 @@ pub async fn serve(
                 let traffic = m.traffic(&s.view);
                 let mut doc = status::document(
                     &s.view,
+                    &drain_ctl.current(),
                     &s.trackers,
                     &s.current,
                     s.role,
@@ -262,7 +237,9 @@ pub async fn serve(
                 }
                 doc
             }
-            other => serde_json::json!({"error": format!("unknown command `{other}`; try status")}),
+            other => {
+                serde_json::json!({"error": format!("unknown command `{other}`; try status, drain or undrain")})
+            }
         });
         let _ = page_status.set(handler.clone());
         if let Some(path) = &setup.control
@@ -325,6 +302,7 @@ pub async fn serve(
                 health::spawn_checkers(&next, check_tx.clone(), checkers_stop.clone());
                 let mut all = managed.clone();
                 all.extend(desired::managed_vips(&next));
+                applier.manage6(&next);
                 managed = all;
                 garp = next.garp_refresh.map(tokio::time::interval);
                 state_logs.retain(|k, _| keys.contains(k));
@@ -335,6 +313,10 @@ pub async fn serve(
             }
             Some(r) = check_rx.recv() => {
                 if record(&view, &mut trackers, r, &metrics, &mut state_logs) { dirty = true; }
+            }
+            r = drains_rx.changed() => {
+                if r.is_err() { break; }
+                dirty = true;
             }
             r = role_rx.changed(), if vrrp_task.is_some() => {
                 if r.is_err() { break; }
@@ -358,7 +340,8 @@ pub async fn serve(
             }
         }
         if dirty {
-            let next = desired::desired(&view, &health_map(&trackers), role);
+            let drains = drains_rx.borrow_and_update().clone();
+            let next = desired::desired(&drains.apply(&view), &health_map(&trackers), role);
             metrics.master.set(i64::from(role == Role::Master));
             match apply_counted(&mut applier, &metrics, &next, &managed) {
                 Ok(taken) => {
@@ -378,6 +361,7 @@ pub async fn serve(
                     }
                     current = next;
                     managed = desired::managed_vips(&view);
+                    applier.managed6_now(&view);
                     dirty = false;
                 }
                 Err(e) => {
@@ -386,6 +370,7 @@ pub async fn serve(
                     dirty = false;
                 }
             }
+            drain_applied.send_replace(drains.generation);
         }
         {
             let mut s = snapshot.lock().unwrap_or_else(|e| e.into_inner());
@@ -393,7 +378,7 @@ pub async fn serve(
             s.trackers.clone_from(&trackers);
             s.current = current.clone();
             s.role = role;
-            s.held = applier.held.keys().copied().collect();
+            s.held = held_all(&applier);
         }
     }
     checkers_stop.cancel();
@@ -464,7 +449,7 @@ type InstancesRx = watch::Receiver<Vec<float::InstanceStatus>>;
 
 /// Per-backend limiters of "backend up/down" lines, and whether "flapping" was said in the
 /// current window.
-type StateLogs = BTreeMap<(String, SocketAddrV4), (runtime::ratelimit::LogLimiter, bool)>;
+type StateLogs = BTreeMap<(String, SocketAddr), (runtime::ratelimit::LogLimiter, bool)>;
 
 /// Health changes of one backend logged per window; beyond that a flapping backend gets one
 /// "flapping" line per window and the next line logged carries the count left out.

@@ -5,7 +5,7 @@
 //! tested here without sockets, and the appliers only reconcile.
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use hostfile::{CheckKind, Dataplane, LbView, Protocol, Scheduler};
@@ -13,7 +13,7 @@ use serde::Serialize;
 
 /// Health of each backend, keyed by (service name, backend address). Missing = not known yet,
 /// treated as down.
-pub type HealthMap = BTreeMap<(String, SocketAddrV4), bool>;
+pub type HealthMap = BTreeMap<(String, SocketAddr), bool>;
 
 /// This node's VRRP role (without VRRP a node is always master).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -41,7 +41,7 @@ pub struct Target {
     /// Backend name (`sorry` for the sorry server).
     pub name: String,
     /// Address.
-    pub addr: SocketAddrV4,
+    pub addr: SocketAddr,
     /// Weight (> 0).
     pub weight: u32,
 }
@@ -54,7 +54,7 @@ pub struct ServicePlan {
     /// Service name.
     pub name: String,
     /// Virtual address.
-    pub vip: Ipv4Addr,
+    pub vip: IpAddr,
     /// Port.
     pub port: u16,
     /// Transport.
@@ -77,7 +77,7 @@ pub struct ServicePlan {
     /// established connections keep flowing) and the sorry server (its connections outlive a
     /// return to live). Sorted, each once. Empty in plans built by hand: then only `targets`
     /// and `pool` are counted.
-    pub counted: Vec<SocketAddrV4>,
+    pub counted: Vec<SocketAddr>,
     /// Kernel plane: count bytes per backend too (`byte-counters`: a rule on every packet).
     pub byte_counters: bool,
 }
@@ -131,24 +131,60 @@ pub struct VipPlan {
     pub interface: Option<String>,
 }
 
+/// An IPv6 VIP this node must hold (added without duplicate address detection, as keepalived
+/// does: the address moves between nodes and must answer at once).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Vip6Plan {
+    /// The address.
+    pub addr: Ipv6Addr,
+    /// Prefix length of its subnet.
+    pub prefix: u8,
+    /// Interface; `None` = the one holding an address in the subnet.
+    pub interface: Option<String>,
+}
+
 /// The whole desired state.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct Desired {
-    /// VIPs held, sorted, each once.
+    /// IPv4 VIPs held, sorted, each once.
     pub vips: Vec<VipPlan>,
+    /// IPv6 VIPs held, sorted, each once.
+    pub vips6: Vec<Vip6Plan>,
     /// Services carried (empty when backup).
     pub services: Vec<ServicePlan>,
 }
 
-/// Every VIP the view mentions (held or not): the set lbd manages and must clean up.
+/// Every IPv4 VIP the view mentions (held or not): the set lbd manages and must clean up.
 pub fn managed_vips(view: &LbView) -> Vec<VipPlan> {
     let mut v: Vec<VipPlan> = view
         .services
         .iter()
-        .map(|s| VipPlan {
-            addr: s.vip,
-            prefix: s.vip_prefix,
-            interface: s.interface.clone().or_else(|| view.interface.clone()),
+        .filter_map(|s| match s.vip {
+            IpAddr::V4(addr) => Some(VipPlan {
+                addr,
+                prefix: s.vip_prefix,
+                interface: s.interface.clone().or_else(|| view.interface.clone()),
+            }),
+            IpAddr::V6(_) => None,
+        })
+        .collect();
+    v.sort();
+    v.dedup_by(|a, b| a.addr == b.addr);
+    v
+}
+
+/// Every IPv6 VIP the view mentions (held or not).
+pub fn managed_vips6(view: &LbView) -> Vec<Vip6Plan> {
+    let mut v: Vec<Vip6Plan> = view
+        .services
+        .iter()
+        .filter_map(|s| match s.vip {
+            IpAddr::V6(addr) => Some(Vip6Plan {
+                addr,
+                prefix: s.vip_prefix,
+                interface: s.interface.clone().or_else(|| view.interface.clone()),
+            }),
+            IpAddr::V4(_) => None,
         })
         .collect();
     v.sort();
@@ -157,7 +193,7 @@ pub fn managed_vips(view: &LbView) -> Vec<VipPlan> {
 }
 
 /// True when `backend` of `service` is up (backends without a check are always up).
-pub fn is_up(view_kind: &CheckKind, health: &HealthMap, service: &str, addr: SocketAddrV4) -> bool {
+pub fn is_up(view_kind: &CheckKind, health: &HealthMap, service: &str, addr: SocketAddr) -> bool {
     matches!(view_kind, CheckKind::None)
         || health
             .get(&(service.to_owned(), addr))
@@ -197,7 +233,7 @@ pub fn desired(view: &LbView, health: &HealthMap, role: Role) -> Desired {
         } else {
             (Mode::Withdrawn, Vec::new())
         };
-        let mut counted: Vec<SocketAddrV4> =
+        let mut counted: Vec<SocketAddr> =
             s.backends.iter().map(|b| b.addr).chain(s.sorry).collect();
         counted.sort();
         counted.dedup();
@@ -228,6 +264,7 @@ pub fn desired(view: &LbView, health: &HealthMap, role: Role) -> Desired {
     }
     Desired {
         vips: managed_vips(view),
+        vips6: managed_vips6(view),
         services,
     }
 }
@@ -391,5 +428,45 @@ sorry = "192.168.10.99:8080"
         let d = desired(&v, &h(&[]), Role::Master);
         assert_eq!(d.services[0].mode, Mode::Withdrawn);
         assert_eq!(d.services[0].counted.len(), 2);
+    }
+
+    #[test]
+    fn a_dual_stack_service_is_planned_per_family() {
+        let t = hostfile::HostTable::from_toml(
+            r#"
+domain = "example.com"
+[[subnet]]
+network = "192.168.1.0/24"
+[[subnet]]
+network = "fd00:1::/64"
+[host.web1]
+ip = "192.168.1.10"
+ipv6 = "fd00:1::10"
+[service.www]
+vip = ["192.168.1.120", "fd00:1::120"]
+port = 80
+backends = ["web1"]
+check = { type = "none" }
+"#,
+        )
+        .expect("valid");
+        let v = t.lb_view();
+        let d = desired(&v, &HealthMap::new(), Role::Master);
+        assert_eq!(d.vips.len(), 1);
+        assert_eq!(d.vips6[0].addr, "fd00:1::120".parse::<Ipv6Addr>().unwrap());
+        assert_eq!(d.vips6[0].prefix, 64);
+        let t: Vec<String> = d
+            .services
+            .iter()
+            .map(|s| s.targets[0].addr.to_string())
+            .collect();
+        assert_eq!(t, ["192.168.1.10:80", "[fd00:1::10]:80"]);
+        assert!(d.services.iter().all(|s| s.name == "www"));
+        // Backup: neither family's VIP is held.
+        assert!(
+            desired(&v, &HealthMap::new(), Role::Backup)
+                .vips6
+                .is_empty()
+        );
     }
 }

@@ -3,7 +3,7 @@
 //! applies the rise/fall rule ([`Tracker`], pure) and reconciles when a state flips.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,7 +48,7 @@ impl Tracker {
 }
 
 /// Health trackers by (service, backend).
-pub type Trackers = BTreeMap<(String, SocketAddrV4), Tracker>;
+pub type Trackers = BTreeMap<(String, SocketAddr), Tracker>;
 
 /// The health of every backend whose state is known, for [`crate::desired::desired`].
 pub fn health_map(t: &Trackers) -> crate::desired::HealthMap {
@@ -63,7 +63,7 @@ pub struct CheckResult {
     /// Service name.
     pub service: String,
     /// Backend address.
-    pub backend: SocketAddrV4,
+    pub backend: SocketAddr,
     /// Passed?
     pub ok: Result<(), CheckError>,
 }
@@ -75,7 +75,7 @@ pub enum CheckError {
     #[error("connect {target}: {error}")]
     Connect {
         /// Address checked.
-        target: SocketAddrV4,
+        target: SocketAddr,
         /// What connect said.
         error: String,
     },
@@ -142,8 +142,8 @@ pub fn judge_http(
 const MAX_RESPONSE: usize = 64 * 1024;
 
 /// Runs one check against `addr`.
-pub async fn check_once(check: &HealthCheck, addr: SocketAddrV4) -> Result<(), CheckError> {
-    let target = SocketAddrV4::new(*addr.ip(), check.port.unwrap_or(addr.port()));
+pub async fn check_once(check: &HealthCheck, addr: SocketAddr) -> Result<(), CheckError> {
+    let target = SocketAddr::new(addr.ip(), check.port.unwrap_or(addr.port()));
     let work = async {
         match &check.kind {
             CheckKind::None => Ok(()),
@@ -213,11 +213,17 @@ pub fn spawn_checkers(
 ) -> usize {
     let sem = Arc::new(Semaphore::new(view.max_checks.max(1) as usize));
     let mut n = 0;
+    // One checker per (service, address): both entries of a dual-stack proxy service may list
+    // a backend by the same address (one that has only one family).
+    let mut seen = std::collections::HashSet::new();
     for s in &view.services {
         if matches!(s.check.kind, CheckKind::None) {
             continue;
         }
         for b in &s.backends {
+            if !seen.insert((s.name.clone(), b.addr)) {
+                continue;
+            }
             n += 1;
             let check = s.check.clone();
             let addr = b.addr;
@@ -306,9 +312,7 @@ mod tests {
     #[tokio::test]
     async fn tcp_check_against_a_local_listener() {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let std::net::SocketAddr::V4(a) = l.local_addr().unwrap() else {
-            panic!()
-        };
+        let a = l.local_addr().unwrap();
         let c = HealthCheck {
             kind: CheckKind::Tcp,
             port: None,
@@ -326,16 +330,14 @@ mod tests {
         closed
             .bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
             .unwrap();
-        let b = closed.local_addr().unwrap().as_socket_ipv4().unwrap();
+        let b = closed.local_addr().unwrap().as_socket().unwrap();
         assert!(check_once(&c, b).await.is_err());
     }
 
     #[tokio::test]
     async fn http_check_against_a_local_server() {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let std::net::SocketAddr::V4(a) = l.local_addr().unwrap() else {
-            panic!()
-        };
+        let a = l.local_addr().unwrap();
         tokio::spawn(async move {
             for _ in 0..2 {
                 let (mut s, _) = l.accept().await.unwrap();
@@ -367,5 +369,73 @@ mod tests {
             host: None,
         };
         assert!(check_once(&c, a).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn tcp_and_http_checks_against_an_ipv6_backend() {
+        let l = tokio::net::TcpListener::bind("[::1]:0").await.unwrap();
+        let a = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            let mut b = [0u8; 1024];
+            let n = s.read(&mut b).await.unwrap();
+            // The Host header of an IPv6 target is `[ADDR]:PORT`.
+            let ok = String::from_utf8_lossy(&b[..n]).contains(&format!("Host: {a}\r\n"));
+            let head: &[u8] = if ok {
+                b"HTTP/1.1 200 OK\r\n\r\n"
+            } else {
+                b"HTTP/1.1 400 Bad\r\n\r\n"
+            };
+            let _ = s.write_all(head).await;
+        });
+        let c = HealthCheck {
+            kind: CheckKind::Http {
+                path: "/".into(),
+                expect: (200, 299),
+                body: None,
+                host: None,
+            },
+            port: None,
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(2),
+            rise: 1,
+            fall: 1,
+        };
+        assert_eq!(check_once(&c, a).await, Ok(()));
+        let tcp = HealthCheck {
+            kind: CheckKind::Tcp,
+            ..c
+        };
+        // The listener is gone after its one connection: refused.
+        assert!(check_once(&tcp, a).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn one_checker_per_service_and_address() {
+        let t = hostfile::HostTable::from_toml(
+            r#"
+domain = "example.com"
+[[subnet]]
+network = "192.168.1.0/24"
+[[subnet]]
+network = "fd00:1::/64"
+[host.web1]
+ip = "192.168.1.10"
+ipv6 = "fd00:1::10"
+[host.old]
+ip = "192.168.1.11"
+[service.www]
+vip = ["192.168.1.120", "fd00:1::120"]
+port = 80
+dataplane = "proxy"
+backends = ["web1", "old"]
+"#,
+        )
+        .expect("valid");
+        let (tx, _rx) = mpsc::channel(8);
+        let stop = CancellationToken::new();
+        // web1 twice (one address per family), old once (its IPv4 address in both entries).
+        assert_eq!(spawn_checkers(&t.lb_view(), tx, stop.clone()), 3);
+        stop.cancel();
     }
 }

@@ -12,6 +12,7 @@ pub mod apply;
 pub mod conntrack;
 pub mod daemon;
 pub mod desired;
+pub mod drain;
 pub mod float;
 pub mod health;
 pub mod metrics;
@@ -21,6 +22,7 @@ pub mod proxy;
 pub mod sched;
 pub mod status;
 pub mod vip;
+pub mod vip6;
 pub mod vrrp;
 
 pub use daemon::{Setup, serve};
@@ -52,6 +54,19 @@ pub enum Command {
         /// Print the JSON document instead of the table.
         #[arg(long)]
         json: bool,
+    },
+    /// Drain a backend at run time: no new connections go to it, established ones finish
+    /// (weight 0 in effect, like `weight = 0` in the host file); kept across reloads and
+    /// restarts until `lbd undrain`. BACKEND is a host name (in every service carrying it) or
+    /// SERVICE/BACKEND.
+    Drain {
+        /// `web1`, or `www/web1` for one service.
+        backend: String,
+    },
+    /// Undo `lbd drain` (give the same name or SERVICE/BACKEND).
+    Undrain {
+        /// As given to `lbd drain`.
+        backend: String,
     },
     /// Turn keepalived.conf (and dhcpd.conf, zone files) into a host file.
     Import(import::command::ImportArgs),
@@ -102,6 +117,32 @@ pub fn status_command(cli: &Cli, json: bool) -> i32 {
     }
 }
 
+/// `lbd drain` / `lbd undrain` (`command`): asks the running daemon; returns the exit code.
+pub fn drain_command(cli: &Cli, command: &str, backend: &str) -> i32 {
+    let table = runtime::daemon::load_or_exit(&cli.common.config);
+    let path = cli.common.runtime_path(&table.lb_view().control_socket);
+    if backend.split_whitespace().count() != 1 {
+        eprintln!("lbd {command}: give one backend name or SERVICE/BACKEND");
+        return 64;
+    }
+    match runtime::control::request(&path, &format!("{command} {backend}")) {
+        Ok(doc) => match doc.get("error") {
+            Some(e) => {
+                eprintln!("lbd {command}: {}", e.as_str().unwrap_or_default());
+                1
+            }
+            None => {
+                println!("{}", doc["text"].as_str().unwrap_or_default());
+                0
+            }
+        },
+        Err(e) => {
+            eprintln!("lbd {command}: {e}");
+            69
+        }
+    }
+}
+
 /// This daemon's view of the host table.
 pub fn view(t: &HostTable) -> LbView {
     t.lb_view()
@@ -122,6 +163,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let setup = Setup {
         config: cli.common.config.clone(),
         control: Some(control),
+        drained: Some(cli.common.state_path(std::path::Path::new(drain::FILE))),
     };
     serve(started.reload.view.clone(), started.shutdown.clone(), setup).await
 }

@@ -26,6 +26,12 @@ fn command(cli: &lbd::Cli) -> Option<ExitCode> {
         Some(lbd::Command::Status { json }) => {
             Some(runtime::daemon::exit_code(lbd::status_command(cli, *json)))
         }
+        Some(lbd::Command::Drain { backend }) => Some(runtime::daemon::exit_code(
+            lbd::drain_command(cli, "drain", backend),
+        )),
+        Some(lbd::Command::Undrain { backend }) => Some(runtime::daemon::exit_code(
+            lbd::drain_command(cli, "undrain", backend),
+        )),
         Some(lbd::Command::Import(args)) => Some(runtime::daemon::exit_code(import::command::run(
             args,
             import::Format::Keepalived,

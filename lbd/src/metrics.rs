@@ -11,7 +11,7 @@
 //! conntrack entries DNATed to the backend (ESTABLISHED TCP and all UDP), like `lbd status`.
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
 use crate::nft::{CounterKey, CounterKind, CounterValue};
@@ -32,11 +32,11 @@ pub struct Carried {
     /// IP protocol number (6 or 17).
     pub proto: u8,
     /// Virtual address and port.
-    pub vip: Ipv4Addr,
+    pub vip: IpAddr,
     /// Port.
     pub port: u16,
     /// Backends (configured, whatever their health).
-    pub backends: Vec<SocketAddrV4>,
+    pub backends: Vec<SocketAddr>,
 }
 
 /// Totals of the kernel data plane's counters, carried across ruleset replacements.
@@ -384,11 +384,11 @@ impl Metrics {
 
     /// Connections and bytes per (service, backend) of the backends `view` lists, both planes
     /// (the kernel's counters read now).
-    pub fn traffic(&self, view: &hostfile::LbView) -> BTreeMap<(String, SocketAddrV4), Traffic> {
+    pub fn traffic(&self, view: &hostfile::LbView) -> BTreeMap<(String, SocketAddr), Traffic> {
         sync_kernel(&self.kernel, &self.proxy);
         let mut out = BTreeMap::new();
         for s in &view.services {
-            let mut addrs: Vec<SocketAddrV4> = s.backends.iter().map(|b| b.addr).collect();
+            let mut addrs: Vec<SocketAddr> = s.backends.iter().map(|b| b.addr).collect();
             addrs.extend(s.sorry);
             for a in addrs {
                 let l = Metrics::labels(&s.name, a);
@@ -411,7 +411,7 @@ impl Metrics {
     }
 
     /// Labels for a backend of a service.
-    pub fn labels(service: &str, backend: std::net::SocketAddrV4) -> Labels {
+    pub fn labels(service: &str, backend: std::net::SocketAddr) -> Labels {
         crate::proxy::labels(service, backend)
     }
 }

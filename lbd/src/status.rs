@@ -3,24 +3,30 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 
 use hostfile::{CheckKind, LbView};
 use serde_json::{Value, json};
 
 use crate::desired::{Desired, Mode, Role};
+use crate::drain::Drains;
 use crate::health::Trackers;
 use crate::metrics::Traffic;
 
-/// The status document (pure: everything comes in as arguments).
+/// The status document (pure: everything comes in as arguments). `view` is the host file's;
+/// `drains` the backends `lbd drain` took out (carried with weight 0): each backend says whether
+/// it is drained and by what (`drained_by`: the `lbd drain` entry, or `host-file` for
+/// `weight = 0`).
+#[allow(clippy::too_many_arguments)]
 pub fn document(
     view: &LbView,
+    drains: &Drains,
     trackers: &Trackers,
     current: &Desired,
     role: Role,
-    held: &[Ipv4Addr],
-    active: &dyn Fn(&hostfile::VirtualService, SocketAddrV4) -> Option<u64>,
-    traffic: &BTreeMap<(String, SocketAddrV4), Traffic>,
+    held: &[IpAddr],
+    active: &dyn Fn(&hostfile::VirtualService, SocketAddr) -> Option<u64>,
+    traffic: &BTreeMap<(String, SocketAddr), Traffic>,
 ) -> Value {
     let services: Vec<Value> = view
         .services
@@ -43,10 +49,17 @@ pub fn document(
                     };
                     let in_use = plan.is_some_and(|p| p.targets.iter().any(|x| x.addr == b.addr));
                     let tr = traffic.get(&(s.name.clone(), b.addr)).copied().unwrap_or_default();
+                    let drained_by = match drains.entry_for(&s.name, &b.name) {
+                        Some(e) => Some(e.to_owned()),
+                        None if b.weight == 0 => Some("host-file".to_owned()),
+                        None => None,
+                    };
                     json!({
                         "name": b.name,
                         "address": b.addr.to_string(),
                         "weight": b.weight,
+                        "drained": drained_by.is_some(),
+                        "drained_by": drained_by,
                         "health": health,
                         "in_use": in_use,
                         "active": active(s, b.addr),
@@ -94,7 +107,59 @@ pub fn document(
         })),
         "vips": held.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
         "services": services,
+        "drained": drains.entries().collect::<Vec<_>>(),
     })
+}
+
+/// A short human summary of the view (for `--check` and the start-up log).
+pub fn summary(v: &LbView) -> String {
+    let mut s = String::new();
+    for svc in &v.services {
+        let b: Vec<String> = svc
+            .backends
+            .iter()
+            .map(|b| format!("{}={} w{}", b.name, b.addr, b.weight))
+            .collect();
+        let _ = writeln!(
+            s,
+            "service {} {:?} {} {:?} {:?} -> {}",
+            svc.name,
+            svc.protocol,
+            std::net::SocketAddr::new(svc.vip, svc.port),
+            svc.scheduler,
+            svc.dataplane,
+            b.join(", ")
+        );
+    }
+    match &v.vrrp {
+        Some(r) => {
+            let _ = writeln!(
+                s,
+                "vrrp vrid {} priority {} interval {}ms",
+                r.vrid,
+                r.priority,
+                r.interval.as_millis()
+            );
+        }
+        None => s.push_str("vrrp off (this node always holds the VIPs)\n"),
+    }
+    for i in &v.instances {
+        let a: Vec<String> = i.addresses.iter().map(ToString::to_string).collect();
+        let _ = writeln!(
+            s,
+            "vrrp-instance {} vrid {} on {} priority {} interval {}ms: {}",
+            i.name,
+            i.vrid,
+            i.interface,
+            i.priority,
+            i.interval.as_millis(),
+            a.join(", ")
+        );
+    }
+    for g in &v.sync_groups {
+        let _ = writeln!(s, "sync-group {}: {}", g.name, g.instances.join(", "));
+    }
+    s
 }
 
 /// The `ipvsadm -Ln`-like text for a status document.
@@ -145,6 +210,13 @@ pub fn render_text(doc: &Value) -> String {
             vips.join(", ")
         }
     );
+    let drained: Vec<&str> = doc["drained"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if !drained.is_empty() {
+        let _ = writeln!(s, "Drained by lbd drain: {}", drained.join(", "));
+    }
     s.push_str("Prot LocalAddress:Port Scheduler Dataplane State\n");
     s.push_str(
         "  -> RemoteAddress:Port           Health  Weight ActiveConn InUse Conns      InBytes      OutBytes\n",
@@ -152,10 +224,13 @@ pub fn render_text(doc: &Value) -> String {
     for svc in doc["services"].as_array().into_iter().flatten() {
         let _ = writeln!(
             s,
-            "{}  {}:{} {} {} {}",
+            "{}  {} {} {} {}",
             svc["protocol"].as_str().unwrap_or("?"),
-            svc["vip"].as_str().unwrap_or("?"),
-            svc["port"],
+            // `ADDR:PORT`, `[ADDR]:PORT` for an IPv6 VIP.
+            match svc["vip"].as_str().unwrap_or("?") {
+                v if v.contains(':') => format!("[{v}]:{}", svc["port"]),
+                v => format!("{v}:{}", svc["port"]),
+            },
             svc["scheduler"].as_str().unwrap_or("?"),
             svc["dataplane"].as_str().unwrap_or("?"),
             svc["mode"].as_str().unwrap_or("?"),
@@ -171,7 +246,13 @@ pub fn render_text(doc: &Value) -> String {
                 b["name"].as_str().unwrap_or("?")
             );
             let health = b["health"].as_str().unwrap_or("?");
-            backend_row(&mut s, &addr, health, &b["weight"].to_string(), &active, b);
+            // A drained backend carries weight 0 whatever the host file says.
+            let weight = if b["drained"].as_bool() == Some(true) {
+                "drain".to_owned()
+            } else {
+                b["weight"].to_string()
+            };
+            backend_row(&mut s, &addr, health, &weight, &active, b);
         }
         if let Some(b) = svc.get("sorry_server").filter(|b| b.is_object()) {
             let addr = format!("{} (sorry)", b["address"].as_str().unwrap_or("?"));
@@ -239,8 +320,10 @@ vrrp = { vrid = 7, priority = 120 }
         trackers.insert(("www".into(), "192.168.1.11:80".parse().unwrap()), down);
         let health = crate::health::health_map(&trackers);
         let d = crate::desired::desired(&view, &health, Role::Master);
+        let drains = Drains::default().with("www/web2");
         let doc = document(
             &view,
+            &drains,
             &trackers,
             &d,
             Role::Master,
@@ -283,6 +366,9 @@ vrrp = { vrid = 7, priority = 120 }
             9000
         );
         assert_eq!(doc["services"][0]["backends"][1]["connections"], 0);
+        assert_eq!(doc["services"][0]["backends"][0]["drained"], false);
+        assert_eq!(doc["services"][0]["backends"][1]["drained"], true);
+        assert_eq!(doc["services"][0]["backends"][1]["drained_by"], "www/web2");
         let text = render_text(&doc);
         assert!(text.contains("VRRP vrid 7 priority 120"), "{text}");
         assert!(
@@ -290,6 +376,12 @@ vrrp = { vrid = 7, priority = 120 }
             "{text}"
         );
         assert!(text.contains("192.168.1.11:80 (web2)"), "{text}");
+        assert!(text.contains("Drained by lbd drain: www/web2\n"), "{text}");
+        assert!(
+            text.lines()
+                .any(|l| l.contains("(web2)") && l.contains(" drain ")),
+            "{text}"
+        );
         assert!(
             text.lines().any(|l| l.contains("(web1)")
                 && l.split_whitespace()

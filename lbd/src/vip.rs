@@ -162,6 +162,12 @@ fn ack_errno(buf: &[u8], seq: u32) -> Option<i32> {
 }
 
 fn nl_addr(cmd: u16, addr: Ipv4Addr, prefix: u8, index: u32) -> io::Result<()> {
+    nl_request(cmd, &addr_request(cmd, addr, prefix, index, 1), 1)
+}
+
+/// Sends one rtnetlink request `msg` (command `cmd`, sequence `seq`) and waits for its
+/// acknowledgement (also used for IPv6 VIPs, [`crate::vip6`]).
+pub(crate) fn nl_request(cmd: u16, msg: &[u8], seq: u32) -> io::Result<()> {
     // SAFETY: plain socket(2) call; the descriptor is owned below.
     let fd = unsafe {
         libc::socket(
@@ -176,8 +182,6 @@ fn nl_addr(cmd: u16, addr: Ipv4Addr, prefix: u8, index: u32) -> io::Result<()> {
     // SAFETY: `fd` is a fresh descriptor we own.
     let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
     use std::os::fd::AsRawFd;
-    let seq = 1;
-    let msg = addr_request(cmd, addr, prefix, index, seq);
     // SAFETY: zeroed sockaddr_nl is valid (pid 0 = the kernel).
     let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
     sa.nl_family = libc::AF_NETLINK as u16;

@@ -318,7 +318,7 @@ fn spoof(
         vrid: 51,
         priority: 255,
         interval_cs,
-        addrs,
+        addrs: addrs.into_iter().map(Into::into).collect(),
     };
     let pkt = ip_packet(&encode(&a, src, dst), src, dst);
     h.enter(|| {

@@ -29,6 +29,7 @@
 
 mod bin;
 pub mod browser;
+pub mod cdp;
 mod exec;
 mod lab;
 mod notify;

@@ -194,3 +194,11 @@ fn no_reverse_zone_no_ptr_step() {
             .is_none()
     );
 }
+
+#[test]
+fn jobs_show_in_logs_as_the_v4_actions_do() {
+    for add in [true, false] {
+        let d = laptop(add);
+        assert_eq!(format!("{:?}", Job::from(&d)), format!("{d:?}"));
+    }
+}

@@ -48,6 +48,7 @@ fn get(src: &PageSource, query: &str) -> String {
         path: "/".into(),
         query: query.into(),
         host: None,
+        ..PageRequest::default()
     };
     render(src, &history, &req)
 }
@@ -118,4 +119,53 @@ fn a_postgresql_store_is_named_without_its_password() {
     assert!(html.contains("PostgreSQL (shared)"), "{html}");
     assert!(html.contains("Cannot read the lease database"), "{html}");
     assert!(!html.contains("s3cret-pw"), "{html}");
+    // The peer: unknown while the database cannot be reached.
+    assert!(html.contains("data-state=\"unknown\""), "{html}");
+}
+
+#[test]
+fn the_peer_as_the_database_reports_it() {
+    let none = super::store::peer_list(Ok(Vec::new())).into_string();
+    assert!(none.contains("data-state=\"none\""), "{none}");
+    assert!(none.contains("No other dhcpd is connected"), "{none}");
+    let one = super::store::peer_list(Ok(vec![super::store::Peer {
+        addr: "10.20.0.3".into(),
+        name: Some("<b>dhcp2</b>".into()),
+        since: 1_700_000_000,
+        active: 1_700_000_060,
+        conns: 1,
+    }]))
+    .into_string();
+    assert!(one.contains("data-state=\"connected\""), "{one}");
+    assert!(one.contains("<tr data-peer=\"10.20.0.3\">"), "{one}");
+    assert!(one.contains("&lt;b&gt;dhcp2&lt;/b&gt;"), "{one}");
+    assert!(one.contains("2023-11-14T22:14:20Z"), "{one}");
+}
+
+#[test]
+fn release_buttons_only_for_a_logged_in_admin() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = source(dir.path(), 3);
+    let history = Mutex::new(History::new(16));
+    let with = |admin| {
+        let req = PageRequest {
+            path: "/".into(),
+            admin,
+            ..PageRequest::default()
+        };
+        render(&src, &history, &req)
+    };
+    let ro = with(page::AdminState::Off);
+    assert!(!ro.contains("method=\"post\""), "{ro}");
+    let out = with(page::AdminState::LoggedOut);
+    assert!(out.contains("action=\"login\""), "{out}");
+    assert!(!out.contains("data-action"), "{out}");
+    let admin = with(page::AdminState::LoggedIn { csrf: "tok".into() });
+    assert_eq!(
+        admin.matches("data-action=\"release\"").count(),
+        3,
+        "{admin}"
+    );
+    assert!(admin.contains("data-arg=\"10.0.0.1\""), "{admin}");
+    assert!(admin.contains("<th>Action</th>"), "{admin}");
 }

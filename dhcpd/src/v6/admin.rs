@@ -162,13 +162,14 @@ pub fn find(leases: &Leases6, target: Target6) -> Option<&Lease6> {
 }
 
 /// Answers one control request on the core thread (which owns `leases` and `store`). A shared
-/// database lists the bindings of every server on it.
+/// database lists the bindings of every server on it. Returns the binding changes made durable
+/// (a release), for the dynamic DNS side.
 pub fn answer(
     req: Request6,
     leases: &mut Leases6,
     store: &mut dyn BindingStore,
     reservations: &[Reservation6],
-) {
+) -> Vec<Change6> {
     match req {
         Request6::List(tx) => {
             let all = match store.list() {
@@ -180,14 +181,17 @@ pub fn answer(
                 }
             };
             let _ = tx.send(rows(all.as_ref().unwrap_or(leases), reservations));
+            Vec::new()
         }
         Request6::Release { target, done } => {
+            let mut made = Vec::new();
             let r = match find(leases, target).cloned() {
                 None => Err(AdminError::NotBound(target)),
                 Some(l) => {
                     let c = [Change6::Delete(l.key.clone())];
                     match store.commit(&c, leases, crate::lease::unix_now()) {
                         Ok(_) => {
+                            made.extend(c.iter().cloned());
                             leases.apply(&c[0]);
                             tracing::info!(%target, "DHCPv6 binding released by the operator");
                             Ok(l)
@@ -197,6 +201,7 @@ pub fn answer(
                 }
             };
             let _ = done.send(r);
+            made
         }
     }
 }

@@ -7,12 +7,14 @@ pub mod admin;
 pub mod decide;
 pub mod decode;
 pub mod exercise;
+pub mod fqdn;
 pub mod lease;
 pub mod listing;
 pub mod metrics;
 #[cfg(test)]
 mod ops_tests;
 pub mod pg;
+pub mod ra;
 pub mod relay;
 pub mod server;
 pub mod store;

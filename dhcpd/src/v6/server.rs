@@ -9,6 +9,7 @@ use std::sync::mpsc as smpsc;
 use std::time::Duration;
 
 use dhcproto::Encodable;
+use dhcproto::v6::Message;
 use hostfile::DhcpView;
 use ipnet::Ipv6Net;
 use socket2::{Domain, Protocol, Socket, Type};
@@ -18,10 +19,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::admin::{self, Admin6, Input};
 use super::decide::{Ctx, decide};
-use super::lease::{Leases6, Store6, Store6Error};
+use super::lease::{Change6, IaKind, Leases6, Store6, Store6Error};
 use super::metrics::Stats6;
-use super::relay;
 use super::store::{BindingStore, settle};
+use super::{fqdn, relay};
+use crate::ddns::v6::Event6;
 
 /// All DHCP relay agents and servers (RFC 8415 section 7.1).
 pub const ALL_SERVERS: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 1, 2);
@@ -111,6 +113,8 @@ pub struct Setup6 {
     pub server_duid: Vec<u8>,
     /// The core's queue: client messages and control requests.
     pub queue: (smpsc::SyncSender<Input>, smpsc::Receiver<Input>),
+    /// Where dynamic DNS events go (when the host file has `ddns`).
+    pub ddns: Option<mpsc::Sender<Event6>>,
 }
 
 impl Setup6 {
@@ -144,7 +148,13 @@ pub async fn serve(
         leases,
         server_duid,
         queue: (in_tx, in_rx),
+        ddns,
     } = setup;
+    if let Some(tx) = &ddns {
+        let live = leases.iter().filter(|l| l.key.kind == IaKind::Na);
+        let keys = live.map(|l| (l.key.duid.clone(), l.key.iaid)).collect();
+        publish(tx, vec![Event6::Live(keys)]);
+    }
     let mut outs = Vec::new();
     let mut tasks = Vec::new();
     for (i, (link, sock)) in links.into_iter().enumerate() {
@@ -168,6 +178,7 @@ pub async fn serve(
         outs,
         server_duid,
         stats,
+        ddns,
     };
     let thread = std::thread::Builder::new()
         .name("dhcpv6-core".into())
@@ -224,9 +235,30 @@ struct Core {
     outs: Vec<(Link, mpsc::UnboundedSender<Out>)>,
     server_duid: Vec<u8>,
     stats: std::sync::Arc<Stats6>,
+    ddns: Option<mpsc::Sender<Event6>>,
+}
+
+/// Queues dynamic DNS events without waiting: a full queue loses them (as v4 does), never a
+/// reply.
+fn publish(tx: &mpsc::Sender<Event6>, events: Vec<Event6>) {
+    for e in events {
+        if tx.try_send(e).is_err() {
+            tracing::warn!("dynamic DNS queue full: DHCPv6 update dropped");
+        }
+    }
 }
 
 impl Core {
+    /// The DNS events of durable binding changes.
+    fn dns(&self, msg: Option<&Message>, changes: &[Change6]) {
+        if let Some(tx) = &self.ddns {
+            publish(
+                tx,
+                fqdn::events(msg, changes, &self.view.borrow().reservations6),
+            );
+        }
+    }
+
     fn run(mut self, rx: &smpsc::Receiver<Input>) {
         let mut census = std::time::Instant::now();
         self.stats
@@ -236,7 +268,9 @@ impl Core {
                 Ok(Input::Packet { link, src, bytes }) => self.handle(link, src, &bytes),
                 Ok(Input::Admin(r)) => {
                     let v = self.view.borrow().clone();
-                    admin::answer(r, &mut self.leases, &mut *self.store, &v.reservations6);
+                    let released =
+                        admin::answer(r, &mut self.leases, &mut *self.store, &v.reservations6);
+                    self.dns(None, &released);
                 }
                 Ok(Input::Stop) | Err(smpsc::RecvTimeoutError::Disconnected) => return,
                 Err(smpsc::RecvTimeoutError::Timeout) => {}
@@ -250,7 +284,10 @@ impl Core {
             let ended = self.leases.expired(now);
             if !ended.is_empty() {
                 match self.store.commit(&ended, &self.leases, now) {
-                    Ok(_) => ended.iter().for_each(|c| self.leases.apply(c)),
+                    Ok(_) => {
+                        self.dns(None, &ended);
+                        ended.iter().for_each(|c| self.leases.apply(c));
+                    }
                     Err(e) => tracing::warn!(error = %e, "DHCPv6: ended bindings not removed"),
                 }
             }
@@ -297,7 +334,12 @@ impl Core {
                 relay::client_link(&hops)
                     .and_then(|a| v.subnets6.iter().position(|s| s.network.contains(&a)))
             };
-            decide(&ctx, subnet, leases, &msg, now)
+            let mut o = decide(&ctx, subnet, leases, &msg, now);
+            if let Some(r) = o.reply.as_mut() {
+                let zone = v.ddns.as_ref().map_or(&v.domain, |d| &d.forward_zone);
+                fqdn::answer(&msg, r, &v.reservations6, zone, v.ddns.is_some());
+            }
+            o
         });
         let outcome = match outcome {
             Ok(o) => o,
@@ -322,6 +364,8 @@ impl Core {
             }
             Err(e) => tracing::warn!(error = %e, "DHCPv6 reply not encoded"),
         }
+        // After the reply is queued: the updates never hold it up.
+        self.dns(Some(&msg), &outcome.changes);
     }
 }
 
@@ -382,6 +426,7 @@ pub fn setup(view: &DhcpView, db: &std::path::Path) -> Result<Option<Setup6>, Se
         leases,
         server_duid,
         queue: smpsc::sync_channel(QUEUE),
+        ddns: None,
     }))
 }
 

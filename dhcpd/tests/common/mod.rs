@@ -3,6 +3,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod ddns;
+pub mod dhclient6;
 pub mod pg;
 
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};

@@ -3,7 +3,7 @@
 //! clock: kill of the master, a tracked script failing (fault and weight), sync following and
 //! nopreempt.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use hostfile::{SyncGroup, Track, Tracking};
@@ -176,10 +176,10 @@ fn followers_are_the_other_masters_of_the_group() {
 const NAMES: [&str; 2] = ["vrrp", "gateway"];
 const VRIDS: [u8; 2] = [51, 52];
 
-fn addrs(i: usize) -> Vec<Ipv4Addr> {
+fn addrs(i: usize) -> Vec<IpAddr> {
     [
-        vec![Ipv4Addr::new(192, 168, 1, 120)],
-        vec![Ipv4Addr::new(192, 168, 10, 1)],
+        vec![IpAddr::from([192, 168, 1, 120])],
+        vec![IpAddr::from([192, 168, 10, 1])],
     ][i]
         .clone()
 }
@@ -215,7 +215,7 @@ impl Sim {
                             priority: base,
                             preempt: preempt[k],
                             interval_cs: 10,
-                            local,
+                            local: local.into(),
                             addrs: addrs(i),
                             peers: Vec::new(),
                         },
@@ -427,7 +427,7 @@ fn nopreempt_keeps_the_current_master() {
                 priority: 150,
                 preempt: false,
                 interval_cs: 10,
-                local: s.nodes[0].local,
+                local: s.nodes[0].local.into(),
                 addrs: addrs(i),
                 peers: Vec::new(),
             },

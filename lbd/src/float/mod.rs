@@ -8,15 +8,18 @@
 //! instance's addresses are added (and announced) on MASTER and removed otherwise; the
 //! `[lb.vrrp]` instance's role goes to the daemon loop, which carries the services. Commands
 //! (scripts, notify) run without a shell, bounded in time, in tasks of their own: nothing here
-//! waits on them.
+//! waits on them. An instance of IPv6 addresses speaks VRRP over IPv6 from the interface's
+//! link-local address and announces with unsolicited neighbour advertisements.
 
+pub mod addr6;
 pub mod decide;
+mod hold;
+pub mod ndisc;
 mod run;
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use hostfile::{FloatInstance, LbView};
-use ipnet::Ipv4Net;
 
 use crate::vip::{self, Placement, VipError};
 use crate::vrrp::{self, Instance, Params, VrrpError};
@@ -52,9 +55,25 @@ fn floating(view: &LbView) -> Vec<Ipv4Addr> {
     v.extend(
         view.instances
             .iter()
-            .flat_map(|i| i.addresses.iter().map(Ipv4Net::addr)),
+            .flat_map(|i| i.addresses.iter())
+            .filter_map(|a| match a.addr() {
+                IpAddr::V4(v) => Some(v),
+                IpAddr::V6(_) => None,
+            }),
     );
     v
+}
+
+/// Every IPv6 address that floats on this node.
+fn floating6(view: &LbView) -> Vec<std::net::Ipv6Addr> {
+    view.instances
+        .iter()
+        .flat_map(|i| i.addresses.iter())
+        .filter_map(|a| match a.addr() {
+            IpAddr::V6(v) => Some(v),
+            IpAddr::V4(_) => None,
+        })
+        .collect()
 }
 
 /// Where floating instance `f` runs: its interface, and its source address there.
@@ -69,20 +88,31 @@ pub fn locate(f: &FloatInstance, view: &LbView) -> Result<(Instance, Placement),
             f.interface
         )));
     };
-    let floating = floating(view);
     let local = match f.source {
         Some(s) => s,
-        None => runtime::netif::local_ipv4()
+        None if f.is_ipv6() => addr6::advert_source(index, &f.peers, &floating6(view))
             .map_err(VipError::List)?
-            .into_iter()
-            .find(|a| a.index == index && !floating.contains(&a.addr))
-            .map(|a| a.addr)
+            .map(IpAddr::V6)
             .ok_or_else(|| {
                 err(format!(
-                    "interface `{}` has no IPv4 address of its own to send VRRP from: add one, or set `source`",
-                    f.interface
+                    "interface `{}` has no IPv6 link-local address to send VRRP from: enable IPv6 on it (sysctl net.ipv6.conf.{}.disable_ipv6=0) and bring it up, or set `source`",
+                    f.interface, f.interface
                 ))
             })?,
+        None => {
+            let floating = floating(view);
+            runtime::netif::local_ipv4()
+                .map_err(VipError::List)?
+                .into_iter()
+                .find(|a| a.index == index && !floating.contains(&a.addr))
+                .map(|a| IpAddr::V4(a.addr))
+                .ok_or_else(|| {
+                    err(format!(
+                        "interface `{}` has no IPv4 address of its own to send VRRP from: add one, or set `source`",
+                        f.interface
+                    ))
+                })?
+        }
     };
     Ok((
         Instance {
@@ -95,7 +125,7 @@ pub fn locate(f: &FloatInstance, view: &LbView) -> Result<(Instance, Placement),
                 preempt: f.preempt,
                 interval_cs: vrrp::interval_cs(f.interval),
                 local,
-                addrs: f.addresses.iter().map(Ipv4Net::addr).collect(),
+                addrs: f.addresses.iter().map(ipnet::IpNet::addr).collect(),
                 peers: f.peers.clone(),
             },
         },
@@ -125,3 +155,7 @@ pub fn changed(a: &LbView, b: &LbView) -> bool {
         || a.sync_groups != b.sync_groups
         || crate::desired::managed_vips(a) != crate::desired::managed_vips(b)
 }
+
+#[cfg(test)]
+#[path = "io_tests.rs"]
+mod io_tests;

@@ -6,17 +6,18 @@ use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
 use hostfile::{LbView, Notify, TrackScript, Tracking};
-use ipnet::Ipv4Net;
+use ipnet::IpNet;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::decide::{self, Effective, Member, Tracked};
+use super::hold::{remove_present, take};
 use super::{FloatError, locate};
 use crate::desired::Role;
 use crate::health::Tracker;
 use crate::metrics::Metrics;
-use crate::vip::{self, Placement};
+use crate::vip::Placement;
 use crate::vrrp::{self, Control, State};
 
 /// How long a notify command may run before it is killed.
@@ -80,7 +81,7 @@ struct Slot {
     base: u8,
     tracking: Tracking,
     /// Floating addresses and where they go (`None` for `[lb.vrrp]`).
-    float: Option<(Vec<Ipv4Net>, Placement)>,
+    float: Option<(Vec<IpNet>, Placement)>,
     ctl: mpsc::UnboundedSender<Control>,
     notify: mpsc::UnboundedSender<State>,
     task: JoinHandle<()>,
@@ -170,52 +171,6 @@ async fn notifier(name: String, n: Notify, mut rx: mpsc::UnboundedReceiver<State
 /// True when interface `name` has its link (carrier) up.
 fn link_up(name: &str) -> bool {
     std::fs::read_to_string(format!("/sys/class/net/{name}/carrier")).is_ok_and(|c| c.trim() == "1")
-}
-
-/// Removes `addrs` wherever they are configured (a crashed run's leftovers, or giving up).
-fn remove_present(addrs: &[Ipv4Net]) {
-    let Ok(local) = runtime::netif::local_ipv4() else {
-        return;
-    };
-    for a in addrs {
-        for ifa in local.iter().filter(|x| x.addr == a.addr()) {
-            let p = Placement {
-                iface: ifa.name.clone(),
-                index: ifa.index,
-            };
-            match vip::remove(a.addr(), ifa.net.prefix_len(), &p) {
-                Ok(()) => {
-                    tracing::info!(address = %a.addr(), interface = %p.iface, "floating address removed")
-                }
-                Err(e) => tracing::error!("removing a floating address: {e}"),
-            }
-        }
-    }
-}
-
-/// Adds `addrs` on `p` and announces them (five gratuitous ARPs, 200 ms apart).
-fn take(addrs: &[Ipv4Net], p: &Placement) {
-    for a in addrs {
-        match vip::add(a.addr(), a.prefix_len(), p) {
-            Ok(()) => {
-                tracing::info!(address = %a.addr(), interface = %p.iface, "floating address added")
-            }
-            Err(e) => tracing::error!("adding a floating address: {e}"),
-        }
-    }
-    let (addrs, p) = (addrs.to_vec(), p.clone());
-    tokio::spawn(async move {
-        for round in 0..5 {
-            if round > 0 {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            for a in &addrs {
-                if let Err(e) = vip::send_garp(a.addr(), &p) {
-                    tracing::warn!(address = %a.addr(), error = %e, "gratuitous ARP failed");
-                }
-            }
-        }
-    });
 }
 
 /// Starts every VRRP instance of `view` with its tracking; `None` when there is none (the

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 /// What a kernel counter counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -38,7 +38,7 @@ pub struct CounterKey {
     /// Service name.
     pub service: String,
     /// Backend address.
-    pub backend: SocketAddrV4,
+    pub backend: SocketAddr,
     /// What is counted.
     pub kind: CounterKind,
 }
@@ -54,17 +54,20 @@ pub fn counter_name(key: &CounterKey) -> String {
             let _ = write!(name, "_{b:02x}");
         }
     }
-    let o = key.backend.ip().octets();
-    let _ = write!(
-        name,
-        "__{}_{}_{}_{}_{}_{}",
-        o[0],
-        o[1],
-        o[2],
-        o[3],
-        key.backend.port(),
-        key.kind.suffix()
-    );
+    match key.backend.ip() {
+        std::net::IpAddr::V4(a) => {
+            let o = a.octets();
+            let _ = write!(name, "__{}_{}_{}_{}", o[0], o[1], o[2], o[3]);
+        }
+        // IPv6: `6` then the eight groups in hex (four numbers never start an IPv6 name).
+        std::net::IpAddr::V6(a) => {
+            name.push_str("__6");
+            for g in a.segments() {
+                let _ = write!(name, "_{g:x}");
+            }
+        }
+    }
+    let _ = write!(name, "_{}_{}", key.backend.port(), key.kind.suffix());
     name
 }
 
@@ -102,8 +105,9 @@ pub enum CounterParseError {
     Incomplete(String),
 }
 
-/// Parses `nft -j list counters table ip lbd`: counter name -> value (other tables' counters
-/// and other objects are skipped).
+/// Parses `nft -j list counters`: counter name -> value of the counters in lbd's tables
+/// (`ip lbd` and `ip6 lbd`; their names never clash: [`counter_name`]); other tables' counters
+/// and other objects are skipped.
 pub fn parse_counters(json: &str) -> Result<BTreeMap<String, CounterValue>, CounterParseError> {
     let v: serde_json::Value =
         serde_json::from_str(json).map_err(|e| CounterParseError::NotJson(e.to_string()))?;
@@ -114,7 +118,7 @@ pub fn parse_counters(json: &str) -> Result<BTreeMap<String, CounterValue>, Coun
     let mut out = BTreeMap::new();
     for c in items.iter().filter_map(|i| i.get("counter")) {
         if c.get("table").and_then(|t| t.as_str()) != Some("lbd")
-            || c.get("family").and_then(|t| t.as_str()) != Some("ip")
+            || !matches!(c.get("family").and_then(|t| t.as_str()), Some("ip" | "ip6"))
         {
             continue;
         }

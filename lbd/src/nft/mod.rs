@@ -6,6 +6,10 @@
 //! DNATs. Source persistence is a per-backend set of client addresses with a timeout. No
 //! masquerade: backends route back through the balancer (NAT style).
 //!
+//! IPv6 services get the same shapes in a second table, `table ip6 lbd` (`dnat ip6 to`, `ip6
+//! saddr` sets, `ipv6_addr` maps), written in the same transaction and present only while IPv6
+//! kernel services are (see `render::TABLE6` for why two tables rather than one `inet` table).
+//!
 //! Accounting: named counters per (service, backend): new connections, and with the service's
 //! `byte-counters` bytes to the backend and bytes from it. Connections are counted in a `nat` chain at postrouting (and input,
 //! for a backend on this host), which the kernel runs once per new conntrack entry only, so
@@ -19,6 +23,7 @@
 //! the totals of the counters it deletes ([`read_counters`], `metrics::KernelTotals`).
 
 mod counters;
+mod family;
 mod render;
 mod run;
 #[cfg(test)]
@@ -28,5 +33,7 @@ pub use counters::{
     CounterKey, CounterKind, CounterParseError, CounterValue, Replacement, counter_name,
     parse_counters,
 };
-pub use render::{Ruleset, TABLE, build, render, render_delete, script};
+pub use render::{
+    Part, Ruleset, TABLE, TABLE6, build, render, render_delete, render_delete6, script,
+};
 pub use run::{NFT_DEADLINE, NftError, apply, find_nft, read_counters};

@@ -5,14 +5,23 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use hostfile::{Dataplane, Protocol, Scheduler};
-use std::net::SocketAddrV4;
+use std::net::{IpAddr, SocketAddr};
 
 use super::counters::{CounterKey, CounterKind, counter_name};
+use super::family::Family;
+pub use super::family::Part;
 use crate::desired::{Desired, Mode, ServicePlan, Target};
 use crate::sched;
 
 /// The table's family and name.
 pub const TABLE: &str = "ip lbd";
+
+/// The IPv6 table, beside the IPv4 one rather than one `inet` table for both: the IPv4 table
+/// keeps exactly the shape (names, rules, counters) it had before IPv6 services existed, and
+/// each family's rules stay plain `ip`/`ip6` matches. Both are written in the same `nft -f`
+/// transaction, so an apply is still atomic; the IPv6 table exists only while IPv6 kernel
+/// services do.
+pub const TABLE6: &str = "ip6 lbd";
 
 fn proto(p: Protocol) -> &'static str {
     match p {
@@ -63,8 +72,11 @@ pub struct Ruleset {
     pub sets: BTreeSet<String>,
     /// Map names (their elements are flushed and re-added on every update).
     pub maps: BTreeSet<String>,
-    /// Named counters and what each counts.
+    /// Named counters and what each counts (both tables: a counter is in the table of its
+    /// backend's family).
     pub counters: BTreeMap<String, CounterKey>,
+    /// The IPv6 table (`ip6 lbd`); empty without IPv6 kernel services.
+    pub v6: Part,
 }
 
 /// Services whose traffic is counted, by protocol: every kernel service the desired state
@@ -72,7 +84,7 @@ pub struct Ruleset {
 /// over its live targets, its pool and every address it counts while configured
 /// ([`ServicePlan::counted`]: drained backends and the sorry server, whose established
 /// connections keep flowing after they stop getting new ones).
-fn accounting(d: &Desired, r: &mut Ruleset) {
+fn accounting(d: &Desired, f: Family, r: &mut Ruleset) {
     let mut conn_rules = Vec::new();
     let mut byte_rules = Vec::new();
     for p in [Protocol::Tcp, Protocol::Udp] {
@@ -82,8 +94,9 @@ fn accounting(d: &Desired, r: &mut Ruleset) {
             .services
             .iter()
             .filter(|s| s.dataplane == Dataplane::Kernel && s.protocol == p)
+            .filter(|s| Family::of(s.vip) == f)
         {
-            let mut backends: Vec<SocketAddrV4> = s
+            let mut backends: Vec<SocketAddr> = s
                 .targets
                 .iter()
                 .chain(&s.pool)
@@ -126,11 +139,13 @@ fn accounting(d: &Desired, r: &mut Ruleset) {
             continue;
         }
         let p = proto(p);
-        let key =
-            "ct original ip daddr . ct original proto-dst . ct reply ip saddr . ct reply proto-src";
+        let (ip, ty) = (f.ip(), f.addr_type());
+        let key = format!(
+            "ct original {ip} daddr . ct original proto-dst . ct reply {ip} saddr . ct reply proto-src"
+        );
         let _ = writeln!(
             r.body,
-            "  map conns_{p} {{ type ipv4_addr . inet_service . ipv4_addr . inet_service : counter; elements = {{ {} }} }}",
+            "  map conns_{p} {{ type {ty} . inet_service . {ty} . inet_service : counter; elements = {{ {} }} }}",
             conns.join(", ")
         );
         r.maps.insert(format!("conns_{p}"));
@@ -140,7 +155,7 @@ fn accounting(d: &Desired, r: &mut Ruleset) {
         if !bytes.is_empty() {
             let _ = writeln!(
                 r.body,
-                "  map bytes_{p} {{ type ipv4_addr . inet_service . ipv4_addr . inet_service . ct_dir : counter; elements = {{ {} }} }}",
+                "  map bytes_{p} {{ type {ty} . inet_service . {ty} . inet_service . ct_dir : counter; elements = {{ {} }} }}",
                 bytes.join(", ")
             );
             r.maps.insert(format!("bytes_{p}"));
@@ -186,18 +201,24 @@ fn affinity_set(s: &ServicePlan, t: &Target, timeout: u64) -> String {
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
         .collect();
-    let o = t.addr.ip().octets();
-    format!(
-        "aff_{name}_{}_{}_{}_{}_{}_{timeout}",
-        o[0],
-        o[1],
-        o[2],
-        o[3],
-        t.addr.port()
-    )
+    let addr = match t.addr.ip() {
+        IpAddr::V4(a) => {
+            let o = a.octets();
+            format!("{}_{}_{}_{}", o[0], o[1], o[2], o[3])
+        }
+        IpAddr::V6(a) => a
+            .segments()
+            .iter()
+            .map(|g| format!("{g:x}"))
+            .collect::<Vec<_>>()
+            .join("_"),
+    };
+    format!("aff_{name}_{addr}_{}_{timeout}", t.addr.port())
 }
 
 fn render_service(s: &ServicePlan, r: &mut Ruleset) {
+    let f = Family::of(s.vip);
+    let (ip, ty) = (f.ip(), f.addr_type());
     let out = &mut r.body;
     let svc = format!("svc{}", s.index);
     let ep = |j: usize| format!("svc{}_ep{j}", s.index);
@@ -209,7 +230,7 @@ fn render_service(s: &ServicePlan, r: &mut Ruleset) {
             let name = aff(j).unwrap_or_default();
             let _ = writeln!(
                 out,
-                "  set {name} {{ type ipv4_addr; flags dynamic,timeout; timeout {t}s; size 65535; }}"
+                "  set {name} {{ type {ty}; flags dynamic,timeout; timeout {t}s; size 65535; }}"
             );
             r.sets.insert(name);
         }
@@ -235,7 +256,7 @@ fn render_service(s: &ServicePlan, r: &mut Ruleset) {
             (_, Scheduler::Sh) => {
                 let table = s.sh_table();
                 Some(format!(
-                    "jhash ip saddr mod {} seed 0x{:x} map {{ {} }}",
+                    "jhash {ip} saddr mod {} seed 0x{:x} map {{ {} }}",
                     table.len(),
                     0x6c62_6400u32 | s.index as u32,
                     map_elements(&table, target)
@@ -261,19 +282,23 @@ fn render_service(s: &ServicePlan, r: &mut Ruleset) {
         match pick {
             None => {
                 let t = &s.targets[0];
+                // `ADDR:PORT`, `[ADDR]:PORT` for IPv6.
                 let _ = writeln!(
                     out,
-                    "    meta l4proto {} dnat to {}:{}",
+                    "    meta l4proto {} dnat to {}",
                     proto(s.protocol),
-                    t.addr.ip(),
-                    t.addr.port()
+                    t.addr
                 );
             }
             Some(p) if same_port => {
-                let _ = writeln!(out, "    dnat ip to {p}");
+                let _ = writeln!(out, "    dnat {ip} to {p}");
             }
             Some(p) => {
-                let _ = writeln!(out, "    meta l4proto {} dnat ip to {p}", proto(s.protocol));
+                let _ = writeln!(
+                    out,
+                    "    meta l4proto {} dnat {ip} to {p}",
+                    proto(s.protocol)
+                );
             }
         }
         let _ = writeln!(out, "  }}");
@@ -282,7 +307,7 @@ fn render_service(s: &ServicePlan, r: &mut Ruleset) {
     let _ = writeln!(out, "  chain {svc} {{");
     for j in 0..s.targets.len() {
         if let Some(name) = aff(j) {
-            let _ = writeln!(out, "    ip saddr @{name} goto {}", ep(j));
+            let _ = writeln!(out, "    {ip} saddr @{name} goto {}", ep(j));
         }
     }
     let n = s.targets.len();
@@ -294,7 +319,7 @@ fn render_service(s: &ServicePlan, r: &mut Ruleset) {
                 let table = s.sh_table();
                 let _ = writeln!(
                     out,
-                    "    jhash ip saddr mod {} seed 0x{:x} vmap {{ {} }}",
+                    "    jhash {ip} saddr mod {} seed 0x{:x} vmap {{ {} }}",
                     table.len(),
                     0x6c62_6400u32 | s.index as u32,
                     vmap_elements(&table, ep)
@@ -326,32 +351,45 @@ fn render_service(s: &ServicePlan, r: &mut Ruleset) {
         r.chains.insert(ep(j));
         let _ = writeln!(out, "  chain {} {{", ep(j));
         if let Some(name) = aff(j) {
-            let _ = writeln!(out, "    update @{name} {{ ip saddr }}");
+            let _ = writeln!(out, "    update @{name} {{ {ip} saddr }}");
         }
         let _ = writeln!(
             out,
-            "    meta l4proto {} dnat to {}:{}",
+            "    meta l4proto {} dnat to {}",
             proto(s.protocol),
-            t.addr.ip(),
-            t.addr.port()
+            t.addr
         );
         let _ = writeln!(out, "  }}");
     }
 }
 
-/// The table for `d` (kernel services that carry traffic).
+/// The tables for `d` (kernel services that carry traffic): IPv4 services in `ip lbd`, IPv6
+/// ones in `ip6 lbd` ([`Ruleset::v6`]).
 pub fn build(d: &Desired) -> Ruleset {
+    let mut r = build_family(d, Family::V4);
+    let r6 = build_family(d, Family::V6);
+    r.counters.extend(r6.counters);
+    r.v6 = Part {
+        body: r6.body,
+        chains: r6.chains,
+        sets: r6.sets,
+        maps: r6.maps,
+    };
+    r
+}
+
+fn build_family(d: &Desired, f: Family) -> Ruleset {
     let mut r = Ruleset::default();
     let carried: Vec<&ServicePlan> = d
         .services
         .iter()
         .filter(|s| s.dataplane == Dataplane::Kernel && s.mode != Mode::Withdrawn)
-        .filter(|s| !s.targets.is_empty())
+        .filter(|s| !s.targets.is_empty() && Family::of(s.vip) == f)
         .collect();
     for s in &carried {
         render_service(s, &mut r);
     }
-    accounting(d, &mut r);
+    accounting(d, f, &mut r);
     if !carried.is_empty() {
         let dispatch: Vec<String> = carried
             .iter()
@@ -371,57 +409,92 @@ pub fn build(d: &Desired) -> Ruleset {
             r.chains.insert(hook.to_owned());
             let _ = writeln!(
                 r.body,
-                "  chain {hook} {{\n    type nat hook {hook} priority {prio}; policy accept;\n    ip daddr . meta l4proto . th dport vmap {{ {dispatch} }}\n  }}"
+                "  chain {hook} {{\n    type nat hook {hook} priority {prio}; policy accept;\n    {} daddr . meta l4proto . th dport vmap {{ {dispatch} }}\n  }}",
+                f.ip()
             );
         }
     }
     r
 }
 
-/// The one-transaction script taking the table from `prev` (what lbd applied last; `None` when
-/// unknown, e.g. at start) to `next`. With `prev` known the table is flushed (rules go, set
+/// The one-transaction script taking the tables from `prev` (what lbd applied last; `None` when
+/// unknown, e.g. at start) to `next`. With `prev` known a table is flushed (rules go, set
 /// contents stay: persistence survives health changes) and vanished chains and sets deleted;
-/// otherwise the table is deleted and recreated.
+/// otherwise it is deleted and recreated. The IPv6 table is written only while it has rules
+/// (and deleted when it loses them; at start the applier deletes any, [`render_delete6`]).
 pub fn script(prev: Option<&Ruleset>, next: &Ruleset) -> String {
     let mut out = String::new();
+    let v4 = |r: &Ruleset| Part {
+        body: r.body.clone(),
+        chains: r.chains.clone(),
+        sets: r.sets.clone(),
+        maps: r.maps.clone(),
+    };
+    let is_v6 = |c: &CounterKey| !c.backend.is_ipv4();
+    let gone = |six: bool| -> Vec<&String> {
+        prev.map(|p| {
+            p.counters
+                .iter()
+                .filter(|(c, k)| !next.counters.contains_key(*c) && is_v6(k) == six)
+                .map(|(c, _)| c)
+                .collect()
+        })
+        .unwrap_or_default()
+    };
+    table_script(
+        &mut out,
+        TABLE,
+        prev.map(v4).as_ref(),
+        &v4(next),
+        &gone(false),
+    );
+    let prev6 = prev.map(|p| &p.v6).filter(|p| !p.body.is_empty());
+    if next.v6.body.is_empty() {
+        if prev6.is_some() {
+            out.push_str(&render_delete6());
+        }
+    } else {
+        table_script(&mut out, TABLE6, prev6, &next.v6, &gone(true));
+    }
+    out
+}
+
+/// The commands taking one table from `prev` to `next` (see [`script`]); `gone` are the
+/// counters of `prev` in this table that `next` lacks.
+fn table_script(out: &mut String, table: &str, prev: Option<&Part>, next: &Part, gone: &[&String]) {
     match prev {
         None => {
             let _ = write!(
                 out,
-                "table {TABLE}\ndelete table {TABLE}\ntable {TABLE} {{\n"
+                "table {table}\ndelete table {table}\ntable {table} {{\n"
             );
             out.push_str(&next.body);
             out.push_str("}\n");
         }
         Some(p) => {
-            let _ = writeln!(out, "flush table {TABLE}");
+            let _ = writeln!(out, "flush table {table}");
             // `flush table` keeps set and map elements: the counter maps are emptied and
             // refilled (a counter cannot be deleted while an element refers to it).
             for m in p.maps.intersection(&next.maps) {
-                let _ = writeln!(out, "flush map {TABLE} {m}");
+                let _ = writeln!(out, "flush map {table} {m}");
             }
-            let _ = writeln!(out, "table {TABLE} {{");
+            let _ = writeln!(out, "table {table} {{");
             out.push_str(&next.body);
             out.push_str("}\n");
             for c in p.chains.difference(&next.chains) {
-                let _ = writeln!(out, "delete chain {TABLE} {c}");
+                let _ = writeln!(out, "delete chain {table} {c}");
             }
             for s in p.sets.difference(&next.sets) {
-                let _ = writeln!(out, "delete set {TABLE} {s}");
+                let _ = writeln!(out, "delete set {table} {s}");
             }
             for m in p.maps.difference(&next.maps) {
-                let _ = writeln!(out, "delete map {TABLE} {m}");
+                let _ = writeln!(out, "delete map {table} {m}");
             }
-            for c in p
-                .counters
-                .keys()
-                .filter(|c| !next.counters.contains_key(*c))
-            {
-                let _ = writeln!(out, "delete counter {TABLE} {c}");
+            for c in gone {
+                let _ = writeln!(out, "delete counter {table} {c}");
             }
         }
     }
-    out
 }
 
 /// The whole nft script for `d` from an unknown state: creates the table if missing, deletes
@@ -430,7 +503,13 @@ pub fn render(d: &Desired) -> String {
     script(None, &build(d))
 }
 
-/// The script that removes the table (used on exit).
+/// The script that removes the IPv6 table if it exists (the applier's first apply starts with
+/// it: a table left by an earlier run whose IPv6 services are gone).
+pub fn render_delete6() -> String {
+    format!("table {TABLE6}\ndelete table {TABLE6}\n")
+}
+
+/// The script that removes the tables (used on exit).
 pub fn render_delete() -> String {
-    format!("table {TABLE}\ndelete table {TABLE}\n")
+    format!("table {TABLE}\ndelete table {TABLE}\ntable {TABLE6}\ndelete table {TABLE6}\n")
 }

@@ -8,7 +8,6 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use super::counters::{CounterValue, parse_counters};
-use super::render::TABLE;
 
 /// How long one run of `nft` may take before it is killed and the run counts as failed.
 pub const NFT_DEADLINE: Duration = Duration::from_secs(5);
@@ -32,11 +31,12 @@ pub enum NftError {
     TimedOut(Duration),
 }
 
-/// Reads lbd's counters from the kernel (`nft -j list counters table ip lbd`).
+/// Reads lbd's counters from the kernel (`nft -j list counters`, kept to the tables `ip lbd`
+/// and `ip6 lbd`: one run whether or not the IPv6 table exists).
 pub fn read_counters(nft: &str) -> Result<BTreeMap<String, CounterValue>, NftError> {
     let out = run_bounded(
         nft,
-        Command::new(nft).args(["-j", "list", "counters", "table", TABLE]),
+        Command::new(nft).args(["-j", "list", "counters"]),
         b"",
         NFT_DEADLINE,
     )?;

@@ -13,6 +13,7 @@ fn plan(scheduler: Scheduler, weights: &[u32], persistence: bool) -> Desired {
             prefix: 24,
             interface: None,
         }],
+        vips6: vec![],
         services: vec![ServicePlan {
             index: 0,
             name: "www3".into(),
@@ -371,4 +372,114 @@ fn missing_nft_is_named() {
     let e = apply("/nonexistent/nft", "").unwrap_err();
     assert!(matches!(e, NftError::Missing(_)));
     assert!(e.to_string().contains("nftables"), "{e}");
+}
+
+/// `plan` with the VIP fd00:1::120 and the backends fd00:10::10... on port 80.
+fn plan6(scheduler: Scheduler, weights: &[u32], persistence: bool) -> Desired {
+    let mut d = plan(scheduler, weights, persistence);
+    d.vips.clear();
+    let s = &mut d.services[0];
+    s.vip = "fd00:1::120".parse().unwrap();
+    for (i, t) in s.targets.iter_mut().enumerate() {
+        t.addr = format!("[fd00:10::{}]:80", 10 + i).parse().unwrap();
+    }
+    s.pool = s.targets.clone();
+    d
+}
+
+#[test]
+fn ipv6_services_get_their_own_table_with_the_same_shapes() {
+    let d = plan6(Scheduler::Rr, &[1, 1], false);
+    let r = build(&d);
+    assert!(r.body.is_empty() && r.chains.is_empty(), "{}", r.body);
+    let b = &r.v6.body;
+    assert!(
+        b.contains("dnat ip6 to numgen inc mod 2 map { 0 : fd00:10::10, 1 : fd00:10::11 }"),
+        "{b}"
+    );
+    assert!(
+        b.contains(
+            "ip6 daddr . meta l4proto . th dport vmap { fd00:1::120 . tcp . 80 : goto svc0 }"
+        ),
+        "{b}"
+    );
+    assert!(
+        b.contains(
+            "map conns_tcp { type ipv6_addr . inet_service . ipv6_addr . inet_service : counter;"
+        ),
+        "{b}"
+    );
+    assert!(b.contains("ct original ip6 daddr"), "{b}");
+    assert!(
+        r.counters
+            .contains_key("c_www3__6_fd00_10_0_0_0_0_0_10_80_conns")
+    );
+    // Persistence and sh: ip6 saddr sets and jhash over the source.
+    let p = build(&plan6(Scheduler::Sh, &[1, 1], true)).v6.body;
+    assert!(p.contains("jhash ip6 saddr mod"), "{p}");
+    assert!(
+        p.contains(
+            "set aff_www3_fd00_10_0_0_0_0_0_11_80_300 { type ipv6_addr; flags dynamic,timeout;"
+        ),
+        "{p}"
+    );
+    assert!(
+        p.contains("update @aff_www3_fd00_10_0_0_0_0_0_10_80_300 { ip6 saddr }"),
+        "{p}"
+    );
+    assert!(
+        p.contains("meta l4proto tcp dnat to [fd00:10::10]:80"),
+        "{p}"
+    );
+    // One backend on another port: `[ADDR]:PORT`.
+    let mut one = plan6(Scheduler::Rr, &[1], false);
+    one.services[0].targets[0].addr = "[fd00:10::10]:8080".parse().unwrap();
+    let o = build(&one).v6.body;
+    assert!(
+        o.contains("meta l4proto tcp dnat to [fd00:10::10]:8080"),
+        "{o}"
+    );
+}
+
+#[test]
+fn the_ipv6_table_comes_and_goes_with_its_services() {
+    let v4 = build(&plan(Scheduler::Rr, &[1, 1], false));
+    let v6 = build(&plan6(Scheduler::Rr, &[1, 1], false));
+    // From nothing: no IPv6 table mentioned without IPv6 services.
+    assert!(!script(None, &v4).contains("ip6"));
+    let up = script(Some(&v4), &v6);
+    assert!(
+        up.contains("table ip6 lbd\ndelete table ip6 lbd\ntable ip6 lbd {\n"),
+        "{up}"
+    );
+    // Kept: flushed and refilled like the IPv4 table, its counters deleted in it.
+    let mut fewer = plan6(Scheduler::Rr, &[1], false);
+    fewer.services[0].pool.truncate(1);
+    let f = script(Some(&v6), &build(&fewer));
+    assert!(f.contains("flush table ip6 lbd"), "{f}");
+    assert!(
+        f.contains("delete counter ip6 lbd c_www3__6_fd00_10_0_0_0_0_0_11_80_conns"),
+        "{f}"
+    );
+    assert!(!f.contains("delete counter ip lbd"), "{f}");
+    // Gone: the table is deleted.
+    let down = script(Some(&v6), &v4);
+    assert!(
+        down.ends_with("table ip6 lbd\ndelete table ip6 lbd\n"),
+        "{down}"
+    );
+    assert!(render_delete().contains("delete table ip6 lbd"));
+}
+
+#[test]
+fn counters_of_both_tables_are_read() {
+    let json = r#"{"nftables": [
+        {"counter": {"family": "ip", "name": "a", "table": "lbd", "packets": 1, "bytes": 10}},
+        {"counter": {"family": "ip6", "name": "b", "table": "lbd", "packets": 2, "bytes": 20}},
+        {"counter": {"family": "inet", "name": "c", "table": "lbd", "packets": 3, "bytes": 30}},
+        {"counter": {"family": "ip6", "name": "d", "table": "other", "packets": 4, "bytes": 40}}
+    ]}"#;
+    let c = parse_counters(json).unwrap();
+    assert_eq!(c.keys().collect::<Vec<_>>(), ["a", "b"]);
+    assert_eq!(c["b"].bytes, 20);
 }

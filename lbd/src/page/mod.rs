@@ -18,7 +18,6 @@ mod render;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
-use std::net::SocketAddrV4;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
 
@@ -66,7 +65,7 @@ pub struct LastCheck {
 #[derive(Debug, Default)]
 pub struct Recent {
     transitions: Mutex<VecDeque<Transition>>,
-    checks: Mutex<BTreeMap<(String, SocketAddrV4), LastCheck>>,
+    checks: Mutex<BTreeMap<(String, SocketAddr), LastCheck>>,
     ruleset: Mutex<Option<String>>,
 }
 
@@ -94,7 +93,7 @@ impl Recent {
     pub fn check<E: std::fmt::Display>(
         &self,
         service: &str,
-        backend: SocketAddrV4,
+        backend: SocketAddr,
         result: &Result<(), E>,
     ) {
         let mut c = self.checks.lock().unwrap_or_else(|e| e.into_inner());
@@ -106,7 +105,7 @@ impl Recent {
     }
 
     /// The last check of `backend` in `service`, if any.
-    pub fn last_check(&self, service: &str, backend: SocketAddrV4) -> Option<LastCheck> {
+    pub fn last_check(&self, service: &str, backend: SocketAddr) -> Option<LastCheck> {
         let c = self.checks.lock().unwrap_or_else(|e| e.into_inner());
         c.get(&(service.to_owned(), backend)).cloned()
     }
@@ -227,14 +226,25 @@ pub fn sample(h: &mut History, doc: &Value, now: std::time::Instant) {
     }
 }
 
+/// The admin key in force in the view `rx` follows (`[lb] admin-key-file`, read at each reload).
+pub fn admin_key(rx: watch::Receiver<Arc<LbView>>) -> runtime::page::admin::KeyFn {
+    Arc::new(move || rx.borrow().admin_key.as_ref().map(|k| k.secret.clone()))
+}
+
+/// The commands of the control socket the page's admin may run (`[lb] admin-key-file`).
+pub const ACTIONS: &[&str] = &["drain", "undrain"];
+
 /// Serves the metrics and the page on `addr` until `shutdown` (the page answers once `status`
-/// is set) and starts the sampler; returns the bound address.
+/// is set) and starts the sampler; returns the bound address. With an admin key in force
+/// (`admin_key`, following reloads) the page offers drain and undrain per backend, run by the
+/// control socket's handler as `lbd drain` is.
 pub async fn serve(
     addr: SocketAddr,
     registry: Arc<runtime::metrics::Registry>,
     recent: Arc<Recent>,
     config: &std::path::Path,
     status: StatusCell,
+    admin_key: runtime::page::admin::KeyFn,
     shutdown: CancellationToken,
 ) -> std::io::Result<SocketAddr> {
     let history = Arc::new(Mutex::new(History::new(MAX_SERIES)));
@@ -245,8 +255,9 @@ pub async fn serve(
         Ok(t) => runtime::page::daemon_addrs(&t).to_vec(),
         Err(_) => vec![("lbd", Some(addr))],
     };
+    let cell = status.clone();
     let page_fn: PageFn = Arc::new(move |req: &PageRequest| {
-        let doc = status.get().map(|h| h(&["status"]));
+        let doc = cell.get().map(|h| h(&["status"]));
         let h = history.lock().unwrap_or_else(|e| e.into_inner());
         page(&render::Inputs {
             doc: doc.as_ref(),
@@ -256,9 +267,15 @@ pub async fn serve(
             wall: SystemTime::now(),
             addrs: &addrs,
             host: req.host.as_deref(),
+            req,
         })
     });
-    runtime::metrics::serve_with_page(addr, registry, Some(page_fn), shutdown).await
+    let handler: runtime::control::Handler = Arc::new(move |args: &[&str]| match status.get() {
+        Some(h) => h(args),
+        None => serde_json::json!({ "error": "lbd is starting; try again" }),
+    });
+    let admin = runtime::page::Admin::new("lbd", admin_key, ACTIONS, handler);
+    runtime::metrics::serve_with_admin(addr, registry, Some(page_fn), Some(admin), shutdown).await
 }
 
 fn spawn_sampler(history: Arc<Mutex<History>>, status: StatusCell, shutdown: CancellationToken) {

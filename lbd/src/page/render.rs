@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::{Instant, SystemTime};
 
 use maud::{Markup, html};
-use runtime::page::{History, Layout, Line, Plot, layout, line_plot};
+use runtime::page::{History, Layout, Line, PageRequest, Plot, admin, layout, line_plot};
 use serde_json::Value;
 
 use super::{Recent, series};
@@ -28,6 +28,8 @@ pub struct Inputs<'a> {
     pub addrs: &'a [(&'static str, Option<SocketAddr>)],
     /// The request's `Host`, for links to daemons on unspecified addresses.
     pub host: Option<&'a str>,
+    /// The request (its admin state: the drain buttons).
+    pub req: &'a PageRequest,
 }
 
 /// The whole document.
@@ -71,6 +73,7 @@ fn body(i: &Inputs<'_>, doc: &Value) -> Markup {
         .filter_map(Value::as_str)
         .collect();
     html! {
+        (admin::panel(i.req))
         div.stats {
             div.stat #role {
                 "VRRP role" b { (role) }
@@ -169,7 +172,7 @@ fn service(i: &Inputs<'_>, svc: &Value) -> Markup {
         section.service data-plots=(name) {
             h2 { "Service " (name) }
             p.muted {
-                (s(svc, "protocol")) " " (s(svc, "vip")) ":" (svc["port"]) " · "
+                (s(svc, "protocol")) " " (vip_port(svc)) " · "
                 (s(svc, "scheduler")) " · " (s(svc, "dataplane")) " data plane · "
                 span.mode { (s(svc, "mode")) }
             }
@@ -189,6 +192,9 @@ fn yes(b: bool) -> &'static str {
 fn backend_row(i: &Inputs<'_>, service: &str, b: &Value) -> Markup {
     let health = s(b, "health");
     let weight = b["weight"].as_u64().unwrap_or(0);
+    let drained_by = b["drained_by"].as_str();
+    let name = s(b, "name");
+    let target = format!("{service}/{name}");
     let last = s(b, "address")
         .parse()
         .ok()
@@ -199,7 +205,17 @@ fn backend_row(i: &Inputs<'_>, service: &str, b: &Value) -> Markup {
             td { (s(b, "name")) }
             td class=(format!("health {}", health_class(health))) { (health) }
             td.num { (weight) }
-            td.drained { (if weight == 0 { "drained" } else { "no" }) }
+            td.drained {
+                @match drained_by {
+                    Some("host-file") => span.warn title="weight = 0 in the host file" { "drained" },
+                    Some(e) => {
+                        span.warn title=(format!("lbd drain {e}")) { "drained" } " "
+                        (admin::action(i.req, "Undrain", "undrain", e))
+                    },
+                    None if weight == 0 => span.warn { "drained" },
+                    None => { "no " (admin::action(i.req, "Drain", "drain", &target)) },
+                }
+            }
             td { (yes(b["in_use"].as_bool() == Some(true))) }
             td.num { @match b["active"].as_u64() { Some(n) => (n), None => "–" } }
             td.num { (b["connections"]) }
@@ -218,6 +234,16 @@ fn backend_row(i: &Inputs<'_>, service: &str, b: &Value) -> Markup {
             }
             td { (s(b, "address")) }
         }
+    }
+}
+
+/// `VIP:PORT`, an IPv6 VIP in brackets (`[fd00::10]:80`).
+fn vip_port(svc: &Value) -> String {
+    let (vip, port) = (s(svc, "vip"), &svc["port"]);
+    if vip.contains(':') {
+        format!("[{vip}]:{port}")
+    } else {
+        format!("{vip}:{port}")
     }
 }
 
@@ -310,7 +336,7 @@ fn dataplane(i: &Inputs<'_>, services: &[&Value]) -> Markup {
                             };
                             tr {
                                 td { (s(svc, "name")) }
-                                td { (s(svc, "vip")) ":" (svc["port"]) }
+                                td { (vip_port(svc)) }
                                 td.num { (sum("active")) }
                                 td.num { (sum("connections")) }
                                 td.num { (sum("bytes_to_backend")) }

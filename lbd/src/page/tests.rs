@@ -35,6 +35,7 @@ fn render_doc(d: &Value, recent: &Recent, h: &History, now: Instant) -> String {
         wall: SystemTime::now(),
         addrs: &[("lbd", Some("127.0.0.1:9169".parse().unwrap()))],
         host: None,
+        req: &runtime::page::PageRequest::default(),
     })
 }
 
@@ -187,6 +188,53 @@ fn no_document_yet_says_starting() {
         wall: SystemTime::now(),
         addrs: &[],
         host: None,
+        req: &runtime::page::PageRequest::default(),
     });
     assert!(html.contains("Starting"), "{html}");
+}
+
+#[test]
+fn drain_buttons_only_for_a_logged_in_admin() {
+    let mut d = doc("www", "web1");
+    d["services"][0]["backends"][1]["drained"] = json!(true);
+    d["services"][0]["backends"][1]["drained_by"] = json!("www/web2");
+    let render = |req: &PageRequest| {
+        page(&render::Inputs {
+            doc: Some(&d),
+            recent: &Recent::default(),
+            history: &History::new(8),
+            now: Instant::now(),
+            wall: SystemTime::now(),
+            addrs: &[],
+            host: None,
+            req,
+        })
+    };
+    let ro = render(&PageRequest::default());
+    assert!(!ro.contains("<form"), "{ro}");
+    assert!(ro.contains("drained"), "{ro}");
+    let out = render(&PageRequest {
+        admin: runtime::page::AdminState::LoggedOut,
+        ..PageRequest::default()
+    });
+    assert!(out.contains("action=\"login\""), "{out}");
+    assert!(!out.contains("data-action"), "{out}");
+    let admin = render(&PageRequest {
+        admin: runtime::page::AdminState::LoggedIn {
+            csrf: "t0k3n".into(),
+        },
+        ..PageRequest::default()
+    });
+    assert!(
+        admin.contains("data-action=\"drain\" data-arg=\"www/web1\""),
+        "{admin}"
+    );
+    assert!(
+        admin.contains("data-action=\"undrain\" data-arg=\"www/web2\""),
+        "{admin}"
+    );
+    assert!(admin.contains("name=\"csrf\" value=\"t0k3n\""), "{admin}");
+    // Form actions are relative: they stay under a reverse proxy's prefix.
+    assert!(admin.contains("action=\"action\""), "{admin}");
+    assert!(!admin.contains("action=\"/"), "{admin}");
 }

@@ -1,7 +1,7 @@
 //! One carried connection: accepting it, connecting to the picked backend (a failed backend is
 //! skipped once, with the client's bytes already read), then handing both sockets to the pump.
 
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -53,15 +53,15 @@ pub(super) fn reset(s: &TcpStream) {
 /// Starts a connection to a backend: a non-blocking socket with TCP_NODELAY set before the
 /// SYN (one call fewer per connection than setting it after), the SYN sent, the socket
 /// registered with this thread's reactor. [`established`] waits for the outcome.
-pub(super) fn start_connect(addr: SocketAddrV4) -> std::io::Result<TcpStream> {
+pub(super) fn start_connect(addr: SocketAddr) -> std::io::Result<TcpStream> {
     use socket2::{Domain, Socket, Type};
     let s = Socket::new(
-        Domain::IPV4,
+        Domain::for_address(addr),
         Type::STREAM.nonblocking(),
         Some(socket2::Protocol::TCP),
     )?;
     s.set_tcp_nodelay(true)?;
-    match s.connect(&SocketAddr::V4(addr).into()) {
+    match s.connect(&addr.into()) {
         Ok(()) => {}
         Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
         Err(e) => return Err(e),
@@ -71,7 +71,7 @@ pub(super) fn start_connect(addr: SocketAddrV4) -> std::io::Result<TcpStream> {
 
 /// Connects to `addr` (for tests and the plain path: waits, then checks SO_ERROR).
 #[cfg(test)]
-pub(super) async fn connect(addr: SocketAddrV4) -> std::io::Result<TcpStream> {
+pub(super) async fn connect(addr: SocketAddr) -> std::io::Result<TcpStream> {
     let s = start_connect(addr)?;
     s.writable().await?;
     match s.take_error()? {
@@ -152,10 +152,7 @@ pub(super) async fn established(
 }
 
 pub(super) async fn carry(mut client: TcpStream, peer: SocketAddr, shared: &Shared) {
-    let src = match peer {
-        SocketAddr::V4(a) => *a.ip(),
-        SocketAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
-    };
+    let src = peer.ip().to_canonical();
     let mut bufs = PooledBuffers::take();
     let Some(b) = bufs.0.as_mut() else { return };
     let (b1, b2) = b.split_at_mut(BUF);

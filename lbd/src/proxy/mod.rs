@@ -29,7 +29,7 @@ mod stats;
 mod tests;
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -62,7 +62,7 @@ pub enum ProxyError {
     #[error("proxy {addr}: {error}")]
     Listen {
         /// The service's VIP and port.
-        addr: SocketAddrV4,
+        addr: SocketAddr,
         /// What failed.
         error: std::io::Error,
     },
@@ -165,7 +165,7 @@ struct Running {
 /// The proxy listeners, one set per proxied service, reconciled from the desired state.
 #[derive(Debug, Default)]
 pub struct Proxies {
-    running: BTreeMap<(Ipv4Addr, u16), Running>,
+    running: BTreeMap<(IpAddr, u16), Running>,
     workers: Option<Workers>,
     /// Active connections per backend (all services).
     pub counters: Counters,
@@ -177,7 +177,7 @@ impl Proxies {
     /// Makes the listeners match `d`: new services get listeners, changed ones a new plan,
     /// vanished ones are stopped (their open connections finish on their own).
     pub fn apply(&mut self, d: &Desired) -> Result<(), ProxyError> {
-        let want: BTreeMap<(Ipv4Addr, u16), &ServicePlan> = d
+        let want: BTreeMap<(IpAddr, u16), &ServicePlan> = d
             .services
             .iter()
             .filter(|s| s.dataplane == Dataplane::Proxy)
@@ -207,7 +207,7 @@ impl Proxies {
                 }
             }
             let Some(workers) = &self.workers else { break };
-            let addr = SocketAddrV4::new(k.0, k.1);
+            let addr = SocketAddr::new(k.0, k.1);
             let listeners: std::io::Result<Vec<std::net::TcpListener>> =
                 probe(addr).and_then(|()| workers.handles.iter().map(|_| bind(addr)).collect());
             let listeners = match listeners {
@@ -263,7 +263,7 @@ impl Proxies {
     }
 
     /// Active connections to `addr` through the proxy, all services.
-    pub fn active(&self, addr: SocketAddrV4) -> u64 {
+    pub fn active(&self, addr: SocketAddr) -> u64 {
         let m = self.counters.lock().unwrap_or_else(|e| e.into_inner());
         m.iter()
             .filter(|((_, a), _)| *a == addr)
@@ -296,28 +296,38 @@ fn splice_from(var: Option<&str>) -> (bool, Option<String>) {
     }
 }
 
+/// IP_FREEBIND / IPV6_FREEBIND: listen on a VIP before (or while) it is on an interface.
+fn freebind(s: &socket2::Socket, addr: SocketAddr) -> std::io::Result<()> {
+    if addr.is_ipv4() {
+        s.set_freebind_v4(true)
+    } else {
+        s.set_only_v6(true)?;
+        s.set_freebind_v6(true)
+    }
+}
+
 /// Fails with EADDRINUSE when something already listens on `addr`, SO_REUSEPORT or not: the
 /// listeners below share the port among themselves, and would otherwise silently share it with
 /// another process of the same user (a second lbd, say).
-fn probe(addr: SocketAddrV4) -> std::io::Result<()> {
+fn probe(addr: SocketAddr) -> std::io::Result<()> {
     use socket2::{Domain, Socket, Type};
-    let s = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+    let s = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
     s.set_reuse_address(true)?;
-    s.set_freebind_v4(true)?;
-    s.bind(&SocketAddr::V4(addr).into())
+    freebind(&s, addr)?;
+    s.bind(&addr.into())
 }
 
 /// One listening socket of a service (SO_REUSEPORT: one per proxy thread). Accepted sockets
 /// inherit TCP_NODELAY from it.
-fn bind(addr: SocketAddrV4) -> std::io::Result<std::net::TcpListener> {
+fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     use socket2::{Domain, Socket, Type};
-    let s = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+    let s = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
     s.set_reuse_address(true)?;
     s.set_reuse_port(true)?;
-    s.set_freebind_v4(true)?;
+    freebind(&s, addr)?;
     s.set_tcp_nodelay(true)?;
     s.set_nonblocking(true)?;
-    s.bind(&SocketAddr::V4(addr).into())?;
+    s.bind(&addr.into())?;
     s.listen(BACKLOG)?;
     Ok(s.into())
 }

@@ -2,7 +2,7 @@
 //! persistence, and the per-service state the connections share.
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -28,7 +28,7 @@ pub(super) struct Picker {
 }
 
 impl Picker {
-    pub(super) fn new(plan: ServicePlan, stats: impl Fn(SocketAddrV4) -> BackendStats) -> Picker {
+    pub(super) fn new(plan: ServicePlan, stats: impl Fn(SocketAddr) -> BackendStats) -> Picker {
         let w: Vec<u32> = plan.targets.iter().map(|t| t.weight).collect();
         let wrr = sched::wrr_sequence(&w);
         let maglev = if plan.scheduler == Scheduler::Sh {
@@ -48,7 +48,7 @@ impl Picker {
     /// Index into `plan.targets`; `active(i)` is target i's open connection count.
     pub(super) fn pick(
         &self,
-        src: Ipv4Addr,
+        src: IpAddr,
         cursor: usize,
         active: &dyn Fn(usize) -> u64,
     ) -> Option<usize> {
@@ -64,7 +64,13 @@ impl Picker {
                 .copied()
                 .unwrap_or(0),
             Scheduler::Sh => {
-                let h = sched::fnv(0, &src.octets()) as usize;
+                let h = sched::fnv(
+                    0,
+                    &match src {
+                        IpAddr::V4(a) => a.octets().to_vec(),
+                        IpAddr::V6(a) => a.octets().to_vec(),
+                    },
+                ) as usize;
                 self.maglev
                     .get(h % self.maglev.len().max(1))
                     .copied()
@@ -91,10 +97,10 @@ pub(super) struct Shared {
     pub(super) service: String,
     pub(super) picker: RwLock<Arc<Picker>>,
     pub(super) cursor: AtomicUsize,
-    pub(super) affinity: Mutex<HashMap<Ipv4Addr, (SocketAddrV4, Instant)>>,
+    pub(super) affinity: Mutex<HashMap<IpAddr, (SocketAddr, Instant)>>,
     pub(super) counters: Counters,
     pub(super) metrics: ProxyMetrics,
-    pub(super) stats: Mutex<HashMap<SocketAddrV4, BackendStats>>,
+    pub(super) stats: Mutex<HashMap<SocketAddr, BackendStats>>,
     pub(super) conns: Semaphore,
     /// Large transfers move to splice(2).
     pub(super) splice: bool,
@@ -102,7 +108,7 @@ pub(super) struct Shared {
 
 impl Shared {
     /// The metrics handles of backend `a` (made on first use).
-    pub(super) fn stats(&self, a: SocketAddrV4) -> BackendStats {
+    pub(super) fn stats(&self, a: SocketAddr) -> BackendStats {
         let mut m = self.stats.lock().unwrap_or_else(|e| e.into_inner());
         m.entry(a)
             .or_insert_with(|| {
@@ -131,7 +137,7 @@ impl Shared {
     }
 
     /// The backend for a new connection from `src`, with its metrics handles.
-    pub(super) fn choose(&self, src: Ipv4Addr) -> Option<(SocketAddrV4, BackendStats)> {
+    pub(super) fn choose(&self, src: IpAddr) -> Option<(SocketAddr, BackendStats)> {
         let picker = self
             .picker
             .read()
@@ -173,11 +179,11 @@ impl Shared {
 /// times out from the client's LAST connection, as LVS's `persistence_timeout` and the kernel
 /// plane's `update @set` do (a client that keeps connecting never moves).
 pub(super) fn sticky(
-    aff: &mut HashMap<Ipv4Addr, (SocketAddrV4, Instant)>,
-    src: Ipv4Addr,
+    aff: &mut HashMap<IpAddr, (SocketAddr, Instant)>,
+    src: IpAddr,
     now: Instant,
     t: Duration,
-    live: impl Fn(SocketAddrV4) -> Option<usize>,
+    live: impl Fn(SocketAddr) -> Option<usize>,
 ) -> Option<usize> {
     let (a, when) = aff.get_mut(&src)?;
     if now.saturating_duration_since(*when) >= t {

@@ -2,7 +2,7 @@
 //! and the Prometheus families of connections and bytes it updates.
 
 use std::collections::HashMap;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
@@ -12,7 +12,7 @@ use runtime::metrics::{Counter, Family};
 pub type Labels = Vec<(String, String)>;
 
 /// The labels of one backend of one service.
-pub fn labels(service: &str, backend: SocketAddrV4) -> Labels {
+pub fn labels(service: &str, backend: SocketAddr) -> Labels {
     vec![
         ("service".into(), service.to_owned()),
         ("backend".into(), backend.to_string()),
@@ -30,7 +30,7 @@ pub struct ProxyMetrics {
 
 /// Active connection counters, by service name and backend address (shared with status and
 /// metrics).
-pub type Counters = Arc<Mutex<HashMap<(String, SocketAddrV4), Arc<AtomicU64>>>>;
+pub type Counters = Arc<Mutex<HashMap<(String, SocketAddr), Arc<AtomicU64>>>>;
 
 /// Per-connection handles on one backend's metrics (looked up when a plan is installed, not
 /// per connection).

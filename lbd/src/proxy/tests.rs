@@ -1,5 +1,5 @@
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
 use hostfile::Dataplane;
@@ -13,7 +13,12 @@ use crate::desired::{Mode, Target};
 use hostfile::{Protocol, Scheduler};
 use std::time::Instant;
 
-fn no_stats(_: SocketAddrV4) -> BackendStats {
+/// An IPv4 socket address.
+fn sa(ip: Ipv4Addr, port: u16) -> SocketAddr {
+    SocketAddr::V4(SocketAddrV4::new(ip, port))
+}
+
+fn no_stats(_: SocketAddr) -> BackendStats {
     BackendStats::default()
 }
 
@@ -21,7 +26,7 @@ fn plan(s: Scheduler, weights: &[u32]) -> ServicePlan {
     ServicePlan {
         index: 0,
         name: "t".into(),
-        vip: Ipv4Addr::LOCALHOST,
+        vip: IpAddr::V4(Ipv4Addr::LOCALHOST),
         port: 1,
         protocol: Protocol::Tcp,
         scheduler: s,
@@ -34,7 +39,7 @@ fn plan(s: Scheduler, weights: &[u32]) -> ServicePlan {
             .enumerate()
             .map(|(i, w)| Target {
                 name: format!("b{i}"),
-                addr: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, i as u8), 80),
+                addr: sa(Ipv4Addr::new(10, 0, 0, i as u8), 80),
                 weight: *w,
             })
             .collect(),
@@ -48,12 +53,12 @@ fn rr_and_wrr() {
     let p = Picker::new(plan(Scheduler::Rr, &[1, 5]), no_stats);
     let none = |_| 0;
     let v: Vec<usize> = (0..4)
-        .map(|c| p.pick(Ipv4Addr::LOCALHOST, c, &none).unwrap())
+        .map(|c| p.pick(IpAddr::V4(Ipv4Addr::LOCALHOST), c, &none).unwrap())
         .collect();
     assert_eq!(v, vec![0, 1, 0, 1]);
     let p = Picker::new(plan(Scheduler::Wrr, &[2, 1]), no_stats);
     let v: Vec<usize> = (0..6)
-        .map(|c| p.pick(Ipv4Addr::LOCALHOST, c, &none).unwrap())
+        .map(|c| p.pick(IpAddr::V4(Ipv4Addr::LOCALHOST), c, &none).unwrap())
         .collect();
     assert_eq!(v.iter().filter(|x| **x == 0).count(), 4);
 }
@@ -67,14 +72,14 @@ fn lc_prefers_the_least_loaded_per_weight() {
         _ => 4,
     };
     // (3+1)/1=4, (1+1)/1=2, (4+1)/2=2.5 -> backend 1.
-    assert_eq!(p.pick(Ipv4Addr::LOCALHOST, 0, &load), Some(1));
+    assert_eq!(p.pick(IpAddr::V4(Ipv4Addr::LOCALHOST), 0, &load), Some(1));
 }
 
 #[test]
 fn sh_is_sticky_per_source() {
     let p = Picker::new(plan(Scheduler::Sh, &[1, 1]), no_stats);
     let none = |_| 0;
-    let a = Ipv4Addr::new(192, 168, 1, 50);
+    let a = IpAddr::V4(Ipv4Addr::new(192, 168, 1, 50));
     let first = p.pick(a, 0, &none);
     for c in 1..10 {
         assert_eq!(p.pick(a, c, &none), first);
@@ -87,10 +92,10 @@ fn sh_moves_only_the_sources_of_a_backend_that_leaves() {
     full.pool = full.targets.clone();
     let all = Picker::new(full.clone(), no_stats);
     let none = |_| 0;
-    let srcs: Vec<Ipv4Addr> = (0..3000u32)
-        .map(|i| Ipv4Addr::from(0x0a00_0000 + i * 7919))
+    let srcs: Vec<IpAddr> = (0..3000u32)
+        .map(|i| IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i * 7919)))
         .collect();
-    let at = |p: &Picker, s: Ipv4Addr| p.plan.targets[p.pick(s, 0, &none).unwrap()].addr;
+    let at = |p: &Picker, s: IpAddr| p.plan.targets[p.pick(s, 0, &none).unwrap()].addr;
     for gone in 0..3 {
         let mut p = full.clone();
         p.targets.remove(gone);
@@ -132,11 +137,11 @@ fn proxy_env_knobs() {
 fn persistence_times_out_from_the_last_use() {
     let t = Duration::from_secs(2);
     let (src, other) = (
-        Ipv4Addr::new(192, 168, 1, 50),
-        Ipv4Addr::new(192, 168, 1, 51),
+        IpAddr::V4(Ipv4Addr::new(192, 168, 1, 50)),
+        IpAddr::V4(Ipv4Addr::new(192, 168, 1, 51)),
     );
-    let b = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 80);
-    let live = |a: SocketAddrV4| (a == b).then_some(1);
+    let b = sa(Ipv4Addr::new(10, 0, 0, 1), 80);
+    let live = |a: SocketAddr| (a == b).then_some(1);
     let t0 = Instant::now();
     let mut aff = HashMap::from([(src, (b, t0))]);
     assert_eq!(sticky(&mut aff, other, t0, t, live), None, "no entry");
@@ -151,7 +156,7 @@ fn persistence_times_out_from_the_last_use() {
     assert_eq!(sticky(&mut aff, src, last + t, t, live), None);
     assert_eq!(aff[&src].1, last);
     // An entry naming a backend that left is not used, nor refreshed.
-    let gone = |_: SocketAddrV4| None;
+    let gone = |_: SocketAddr| None;
     assert_eq!(sticky(&mut aff, src, last + t / 2, t, gone), None);
     assert_eq!(aff[&src].1, last);
 }
@@ -226,9 +231,7 @@ async fn a_connection_in_use_outlives_the_idle_time() {
 #[tokio::test]
 async fn proxies_to_a_local_backend_and_counts() {
     let backend = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let SocketAddr::V4(baddr) = backend.local_addr().unwrap() else {
-        panic!()
-    };
+    let baddr = backend.local_addr().unwrap();
     tokio::spawn(async move {
         let (mut s, _) = backend.accept().await.unwrap();
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -245,6 +248,7 @@ async fn proxies_to_a_local_backend_and_counts() {
     p.targets[0].addr = baddr;
     let d = Desired {
         vips: vec![],
+        vips6: vec![],
         services: vec![p],
     };
     let mut proxies = Proxies::default();
@@ -260,11 +264,9 @@ async fn proxies_to_a_local_backend_and_counts() {
 }
 
 /// An echo server on loopback that answers every byte it reads, for `conns` connections.
-async fn echo_backend(conns: usize) -> SocketAddrV4 {
+async fn echo_backend(conns: usize) -> SocketAddr {
     let backend = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let SocketAddr::V4(baddr) = backend.local_addr().unwrap() else {
-        panic!()
-    };
+    let baddr = backend.local_addr().unwrap();
     tokio::spawn(async move {
         for _ in 0..conns {
             let (mut s, _) = backend.accept().await.unwrap();
@@ -354,6 +356,7 @@ async fn every_proxy_thread_accepts() {
     p.targets[0].addr = baddr;
     let d = Desired {
         vips: vec![],
+        vips6: vec![],
         services: vec![p],
     };
     let mut proxies = Proxies {
@@ -376,7 +379,7 @@ async fn every_proxy_thread_accepts() {
 }
 
 /// A proxy on a free loopback port over `targets` (rr), and that port.
-fn front(targets: &[SocketAddrV4]) -> (Proxies, u16) {
+fn front(targets: &[SocketAddr]) -> (Proxies, u16) {
     let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let front = probe.local_addr().unwrap().port();
     drop(probe);
@@ -387,6 +390,7 @@ fn front(targets: &[SocketAddrV4]) -> (Proxies, u16) {
     }
     let d = Desired {
         vips: vec![],
+        vips6: vec![],
         services: vec![p],
     };
     let mut proxies = Proxies::default();
@@ -395,12 +399,9 @@ fn front(targets: &[SocketAddrV4]) -> (Proxies, u16) {
 }
 
 /// A loopback address nothing listens on (connects are refused).
-fn refused() -> SocketAddrV4 {
+fn refused() -> SocketAddr {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let SocketAddr::V4(a) = l.local_addr().unwrap() else {
-        panic!()
-    };
-    a
+    l.local_addr().unwrap()
 }
 
 #[tokio::test]
@@ -446,9 +447,7 @@ async fn a_failed_connect_keeps_the_client_bytes_it_read() {
     assert_eq!(&buf[..held], b"request", "held for the next backend");
     // The next backend gets the held bytes without another read.
     let live = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let SocketAddr::V4(a) = live.local_addr().unwrap() else {
-        panic!()
-    };
+    let a = live.local_addr().unwrap();
     let up = start_connect(a).unwrap();
     let (mut b, _) = live.accept().await.unwrap();
     assert_eq!(
@@ -486,9 +485,7 @@ async fn responses_followed_by_the_backend_closing_arrive_whole() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let n = 40;
     let backend = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let SocketAddr::V4(baddr) = backend.local_addr().unwrap() else {
-        panic!()
-    };
+    let baddr = backend.local_addr().unwrap();
     let answer: Vec<u8> = (0..300u32).map(|i| (i % 251) as u8).collect();
     let a = answer.clone();
     tokio::spawn(async move {
@@ -521,9 +518,7 @@ async fn a_backend_that_speaks_first_is_carried() {
     // go through.
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let backend = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let SocketAddr::V4(baddr) = backend.local_addr().unwrap() else {
-        panic!()
-    };
+    let baddr = backend.local_addr().unwrap();
     let served = tokio::spawn(async move {
         let (mut s, _) = backend.accept().await.unwrap();
         s.write_all(b"220 hello\r\n").await.unwrap();
@@ -578,6 +573,7 @@ async fn a_port_already_served_is_an_error_not_shared() {
     p.port = front;
     let d = Desired {
         vips: vec![],
+        vips6: vec![],
         services: vec![p],
     };
     let mut first = Proxies::default();
@@ -592,4 +588,38 @@ async fn a_port_already_served_is_an_error_not_shared() {
     let other = std::net::TcpListener::bind(("127.0.0.1", front)).unwrap();
     assert!(Proxies::default().apply(&d).is_err());
     drop(other);
+}
+
+#[tokio::test]
+async fn ipv6_vip_and_ipv6_backend() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let backend = TcpListener::bind("[::1]:0").await.unwrap();
+    let baddr = backend.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut s, peer) = backend.accept().await.unwrap();
+        assert!(peer.is_ipv6(), "{peer}");
+        let (mut r, mut w) = s.split();
+        let _ = tokio::io::copy(&mut r, &mut w).await;
+    });
+    let probe = std::net::TcpListener::bind("[::1]:0").unwrap();
+    let front = probe.local_addr().unwrap().port();
+    drop(probe);
+    let mut p = plan(Scheduler::Rr, &[1]);
+    p.vip = IpAddr::V6(std::net::Ipv6Addr::LOCALHOST);
+    p.port = front;
+    p.targets[0].addr = baddr;
+    let d = Desired {
+        vips: vec![],
+        vips6: vec![],
+        services: vec![p],
+    };
+    let mut proxies = Proxies::default();
+    proxies.apply(&d).unwrap();
+    let mut c = TcpStream::connect(("::1", front)).await.unwrap();
+    c.write_all(b"over six").await.unwrap();
+    let mut b = [0u8; 8];
+    c.read_exact(&mut b).await.unwrap();
+    assert_eq!(&b, b"over six");
+    assert_eq!(proxies.active(baddr), 1);
+    proxies.stop_all();
 }

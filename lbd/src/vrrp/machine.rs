@@ -1,6 +1,6 @@
 //! The RFC 5798 state machine (section 6.4), clock injected (pure).
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -43,13 +43,13 @@ pub struct Params {
     pub preempt: bool,
     /// Our advertisement interval, centiseconds.
     pub interval_cs: u16,
-    /// Our primary address (tie-break between equal priorities).
-    pub local: Ipv4Addr,
+    /// Our primary address (tie-break between equal priorities; IPv6: the link-local one).
+    pub local: IpAddr,
     /// The addresses we protect: an advert must list the same (in any order), as keepalived
     /// requires by default; anything else is not our virtual router.
-    pub addrs: Vec<Ipv4Addr>,
+    pub addrs: Vec<IpAddr>,
     /// The only senders heard when not empty (`peers` in [lb.vrrp]).
-    pub peers: Vec<Ipv4Addr>,
+    pub peers: Vec<IpAddr>,
 }
 
 /// The longest advertisement interval a backup learns, as a multiple of its own: a master
@@ -73,9 +73,9 @@ pub enum Ignored {
     #[error("address list {theirs:?} differs from ours {ours:?}")]
     Addresses {
         /// What the advert lists.
-        theirs: Vec<Ipv4Addr>,
+        theirs: Vec<IpAddr>,
         /// What we protect.
-        ours: Vec<Ipv4Addr>,
+        ours: Vec<IpAddr>,
     },
 }
 
@@ -166,7 +166,8 @@ impl Machine {
 
     /// Whether an advert from `src` is heard at all: our VRID, not our own, from a configured
     /// peer (when `peers` is set), with our address list (pure).
-    pub fn screen(&self, a: &Advert, src: Ipv4Addr) -> Result<(), Ignored> {
+    pub fn screen(&self, a: &Advert, src: impl Into<IpAddr>) -> Result<(), Ignored> {
+        let src = src.into();
         if a.vrid != self.p.vrid {
             return Err(Ignored::Vrid(a.vrid));
         }
@@ -197,7 +198,8 @@ impl Machine {
 
     /// An advertisement for our VRID arrived from `src`; ignored unless [`Machine::screen`]
     /// lets it through.
-    pub fn on_advert(&mut self, a: &Advert, src: Ipv4Addr, now: Instant) -> Vec<Action> {
+    pub fn on_advert(&mut self, a: &Advert, src: impl Into<IpAddr>, now: Instant) -> Vec<Action> {
+        let src = src.into();
         if self.screen(a, src).is_err() {
             return Vec::new();
         }
@@ -218,7 +220,7 @@ impl Machine {
                     self.deadline = now + cs(self.p.interval_cs);
                     vec![Action::Send(self.p.priority)]
                 } else if a.priority > self.p.priority
-                    || (a.priority == self.p.priority && u32::from(src) > u32::from(self.p.local))
+                    || (a.priority == self.p.priority && src > self.p.local)
                 {
                     self.state = State::Backup;
                     self.master_adver_cs = learned;

@@ -1,21 +1,29 @@
-//! VRRP version 3 (RFC 5798) for IPv4: the pure state machine ([`Machine`]), the packet codec
-//! ([`encode`], [`decode`]) and the socket task ([`spawn`]) that feeds it. The master holds the
-//! VIPs and programs the data plane; a backup holds neither. Adverts go to 224.0.0.18 with
-//! TTL 255 (or to unicast peers); a clean shutdown sends priority 0 for a fast handover.
-//! Interoperates with keepalived (`vrrp_version 3`): the checksum covers the IPv4 pseudo-header.
+//! VRRP version 3 (RFC 5798) for IPv4 and IPv6: the pure state machine ([`Machine`]), the
+//! packet codec ([`encode`], [`decode`]; [`encode6`], [`decode6`]) and the socket task
+//! ([`spawn`]) that feeds it. The master holds the VIPs and programs the data plane; a backup
+//! holds neither. Adverts go to 224.0.0.18 with TTL 255, or for an instance of IPv6 addresses to
+//! ff02::12 from the interface's link-local address with hop limit 255 (or to unicast peers); a
+//! clean shutdown sends priority 0 for a fast handover. Interoperates with keepalived
+//! (`vrrp_version 3`): the checksum covers the IPv4 or IPv6 pseudo-header.
 
 mod codec;
 mod machine;
+mod sock;
 mod task;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests6;
 
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use hostfile::{LbView, VrrpConfig};
 
-pub use codec::{Advert, DecodeError, GROUP, PROTO, checksum, decode, encode, ip_packet};
+pub use codec::{
+    Advert, DecodeError, GROUP, GROUP6, PROTO, checksum, checksum6, decode, decode6, encode,
+    encode6, ip_packet,
+};
 pub use machine::{Action, Ignored, MAX_LEARNED_FACTOR, Machine, Params, State};
 pub use task::{Control, spawn};
 
@@ -91,30 +99,6 @@ pub fn locate(cfg: &VrrpConfig, view: &LbView) -> Result<(String, u32, Ipv4Addr)
     Ok((iface, index, local))
 }
 
-fn open_socket(
-    iface: &str,
-    index: u32,
-    local: Ipv4Addr,
-    multicast: bool,
-) -> std::io::Result<socket2::Socket> {
-    use socket2::{Domain, InterfaceIndexOrAddress, Protocol, Socket, Type};
-    let s = Socket::new(
-        Domain::IPV4,
-        Type::RAW,
-        Some(Protocol::from(i32::from(PROTO))),
-    )?;
-    s.bind_device(Some(iface.as_bytes()))?;
-    s.set_header_included_v4(true)?;
-    if multicast {
-        s.join_multicast_v4_n(&GROUP, &InterfaceIndexOrAddress::Index(index))?;
-        s.set_multicast_if_v4(&local)?;
-        s.set_multicast_loop_v4(false)?;
-        s.set_multicast_ttl_v4(255)?;
-    }
-    s.set_nonblocking(true)?;
-    Ok(s)
-}
-
 /// Where the `[lb.vrrp]` instance runs and what it protects: the service VIPs.
 pub fn service_instance(cfg: &VrrpConfig, view: &LbView) -> Result<Instance, VrrpError> {
     let (iface, index, local) = locate(cfg, view)?;
@@ -131,9 +115,9 @@ pub fn service_instance(cfg: &VrrpConfig, view: &LbView) -> Result<Instance, Vrr
             priority: cfg.priority,
             preempt: cfg.preempt,
             interval_cs: interval_cs(cfg.interval),
-            local,
-            addrs,
-            peers: cfg.peers.clone(),
+            local: local.into(),
+            addrs: addrs.into_iter().map(Into::into).collect(),
+            peers: cfg.peers.iter().copied().map(Into::into).collect(),
         },
     })
 }

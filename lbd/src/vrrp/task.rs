@@ -1,16 +1,17 @@
 //! The socket task of one VRRP instance: raw socket in, [`Machine`] decisions out, commands
 //! from the tracking layer (`crate::float`) applied.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::IpAddr;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::codec::{Advert, GROUP, decode, encode, ip_packet};
+use super::codec::Advert;
 use super::machine::{Action, Ignored, MAX_LEARNED_FACTOR, Machine, State};
-use super::{Instance, VrrpError, open_socket};
+use super::sock::Sock;
+use super::{Instance, VrrpError};
 
 /// What the tracking layer tells an instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,21 +42,16 @@ pub fn spawn(
     } = inst;
     let local = p.local;
     let multicast = p.peers.is_empty();
-    let sock = open_socket(&iface, index, local, multicast).map_err(|error| VrrpError::Socket {
+    let sock = Sock::open(&iface, index, local, multicast).map_err(|error| VrrpError::Socket {
         iface: iface.clone(),
         error,
     })?;
-    // SAFETY: the socket2 `Socket` owns its descriptor and is moved into the AsyncFd, which
-    // keeps it open for as long as it is registered.
-    let sock = unsafe {
-        tokio::io::unix::AsyncFd::register_with_interest(sock, tokio::io::Interest::READABLE)
-    }
-    .map_err(|e| VrrpError::Register(std::io::Error::from(e)))?;
+    let sock = Sock::register(sock, local, index).map_err(VrrpError::Register)?;
     let addrs = p.addrs.clone();
     // Strangers' adverts are logged at most a few per minute (a flood must not flood the log).
     let strangers = runtime::ratelimit::LogLimiter::new(Duration::from_secs(60), 5);
-    let dests: Vec<Ipv4Addr> = if multicast {
-        vec![GROUP]
+    let dests: Vec<IpAddr> = if multicast {
+        vec![sock.group()]
     } else {
         p.peers.clone()
     };
@@ -70,9 +66,7 @@ pub fn spawn(
                 addrs: addrs.clone(),
             };
             for d in &dests {
-                let pkt = ip_packet(&encode(&a, local, *d), local, *d);
-                let to = socket2::SockAddr::from(SocketAddrV4::new(*d, 0));
-                if let Err(e) = sock.get_ref().send_to(&pkt, &to) {
+                if let Err(e) = sock.send(&a, *d) {
                     tracing::warn!(dest = %d, error = %e, "VRRP advert not sent");
                 }
             }
@@ -130,13 +124,11 @@ pub fn spawn(
                 _ = tokio::time::sleep_until(m.deadline()) => {
                     handle(m.on_timer(Instant::now()));
                 }
-                r = sock.readable() => {
+                r = sock.fd().readable() => {
                     let Ok(mut guard) = r else { return };
-                    match guard.try_io(|s| s.get_ref().recv(&mut buf)) {
-                        Ok(Ok(n)) => {
-                            // SAFETY: recv initialised the first n bytes.
-                            let pkt: &[u8] = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast(), n) };
-                            match decode(pkt) {
+                    match guard.try_io(|_| sock.recv(&mut buf)) {
+                        Ok(Ok(got)) => {
+                            match got {
                                 Ok((src, adv)) if adv.vrid == p.vrid => {
                                     if let Err(why) = m.screen(&adv, src) {
                                         if !matches!(why, Ignored::Own)

@@ -1,4 +1,5 @@
 use super::*;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -8,8 +9,8 @@ fn params(priority: u8, preempt: bool) -> Params {
         priority,
         preempt,
         interval_cs: 100,
-        local: Ipv4Addr::new(192, 168, 1, 2),
-        addrs: vec![Ipv4Addr::new(192, 168, 1, 120)],
+        local: Ipv4Addr::new(192, 168, 1, 2).into(),
+        addrs: vec![IpAddr::from([192, 168, 1, 120])],
         peers: Vec::new(),
     }
 }
@@ -19,7 +20,7 @@ fn adv(priority: u8) -> Advert {
         vrid: 51,
         priority,
         interval_cs: 100,
-        addrs: vec![Ipv4Addr::new(192, 168, 1, 120)],
+        addrs: vec![IpAddr::from([192, 168, 1, 120])],
     }
 }
 
@@ -199,7 +200,7 @@ fn own_and_foreign_vrid_ignored() {
 }
 
 /// Issue 19.5: the forged advert (vrid 51, priority 255, no addresses, 4095 cs).
-fn forged(addrs: Vec<Ipv4Addr>) -> Advert {
+fn forged(addrs: Vec<IpAddr>) -> Advert {
     Advert {
         vrid: 51,
         priority: 255,
@@ -219,10 +220,10 @@ fn an_advert_with_another_address_list_is_ignored() {
     let deadline = m.deadline();
     for addrs in [
         vec![],
-        vec![Ipv4Addr::new(192, 168, 1, 121)],
+        vec![IpAddr::from([192, 168, 1, 121])],
         vec![
-            Ipv4Addr::new(192, 168, 1, 120),
-            Ipv4Addr::new(192, 168, 1, 121),
+            IpAddr::from([192, 168, 1, 120]),
+            IpAddr::from([192, 168, 1, 121]),
         ],
     ] {
         let a = forged(addrs.clone());
@@ -237,15 +238,15 @@ fn an_advert_with_another_address_list_is_ignored() {
     // The same list in another order (and repeated) is ours.
     let mut p = params(150, true);
     p.addrs = vec![
-        Ipv4Addr::new(192, 168, 1, 121),
-        Ipv4Addr::new(192, 168, 1, 120),
+        IpAddr::from([192, 168, 1, 121]),
+        IpAddr::from([192, 168, 1, 120]),
     ];
     let (m, _) = Machine::start(p, now);
     let a = Advert {
         addrs: vec![
-            Ipv4Addr::new(192, 168, 1, 120),
-            Ipv4Addr::new(192, 168, 1, 121),
-            Ipv4Addr::new(192, 168, 1, 120),
+            IpAddr::from([192, 168, 1, 120]),
+            IpAddr::from([192, 168, 1, 121]),
+            IpAddr::from([192, 168, 1, 120]),
         ],
         ..adv(100)
     };
@@ -256,11 +257,11 @@ fn an_advert_with_another_address_list_is_ignored() {
 fn with_peers_only_the_peers_are_heard() {
     let now = Instant::now();
     let mut p = params(150, true);
-    p.peers = vec![PEER];
+    p.peers = vec![PEER.into()];
     let (mut m, _) = Machine::start(p, now);
     m.on_timer(m.deadline());
     assert_eq!(m.state(), State::Master);
-    let a = forged(vec![Ipv4Addr::new(192, 168, 1, 120)]);
+    let a = forged(vec![IpAddr::from([192, 168, 1, 120])]);
     assert_eq!(m.screen(&a, STRANGER), Err(Ignored::NotPeer));
     assert!(m.on_advert(&a, STRANGER, now).is_empty());
     assert_eq!(m.state(), State::Master);
@@ -276,7 +277,7 @@ fn the_learned_interval_is_bounded() {
     assert_eq!(m.state(), State::Master);
     // Our own list, so the master yields (VRRPv3 has no authentication), but it follows the
     // 40.95 s interval only up to 4 x its own 1 s: back after 12 s + skew, not 123 s + skew.
-    let a = forged(vec![Ipv4Addr::new(192, 168, 1, 120)]);
+    let a = forged(vec![IpAddr::from([192, 168, 1, 120])]);
     assert_eq!(m.on_advert(&a, STRANGER, now), vec![Action::BecomeBackup]);
     assert_eq!(m.max_learned_cs(), 400);
     assert_eq!(m.master_adver_interval(), Duration::from_secs(4));

@@ -1,7 +1,7 @@
 //! The validated host table: plain typed values, every invariant already checked.
 
 use std::fmt;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
@@ -11,7 +11,9 @@ use serde::Serialize;
 
 use crate::model6::Dhcp6Subnet;
 
+mod admin;
 mod float;
+pub use admin::AdminKey;
 pub use float::*;
 
 /// An Ethernet hardware address.
@@ -206,7 +208,7 @@ pub struct DdnsConfig {
     pub ttl: Duration,
     /// The forward zone (the domain), no trailing dot.
     pub forward_zone: String,
-    /// Reverse zones that may receive PTR updates, no trailing dot.
+    /// Reverse zones that may receive PTR updates (in-addr.arpa and ip6.arpa), no trailing dot.
     pub reverse_zones: Vec<String>,
 }
 
@@ -255,6 +257,8 @@ pub struct DhcpView {
     pub metrics: Option<SocketAddr>,
     /// Local control socket (status, leases).
     pub control_socket: PathBuf,
+    /// `admin-key-file`: the key that unlocks the status page's actions (release a lease).
+    pub admin_key: Option<AdminKey>,
 }
 
 /// Record data in the zones derived from the host table.
@@ -428,8 +432,9 @@ pub enum Dataplane {
 pub struct Backend {
     /// Host name from the table.
     pub name: String,
-    /// Its address on the service's side.
-    pub addr: SocketAddrV4,
+    /// Its address on the service's side (the family of the service's VIP, except for a proxy
+    /// service whose backend has only the other family).
+    pub addr: SocketAddr,
     /// Relative weight (1-1000).
     pub weight: u32,
 }
@@ -476,8 +481,9 @@ pub struct HealthCheck {
 pub struct VirtualService {
     /// Service name (also its DNS name under the domain).
     pub name: String,
-    /// Virtual address.
-    pub vip: Ipv4Addr,
+    /// Virtual address. A dual-stack service (`vip = ["IPv4", "IPv6"]`) is two entries with the
+    /// same name, one per family, each over its backends' addresses of that family.
+    pub vip: IpAddr,
     /// Prefix length of the subnet the VIP lives in (for adding it to an interface).
     pub vip_prefix: u8,
     /// Port.
@@ -491,7 +497,7 @@ pub struct VirtualService {
     /// Source persistence timeout.
     pub persistence: Option<Duration>,
     /// Sorry server used when no backend is live.
-    pub sorry: Option<SocketAddrV4>,
+    pub sorry: Option<SocketAddr>,
     /// Minimum live weight; below it the service is withdrawn.
     pub quorum: u32,
     /// Count bytes per backend in the kernel data plane (a rule on every packet: off by default;
@@ -551,6 +557,8 @@ pub struct LbView {
     pub metrics: Option<SocketAddr>,
     /// Local control socket.
     pub control_socket: PathBuf,
+    /// `admin-key-file`: the key that unlocks the status page's actions (drain, undrain).
+    pub admin_key: Option<AdminKey>,
 }
 
 /// A host from the table.

@@ -158,7 +158,8 @@ pub(crate) struct Backend {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct Service {
-    pub(crate) vip: S<String>,
+    /// One address, or one IPv4 and one IPv6 address for a dual-stack service.
+    pub(crate) vip: S<StrList>,
     pub(crate) port: S<i64>,
     pub(crate) protocol: Option<S<String>>,
     pub(crate) backends: Vec<S<BackendRef>>,
@@ -217,6 +218,8 @@ pub(crate) struct Dhcp {
     pub(crate) ddns: Option<Ddns>,
     pub(crate) metrics: Option<S<String>>,
     pub(crate) control_socket: Option<String>,
+    /// A file holding the status page's admin key (relative paths start at the host file's folder).
+    pub(crate) admin_key_file: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -299,6 +302,8 @@ pub(crate) struct Lb {
     pub(crate) max_checks: Option<S<i64>>,
     pub(crate) metrics: Option<S<String>>,
     pub(crate) control_socket: Option<String>,
+    /// A file holding the status page's admin key (relative paths start at the host file's folder).
+    pub(crate) admin_key_file: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

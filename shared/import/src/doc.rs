@@ -110,7 +110,7 @@ pub(crate) struct DBackend {
     pub(crate) weight: Option<u32>,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct DCheck {
     pub(crate) kind: &'static str,
     pub(crate) path: Option<String>,
@@ -129,6 +129,8 @@ pub(crate) struct DService {
     pub(crate) notes: Vec<String>,
     pub(crate) name: String,
     pub(crate) vip: String,
+    /// The IPv6 VIP of a dual-stack service (`vip = [vip, vip6]`).
+    pub(crate) vip6: Option<String>,
     pub(crate) port: u16,
     pub(crate) udp: bool,
     pub(crate) backends: Vec<DBackend>,

@@ -219,7 +219,10 @@ pub(crate) fn render(d: &Doc) -> String {
         o.push('\n');
         comments(&mut o, &s.notes);
         let _ = writeln!(o, "[service.{}]", key(&s.name));
-        kv(&mut o, "vip", q(&s.vip));
+        match &s.vip6 {
+            Some(v6) => kv(&mut o, "vip", format!("[{}, {}]", q(&s.vip), q(v6))),
+            None => kv(&mut o, "vip", q(&s.vip)),
+        }
         kv(&mut o, "port", s.port);
         if s.udp {
             kv(&mut o, "protocol", q("udp"));

@@ -1,6 +1,6 @@
 //! The facts the parsers gather ([`Raw`]), before anything is decided, and small parsing helpers.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use ipnet::{Ipv4Net, Ipv6Net};
 
@@ -170,7 +170,8 @@ pub(crate) struct RawCheck {
 
 #[derive(Debug, Clone)]
 pub(crate) struct RawReal {
-    pub(crate) addr: SocketAddrV4,
+    /// Of the virtual server's family (keepalived.rs leaves out the others).
+    pub(crate) addr: SocketAddr,
     pub(crate) weight: Option<u32>,
     pub(crate) check: Option<RawCheck>,
     pub(crate) src: Src,
@@ -178,11 +179,12 @@ pub(crate) struct RawReal {
 
 #[derive(Debug, Clone)]
 pub(crate) struct RawService {
-    pub(crate) vip: SocketAddrV4,
+    /// IPv4, or IPv6 (resolved by `resolve::services6`).
+    pub(crate) vip: SocketAddr,
     pub(crate) udp: bool,
     pub(crate) scheduler: Option<String>,
     pub(crate) persistence: Option<u64>,
-    pub(crate) sorry: Option<SocketAddrV4>,
+    pub(crate) sorry: Option<SocketAddr>,
     pub(crate) quorum: Option<u32>,
     pub(crate) interval_ms: Option<u64>,
     /// `virtualhost` of the virtual server: the Host header of its HTTP checks.
@@ -198,8 +200,10 @@ pub(crate) struct RawVrrp {
     pub(crate) preempt: bool,
     pub(crate) interval_ms: Option<u64>,
     pub(crate) interface: Option<String>,
-    pub(crate) peers: Vec<Ipv4Addr>,
-    pub(crate) source: Option<Ipv4Addr>,
+    /// `unicast_peer`: of the instance's family (IPv6 for an instance of IPv6 addresses).
+    pub(crate) peers: Vec<IpAddr>,
+    /// `unicast_src_ip`.
+    pub(crate) source: Option<IpAddr>,
     pub(crate) src: Src,
 }
 
@@ -208,6 +212,18 @@ pub(crate) struct RawVip {
     pub(crate) ip: Ipv4Addr,
     pub(crate) prefix: Option<u8>,
     pub(crate) dev: Option<String>,
+    pub(crate) src: Src,
+}
+
+/// An IPv6 `virtual_ipaddress` of a `vrrp_instance` (an instance of IPv6 addresses floats
+/// them with VRRP over IPv6).
+#[derive(Debug, Clone)]
+pub(crate) struct RawVip6 {
+    pub(crate) ip: Ipv6Addr,
+    pub(crate) prefix: Option<u8>,
+    pub(crate) dev: Option<String>,
+    /// The line as written (for the list of what was not imported).
+    pub(crate) text: String,
     pub(crate) src: Src,
 }
 
@@ -234,6 +250,9 @@ pub(crate) struct RawInstance {
     pub(crate) name: String,
     pub(crate) vrrp: RawVrrp,
     pub(crate) vips: Vec<RawVip>,
+    /// Its IPv6 addresses: an instance has these or `vips`, never both (keepalived ignores
+    /// the addresses of the other family than its first).
+    pub(crate) vips6: Vec<RawVip6>,
     pub(crate) track_scripts: Vec<RawTrack>,
     pub(crate) track_ifaces: Vec<RawTrack>,
     /// notify_master, notify_backup, notify_fault.

@@ -2,7 +2,7 @@
 //! a line, `#` and `!` comments, `include` with a glob spliced in), interpreted for
 //! `vrrp_instance` and `virtual_server`.
 
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 
 use crate::block::{self, Stmt as Node};
@@ -10,8 +10,8 @@ use crate::facts::{CheckType, Raw, RawCheck, RawReal, RawService};
 use crate::keepalived_vrrp;
 use crate::source::{ImportError, LOUD, ReadFn};
 
-/// Why an IPv6 address in keepalived.conf is listed rather than imported.
-const V6: &str = "an IPv6 address: lbd balances and floats IPv4 only for now (issue 17); kept here as a comment, the rest of the file is imported";
+/// Why a real server of the other family than its virtual server is listed, not imported.
+const CROSS: &str = "a real server of the other address family than its virtual_server: lbd does not translate between IPv4 and IPv6 (NAT64 is not supported); kept here as a comment";
 
 /// `2001:db8::1` (or keepalived's `[2001:db8::1]`, or with a `/prefix`).
 fn is_v6(s: &str) -> bool {
@@ -20,6 +20,18 @@ fn is_v6(s: &str) -> bool {
         .trim_end_matches(']')
         .parse::<Ipv6Addr>()
         .is_ok()
+}
+
+/// An IPv4 address, or an IPv6 one (bare or in keepalived's brackets).
+fn ip_any(n: &Node, s: &str, what: &str) -> Result<IpAddr, ImportError> {
+    if is_v6(s) {
+        let t = s.trim_start_matches('[').trim_end_matches(']');
+        return t
+            .parse::<Ipv6Addr>()
+            .map(IpAddr::V6)
+            .map_err(|_| n.src.error(format!("{what} `{s}` is not an IP address")));
+    }
+    ipv4(n, s, what).map(IpAddr::V4)
 }
 
 pub(crate) fn import(
@@ -93,27 +105,13 @@ fn virtual_server(n: &Node, raw: &mut Raw) -> Result<(), ImportError> {
         ));
         return Ok(());
     }
-    if is_v6(a) {
-        raw.unsupported.push(n.src.unsupported(n.plain_text(), V6));
-        // Its backends too, so that the comment keeps what the service balanced over.
-        for c in n.children().iter().filter(|c| c.keyword() == "real_server") {
-            raw.unsupported.push(c.src.unsupported(
-                c.plain_text(),
-                format!(
-                    "a backend of the IPv6 virtual server at line {}",
-                    n.src.line
-                ),
-            ));
-        }
-        return Ok(());
-    }
-    let vip = ipv4(n, a, "virtual_server address")?;
+    let vip = ip_any(n, a, "virtual_server address")?;
     let port: u16 = p.parse().ok().filter(|p| *p > 0).ok_or_else(|| {
         n.src
             .error(format!("virtual_server port `{p}` is not 1-65535"))
     })?;
     let mut s = RawService {
-        vip: SocketAddrV4::new(vip, port),
+        vip: SocketAddr::new(vip, port),
         udp: false,
         scheduler: None,
         persistence: None,
@@ -146,19 +144,24 @@ fn virtual_server(n: &Node, raw: &mut Raw) -> Result<(), ImportError> {
                 }
             },
             "sorry_server" => {
-                let ip = ipv4(c, c.arg(1).unwrap_or(""), "sorry_server")?;
+                let ip = ip_any(c, c.arg(1).unwrap_or(""), "sorry_server")?;
                 let port = c.arg(2).map_or(Ok(port), |p| {
                     p.parse::<u16>().map_err(|_| {
                         c.src
                             .error(format!("sorry_server port `{p}` is not 1-65535"))
                     })
                 })?;
-                s.sorry = Some(SocketAddrV4::new(ip, port));
+                if ip.is_ipv4() != vip.is_ipv4() {
+                    raw.unsupported
+                        .push(c.src.unsupported(c.plain_text(), CROSS));
+                    continue;
+                }
+                s.sorry = Some(SocketAddr::new(ip, port));
             }
             "quorum" => s.quorum = Some(int(c, "quorum")?),
             "virtualhost" => s.virtualhost = c.arg(1).map(str::to_owned),
             "real_server" => {
-                if let Some(r) = real_server(c, port, raw)? {
+                if let Some(r) = real_server(c, vip, port, raw)? {
                     s.reals.push(r);
                 }
             }
@@ -172,12 +175,18 @@ fn virtual_server(n: &Node, raw: &mut Raw) -> Result<(), ImportError> {
     Ok(())
 }
 
-fn real_server(n: &Node, vport: u16, raw: &mut Raw) -> Result<Option<RawReal>, ImportError> {
-    if n.arg(1).is_some_and(is_v6) {
-        raw.unsupported.push(n.src.unsupported(n.plain_text(), V6));
+fn real_server(
+    n: &Node,
+    vip: IpAddr,
+    vport: u16,
+    raw: &mut Raw,
+) -> Result<Option<RawReal>, ImportError> {
+    let ip = ip_any(n, n.arg(1).unwrap_or(""), "real_server address")?;
+    if ip.is_ipv4() != vip.is_ipv4() {
+        raw.unsupported
+            .push(n.src.unsupported(n.plain_text(), CROSS));
         return Ok(None);
     }
-    let ip = ipv4(n, n.arg(1).unwrap_or(""), "real_server address")?;
     let port = match n.arg(2) {
         Some(p) => p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
             n.src
@@ -186,7 +195,7 @@ fn real_server(n: &Node, vport: u16, raw: &mut Raw) -> Result<Option<RawReal>, I
         None => vport,
     };
     let mut r = RawReal {
-        addr: SocketAddrV4::new(ip, port),
+        addr: SocketAddr::new(ip, port),
         weight: None,
         check: None,
         src: n.src.clone(),

@@ -4,10 +4,12 @@
 //! Which instance holds the service VIPs (`[lb.vrrp]`) and which float
 //! (`[lb.vrrp-instance.NAME]`) is decided later, in `resolve`, once every `virtual_server` is known.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use crate::block::Stmt as Node;
-use crate::facts::{Raw, RawCommand, RawGroup, RawInstance, RawScript, RawTrack, RawVip, RawVrrp};
+use crate::facts::{
+    Raw, RawCommand, RawGroup, RawInstance, RawScript, RawTrack, RawVip, RawVip6, RawVrrp,
+};
 use crate::source::ImportError;
 
 fn num<T: std::str::FromStr>(n: &Node, what: &str) -> Result<T, ImportError> {
@@ -28,21 +30,29 @@ fn secs_ms(n: &Node, what: &str) -> Result<u64, ImportError> {
     Ok((v * 1000.0).round() as u64)
 }
 
-/// Why an IPv6 address of a VRRP instance is listed rather than imported.
-const V6: &str = "an IPv6 address: lbd floats IPv4 addresses only; kept here as a comment, the rest of the file is imported";
+/// Why an address of the other family than the instance's is listed rather than imported.
+const FAMILY: &str = "address family must match the VRRP instance (keepalived ignores it too): float it with a vrrp_instance of its own";
 
 /// `2001:db8::1` (or keepalived's `[2001:db8::1]`, or with a `/prefix`).
 fn is_v6(s: &str) -> bool {
     let s = s.split('/').next().unwrap_or(s);
-    s.trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse::<std::net::Ipv6Addr>()
-        .is_ok()
+    bare(s).parse::<std::net::Ipv6Addr>().is_ok()
+}
+
+/// `[2001:db8::1]` -> `2001:db8::1`.
+fn bare(s: &str) -> &str {
+    s.trim_start_matches('[').trim_end_matches(']')
 }
 
 fn ipv4(n: &Node, s: &str, what: &str) -> Result<Ipv4Addr, ImportError> {
     s.parse()
         .map_err(|_| n.src.error(format!("{what} `{s}` is not an IPv4 address")))
+}
+
+fn ip(n: &Node, s: &str, what: &str) -> Result<IpAddr, ImportError> {
+    bare(s)
+        .parse()
+        .map_err(|_| n.src.error(format!("{what} `{s}` is not an IP address")))
 }
 
 /// Characters that make a command line need `/bin/sh -c`.
@@ -173,11 +183,15 @@ pub(crate) fn instance(n: &Node, raw: &mut Raw) -> Result<(), ImportError> {
         name: name.clone(),
         vrrp: v.clone(),
         vips: Vec::new(),
+        vips6: Vec::new(),
         track_scripts: Vec::new(),
         track_ifaces: Vec::new(),
         notify: [None, None, None],
     };
     let mut generic: Option<RawCommand> = None;
+    // The `unicast_src_ip` line and the `unicast_peer` lines (as `v.peers`), for messages.
+    let mut source_line: Option<&Node> = None;
+    let mut peer_lines: Vec<&Node> = Vec::new();
     for c in n.children() {
         match c.keyword().as_str() {
             "interface" => v.interface = c.arg(1).map(str::to_owned),
@@ -189,27 +203,19 @@ pub(crate) fn instance(n: &Node, raw: &mut Raw) -> Result<(), ImportError> {
                 c.plain_text(),
                 "the starting state follows from the priority (the highest becomes master)",
             )),
-            "unicast_src_ip" if c.arg(1).is_some_and(is_v6) => {
-                raw.unsupported.push(c.src.unsupported(c.plain_text(), V6));
-            }
             "unicast_src_ip" => {
-                v.source = Some(ipv4(c, c.arg(1).unwrap_or(""), "unicast_src_ip")?);
+                v.source = Some(ip(c, c.arg(1).unwrap_or(""), "unicast_src_ip")?);
+                source_line = Some(c);
             }
             "unicast_peer" => {
                 for p in c.children() {
-                    if p.arg(0).is_some_and(is_v6) {
-                        raw.unsupported.push(p.src.unsupported(p.plain_text(), V6));
-                        continue;
-                    }
-                    v.peers
-                        .push(ipv4(p, p.arg(0).unwrap_or(""), "unicast_peer")?);
+                    v.peers.push(ip(p, p.arg(0).unwrap_or(""), "unicast_peer")?);
+                    peer_lines.push(p);
                 }
             }
             "virtual_ipaddress" => {
                 for a in c.children() {
-                    if let Some(vip) = vip(a, raw)? {
-                        i.vips.push(vip);
-                    }
+                    vip(a, raw, &mut i)?;
                 }
             }
             "track_script" => i.track_scripts.extend(tracks(c, raw)?),
@@ -264,32 +270,28 @@ pub(crate) fn instance(n: &Node, raw: &mut Raw) -> Result<(), ImportError> {
     if v.vrid.is_none() {
         return Err(n.src.error("vrrp_instance without virtual_router_id"));
     }
+    one_family(&mut i, &mut v, (source_line, &peer_lines), raw);
     i.vrrp = v;
     raw.instances.push(i);
     Ok(())
 }
 
-/// One `virtual_ipaddress` line: `ADDRESS[/PREFIX] [dev IF] [label L] ...`.
-fn vip(a: &Node, raw: &mut Raw) -> Result<Option<RawVip>, ImportError> {
+/// One `virtual_ipaddress` line: `ADDRESS[/PREFIX] [dev IF] [label L] ...`, IPv4 or IPv6.
+fn vip(a: &Node, raw: &mut Raw, i: &mut RawInstance) -> Result<(), ImportError> {
     let w = a.arg(0).unwrap_or("");
     let (addr, prefix) = match w.split_once('/') {
         Some((a2, p)) => (a2, Some(p)),
         None => (w, None),
     };
-    if is_v6(w) {
-        raw.unsupported.push(a.src.unsupported(a.plain_text(), V6));
-        return Ok(None);
-    }
+    let v6 = is_v6(w);
+    let max = if v6 { 128 } else { 32 };
     let prefix = match prefix {
-        Some(p) => Some(
-            p.parse::<u8>()
-                .ok()
-                .filter(|p| *p <= 32)
-                .ok_or_else(|| a.src.error(format!("`{w}`: the prefix length is not 0-32")))?,
-        ),
+        Some(p) => Some(p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(|| {
+            a.src
+                .error(format!("`{w}`: the prefix length is not 0-{max}"))
+        })?),
         None => None,
     };
-    let ip = ipv4(a, addr, "virtual_ipaddress")?;
     let vals = a.values();
     let dev = vals
         .iter()
@@ -304,12 +306,78 @@ fn vip(a: &Node, raw: &mut Raw) -> Result<Option<RawVip>, ImportError> {
             "label, brd and scope are not kept: lbd adds the address to the interface itself",
         ));
     }
-    Ok(Some(RawVip {
-        ip,
-        prefix,
-        dev,
-        src: a.src.clone(),
-    }))
+    if v6 {
+        let ip = bare(addr)
+            .parse()
+            .map_err(|_| a.src.error(format!("`{w}` is not an IPv6 address")))?;
+        i.vips6.push(RawVip6 {
+            ip,
+            prefix,
+            dev,
+            text: a.plain_text(),
+            src: a.src.clone(),
+        });
+    } else {
+        i.vips.push(RawVip {
+            ip: ipv4(a, addr, "virtual_ipaddress")?,
+            prefix,
+            dev,
+            src: a.src.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// keepalived's rule: an instance is of the family of its first `virtual_ipaddress` (IPv6:
+/// adverts to ff02::12); addresses, `unicast_peer`s and `unicast_src_ip` of the other family
+/// are ignored with a message. Here they are listed as not imported.
+fn one_family(
+    i: &mut RawInstance,
+    v: &mut RawVrrp,
+    (source_line, peer_lines): (Option<&Node>, &[&Node]),
+    raw: &mut Raw,
+) {
+    let first6 = match (i.vips.first(), i.vips6.first()) {
+        (Some(a), Some(b)) => b.src.line < a.src.line,
+        (None, Some(_)) => true,
+        (Some(_), None) => false,
+        (None, None) => v
+            .source
+            .or(v.peers.first().copied())
+            .is_some_and(|a| a.is_ipv6()),
+    };
+    if first6 {
+        for a in i.vips.drain(..) {
+            let p = a.prefix.map(|p| format!("/{p}")).unwrap_or_default();
+            raw.unsupported.push(a.src.unsupported(
+                format!("{}{p} (an IPv4 address in an IPv6 instance)", a.ip),
+                FAMILY,
+            ));
+        }
+    } else {
+        for a in i.vips6.drain(..) {
+            raw.unsupported.push(a.src.unsupported(
+                format!("{} (an IPv6 address in an IPv4 instance)", a.text),
+                FAMILY,
+            ));
+        }
+    }
+    if let (Some(s), Some(n)) = (v.source, source_line)
+        && s.is_ipv6() != first6
+    {
+        raw.unsupported
+            .push(n.src.unsupported(n.plain_text(), FAMILY));
+        v.source = None;
+    }
+    let peers = std::mem::take(&mut v.peers);
+    for (p, n) in peers.into_iter().zip(peer_lines) {
+        if p.is_ipv6() == first6 {
+            v.peers.push(p);
+        } else {
+            raw.unsupported
+                .push(n.src.unsupported(n.plain_text(), FAMILY));
+        }
+    }
 }
 
 /// `vrrp_script NAME { script ...; interval; timeout; weight; rise; fall }`.

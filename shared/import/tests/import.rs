@@ -1,7 +1,7 @@
 //! The importers on the seed's dhcpd.conf and on realistic samples of each format: each result
 //! passes the host file's validation and its views hold what the old configuration served.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use hostfile::{CheckKind, HostTable, Mac, RecordData};
@@ -294,7 +294,7 @@ fn keepalived_sample_imports_service_vrrp_and_guessed_names() {
     let s = &lb.services[0];
     assert_eq!(s.vip, ip("192.168.1.120"));
     assert_eq!(s.port, 80);
-    let addrs: Vec<SocketAddrV4> = s.backends.iter().map(|b| b.addr).collect();
+    let addrs: Vec<std::net::SocketAddr> = s.backends.iter().map(|b| b.addr).collect();
     assert_eq!(
         addrs,
         [

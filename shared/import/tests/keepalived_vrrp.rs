@@ -278,3 +278,46 @@ fn ipv6_addresses_of_an_instance_are_listed_and_the_rest_imports() {
         );
     }
 }
+
+#[test]
+fn an_ipv6_vrrp_instance_imports_as_an_ipv6_floating_instance() {
+    // keepalived: an instance is of the family of its first virtual_ipaddress; the others
+    // ("address family must match VRRP instance - ignoring") are listed here.
+    let conf = "vrrp_instance VI_6 {\n  interface eth0\n  virtual_router_id 61\n  priority 150\n  advert_int 0.1\n  unicast_src_ip fd00:1::2\n  unicast_peer {\n    fd00:1::3\n    10.0.0.3\n  }\n  virtual_ipaddress {\n    fd00:1::100/64\n    [fd00:1::101]\n    10.0.0.9/24\n  }\n}\nvrrp_instance VI_4 {\n  interface eth0\n  virtual_router_id 61\n  virtual_ipaddress {\n    10.0.0.60/24\n  }\n}\n";
+    let i = import::import_keepalived(conf, Path::new("keepalived.conf")).unwrap();
+    let toml = i.to_toml();
+    let t = i.check().unwrap_or_else(|e| panic!("{e}\n{toml}"));
+    let lb = t.lb_view();
+    let v = lb.instances.iter().find(|x| x.name == "vi-6").unwrap();
+    assert!(v.is_ipv6(), "{toml}");
+    assert_eq!(
+        v.addresses,
+        [
+            "fd00:1::100/64".parse().unwrap(),
+            "fd00:1::101/128".parse().unwrap()
+        ]
+    );
+    assert_eq!(v.peers, ["fd00:1::3".parse::<std::net::IpAddr>().unwrap()]);
+    assert_eq!(v.source, Some("fd00:1::2".parse().unwrap()));
+    assert_eq!((v.vrid, v.priority), (61, 150));
+    assert_eq!(v.interval, std::time::Duration::from_millis(100));
+    // The IPv4 instance may share the vrid: IPv4 and IPv6 virtual routers are independent.
+    let v4 = lb.instances.iter().find(|x| x.name == "vi-4").unwrap();
+    assert!(!v4.is_ipv6());
+    assert_eq!(v4.vrid, 61);
+    assert!(toml.contains("\"fd00:1::101/128\""), "{toml}");
+    assert!(
+        toml.contains("guessed: fd00:1::101 has no prefix: /128"),
+        "{toml}"
+    );
+    for (line, needle) in [(9, "10.0.0.3"), (14, "10.0.0.9/24")] {
+        assert!(
+            listed(&i, line, needle)
+                && i.unsupported
+                    .iter()
+                    .any(|u| u.line == line && u.reason.contains("address family must match")),
+            "{line} {needle}: {:#?}",
+            i.unsupported
+        );
+    }
+}

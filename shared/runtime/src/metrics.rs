@@ -4,7 +4,8 @@
 //! this module only serves them. The endpoint is deliberately tiny (HTTP/1.0-style, one request per
 //! connection, bounded reads and concurrency): it is for a scraper on localhost, not the world.
 //! When the daemon registers a page ([`serve_with_page`]), the same endpoint serves it at `/`
-//! (see [`crate::page`]); GET and HEAD only.
+//! (see [`crate::page`]); GET and HEAD only, unless the daemon also registers the page's admin
+//! actions ([`serve_with_admin`], [`crate::page::admin`]): then small form POSTs too.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+use crate::page::admin::{self, Admin};
 use crate::page::{self, PageFn, PageRequest, request};
 
 const MAX_REQUEST: usize = 8 * 1024;
@@ -53,6 +55,18 @@ pub async fn serve_with_page(
     page: Option<PageFn>,
     shutdown: CancellationToken,
 ) -> std::io::Result<SocketAddr> {
+    serve_with_admin(addr, registry, page, None, shutdown).await
+}
+
+/// [`serve_with_page`] with the page's admin actions: with `admin` (and its key set) the page
+/// offers a login and the actions, POSTed to `login`, `action`, `logout` beside it.
+pub async fn serve_with_admin(
+    addr: SocketAddr,
+    registry: Arc<Registry>,
+    page: Option<PageFn>,
+    admin: Option<Admin>,
+    shutdown: CancellationToken,
+) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     tracing::info!(%bound, "metrics listening on http://{bound}/metrics");
@@ -77,9 +91,14 @@ pub async fn serve_with_page(
             };
             let registry = registry.clone();
             let page = page.clone();
+            let admin = admin.clone();
             tokio::spawn(async move {
                 let _permit = permit;
-                let _ = tokio::time::timeout(IO_TIMEOUT, answer(&mut sock, &registry, page)).await;
+                let _ = tokio::time::timeout(
+                    IO_TIMEOUT,
+                    answer(&mut sock, &registry, page, admin.as_ref()),
+                )
+                .await;
             });
         }
     });
@@ -90,7 +109,7 @@ pub async fn serve_with_page(
 struct Reply {
     status: &'static str,
     ctype: &'static str,
-    headers: Vec<(&'static str, &'static str)>,
+    headers: Vec<(&'static str, String)>,
     body: String,
 }
 
@@ -109,24 +128,39 @@ async fn answer(
     sock: &mut tokio::net::TcpStream,
     registry: &Registry,
     page: Option<PageFn>,
+    admin: Option<&Admin>,
 ) -> std::io::Result<()> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
-    while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < MAX_REQUEST {
+    let end = |b: &[u8]| b.windows(4).position(|w| w == b"\r\n\r\n");
+    while end(&buf).is_none() && buf.len() < MAX_REQUEST {
         let n = sock.read(&mut chunk).await?;
         if n == 0 {
             break;
         }
         buf.extend_from_slice(&chunk[..n]);
     }
+    let head = request::Head::parse(&buf);
     let (reply, head_only) = match request::parse(&buf) {
         Err(_) => (Reply::text("400 Bad Request", "bad request\n"), false),
-        Ok((method, req)) if method == "GET" || method == "HEAD" => {
+        Ok((method, mut req)) if method == "GET" || method == "HEAD" => {
+            if let Some(a) = admin {
+                req.admin = a.state(&head);
+            }
             (route(&req, registry, page).await, method == "HEAD")
+        }
+        Ok((method, req)) if method == "POST" && admin.is_some_and(Admin::enabled) => {
+            let body_at = end(&buf).map_or(buf.len(), |i| i + 4);
+            let body = read_body(sock, &mut buf, body_at, &head).await?;
+            let reply = match (body, admin) {
+                (Some(body), Some(a)) => posted(a.post(&req.path, &head, &body).await),
+                _ => Reply::text("413 Content Too Large", "the form is too large\n"),
+            };
+            (reply, false)
         }
         Ok(_) => {
             let mut r = Reply::text("405 Method Not Allowed", "GET or HEAD only\n");
-            r.headers.push(("Allow", "GET, HEAD"));
+            r.headers.push(("Allow", "GET, HEAD".to_owned()));
             (r, false)
         }
     };
@@ -147,17 +181,65 @@ async fn answer(
     sock.shutdown().await
 }
 
-/// Headers of the page and its files: no sniffing, no framing, no referrer to other daemons.
+/// Headers of the page and its files: no sniffing, no framing, no referrer to other daemons
+/// (`same-origin`, not `no-referrer`: the admin forms' POSTs then carry their `Origin`).
 const PAGE_HEADERS: [(&str, &str); 3] = [
     ("X-Content-Type-Options", "nosniff"),
-    ("Referrer-Policy", "no-referrer"),
+    ("Referrer-Policy", "same-origin"),
     ("Content-Security-Policy", page::CSP),
 ];
 
+fn page_headers() -> Vec<(&'static str, String)> {
+    PAGE_HEADERS
+        .iter()
+        .map(|(n, v)| (*n, (*v).to_owned()))
+        .collect()
+}
+
+/// The body of a POST: what `Content-Length` says, read on from `buf[at..]`; `None` when it is
+/// larger than [`admin::MAX_BODY`].
+async fn read_body(
+    sock: &mut tokio::net::TcpStream,
+    buf: &mut Vec<u8>,
+    at: usize,
+    head: &request::Head,
+) -> std::io::Result<Option<Vec<u8>>> {
+    let len: usize = head
+        .header("content-length")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(0);
+    if len > admin::MAX_BODY {
+        return Ok(None);
+    }
+    let mut chunk = [0u8; 1024];
+    while buf.len() < at + len {
+        let n = sock.read(&mut chunk).await?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let end = buf.len().min(at + len);
+    Ok(Some(buf[at.min(end)..end].to_vec()))
+}
+
+fn posted(p: admin::PostReply) -> Reply {
+    let mut headers = page_headers();
+    headers.push(("Cache-Control", "no-store".to_owned()));
+    headers.extend(p.location.map(|l| ("Location", l)));
+    headers.extend(p.cookie.map(|c| ("Set-Cookie", c)));
+    Reply {
+        status: p.status,
+        ctype: "text/plain; charset=utf-8",
+        headers,
+        body: p.body,
+    }
+}
+
 async fn route(req: &PageRequest, registry: &Registry, page: Option<PageFn>) -> Reply {
     let asset = |ctype, body: &str| {
-        let mut headers = PAGE_HEADERS.to_vec();
-        headers.push(("Cache-Control", "max-age=300"));
+        let mut headers = page_headers();
+        headers.push(("Cache-Control", "max-age=300".to_owned()));
         Reply {
             status: "200 OK",
             ctype,
@@ -176,9 +258,9 @@ async fn route(req: &PageRequest, registry: &Registry, page: Option<PageFn>) -> 
             let req = req.clone();
             match tokio::task::spawn_blocking(move || page(&req)).await {
                 Ok(body) => {
-                    let mut headers = PAGE_HEADERS.to_vec();
+                    let mut headers = page_headers();
                     // The page is live state: never from a cache (the refresh fetches it again).
-                    headers.push(("Cache-Control", "no-store"));
+                    headers.push(("Cache-Control", "no-store".to_owned()));
                     Reply {
                         status: "200 OK",
                         ctype: "text/html; charset=utf-8",

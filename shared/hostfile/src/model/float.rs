@@ -1,10 +1,10 @@
 //! Floating addresses: VRRP instances besides `[lb.vrrp]`, what they track, their sync groups
 //! and notify commands (keepalived's `vrrp_instance`, `vrrp_script`, `vrrp_sync_group`).
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::time::Duration;
 
-use ipnet::Ipv4Net;
+use ipnet::IpNet;
 use serde::Serialize;
 
 /// A tracked script or interface as an instance refers to it.
@@ -71,16 +71,24 @@ pub struct FloatInstance {
     pub interval: Duration,
     /// Interface VRRP runs on and the addresses go to.
     pub interface: String,
-    /// The floating addresses with their prefix.
-    pub addresses: Vec<Ipv4Net>,
-    /// Unicast peers; empty = multicast.
-    pub peers: Vec<Ipv4Addr>,
-    /// Source address for adverts.
-    pub source: Option<Ipv4Addr>,
+    /// The floating addresses with their prefix: all IPv4, or all IPv6 (then the instance
+    /// speaks VRRP over IPv6: ff02::12, link-local source, neighbour advertisements).
+    pub addresses: Vec<IpNet>,
+    /// Unicast peers (of the addresses' family); empty = multicast.
+    pub peers: Vec<IpAddr>,
+    /// Source address for adverts (IPv6 without peers: a link-local one).
+    pub source: Option<IpAddr>,
     /// What it tracks.
     pub tracking: Tracking,
     /// Transition commands.
     pub notify: Notify,
+}
+
+impl FloatInstance {
+    /// True when it floats IPv6 addresses (and speaks VRRP over IPv6).
+    pub fn is_ipv6(&self) -> bool {
+        self.addresses.first().is_some_and(|a| a.addr().is_ipv6())
+    }
 }
 
 /// `[lb.sync-group.NAME]` (keepalived's `vrrp_sync_group`): instances that move together.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::model::*;
 use crate::model6::Dhcp6Subnet;
-use crate::names::{reverse_origin, reverse_zones};
+use crate::names::{reverse_origin, reverse_origin6, reverse_zone6, reverse_zones};
 use crate::wire;
 
 use super::values::{Validator, span};
@@ -45,6 +45,14 @@ impl Validator {
                 .map(|n| reverse_origin(n).trim_end_matches('.').to_owned())
                 .collect();
             reverse_zones.dedup();
+            // The ip6.arpa zones dnsd serves for the IPv6 subnets (the same nibble boundaries).
+            for s in &subnets6 {
+                let z = reverse_origin6(reverse_zone6(s.network));
+                let z = z.trim_end_matches('.').to_owned();
+                if !reverse_zones.contains(&z) {
+                    reverse_zones.push(z);
+                }
+            }
             DdnsConfig {
                 server,
                 key,
@@ -135,6 +143,9 @@ impl Validator {
                 dw.and_then(|d| d.control_socket.as_deref()),
                 "/run/dhcpd/control.sock",
             ),
+            admin_key: dw
+                .and_then(|d| d.admin_key_file.as_ref())
+                .and_then(|f| self.admin_key_file(f)),
             subnets: subnets.to_vec(),
             subnets6,
             reservations6,

@@ -1,7 +1,7 @@
 //! `[dns]`: the zones built from the hosts, services and subnets, and the DNS server's settings.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use ipnet::{IpNet, Ipv6Net};
@@ -166,13 +166,25 @@ impl Validator {
         for (s, publish) in services.iter().zip(service_dns) {
             if *publish && !s.vip.is_unspecified() {
                 let name = fqdn(&s.name, domain);
-                if !fwd.iter().any(|r| r.name == name) {
+                // A dual-stack service is two entries: an A and an AAAA record.
+                let data = match s.vip {
+                    IpAddr::V4(a) => RecordData::A(a),
+                    IpAddr::V6(a) => RecordData::Aaaa(a),
+                };
+                let same = |r: &Record| {
+                    r.name == name
+                        && std::mem::discriminant(&r.data) == std::mem::discriminant(&data)
+                };
+                if !fwd.iter().any(same) {
                     fwd.push(Record {
                         name: name.clone(),
                         ttl,
-                        data: RecordData::A(s.vip),
+                        data,
                     });
-                    ptrs.push((s.vip, name));
+                    match s.vip {
+                        IpAddr::V4(a) => ptrs.push((a, name)),
+                        IpAddr::V6(a) => ptrs6.push((a, name)),
+                    }
                 }
             }
         }

@@ -3,9 +3,8 @@
 //! `vrrp_script`, `vrrp_sync_group`, `track_*` and `notify_*` describe them.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::time::Duration;
-
-use ipnet::Ipv4Net;
 
 use crate::model::*;
 use crate::wire::{self, S};
@@ -205,7 +204,7 @@ impl Validator {
         services: &[VirtualService],
     ) -> Vec<FloatInstance> {
         let mut out: Vec<FloatInstance> = Vec::new();
-        let mut seen_addr: BTreeMap<std::net::Ipv4Addr, String> = BTreeMap::new();
+        let mut seen_addr: BTreeMap<IpAddr, String> = BTreeMap::new();
         for (name, i) in w {
             let n = self.label(name, "vrrp-instance name");
             if n == SERVICE_INSTANCE {
@@ -217,13 +216,14 @@ impl Validator {
             }
             let vrid = self.int(&Some(i.vrid.clone()), 1, 1, 255, "vrid") as u8;
             let iface = i.interface.get_ref().trim().to_owned();
+            let (addresses, v6) = self.float_addresses(&n, vrid, i, services, &mut seen_addr);
             let clash = out
                 .iter()
-                .find(|o| o.vrid == vrid && o.interface == iface)
+                .find(|o| o.vrid == vrid && o.interface == iface && o.is_ipv6() == v6)
                 .map(|o| format!("vrrp-instance `{}`", o.name))
                 .or_else(|| {
                     default.as_ref().and_then(|(v, di)| {
-                        (*v == vrid && di.as_deref().is_none_or(|d| d == iface))
+                        (!v6 && *v == vrid && di.as_deref().is_none_or(|d| d == iface))
                             .then(|| "[lb.vrrp]".to_owned())
                     })
                 });
@@ -231,46 +231,10 @@ impl Validator {
                 self.d.push(
                     span(&i.vrid),
                     format!("vrid `{vrid}` on `{iface}` is already used by {other}"),
-                    "give each VRRP instance on one interface its own vrid (1-255); [lb.vrrp] without `interface` (there or in [lb]) counts as on every interface",
+                    "give each VRRP instance of one address family on one interface its own vrid (1-255); [lb.vrrp] without `interface` (there or in [lb]) counts as on every interface",
                 );
             }
-            let mut addresses = Vec::new();
-            if i.addresses.get_ref().is_empty() {
-                self.d.push(
-                    span(&i.addresses),
-                    format!("vrrp-instance `{n}` has no addresses"),
-                    "list the addresses that float, e.g. addresses = [\"192.168.10.1/24\"]",
-                );
-            }
-            for a in i.addresses.get_ref() {
-                let t = a.get_ref().trim();
-                let net = t
-                    .parse::<Ipv4Net>()
-                    .or_else(|_| t.parse().map(|ip| Ipv4Net::new(ip, 32).expect("32")));
-                let Ok(net) = net else {
-                    self.d.push(
-                        span(a),
-                        format!("address `{t}` is not an IPv4 address with a prefix"),
-                        "write ADDRESS/PREFIX, e.g. \"192.168.10.1/24\"",
-                    );
-                    continue;
-                };
-                let ip = net.addr();
-                if let Some(s) = services.iter().find(|s| s.vip == ip) {
-                    self.d.push(
-                        span(a),
-                        format!("address `{ip}` is the VIP of service `{}`", s.name),
-                        "a service VIP floats with [lb.vrrp]; put it in a sync group with this instance instead",
-                    );
-                } else if let Some(o) = seen_addr.insert(ip, n.clone()) {
-                    self.d.push(
-                        span(a),
-                        format!("address `{ip}` is already held by vrrp-instance `{o}`"),
-                        "list each floating address in one instance only",
-                    );
-                }
-                addresses.push(net);
-            }
+            let (peers, source) = self.float_peers(i, v6);
             let interval = self.duration(
                 &i.interval,
                 Duration::from_secs(1),
@@ -296,8 +260,8 @@ impl Validator {
                 interval: centis(interval),
                 interface: iface,
                 addresses,
-                peers: self.ips(&i.peers, "VRRP peer"),
-                source: i.source.as_ref().and_then(|s| self.ip(s, "VRRP source")),
+                peers,
+                source,
                 tracking,
                 notify,
             });
@@ -316,10 +280,14 @@ impl Validator {
         for i in w.values() {
             for a in i.addresses.get_ref() {
                 let ip = a.get_ref().split('/').next().unwrap_or("").trim();
-                let Ok(ip) = ip.parse::<std::net::Ipv4Addr>() else {
+                let Ok(ip) = ip.parse::<IpAddr>() else {
                     continue;
                 };
-                if let Some(h) = hosts.iter().find(|h| h.ips.contains(&ip)) {
+                let owns = |h: &&Host| match ip {
+                    IpAddr::V4(v4) => h.ips.contains(&v4),
+                    IpAddr::V6(v6) => h.ipv6.contains(&v6),
+                };
+                if let Some(h) = hosts.iter().find(owns) {
                     self.warnings.push(
                         span(a),
                         format!(

@@ -155,6 +155,50 @@ impl Validator {
         }
     }
 
+    /// `admin-key-file = "PATH"` (`[dhcp]`, `[lb]`): the status page's admin key, read now (every
+    /// load and reload), relative to the host file. At least 16 printable characters, no spaces:
+    /// it is typed or pasted into the page's login form.
+    pub(crate) fn admin_key_file(&mut self, f: &S<String>) -> Option<crate::model::AdminKey> {
+        let written = f.get_ref().trim();
+        let path = self.path(Some(written), "");
+        let fix_make = format!(
+            "make one readable by root and the daemons only: `(umask 027; openssl rand -base64 24 \
+             > {0}); chgrp lansuite {0}`",
+            path.display()
+        );
+        let mut bytes = Vec::new();
+        let read = std::fs::File::open(&path)
+            .and_then(|file| file.take(SECRET_FILE_MAX + 1).read_to_end(&mut bytes));
+        let problem = match read {
+            Err(e) => Some(format!("admin-key-file `{written}` cannot be read: {e}")),
+            Ok(_) if bytes.len() as u64 > SECRET_FILE_MAX => Some(format!(
+                "admin-key-file `{written}` is longer than {SECRET_FILE_MAX} bytes"
+            )),
+            Ok(_) => {
+                let key = String::from_utf8_lossy(&bytes).trim().to_owned();
+                if key.len() < 16 {
+                    Some(format!(
+                        "admin-key-file `{written}` holds a key shorter than 16 characters"
+                    ))
+                } else if !key.bytes().all(|b| b.is_ascii_graphic()) {
+                    Some(format!(
+                        "admin-key-file `{written}` holds spaces or characters that are not \
+                         printable ASCII"
+                    ))
+                } else {
+                    return Some(crate::model::AdminKey {
+                        file: path,
+                        secret: key.into_bytes(),
+                    });
+                }
+            }
+        };
+        if let Some(p) = problem {
+            self.d.push(span(f), p, fix_make);
+        }
+        None
+    }
+
     /// The key `s` names, or a problem listing the keys there are.
     pub(crate) fn key_ref(
         &mut self,

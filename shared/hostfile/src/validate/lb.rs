@@ -105,6 +105,9 @@ impl Validator {
                 lbw.and_then(|l| l.control_socket.as_deref()),
                 "/run/lbd/control.sock",
             ),
+            admin_key: lbw
+                .and_then(|l| l.admin_key_file.as_ref())
+                .and_then(|f| self.admin_key_file(f)),
         }
     }
 }

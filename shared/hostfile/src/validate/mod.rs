@@ -7,11 +7,13 @@
 mod dhcp;
 mod dns;
 mod float;
+mod float_addrs;
 mod hosts;
 mod hosts6;
 mod keys;
 mod lb;
 mod services;
+mod services_family;
 mod subnets;
 mod subnets6;
 mod values;
@@ -73,15 +75,14 @@ impl Validator {
         } = self.hosts(&w.host, &subnets, &subnets6);
         let (server, server_ips) = self.server(w.server.as_ref(), &hosts);
         let lbw = w.lb.as_ref();
-        let services = self.services(
+        let (services, service_dns) = self.services(
             &w.service,
             lbw,
-            &subnets,
+            (&subnets, &subnets6),
             &hosts,
             &mut names,
             &mut addr_owner,
         );
-        let service_dns: Vec<bool> = w.service.values().map(|s| s.dns.unwrap_or(true)).collect();
         let dhcp = self.dhcp(
             w.dhcp.as_ref(),
             &domain,

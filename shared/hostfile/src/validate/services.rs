@@ -1,12 +1,13 @@
-//! `[service.NAME]`: virtual services, their backends and health checks.
+//! `[service.NAME]`: virtual services, their backends and health checks. The VIPs and the
+//! backends' address families are in [`super::services_family`].
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use super::subnets::subnet_of;
 use super::values::{Validator, span};
 use crate::model::*;
+use crate::model6::Dhcp6Subnet;
 use crate::wire::{self, S};
 
 impl Validator {
@@ -16,15 +17,15 @@ impl Validator {
         &mut self,
         service: &BTreeMap<S<String>, wire::Service>,
         lbw: Option<&wire::Lb>,
-        subnets: &[DhcpSubnet],
+        subnets: (&[DhcpSubnet], &[Dhcp6Subnet]),
         hosts: &[Host],
         names: &mut HashMap<String, String>,
         addr_owner: &mut HashMap<Ipv4Addr, String>,
-    ) -> Vec<VirtualService> {
-        let subnet_of = |ip: Ipv4Addr| subnet_of(subnets, ip);
+    ) -> (Vec<VirtualService>, Vec<bool>) {
         let host_by_name: HashMap<&str, &Host> =
             hosts.iter().map(|h| (h.name.as_str(), h)).collect();
         let mut services = Vec::new();
+        let mut dns = Vec::new();
         for (sname, s) in service {
             let name = self.label(sname, "service name");
             if let Some(prev) = names.insert(name.clone(), format!("service {name}")) {
@@ -34,30 +35,7 @@ impl Validator {
                     "names, aliases and service names must all differ",
                 );
             }
-            let vip = self.ip(&s.vip, "vip");
-            let mut vip_prefix = 32;
-            if let Some(v) = vip {
-                match subnet_of(v) {
-                    None => self.d.push(
-                        span(&s.vip),
-                        format!("vip `{v}` is not on any subnet"),
-                        "a VIP must lie in a [[subnet]] on an interface of this host",
-                    ),
-                    Some(i) => vip_prefix = subnets[i].network.prefix_len(),
-                }
-                if let Some(owner) = addr_owner.get(&v)
-                    && !owner.starts_with("service")
-                {
-                    self.d.push(
-                        span(&s.vip),
-                        format!("vip `{v}` is already the address of {owner}"),
-                        "a VIP must be an address no host uses",
-                    );
-                }
-                addr_owner
-                    .entry(v)
-                    .or_insert_with(|| format!("service {name}"));
-            }
+            let vips = self.vips(&s.vip, &name, subnets, hosts, addr_owner);
             let port = self.int(&Some(s.port.clone()), 80, 1, 65535, "port") as u16;
             let bport = self.int(&s.backend_port, i64::from(port), 1, 65535, "backend-port") as u16;
             let protocol = match s
@@ -70,7 +48,7 @@ impl Validator {
                 Some(p) if p == "udp" => Protocol::Udp,
                 Some(p) => {
                     self.d.push(
-                        span(s.protocol.as_ref().unwrap_or(&s.vip)),
+                        s.protocol.as_ref().map_or(span(&s.vip), span),
                         format!("protocol `{p}` is not supported"),
                         "use \"tcp\" or \"udp\"",
                     );
@@ -90,7 +68,7 @@ impl Validator {
                     "sh" | "mh" | "maglev" => Scheduler::Sh,
                     _ => {
                         self.d.push(
-                            span(s.scheduler.as_ref().unwrap_or(&s.vip)),
+                            s.scheduler.as_ref().map_or(span(&s.vip), span),
                             format!("scheduler `{p}` is not known"),
                             "use rr, wrr, lc or sh",
                         );
@@ -114,7 +92,7 @@ impl Validator {
                 Some(p) if p == "proxy" || p == "user" => Dataplane::Proxy,
                 Some(p) => {
                     self.d.push(
-                        span(s.dataplane.as_ref().unwrap_or(&s.vip)),
+                        s.dataplane.as_ref().map_or(span(&s.vip), span),
                         format!("dataplane `{p}` is not known"),
                         "use \"kernel\" (nftables) or \"proxy\" (user space)",
                     );
@@ -138,7 +116,6 @@ impl Validator {
                     "use dataplane = \"kernel\" for UDP services",
                 );
             }
-            let mut backends = Vec::new();
             if s.backends.is_empty() {
                 self.d.push(
                     span(sname),
@@ -146,55 +123,7 @@ impl Validator {
                     "list at least one host in backends = [...]",
                 );
             }
-            for b in &s.backends {
-                let sp = b.span();
-                let (hs, port_o, weight) = match b.get_ref() {
-                    wire::BackendRef::Name(n) => (S::new(sp.clone(), n.clone()), None, None),
-                    wire::BackendRef::Full(f) => (
-                        S::new(sp.clone(), f.host.clone()),
-                        f.port.map(|p| S::new(sp.clone(), p)),
-                        f.weight.map(|w| S::new(sp.clone(), w)),
-                    ),
-                };
-                let hs = &hs;
-                let hn = hs.get_ref().trim().to_ascii_lowercase();
-                let bport = self.int(&port_o, i64::from(bport), 1, 65535, "backend port") as u16;
-                let weight = self.int(&weight, 1, 0, 1000, "weight") as u32;
-                match host_by_name.get(hn.as_str()) {
-                    None => {
-                        let known: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
-                        self.d.push(
-                            span(hs),
-                            format!("backend `{hn}` is not a host in this file"),
-                            format!("use one of: {}", known.join(", ")),
-                        );
-                    }
-                    Some(h) if h.ips.is_empty() => {
-                        self.d.push(
-                            span(hs),
-                            format!("backend `{hn}` has no IPv4 address"),
-                            "give the host an ip",
-                        );
-                    }
-                    Some(h) => {
-                        if backends
-                            .iter()
-                            .any(|x: &Backend| x.name == hn && x.addr.port() == bport)
-                        {
-                            self.d.push(
-                                span(hs),
-                                format!("backend `{hn}` is listed twice"),
-                                "list each backend once (use weight for more traffic)",
-                            );
-                        }
-                        backends.push(Backend {
-                            name: hn,
-                            addr: SocketAddrV4::new(h.ips[0], bport),
-                            weight,
-                        });
-                    }
-                }
-            }
+            let refs = self.backend_refs(&s.backends, bport, hosts, &host_by_name);
             let persistence = s.persistence.as_ref().map(|_| {
                 self.duration(
                     &s.persistence,
@@ -204,15 +133,12 @@ impl Validator {
                     "persistence",
                 )
             });
-            let sorry =
-                s.sorry
-                    .as_ref()
-                    .and_then(|x| match self.sockaddr(x, port, "sorry server")? {
-                        SocketAddr::V4(a) => Some(a),
-                        SocketAddr::V6(_) => None,
-                    });
+            let sorry = s
+                .sorry
+                .as_ref()
+                .and_then(|x| Some((self.sockaddr(x, port, "sorry server")?, span(x))));
             let quorum = self.int(&s.quorum, 0, 0, 1_000_000, "quorum") as u32;
-            let total: u32 = backends.iter().map(|b| b.weight).sum();
+            let total: u32 = refs.iter().map(|b| b.weight).sum();
             if quorum > total
                 && let Some(q) = &s.quorum
             {
@@ -223,28 +149,51 @@ impl Validator {
                 );
             }
             let check = self.check(s.check.as_ref(), dataplane);
-            services.push(VirtualService {
-                name,
-                vip: vip.unwrap_or(Ipv4Addr::UNSPECIFIED),
-                vip_prefix,
-                port,
-                protocol,
-                scheduler,
-                dataplane,
-                persistence,
-                sorry,
-                quorum,
-                byte_counters: s.byte_counters.unwrap_or(false),
-                interface: s
-                    .interface
-                    .as_ref()
-                    .or(lbw.and_then(|l| l.interface.as_ref()))
-                    .map(|i| i.get_ref().clone()),
-                backends,
-                check,
-            });
+            let proxy = dataplane == Dataplane::Proxy;
+            if let Some((a, sp)) = &sorry
+                && !proxy
+                && !vips.iter().any(|(v, _)| v.is_ipv4() == a.is_ipv4())
+            {
+                self.d.push(
+                    sp.clone(),
+                    format!("sorry server `{a}` is not of the VIP's address family"),
+                    "the kernel data plane does not translate between IPv4 and IPv6 (NAT64 is not supported): give a sorry server of the VIP's family, or set dataplane = \"proxy\"",
+                );
+            }
+            let vips = if vips.is_empty() {
+                vec![(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 32)]
+            } else {
+                vips
+            };
+            for (vip, vip_prefix) in vips {
+                let backends = self.family_backends(&refs, vip, proxy);
+                services.push(VirtualService {
+                    name: name.clone(),
+                    vip,
+                    vip_prefix,
+                    port,
+                    protocol,
+                    scheduler,
+                    dataplane,
+                    persistence,
+                    sorry: sorry
+                        .as_ref()
+                        .map(|(a, _)| *a)
+                        .filter(|a| proxy || a.is_ipv4() == vip.is_ipv4()),
+                    quorum,
+                    byte_counters: s.byte_counters.unwrap_or(false),
+                    interface: s
+                        .interface
+                        .as_ref()
+                        .or(lbw.and_then(|l| l.interface.as_ref()))
+                        .map(|i| i.get_ref().clone()),
+                    backends,
+                    check: check.clone(),
+                });
+                dns.push(s.dns.unwrap_or(true));
+            }
         }
-        services
+        (services, dns)
     }
 
     pub(crate) fn check(&mut self, c: Option<&wire::Check>, dataplane: Dataplane) -> HealthCheck {

@@ -1,7 +1,5 @@
 //! The daemons' sections: [dns] from the SOA and NS records, [lb.vrrp] (keys and [dhcp] ddns: `ddns`).
 
-use std::net::Ipv4Addr;
-
 use crate::emit::{DDns, DService, DVrrp, Doc, dur_ms};
 use hostfile::is_dns_name;
 
@@ -168,7 +166,7 @@ impl R<'_> {
             preempt: v.preempt,
             interval_ms,
             interface: v.interface.clone(),
-            peers: v.peers.iter().map(Ipv4Addr::to_string).collect(),
+            peers: v.peers.iter().map(ToString::to_string).collect(),
             source: v.source.map(|s| s.to_string()),
             extras: Default::default(),
         });

@@ -32,13 +32,22 @@ pub(crate) fn split(raw: &Raw) -> Split {
         instances: Vec::new(),
         ..raw.clone()
     };
-    let vips: Vec<Ipv4Addr> = raw.services.iter().map(|s| *s.vip.ip()).collect();
+    let vips: Vec<Ipv4Addr> = raw
+        .services
+        .iter()
+        .filter_map(|s| match s.vip.ip() {
+            std::net::IpAddr::V4(a) => Some(a),
+            std::net::IpAddr::V6(_) => None,
+        })
+        .collect();
     let serves = |i: &RawInstance| i.vips.iter().any(|v| vips.contains(&v.ip));
+    // Addresses of either family (an instance of IPv6 addresses floats them over IPv6).
+    let has = |i: &RawInstance| !i.vips.is_empty() || !i.vips6.is_empty();
     let chosen = raw
         .instances
         .iter()
         .position(serves)
-        .or_else(|| raw.instances.iter().position(|i| i.vips.is_empty()));
+        .or_else(|| raw.instances.iter().position(|i| !has(i)));
     let mut service = None;
     let mut floats = Vec::new();
     let mut dropped = Vec::new();
@@ -54,9 +63,9 @@ pub(crate) fn split(raw: &Raw) -> Split {
                     "a second VRRP instance for services from another input: the host file has one ([lb.vrrp])",
                 ));
             }
-        } else if !i.vips.is_empty() && !serves(i) {
+        } else if has(i) && !serves(i) {
             floats.push(i.clone());
-        } else if i.vips.is_empty() {
+        } else if !has(i) {
             dropped.push(i.vrrp.src.unsupported(
                 format!("vrrp_instance {}", i.name),
                 "a vrrp_instance without virtual_ipaddress besides [lb.vrrp]: nothing to float",
@@ -175,6 +184,27 @@ impl R<'_> {
                 });
                 addresses.push(format!("{}/{p}", a.ip));
             }
+            for a in &i.vips6 {
+                if let Some(d) = &a.dev
+                    && i.vrrp.interface.as_ref() != Some(d)
+                {
+                    self.un.push(a.src.unsupported(
+                        format!("{} dev {d}", a.ip),
+                        "an address on another interface than the instance's: it goes on the instance's interface",
+                    ));
+                }
+                let p = a.prefix.unwrap_or_else(|| {
+                    notes.push(self.guess(format!(
+                        "guessed: {} has no prefix: /128, as keepalived adds it",
+                        a.ip
+                    )));
+                    128
+                });
+                addresses.push(format!("{}/{p}", a.ip));
+            }
+            if !i.vips6.is_empty() {
+                notes.push("IPv6 addresses: VRRP over IPv6 (ff02::12 from the interface's link-local address)".to_owned());
+            }
             let interval_ms = interval(i.vrrp.interval_ms, &mut notes);
             let extras = extras(i, &mut notes);
             doc.floats.instances.push(DInstance {
@@ -187,7 +217,7 @@ impl R<'_> {
                 priority: i.vrrp.priority.filter(|p| *p > 0),
                 preempt: i.vrrp.preempt,
                 interval_ms,
-                peers: i.vrrp.peers.iter().map(Ipv4Addr::to_string).collect(),
+                peers: i.vrrp.peers.iter().map(ToString::to_string).collect(),
                 source: i.vrrp.source.map(|s| s.to_string()),
                 extras,
             });

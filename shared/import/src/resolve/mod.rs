@@ -24,6 +24,7 @@ mod ddns;
 mod float;
 mod hosts;
 mod services;
+mod services6;
 mod state;
 mod subnets;
 mod v6;

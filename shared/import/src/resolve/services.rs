@@ -1,23 +1,26 @@
 //! keepalived's virtual servers as balanced services: names, backends, scheduler, check.
 
 use std::collections::HashSet;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use crate::emit::{DBackend, DCheck, DService, Doc, dur_ms};
-use crate::facts::CheckType;
+use crate::facts::{CheckType, RawService};
 use crate::source::{LOUD, Src};
 
 use super::state::{R, clamp_note, dashed};
 
 impl R<'_> {
     pub(super) fn services(&mut self, doc: &mut Doc) -> Vec<(DService, Option<u8>)> {
-        let _ = doc;
         let raw = self.raw;
         let mut out: Vec<(DService, Option<u8>)> = Vec::new();
         let mut taken: HashSet<(Ipv4Addr, u16, bool)> = HashSet::new();
-        let vips: HashSet<Ipv4Addr> = raw.services.iter().map(|s| *s.vip.ip()).collect();
+        let vips: HashSet<IpAddr> = raw.services.iter().map(|s| s.vip.ip()).collect();
         for s in &raw.services {
-            let vip = *s.vip.ip();
+            // IPv6 virtual servers: after the IPv4 ones, which they may join (services6.rs).
+            let SocketAddr::V4(vip_sa) = s.vip else {
+                continue;
+            };
+            let vip = *vip_sa.ip();
             let construct = format!("virtual_server {} {}", vip, s.vip.port());
             if !taken.insert((vip, s.vip.port(), s.udp)) {
                 self.un.push(s.src.unsupported(
@@ -100,14 +103,17 @@ impl R<'_> {
             };
             let mut backends: Vec<(String, u16, u32)> = Vec::new();
             for rs in &s.reals {
-                if vips.contains(rs.addr.ip()) {
+                if vips.contains(&rs.addr.ip()) {
                     self.un.push(rs.src.unsupported(
                         format!("real_server {}", rs.addr),
                         "its address is a VIP: a backend must be a host of its own",
                     ));
                     continue;
                 }
-                let i = self.host_for(*rs.addr.ip(), &rs.src);
+                let IpAddr::V4(rip) = rs.addr.ip() else {
+                    continue;
+                };
+                let i = self.host_for(rip, &rs.src);
                 let hn = self.hosts[i].name.clone();
                 if backends.iter().any(|b| b.0 == hn && b.1 == rs.addr.port()) {
                     self.un.push(
@@ -148,120 +154,7 @@ impl R<'_> {
                 dns,
                 ..DService::default()
             };
-            // Scheduler.
-            let sched = s.scheduler.clone().unwrap_or_else(|| "rr".into());
-            let mapped = match sched.as_str() {
-                "rr" | "wrr" | "sh" => Some(sched.clone()),
-                "lc" | "wlc" => Some("lc".into()),
-                "mh" => Some("sh".into()),
-                _ => None,
-            };
-            match mapped {
-                Some(m) if m == "lc" && s.udp => {
-                    self.un.push(s.src.unsupported(
-                        format!("lb_algo {sched}"),
-                        "least-connection needs the TCP proxy data plane; this UDP service uses rr",
-                    ));
-                    ds.scheduler = Some("rr".into());
-                }
-                Some(m) if m == "lc" => {
-                    notes.push(format!(
-                        "lb_algo {sched}: least-connection runs in the user-space proxy data plane"
-                    ));
-                    ds.scheduler = Some(m);
-                    ds.dataplane = Some("proxy");
-                }
-                Some(m) => ds.scheduler = Some(m),
-                None => {
-                    self.un.push(s.src.unsupported(
-                        format!("lb_algo {sched}"),
-                        "not available (rr, wrr, lc, sh): using rr",
-                    ));
-                    ds.scheduler = Some("rr".into());
-                }
-            }
-            if let Some(p) = s.persistence {
-                ds.persistence = Some(clamp_note(p.max(1), 1, 86400, "persistence", &mut notes));
-            }
-            ds.sorry = s.sorry.map(|a| a.to_string());
-            ds.quorum = s.quorum;
-            // One check per service: the first real server's.
-            let first = s.reals.iter().find_map(|r| r.check.as_ref());
-            for rs in &s.reals {
-                if rs.check.as_ref() != first {
-                    self.un.push(rs.src.unsupported(
-                        format!("real_server {} check", rs.addr),
-                        "differs from the first real server's: the host file has one check per service",
-                    ));
-                }
-            }
-            let interval = s.interval_ms.map(|i| {
-                let c = i.clamp(100, 3_600_000);
-                if c != i {
-                    notes.push(format!("delay_loop {} clamped to {}", dur_ms(i), dur_ms(c)));
-                }
-                c
-            });
-            ds.check = Some(match first {
-                None => {
-                    notes.push(
-                        "keepalived had no check for these real servers: none here either".into(),
-                    );
-                    DCheck {
-                        kind: "none",
-                        ..DCheck::default()
-                    }
-                }
-                Some(c) => {
-                    let mut d = DCheck {
-                        kind: if c.kind == CheckType::Http {
-                            "http"
-                        } else {
-                            "tcp"
-                        },
-                        port: c.port.filter(|p| *p > 0),
-                        interval_ms: interval,
-                        timeout_ms: c.timeout_ms.map(|t| t.clamp(10, 600_000)),
-                        fall: c.retry.map(|r| r.clamp(1, 100)),
-                        ..DCheck::default()
-                    };
-                    if interval.is_none() {
-                        d.interval_ms = Some(60_000);
-                        notes.push("no delay_loop: keepalived's default of 60s is kept".into());
-                    }
-                    if c.retry.is_some() {
-                        notes.push(
-                            self.guess("guessed: check fall from keepalived's retry count".into()),
-                        );
-                    }
-                    if c.kind == CheckType::Http {
-                        d.path = Some(match &c.path {
-                            Some(p) if p.starts_with('/') => p.clone(),
-                            Some(p) => format!("/{p}"),
-                            None => "/".into(),
-                        });
-                        d.expect = c.status.map(|(a, b)| {
-                            if a == b {
-                                a.to_string()
-                            } else {
-                                format!("{a}-{b}")
-                            }
-                        });
-                        d.host_header = c.host.clone().or_else(|| s.virtualhost.clone());
-                    } else if let Some(h) = &s.virtualhost {
-                        self.un.push(s.src.unsupported(
-                            format!("virtualhost {h}"),
-                            "the check is a TCP connect: a Host header has nothing to go with",
-                        ));
-                    }
-                    if c.tls {
-                        notes.push(format!(
-                            "{LOUD}keepalived checked these backends with SSL_GET; the host file has no TLS check, so this is a TCP connect check on the same port: the TLS handshake and the HTTP status are NOT checked"
-                        ));
-                    }
-                    d
-                }
-            });
+            self.settings(s, &mut ds, &mut notes);
             // The VIP's interface and prefix from vrrp_instance's virtual_ipaddress.
             let vipinfo = raw.vips.iter().find(|v| v.ip == vip);
             ds.interface = vipinfo.and_then(|v| v.dev.clone());
@@ -272,7 +165,127 @@ impl R<'_> {
             }
             out.push((ds, vipinfo.and_then(|v| v.prefix)));
         }
+        self.services6(&mut out, &vips, doc);
         out
+    }
+
+    /// The settings a service takes from its virtual server whatever its family: scheduler,
+    /// persistence, sorry server, quorum and the check.
+    pub(super) fn settings(&mut self, s: &RawService, ds: &mut DService, notes: &mut Vec<String>) {
+        // Scheduler.
+        let sched = s.scheduler.clone().unwrap_or_else(|| "rr".into());
+        let mapped = match sched.as_str() {
+            "rr" | "wrr" | "sh" => Some(sched.clone()),
+            "lc" | "wlc" => Some("lc".into()),
+            "mh" => Some("sh".into()),
+            _ => None,
+        };
+        match mapped {
+            Some(m) if m == "lc" && s.udp => {
+                self.un.push(s.src.unsupported(
+                    format!("lb_algo {sched}"),
+                    "least-connection needs the TCP proxy data plane; this UDP service uses rr",
+                ));
+                ds.scheduler = Some("rr".into());
+            }
+            Some(m) if m == "lc" => {
+                notes.push(format!(
+                    "lb_algo {sched}: least-connection runs in the user-space proxy data plane"
+                ));
+                ds.scheduler = Some(m);
+                ds.dataplane = Some("proxy");
+            }
+            Some(m) => ds.scheduler = Some(m),
+            None => {
+                self.un.push(s.src.unsupported(
+                    format!("lb_algo {sched}"),
+                    "not available (rr, wrr, lc, sh): using rr",
+                ));
+                ds.scheduler = Some("rr".into());
+            }
+        }
+        if let Some(p) = s.persistence {
+            ds.persistence = Some(clamp_note(p.max(1), 1, 86400, "persistence", notes));
+        }
+        ds.sorry = s.sorry.map(|a| a.to_string());
+        ds.quorum = s.quorum;
+        // One check per service: the first real server's.
+        let first = s.reals.iter().find_map(|r| r.check.as_ref());
+        for rs in &s.reals {
+            if rs.check.as_ref() != first {
+                self.un.push(rs.src.unsupported(
+                    format!("real_server {} check", rs.addr),
+                    "differs from the first real server's: the host file has one check per service",
+                ));
+            }
+        }
+        let interval = s.interval_ms.map(|i| {
+            let c = i.clamp(100, 3_600_000);
+            if c != i {
+                notes.push(format!("delay_loop {} clamped to {}", dur_ms(i), dur_ms(c)));
+            }
+            c
+        });
+        ds.check = Some(match first {
+            None => {
+                notes.push(
+                    "keepalived had no check for these real servers: none here either".into(),
+                );
+                DCheck {
+                    kind: "none",
+                    ..DCheck::default()
+                }
+            }
+            Some(c) => {
+                let mut d = DCheck {
+                    kind: if c.kind == CheckType::Http {
+                        "http"
+                    } else {
+                        "tcp"
+                    },
+                    port: c.port.filter(|p| *p > 0),
+                    interval_ms: interval,
+                    timeout_ms: c.timeout_ms.map(|t| t.clamp(10, 600_000)),
+                    fall: c.retry.map(|r| r.clamp(1, 100)),
+                    ..DCheck::default()
+                };
+                if interval.is_none() {
+                    d.interval_ms = Some(60_000);
+                    notes.push("no delay_loop: keepalived's default of 60s is kept".into());
+                }
+                if c.retry.is_some() {
+                    notes.push(
+                        self.guess("guessed: check fall from keepalived's retry count".into()),
+                    );
+                }
+                if c.kind == CheckType::Http {
+                    d.path = Some(match &c.path {
+                        Some(p) if p.starts_with('/') => p.clone(),
+                        Some(p) => format!("/{p}"),
+                        None => "/".into(),
+                    });
+                    d.expect = c.status.map(|(a, b)| {
+                        if a == b {
+                            a.to_string()
+                        } else {
+                            format!("{a}-{b}")
+                        }
+                    });
+                    d.host_header = c.host.clone().or_else(|| s.virtualhost.clone());
+                } else if let Some(h) = &s.virtualhost {
+                    self.un.push(s.src.unsupported(
+                        format!("virtualhost {h}"),
+                        "the check is a TCP connect: a Host header has nothing to go with",
+                    ));
+                }
+                if c.tls {
+                    notes.push(format!(
+                        "{LOUD}keepalived checked these backends with SSL_GET; the host file has no TLS check, so this is a TCP connect check on the same port: the TLS handshake and the HTTP status are NOT checked"
+                    ));
+                }
+                d
+            }
+        });
     }
 
     /// Services whose VIP found no subnet, and backends whose host could not be kept, go.
@@ -287,12 +300,12 @@ impl R<'_> {
                 .clone()
                 .unwrap_or_else(|| Src::new(&std::sync::Arc::from(std::path::Path::new("-")), 0));
             let construct = format!("virtual_server {} {}", s.vip, s.port);
-            let in_subnet = s
-                .vip
-                .parse()
-                .ok()
-                .and_then(|ip| self.subnet_of(ip))
-                .is_some();
+            // An IPv6-only service's VIP got its subnet in `services6`.
+            let in_subnet = match s.vip.parse::<IpAddr>() {
+                Ok(IpAddr::V4(ip)) => self.subnet_of(ip).is_some(),
+                Ok(IpAddr::V6(_)) => true,
+                Err(_) => false,
+            };
             if !in_subnet {
                 self.un.push(src.unsupported(
                     construct,

@@ -50,6 +50,7 @@
 //! # }
 //! ```
 
+pub mod admin;
 pub mod history;
 pub mod layout;
 pub mod plot;
@@ -61,6 +62,7 @@ use std::time::Instant;
 pub use maud;
 use tokio_util::sync::CancellationToken;
 
+pub use admin::{Admin, AdminState};
 pub use history::{History, Kind, POINTS, STEP, Series};
 pub use layout::{Layout, NavLink, daemon_addrs, daemon_href, nav};
 pub use plot::{Line, Plot, line_plot};

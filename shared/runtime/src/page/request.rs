@@ -1,7 +1,8 @@
-//! The requests the metrics endpoint answers: a request line and a `Host` header, nothing more.
+//! The requests the metrics endpoint answers: a request line and its headers, and for the admin
+//! actions' POSTs a small form body (see [`super::admin`]).
 //!
 //! Pure parsing of the bytes read (bounded by the caller); the endpoint answers one request per
-//! connection, so bodies, keep-alive and chunking never come up.
+//! connection, so keep-alive and chunking never come up.
 
 /// Parameters kept from a query string; the rest is ignored.
 const MAX_PARAMS: usize = 32;
@@ -26,6 +27,61 @@ pub struct PageRequest {
     pub query: String,
     /// The `Host` header, if it was sent and looks like a host (letters, digits, `.-:[]`).
     pub host: Option<String>,
+    /// What the page may offer of the admin actions (set by the endpoint).
+    pub admin: super::admin::AdminState,
+}
+
+/// The header lines of a request, kept for the few the endpoint reads (cookie, origin, length).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Head {
+    lines: Vec<(String, String)>,
+}
+
+impl Head {
+    /// The headers of the request head `head` (the bytes up to the blank line).
+    pub fn parse(head: &[u8]) -> Self {
+        let text = String::from_utf8_lossy(head);
+        let lines = text
+            .split('\n')
+            .skip(1)
+            .map(|l| l.trim_end_matches('\r'))
+            .take_while(|l| !l.is_empty())
+            .filter_map(|l| {
+                let (n, v) = l.split_once(':')?;
+                Some((n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+            })
+            .take(64)
+            .collect();
+        Head { lines }
+    }
+
+    /// The first value of header `name` (lower case).
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.lines
+            .iter()
+            .find_map(|(n, v)| (n == name).then(|| v.clone()))
+    }
+
+    /// The value of cookie `name`, from every `Cookie` header.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.lines
+            .iter()
+            .filter(|(n, _)| n == "cookie")
+            .flat_map(|(_, v)| v.split(';'))
+            .find_map(|c| {
+                let (k, v) = c.trim().split_once('=')?;
+                (k == name && !v.is_empty()).then(|| v.to_owned())
+            })
+    }
+}
+
+/// The fields of an `application/x-www-form-urlencoded` body (at most 32).
+pub fn form(body: &[u8]) -> Vec<(String, String)> {
+    PageRequest {
+        query: String::from_utf8_lossy(body).into_owned(),
+        ..PageRequest::default()
+    }
+    .params()
 }
 
 impl PageRequest {
@@ -115,6 +171,7 @@ pub fn parse(head: &[u8]) -> Result<(String, PageRequest), RequestError> {
             path: path.to_owned(),
             query: query.split('#').next().unwrap_or_default().to_owned(),
             host,
+            admin: super::admin::AdminState::Off,
         },
     ))
 }
