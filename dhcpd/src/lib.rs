@@ -255,11 +255,14 @@ pub fn leases_command(cli: &Cli, json: bool, all: bool) -> anyhow::Result<String
     let db = cli.common.state_path(&v.lease_db);
     // The v4 listing stays available when the v6 file cannot be read (held by a daemon whose
     // control socket is away, say).
-    let v6 = v6::listing::read_rows(&db.with_file_name("leases6.redb"), &v.reservations6)
-        .unwrap_or_else(|e| {
-            eprintln!("dhcpd leases: DHCPv6 bindings not shown: {e}");
-            Vec::new()
-        });
+    let v6 = match &v.lease_db_url {
+        Some(url) => v6::listing::read_shared_rows(url, &v.reservations6),
+        None => v6::listing::read_rows(&db.with_file_name("leases6.redb"), &v.reservations6),
+    }
+    .unwrap_or_else(|e| {
+        eprintln!("dhcpd leases: DHCPv6 bindings not shown: {e}");
+        Vec::new()
+    });
     list_leases(&db, v.lease_db_url.as_deref(), json, all, &v6)
 }
 

@@ -9,8 +9,9 @@
 //! condition refuses affects no row: that group of changes is skipped and reported, with the
 //! rows the database holds for it, so the server learns who won and chooses again.
 //!
-//! The schema is created and migrated here (`dhcpd_schema_version`), under an advisory lock so
-//! two servers starting together do not race.
+//! The schema is created and migrated by [`schema`] (`dhcpd_schema_version`), under an advisory
+//! lock so two servers starting together do not race; it holds the DHCPv6 bindings too
+//! (`dhcpd_lease6`, written by `crate::v6::pg` on a connection of its own).
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
@@ -20,32 +21,10 @@ use postgres::{Client, NoTls, Row, Statement};
 use crate::lease::{Change, KeySource, Lease, LeaseState, NEVER};
 use crate::store::{LeaseStore, Refused, StoreError};
 
-/// The schema version this build writes.
-pub const SCHEMA_VERSION: i32 = 2;
+mod schema;
 
-/// The schema steps, in order (`MIGRATIONS[n]` takes version n to n + 1). Frozen once released:
-/// tests rebuild an old database from them.
-pub const MIGRATIONS: &[&str] = &[
-    // 0 -> 1
-    "CREATE SEQUENCE dhcpd_lease_seq;
-     CREATE TABLE dhcpd_lease (
-         address  inet PRIMARY KEY,
-         client   bytea NOT NULL,
-         hwaddr   bytea NOT NULL,
-         hostname text,
-         starts   bigint NOT NULL,
-         expires  bigint NOT NULL,
-         state    text NOT NULL
-                  CHECK (state IN ('offered', 'bound', 'released', 'expired', 'declined')),
-         modified bigint NOT NULL DEFAULT nextval('dhcpd_lease_seq')
-     );
-     CREATE INDEX dhcpd_lease_modified ON dhcpd_lease (modified);
-     CREATE INDEX dhcpd_lease_client ON dhcpd_lease (client);",
-    // 1 -> 2: where the client key came from (the DHCID type, RFC 4701); NULL on rows written
-    // before, which keep the DHCID those servers published.
-    "ALTER TABLE dhcpd_lease ADD COLUMN key_source text
-         CHECK (key_source IN ('hardware', 'client-id'));",
-];
+pub(crate) use self::schema::migrate;
+pub use self::schema::{MIGRATIONS, SCHEMA_VERSION};
 
 const COLS: &str =
     "address, client, hwaddr, hostname, starts, expires, state, modified, key_source";
@@ -158,7 +137,23 @@ pub fn redact(url: &str) -> String {
     }
 }
 
-fn db_err(e: postgres::Error) -> StoreError {
+/// The connection settings of `url` (3 s connect timeout unless it sets one, keepalives) and the
+/// URL as logs show it.
+pub(crate) fn config(url: &str) -> Result<(postgres::Config, String), StoreError> {
+    let shown = redact(url);
+    let mut config: postgres::Config = url.parse().map_err(|e| StoreError::Open {
+        path: shown.clone().into(),
+        msg: format!("bad PostgreSQL URL: {e}"),
+    })?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(Duration::from_secs(3));
+    }
+    config.application_name("dhcpd");
+    config.keepalives_idle(Duration::from_secs(10));
+    Ok((config, shown))
+}
+
+pub(crate) fn db_err(e: postgres::Error) -> StoreError {
     match e.as_db_error() {
         Some(db) if !e.is_closed() => {
             StoreError::Io(format!("{} (SQLSTATE {})", db.message(), db.code().code()))
@@ -168,11 +163,11 @@ fn db_err(e: postgres::Error) -> StoreError {
 }
 
 /// Deadlock or serialization failure: the transaction is to be run again.
-fn transient(e: &StoreError) -> bool {
+pub(crate) fn transient(e: &StoreError) -> bool {
     matches!(e, StoreError::Io(m) if m.contains("SQLSTATE 40P01") || m.contains("SQLSTATE 40001"))
 }
 
-fn to_i64(t: u64) -> i64 {
+pub(crate) fn to_i64(t: u64) -> i64 {
     if t == NEVER {
         i64::MAX
     } else {
@@ -180,7 +175,7 @@ fn to_i64(t: u64) -> i64 {
     }
 }
 
-fn from_i64(t: i64) -> u64 {
+pub(crate) fn from_i64(t: i64) -> u64 {
     if t == i64::MAX {
         NEVER
     } else {
@@ -233,16 +228,7 @@ fn decode(r: &Row) -> Result<(Lease, i64), StoreError> {
 impl PgStore {
     /// Connects to `url`, creating or migrating the schema. Fails when the database is unreachable.
     pub fn open(url: &str) -> Result<Self, StoreError> {
-        let shown = redact(url);
-        let mut config: postgres::Config = url.parse().map_err(|e| StoreError::Open {
-            path: shown.clone().into(),
-            msg: format!("bad PostgreSQL URL: {e}"),
-        })?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(Duration::from_secs(3));
-        }
-        config.application_name("dhcpd");
-        config.keepalives_idle(Duration::from_secs(10));
+        let (config, shown) = config(url)?;
         let mut s = PgStore {
             config,
             shown,
@@ -407,42 +393,6 @@ fn put(
         p.push(&now);
     }
     tx.execute(s, &p).map_err(db_err)
-}
-
-fn migrate(c: &mut Client) -> Result<(), StoreError> {
-    let mut tx = c.transaction().map_err(db_err)?;
-    // One server migrates at a time; the others wait here, then find the work done.
-    tx.execute("SELECT pg_advisory_xact_lock(7406375)", &[])
-        .map_err(db_err)?;
-    tx.batch_execute("CREATE TABLE IF NOT EXISTS dhcpd_schema_version (version integer NOT NULL)")
-        .map_err(db_err)?;
-    let v: i32 = tx
-        .query_opt("SELECT max(version) FROM dhcpd_schema_version", &[])
-        .map_err(db_err)?
-        .and_then(|r| r.get::<_, Option<i32>>(0))
-        .unwrap_or(0);
-    if v > SCHEMA_VERSION {
-        return Err(StoreError::Io(format!(
-            "the database schema is version {v}, newer than this dhcpd knows ({SCHEMA_VERSION}); upgrade dhcpd"
-        )));
-    }
-    for (i, m) in MIGRATIONS
-        .iter()
-        .enumerate()
-        .skip(usize::try_from(v).unwrap_or(0))
-    {
-        tx.batch_execute(m).map_err(db_err)?;
-        let to = i32::try_from(i + 1).unwrap_or(i32::MAX);
-        tx.execute("DELETE FROM dhcpd_schema_version", &[])
-            .map_err(db_err)?;
-        tx.execute(
-            "INSERT INTO dhcpd_schema_version (version) VALUES ($1)",
-            &[&to],
-        )
-        .map_err(db_err)?;
-        tracing::info!(version = to, "lease database schema migrated");
-    }
-    tx.commit().map_err(db_err)
 }
 
 impl LeaseStore for PgStore {

@@ -9,7 +9,8 @@ use std::time::Duration;
 use hostfile::Reservation6;
 use ipnet::Ipv6Net;
 
-use super::lease::{Change6, IaKind, Lease6, Leases6, State6, Store6, Store6Error};
+use super::lease::{Change6, IaKind, Lease6, Leases6, State6, Store6Error};
+use super::store::BindingStore;
 
 /// What the core thread's queue carries.
 #[derive(Debug)]
@@ -160,17 +161,26 @@ pub fn find(leases: &Leases6, target: Target6) -> Option<&Lease6> {
     }
 }
 
-/// Answers one control request on the core thread (which owns `leases` and `store`).
-/// Returns the binding changes made durable (a release), for the dynamic DNS side.
+/// Answers one control request on the core thread (which owns `leases` and `store`). A shared
+/// database lists the bindings of every server on it. Returns the binding changes made durable
+/// (a release), for the dynamic DNS side.
 pub fn answer(
     req: Request6,
     leases: &mut Leases6,
-    store: &Store6,
+    store: &mut dyn BindingStore,
     reservations: &[Reservation6],
 ) -> Vec<Change6> {
     match req {
         Request6::List(tx) => {
-            let _ = tx.send(rows(leases, reservations));
+            let all = match store.list() {
+                Ok(Some(all)) => Some(super::listing::table(all)),
+                Ok(None) => None,
+                Err(e) => {
+                    tracing::warn!(error = %e, "DHCPv6: shared bindings not read; listing this server's");
+                    None
+                }
+            };
+            let _ = tx.send(rows(all.as_ref().unwrap_or(leases), reservations));
             Vec::new()
         }
         Request6::Release { target, done } => {
@@ -179,8 +189,8 @@ pub fn answer(
                 None => Err(AdminError::NotBound(target)),
                 Some(l) => {
                     let c = [Change6::Delete(l.key.clone())];
-                    match store.write(&c) {
-                        Ok(()) => {
+                    match store.commit(&c, leases, crate::lease::unix_now()) {
+                        Ok(_) => {
                             made.extend(c.iter().cloned());
                             leases.apply(&c[0]);
                             tracing::info!(%target, "DHCPv6 binding released by the operator");

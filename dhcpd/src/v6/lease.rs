@@ -140,6 +140,9 @@ pub enum Store6Error {
     /// A record could not be decoded.
     #[error("v6 lease database: a record of {0} bytes cannot be read")]
     Corrupt(usize),
+    /// The shared PostgreSQL lease database failed (`super::pg`).
+    #[error("v6 bindings: {0}")]
+    Shared(#[from] crate::store::StoreError),
 }
 
 macro_rules! from_redb {

@@ -56,11 +56,28 @@ pub fn read_rows(path: &Path, reservations: &[Reservation6]) -> Result<Vec<Row6>
     if !path.exists() {
         return Ok(Vec::new());
     }
+    let all = super::lease::read_only(path)?;
+    Ok(super::admin::rows(&table(all), reservations))
+}
+
+/// The rows of the v6 bindings in the shared PostgreSQL database at `url` (every server's),
+/// read without the daemon.
+pub fn read_shared_rows(
+    url: &str,
+    reservations: &[Reservation6],
+) -> Result<Vec<Row6>, Store6Error> {
+    let mut pg = super::pg::PgStore6::open(url)?;
+    let all = super::store::BindingStore::list(&mut pg)?.unwrap_or_default();
+    Ok(super::admin::rows(&table(all), reservations))
+}
+
+/// Bindings as a table (one per IA and per address or prefix, as the core keeps them).
+pub fn table(all: Vec<Lease6>) -> Leases6 {
     let mut t = Leases6::new();
-    for l in super::lease::read_only(path)? {
+    for l in all {
         t.apply(&super::lease::Change6::Put(l));
     }
-    Ok(super::admin::rows(&t, reservations))
+    t
 }
 
 fn kind(l: &Lease6) -> &'static str {

@@ -13,9 +13,11 @@ pub mod listing;
 pub mod metrics;
 #[cfg(test)]
 mod ops_tests;
+pub mod pg;
 pub mod ra;
 pub mod relay;
 pub mod server;
+pub mod store;
 #[cfg(test)]
 mod tests;
 

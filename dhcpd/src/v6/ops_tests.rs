@@ -105,12 +105,12 @@ fn the_core_lists_and_releases_durably_over_its_queue() {
         let path = path.clone();
         let res = v.reservations6.clone();
         std::thread::spawn(move || {
-            let store = Store6::open(&path).unwrap();
+            let mut store = Store6::open(&path).unwrap();
             let mut t = table();
             let all: Vec<_> = t.iter().cloned().map(Change6::Put).collect();
             store.write(&all).unwrap();
             while let Ok(Input::Admin(r)) = rx.recv() {
-                admin::answer(r, &mut t, &store, &res);
+                admin::answer(r, &mut t, &mut store, &res);
             }
         })
     };

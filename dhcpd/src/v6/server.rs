@@ -21,6 +21,7 @@ use super::admin::{self, Admin6, Input};
 use super::decide::{Ctx, decide};
 use super::lease::{Change6, IaKind, Leases6, Store6, Store6Error};
 use super::metrics::Stats6;
+use super::store::{BindingStore, settle};
 use super::{fqdn, relay};
 use crate::ddns::v6::Event6;
 
@@ -104,8 +105,10 @@ pub fn bind_link(l: &Link, port: u16) -> std::io::Result<UdpSocket> {
 pub struct Setup6 {
     /// Interfaces with their sockets.
     pub links: Vec<(Link, UdpSocket)>,
-    /// The durable bindings.
-    pub store: Store6,
+    /// The durable bindings: `leases6.redb`, or the shared PostgreSQL database.
+    pub store: Box<dyn BindingStore>,
+    /// The bindings loaded from it (ended ones already dropped).
+    pub leases: Leases6,
     /// This server's DUID.
     pub server_duid: Vec<u8>,
     /// The core's queue: client messages and control requests.
@@ -142,32 +145,16 @@ pub async fn serve(
     let Setup6 {
         links,
         store,
+        leases,
         server_duid,
         queue: (in_tx, in_rx),
         ddns,
     } = setup;
-    let mut leases = Leases6::new();
-    let now = crate::lease::unix_now();
-    let (mut live, mut ended) = (0, Vec::new());
-    for l in store.load()? {
-        if l.expires > now {
-            live += 1;
-            leases.apply(&super::lease::Change6::Put(l));
-        } else {
-            ended.push(super::lease::Change6::Delete(l.key));
-        }
-    }
-    store.write(&ended)?;
     if let Some(tx) = &ddns {
         let live = leases.iter().filter(|l| l.key.kind == IaKind::Na);
         let keys = live.map(|l| (l.key.duid.clone(), l.key.iaid)).collect();
         publish(tx, vec![Event6::Live(keys)]);
     }
-    tracing::info!(
-        bindings = live,
-        dropped = ended.len(),
-        "DHCPv6 bindings loaded"
-    );
     let mut outs = Vec::new();
     let mut tasks = Vec::new();
     for (i, (link, sock)) in links.into_iter().enumerate() {
@@ -242,7 +229,7 @@ async fn link_task(
 }
 
 struct Core {
-    store: Store6,
+    store: Box<dyn BindingStore>,
     leases: Leases6,
     view: watch::Receiver<std::sync::Arc<DhcpView>>,
     outs: Vec<(Link, mpsc::UnboundedSender<Out>)>,
@@ -282,7 +269,7 @@ impl Core {
                 Ok(Input::Admin(r)) => {
                     let v = self.view.borrow().clone();
                     let released =
-                        admin::answer(r, &mut self.leases, &self.store, &v.reservations6);
+                        admin::answer(r, &mut self.leases, &mut *self.store, &v.reservations6);
                     self.dns(None, &released);
                 }
                 Ok(Input::Stop) | Err(smpsc::RecvTimeoutError::Disconnected) => return,
@@ -291,12 +278,13 @@ impl Core {
             let now = crate::lease::unix_now();
             if census.elapsed() >= EXPIRE_EVERY {
                 census = std::time::Instant::now();
+                super::store::refresh(&mut *self.store, &mut self.leases);
                 self.stats.census(&self.leases, &self.view.borrow(), now);
             }
             let ended = self.leases.expired(now);
             if !ended.is_empty() {
-                match self.store.write(&ended) {
-                    Ok(()) => {
+                match self.store.commit(&ended, &self.leases, now) {
+                    Ok(_) => {
                         self.dns(None, &ended);
                         ended.iter().for_each(|c| self.leases.apply(c));
                     }
@@ -328,8 +316,10 @@ impl Core {
             return;
         };
         let now = crate::lease::unix_now();
-        let outcome = {
-            let v = self.view.borrow();
+        let v = self.view.borrow().clone();
+        // Decided, made durable (decided again if a shared database gave the address to another
+        // server's client), applied; a failed write sends nothing.
+        let outcome = settle(&mut *self.store, &mut self.leases, now, |leases| {
             let ctx = Ctx {
                 subnets: &v.subnets6,
                 reservations: &v.reservations6,
@@ -344,25 +334,26 @@ impl Core {
                 relay::client_link(&hops)
                     .and_then(|a| v.subnets6.iter().position(|s| s.network.contains(&a)))
             };
-            let mut o = decide(&ctx, subnet, &self.leases, &msg, now);
+            let mut o = decide(&ctx, subnet, leases, &msg, now);
             if let Some(r) = o.reply.as_mut() {
                 let zone = v.ddns.as_ref().map_or(&v.domain, |d| &d.forward_zone);
                 fqdn::answer(&msg, r, &v.reservations6, zone, v.ddns.is_some());
             }
             o
+        });
+        let outcome = match outcome {
+            Ok(o) => o,
+            Err(e) => {
+                self.stats.commit_errors.inc();
+                tracing::warn!(error = %e, "DHCPv6 bindings not written: no reply");
+                return;
+            }
         };
         let Some(reply) = outcome.reply else {
             self.stats.silent.inc();
             tracing::debug!(%src, kind = ?msg.msg_type(), "DHCPv6 message not answered");
             return;
         };
-        // Durable before the reply: a failed write sends nothing.
-        if let Err(e) = self.store.write(&outcome.changes) {
-            self.stats.commit_errors.inc();
-            tracing::warn!(error = %e, "DHCPv6 bindings not written: no reply");
-            return;
-        }
-        outcome.changes.iter().for_each(|c| self.leases.apply(c));
         match reply.to_vec() {
             Ok(b) => {
                 tracing::debug!(%src, asked = ?msg.msg_type(), kind = ?reply.msg_type(), relays = hops.len(), "DHCPv6 reply");
@@ -402,9 +393,10 @@ pub enum Setup6Error {
     Store(#[from] Store6Error),
 }
 
-/// Binds port 547 on each interface with an IPv6 subnet, opens `leases6.redb` and the server
-/// DUID (`server-duid`) beside the v4 lease database `db`. `None` when the view has no IPv6
-/// subnet or no local interface serves one.
+/// Binds port 547 on each interface with an IPv6 subnet, opens the server DUID (`server-duid`
+/// beside the v4 lease database `db`) and the bindings: the shared PostgreSQL database when the
+/// host file names one, else `leases6.redb` beside `db`. `None` when the view has no IPv6 subnet
+/// or no local interface serves one.
 pub fn setup(view: &DhcpView, db: &std::path::Path) -> Result<Option<Setup6>, Setup6Error> {
     if view.subnets6.is_empty() {
         return Ok(None);
@@ -426,14 +418,45 @@ pub fn setup(view: &DhcpView, db: &std::path::Path) -> Result<Option<Setup6>, Se
         return Ok(None);
     }
     let server_duid = super::server_duid(&db.with_file_name("server-duid"))?;
-    let path = db.with_file_name("leases6.redb");
-    let store = Store6::open(&path)?;
-    tracing::info!(path = %path.display(), duid = %super::hex(&server_duid), "DHCPv6 lease database open");
+    let (store, leases) = open_store(view.lease_db_url.as_deref(), db)?;
+    tracing::info!(duid = %super::hex(&server_duid), "DHCPv6 server DUID");
     Ok(Some(Setup6 {
         links,
         store,
+        leases,
         server_duid,
         queue: smpsc::sync_channel(QUEUE),
         ddns: None,
     }))
+}
+
+/// Opens the bindings' store and loads what still runs. PostgreSQL's client blocks on a runtime
+/// of its own, which it cannot do on a thread driving tokio: it connects and loads on a thread
+/// of its own.
+fn open_store(
+    url: Option<&str>,
+    db: &std::path::Path,
+) -> Result<(Box<dyn BindingStore>, Leases6), Store6Error> {
+    let now = crate::lease::unix_now();
+    let (store, (leases, dropped)) = match url {
+        Some(url) => std::thread::scope(|s| {
+            s.spawn(|| {
+                let mut pg = super::pg::PgStore6::open(url)?;
+                let loaded = super::store::load_live(&mut pg, now)?;
+                tracing::info!(url = %pg.shown(), "DHCPv6 bindings in the shared lease database");
+                Ok::<_, Store6Error>((Box::new(pg) as Box<dyn BindingStore>, loaded))
+            })
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))
+        })?,
+        None => {
+            let path = db.with_file_name("leases6.redb");
+            let mut redb = Store6::open(&path)?;
+            let loaded = super::store::load_live(&mut redb, now)?;
+            tracing::info!(path = %path.display(), "DHCPv6 lease database open");
+            (Box::new(redb) as Box<dyn BindingStore>, loaded)
+        }
+    };
+    tracing::info!(bindings = leases.len(), dropped, "DHCPv6 bindings loaded");
+    Ok((store, leases))
 }

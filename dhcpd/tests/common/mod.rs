@@ -4,6 +4,7 @@
 
 pub mod ddns;
 pub mod dhclient6;
+pub mod pg;
 
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::path::{Path, PathBuf};
