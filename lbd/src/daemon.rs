@@ -5,7 +5,7 @@
 //! drive the daemon without a command line.
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -69,13 +69,15 @@ fn held_all(applier: &apply::Applier) -> Vec<std::net::IpAddr> {
         .collect()
 }
 
-/// Announces `vips` with gratuitous ARP: five at 200 ms intervals (keepalived sends five too).
-fn announce(applier: &apply::Applier, vips: &[Ipv4Addr]) {
+/// Announces `vips` with gratuitous ARP and `vips6` with unsolicited neighbour advertisements
+/// ([`float::ndisc`]): five at 200 ms intervals (keepalived sends five too), off the loop.
+fn announce(applier: &apply::Applier, (vips, vips6): &(Vec<Ipv4Addr>, Vec<Ipv6Addr>)) {
     let targets: Vec<(Ipv4Addr, vip::Placement)> = vips
         .iter()
         .filter_map(|a| applier.held.get(a).map(|(_, p)| (*a, p.clone())))
         .collect();
-    if targets.is_empty() {
+    let targets6 = held6_at(applier, vips6);
+    if targets.is_empty() && targets6.is_empty() {
         return;
     }
     tokio::spawn(async move {
@@ -88,8 +90,33 @@ fn announce(applier: &apply::Applier, vips: &[Ipv4Addr]) {
                     tracing::warn!(vip = %a, interface = %p.iface, error = %e, "gratuitous ARP failed");
                 }
             }
+            send_na(&targets6);
         }
     });
+}
+
+/// The IPv6 VIPs of `vips` held now, grouped by interface (for [`send_na`]).
+fn held6_at(applier: &apply::Applier, vips: &[Ipv6Addr]) -> Vec<(vip::Placement, Vec<Ipv6Addr>)> {
+    let mut out: Vec<(vip::Placement, Vec<Ipv6Addr>)> = Vec::new();
+    for a in vips {
+        let Some((_, p)) = applier.held6.get(a) else {
+            continue;
+        };
+        match out.iter_mut().find(|(q, _)| q == p) {
+            Some((_, v)) => v.push(*a),
+            None => out.push((p.clone(), vec![*a])),
+        }
+    }
+    out
+}
+
+/// One unsolicited neighbour advertisement for each IPv6 VIP of `targets`.
+fn send_na(targets: &[(vip::Placement, Vec<Ipv6Addr>)]) {
+    for (p, vips) in targets {
+        if let Err(e) = float::ndisc::send_na(vips, &p.iface, p.index) {
+            tracing::warn!(interface = %p.iface, error = %e, "unsolicited neighbour advertisement failed");
+        }
+    }
 }
 
 /// Runs the balancer until `shutdown`; `rx` carries the view and its reloads. Everything lbd
@@ -337,6 +364,8 @@ pub async fn serve(
                         tracing::warn!(vip = %a, error = %e, "gratuitous ARP refresh failed");
                     }
                 }
+                let held6: Vec<Ipv6Addr> = applier.held6.keys().copied().collect();
+                send_na(&held6_at(&applier, &held6));
             }
         }
         if dirty {
@@ -393,20 +422,21 @@ pub async fn serve(
 
 /// Applies `d`, folding what the replacement of the nftables table did to its counters into
 /// the kernel totals. The totals stay locked from the reading taken before the replacement to
-/// the fold, so no scrape reads the new table in between. Returns the VIPs newly taken.
+/// the fold, so no scrape reads the new table in between. Returns the VIPs newly taken (IPv4,
+/// IPv6).
 fn apply_counted(
     applier: &mut apply::Applier,
     metrics: &metrics::Metrics,
     d: &Desired,
     managed: &[desired::VipPlan],
-) -> Result<Vec<Ipv4Addr>, apply::ApplyError> {
+) -> Result<(Vec<Ipv4Addr>, Vec<Ipv6Addr>), apply::ApplyError> {
     let mut k = metrics.kernel.lock().unwrap_or_else(|e| e.into_inner());
     let applied = applier.apply(d, managed)?;
     metrics.recent.applied(d);
     if let Some(r) = &applied.replaced {
         k.replaced(r);
     }
-    Ok(applied.taken)
+    Ok((applied.taken, applied.taken6))
 }
 
 /// Starts VRRP for `view` (if configured: `[lb.vrrp]` and the floating instances, with their
