@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::desired::{self, Desired, Role};
 use crate::health::{self, Trackers, health_map};
-use crate::{apply, conntrack, drain, float, metrics, status, vip};
+use crate::{announce, apply, conntrack, drain, float, metrics, status};
 
 /// What [`serve`] needs besides the view: where its files are.
 #[derive(Debug, Clone, Default)]
@@ -67,56 +67,6 @@ fn held_all(applier: &apply::Applier) -> Vec<std::net::IpAddr> {
     let v4 = applier.held.keys().map(|a| std::net::IpAddr::V4(*a));
     v4.chain(applier.held6.keys().map(|a| std::net::IpAddr::V6(*a)))
         .collect()
-}
-
-/// Announces `vips` with gratuitous ARP and `vips6` with unsolicited neighbour advertisements
-/// ([`float::ndisc`]): five at 200 ms intervals (keepalived sends five too), off the loop.
-fn announce(applier: &apply::Applier, (vips, vips6): &(Vec<Ipv4Addr>, Vec<Ipv6Addr>)) {
-    let targets: Vec<(Ipv4Addr, vip::Placement)> = vips
-        .iter()
-        .filter_map(|a| applier.held.get(a).map(|(_, p)| (*a, p.clone())))
-        .collect();
-    let targets6 = held6_at(applier, vips6);
-    if targets.is_empty() && targets6.is_empty() {
-        return;
-    }
-    tokio::spawn(async move {
-        for round in 0..5 {
-            if round > 0 {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            for (a, p) in &targets {
-                if let Err(e) = vip::send_garp(*a, p) {
-                    tracing::warn!(vip = %a, interface = %p.iface, error = %e, "gratuitous ARP failed");
-                }
-            }
-            send_na(&targets6);
-        }
-    });
-}
-
-/// The IPv6 VIPs of `vips` held now, grouped by interface (for [`send_na`]).
-fn held6_at(applier: &apply::Applier, vips: &[Ipv6Addr]) -> Vec<(vip::Placement, Vec<Ipv6Addr>)> {
-    let mut out: Vec<(vip::Placement, Vec<Ipv6Addr>)> = Vec::new();
-    for a in vips {
-        let Some((_, p)) = applier.held6.get(a) else {
-            continue;
-        };
-        match out.iter_mut().find(|(q, _)| q == p) {
-            Some((_, v)) => v.push(*a),
-            None => out.push((p.clone(), vec![*a])),
-        }
-    }
-    out
-}
-
-/// One unsolicited neighbour advertisement for each IPv6 VIP of `targets`.
-fn send_na(targets: &[(vip::Placement, Vec<Ipv6Addr>)]) {
-    for (p, vips) in targets {
-        if let Err(e) = float::ndisc::send_na(vips, &p.iface, p.index) {
-            tracing::warn!(interface = %p.iface, error = %e, "unsolicited neighbour advertisement failed");
-        }
-    }
 }
 
 /// Runs the balancer until `shutdown`; `rx` carries the view and its reloads. Everything lbd
@@ -197,7 +147,7 @@ pub async fn serve(
     match apply_counted(&mut applier, &metrics, &current, &managed) {
         Ok(taken) => {
             metrics.applies.inc();
-            announce(&applier, &taken);
+            announce::taken(&applier, &taken);
         }
         Err(e) => {
             applier.clear(&managed);
@@ -357,15 +307,7 @@ pub async fn serve(
                 dirty = true;
             }
             _ = async { garp.as_mut().expect("guarded").tick().await }, if garp.is_some() && role == Role::Master => {
-                let held: Vec<Ipv4Addr> = applier.held.keys().copied().collect();
-                for a in held {
-                    if let Some((_, p)) = applier.held.get(&a)
-                        && let Err(e) = vip::send_garp(a, p) {
-                        tracing::warn!(vip = %a, error = %e, "gratuitous ARP refresh failed");
-                    }
-                }
-                let held6: Vec<Ipv6Addr> = applier.held6.keys().copied().collect();
-                send_na(&held6_at(&applier, &held6));
+                announce::refresh(&applier);
             }
         }
         if dirty {
@@ -375,7 +317,7 @@ pub async fn serve(
             match apply_counted(&mut applier, &metrics, &next, &managed) {
                 Ok(taken) => {
                     metrics.applies.inc();
-                    announce(&applier, &taken);
+                    announce::taken(&applier, &taken);
                     if next != current
                         && let Some(suppressed) =
                             state_lines.allow("service-state", std::time::Instant::now())
