@@ -51,6 +51,8 @@ pub struct Applier {
 pub struct Applied {
     /// The VIPs newly taken (to announce with gratuitous ARP).
     pub taken: Vec<Ipv4Addr>,
+    /// The IPv6 VIPs newly taken (to announce with unsolicited neighbour advertisements).
+    pub taken6: Vec<Ipv6Addr>,
     /// The nftables table, when it was replaced: what the counter totals need to know.
     pub replaced: Option<Replacement>,
 }
@@ -107,7 +109,8 @@ impl Applier {
     }
 
     /// Makes everything match `d`; `managed` are all VIPs lbd may hold (to remove stale ones).
-    /// Returns the VIPs newly taken (to announce with gratuitous ARP) and, when the nftables
+    /// Returns the VIPs newly taken, both families (to announce with gratuitous ARP or
+    /// unsolicited neighbour advertisements) and, when the nftables
     /// table was replaced, the [`Replacement`] (for the counter totals).
     ///
     /// Order: placements are resolved first (nothing changes if one fails); then the nftables
@@ -182,10 +185,12 @@ impl Applier {
             }
             self.held.insert(v.addr, (v.prefix, p.clone()));
         }
+        let mut taken6 = Vec::new();
         for (v, p) in &placed6 {
             if !vip6::is_present(v.addr, p.index)? {
                 vip6::add(v.addr, v.prefix, p)?;
                 tracing::info!(vip = %v.addr, interface = %p.iface, "VIP added");
+                taken6.push(v.addr);
             }
             self.managed6.insert(v.addr);
             self.held6.insert(v.addr, (v.prefix, p.clone()));
@@ -193,7 +198,11 @@ impl Applier {
         self.remove_except(d, managed)?;
         self.remove_except6(d)?;
         self.proxies.apply(d)?;
-        Ok(Applied { taken, replaced })
+        Ok(Applied {
+            taken,
+            taken6,
+            replaced,
+        })
     }
 
     fn remove_except(&mut self, d: &Desired, managed: &[VipPlan]) -> Result<(), ApplyError> {

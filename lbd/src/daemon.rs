@@ -5,7 +5,7 @@
 //! drive the daemon without a command line.
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::desired::{self, Desired, Role};
 use crate::health::{self, Trackers, health_map};
-use crate::{apply, conntrack, drain, float, metrics, status, vip};
+use crate::{announce, apply, conntrack, drain, float, metrics, status};
 
 /// What [`serve`] needs besides the view: where its files are.
 #[derive(Debug, Clone, Default)]
@@ -67,29 +67,6 @@ fn held_all(applier: &apply::Applier) -> Vec<std::net::IpAddr> {
     let v4 = applier.held.keys().map(|a| std::net::IpAddr::V4(*a));
     v4.chain(applier.held6.keys().map(|a| std::net::IpAddr::V6(*a)))
         .collect()
-}
-
-/// Announces `vips` with gratuitous ARP: five at 200 ms intervals (keepalived sends five too).
-fn announce(applier: &apply::Applier, vips: &[Ipv4Addr]) {
-    let targets: Vec<(Ipv4Addr, vip::Placement)> = vips
-        .iter()
-        .filter_map(|a| applier.held.get(a).map(|(_, p)| (*a, p.clone())))
-        .collect();
-    if targets.is_empty() {
-        return;
-    }
-    tokio::spawn(async move {
-        for round in 0..5 {
-            if round > 0 {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            for (a, p) in &targets {
-                if let Err(e) = vip::send_garp(*a, p) {
-                    tracing::warn!(vip = %a, interface = %p.iface, error = %e, "gratuitous ARP failed");
-                }
-            }
-        }
-    });
 }
 
 /// Runs the balancer until `shutdown`; `rx` carries the view and its reloads. Everything lbd
@@ -170,7 +147,7 @@ pub async fn serve(
     match apply_counted(&mut applier, &metrics, &current, &managed) {
         Ok(taken) => {
             metrics.applies.inc();
-            announce(&applier, &taken);
+            announce::taken(&applier, &taken);
         }
         Err(e) => {
             applier.clear(&managed);
@@ -330,13 +307,7 @@ pub async fn serve(
                 dirty = true;
             }
             _ = async { garp.as_mut().expect("guarded").tick().await }, if garp.is_some() && role == Role::Master => {
-                let held: Vec<Ipv4Addr> = applier.held.keys().copied().collect();
-                for a in held {
-                    if let Some((_, p)) = applier.held.get(&a)
-                        && let Err(e) = vip::send_garp(a, p) {
-                        tracing::warn!(vip = %a, error = %e, "gratuitous ARP refresh failed");
-                    }
-                }
+                announce::refresh(&applier);
             }
         }
         if dirty {
@@ -346,7 +317,7 @@ pub async fn serve(
             match apply_counted(&mut applier, &metrics, &next, &managed) {
                 Ok(taken) => {
                     metrics.applies.inc();
-                    announce(&applier, &taken);
+                    announce::taken(&applier, &taken);
                     if next != current
                         && let Some(suppressed) =
                             state_lines.allow("service-state", std::time::Instant::now())
@@ -393,20 +364,21 @@ pub async fn serve(
 
 /// Applies `d`, folding what the replacement of the nftables table did to its counters into
 /// the kernel totals. The totals stay locked from the reading taken before the replacement to
-/// the fold, so no scrape reads the new table in between. Returns the VIPs newly taken.
+/// the fold, so no scrape reads the new table in between. Returns the VIPs newly taken (IPv4,
+/// IPv6).
 fn apply_counted(
     applier: &mut apply::Applier,
     metrics: &metrics::Metrics,
     d: &Desired,
     managed: &[desired::VipPlan],
-) -> Result<Vec<Ipv4Addr>, apply::ApplyError> {
+) -> Result<(Vec<Ipv4Addr>, Vec<Ipv6Addr>), apply::ApplyError> {
     let mut k = metrics.kernel.lock().unwrap_or_else(|e| e.into_inner());
     let applied = applier.apply(d, managed)?;
     metrics.recent.applied(d);
     if let Some(r) = &applied.replaced {
         k.replaced(r);
     }
-    Ok(applied.taken)
+    Ok((applied.taken, applied.taken6))
 }
 
 /// Starts VRRP for `view` (if configured: `[lb.vrrp]` and the floating instances, with their

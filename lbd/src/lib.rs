@@ -8,6 +8,7 @@
 use hostfile::{HostTable, LbView};
 use runtime::daemon::CommonArgs;
 
+pub mod announce;
 pub mod apply;
 pub mod conntrack;
 pub mod daemon;
