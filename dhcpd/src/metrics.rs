@@ -264,3 +264,13 @@ impl Stats {
         r
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_daemon_registry_carries_v6_beside_v4() {
+        let all = runtime::metrics::render(&super::Stats::default().registry());
+        assert!(all.contains("dhcpd_v6_bad_packets_total 0"), "{all}");
+        assert!(all.contains("dhcpd_bad_packets_total 0"), "{all}");
+    }
+}
