@@ -6,13 +6,12 @@
 mod common;
 
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use common::pg::{Cluster, DB, pg_bin};
 use common::*;
-use e2e::{Host, Lab, Proc, Ready};
+use e2e::{Host, Lab};
 
-const DB: Ipv4Addr = Ipv4Addr::new(10, 20, 0, 9);
 const S1: Ipv4Addr = Ipv4Addr::new(10, 20, 0, 1);
 const S2: Ipv4Addr = Ipv4Addr::new(10, 20, 0, 3);
 
@@ -25,92 +24,6 @@ lease = "1h"
 [[subnet.pool]]
 range = "10.20.1.0-10.20.1.199"
 "#;
-
-/// The PostgreSQL binaries of the installed server, if any.
-fn pg_bin() -> Option<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .ok()?
-        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
-        .filter(|b| b.join("postgres").exists() && b.join("initdb").exists())
-        .collect();
-    v.sort();
-    v.pop()
-}
-
-/// A database cluster in a fresh folder owned by the `postgres` user.
-struct Cluster {
-    _root: tempfile::TempDir,
-    data: PathBuf,
-    bin: PathBuf,
-}
-
-impl Cluster {
-    fn init(bin: PathBuf) -> Cluster {
-        use std::os::unix::fs::PermissionsExt;
-        let root = tempfile::tempdir().unwrap();
-        std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        let data = root.path().join("data");
-        std::fs::create_dir(&data).unwrap();
-        let st = std::process::Command::new("chown")
-            .args(["postgres:postgres", data.to_str().unwrap()])
-            .status()
-            .unwrap();
-        assert!(st.success());
-        let out = std::process::Command::new("setpriv")
-            .args([
-                "--reuid=postgres",
-                "--regid=postgres",
-                "--init-groups",
-                "--",
-            ])
-            .arg(bin.join("initdb"))
-            .args([
-                "-D",
-                data.to_str().unwrap(),
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "-E",
-                "UTF8",
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "initdb: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let hba = data.join("pg_hba.conf");
-        let mut t = std::fs::read_to_string(&hba).unwrap();
-        t.push_str("host all all 10.20.0.0/16 trust\n");
-        std::fs::write(&hba, t).unwrap();
-        Cluster {
-            _root: root,
-            data,
-            bin,
-        }
-    }
-
-    /// Runs the server on `host` (its PID is PostgreSQL's own: setpriv execs).
-    fn start(&self, host: &Host) -> Proc {
-        let d = self.data.to_str().unwrap();
-        host.process("setpriv")
-            .args([
-                "--reuid=postgres",
-                "--regid=postgres",
-                "--init-groups",
-                "--",
-            ])
-            .arg(self.bin.join("postgres"))
-            .args(["-D", d, "-k", d, "-p", "5432"])
-            .args(["-c", &format!("listen_addresses={DB}")])
-            .ready(Ready::Log(
-                "database system is ready to accept connections".into(),
-            ))
-            .timeout(Duration::from_secs(20))
-            .spawn()
-    }
-}
 
 fn page(h: &Host) -> String {
     let out = h.run(&["curl", "-sS", "--max-time", "10", "http://127.0.0.1:9167/"]);
