@@ -56,18 +56,7 @@ struct Net {
 impl Net {
     fn build(prefix: &str) -> Net {
         let lab = Lab::new(prefix);
-        let (srv, cl) = (lab.host("srv"), lab.host("cl"));
-        for h in [&srv, &cl] {
-            h.sysctl("net.ipv6.conf.all.accept_dad", "0");
-            h.sysctl("net.ipv6.conf.default.accept_dad", "0");
-            h.sysctl("net.ipv6.conf.default.accept_ra", "0");
-        }
-        lab.veth(&srv, "eth0", &cl, "eth0");
-        srv.add_addr("eth0", "10.99.0.1/24");
-        srv.ip(&["addr", "add", "fd00:99::1/64", "dev", "eth0", "nodad"]);
-        for h in [&srv, &cl] {
-            wait_link_local(h);
-        }
+        let (srv, cl) = common::v6link::server_and_client(&lab, "10.99.0.1/24", "fd00:99::1/64");
         let conf = lab.dir().join("hosts.toml");
         std::fs::write(&conf, HOSTS).unwrap();
         let state = lab.dir().join("state");
@@ -82,23 +71,6 @@ impl Net {
     }
     fn start(&self) -> e2e::Proc {
         common::start(&self.srv, &self.conf, &self.state)
-    }
-}
-
-/// Waits (bounded) until eth0 has a usable link-local address: clients send from it.
-fn wait_link_local(h: &Host) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let out = h.ip(&["-6", "addr", "show", "dev", "eth0", "scope", "link"]);
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        if text.contains("fe80:") && !text.contains("tentative") {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no link-local address on eth0: {text}"
-        );
-        std::thread::yield_now();
     }
 }
 

@@ -10,6 +10,7 @@
 //! `<target>/page-shots/dhcpd-v6-*.png`.
 
 mod common;
+use common::v6link::wait_link_local;
 
 use std::net::Ipv6Addr;
 use std::path::Path;
@@ -43,15 +44,6 @@ lease-db = "leases.redb"
 metrics = "10.98.0.1:9167"
 admin-key-file = "admin.key"
 "#;
-
-/// Waits (bounded) until eth0 has a usable link-local address: clients send from it.
-fn wait_link_local(h: &Host) {
-    wait_until("a link-local address on eth0", WAIT, || {
-        let out = h.ip(&["-6", "addr", "show", "dev", "eth0", "scope", "link"]);
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        text.contains("fe80:") && !text.contains("tentative")
-    });
-}
 
 /// Waits (bounded) until `f` holds, checking every 200 ms.
 fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::pg::{Cluster, DB, pg_bin};
+use common::v6link::wait_link_local;
 use dhcpd::v6::lease::{Change6, IaKind, Key6, Lease6, Leases6, State6};
 use dhcpd::v6::pg::PgStore6;
 use dhcpd::v6::store::{BindingStore, Commit6};
@@ -70,23 +71,6 @@ fn no_dad(h: &Host) {
     h.sysctl("net.ipv6.conf.all.accept_dad", "0");
     h.sysctl("net.ipv6.conf.default.accept_dad", "0");
     h.sysctl("net.ipv6.conf.default.accept_ra", "0");
-}
-
-/// Waits (bounded) until eth0 has a usable link-local address: clients send from it.
-fn wait_link_local(h: &Host) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let out = h.ip(&["-6", "addr", "show", "dev", "eth0", "scope", "link"]);
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        if text.contains("fe80:") && !text.contains("tentative") {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no link-local address on eth0: {text}"
-        );
-        std::thread::yield_now();
-    }
 }
 
 /// A `dhclient -6 -N` on `host`'s eth0 with its files in `dir`; killed by its PID on drop.

@@ -5,6 +5,7 @@
 pub mod ddns;
 pub mod dhclient6;
 pub mod pg;
+pub mod v6link;
 
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::path::{Path, PathBuf};
