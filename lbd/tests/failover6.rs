@@ -18,9 +18,9 @@ mod common;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use common::failover::{client_loop, gap, get6, kill_node, summary};
 use common::vrrp::{ADVERT_MS, POLL, lbd_node as lbd, poll_until};
-use e2e::{Host, Lab, Proc};
-use nix::sys::signal::Signal;
+use e2e::{Host, Lab};
 
 /// The service VIP.
 const VIP6: &str = "fd00:1::120";
@@ -31,10 +31,6 @@ const TRY: Duration = Duration::from_millis(200);
 /// printed): loose enough for a loaded CI machine, while a client left on the dead node's MAC
 /// (no neighbour advertisement) fails it by far.
 const GAP_BOUND: Duration = Duration::from_millis(1500);
-/// Bounds of the client loop.
-const MAX_TRIES: usize = 300;
-const MAX_LOOP: Duration = Duration::from_secs(20);
-
 struct Seg {
     lab: Lab,
     lb1: Host,
@@ -145,106 +141,9 @@ fn wait_holds(h: &Host, want: bool, bound: Duration) -> Duration {
     )
 }
 
-/// The node dies as a machine does: lbd killed with -9 and its link down at once.
-fn kill_node(h: &Host, lbd: &mut Proc) {
-    lbd.signal(Signal::SIGKILL);
-    h.run(&["ip", "link", "set", "eth0", "down"]);
-    let _ = lbd.wait_exit(Duration::from_secs(2));
-}
-
-/// One request from the client to the VIP over IPv6: the answering node's name.
+/// One request from the client over IPv6: the answering node's name.
 fn get(client: &Host) -> Option<String> {
-    let out = client
-        .run_timeout(
-            &[
-                "curl",
-                "-6",
-                "-gsS",
-                "--max-time",
-                &format!("{}", TRY.as_secs_f64()),
-                &format!("http://[{VIP6}]/"),
-            ],
-            None,
-            TRY + Duration::from_secs(2),
-        )
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
-}
-
-/// The client's tries across the failover: (start, end, answer).
-type Tries = Vec<(Instant, Instant, Option<String>)>;
-
-/// The answers in order, `-` for a failed try (for failure messages).
-fn summary(tries: &Tries) -> String {
-    tries
-        .iter()
-        .map(|t| t.2.as_deref().unwrap_or("-"))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// The client loop (bounded by [`MAX_TRIES`] and [`MAX_LOOP`]): `event` once 3 answers came,
-/// then on until `by` answered 3 times. Returns the tries and the event time.
-fn client_loop(client: &Host, event: impl FnOnce(), by: &str) -> (Tries, Instant) {
-    let mut tries: Tries = Vec::new();
-    let mut event = Some(event);
-    let mut at: Option<Instant> = None;
-    let t0 = Instant::now();
-    for _ in 0..MAX_TRIES {
-        if t0.elapsed() > MAX_LOOP {
-            break;
-        }
-        let start = Instant::now();
-        let answer = get(client);
-        tries.push((start, Instant::now(), answer));
-        match at {
-            None if tries.iter().filter(|t| t.2.is_some()).count() >= 3 => {
-                (event.take().expect("once"))();
-                at = Some(Instant::now());
-            }
-            Some(e)
-                if tries
-                    .iter()
-                    .filter(|t| t.0 > e && t.2.as_deref() == Some(by))
-                    .count()
-                    >= 3 =>
-            {
-                break;
-            }
-            _ => {}
-        }
-    }
-    let at = at.unwrap_or_else(|| panic!("never answered 3 times: {}", summary(&tries)));
-    (tries, at)
-}
-
-/// The gap from the end of the last answer before `event` to the end of the first answer by
-/// `by` after it, and the failed tries in between.
-fn gap(tries: &Tries, event: Instant, by: &str) -> (Duration, usize) {
-    let before = tries
-        .iter()
-        .filter(|t| t.1 <= event && t.2.is_some())
-        .map(|t| t.1)
-        .next_back()
-        .expect("answered before the event");
-    let after = tries
-        .iter()
-        .find(|t| t.0 > event && t.2.as_deref() == Some(by))
-        .map(|t| t.1)
-        .unwrap_or_else(|| {
-            panic!(
-                "never answered by {by} after the event ({} tries): {}",
-                tries.len(),
-                summary(tries)
-            )
-        });
-    let failed = tries
-        .iter()
-        .filter(|t| t.0 >= before && t.1 <= after && t.2.is_none())
-        .count();
-    (after - before, failed)
+    get6(client, &format!("http://[{VIP6}]/"), TRY)
 }
 
 /// `h`'s eth0 hardware address.
@@ -276,7 +175,7 @@ fn kill9_of_the_master_moves_the_ipv6_service_vip_and_the_client_follows() {
         || get(&s.client).as_deref() == Some("lb1"),
         || format!("lb1 does not answer on [{VIP6}]:80"),
     );
-    let (tries, event) = client_loop(&s.client, || kill_node(&s.lb1, &mut lb1), "lb2");
+    let (tries, event) = client_loop(|| get(&s.client), 3, || kill_node(&s.lb1, &mut lb1), "lb2");
     let (g, failed) = gap(&tries, event, "lb2");
     let answered = tries.iter().filter(|t| t.2.is_some()).count();
     println!(

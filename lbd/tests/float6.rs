@@ -19,6 +19,7 @@ mod common;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use common::failover::{client_loop, gap, get6, kill_node};
 use common::vrrp::{ADVERT_MS, POLL, keepalived, kill9_pidfile, lbd_node as lbd, poll_until};
 use e2e::{Host, Lab, Proc};
 use nix::sys::signal::Signal;
@@ -33,10 +34,6 @@ const TRY: Duration = Duration::from_millis(200);
 /// machine while a failover that does not happen, or a client left on the dead node's MAC,
 /// still fails it.
 const GAP_BOUND: Duration = Duration::from_millis(1500);
-/// Bounds of the client loop.
-const MAX_TRIES: usize = 300;
-const MAX_LOOP: Duration = Duration::from_secs(20);
-
 struct Seg {
     lab: Lab,
     lb1: Host,
@@ -166,103 +163,9 @@ fn takeover_bound(p: u32) -> Duration {
     common::vrrp::takeover_bound(p)
 }
 
-/// The node dies as a machine does: lbd killed with -9 and its link down at once.
-fn kill_node(h: &Host, lbd: &mut Proc) {
-    lbd.signal(Signal::SIGKILL);
-    h.run(&["ip", "link", "set", "eth0", "down"]);
-    let _ = lbd.wait_exit(Duration::from_secs(2));
-}
-
-/// One request from the client to the floating address over IPv6: the answering node's name.
+/// One request from the client over IPv6: the answering node's name.
 fn get(client: &Host) -> Option<String> {
-    let out = client
-        .run_timeout(
-            &[
-                "curl",
-                "-6",
-                "-gsS",
-                "--max-time",
-                &format!("{}", TRY.as_secs_f64()),
-                &format!("http://[{VIP6}]:{PORT}/"),
-            ],
-            None,
-            TRY + Duration::from_secs(2),
-        )
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
-}
-
-/// The client's tries across an event: (start, end, answer).
-type Tries = Vec<(Instant, Instant, Option<String>)>;
-
-/// The answers in order, `-` for a failed try (for failure messages).
-fn summary(tries: &Tries) -> String {
-    tries
-        .iter()
-        .map(|t| t.2.as_deref().unwrap_or("-"))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// Runs the client loop (bounded by [`MAX_TRIES`] and [`MAX_LOOP`]) until `done` says so after
-/// an answer, calling `event` once `before` answers came: returns the tries and the event time.
-fn client_loop(client: &Host, before: usize, event: impl FnOnce(), by: &str) -> (Tries, Instant) {
-    let mut tries: Tries = Vec::new();
-    let mut event = Some(event);
-    let mut at = None;
-    let t0 = Instant::now();
-    for _ in 0..MAX_TRIES {
-        if t0.elapsed() > MAX_LOOP {
-            break;
-        }
-        let start = Instant::now();
-        let answer = get(client);
-        tries.push((start, Instant::now(), answer.clone()));
-        let answered = tries.iter().filter(|t| t.2.is_some()).count();
-        if at.is_none() && answered >= before {
-            (event.take().unwrap())();
-            at = Some(Instant::now());
-        } else if at.is_some() && answer.as_deref() == Some(by) {
-            let after = tries
-                .iter()
-                .filter(|t| t.0 > at.unwrap() && t.2.as_deref() == Some(by))
-                .count();
-            if after >= 3 {
-                break;
-            }
-        }
-    }
-    let at = at.unwrap_or_else(|| panic!("never answered {before} times: {}", summary(&tries)));
-    (tries, at)
-}
-
-/// The gap from the end of the last answer before `event` to the end of the first answer by
-/// `by` after it, and the failed tries in between.
-fn gap(tries: &Tries, event: Instant, by: &str) -> (Duration, usize) {
-    let before = tries
-        .iter()
-        .filter(|t| t.1 <= event && t.2.is_some())
-        .map(|t| t.1)
-        .next_back()
-        .expect("answered before the event");
-    let after = tries
-        .iter()
-        .find(|t| t.0 > event && t.2.as_deref() == Some(by))
-        .map(|t| t.1)
-        .unwrap_or_else(|| {
-            panic!(
-                "never answered by {by} after the event ({} tries): {}",
-                tries.len(),
-                summary(tries)
-            )
-        });
-    let failed = tries
-        .iter()
-        .filter(|t| t.0 >= before && t.1 <= after && t.2.is_none())
-        .count();
-    (after - before, failed)
+    get6(client, &format!("http://[{VIP6}]:{PORT}/"), TRY)
 }
 
 /// `busybox httpd` on [::]:8080 saying `name`.
@@ -290,7 +193,7 @@ fn kill9_of_the_master_moves_the_ipv6_address_and_the_client_follows() {
         lb2.stderr()
     );
     assert_eq!(get(&s.client).as_deref(), Some("lb1"));
-    let (tries, event) = client_loop(&s.client, 3, || kill_node(&s.lb1, &mut lb1), "lb2");
+    let (tries, event) = client_loop(|| get(&s.client), 3, || kill_node(&s.lb1, &mut lb1), "lb2");
     wait_holds(&s.lb2, true, Duration::from_secs(1));
     let (g, failed) = gap(&tries, event, "lb2");
     let answered = tries.iter().filter(|t| t.2.is_some()).count();
