@@ -16,6 +16,7 @@ pub mod decide;
 mod hold;
 pub mod ndisc;
 mod run;
+pub mod service;
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -64,16 +65,22 @@ fn floating(view: &LbView) -> Vec<Ipv4Addr> {
     v
 }
 
-/// Every IPv6 address that floats on this node.
+/// Every IPv6 address that floats on this node (service VIPs and instances' addresses).
 fn floating6(view: &LbView) -> Vec<std::net::Ipv6Addr> {
-    view.instances
+    let mut v: Vec<std::net::Ipv6Addr> = crate::desired::managed_vips6(view)
         .iter()
-        .flat_map(|i| i.addresses.iter())
-        .filter_map(|a| match a.addr() {
-            IpAddr::V6(v) => Some(v),
-            IpAddr::V4(_) => None,
-        })
-        .collect()
+        .map(|p| p.addr)
+        .collect();
+    v.extend(
+        view.instances
+            .iter()
+            .flat_map(|i| i.addresses.iter())
+            .filter_map(|a| match a.addr() {
+                IpAddr::V6(v) => Some(v),
+                IpAddr::V4(_) => None,
+            }),
+    );
+    v
 }
 
 /// Where floating instance `f` runs: its interface, and its source address there.
@@ -139,7 +146,7 @@ pub fn locate(f: &FloatInstance, view: &LbView) -> Result<(Instance, Placement),
 /// Checks, without changing anything, that every instance of `view` can run here.
 pub fn preflight(view: &LbView) -> Result<(), FloatError> {
     if let Some(cfg) = &view.vrrp {
-        vrrp::locate(cfg, view)?;
+        service::locate(cfg, view)?;
     }
     for f in &view.instances {
         locate(f, view)?;
@@ -153,7 +160,7 @@ pub fn changed(a: &LbView, b: &LbView) -> bool {
         || a.instances != b.instances
         || a.scripts != b.scripts
         || a.sync_groups != b.sync_groups
-        || crate::desired::managed_vips(a) != crate::desired::managed_vips(b)
+        || service::service_addrs(a) != service::service_addrs(b)
 }
 
 #[cfg(test)]

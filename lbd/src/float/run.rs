@@ -190,7 +190,7 @@ pub fn start(
     }
     let mut planned = Vec::new();
     if let Some(cfg) = &view.vrrp {
-        let inst = vrrp::service_instance(cfg, view)?;
+        let inst = super::service::service_instance(cfg, view)?;
         planned.push((inst, cfg.tracking.clone(), cfg.notify.clone(), None));
     }
     for f in &view.instances {

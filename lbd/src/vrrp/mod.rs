@@ -1,6 +1,7 @@
 //! VRRP version 3 (RFC 5798) for IPv4 and IPv6: the pure state machine ([`Machine`]), the
 //! packet codec ([`encode`], [`decode`]; [`encode6`], [`decode6`]) and the socket task
-//! ([`spawn`]) that feeds it. The master holds the VIPs and programs the data plane; a backup
+//! ([`spawn`]) that feeds it; `crate::float` says where each instance runs (`[lb.vrrp]`:
+//! `float::service`). The master holds the VIPs and programs the data plane; a backup
 //! holds neither. Adverts go to 224.0.0.18 with TTL 255, or for an instance of IPv6 addresses to
 //! ff02::12 from the interface's link-local address with hop limit 255 (or to unicast peers); a
 //! clean shutdown sends priority 0 for a fast handover. Interoperates with keepalived
@@ -15,10 +16,7 @@ mod tests;
 #[cfg(test)]
 mod tests6;
 
-use std::net::Ipv4Addr;
 use std::time::Duration;
-
-use hostfile::{LbView, VrrpConfig};
 
 pub use codec::{
     Advert, DecodeError, GROUP, GROUP6, PROTO, checksum, checksum6, decode, decode6, encode,
@@ -49,6 +47,9 @@ pub enum VrrpError {
     /// The first VIP cannot be placed (its interface is what VRRP would use).
     #[error(transparent)]
     Place(#[from] crate::vip::VipError),
+    /// The first IPv6 VIP cannot be placed (an IPv6 `[lb.vrrp]` runs on its interface).
+    #[error(transparent)]
+    Place6(#[from] crate::vip6::Vip6Error),
     /// The configured interface does not exist.
     #[error("VRRP interface `{0}` does not exist: fix `interface` in [lb.vrrp]")]
     MissingInterface(String),
@@ -58,6 +59,11 @@ pub enum VrrpError {
     /// The interface has no address of its own to send from.
     #[error("interface `{0}` has no IPv4 address to send VRRP from")]
     NoAddress(String),
+    /// An IPv6 `[lb.vrrp]`'s interface has no link-local address to send from.
+    #[error(
+        "interface `{0}` has no IPv6 link-local address to send VRRP from: enable IPv6 on it (sysctl net.ipv6.conf.{0}.disable_ipv6=0) and bring it up, or set `source` in [lb.vrrp]"
+    )]
+    NoAddress6(String),
     /// The raw socket cannot be opened.
     #[error("VRRP socket on {iface}: {error} (needs root/CAP_NET_RAW)")]
     Socket {
@@ -69,57 +75,6 @@ pub enum VrrpError {
     /// The socket cannot be registered with the runtime.
     #[error("registering the VRRP socket: {0}")]
     Register(std::io::Error),
-}
-
-/// Where VRRP runs for `cfg`: interface name, index and our source address on it.
-pub fn locate(cfg: &VrrpConfig, view: &LbView) -> Result<(String, u32, Ipv4Addr), VrrpError> {
-    let iface = match cfg.interface.clone().or_else(|| view.interface.clone()) {
-        Some(i) => i,
-        None => {
-            let vips = crate::desired::managed_vips(view);
-            let first = vips.first().ok_or(VrrpError::NoInterface)?;
-            crate::vip::place(first)?.iface
-        }
-    };
-    let Some(index) = crate::vip::if_index(&iface) else {
-        return Err(VrrpError::MissingInterface(iface));
-    };
-    let vips: Vec<Ipv4Addr> = crate::desired::managed_vips(view)
-        .iter()
-        .map(|v| v.addr)
-        .collect();
-    let local = match cfg.source {
-        Some(s) => s,
-        None => runtime::netif::local_ipv4()?
-            .into_iter()
-            .find(|a| a.index == index && !vips.contains(&a.addr))
-            .map(|a| a.addr)
-            .ok_or_else(|| VrrpError::NoAddress(iface.clone()))?,
-    };
-    Ok((iface, index, local))
-}
-
-/// Where the `[lb.vrrp]` instance runs and what it protects: the service VIPs.
-pub fn service_instance(cfg: &VrrpConfig, view: &LbView) -> Result<Instance, VrrpError> {
-    let (iface, index, local) = locate(cfg, view)?;
-    let addrs: Vec<Ipv4Addr> = crate::desired::managed_vips(view)
-        .iter()
-        .map(|v| v.addr)
-        .collect();
-    Ok(Instance {
-        name: hostfile::SERVICE_INSTANCE.to_owned(),
-        iface,
-        index,
-        params: Params {
-            vrid: cfg.vrid,
-            priority: cfg.priority,
-            preempt: cfg.preempt,
-            interval_cs: interval_cs(cfg.interval),
-            local: local.into(),
-            addrs: addrs.into_iter().map(Into::into).collect(),
-            peers: cfg.peers.iter().copied().map(Into::into).collect(),
-        },
-    })
 }
 
 /// An advertisement interval in centiseconds (1-4095).

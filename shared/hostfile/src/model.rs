@@ -511,7 +511,7 @@ pub struct VirtualService {
     pub check: HealthCheck,
 }
 
-/// VRRP v3 settings.
+/// VRRP v3 settings of `[lb.vrrp]`, the instance holding the service VIPs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct VrrpConfig {
     /// Virtual router id (1-255).
@@ -524,10 +524,13 @@ pub struct VrrpConfig {
     pub interval: Duration,
     /// Interface to run on; `None` = the VIPs' interface.
     pub interface: Option<String>,
-    /// Unicast peers; empty = multicast 224.0.0.18.
-    pub peers: Vec<Ipv4Addr>,
-    /// Source address for unicast adverts.
-    pub source: Option<Ipv4Addr>,
+    /// An IPv6 virtual router (VRRP over IPv6: ff02::12, link-local source) when the service
+    /// VIPs are all IPv6 ([`service_vrrp_ipv6`]); IPv4 otherwise.
+    pub ipv6: bool,
+    /// Unicast peers, of the instance's family; empty = multicast (224.0.0.18 or ff02::12).
+    pub peers: Vec<IpAddr>,
+    /// Source address for adverts (IPv6 without peers: a link-local one).
+    pub source: Option<IpAddr>,
     /// `track-script` / `track-interface`: what lowers the priority or faults this instance.
     pub tracking: Tracking,
     /// `notify-master` / `notify-backup` / `notify-fault`.

@@ -84,6 +84,16 @@ pub struct FloatInstance {
     pub notify: Notify,
 }
 
+/// The address family of the `[lb.vrrp]` instance, taken from the addresses it holds (the
+/// service VIPs) as keepalived takes an instance's from its `virtual_ipaddress`: IPv6 (VRRP over
+/// IPv6, RFC 5798) when there are services and every VIP is IPv6, so that a pair on an
+/// IPv6-only link fails over and pairs with keepalived's IPv6 instance; IPv4 otherwise. With
+/// service VIPs of both families the instance stays IPv4 and the IPv6 VIPs follow its state
+/// (one role for all services: two virtual routers could leave the families on two nodes).
+pub fn service_vrrp_ipv6(services: &[super::VirtualService]) -> bool {
+    !services.is_empty() && services.iter().all(|s| s.vip.is_ipv6())
+}
+
 impl FloatInstance {
     /// True when it floats IPv6 addresses (and speaks VRRP over IPv6).
     pub fn is_ipv6(&self) -> bool {

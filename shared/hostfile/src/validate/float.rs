@@ -194,13 +194,13 @@ impl Validator {
         (t, n)
     }
 
-    /// `[lb.vrrp-instance.*]`; `default` is the `[lb.vrrp]` instance (vrid, interface) and
+    /// `[lb.vrrp-instance.*]`; `default` is the `[lb.vrrp]` instance (vrid, interface, IPv6) and
     /// `services` the balanced services (their VIPs may not float elsewhere).
     pub(super) fn float_instances(
         &mut self,
         w: &BTreeMap<S<String>, wire::VrrpInstance>,
         scripts: &[TrackScript],
-        default: Option<(u8, Option<String>)>,
+        default: Option<(u8, Option<String>, bool)>,
         services: &[VirtualService],
     ) -> Vec<FloatInstance> {
         let mut out: Vec<FloatInstance> = Vec::new();
@@ -222,8 +222,8 @@ impl Validator {
                 .find(|o| o.vrid == vrid && o.interface == iface && o.is_ipv6() == v6)
                 .map(|o| format!("vrrp-instance `{}`", o.name))
                 .or_else(|| {
-                    default.as_ref().and_then(|(v, di)| {
-                        (!v6 && *v == vrid && di.as_deref().is_none_or(|d| d == iface))
+                    default.as_ref().and_then(|(v, di, d6)| {
+                        (v6 == *d6 && *v == vrid && di.as_deref().is_none_or(|d| d == iface))
                             .then(|| "[lb.vrrp]".to_owned())
                     })
                 });
@@ -234,7 +234,7 @@ impl Validator {
                     "give each VRRP instance of one address family on one interface its own vrid (1-255); [lb.vrrp] without `interface` (there or in [lb]) counts as on every interface",
                 );
             }
-            let (peers, source) = self.float_peers(i, v6);
+            let (peers, source) = self.float_peers(&i.peers, i.source.as_ref(), v6, false);
             let interval = self.duration(
                 &i.interval,
                 Duration::from_secs(1),

@@ -104,35 +104,66 @@ impl Validator {
         (addresses, v6.unwrap_or(false))
     }
 
-    /// `peers` and `source` of an instance of the family `v6` says.
+    /// `peers` and `source` of an instance of the family `v6` says. `service` is set for
+    /// `[lb.vrrp]`, whose family comes from the service VIPs: an address of the other family is
+    /// then reported with that reason.
     pub(super) fn float_peers(
         &mut self,
-        i: &wire::VrrpInstance,
+        peers: &[S<String>],
+        source: Option<&S<String>>,
         v6: bool,
+        service: bool,
     ) -> (Vec<IpAddr>, Option<IpAddr>) {
         let one = |this: &mut Self, s: &S<String>, what: &str| -> Option<IpAddr> {
+            let other = s
+                .get_ref()
+                .trim()
+                .parse::<IpAddr>()
+                .is_ok_and(|a| a.is_ipv6() != v6);
+            if service && other {
+                let (why, fix) = if v6 {
+                    (
+                        "runs VRRP over IPv6: its service VIPs are all IPv6",
+                        "give the other node's IPv6 address (e.g. \"fd00:10::3\", or its fe80:: address), or leave `peers`/`source` out for multicast to ff02::12 from the link-local address",
+                    )
+                } else {
+                    (
+                        "runs VRRP over IPv4: its service VIPs are IPv4 (or of both families)",
+                        "give the other node's IPv4 address (e.g. \"192.168.1.3\"); [lb.vrrp] runs over IPv6 only when every service VIP is IPv6",
+                    )
+                };
+                this.d.push(
+                    span(s),
+                    format!(
+                        "{what} `{}` is {}, but [lb.vrrp] {why}",
+                        s.get_ref().trim(),
+                        family(!v6)
+                    ),
+                    fix,
+                );
+                return None;
+            }
             if v6 {
                 this.ip6(s, what).map(IpAddr::V6)
             } else {
                 this.ip(s, what).map(IpAddr::V4)
             }
         };
-        let peers: Vec<IpAddr> = i
-            .peers
+        let peers: Vec<IpAddr> = peers
             .iter()
             .filter_map(|p| one(self, p, "VRRP peer"))
             .collect();
-        let source = i.source.as_ref().and_then(|s| one(self, s, "VRRP source"));
-        if let (Some(IpAddr::V6(src)), Some(s)) = (source, &i.source)
+        let src = source.and_then(|s| one(self, s, "VRRP source"));
+        if let (Some(IpAddr::V6(a)), Some(s)) = (src, source)
             && peers.is_empty()
-            && !src.is_unicast_link_local()
+            && !a.is_unicast_link_local()
         {
             self.d.push(
                 span(s),
-                format!("VRRP source `{src}` is not a link-local address"),
+                format!("VRRP source `{a}` is not a link-local address"),
                 "IPv6 adverts to ff02::12 are sent from the interface's link-local address (RFC 5798 5.1.2.1): leave `source` out (lbd takes the fe80:: address of the interface) or give that address",
             );
         }
-        (peers, source)
+        (peers, src)
     }
 }

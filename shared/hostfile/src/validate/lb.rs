@@ -18,6 +18,8 @@ impl Validator {
     ) -> LbView {
         let no_scripts = Default::default();
         let scripts = self.track_scripts(lbw.map_or(&no_scripts, |l| &l.vrrp_script));
+        // The family of [lb.vrrp] comes from the addresses it holds, as keepalived's does.
+        let v6 = service_vrrp_ipv6(&services);
         let vrrp = lbw.and_then(|l| l.vrrp.as_ref()).map(|v| VrrpConfig {
             vrid: self.int(&Some(v.vrid.clone()), 1, 1, 255, "vrid") as u8,
             priority: self.int(&v.priority, 100, 1, 255, "priority") as u8,
@@ -33,13 +35,15 @@ impl Validator {
                 Duration::from_millis(d.as_millis().div_ceil(10) as u64 * 10)
             },
             interface: v.interface.as_ref().map(|i| i.get_ref().clone()),
-            peers: self.ips(&v.peers, "VRRP peer"),
-            source: v.source.as_ref().and_then(|s| self.ip(s, "VRRP source")),
+            ipv6: v6,
+            peers: Vec::new(),
+            source: None,
             tracking: Tracking::default(),
             notify: Notify::default(),
         });
         let mut vrrp = vrrp;
         if let (Some(cfg), Some(v)) = (vrrp.as_mut(), lbw.and_then(|l| l.vrrp.as_ref())) {
+            (cfg.peers, cfg.source) = self.float_peers(&v.peers, v.source.as_ref(), v6, true);
             (cfg.tracking, cfg.notify) = self.extras(
                 &float::Extras {
                     track_script: &v.track_script,
@@ -62,6 +66,7 @@ impl Validator {
                         lbw.and_then(|l| l.interface.as_ref())
                             .map(|i| i.get_ref().clone())
                     }),
+                    v.ipv6,
                 )
             }),
             &services,
