@@ -1,9 +1,12 @@
 //! keepalived's VRRP instances, scripts and sync groups to `[lb.vrrp]` and the floating tables:
 //! the instance holding a `virtual_server`'s address is `[lb.vrrp]` (as one instance always
 //! was); an instance whose addresses serve no `virtual_server` is a `[lb.vrrp-instance.NAME]`.
+//! An instance of IPv6 addresses holding IPv6 virtual servers' addresses is `[lb.vrrp]` too when
+//! no IPv4 instance holds service VIPs: lbd then runs it over IPv6 (its family follows the
+//! service VIPs, `hostfile::service_vrrp_ipv6`), as keepalived ran it.
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::emit::Doc;
 use crate::emit_vrrp::{DExtras, DGroup, DInstance, DScript};
@@ -24,9 +27,10 @@ pub(crate) struct Split {
     pub(crate) dropped: Vec<Unsupported>,
 }
 
-/// Picks `[lb.vrrp]`: the first instance holding a service VIP, else the first with no
-/// addresses at all (a VRRP instance for services to come); the ones with addresses and no
-/// service VIP float.
+/// Picks `[lb.vrrp]`: the first instance holding an IPv4 service VIP, else the first holding an
+/// IPv6 one (the host file then has IPv6 service VIPs only, and `[lb.vrrp]` runs over IPv6),
+/// else the first with no addresses at all (a VRRP instance for services to come); the ones
+/// with addresses and no service VIP float.
 pub(crate) fn split(raw: &Raw) -> Split {
     let mut out = Raw {
         instances: Vec::new(),
@@ -36,18 +40,32 @@ pub(crate) fn split(raw: &Raw) -> Split {
         .services
         .iter()
         .filter_map(|s| match s.vip.ip() {
-            std::net::IpAddr::V4(a) => Some(a),
-            std::net::IpAddr::V6(_) => None,
+            IpAddr::V4(a) => Some(a),
+            IpAddr::V6(_) => None,
         })
         .collect();
-    let serves = |i: &RawInstance| i.vips.iter().any(|v| vips.contains(&v.ip));
+    let vips6: Vec<Ipv6Addr> = raw
+        .services
+        .iter()
+        .filter_map(|s| match s.vip.ip() {
+            IpAddr::V6(a) => Some(a),
+            IpAddr::V4(_) => None,
+        })
+        .collect();
+    let serves4 = |i: &RawInstance| i.vips.iter().any(|v| vips.contains(&v.ip));
+    let serves6 = |i: &RawInstance| i.vips6.iter().any(|v| vips6.contains(&v.ip));
+    let serves = |i: &RawInstance| serves4(i) || serves6(i);
     // Addresses of either family (an instance of IPv6 addresses floats them over IPv6).
     let has = |i: &RawInstance| !i.vips.is_empty() || !i.vips6.is_empty();
     let chosen = raw
         .instances
         .iter()
-        .position(serves)
+        .position(serves4)
+        .or_else(|| raw.instances.iter().position(serves6))
         .or_else(|| raw.instances.iter().position(|i| !has(i)));
+    // The IPv4 instance is [lb.vrrp] whenever one holds service VIPs (lbd's rule for service VIPs
+    // of both families): an IPv6 instance holding service VIPs beside it is not imported.
+    let v4_chosen = chosen.is_some_and(|n| serves4(&raw.instances[n]));
     let mut service = None;
     let mut floats = Vec::new();
     let mut dropped = Vec::new();
@@ -69,6 +87,11 @@ pub(crate) fn split(raw: &Raw) -> Split {
             dropped.push(i.vrrp.src.unsupported(
                 format!("vrrp_instance {}", i.name),
                 "a vrrp_instance without virtual_ipaddress besides [lb.vrrp]: nothing to float",
+            ));
+        } else if v4_chosen && serves6(i) && !serves4(i) {
+            dropped.push(i.vrrp.src.unsupported(
+                format!("vrrp_instance {}", i.name),
+                "an IPv6 vrrp_instance holding service VIPs beside the IPv4 one: with service VIPs of both families [lb.vrrp] runs over IPv4 and the IPv6 VIPs follow its state (a keepalived peer must move them with its IPv4 instance)",
             ));
         } else {
             dropped.push(i.vrrp.src.unsupported(
@@ -156,6 +179,20 @@ impl R<'_> {
         if let (Some(v), Some(s)) = (doc.vrrp.as_mut(), &split.service) {
             v.extras = extras(s, &mut v.notes);
             names.insert(s.name.as_str(), "vrrp".to_owned());
+            if !s.vips6.is_empty() {
+                v.notes.push("IPv6 virtual_ipaddress: VRRP over IPv6 (ff02::12 from the interface's link-local address), as lbd runs [lb.vrrp] when every service VIP is IPv6".to_owned());
+            }
+            let served: Vec<IpAddr> = self.raw.services.iter().map(|x| x.vip.ip()).collect();
+            for a in s
+                .vips6
+                .iter()
+                .filter(|a| !served.contains(&IpAddr::V6(a.ip)))
+            {
+                self.un.push(a.src.unsupported(
+                    a.text.clone(),
+                    "a VIP without a virtual_server: lbd holds the VIPs of its services only",
+                ));
+            }
         }
         for (n, i) in split.floats.iter().enumerate() {
             let mut name = label(&i.name, n + 1);
