@@ -20,6 +20,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::failover::{client_loop, gap, get6, kill_node};
+use common::seg6::{ipv6_addrs, mac, neighbour, segment};
 use common::vrrp::{ADVERT_MS, POLL, keepalived, kill9_pidfile, lbd_node as lbd, poll_until};
 use e2e::{Host, Lab, Proc};
 use nix::sys::signal::Signal;
@@ -34,58 +35,6 @@ const TRY: Duration = Duration::from_millis(200);
 /// machine while a failover that does not happen, or a client left on the dead node's MAC,
 /// still fails it.
 const GAP_BOUND: Duration = Duration::from_millis(1500);
-struct Seg {
-    lab: Lab,
-    lb1: Host,
-    lb2: Host,
-    client: Host,
-}
-
-/// A host on the segment: `accept_dad = 0` before its link exists, then its address.
-fn node(lab: &Lab, sw: &Host, name: &str, addr: &str) -> Host {
-    let h = lab.host(name);
-    for scope in ["all", "default"] {
-        h.sysctl(&format!("net.ipv6.conf.{scope}.accept_dad"), "0");
-    }
-    let port = format!("p-{name}");
-    lab.veth(sw, &port, &h, "eth0");
-    sw.enslave(&port, "br0");
-    h.ip(&["addr", "add", &format!("{addr}/64"), "dev", "eth0", "nodad"]);
-    h
-}
-
-fn segment(prefix: &str) -> Seg {
-    let lab = Lab::new(prefix);
-    let sw = lab.host("sw");
-    for scope in ["all", "default"] {
-        sw.sysctl(&format!("net.ipv6.conf.{scope}.accept_dad"), "0");
-    }
-    sw.add_bridge("br0");
-    // Adverts to ff02::12 are flooded whatever MLD the bridge has seen.
-    sw.ip(&[
-        "link",
-        "set",
-        "br0",
-        "type",
-        "bridge",
-        "mcast_snooping",
-        "0",
-    ]);
-    let lb1 = node(&lab, &sw, "lb1", "fd00:1::2");
-    let lb2 = node(&lab, &sw, "lb2", "fd00:1::3");
-    let client = node(&lab, &sw, "client", "fd00:1::50");
-    sw.wait_link_up("br0", Duration::from_secs(10));
-    for h in [&lb1, &lb2, &client] {
-        h.wait_link_up("eth0", Duration::from_secs(10));
-    }
-    Seg {
-        lab,
-        lb1,
-        lb2,
-        client,
-    }
-}
-
 /// The host file of node `name`: one IPv6 instance.
 fn conf(lab: &Lab, name: &str, priority: u8) -> PathBuf {
     conf_with(lab, name, priority, "")
@@ -114,25 +63,6 @@ addresses = ["{VIP6}/64"]
     )
     .unwrap();
     path
-}
-
-/// The IPv6 addresses on `h`'s eth0, as `addr/prefix`.
-fn ipv6_addrs(h: &Host) -> Vec<String> {
-    let out = h.ip(&["-j", "-6", "addr", "show", "dev", "eth0"]);
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("ip -j addr: JSON");
-    json.as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|l| l.get("addr_info")?.as_array())
-        .flatten()
-        .filter_map(|a| {
-            Some(format!(
-                "{}/{}",
-                a.get("local")?.as_str()?,
-                a.get("prefixlen")?.as_u64()?
-            ))
-        })
-        .collect()
 }
 
 /// Whether `h` holds the floating address.
@@ -176,7 +106,7 @@ fn web(h: &Host, name: &str) -> Proc {
 #[test]
 fn kill9_of_the_master_moves_the_ipv6_address_and_the_client_follows() {
     e2e::require_netns!("nft", "curl", "busybox");
-    let s = segment("lbflt6a");
+    let s = segment("lbflt6a", false);
     let _w1 = web(&s.lb1, "lb1");
     let _w2 = web(&s.lb2, "lb2");
     let mut lb1 = lbd(&s.lb1, &conf(&s.lab, "lb1", 254));
@@ -205,13 +135,7 @@ fn kill9_of_the_master_moves_the_ipv6_address_and_the_client_follows() {
     assert!(g < GAP_BOUND, "gap {g:?}");
     // The client's neighbour entry moved to lb2's hardware address (the unsolicited neighbour
     // advertisements' override), not left on the dead node's.
-    let mac = |h: &Host| {
-        let out = h.ip(&["-j", "link", "show", "dev", "eth0"]);
-        let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        j[0]["address"].as_str().unwrap().to_owned()
-    };
-    let neigh = s.client.ip(&["-6", "neigh", "show", VIP6]);
-    let neigh = String::from_utf8_lossy(&neigh.stdout);
+    let neigh = neighbour(&s.client, VIP6);
     assert!(
         neigh.contains(&format!("lladdr {}", mac(&s.lb2))),
         "client's neighbour entry for {VIP6}: {neigh:?}, lb2 is {}",
@@ -225,7 +149,7 @@ fn kill9_of_the_master_moves_the_ipv6_address_and_the_client_follows() {
 #[test]
 fn a_clean_stop_of_the_master_hands_the_ipv6_address_over_at_once() {
     e2e::require_netns!("nft");
-    let s = segment("lbflt6b");
+    let s = segment("lbflt6b", false);
     let mut lb1 = lbd(&s.lb1, &conf(&s.lab, "lb1", 150));
     lb1.wait_for_log("entering MASTER", Duration::from_secs(3))
         .unwrap();
@@ -261,7 +185,7 @@ fn a_clean_stop_of_the_master_hands_the_ipv6_address_over_at_once() {
 #[test]
 fn unicast_ipv6_peers_pair() {
     e2e::require_netns!("nft");
-    let s = segment("lbflt6u");
+    let s = segment("lbflt6u", false);
     // Peers by their global addresses: each node sends from its own fd00:1:: address, the one
     // the other lists.
     let mut lb1 = lbd(
@@ -308,7 +232,7 @@ fn keepalived6(h: &Host, priority: u8) -> (Proc, PathBuf, PathBuf) {
 #[test]
 fn lbd_ipv6_master_keepalived_backup_then_kill9() {
     e2e::require_netns!("nft", "keepalived");
-    let s = segment("lbflt6ka1");
+    let s = segment("lbflt6ka1", false);
     let mut lb1 = lbd(&s.lb1, &conf(&s.lab, "lb1", 150));
     lb1.wait_for_log("entering MASTER", Duration::from_secs(3))
         .unwrap();
@@ -333,7 +257,7 @@ fn lbd_ipv6_master_keepalived_backup_then_kill9() {
 #[test]
 fn keepalived_ipv6_master_lbd_backup_then_kill9() {
     e2e::require_netns!("nft", "keepalived");
-    let s = segment("lbflt6ka2");
+    let s = segment("lbflt6ka2", false);
     let (mut ka, pid, vpid) = keepalived6(&s.lb1, 200);
     ka.wait_for_log("Entering MASTER STATE", Duration::from_secs(3))
         .unwrap();

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use e2e::{Host, Proc, Ready, SeedLan};
 
 pub mod failover;
+pub mod seg6;
 pub mod vrrp;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_lbd");
