@@ -235,6 +235,12 @@ pub const CASES: &[Case] = &[
         8,
         "`t1` is a DHCPv6 key but subnet 10.2.0.0/24 is IPv4"
     ),
+    case!(
+        "[lb.vrrp] peer of the other family than its service VIPs",
+        "[[subnet]]\nnetwork = \"fd00:1::/64\"\nra = false\n[host.web1]\nip = \"10.1.0.10\"\nipv6 = \"fd00:1::10\"\n[service.www6]\nvip = \"fd00:1::120\"\nport = 80\nbackends = [\"web1\"]\n[lb.vrrp]\nvrid = 51\npeers = [\"10.1.0.3\"]\n",
+        18,
+        "VRRP peer `10.1.0.3` is IPv4, but [lb.vrrp] runs VRRP over IPv6"
+    ),
 ];
 
 /// The example host file shipped in `etc/`.
