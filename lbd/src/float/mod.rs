@@ -9,7 +9,8 @@
 //! `[lb.vrrp]` instance's role goes to the daemon loop, which carries the services. Commands
 //! (scripts, notify) run without a shell, bounded in time, in tasks of their own: nothing here
 //! waits on them. An instance of IPv6 addresses speaks VRRP over IPv6 from the interface's
-//! link-local address and announces with unsolicited neighbour advertisements.
+//! link-local address and announces with unsolicited neighbour advertisements; so does
+//! `[lb.vrrp]` when every service VIP is IPv6 ([`service`]).
 
 pub mod addr6;
 pub mod decide;
