@@ -367,6 +367,7 @@ fn binding(k: Key6, addr: &str, len: u8, expires: u64) -> Lease6 {
         starts: 1,
         expires,
         state: State6::Bound,
+        hostname: None,
     }
 }
 

@@ -214,6 +214,7 @@ mod v6 {
             starts: now,
             expires: now + 4000,
             state: State6::Bound,
+            hostname: None,
         }
     }
 

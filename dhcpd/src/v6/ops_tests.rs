@@ -41,6 +41,7 @@ fn lease(duid: u8, kind: IaKind, addr: &str, len: u8, state: State6) -> Lease6 {
         starts: NOW,
         expires: NOW + 4000,
         state,
+        hostname: None,
     }
 }
 
