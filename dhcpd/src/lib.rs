@@ -106,8 +106,20 @@ pub fn summary(v: &DhcpView) -> String {
             }
         );
     }
-    for sn in &v.subnets6 {
-        let _ = writeln!(s, "{}", sn.summary());
+    // The interface serving each IPv6 subnet, as the DHCPv6 server will choose it.
+    let links = v6::server::choose_links(v).unwrap_or_default();
+    for (i, sn) in v.subnets6.iter().enumerate() {
+        let iface = sn
+            .interface
+            .as_deref()
+            .or_else(|| {
+                let l = links
+                    .iter()
+                    .find(|l| v6::server::subnet_of(v, l) == Some(i));
+                l.map(|l| l.name.as_str())
+            })
+            .unwrap_or("no local interface");
+        let _ = writeln!(s, "{}", sn.summary_on(iface));
     }
     let db = match &v.lease_db_url {
         Some(u) => format!("{} (shared, PostgreSQL)", pgstore::redact(u)),
@@ -115,8 +127,9 @@ pub fn summary(v: &DhcpView) -> String {
     };
     let _ = writeln!(
         s,
-        "{} reservation(s); lease database {db}",
+        "{} reservation(s), {} IPv6; lease database {db}",
         v.reservations.len(),
+        v.reservations6.len(),
     );
     match &v.ddns {
         Some(d) => {
@@ -347,6 +360,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let mut v6 = v6::server::setup(&v, &db)?;
     let ra = v6::ra::task::setup(&v)?;
+    if ifaces.is_empty() {
+        if v6.is_none() && ra.is_none() {
+            anyhow::bail!("{}", nothing_to_serve(&cli.common.config, &v));
+        }
+        if !v.subnets.is_empty() {
+            tracing::warn!(
+                "DHCPv4 not served: no local interface holds an address in an IPv4 subnet (name them with [dhcp] interfaces = [..])"
+            );
+        }
+        tracing::info!("serving IPv6 only (DHCPv6 and router advertisements)");
+    }
     let (admin_tx, admin_rx) = tokio::sync::mpsc::channel(16);
     let admin6 = v6.as_ref().map(v6::server::Setup6::admin);
     let control = serve_control(
@@ -433,6 +457,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     tracing::info!("dhcpd stopped");
     Ok(())
+}
+
+/// Why dhcpd refuses to start: no local interface serves any subnet of the host file `path`,
+/// IPv4 or IPv6, and no router advertisements are due; says how to fix it.
+fn nothing_to_serve(path: &std::path::Path, v: &DhcpView) -> String {
+    format!(
+        "nothing to serve: {} has {} IPv4 and {} IPv6 subnet(s), and no local interface holds an address in any of them; give the interface an address in a subnet, or name it with `interface` on the subnet (or [dhcp] interfaces = [..] for IPv4)",
+        path.display(),
+        v.subnets.len(),
+        v.subnets6.len(),
+    )
 }
 
 /// `dhcpd leases`: the table (or JSON) of leases in the database at `path`, or in the shared

@@ -2,7 +2,8 @@
 //! 4704) gets an address, and dhcpd publishes its AAAA, the ip6.arpa PTR and a DHCID of type 2
 //! over the client's DUID (RFC 4701) in the primary, dnsd or BIND 9 `named`, signed with the host
 //! file's TSIG key; `dhclient -6 -r` removes them. A reservation's name is published without any
-//! option from the client, and removed when the binding expires, also while dhcpd was down.
+//! option from the client, and removed when the binding expires, also while dhcpd was down. A
+//! client that sets the option's N flag (no updates) is not published.
 
 mod common;
 
@@ -259,6 +260,11 @@ impl Crafted {
     /// SOLICIT and REQUEST for one IA_NA from `duid`, with a Client FQDN for `name` (S set)
     /// when given; the bound address.
     fn bind(&self, duid: &[u8], name: Option<&str>, xid: u8) -> Ipv6Addr {
+        self.bind_with(duid, name.map(|n| (fqdn::FLAG_S, n)), xid).0
+    }
+
+    /// As [`Crafted::bind`] with the Client FQDN's flags given; the address and the REPLY.
+    fn bind_with(&self, duid: &[u8], name: Option<(u8, &str)>, xid: u8) -> (Ipv6Addr, Message) {
         let msg = |t, xid, server: Option<&[u8]>, ia: DhcpOptions| {
             let mut m = Message::new_with_id(t, [6, 6, xid]);
             let o = m.opts_mut();
@@ -272,10 +278,10 @@ impl Crafted {
                 t2: 0,
                 opts: ia,
             }));
-            if let Some(n) = name {
+            if let Some((flags, n)) = name {
                 o.insert(DhcpOption::Unknown(UnknownOption::new(
                     OptionCode::ClientFqdn,
-                    fqdn::encode(fqdn::FLAG_S, n),
+                    fqdn::encode(flags, n),
                 )));
             }
             m
@@ -295,7 +301,7 @@ impl Crafted {
             panic!("no IA_NA in {rep:?}");
         };
         match ia.opts.get(OptionCode::IAAddr) {
-            Some(DhcpOption::IAAddr(a)) => a.addr,
+            Some(DhcpOption::IAAddr(a)) => (a.addr, rep.clone()),
             o => panic!("no address in {rep:?}: {o:?}"),
         }
     }
@@ -481,4 +487,36 @@ fn a_reserved_name_is_published_and_goes_when_the_binding_ends_even_while_dhcpd_
     wait_for("tablet's DHCID to go", || {
         dig(&net.srv, &["tablet.lan.test", "DHCID"]).is_empty()
     });
+}
+
+/// RFC 4704 N ("no updates"): the REPLY says N=1, S=0, and neither AAAA nor PTR appears, while a
+/// client after it (S) is published: its records, once there, show the queue went past the
+/// first client's binding (the updates run in order), so the first one's absence is not a race.
+#[test]
+fn a_client_setting_n_is_not_published() {
+    e2e::require_netns!("dig");
+    let net = Net::build("dd6nn", "3000s");
+    let _dnsd = net.dnsd();
+    let _d = net.dhcpd();
+    let c = Crafted::new(&net);
+    let (quiet, rep) = c.bind_with(
+        &[0, 3, 0, 1, 2, 0, 0, 0, 0x99, 0x41],
+        Some((fqdn::FLAG_N, "quiet6.")),
+        30,
+    );
+    let Some(DhcpOption::Unknown(f)) = rep.opts().get(OptionCode::ClientFqdn) else {
+        panic!("no Client FQDN in {rep:?}");
+    };
+    let f = fqdn::parse(f.data()).unwrap();
+    assert_eq!(f.flags, fqdn::FLAG_N, "N=1, S=0, O=0");
+    assert_eq!(f.labels, ["quiet6", "lan", "test"]);
+    let loud = c.bind(&[0, 3, 0, 1, 2, 0, 0, 0, 0x99, 0x42], Some("loud6."), 40);
+    wait_for("the second client's AAAA", || {
+        dig(&net.srv, &["loud6.lan.test", "AAAA"]) == loud.to_string()
+    });
+    wait_for("the second client's PTR", || {
+        dig(&net.srv, &["-x", &loud.to_string()]) == "loud6.lan.test."
+    });
+    assert_eq!(dig(&net.srv, &["quiet6.lan.test", "AAAA"]), "");
+    assert_eq!(dig(&net.srv, &["-x", &quiet.to_string()]), "");
 }

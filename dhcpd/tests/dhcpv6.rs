@@ -8,6 +8,7 @@ use std::net::{Ipv6Addr, SocketAddrV6, UdpSocket};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use common::dhclient6::last_item;
 use dhcproto::v6::{DhcpOption, DhcpOptions, IANA, IAPD, Message, MessageType, OptionCode};
 use dhcproto::{Decodable, Encodable};
 use e2e::{Host, Lab};
@@ -221,35 +222,7 @@ fn crafted_client_binds_renews_after_kill_9_and_bad_input_is_ignored() {
 }
 
 fn dhclient(net: &Net, mode: &str, lf: &Path) -> std::process::Output {
-    let pf = lf.with_extension("pid");
-    let cf = net.lab.dir().join("dhclient6.conf");
-    std::fs::write(&cf, "").unwrap();
-    let out = net.cl.run(&[
-        "dhclient",
-        "-6",
-        mode,
-        "-1",
-        "-v",
-        "-sf",
-        "/bin/true",
-        "-cf",
-        cf.to_str().unwrap(),
-        "-lf",
-        lf.to_str().unwrap(),
-        "-pf",
-        pf.to_str().unwrap(),
-        "eth0",
-    ]);
-    common::dhclient6::stop_one_shot(&net.cl, &pf, out.status.success());
-    out
-}
-
-/// The last `key VALUE {` of a dhclient lease file.
-fn last_item(text: &str, key: &str) -> Option<String> {
-    text.lines()
-        .rev()
-        .find_map(|l| l.trim().strip_prefix(key))
-        .map(|v| v.trim().trim_end_matches('{').trim().to_owned())
+    common::dhclient6::one_shot(&net.cl, mode, "", lf)
 }
 
 #[test]

@@ -1,15 +1,17 @@
 //! dhcpd's status page for DHCPv6 in a real browser (issue 18 over issue 16): ISC
 //! `dhclient -6 -N` binds an address from a /64-sized pool in a namespace; Debian's chromium
 //! (driven over the DevTools pipe, in the server's namespace) loads the page: the bindings table
-//! lists the address with the DUID dhclient keeps in its lease file, the pool's bar counts one
-//! used address of 2^63, `dhclient -6 -P`'s prefix is listed and counted in the prefix pool's
-//! bar, searches by DUID, address and prefix find them, the DHCPv6 messages plot rises; logged
+//! lists the address with the DUID dhclient keeps in its lease file and the host name its Client
+//! FQDN option gave, the pool's bar counts one used address of 2^63, `dhclient -6 -P`'s prefix is
+//! listed and counted in the prefix pool's bar, searches by DUID, address, prefix and host name
+//! find them, the DHCPv6 messages plot rises; logged
 //! in with the admin key, the Release buttons end the address's and the prefix's bindings (as
 //! `dhcpd release` does). Screenshots at a phone's and a
 //! desktop's size (pools, and the bindings with their Release buttons) go to
 //! `<target>/page-shots/dhcpd-v6-*.png`.
 
 mod common;
+use common::dhclient6::last_item;
 use common::v6link::wait_link_local;
 
 use std::net::Ipv6Addr;
@@ -86,15 +88,6 @@ fn plot_ys(dom: &str, title: &str) -> std::collections::BTreeSet<String> {
     ys
 }
 
-/// The last `key VALUE` of a dhclient lease file (`{` or `;` and quotes trimmed).
-fn last_item(text: &str, key: &str) -> Option<String> {
-    text.lines().rev().find_map(|l| {
-        l.trim()
-            .strip_prefix(key)
-            .map(|v| v.trim().trim_end_matches(['{', ';']).trim().to_owned())
-    })
-}
-
 /// dhclient's `default-duid "..."` (octal escapes for the bytes that are not printable) as
 /// colon hex, as the page shows DUIDs.
 fn duid_hex(quoted: &str) -> String {
@@ -121,28 +114,10 @@ fn duid_hex(quoted: &str) -> String {
         .join(":")
 }
 
-/// `dhclient -6 MODE -1` on `cl` (`-N` an address, `-P` a prefix); its lease file's text.
-fn dhclient6(lab: &Lab, cl: &Host, mode: &str, lf: &Path) -> String {
-    let pf = lf.with_extension("pid");
-    let cf = lab.dir().join("dhclient6.conf");
-    std::fs::write(&cf, "").unwrap();
-    let out = cl.run(&[
-        "dhclient",
-        "-6",
-        mode,
-        "-1",
-        "-v",
-        "-sf",
-        "/bin/true",
-        "-cf",
-        cf.to_str().unwrap(),
-        "-lf",
-        lf.to_str().unwrap(),
-        "-pf",
-        pf.to_str().unwrap(),
-        "eth0",
-    ]);
-    common::dhclient6::stop_one_shot(cl, &pf, out.status.success());
+/// `dhclient -6 MODE -1` on `cl` (`-N` an address, `-P` a prefix) with the configuration
+/// `config`; its lease file's text.
+fn dhclient6(cl: &Host, mode: &str, config: &str, lf: &Path) -> String {
+    let out = common::dhclient6::one_shot(cl, mode, config, lf);
     let text = std::fs::read_to_string(lf).unwrap_or_default();
     assert!(
         out.status.success(),
@@ -230,7 +205,7 @@ fn page_lists_a_dhclient6_binding_counts_it_and_releases_it() {
     assert_eq!(plot_ys(&raw(&srv, ""), "DHCPv6 messages").len(), 1);
 
     let lf = dir.join("dhclient6.leases");
-    let text = dhclient6(&lab, &cl, "-N", &lf);
+    let text = dhclient6(&cl, "-N", "send fqdn.fqdn \"Page6Host.\";\n", &lf);
     let addr: Ipv6Addr = last_item(&text, "iaaddr")
         .unwrap_or_else(|| panic!("no iaaddr: {text}"))
         .parse()
@@ -245,7 +220,7 @@ fn page_lists_a_dhclient6_binding_counts_it_and_releases_it() {
         || raw(&srv, "").contains("data-used=\"1\" data-declined=\"0\""),
     );
     // A delegated prefix (`dhclient -6 -P`): the prefix pool's bar counts it.
-    let text = dhclient6(&lab, &cl, "-P", &dir.join("dhclient6-pd.leases"));
+    let text = dhclient6(&cl, "-P", "", &dir.join("dhclient6-pd.leases"));
     let prefix: ipnet::Ipv6Net = last_item(&text, "iaprefix")
         .unwrap_or_else(|| panic!("no iaprefix: {text}"))
         .parse()
@@ -271,6 +246,8 @@ fn page_lists_a_dhclient6_binding_counts_it_and_releases_it() {
         .find(|r| r.starts_with(&format!("\"{addr}\"")))
         .unwrap_or_else(|| panic!("no row for {addr}: {d}"));
     assert!(row.contains(&duid), "{duid} not in {row}");
+    // The name its Client FQDN gave, as the binding keeps it (lower case, DNS-safe).
+    assert!(row.contains(">page6host<"), "{row}");
     assert!(row.contains("IA_NA") && row.contains(">bound<"), "{row}");
     assert!(
         d.contains("aria-label=\"used 1, declined 0, free 2^63 − 1\""),
@@ -291,13 +268,16 @@ fn page_lists_a_dhclient6_binding_counts_it_and_releases_it() {
         "{pd_row}"
     );
     // Searches: by DUID (with and without colons: dhclient may keep one DUID for both runs),
-    // by address, by prefix.
+    // by address, by prefix, by host name.
     let same = 1 + usize::from(pd_duid == duid);
     for (q, n) in [
         (duid.clone(), same),
         (duid.replace(':', ""), same),
         (addr.to_string(), 1),
         (prefix.to_string(), 1),
+        // By host name, a part of it, any case, as v4 names.
+        ("PAGE6host".to_owned(), 1),
+        ("ge6ho".to_owned(), 1),
     ] {
         tab.navigate(&format!("http://{METRICS}/?q={q}"));
         let d = tab.dom();

@@ -1,8 +1,9 @@
 //! DHCPv6 bindings on the shared PostgreSQL lease database (the test starts its own server):
 //! the table's rules seen through two connections (a bind refused while another IA holds the
 //! address, stale expiry never removing a renewed binding, schema 2 migrated); ISC `dhclient -6
-//! -N` bound by a dhcpd on PostgreSQL, `kill -9`, restart, the binding listed and renewed with the
-//! same address; and two dhcpd on one database, each with a client, handing out different
+//! -N` (naming itself with a Client FQDN) bound by a dhcpd on PostgreSQL, `kill -9`, restart, the
+//! binding listed with its name and renewed with the same address; and two dhcpd on one
+//! database, each with a client, handing out different
 //! addresses from the same pool.
 
 mod common;
@@ -205,12 +206,14 @@ fn dhclient_keeps_its_address_on_postgresql_across_kill_9() {
     let mut d = common::start(&srv, &conf, &state);
 
     let c = Client::new(&cl, lab.dir(), "na");
+    // The client names itself (Client FQDN): the row keeps the name.
+    std::fs::write(&c.cf, "send fqdn.fqdn \"pgnamed.\";\n").unwrap();
     let addr = c.bind();
     assert!(in_pool(addr), "{addr}\n{}", c.lease_file());
     let row = row_of(&v6_rows(&srv, &conf, &state), addr).expect("the binding in dhcpd leases");
     assert_eq!(
-        (&row["type"], &row["state"]),
-        (&"IA_NA".into(), &"bound".into())
+        (&row["type"], &row["state"], &row["hostname"]),
+        (&"IA_NA".into(), &"bound".into(), &"pgnamed".into())
     );
     let first = row["expires"].as_u64().unwrap();
 
@@ -220,9 +223,9 @@ fn dhclient_keeps_its_address_on_postgresql_across_kill_9() {
     // Without a daemon, `dhcpd leases` reads PostgreSQL itself.
     let row = row_of(&v6_rows(&srv, &conf, &state), addr);
     assert_eq!(
-        row.map(|r| r["state"].clone()),
-        Some("bound".into()),
-        "the REPLYed binding is in PostgreSQL"
+        row.map(|r| (r["state"].clone(), r["hostname"].clone())),
+        Some(("bound".into(), "pgnamed".into())),
+        "the REPLYed binding is in PostgreSQL, with its name"
     );
     assert!(
         !state.join("leases6.redb").exists(),
@@ -239,6 +242,7 @@ fn dhclient_keeps_its_address_on_postgresql_across_kill_9() {
     assert_eq!(c.addr(), addr, "the renewal keeps the address");
     let row = row_of(&v6_rows(&srv, &conf, &state), addr).expect("still listed");
     assert!(row["expires"].as_u64().unwrap() > first, "{first} -> {row}");
+    assert_eq!(row["hostname"], "pgnamed", "the renewal keeps the name");
     // The RENEW found its binding: no new SOLICIT or REQUEST (what NoBinding would bring).
     for asked in ["asked=Solicit", "asked=Request"] {
         assert!(
@@ -367,6 +371,7 @@ fn binding(k: Key6, addr: &str, len: u8, expires: u64) -> Lease6 {
         starts: 1,
         expires,
         state: State6::Bound,
+        hostname: None,
     }
 }
 
@@ -459,15 +464,22 @@ fn v6_rows_in_postgresql_follow_the_shared_rules() {
             Commit6::Done
         );
 
-        // The same IA renews through b; moving it to another address leaves one row.
+        // The same IA renews through b, now with the host name its client sent: the row keeps
+        // it (rows written without one read back as None, as `x` did above); moving the IA to
+        // another address leaves one row.
         let renewed = Lease6 {
             expires: now + 200,
+            hostname: Some("laptop6".into()),
             ..x.clone()
         };
         assert_eq!(
             b.commit(&[Change6::Put(renewed.clone())], &none, now)
                 .unwrap(),
             Commit6::Done
+        );
+        assert!(
+            a.load().unwrap().contains(&renewed),
+            "the host name is kept in PostgreSQL"
         );
         let moved = binding(key(1, IaKind::Na), "fd00:96::1001", 128, now + 300);
         assert_eq!(

@@ -108,10 +108,9 @@ fn wait_until(h: &Host, args: &[&str], ok: impl Fn(&str) -> bool) -> String {
     }
 }
 
-/// `rdisc6` on the client: solicits and prints the advertisements it gets (up to 5 tries of 1 s).
+/// `rdisc6` on the client.
 fn rdisc6(net: &Net) -> std::process::Output {
-    net.cl
-        .run_unchecked(&["rdisc6", "-1", "-r", "5", "-w", "1000", "eth0"])
+    common::v6link::rdisc6(&net.cl)
 }
 
 /// rdisc6's `Name : value` lines as (name, value) pairs.

@@ -176,7 +176,7 @@ mod v6 {
 
     use super::*;
     use crate::page::v6::count;
-    use crate::v6::admin::{Admin6, Input, Request6, Row6};
+    use crate::v6::admin::{Admin6, Input, Request6};
     use crate::v6::lease::{Change6, IaKind, Key6, Lease6, Leases6, State6};
 
     /// A view with one IPv6 subnet: a /64 address pool (2^64 addresses) and a /48 split in /56s.
@@ -214,11 +214,13 @@ mod v6 {
             starts: now,
             expires: now + 4000,
             state: State6::Bound,
+            hostname: None,
         }
     }
 
-    /// `n` address bindings (number 7 named `<script>...`) and one delegated prefix, listed by
-    /// a stand-in for the v6 core thread; the census has run.
+    /// `n` address bindings named `v6hostN` as their clients' Client FQDN names them (number 7
+    /// `<script>...`) and one delegated prefix, listed by a stand-in for the v6 core thread that
+    /// answers with the core's own rows (`admin::rows`); the census has run.
     fn source6(dir: &std::path::Path, n: u32) -> PageSource {
         let now = unix_now();
         let view = view6();
@@ -227,7 +229,15 @@ mod v6 {
             let a = Ipv6Addr::from(
                 u128::from(Ipv6Addr::new(0xfd00, 0x10, 0, 0, 0, 0, 0, 0x100)) + u128::from(i),
             );
-            t.apply(&Change6::Put(binding(i, IaKind::Na, a, 128, now)));
+            let name = if i == 7 {
+                "<script>alert(6)</script>".to_owned()
+            } else {
+                format!("v6host{i}")
+            };
+            t.apply(&Change6::Put(Lease6 {
+                hostname: Some(name),
+                ..binding(i, IaKind::Na, a, 128, now)
+            }));
         }
         t.apply(&Change6::Put(binding(
             9999,
@@ -239,20 +249,10 @@ mod v6 {
         let mut src = source(dir, 0);
         src.stats.v6.census(&t, &view, now);
         let (tx, rx) = std::sync::mpsc::sync_channel(8);
+        let reservations = view.reservations6.clone();
         std::thread::spawn(move || {
             while let Ok(Input::Admin(Request6::List(reply))) = rx.recv() {
-                let rows = t
-                    .iter()
-                    .map(|l| Row6 {
-                        lease: l.clone(),
-                        hostname: Some(if l.key.iaid == 7 {
-                            "<script>alert(6)</script>".to_owned()
-                        } else {
-                            format!("v6host{}", l.key.iaid)
-                        }),
-                    })
-                    .collect();
-                let _ = reply.send(rows);
+                let _ = reply.send(crate::v6::admin::rows(&t, &reservations));
             }
         });
         src.admin6 = Some(Admin6::new(tx));
@@ -318,7 +318,10 @@ mod v6 {
             "250 addresses and a prefix"
         );
         // Search by host name, DUID (with or without colons), address, prefix.
-        assert_eq!(rows6(&get(&src, "q=v6host42")), 1);
+        let named = get(&src, "q=V6Host42");
+        assert_eq!(rows6(&named), 1, "any case");
+        assert!(named.contains(">v6host42<"), "{named}");
+        assert_eq!(rows6(&get(&src, "q=v6host4")), 11, "a part: 4 and 40-49");
         assert_eq!(
             rows6(&get(&src, "q=00%3A03%3A00%3A01%3A02%3A00%3A00%3A00%3A2a")),
             1

@@ -46,8 +46,9 @@ const NEW_QUEUE: usize = 2048;
 /// Concurrent ping checks; beyond this addresses are offered unchecked.
 const PINGS: usize = 64;
 
-/// Which interfaces to serve: those named in the file, else each holding an address in a subnet
-/// (and every IPv4 interface when some subnet is only reachable through relays).
+/// Which interfaces to serve DHCPv4 on: those named in the file, else each holding an address in
+/// a subnet (and every IPv4 interface when some subnet is only reachable through relays). Empty
+/// when there is none (no IPv4 subnet, say): the caller decides whether DHCPv6 is enough.
 pub fn choose_ifaces(view: &DhcpView) -> anyhow::Result<Vec<(String, Vec<Ipv4Net>)>> {
     let all = runtime::netif::local_ipv4()?;
     let mut by_name: BTreeMap<String, Vec<Ipv4Net>> = BTreeMap::new();
@@ -70,11 +71,6 @@ pub fn choose_ifaces(view: &DhcpView) -> anyhow::Result<Vec<(String, Vec<Ipv4Net
     }
     names.sort();
     names.dedup();
-    if names.is_empty() {
-        anyhow::bail!(
-            "no interface to serve: no local address lies in any subnet; name them with [dhcp] interfaces = [..]"
-        );
-    }
     Ok(names
         .into_iter()
         .map(|n| {

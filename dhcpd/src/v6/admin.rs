@@ -33,7 +33,7 @@ pub enum Input {
 /// A control request for the core.
 #[derive(Debug)]
 pub enum Request6 {
-    /// Every binding, with the host name of its reservation.
+    /// Every binding, with its host name.
     List(mpsc::Sender<Vec<Row6>>),
     /// End the binding of an address or prefix now, as the client's RELEASE would.
     Release {
@@ -67,7 +67,8 @@ impl std::fmt::Display for Target6 {
 pub struct Row6 {
     /// The binding.
     pub lease: Lease6,
-    /// The host name of the reservation of its address, if any.
+    /// The host name kept with it, else (a binding written before names were kept) the name
+    /// of the reservation of its address, if any.
     pub hostname: Option<String>,
 }
 
@@ -128,16 +129,18 @@ fn waited(e: mpsc::RecvTimeoutError) -> AdminError {
     }
 }
 
-/// The rows of `leases`, host names from the reservations.
+/// The rows of `leases`: the host name kept with each binding, else its reservation's.
 pub fn rows(leases: &Leases6, reservations: &[Reservation6]) -> Vec<Row6> {
     leases
         .iter()
         .map(|l| Row6 {
             lease: l.clone(),
-            hostname: (l.prefix_len == 128)
-                .then(|| reservations.iter().find(|r| r.ip == l.addr))
-                .flatten()
-                .map(|r| r.hostname.clone()),
+            hostname: l.hostname.clone().or_else(|| {
+                (l.prefix_len == 128)
+                    .then(|| reservations.iter().find(|r| r.ip == l.addr))
+                    .flatten()
+                    .map(|r| r.hostname.clone())
+            }),
         })
         .collect()
 }

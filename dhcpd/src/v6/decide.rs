@@ -360,6 +360,7 @@ impl Decider<'_> {
             starts: self.now,
             expires: self.now.saturating_add(valid),
             state: State6::Bound,
+            hostname: None,
         }));
     }
 
@@ -466,6 +467,7 @@ impl Decider<'_> {
                         starts: self.now,
                         expires: self.now.saturating_add(self.ctx.decline_probation),
                         state: State6::Declined,
+                        hostname: None,
                     }));
                 }
                 _ => out.insert(ia_status(kind, iaid, (Status::NoBinding, "no binding"))),

@@ -52,6 +52,8 @@ pub struct Lease6 {
     pub expires: u64,
     /// Bound or declined.
     pub state: State6,
+    /// The client's host name (its Client FQDN label, or its reservation's), if known.
+    pub hostname: Option<String>,
 }
 
 /// A change to persist before replying.
@@ -169,8 +171,16 @@ fn key_bytes(k: &Key6) -> Vec<u8> {
     v
 }
 
+/// Record version 2: the 34 octets of version 1 (written before host names were kept, still
+/// read, as without a name), then the version octet and the host name with a length octet.
+const V2: u8 = 2;
+
 fn value_bytes(l: &Lease6) -> Vec<u8> {
-    let mut v = Vec::with_capacity(34);
+    let name = l.hostname.as_deref().map_or(&[][..], |h| {
+        let b = h.as_bytes();
+        &b[..b.len().min(255)]
+    });
+    let mut v = Vec::with_capacity(36 + name.len());
     v.extend_from_slice(&l.addr.octets());
     v.push(l.prefix_len);
     v.extend_from_slice(&l.starts.to_be_bytes());
@@ -179,13 +189,23 @@ fn value_bytes(l: &Lease6) -> Vec<u8> {
         State6::Bound => 0,
         State6::Declined => 1,
     });
+    v.push(V2);
+    v.push(name.len() as u8);
+    v.extend_from_slice(name);
     v
 }
 
 fn decode(k: &[u8], v: &[u8]) -> Option<Lease6> {
-    if k.len() < 5 || v.len() != 34 {
+    if k.len() < 5 || v.len() < 34 {
         return None;
     }
+    let hostname = match &v[34..] {
+        [] => None,
+        [V2, n, name @ ..] if usize::from(*n) == name.len() => {
+            (!name.is_empty()).then(|| String::from_utf8_lossy(name).into_owned())
+        }
+        _ => return None,
+    };
     let kind = match k[0] {
         0 => IaKind::Na,
         1 => IaKind::Pd,
@@ -207,6 +227,7 @@ fn decode(k: &[u8], v: &[u8]) -> Option<Lease6> {
         } else {
             State6::Bound
         },
+        hostname,
     })
 }
 
@@ -275,3 +296,7 @@ pub fn read_only(path: &Path) -> Result<Vec<Lease6>, Store6Error> {
     let db = redb::Builder::new().open_read_only(path)?;
     load_from(&db)
 }
+
+#[cfg(test)]
+#[path = "lease_tests.rs"]
+mod tests;

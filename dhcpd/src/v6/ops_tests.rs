@@ -41,6 +41,7 @@ fn lease(duid: u8, kind: IaKind, addr: &str, len: u8, state: State6) -> Lease6 {
         starts: NOW,
         expires: NOW + 4000,
         state,
+        hostname: None,
     }
 }
 
@@ -235,5 +236,38 @@ fn metrics_count_v6_messages_and_pool_use() {
     assert!(
         text.contains("dhcpd_v6_pool_used_addresses{range=\"fd00:10::100-fd00:10::1ff\"} 0"),
         "{text}"
+    );
+}
+
+/// `dhcpd leases` (text, JSON) and the page show the name kept with a binding; a binding stored
+/// without one (written before names were kept) shows its reservation's, when it has one.
+#[test]
+fn the_listing_shows_the_name_kept_with_the_binding_else_the_reservations() {
+    let v = view();
+    let mut t = table();
+    t.apply(&Change6::Put(Lease6 {
+        hostname: Some("laptop6".into()),
+        ..lease(1, IaKind::Na, "fd00:10::100", 128, State6::Bound)
+    }));
+    let rows = admin::rows(&t, &v.reservations6);
+    let name = |iaid: u32| {
+        rows.iter()
+            .find(|r| r.lease.key.iaid == iaid)
+            .and_then(|r| r.hostname.clone())
+    };
+    assert_eq!(name(1).as_deref(), Some("laptop6"));
+    assert_eq!(name(5).as_deref(), Some("printer6"), "the reservation's");
+    assert_eq!(name(2), None);
+    let text = listing::text(&rows);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("fd00:10::100 ") && l.contains(" laptop6 ")),
+        "{text}"
+    );
+    let json = listing::json(&rows);
+    assert!(
+        json.iter()
+            .any(|r| r["ip"] == "fd00:10::100" && r["hostname"] == "laptop6"),
+        "{json:?}"
     );
 }

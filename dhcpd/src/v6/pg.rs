@@ -141,6 +141,7 @@ fn decode(r: &Row) -> Result<(Lease6, i64), Store6Error> {
             starts: from_i64(r.get(6)),
             expires: from_i64(r.get(7)),
             state,
+            hostname: r.get(5),
         },
         r.get(9),
     ))
@@ -328,7 +329,7 @@ fn put(tx: &mut Transaction<'_>, st: &Stmts, l: &Lease6, now: i64) -> Result<u64
         i64::from(l.key.iaid),
     );
     let (starts, expires) = (to_i64(l.starts), to_i64(l.expires));
-    let hostname: Option<&str> = None;
+    let hostname = l.hostname.as_deref();
     let state = match l.state {
         State6::Bound => "bound",
         State6::Declined => "declined",
@@ -429,6 +430,7 @@ mod tests {
             starts: 1,
             expires: 2,
             state: State6::Bound,
+            hostname: None,
         };
         let mut known = Leases6::new();
         known.apply(&Change6::Put(l.clone()));

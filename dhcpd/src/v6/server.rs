@@ -335,6 +335,7 @@ impl Core {
                     .and_then(|a| v.subnets6.iter().position(|s| s.network.contains(&a)))
             };
             let mut o = decide(&ctx, subnet, leases, &msg, now);
+            fqdn::name_bindings(&msg, &mut o.changes, &v.reservations6, leases);
             if let Some(r) = o.reply.as_mut() {
                 let zone = v.ddns.as_ref().map_or(&v.domain, |d| &d.forward_zone);
                 fqdn::answer(&msg, r, &v.reservations6, zone, v.ddns.is_some());

@@ -190,6 +190,7 @@ fn row(duid: Vec<u8>, addr: Ipv6Addr) -> Lease6 {
         starts: NOW - 10,
         expires: NOW + 4000,
         state: State6::Bound,
+        hostname: None,
     }
 }
 

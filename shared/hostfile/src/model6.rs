@@ -118,6 +118,16 @@ pub struct Dhcp6Subnet {
 impl Dhcp6Subnet {
     /// One line for a daemon's `--check` summary: pools, delegable prefixes, lifetimes and RA.
     pub fn summary(&self) -> String {
+        self.summary_on(
+            self.interface
+                .as_deref()
+                .unwrap_or("the interface with an address in it"),
+        )
+    }
+
+    /// [`Self::summary`] naming the interface that serves the subnet (`iface`), as a daemon
+    /// that looked at the local interfaces knows it.
+    pub fn summary_on(&self, iface: &str) -> String {
         let addrs = self
             .pools
             .iter()
@@ -131,9 +141,7 @@ impl Dhcp6Subnet {
             "subnet {} ({}) on {}: {} pool(s), {addrs} dynamic addresses, {} pd-pool(s), {prefixes} prefixes to delegate, preferred {}, valid {}, T1 {}, T2 {}, router advertisements {}{}{}",
             self.network,
             self.name,
-            self.interface
-                .as_deref()
-                .unwrap_or("the interface with an address in it"),
+            iface,
             self.pools.len(),
             self.pd_pools.len(),
             d(self.preferred),

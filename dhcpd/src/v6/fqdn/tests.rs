@@ -112,9 +112,16 @@ fn the_reply_names_what_the_server_publishes_with_s_o_and_n() {
     let req0 = with_fqdn(MessageType::Renew, Some(b"\x00\x07laptop6\x00".to_vec()));
     let got = answer_of(&req0, &mut reply_with(a("fd00:10::1001"), 4000), true).unwrap();
     assert_eq!(got.flags, FLAG_S | FLAG_O);
-    // No dynamic DNS configured: N.
+    // No dynamic DNS configured: N, and O since the client's S is not granted.
     let got = answer_of(&req, &mut reply_with(a("fd00:10::1001"), 4000), false).unwrap();
+    assert_eq!(got.flags, FLAG_N | FLAG_O);
+    let got = answer_of(&req0, &mut reply_with(a("fd00:10::1001"), 4000), false).unwrap();
     assert_eq!(got.flags, FLAG_N);
+    // The client asks for no updates at all (N, S clear): N back, S and O clear.
+    let req_n = with_fqdn(MessageType::Request, Some(b"\x04\x07laptop6\x00".to_vec()));
+    let got = answer_of(&req_n, &mut reply_with(a("fd00:10::1001"), 4000), true).unwrap();
+    assert_eq!(got.flags, FLAG_N);
+    assert_eq!(got.labels, ["laptop6", "example", "com"]);
     // A reserved address goes by the reservation's name.
     let got = answer_of(&req, &mut reply_with(a("fd00:10::5"), 4000), true).unwrap();
     assert_eq!(got.labels[0], "desk");
@@ -145,6 +152,7 @@ fn lease(iaid: u32, kind: IaKind, addr: &str, len: u8, state: State6) -> Lease6 
         starts: 1,
         expires: 2,
         state,
+        hostname: None,
     }
 }
 
@@ -258,16 +266,27 @@ duid = "00:03:00:01:02:00:00:00:00:05"
     };
     let serve = |m: &Message| {
         let mut o = decide(&ctx, Some(0), &Leases6::new(), m, 1_000);
+        name_bindings(m, &mut o.changes, &v.reservations6, &Leases6::new());
         let reply = o.reply.as_mut().expect("a reply");
         answer(m, reply, &v.reservations6, "example.com", true);
+        let kept: Vec<_> = o
+            .changes
+            .iter()
+            .filter_map(|c| match c {
+                Change6::Put(l) => Some(l.hostname.clone()),
+                Change6::Delete(_) => None,
+            })
+            .collect();
         (
             o.reply.unwrap(),
             events(Some(m), &o.changes, &v.reservations6),
+            kept,
         )
     };
 
-    let (reply, ev) = serve(&solicit(DUID, Some(b"\x01\x07laptop6\x00")));
+    let (reply, ev, kept) = serve(&solicit(DUID, Some(b"\x01\x07laptop6\x00")));
     assert_eq!(reply.msg_type(), MessageType::Reply);
+    assert_eq!(kept, [Some("laptop6".to_owned())]);
     let Some(DhcpOption::Unknown(f)) = reply.opts().get(OptionCode::ClientFqdn) else {
         panic!("no Client FQDN in {reply:?}");
     };
@@ -282,9 +301,20 @@ duid = "00:03:00:01:02:00:00:00:00:05"
     assert!((a("fd00:10::1000")..=a("fd00:10::10ff")).contains(addr));
     assert_eq!(name.as_deref(), Some("laptop6"));
 
+    // N: the binding keeps the name, the REPLY says no update (N, S clear), nothing is
+    // published.
+    let (reply, ev, kept) = serve(&solicit(DUID, Some(b"\x04\x07laptop6\x00")));
+    let Some(DhcpOption::Unknown(f)) = reply.opts().get(OptionCode::ClientFqdn) else {
+        panic!("no Client FQDN in {reply:?}");
+    };
+    assert_eq!(parse(f.data()).unwrap().flags, FLAG_N);
+    assert!(ev.is_empty(), "{ev:?}");
+    assert_eq!(kept, [Some("laptop6".to_owned())]);
+
     let desk = [0, 3, 0, 1, 2, 0, 0, 0, 0, 5];
-    let (reply, ev) = serve(&solicit(&desk, None));
+    let (reply, ev, kept) = serve(&solicit(&desk, None));
     assert!(reply.opts().get(OptionCode::ClientFqdn).is_none());
+    assert_eq!(kept, [Some("desk".to_owned())]);
     assert_eq!(
         ev,
         [Event6::Bound {
@@ -293,5 +323,136 @@ duid = "00:03:00:01:02:00:00:00:00:05"
             addr: a("fd00:10::5"),
             name: Some("desk".into()),
         }]
+    );
+}
+
+/// RFC 4704 section 4.1, every combination of the client's N and S with dynamic DNS on and off:
+/// the server's S says it updates, N that it does not (never both), O that its S is not the
+/// client's. With N from the client and dynamic DNS on, the answer is Kea's default 1-0-0.
+#[test]
+fn reply_flags_follow_rfc_4704_and_honour_n() {
+    let (n, s, o) = (FLAG_N, FLAG_S, FLAG_O);
+    let table = [
+        // (client flags, ddns, server flags)
+        (0, true, s | o),
+        (s, true, s),
+        (n, true, n),
+        // Forbidden (N with S): N is honoured, S refused, O says so.
+        (n | s, true, n | o),
+        (0, false, n),
+        (s, false, n | o),
+        (n, false, n),
+        (n | s, false, n | o),
+        // A client's O (it must send 0) and unknown bits change nothing.
+        (o | 0xf0, true, s | o),
+    ];
+    for (asked, ddns, want) in table {
+        let got = reply_flags(asked, ddns);
+        assert_eq!(got, want, "client {asked:#04x}, ddns {ddns}");
+        assert!(got & (n | s) != (n | s), "N and S together");
+    }
+}
+
+/// A client that sets N gets no DNS additions (neither AAAA nor PTR: no `Bound` event at
+/// all), while the ends of its bindings still remove what was published for them earlier.
+#[test]
+fn n_from_the_client_means_no_update_but_ends_still_clean_up() {
+    let res = [reservation("desk", "fd00:10::5")];
+    let na = lease(1, IaKind::Na, "fd00:10::1001", 128, State6::Bound);
+    let reserved = lease(3, IaKind::Na, "fd00:10::5", 128, State6::Bound);
+    let changes = vec![
+        Change6::Put(na.clone()),
+        Change6::Put(reserved),
+        Change6::Delete(lease(9, IaKind::Na, "fd00:10::1009", 128, State6::Bound).key),
+    ];
+    for flags in [FLAG_N, FLAG_N | FLAG_S] {
+        let mut data = vec![flags];
+        data.extend_from_slice(b"\x07laptop6\x00");
+        let req = with_fqdn(MessageType::Request, Some(data));
+        assert!(no_update(&req));
+        assert_eq!(
+            events(Some(&req), &changes, &res),
+            vec![Event6::Unbound {
+                duid: DUID.to_vec(),
+                iaid: 9,
+            }],
+            "flags {flags:#04x}"
+        );
+    }
+    // Without N the same changes publish (the reserved name on the reserved address).
+    let req = with_fqdn(MessageType::Request, Some(b"\x01\x07laptop6\x00".to_vec()));
+    assert!(!no_update(&req));
+    assert!(!no_update(&with_fqdn(MessageType::Request, None)));
+    assert_eq!(events(Some(&req), &changes, &res).len(), 3);
+}
+
+/// The names the lease store keeps: the reservation's on a reserved address, the client's label
+/// on its other bindings (prefixes too), the binding's earlier name on a renewal without the
+/// option, none on a declined address; N changes nothing here.
+#[test]
+fn bindings_get_the_clients_name_to_keep() {
+    use crate::v6::lease::Leases6;
+    let res = [reservation("desk", "fd00:10::5")];
+    let named = |msg: &Message, changes: &[Change6], before: &Leases6| {
+        let mut c = changes.to_vec();
+        name_bindings(msg, &mut c, &res, before);
+        c.into_iter()
+            .map(|c| match c {
+                Change6::Put(l) => (l.key.iaid, l.hostname),
+                Change6::Delete(k) => (k.iaid, Some("deleted".into())),
+            })
+            .collect::<Vec<_>>()
+    };
+    let none = Leases6::new();
+    let na = lease(1, IaKind::Na, "fd00:10::1001", 128, State6::Bound);
+    let pd = lease(2, IaKind::Pd, "fd00:100::", 56, State6::Bound);
+    let declined = lease(0, IaKind::Na, "fd00:10::7", 128, State6::Declined);
+    let changes = [
+        Change6::Put(na.clone()),
+        Change6::Put(pd.clone()),
+        Change6::Put(declined),
+        Change6::Delete(na.key.clone()),
+    ];
+    let laptop = Some("laptop6".to_owned());
+    for flags in [b'\x01', b'\x04'] {
+        let mut data = vec![flags];
+        data.extend_from_slice(b"\x09Laptop_6!\x00");
+        let req = with_fqdn(MessageType::Request, Some(data));
+        assert_eq!(
+            named(&req, &changes, &none),
+            [
+                (1, laptop.clone()),
+                (2, laptop.clone()),
+                (0, None),
+                (1, Some("deleted".into()))
+            ]
+        );
+    }
+    // The reserved host: its reservation's name on the address and on its prefix, even when
+    // it sends another name.
+    let desk = lease(3, IaKind::Na, "fd00:10::5", 128, State6::Bound);
+    let req = with_fqdn(MessageType::Request, Some(b"\x01\x07laptop6\x00".to_vec()));
+    let desk_name = Some("desk".to_owned());
+    assert_eq!(
+        named(&req, &[Change6::Put(desk), Change6::Put(pd.clone())], &none),
+        [(3, desk_name.clone()), (2, desk_name)]
+    );
+    // A renewal without the option keeps the name the binding had; without one, none.
+    let mut before = Leases6::new();
+    before.apply(&Change6::Put(Lease6 {
+        hostname: laptop.clone(),
+        ..na.clone()
+    }));
+    let renew = with_fqdn(MessageType::Renew, None);
+    let both = [Change6::Put(na.clone()), Change6::Put(pd.clone())];
+    assert_eq!(
+        named(&renew, &both, &before),
+        [(1, laptop.clone()), (2, None)]
+    );
+    // A renewal with another name takes it.
+    let other = with_fqdn(MessageType::Renew, Some(b"\x01\x05other\x00".to_vec()));
+    assert_eq!(
+        named(&other, &both, &before),
+        [(1, Some("other".into())), (2, Some("other".into()))]
     );
 }
