@@ -11,6 +11,11 @@
 # row's median and range and each pair's ratio per round (sum of the block's lbd rows over the
 # sum of its peer rows, so load drifting during a block cancels out).
 #
+# FAMILY=6 runs every row over IPv6 instead: the same namespaces with IPv6 added (VIP
+# fd30:1::120, backends fd30:2::10 and fd30:2::11), HAProxy, nginx stream and the backends on
+# those addresses, the hand rule in `table ip6` (`ip6 daddr ... dnat to numgen ...`), lbd's
+# service on the IPv6 VIP (its kernel plane in `table ip6 lbd`), wrk to http://[fd30:1::120]/.
+#
 # The whole run holds /tmp/bench.lock (flock), so it never overlaps another benchmark.
 # Needs root and: wrk haproxy nginx-light libnginx-mod-stream nftables iproute2 util-linux.
 #
@@ -28,6 +33,7 @@
 #                     1048576 for a 1 MiB file, to see large transfers)
 #   MODES="ka nc"     keep-alive (ka) and/or new connection per request (nc)
 #   PIN=1             wrk on CPU 0, balancer and backends on the other CPUs (taskset), every row
+#   FAMILY=4          4 or 6: the address family of every row (the VIP, the backends, the rule)
 set -u
 if [ -z "${LB_BENCH_LOCKED:-}" ]; then
   echo "waiting for /tmp/bench.lock ..." >&2
@@ -57,7 +63,8 @@ cleanup() { stop_backends; "$SHARED/netns.sh" down; rm -rf "$W"; }
 trap cleanup EXIT
 URLPATH=/; SENDFILE=off
 [ "$SIZE" != 0 ] && { URLPATH=/big.bin; SENDFILE=on; }
-. "$HERE/peer-configs.sh"; peer_configs "$SENDFILE"
+. "$HERE/peer-configs.sh"; lb_family; peer_configs "$SENDFILE"
+VIPURL="http://$(urlhost $VIP)$URLPATH"
 [ "$SIZE" != 0 ] && for n in web1 web2; do head -c "$SIZE" /dev/zero > "$W/$n/big.bin"; done
 # Waits (bounded) until a TCP connect from the client namespace to $1:80 succeeds.
 wait_port() {
@@ -68,16 +75,16 @@ wait_port() {
   return 1
 }
 fresh() { # new namespaces, backends started, VIP by hand unless $1 = novip
-  stop_backends; "$SHARED/netns.sh" down; "$SHARED/netns.sh" up
+  stop_backends; "$SHARED/netns.sh" down; "$SHARED/netns.sh" up; netns6_up
   for n in web1 web2; do ip netns exec $n $SRV nginx -c "$W/$n.conf" & PIDS="${PIDS:-} $!"; done
-  [ "${1:-}" = novip ] || ip -n lb addr add 10.30.1.120/32 dev lb0
-  wait_port 10.30.2.10 && wait_port 10.30.2.11 || { echo "backends did not start"; exit 1; }
+  [ "${1:-}" = novip ] || ip -n lb addr add $VIP_ADD dev lb0
+  wait_port $WEB1 && wait_port $WEB2 || { echo "backends did not start"; exit 1; }
 }
 cat > "$W/nginx-lb.conf" <<C
 load_module /usr/lib/nginx/modules/ngx_stream_module.so;
 worker_processes 1; pid $W/lb.pid; error_log $W/lb.err; daemon off;
 events { worker_connections 8192; }
-stream { upstream b { server 10.30.2.10:80; server 10.30.2.11:80; } server { listen 10.30.1.120:80; proxy_pass b; } }
+stream { upstream b { server $(urlhost $WEB1):80; server $(urlhost $WEB2):80; } server { listen $(urlhost $VIP):80; proxy_pass b; } }
 C
 for dp in kernel proxy; do lbd_config "$dp" "${LBD_BYTES:-false}" > "$W/lbd-$dp.toml"
 done
@@ -122,33 +129,33 @@ row_lbd() { # name dp [env...]
     kill $P 2>/dev/null; wait $P 2>/dev/null; return
   fi
   echo "  $name ready after $(( ($(date +%s%N) - t0) / 1000000 )) ms"
-  wait_port 10.30.1.120 || echo "  $name: VIP port not answering"
-  bench "$name" "http://10.30.1.120$URLPATH"
+  wait_port $VIP || echo "  $name: VIP port not answering"
+  bench "$name" "$VIPURL"
   kill $P; wait $P 2>/dev/null
 }
 row_nftables() {
   fresh; ip netns exec lb nft -f - <<N
-table ip lbbench {
+table $NFT lbbench {
   chain pre {
     type nat hook prerouting priority dstnat;
-    ip daddr 10.30.1.120 tcp dport 80 dnat to numgen inc mod 2 map { 0 : 10.30.2.10, 1 : 10.30.2.11 }
+    $NFT daddr $VIP tcp dport 80 dnat to numgen inc mod 2 map { 0 : $WEB1, 1 : $WEB2 }
   }
 }
 N
-  bench nftables "http://10.30.1.120$URLPATH"; ip netns exec lb nft delete table ip lbbench
+  bench nftables "$VIPURL"; ip netns exec lb nft delete table $NFT lbbench
 }
 row_daemon() { # name command...
   local name=$1; shift
   fresh; ip netns exec lb $SRV "$@" >"$W/$name.log" 2>&1 & P=$!
-  wait_port 10.30.1.120 || echo "  $name did not open the VIP port"
-  bench "$name" "http://10.30.1.120$URLPATH"; kill $P; wait $P 2>/dev/null
+  wait_port $VIP || echo "  $name did not open the VIP port"
+  bench "$name" "$VIPURL"; kill $P; wait $P 2>/dev/null
 }
 row() {
   case $1 in
     nftables) row_nftables ;;
     haproxy) row_daemon haproxy haproxy -f "$W/haproxy.cfg" -db ;;
     nginx) row_daemon nginx nginx -c "$W/nginx-lb.conf" ;;
-    direct) fresh; bench direct "http://10.30.2.10$URLPATH" ;;
+    direct) fresh; bench direct "http://$(urlhost $WEB1)$URLPATH" ;;
     lbd-kernel) row_lbd lbd-kernel kernel ;;
     lbd-proxy) row_lbd lbd-proxy proxy ;;
     lbd-proxy-nosplice) row_lbd lbd-proxy-nosplice proxy LBD_PROXY_SPLICE=0 ;;
@@ -160,7 +167,7 @@ block() { # peer lbd: A B B A on even rounds, B A A B on odd ones
   if [ $((ROUND % 2)) = 0 ]; then row "$1"; row "$2"; row "$2"; row "$1"
   else row "$2"; row "$1"; row "$1"; row "$2"; fi
 }
-echo "lbd bench: ${S}s per figure, $C connections, REPS=$REPS PAIRS='$PAIRS' SIZE=$SIZE MODES='$MODES' PIN=$PIN"
+echo "lbd bench: ${S}s per figure, $C connections, REPS=$REPS PAIRS='$PAIRS' SIZE=$SIZE MODES='$MODES' PIN=$PIN FAMILY=${FAMILY:-4} (VIP $VIP)"
 echo "  lbd: $LBD; load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 if [ "$PEERS" = 1 ]; then row direct; row nginx; fi
 for ROUND in $(seq 0 $((REPS - 1))); do

@@ -32,7 +32,12 @@ pub fn document(
         .services
         .iter()
         .map(|s| {
-            let plan = current.services.iter().find(|p| p.name == s.name);
+            // A dual-stack service is two entries of one name: each has its own plan (its own
+            // targets and mode), found by name and VIP.
+            let plan = current
+                .services
+                .iter()
+                .find(|p| p.name == s.name && p.vip == s.vip);
             let backends: Vec<Value> = s
                 .backends
                 .iter()

@@ -4,7 +4,8 @@
 //! master with its change from backup listed; both backends healthy; web1's server stopped and
 //! the page shows it down within its fall count; curl traffic through the VIP and the
 //! new-connections plot has a non-zero point; a check error carrying HTML shown as text; the
-//! nftables table in effect. Screenshots (phone, desktop, whole page) go to
+//! nftables table in effect; at a phone's width (390 px) nothing scrolls sideways. Screenshots
+//! (phone, the whole page at a phone's width, desktop, whole page) go to
 //! `<target>/page-shots/lbd-*.png`.
 //!
 //! Chromium missing: skipped with "SKIPPED" on stderr, unless `CI` is set (then it fails).
@@ -16,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use e2e::browser::{dump_dom, have_chromium, screenshot, shots_dir};
+use e2e::cdp::Tab;
 use e2e::{Proc, Ready, SeedLan};
 
 const URL: &str = "http://127.0.0.1:9169/";
@@ -139,7 +141,7 @@ fn page_in_chromium_follows_health_traffic_and_escapes() {
 
     // VRRP: master after the master-down interval, the change from backup in the ring.
     poll(&lan, Duration::from_secs(10), "VRRP master", |p| {
-        p.contains("<td class=\"to\">MASTER</td>")
+        p.contains("<td class=\"to\" data-label=\"Entered\">MASTER</td>")
     });
 
     // Both backends of www3 healthy, in the browser's DOM.
@@ -152,7 +154,7 @@ fn page_in_chromium_follows_health_traffic_and_escapes() {
     assert!(d.contains("passed"), "last check result: {d}");
     assert!(d.contains("VRRP role<b>MASTER</b>"), "{d}");
     assert!(
-        d.contains("<td>vrrp</td><td class=\"to\">MASTER</td>"),
+        d.contains("\">vrrp</td><td class=\"to\" data-label=\"Entered\">MASTER</td>"),
         "{d}"
     );
     // The data plane in effect: lbd's nftables table, as text.
@@ -201,12 +203,23 @@ fn page_in_chromium_follows_health_traffic_and_escapes() {
     assert!(d.contains("failed: connect"), "{d}");
 
     let phone = shoot(&lan, "phone", "390,844");
+    // On a phone nothing scrolls sideways, neither the page nor a box in it: the tables turn
+    // into cards, long addresses and the ruleset wrap.
+    let mut tab = Tab::open(Some(&lan.main));
+    tab.viewport(390, 844, true);
+    tab.navigate(URL);
+    let wide = tab.sideways();
+    assert!(wide.is_empty(), "scrolls sideways at 390 px: {wide:?}");
+    let phone_full = shots_dir(env!("CARGO_TARGET_TMPDIR")).join("lbd-phone-full.png");
+    tab.screenshot(&phone_full, true);
+    drop(tab);
     let desktop = shoot(&lan, "desktop", "1280,900");
     // The whole page (VRRP and data plane sections below the plots), to look at.
     let full = shoot(&lan, "full", "1280,3000");
     println!(
-        "{}\n{}\n{}",
+        "{}\n{}\n{}\n{}",
         phone.display(),
+        phone_full.display(),
         desktop.display(),
         full.display()
     );

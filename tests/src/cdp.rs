@@ -192,6 +192,34 @@ impl Tab {
         );
     }
 
+    /// What scrolls sideways in the page as laid out now: the document when it is wider than
+    /// the viewport, and each element that scrolls (`overflow-x` auto or scroll) with content
+    /// wider than its box, as `tag.class > first child's tag.class: content width > box
+    /// width`. Empty: the page fits its width (check it at a phone's [`Tab::viewport`]).
+    pub fn sideways(&mut self) -> Vec<String> {
+        let js = r#"(() => {
+            const d = document.documentElement, out = [];
+            if (d.scrollWidth > d.clientWidth) {
+                out.push(`document: ${d.scrollWidth} > ${d.clientWidth}`);
+            }
+            const name = e => e ? `${e.tagName.toLowerCase()}.${e.getAttribute('class') || ''}` : '';
+            for (const e of document.querySelectorAll('body *')) {
+                const o = getComputedStyle(e).overflowX;
+                if ((o === 'auto' || o === 'scroll') && e.scrollWidth > e.clientWidth) {
+                    const inner = e.firstElementChild ? ` > ${name(e.firstElementChild)}` : '';
+                    out.push(`${name(e)}${inner}: ${e.scrollWidth} > ${e.clientWidth}`);
+                }
+            }
+            return out;
+        })()"#;
+        let v = self.eval(js);
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|x| x.as_str().map(str::to_owned))
+            .collect()
+    }
+
     /// Saves a PNG of the viewport (the whole page with `full`) to `file`; checks it is one.
     pub fn screenshot(&mut self, file: &Path, full: bool) {
         let r = self.call(

@@ -195,33 +195,35 @@ pub fn follow_instances<T, F>(
     });
 }
 
-/// The history's series names for one backend's figure (`active`, `conns`, `bytes`).
-pub fn series(service: &str, address: &str, figure: &str) -> String {
-    format!("{service}\u{1f}{address}\u{1f}{figure}")
+/// The history's series name for one backend's figure (`active`, `conns`, `bytes`) in the
+/// service entry `service` on `vip`. A dual-stack service is two entries of one name, one per
+/// VIP, each with its own figures (as keepalived's two virtual servers): the VIP is part of the
+/// key, so the two entries never share a series, not even for a backend both reach at one
+/// address (a proxy service's backend without an address of the VIP's family, a sorry server).
+pub fn series(service: &str, vip: &str, address: &str, figure: &str) -> String {
+    format!("{service}\u{1f}{vip}\u{1f}{address}\u{1f}{figure}")
 }
 
-/// Samples the status document `doc` into `h` at `now`: per backend the active connections
-/// (gauge), connections and bytes both ways (counters, stored as rates).
+/// Samples the status document `doc` into `h` at `now`: per service entry (name and VIP) and
+/// backend the active connections (gauge), connections and bytes both ways (counters, stored
+/// as rates).
 pub fn sample(h: &mut History, doc: &Value, now: std::time::Instant) {
     for svc in doc["services"].as_array().into_iter().flatten() {
         let name = svc["name"].as_str().unwrap_or("");
+        let vip = svc["vip"].as_str().unwrap_or("");
         let mut rows: Vec<&Value> = svc["backends"].as_array().into_iter().flatten().collect();
         rows.extend(svc.get("sorry_server").filter(|s| s.is_object()));
         for b in rows {
             let addr = b["address"].as_str().unwrap_or("");
+            let key = |figure: &str| series(name, vip, addr, figure);
             if let Some(a) = b["active"].as_u64() {
-                h.sample(&series(name, addr, "active"), Kind::Gauge, now, a as f64);
+                h.sample(&key("active"), Kind::Gauge, now, a as f64);
             }
             let conns = b["connections"].as_u64().unwrap_or(0) as f64;
-            h.sample(&series(name, addr, "conns"), Kind::Counter, now, conns);
+            h.sample(&key("conns"), Kind::Counter, now, conns);
             let bytes = b["bytes_to_backend"].as_u64().unwrap_or(0)
                 + b["bytes_from_backend"].as_u64().unwrap_or(0);
-            h.sample(
-                &series(name, addr, "bytes"),
-                Kind::Counter,
-                now,
-                bytes as f64,
-            );
+            h.sample(&key("bytes"), Kind::Counter, now, bytes as f64);
         }
     }
 }

@@ -65,6 +65,8 @@ fn body(i: &Inputs<'_>, doc: &Value) -> Markup {
         .iter()
         .filter(|b| matches!(b["health"].as_str(), Some("up" | "nocheck")))
         .count();
+    // A dual-stack service is one service (one name, one DNS name) carried as two entries.
+    let names: std::collections::BTreeSet<&str> = services.iter().map(|v| s(v, "name")).collect();
     let role = doc["vrrp"]["state"].as_str().unwrap_or("MASTER");
     let vips: Vec<&str> = doc["vips"]
         .as_array()
@@ -80,7 +82,7 @@ fn body(i: &Inputs<'_>, doc: &Value) -> Markup {
                 @if doc["vrrp"].is_null() { span.muted { "no VRRP" } }
             }
             div.stat { "VIPs held" b { (vips.len()) } }
-            div.stat { "Services" b { (services.len()) } }
+            div.stat { "Services" b { (names.len()) } }
             div.stat #healthy {
                 "Backends healthy"
                 b class=(if up == backends.len() { "ok" } else { "bad" }) { (up) " / " (backends.len()) }
@@ -89,22 +91,73 @@ fn body(i: &Inputs<'_>, doc: &Value) -> Markup {
         section #backends {
             h2 { "Backends" }
             div.scroll {
-                table.backends {
-                    thead { tr {
-                        th { "Service" } th { "Backend" } th { "Health" } th.num { "Weight" }
-                        th { "Drained" } th { "In use" } th.num { "Active" }
-                        th.num { "Connections" } th.num { "Bytes in / out" } th { "Last check" }
-                        th { "Address" }
-                    } }
+                table.backends.stack {
+                    (heads(&BACKEND_COLUMNS))
                     tbody {
-                        @for svc in &services { (rows(i, svc)) }
+                        @for svc in &services { (rows(i, &services, svc)) }
                     }
                 }
             }
         }
-        @for svc in &services { (service(i, svc)) }
+        @for svc in &services { (service(i, &services, svc)) }
         (vrrp(i, doc, &vips))
         (dataplane(i, &services))
+    }
+}
+
+/// The backend table's columns (heading, right-aligned figure).
+const BACKEND_COLUMNS: [(&str, bool); 11] = [
+    ("Service", false),
+    ("Backend", false),
+    ("Health", false),
+    ("Weight", true),
+    ("Drained", false),
+    ("In use", false),
+    ("Active", true),
+    ("Connections", true),
+    ("Bytes in / out", true),
+    ("Last check", false),
+    ("Address", false),
+];
+
+/// The VRRP instances' table's columns.
+const INSTANCE_COLUMNS: [(&str, bool); 6] = [
+    ("Instance", false),
+    ("VRID", true),
+    ("Interface", false),
+    ("State", false),
+    ("Priority (configured)", true),
+    ("Addresses", false),
+];
+
+/// The role changes' table's columns.
+const TRANSITION_COLUMNS: [(&str, bool); 4] = [
+    ("When (UTC)", false),
+    ("Ago", false),
+    ("Instance", false),
+    ("Entered", false),
+];
+
+/// The proxy's table's columns.
+const PROXY_COLUMNS: [(&str, bool); 6] = [
+    ("Service", false),
+    ("Listening on", false),
+    ("Active", true),
+    ("Connections", true),
+    ("Bytes to backends", true),
+    ("Bytes from backends", true),
+];
+
+/// Column `k`'s heading, for a cell's `data-label`: a `table.stack` shows each row as a card
+/// on a phone, each cell on its own line after its label (the style sheet's `stack`).
+fn label(cols: &[(&'static str, bool)], k: usize) -> &'static str {
+    cols[k].0
+}
+
+/// A table's head from its columns.
+fn heads(cols: &[(&str, bool)]) -> Markup {
+    html! {
+        thead { tr { @for (h, num) in cols { th class=[num.then_some("num")] { (h) } } } }
     }
 }
 
@@ -116,26 +169,76 @@ fn health_class(h: &str) -> &'static str {
     }
 }
 
-fn rows(i: &Inputs<'_>, svc: &Value) -> Markup {
+/// The address family of `VIP` or `ADDR:PORT` / `[ADDR]:PORT`.
+fn family(address: &str) -> &'static str {
+    if address.starts_with('[') || address.matches(':').count() > 1 {
+        "IPv6"
+    } else {
+        "IPv4"
+    }
+}
+
+/// The other entries of `svc`'s name (a dual-stack service: the other family's).
+fn siblings<'a>(services: &[&'a Value], svc: &Value) -> Vec<&'a Value> {
+    services
+        .iter()
+        .filter(|o| s(o, "name") == s(svc, "name") && s(o, "vip") != s(svc, "vip"))
+        .copied()
+        .collect()
+}
+
+/// The service column: the name, and the VIP's family for a dual-stack service.
+fn service_cell(name: &str, family: Option<&str>) -> Markup {
+    let l = label(&BACKEND_COLUMNS, 0);
+    html! { td data-label=(l) { (name) @if let Some(f) = family { " " span.muted { (f) } } } }
+}
+
+fn rows(i: &Inputs<'_>, services: &[&Value], svc: &Value) -> Markup {
     let name = s(svc, "name");
+    let vip = s(svc, "vip");
+    let fam = (!siblings(services, svc).is_empty()).then(|| family(vip));
     let sorry = svc.get("sorry_server").filter(|v| v.is_object());
+    let l = |k| label(&BACKEND_COLUMNS, k);
     html! {
-        @for b in svc["backends"].as_array().into_iter().flatten() { (backend_row(i, name, b)) }
+        @for b in svc["backends"].as_array().into_iter().flatten() {
+            (backend_row(i, name, vip, fam, b))
+        }
         @if let Some(b) = sorry {
-            tr data-service=(name) data-backend="sorry" {
-                td { (name) } td { "sorry server" } td { "–" } td.num { "–" } td { "–" }
-                td { (yes(b["in_use"].as_bool() == Some(true))) }
-                td.num { "–" }
-                td.num { (b["connections"]) }
-                td.num { (b["bytes_to_backend"]) " / " (b["bytes_from_backend"]) }
-                td { "–" } td { (s(b, "address")) }
+            tr data-service=(name) data-backend="sorry" data-vip=(vip) {
+                (service_cell(name, fam)) td data-label=(l(1)) { "sorry server" }
+                td data-label=(l(2)) { "–" } td.num data-label=(l(3)) { "–" }
+                td data-label=(l(4)) { "–" }
+                td data-label=(l(5)) { (yes(b["in_use"].as_bool() == Some(true))) }
+                td.num data-label=(l(6)) { "–" }
+                td.num data-label=(l(7)) { (b["connections"]) }
+                td.num data-label=(l(8)) { (b["bytes_to_backend"]) " / " (b["bytes_from_backend"]) }
+                td data-label=(l(9)) { "–" } td data-label=(l(10)) { (s(b, "address")) }
             }
         }
     }
 }
 
-fn service(i: &Inputs<'_>, svc: &Value) -> Markup {
+/// A service entry's plots. The two entries of a dual-stack service get a section each, their
+/// figures kept apart (as keepalived shows an IPv4 and an IPv6 virtual server, and `lbd status`
+/// one line per VIP): the families are checked, planned and can fail separately, and a sum
+/// would hide one family's outage behind the other's traffic.
+fn service(i: &Inputs<'_>, services: &[&Value], svc: &Value) -> Markup {
     let name = s(svc, "name");
+    let vip = s(svc, "vip");
+    let others = siblings(services, svc);
+    // Backends reached at the same address from the other family's VIP (a proxy service's
+    // backend without an address of this family, the sorry server): the data planes count
+    // per (service, address), so these figures are that address's totals over both VIPs.
+    let shared = |a: &str| {
+        others.iter().any(|o| {
+            o["backends"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .chain(o.get("sorry_server").filter(|v| v.is_object()))
+                .any(|b| s(b, "address") == a)
+        })
+    };
     let sorry = svc.get("sorry_server").filter(|v| v.is_object());
     let mut labels: Vec<(String, String)> = svc["backends"]
         .as_array()
@@ -146,10 +249,20 @@ fn service(i: &Inputs<'_>, svc: &Value) -> Markup {
     if let Some(b) = sorry {
         labels.push(("sorry".to_owned(), s(b, "address").to_owned()));
     }
+    let both: Vec<String> = labels
+        .iter()
+        .filter(|(_, a)| shared(a))
+        .map(|(l, a)| format!("{l} ({a})"))
+        .collect();
+    for (l, a) in &mut labels {
+        if shared(a) {
+            l.push_str(" (both VIPs)");
+        }
+    }
     let window = |fig: &str| -> Vec<Vec<Option<f64>>> {
         labels
             .iter()
-            .map(|(_, a)| i.history.window(&series(name, a, fig), i.now))
+            .map(|(_, a)| i.history.window(&series(name, vip, a, fig), i.now))
             .collect()
     };
     let plot = |title: &str, unit: &str, fig: &str| {
@@ -169,12 +282,21 @@ fn service(i: &Inputs<'_>, svc: &Value) -> Markup {
         })
     };
     html! {
-        section.service data-plots=(name) {
-            h2 { "Service " (name) }
+        section.service data-plots=(name) data-vip=(vip) {
+            h2 {
+                "Service " (name)
+                @if !others.is_empty() { " " span.muted { "(" (family(vip)) ")" } }
+            }
             p.muted {
                 (s(svc, "protocol")) " " (vip_port(svc)) " · "
                 (s(svc, "scheduler")) " · " (s(svc, "dataplane")) " data plane · "
                 span.mode { (s(svc, "mode")) }
+            }
+            @if !both.is_empty() {
+                p.muted {
+                    "Reached at the same address from both VIPs, so shown with the totals of both: "
+                    (both.join(", "))
+                }
             }
             div.plots {
                 (plot("Active connections", "connections", "active"))
@@ -189,7 +311,7 @@ fn yes(b: bool) -> &'static str {
     if b { "yes" } else { "no" }
 }
 
-fn backend_row(i: &Inputs<'_>, service: &str, b: &Value) -> Markup {
+fn backend_row(i: &Inputs<'_>, service: &str, vip: &str, fam: Option<&str>, b: &Value) -> Markup {
     let health = s(b, "health");
     let weight = b["weight"].as_u64().unwrap_or(0);
     let drained_by = b["drained_by"].as_str();
@@ -199,13 +321,14 @@ fn backend_row(i: &Inputs<'_>, service: &str, b: &Value) -> Markup {
         .parse()
         .ok()
         .and_then(|a| i.recent.last_check(service, a));
+    let l = |k| label(&BACKEND_COLUMNS, k);
     html! {
-        tr data-service=(service) data-backend=(s(b, "name")) data-health=(health) {
-            td { (service) }
-            td { (s(b, "name")) }
-            td class=(format!("health {}", health_class(health))) { (health) }
-            td.num { (weight) }
-            td.drained {
+        tr data-service=(service) data-backend=(s(b, "name")) data-health=(health) data-vip=(vip) {
+            (service_cell(service, fam))
+            td data-label=(l(1)) { (s(b, "name")) }
+            td class=(format!("health {}", health_class(health))) data-label=(l(2)) { (health) }
+            td.num data-label=(l(3)) { (weight) }
+            td.drained data-label=(l(4)) {
                 @match drained_by {
                     Some("host-file") => span.warn title="weight = 0 in the host file" { "drained" },
                     Some(e) => {
@@ -216,11 +339,11 @@ fn backend_row(i: &Inputs<'_>, service: &str, b: &Value) -> Markup {
                     None => { "no " (admin::action(i.req, "Drain", "drain", &target)) },
                 }
             }
-            td { (yes(b["in_use"].as_bool() == Some(true))) }
-            td.num { @match b["active"].as_u64() { Some(n) => (n), None => "–" } }
-            td.num { (b["connections"]) }
-            td.num { (b["bytes_to_backend"]) " / " (b["bytes_from_backend"]) }
-            td.wrap.check {
+            td data-label=(l(5)) { (yes(b["in_use"].as_bool() == Some(true))) }
+            td.num data-label=(l(6)) { @match b["active"].as_u64() { Some(n) => (n), None => "–" } }
+            td.num data-label=(l(7)) { (b["connections"]) }
+            td.num data-label=(l(8)) { (b["bytes_to_backend"]) " / " (b["bytes_from_backend"]) }
+            td.wrap.check data-label=(l(9)) {
                 @match &last {
                     Some(c) => {
                         @match &c.error {
@@ -232,7 +355,7 @@ fn backend_row(i: &Inputs<'_>, service: &str, b: &Value) -> Markup {
                     None => span.muted { "none yet" },
                 }
             }
-            td { (s(b, "address")) }
+            td data-label=(l(10)) { (s(b, "address")) }
         }
     }
 }
@@ -266,19 +389,19 @@ fn vrrp(i: &Inputs<'_>, doc: &Value, vips: &[&str]) -> Markup {
             }
             p { "VIPs held: " @if vips.is_empty() { "none" } @else { (vips.join(", ")) } }
             @if !instances.is_empty() {
-                div.scroll { table.instances {
-                    thead { tr {
-                        th { "Instance" } th.num { "VRID" } th { "Interface" } th { "State" }
-                        th.num { "Priority (configured)" } th { "Addresses" }
-                    } }
+                div.scroll { table.instances.stack {
+                    (heads(&INSTANCE_COLUMNS))
                     tbody {
                         @for v in &instances {
                             @let state = s(v, "state");
+                            @let l = |k| label(&INSTANCE_COLUMNS, k);
                             tr {
-                                td { (s(v, "name")) } td.num { (v["vrid"]) } td { (s(v, "interface")) }
-                                td class=(match state { "MASTER" => "ok", "FAULT" => "bad", _ => "" }) { (state) }
-                                td.num { (v["priority"]) " (" (v["configured_priority"]) ")" }
-                                td.wrap {
+                                td data-label=(l(0)) { (s(v, "name")) }
+                                td.num data-label=(l(1)) { (v["vrid"]) }
+                                td data-label=(l(2)) { (s(v, "interface")) }
+                                td class=(match state { "MASTER" => "ok", "FAULT" => "bad", _ => "" }) data-label=(l(3)) { (state) }
+                                td.num data-label=(l(4)) { (v["priority"]) " (" (v["configured_priority"]) ")" }
+                                td.wrap data-label=(l(5)) {
                                     (v["addresses"].as_array().into_iter().flatten()
                                         .filter_map(Value::as_str).collect::<Vec<_>>().join(", "))
                                 }
@@ -291,13 +414,16 @@ fn vrrp(i: &Inputs<'_>, doc: &Value, vips: &[&str]) -> Markup {
             @if transitions.is_empty() {
                 p.muted { "No role change since lbd started." }
             } @else {
-                div.scroll { table.transitions {
-                    thead { tr { th { "When (UTC)" } th { "Ago" } th { "Instance" } th { "Entered" } } }
+                div.scroll { table.transitions.stack {
+                    (heads(&TRANSITION_COLUMNS))
                     tbody {
                         @for t in transitions.iter().rev() {
+                            @let l = |k| label(&TRANSITION_COLUMNS, k);
                             tr {
-                                td { (utc(t.at)) } td { (ago(i.wall, t.at)) } td { (t.instance) }
-                                td.to { (t.to) }
+                                td data-label=(l(0)) { (utc(t.at)) }
+                                td data-label=(l(1)) { (ago(i.wall, t.at)) }
+                                td data-label=(l(2)) { (t.instance) }
+                                td.to data-label=(l(3)) { (t.to) }
                             }
                         }
                     }
@@ -322,25 +448,22 @@ fn dataplane(i: &Inputs<'_>, services: &[&Value]) -> Markup {
             }
             @if !proxied.is_empty() {
                 p { "The proxy (user-space services): totals since lbd started." }
-                div.scroll { table.proxy {
-                    thead { tr {
-                        th { "Service" } th { "Listening on" } th.num { "Active" }
-                        th.num { "Connections" } th.num { "Bytes to backends" }
-                        th.num { "Bytes from backends" }
-                    } }
+                div.scroll { table.proxy.stack {
+                    (heads(&PROXY_COLUMNS))
                     tbody {
                         @for svc in &proxied {
                             @let sum = |k: &str| -> u64 {
                                 svc["backends"].as_array().into_iter().flatten()
                                     .filter_map(|b| b[k].as_u64()).sum()
                             };
+                            @let l = |k| label(&PROXY_COLUMNS, k);
                             tr {
-                                td { (s(svc, "name")) }
-                                td { (vip_port(svc)) }
-                                td.num { (sum("active")) }
-                                td.num { (sum("connections")) }
-                                td.num { (sum("bytes_to_backend")) }
-                                td.num { (sum("bytes_from_backend")) }
+                                td data-label=(l(0)) { (s(svc, "name")) }
+                                td data-label=(l(1)) { (vip_port(svc)) }
+                                td.num data-label=(l(2)) { (sum("active")) }
+                                td.num data-label=(l(3)) { (sum("connections")) }
+                                td.num data-label=(l(4)) { (sum("bytes_to_backend")) }
+                                td.num data-label=(l(5)) { (sum("bytes_from_backend")) }
                             }
                         }
                     }

@@ -85,7 +85,10 @@ fn rows_show_health_weight_drained_and_last_check() {
     assert!(html.contains("drained"), "{html}");
     assert!(html.contains("1 / 2"), "{html}");
     // The proxy's figures in the data plane section: the sums over the backends.
-    assert!(html.contains("<td class=\"num\">1000</td>"), "{html}");
+    assert!(
+        html.contains("<td class=\"num\" data-label=\"Bytes from backends\">1000</td>"),
+        "{html}"
+    );
 }
 
 #[test]
@@ -96,9 +99,10 @@ fn samples_make_plot_points() {
     sample(&mut h, &d, t0);
     d["services"][0]["backends"][0]["connections"] = json!(30);
     sample(&mut h, &d, t0 + STEP);
-    let w = h.window(&series("www", "192.168.10.10:80", "conns"), t0 + STEP);
+    let key = |fig: &str| series("www", "192.168.1.120", "192.168.10.10:80", fig);
+    let w = h.window(&key("conns"), t0 + STEP);
     assert_eq!(w.last().copied().flatten(), Some(2.0));
-    let a = h.window(&series("www", "192.168.10.10:80", "active"), t0 + STEP);
+    let a = h.window(&key("active"), t0 + STEP);
     assert_eq!(a.last().copied().flatten(), Some(2.0));
     let html = render_doc(&d, &Recent::default(), &h, t0 + STEP);
     assert!(html.contains("New connections"), "{html}");
@@ -115,7 +119,8 @@ fn transitions_are_a_bounded_ring() {
     assert_eq!(t.last().unwrap().to, "MASTER");
     let html = render_doc(&doc("www", "web1"), &r, &History::new(8), Instant::now());
     assert_eq!(
-        html.matches("<td class=\"to\">BACKUP</td>").count(),
+        html.matches("<td class=\"to\" data-label=\"Entered\">BACKUP</td>")
+            .count(),
         TRANSITIONS / 2,
         "{html}"
     );
@@ -237,4 +242,165 @@ fn drain_buttons_only_for_a_logged_in_admin() {
     // Form actions are relative: they stay under a reverse proxy's prefix.
     assert!(admin.contains("action=\"action\""), "{admin}");
     assert!(!admin.contains("action=\"/"), "{admin}");
+}
+
+/// A dual-stack service (web2 without IPv6: the proxy reaches it at its IPv4 address from
+/// both VIPs) through the daemon's own steps: host file, plans, status document, sampler,
+/// page. `up` says which (backend, address) checks pass; `conns` each address' connections.
+fn dual_stack_doc(up: &[&str], conns: &[(&str, u64)]) -> Value {
+    use crate::health::{Tracker, Trackers};
+    let t = hostfile::HostTable::from_toml(
+        r#"
+domain = "example.com"
+[[subnet]]
+network = "192.168.1.0/24"
+[[subnet]]
+network = "fd00:1::/64"
+[host.web1]
+ip = "192.168.1.10"
+ipv6 = "fd00:1::10"
+[host.web2]
+ip = "192.168.1.11"
+[service.www]
+vip = ["192.168.1.120", "fd00:1::120"]
+port = 80
+backends = ["web1", "web2"]
+dataplane = "proxy"
+"#,
+    )
+    .expect("valid host file");
+    let view = t.lb_view();
+    let mut trackers = Trackers::new();
+    for a in ["192.168.1.10:80", "[fd00:1::10]:80", "192.168.1.11:80"] {
+        let mut tr = Tracker::default();
+        tr.record(up.contains(&a), 1, 1);
+        trackers.insert(("www".into(), a.parse().unwrap()), tr);
+    }
+    let health = crate::health::health_map(&trackers);
+    let plans = crate::desired::desired(&view, &health, crate::desired::Role::Master);
+    let traffic = conns
+        .iter()
+        .map(|(a, n)| {
+            let tr = crate::metrics::Traffic {
+                connections: *n,
+                to_backend: 100 * n,
+                from_backend: 1000 * n,
+            };
+            (("www".to_owned(), a.parse().unwrap()), tr)
+        })
+        .collect();
+    crate::status::document(
+        &view,
+        &crate::drain::Drains::default(),
+        &trackers,
+        &plans,
+        crate::desired::Role::Master,
+        &[
+            "192.168.1.120".parse().unwrap(),
+            "fd00:1::120".parse().unwrap(),
+        ],
+        &|_, _| Some(0),
+        &traffic,
+    )
+}
+
+/// The `<tr>` of `backend` in the service entry on `vip`.
+fn row_of<'a>(html: &'a str, backend: &str, vip: &str) -> &'a str {
+    let start = html
+        .match_indices(&format!("data-backend=\"{backend}\""))
+        .map(|(k, _)| k)
+        .find(|k| {
+            html[*k..]
+                .split('>')
+                .next()
+                .unwrap()
+                .contains(&format!("data-vip=\"{vip}\""))
+        })
+        .unwrap_or_else(|| panic!("no row for {backend} on {vip}: {html}"));
+    let rest = &html[start..];
+    &rest[..rest.find("</tr>").unwrap()]
+}
+
+/// The newest value of `label`'s line in the plot `title` of the service entry on `vip`.
+fn plot_now<'a>(html: &'a str, vip: &str, title: &str, label: &str) -> &'a str {
+    let key = format!("data-plots=\"www\" data-vip=\"{vip}\"");
+    let sec = &html[html
+        .find(&key)
+        .unwrap_or_else(|| panic!("no section {key}: {html}"))..];
+    let sec = &sec[..sec.find("</section>").unwrap()];
+    let fig = &sec[sec
+        .find(&format!("<figcaption>{title}</figcaption>"))
+        .unwrap()..];
+    let key = format!(" {label} <span class=\"now\">");
+    let v = &fig[fig.find(&key).unwrap_or_else(|| panic!("no {key}: {fig}")) + key.len()..];
+    &v[..v.find('<').unwrap()]
+}
+
+#[test]
+fn a_dual_stack_service_keeps_each_familys_figures() {
+    let all = ["192.168.1.10:80", "[fd00:1::10]:80", "192.168.1.11:80"];
+    let mut h = History::new(64);
+    let t0 = Instant::now();
+    let d0 = dual_stack_doc(&all, &[]);
+    sample(&mut h, &d0, t0);
+    // Over one slot: 10 connections to web1 over IPv4, 50 over IPv6, 20 to web2 (both VIPs).
+    let conns = [
+        ("192.168.1.10:80", 10),
+        ("[fd00:1::10]:80", 50),
+        ("192.168.1.11:80", 20),
+    ];
+    let d = dual_stack_doc(&all, &conns);
+    sample(&mut h, &d, t0 + STEP);
+    let now = |vip: &str, addr: &str| {
+        h.window(&series("www", vip, addr, "conns"), t0 + STEP)
+            .last()
+            .copied()
+            .flatten()
+    };
+    assert_eq!(now("192.168.1.120", "192.168.1.10:80"), Some(1.0));
+    assert_eq!(now("fd00:1::120", "[fd00:1::10]:80"), Some(5.0));
+    // The address both entries reach: one series per entry, never one sampled twice.
+    assert_eq!(now("192.168.1.120", "192.168.1.11:80"), Some(2.0));
+    assert_eq!(now("fd00:1::120", "192.168.1.11:80"), Some(2.0));
+    assert_eq!(h.names().filter(|n| n.ends_with("conns")).count(), 4);
+
+    let html = render_doc(&d, &Recent::default(), &h, t0 + STEP);
+    // One section per VIP, each with its own family's figures.
+    assert_eq!(
+        plot_now(&html, "192.168.1.120", "New connections", "web1"),
+        "1"
+    );
+    assert_eq!(
+        plot_now(&html, "fd00:1::120", "New connections", "web1"),
+        "5"
+    );
+    assert_eq!(
+        plot_now(&html, "fd00:1::120", "New connections", "web2 (both VIPs)"),
+        "2"
+    );
+    assert!(
+        html.contains("Service www <span class=\"muted\">(IPv6)</span>"),
+        "{html}"
+    );
+    // One service, two entries: every row says its family, and the IPv6 entry's backends are
+    // in use by the IPv6 entry's own plan.
+    assert!(html.contains("Services<b>1</b>"), "{html}");
+    let v6 = row_of(&html, "web1", "fd00:1::120");
+    assert!(v6.contains("<span class=\"muted\">IPv6</span>"), "{v6}");
+    assert!(v6.contains(">yes</td>"), "{v6}");
+    assert!(row_of(&html, "web1", "192.168.1.120").contains(">yes</td>"));
+
+    // web1's IPv4 path and web2 down: the IPv4 entry is withdrawn, the IPv6 one stays live
+    // over web1's IPv6 address; each section says its own mode.
+    let d = dual_stack_doc(&["[fd00:1::10]:80"], &conns);
+    let html = render_doc(&d, &Recent::default(), &h, t0 + STEP);
+    let mode = |vip: &str| {
+        let key = format!("data-plots=\"www\" data-vip=\"{vip}\"");
+        let sec = &html[html.find(&key).unwrap()..];
+        let m = &sec[sec.find("<span class=\"mode\">").unwrap() + 19..];
+        m[..m.find('<').unwrap()].to_owned()
+    };
+    assert_eq!(mode("192.168.1.120"), "withdrawn");
+    assert_eq!(mode("fd00:1::120"), "live");
+    assert!(row_of(&html, "web1", "fd00:1::120").contains(">yes</td>"));
 }

@@ -11,7 +11,8 @@
 //! `div.stats > div.stat` (a figure: label then `b` value), `div.plots` (a grid of
 //! [`super::plot::line_plot`]s: one column on a phone), `div.scroll > table` (tables scroll
 //! sideways on a narrow screen; `td.num` right-aligned figures, `td.wrap` free text such as host
-//! names that may wrap), `form.search`, `div.pager`, `.muted`, and states `.ok`, `.warn`, `.bad`
+//! names that may wrap; `table.stack`, each `td` with a `data-label` naming its column: on a
+//! phone each row becomes a card, one labelled cell a line, and nothing scrolls), `form.search`, `div.pager`, `.muted`, and states `.ok`, `.warn`, `.bad`
 //! (also the parts of a [`bar`], with `idle`).
 
 use std::net::SocketAddr;
