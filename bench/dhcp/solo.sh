@@ -27,6 +27,8 @@ else LEN=16; NET=10.20.0.0/16; POOL=10.20.1.0-10.20.250.255; MASK=255.255.0.0; S
 KPOOLS=$(for r in $POOL; do printf '{ "pool": "%s - %s" },' "${r%-*}" "${r#*-}"; done); KPOOLS=${KPOOLS%,}
 ISCRANGES=$(for r in $POOL; do printf 'range %s %s; ' "${r%-*}" "${r#*-}"; done)
 GEN=${GEN:-perfdhcp}
+# METRICS= (empty) runs dhcpd without its metrics endpoint and status page (bench/pagecost.sh)
+METRICS=${METRICS-127.0.0.1:9167}
 case "$GEN" in
 perfdhcp) GENCMD=(perfdhcp -4 ${PERFDHCP_ARGS:-}) ;;
 loadgen)
@@ -49,7 +51,7 @@ cleanup() { [ -n "${pid:-}" ] && { kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/n
 trap cleanup EXIT
 mkdir -p /run/kea
 case "$S" in
-dhcpd) DHCPD_BIN=$BIN METRICS=127.0.0.1:9167 NETWORK=$NET POOL="$POOL" ip netns exec dps "$H/serve.sh" >"$OUT/server.log" 2>&1 & pid=$! ;;
+dhcpd) DHCPD_BIN=$BIN METRICS=$METRICS NETWORK=$NET POOL="$POOL" ip netns exec dps "$H/serve.sh" >"$OUT/server.log" 2>&1 & pid=$! ;;
 kea)
   cat > "$W/kea.json" <<C
 { "Dhcp4": { "interfaces-config": { "interfaces": ["dp-s"], "dhcp-socket-type": "udp" },
@@ -89,8 +91,8 @@ rdrop=$(awk '/REQUEST-ACK/{f=1} f&&/drops ratio/{print $3; exit}' "$OUT/perf.txt
 cpu=$(awk -v a="$c0" -v b="$c1" -v n="${acks:-0}" 'BEGIN{ if (n>0) printf "%.1f", (b-a)/1000/n; else print "n/a" }')
 # memory now, before anything asks the server for its lease list
 m=$(mem)
-if [ "$S" = dhcpd ]; then
-  ip netns exec dps curl -s http://127.0.0.1:9167/metrics 2>/dev/null |
+if [ "$S" = dhcpd ] && [ -n "$METRICS" ]; then
+  ip netns exec dps curl -s "http://$METRICS/metrics" 2>/dev/null |
     grep -E '^dhcpd_(received_packets|overload_drops|sent_replies|silent_requests|bad_packets|lease_commits|requests)' >"$OUT/metrics.txt"
 fi
 sleep 1
