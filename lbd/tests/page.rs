@@ -205,9 +205,7 @@ fn page_in_chromium_follows_health_traffic_and_escapes() {
     let phone = shoot(&lan, "phone", "390,844");
     // On a phone nothing scrolls sideways, neither the page nor a box in it: the tables turn
     // into cards, long addresses and the ruleset wrap.
-    let mut tab = Tab::open(Some(&lan.main));
-    tab.viewport(390, 844, true);
-    tab.navigate(URL);
+    let mut tab = Tab::on_phone(Some(&lan.main), URL);
     let wide = tab.sideways();
     assert!(wide.is_empty(), "scrolls sideways at 390 px: {wide:?}");
     let phone_full = shots_dir(env!("CARGO_TARGET_TMPDIR")).join("lbd-phone-full.png");

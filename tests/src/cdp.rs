@@ -29,6 +29,9 @@ use serde_json::{Value, json};
 use crate::browser::FLAGS;
 use crate::lab::Host;
 
+/// A phone's viewport in CSS pixels (width, height), as the status pages' tests check them.
+pub const PHONE: (u32, u32) = (390, 844);
+
 /// How long one protocol command may take.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -190,6 +193,15 @@ impl Tab {
             "Emulation.setDeviceMetricsOverride",
             json!({ "width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile }),
         );
+    }
+
+    /// Opens `url` (in `host`'s namespace, or this process's with `None`) at a phone's size
+    /// ([`PHONE`], a mobile viewport), to check with [`Tab::sideways`] that it fits.
+    pub fn on_phone(host: Option<&Host>, url: &str) -> Tab {
+        let mut tab = Tab::open(host);
+        tab.viewport(PHONE.0, PHONE.1, true);
+        tab.navigate(url);
+        tab
     }
 
     /// What scrolls sideways in the page as laid out now: the document when it is wider than

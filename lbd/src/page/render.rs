@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::time::{Instant, SystemTime};
 
 use maud::{Markup, html};
+use runtime::page::layout::{Column, head, label};
 use runtime::page::{History, Layout, Line, PageRequest, Plot, admin, layout, line_plot};
 use serde_json::Value;
 
@@ -92,7 +93,7 @@ fn body(i: &Inputs<'_>, doc: &Value) -> Markup {
             h2 { "Backends" }
             div.scroll {
                 table.backends.stack {
-                    (heads(&BACKEND_COLUMNS))
+                    (head(&BACKEND_COLUMNS))
                     tbody {
                         @for svc in &services { (rows(i, &services, svc)) }
                     }
@@ -106,7 +107,7 @@ fn body(i: &Inputs<'_>, doc: &Value) -> Markup {
 }
 
 /// The backend table's columns (heading, right-aligned figure).
-const BACKEND_COLUMNS: [(&str, bool); 11] = [
+const BACKEND_COLUMNS: [Column; 11] = [
     ("Service", false),
     ("Backend", false),
     ("Health", false),
@@ -121,7 +122,7 @@ const BACKEND_COLUMNS: [(&str, bool); 11] = [
 ];
 
 /// The VRRP instances' table's columns.
-const INSTANCE_COLUMNS: [(&str, bool); 6] = [
+const INSTANCE_COLUMNS: [Column; 6] = [
     ("Instance", false),
     ("VRID", true),
     ("Interface", false),
@@ -131,7 +132,7 @@ const INSTANCE_COLUMNS: [(&str, bool); 6] = [
 ];
 
 /// The role changes' table's columns.
-const TRANSITION_COLUMNS: [(&str, bool); 4] = [
+const TRANSITION_COLUMNS: [Column; 4] = [
     ("When (UTC)", false),
     ("Ago", false),
     ("Instance", false),
@@ -139,7 +140,7 @@ const TRANSITION_COLUMNS: [(&str, bool); 4] = [
 ];
 
 /// The proxy's table's columns.
-const PROXY_COLUMNS: [(&str, bool); 6] = [
+const PROXY_COLUMNS: [Column; 6] = [
     ("Service", false),
     ("Listening on", false),
     ("Active", true),
@@ -147,19 +148,6 @@ const PROXY_COLUMNS: [(&str, bool); 6] = [
     ("Bytes to backends", true),
     ("Bytes from backends", true),
 ];
-
-/// Column `k`'s heading, for a cell's `data-label`: a `table.stack` shows each row as a card
-/// on a phone, each cell on its own line after its label (the style sheet's `stack`).
-fn label(cols: &[(&'static str, bool)], k: usize) -> &'static str {
-    cols[k].0
-}
-
-/// A table's head from its columns.
-fn heads(cols: &[(&str, bool)]) -> Markup {
-    html! {
-        thead { tr { @for (h, num) in cols { th class=[num.then_some("num")] { (h) } } } }
-    }
-}
 
 fn health_class(h: &str) -> &'static str {
     match h {
@@ -390,7 +378,7 @@ fn vrrp(i: &Inputs<'_>, doc: &Value, vips: &[&str]) -> Markup {
             p { "VIPs held: " @if vips.is_empty() { "none" } @else { (vips.join(", ")) } }
             @if !instances.is_empty() {
                 div.scroll { table.instances.stack {
-                    (heads(&INSTANCE_COLUMNS))
+                    (head(&INSTANCE_COLUMNS))
                     tbody {
                         @for v in &instances {
                             @let state = s(v, "state");
@@ -415,7 +403,7 @@ fn vrrp(i: &Inputs<'_>, doc: &Value, vips: &[&str]) -> Markup {
                 p.muted { "No role change since lbd started." }
             } @else {
                 div.scroll { table.transitions.stack {
-                    (heads(&TRANSITION_COLUMNS))
+                    (head(&TRANSITION_COLUMNS))
                     tbody {
                         @for t in transitions.iter().rev() {
                             @let l = |k| label(&TRANSITION_COLUMNS, k);
@@ -449,7 +437,7 @@ fn dataplane(i: &Inputs<'_>, services: &[&Value]) -> Markup {
             @if !proxied.is_empty() {
                 p { "The proxy (user-space services): totals since lbd started." }
                 div.scroll { table.proxy.stack {
-                    (heads(&PROXY_COLUMNS))
+                    (head(&PROXY_COLUMNS))
                     tbody {
                         @for svc in &proxied {
                             @let sum = |k: &str| -> u64 {

@@ -12,8 +12,10 @@
 //! [`super::plot::line_plot`]s: one column on a phone), `div.scroll > table` (tables scroll
 //! sideways on a narrow screen; `td.num` right-aligned figures, `td.wrap` free text such as host
 //! names that may wrap; `table.stack`, each `td` with a `data-label` naming its column: on a
-//! phone each row becomes a card, one labelled cell a line, and nothing scrolls), `form.search`, `div.pager`, `.muted`, and states `.ok`, `.warn`, `.bad`
-//! (also the parts of a [`bar`], with `idle`).
+//! phone each row becomes a card, one labelled cell a line, and nothing scrolls: write its head
+//! with [`head`] and each cell's label with [`label`] from one list of [`Column`]s),
+//! `form.search`, `div.pager`, `.muted`, and states `.ok`, `.warn`, `.bad` (also the parts of a
+//! [`bar`], with `idle`).
 
 use std::net::SocketAddr;
 
@@ -124,6 +126,23 @@ pub fn nav(addrs: &[(&str, Option<SocketAddr>)], request_host: Option<&str>) -> 
             })
         })
         .collect()
+}
+
+/// A `table.stack`'s column: its heading, and whether its cells are figures (`num`: right
+/// aligned on a wide screen).
+pub type Column = (&'static str, bool);
+
+/// The head of a `table.stack` (any table) with the columns `cols`.
+pub fn head(cols: &[Column]) -> Markup {
+    html! {
+        thead { tr { @for (h, num) in cols { th class=[num.then_some("num")] { (h) } } } }
+    }
+}
+
+/// Column `k`'s heading, for its cells' `data-label`: on a phone a `table.stack` shows each row
+/// as a card, each cell on its own line after this label.
+pub fn label(cols: &[Column], k: usize) -> &'static str {
+    cols[k].0
 }
 
 /// A horizontal bar of parts of a whole (pool usage: used, offered, declined, free), as SVG with

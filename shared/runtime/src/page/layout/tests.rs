@@ -137,3 +137,20 @@ metrics = "10.0.0.2:9168"
         ]
     );
 }
+
+#[test]
+fn a_stack_tables_head_and_cell_labels_come_from_one_column_list() {
+    const COLS: [Column; 3] = [("Address", false), ("Count", true), ("Host <name>", false)];
+    let h = head(&COLS).into_string();
+    assert_eq!(
+        h,
+        "<thead><tr><th>Address</th><th class=\"num\">Count</th><th>Host &lt;name&gt;</th></tr></thead>"
+    );
+    assert_eq!(label(&COLS, 1), "Count");
+    // A head without the last column (an admin-only one) keeps the others' headings.
+    let short = head(&COLS[..2]).into_string();
+    assert!(!short.contains("Host"), "{short}");
+    // The style sheet shows a stacked cell's label from its `data-label`.
+    let css = include_str!("../assets/page.css");
+    assert!(css.contains("content: attr(data-label)"), "{css}");
+}
