@@ -47,6 +47,25 @@ const EXCHANGES: [(&str, &str); 4] = [
     ("ack", "ACK"),
 ];
 
+/// The lease table's columns (the last, "Action", only for a logged-in admin).
+const LEASE_COLUMNS: [layout::Column; 7] = [
+    ("Address", false),
+    ("MAC", false),
+    ("Client id", false),
+    ("Host name", false),
+    ("State", false),
+    ("Expires", false),
+    ("Action", false),
+];
+
+/// The recent declines' and conflicts' table's columns.
+const RECENT_COLUMNS: [layout::Column; 4] = [
+    ("When", false),
+    ("What", false),
+    ("Address", false),
+    ("MAC", false),
+];
+
 /// What the page is built from.
 #[derive(Debug)]
 pub struct PageSource {
@@ -278,28 +297,25 @@ fn lease_table(src: &PageSource, req: &PageRequest) -> Markup {
                         p.muted { "No lease matches." }
                     } @else {
                         div.scroll {
-                            table #lease-table {
-                                thead { tr {
-                                    th { "Address" } th { "MAC" } th { "Client id" }
-                                    th { "Host name" } th { "State" } th { "Expires" }
-                                    @if admin_on { th { "Action" } }
-                                } }
+                            table #lease-table .stack {
+                                (layout::head(&LEASE_COLUMNS[..LEASE_COLUMNS.len() - usize::from(!admin_on)]))
                                 tbody {
                                     @for l in &p.rows {
+                                        @let c = |k| layout::label(&LEASE_COLUMNS, k);
                                         tr {
-                                            td { (l.ip.to_string()) }
-                                            td { (l.mac_string()) }
-                                            td.wrap { (hex_colon(&l.client)) }
-                                            td.wrap.hostname { (l.hostname.as_deref().unwrap_or("-")) }
-                                            td class=(state_class(l.state)) { (l.state.as_str()) }
-                                            td {
+                                            td data-label=(c(0)) { (l.ip.to_string()) }
+                                            td data-label=(c(1)) { (l.mac_string()) }
+                                            td.wrap data-label=(c(2)) { (hex_colon(&l.client)) }
+                                            td.wrap.hostname data-label=(c(3)) { (l.hostname.as_deref().unwrap_or("-")) }
+                                            td class=(state_class(l.state)) data-label=(c(4)) { (l.state.as_str()) }
+                                            td data-label=(c(5)) {
                                                 (leases::show_time(l.expires))
                                                 @if l.expires != crate::lease::NEVER && l.expires > now {
                                                     " " span.muted { "(in " (left(l.expires - now)) ")" }
                                                 }
                                             }
                                             @if admin_on {
-                                                td {
+                                                td data-label=(c(6)) {
                                                     @if matches!(l.state, LeaseState::Bound | LeaseState::Offered) {
                                                         (page::admin::action(req, "Release", "release", &l.ip.to_string()))
                                                     }
@@ -355,15 +371,16 @@ fn recent(src: &PageSource) -> Markup {
             @if events.is_empty() {
                 p.muted { "None since the start." }
             } @else {
-                div.scroll { table {
-                    thead { tr { th { "When" } th { "What" } th { "Address" } th { "MAC" } } }
+                div.scroll { table.stack {
+                    (layout::head(&RECENT_COLUMNS))
                     tbody {
                         @for e in &events {
+                            @let c = |k| layout::label(&RECENT_COLUMNS, k);
                             tr {
-                                td { (leases::show_time(e.at)) }
-                                td.bad { (e.kind.as_str()) }
-                                td { (e.ip.to_string()) }
-                                td { (e.mac.as_deref().unwrap_or("-")) }
+                                td data-label=(c(0)) { (leases::show_time(e.at)) }
+                                td.bad data-label=(c(1)) { (e.kind.as_str()) }
+                                td data-label=(c(2)) { (e.ip.to_string()) }
+                                td data-label=(c(3)) { (e.mac.as_deref().unwrap_or("-")) }
                             }
                         }
                     }

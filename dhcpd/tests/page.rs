@@ -1,8 +1,9 @@
 //! dhcpd's status page in a real browser: dhclient gets leases on the seed LAN, Debian's chromium
 //! (headless, in the server's namespace) loads the page from the metrics address and the test
 //! reads the DOM: the lease with its host name, search by MAC, paging links, the exchanges plot
-//! with points after traffic, hostile text shown as text. Screenshots go to
-//! `<target>/page-shots/dhcpd-*.png`.
+//! with points after traffic, hostile text shown as text; at a phone's width (390 px, over the
+//! DevTools protocol) nothing scrolls sideways. Screenshots (desktop, phone, the whole page at a
+//! phone's width) go to `<target>/page-shots/dhcpd-*.png`.
 
 mod common;
 
@@ -12,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use dhcproto::v4::{DhcpOption, MessageType};
+use e2e::cdp::Tab;
 use e2e::{Host, SeedLan, browser};
 
 const METRICS: &str = "192.168.10.1:9167";
@@ -221,11 +223,11 @@ fn page_lists_leases_searches_plots_and_escapes() {
     // Search by MAC (in dashes and capitals too) finds both leases of the MAC; by name only one.
     for q in ["02:00:00:00:10:99", "02-00-00-00-10-99"] {
         let found = dom(&lan.main, &format!("?q={q}"));
-        assert_eq!(lease_rows_with(&found, "<td>").len(), 2, "{found}");
+        assert_eq!(lease_rows_with(&found, "<td ").len(), 2, "{found}");
         assert_eq!(lease_rows_with(&found, "laptop-page").len(), 1, "{found}");
     }
     let by_name = dom(&lan.main, "?q=LAPTOP");
-    assert_eq!(lease_rows_with(&by_name, "<td>").len(), 1, "{by_name}");
+    assert_eq!(lease_rows_with(&by_name, "<td ").len(), 1, "{by_name}");
     let none = dom(&lan.main, "?q=nobody-here");
     assert!(none.contains("No lease matches."), "{none}");
     assert!(!none.contains("rel=\"next\""), "{none}");
@@ -259,15 +261,28 @@ fn page_lists_leases_searches_plots_and_escapes() {
     wait_until("the decline on the page", Duration::from_secs(15), || {
         let p = raw(&lan.main, "");
         p.contains("1 declined")
-            && p.contains(&format!("<td>{declined}</td><td>02:00:00:00:10:55</td>"))
+            && p.contains(&format!(
+                "<td data-label=\"Address\">{declined}</td><td data-label=\"MAC\">02:00:00:00:10:55</td>"
+            ))
     });
     let page = dom(&lan.main, "");
     let recent = &page[page.find("id=\"recent\"").unwrap()..];
-    assert!(recent.contains(&format!("<td>{declined}</td>")), "{recent}");
+    assert!(
+        recent.contains(&format!("<td data-label=\"Address\">{declined}</td>")),
+        "{recent}"
+    );
     assert!(recent.contains("decline"), "{recent}");
 
     shoot(&lan.main, "desktop", "1280,900");
     shoot(&lan.main, "phone", "390,844");
+    // On a phone nothing scrolls sideways, neither the page nor a box in it: the lease and
+    // decline tables turn into cards, one labelled cell a line.
+    let mut tab = Tab::on_phone(Some(&lan.main), &format!("http://{METRICS}/"));
+    let wide = tab.sideways();
+    let shots = browser::shots_dir(env!("CARGO_TARGET_TMPDIR"));
+    tab.screenshot(&shots.join("dhcpd-phone-full.png"), true);
+    assert!(wide.is_empty(), "scrolls sideways at 390 px: {wide:?}");
+    drop(tab);
 
     // `dhcpd release IP` through the control socket: answered once durable, so the database
     // (read by `dhcpd leases`) and the page show it released at once.

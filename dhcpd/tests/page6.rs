@@ -6,7 +6,8 @@
 //! listed and counted in the prefix pool's bar, searches by DUID, address, prefix and host name
 //! find them, the DHCPv6 messages plot rises; logged
 //! in with the admin key, the Release buttons end the address's and the prefix's bindings (as
-//! `dhcpd release` does). Screenshots at a phone's and a
+//! `dhcpd release` does); at a phone's width (390 px) nothing scrolls sideways. Screenshots at a
+//! phone's and a
 //! desktop's size (pools, and the bindings with their Release buttons) go to
 //! `<target>/page-shots/dhcpd-v6-*.png`.
 
@@ -19,7 +20,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use e2e::browser::{have_chromium, shots_dir};
-use e2e::cdp::Tab;
+use e2e::cdp::{PHONE, Tab};
 use e2e::{Host, Lab};
 
 const KEY: &str = "dhcpd-admin-key-for-the-v6-page";
@@ -300,9 +301,14 @@ fn page_lists_a_dhclient6_binding_counts_it_and_releases_it() {
     let scroll_to = |tab: &mut Tab, id: &str| {
         tab.eval(&format!("document.getElementById('{id}').scrollIntoView()"));
     };
-    tab.viewport(390, 844, true);
+    tab.viewport(PHONE.0, PHONE.1, true);
     scroll_to(&mut tab, "pools6");
     tab.screenshot(&shots.join("dhcpd-v6-phone.png"), false);
+    // On a phone nothing scrolls sideways, not even the bindings with their long addresses,
+    // DUIDs and Release buttons: the table turns into cards, one labelled cell a line.
+    let wide = tab.sideways();
+    tab.screenshot(&shots.join("dhcpd-v6-phone-full.png"), true);
+    assert!(wide.is_empty(), "scrolls sideways at 390 px: {wide:?}");
     tab.viewport(1280, 900, false);
     scroll_to(&mut tab, "pools6");
     tab.screenshot(&shots.join("dhcpd-v6-desktop.png"), false);

@@ -190,5 +190,8 @@ fn release_from_the_page_and_refusals() {
     assert_eq!(state_of(&lan, &conf, dir, ip), "released");
     tab.navigate(&format!("{URL}?state=released"));
     let d = tab.dom();
-    assert!(d.contains(&format!("<td>{ip}</td>")), "{d}");
+    assert!(
+        d.contains(&format!("<td data-label=\"Address\">{ip}</td>")),
+        "{d}"
+    );
 }

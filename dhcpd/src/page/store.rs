@@ -10,11 +10,21 @@
 use std::time::Duration;
 
 use maud::{Markup, html};
+use runtime::page::layout;
 
 use super::PageSource;
 
 /// How long the page waits for the database.
 const TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The peers' table's columns.
+const PEER_COLUMNS: [layout::Column; 5] = [
+    ("Address", false),
+    ("Host name", false),
+    ("Connected since", false),
+    ("Last activity", false),
+    ("Connections", true),
+];
 
 /// The peers' query: other dhcpd servers (by their connection's address), oldest connection
 /// and newest activity per address. Addresses equal to this session's own are this server.
@@ -110,19 +120,17 @@ pub(super) fn peer_list(found: Result<Vec<Peer>, PeerError>) -> Markup {
                 p.ok #peer-state data-state="connected" {
                     (list.len()) " other dhcpd connected to the database (reachable through it):"
                 }
-                div.scroll { table #peers {
-                    thead { tr {
-                        th { "Address" } th { "Host name" } th { "Connected since" }
-                        th { "Last activity" } th.num { "Connections" }
-                    } }
+                div.scroll { table #peers .stack {
+                    (layout::head(&PEER_COLUMNS))
                     tbody {
                         @for p in &list {
+                            @let c = |k| layout::label(&PEER_COLUMNS, k);
                             tr data-peer=(p.addr) {
-                                td { (p.addr) }
-                                td.wrap { (p.name.as_deref().unwrap_or("-")) }
-                                td { (show(p.since)) }
-                                td { (show(p.active)) }
-                                td.num { (p.conns) }
+                                td data-label=(c(0)) { (p.addr) }
+                                td.wrap data-label=(c(1)) { (p.name.as_deref().unwrap_or("-")) }
+                                td data-label=(c(2)) { (show(p.since)) }
+                                td data-label=(c(3)) { (show(p.active)) }
+                                td.num data-label=(c(4)) { (p.conns) }
                             }
                         }
                     }

@@ -105,7 +105,11 @@ fn recent_declines_are_listed_and_the_store_named() {
     });
     let html = get(&src, "");
     let recent = &html[html.find("id=\"recent\"").unwrap()..];
-    assert!(recent.contains("<td>10.0.0.9</td>"), "{recent}");
+    // Labelled cells: on a phone each row is a card, each cell after its column's name.
+    assert!(
+        recent.contains("<td data-label=\"Address\">10.0.0.9</td>"),
+        "{recent}"
+    );
     assert!(recent.contains("decline"), "{recent}");
     assert!(html.contains("redb at"), "{html}");
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use hostfile::DhcpView;
 use maud::{Markup, html};
-use runtime::page::{self, History, Kind, PageRequest};
+use runtime::page::{self, History, Kind, PageRequest, layout};
 
 use super::{PER_PAGE, PageSource, left};
 use crate::lease::{hex_colon, unix_now};
@@ -19,6 +19,18 @@ use crate::v6::metrics::Stats6;
 
 /// How long the page waits for the v6 core's list.
 const WAIT: Duration = Duration::from_secs(2);
+
+/// The bindings table's columns (the last, "Action", only for a logged-in admin).
+const COLUMNS: [layout::Column; 8] = [
+    ("Address / prefix", false),
+    ("Type", false),
+    ("IAID", true),
+    ("DUID", false),
+    ("Host name", false),
+    ("State", false),
+    ("Expires", false),
+    ("Action", false),
+];
 
 /// The v6 message series sampled (by `type` label), with their labels on the plot.
 pub(super) const EXCHANGES: [(&str, &str); 7] = [
@@ -248,33 +260,30 @@ pub(super) fn lease_table(src: &PageSource, view: &DhcpView, req: &PageRequest) 
                     @if rows.is_empty() {
                         p.muted { "No DHCPv6 binding matches." }
                     } @else {
-                        div.scroll { table #lease6-table {
-                            thead { tr {
-                                th { "Address / prefix" } th { "Type" } th.num { "IAID" } th { "DUID" }
-                                th { "Host name" } th { "State" } th { "Expires" }
-                                @if admin_on { th { "Action" } }
-                            } }
+                        div.scroll { table #lease6-table .stack {
+                            (layout::head(&COLUMNS[..COLUMNS.len() - usize::from(!admin_on)]))
                             tbody {
                                 @for r in &rows {
                                     @let l = &r.lease;
                                     @let bound = l.state == State6::Bound;
+                                    @let c = |k| layout::label(&COLUMNS, k);
                                     tr data-binding=(shown(l)) {
-                                        td.addr6 { (shown(l)) }
-                                        td { @if l.key.kind == IaKind::Pd { "IA_PD" } @else { "IA_NA" } }
-                                        td.num { (l.key.iaid) }
-                                        td.wrap.duid { (hex_colon(&l.key.duid)) }
-                                        td.wrap.hostname { (r.hostname.as_deref().unwrap_or("-")) }
-                                        td class=(if bound { "ok" } else { "bad" }) {
+                                        td.addr6 data-label=(c(0)) { (shown(l)) }
+                                        td data-label=(c(1)) { @if l.key.kind == IaKind::Pd { "IA_PD" } @else { "IA_NA" } }
+                                        td.num data-label=(c(2)) { (l.key.iaid) }
+                                        td.wrap.duid data-label=(c(3)) { (hex_colon(&l.key.duid)) }
+                                        td.wrap.hostname data-label=(c(4)) { (r.hostname.as_deref().unwrap_or("-")) }
+                                        td class=(if bound { "ok" } else { "bad" }) data-label=(c(5)) {
                                             @if bound { "bound" } @else { "declined" }
                                         }
-                                        td {
+                                        td data-label=(c(6)) {
                                             (crate::leases::show_time(l.expires))
                                             @if l.expires > now {
                                                 " " span.muted { "(in " (left(l.expires - now)) ")" }
                                             }
                                         }
                                         @if admin_on {
-                                            td { @if bound && l.expires > now {
+                                            td data-label=(c(7)) { @if bound && l.expires > now {
                                                 (page::admin::action(req, "Release", "release", &shown(l)))
                                             } }
                                         }
