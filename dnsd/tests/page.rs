@@ -3,8 +3,9 @@
 //! upstream that does not answer, a zone transfer) and an nsupdate whose name and TXT hold
 //! `<script>`; Debian's chromium, headless in main's namespace, loads `/` and the test reads the
 //! DOM it built: zones with the serials dig sees, a queries plot with points, the update listed
-//! with its name as text, the secondary's transfer and NOTIFY, the failing upstream.
-//! Screenshots (phone, desktop) go to `<target>/page-shots/dnsd-*.png`.
+//! with its name as text, the secondary's transfer and NOTIFY, the failing upstream; at a
+//! phone's width (390 px, over the DevTools protocol) nothing scrolls sideways. Screenshots
+//! (phone, the whole page at a phone's width, desktop) go to `<target>/page-shots/dnsd-*.png`.
 //!
 //! `DNSD_PAGE_SAMPLE_MS=200` (the test knob) samples five times a second, so the plot has points
 //! about ten seconds after start (the first 10 s slot only sets the base of the rates).
@@ -12,6 +13,7 @@
 use std::time::Duration;
 
 use e2e::browser::{dump_dom, screenshot, shots_dir};
+use e2e::cdp::Tab;
 use e2e::{Host, Ready, SeedLan};
 
 mod common;
@@ -136,7 +138,7 @@ fn the_page_shows_traffic_zones_updates_and_peers_in_chromium() {
     let zones = between(&dom, "<section id=\"zones\">", "</section>");
     assert!(
         zones.contains(&format!(
-            "<td class=\"wrap\">it-ishin.com.</td><td class=\"num\">{serial}</td>"
+            "<td class=\"wrap\" data-label=\"zone\">it-ishin.com.</td><td class=\"num\" data-label=\"serial\">{serial}</td>"
         )),
         "{zones}"
     );
@@ -175,11 +177,17 @@ fn the_page_shows_traffic_zones_updates_and_peers_in_chromium() {
 
     for (name, size) in [
         ("phone", "390,844"),
-        ("phone-full", "390,2600"),
         ("desktop", "1280,900"),
         ("desktop-full", "1280,1700"),
     ] {
         let file = shots_dir(env!("CARGO_TARGET_TMPDIR")).join(format!("dnsd-{name}.png"));
         screenshot(Some(&lan.main), &file, size, &url, &[]);
     }
+    // On a phone nothing scrolls sideways, neither the page nor a box in it: the zones,
+    // updates, secondaries and upstreams tables turn into cards, one labelled cell a line.
+    let mut tab = Tab::on_phone(Some(&lan.main), &url);
+    let wide = tab.sideways();
+    let phone_full = shots_dir(env!("CARGO_TARGET_TMPDIR")).join("dnsd-phone-full.png");
+    tab.screenshot(&phone_full, true);
+    assert!(wide.is_empty(), "scrolls sideways at 390 px: {wide:?}");
 }

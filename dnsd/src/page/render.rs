@@ -7,6 +7,7 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use hostfile::DnsView;
 use maud::{Markup, html};
+use runtime::page::layout::{Column, head, label};
 use runtime::page::{History, Layout, Line, NavLink, Plot, layout, line_plot};
 use serde_json::Value;
 
@@ -20,6 +21,35 @@ use crate::peers::{Event, Secondary, Upstream};
 pub const UPDATES_SHOWN: usize = 20;
 /// Lines per plot at most (the busiest).
 const MAX_LINES: usize = 8;
+
+/// The tables' columns (a phone shows each row as a card, each cell after its column's name).
+const ZONE_COLUMNS: [Column; 4] = [
+    ("zone", false),
+    ("serial", true),
+    ("records", true),
+    ("names", true),
+];
+const UPDATE_COLUMNS: [Column; 5] = [
+    ("time", false),
+    ("changes", false),
+    ("zone", false),
+    ("key", false),
+    ("serial", false),
+];
+const SECONDARY_COLUMNS: [Column; 4] = [
+    ("address", false),
+    ("last NOTIFY", false),
+    ("last transfer", false),
+    ("NOTIFY", false),
+];
+const UPSTREAM_COLUMNS: [Column; 6] = [
+    ("upstream", false),
+    ("state", false),
+    ("last answer", false),
+    ("last failure", false),
+    ("answers", true),
+    ("failures", true),
+];
 
 /// What the page shows.
 #[derive(Debug)]
@@ -166,13 +196,14 @@ pub fn main(i: &Input<'_>) -> Markup {
         }
         section #zones {
             h2 { "Zones" }
-            div.scroll { table {
-                thead { tr { th { "zone" } th.num { "serial" } th.num { "records" } th.num { "names" } } }
+            div.scroll { table.stack {
+                (head(&ZONE_COLUMNS))
                 tbody { @for z in &zones { tr {
-                    td.wrap { (z["zone"].as_str().unwrap_or("?")) }
-                    td.num { (z["serial"].as_u64().unwrap_or(0)) }
-                    td.num { (z["records"].as_u64().unwrap_or(0)) }
-                    td.num { (z["names"].as_u64().unwrap_or(0)) }
+                    @let c = |k| label(&ZONE_COLUMNS, k);
+                    td.wrap data-label=(c(0)) { (z["zone"].as_str().unwrap_or("?")) }
+                    td.num data-label=(c(1)) { (z["serial"].as_u64().unwrap_or(0)) }
+                    td.num data-label=(c(2)) { (z["records"].as_u64().unwrap_or(0)) }
+                    td.num data-label=(c(3)) { (z["names"].as_u64().unwrap_or(0)) }
                 } } }
             } }
         }
@@ -181,11 +212,12 @@ pub fn main(i: &Input<'_>) -> Markup {
             @if updates.is_empty() {
                 p.muted { "None kept: no update applied yet." }
             } @else {
-                div.scroll { table {
-                    thead { tr { th { "time" } th { "changes" } th { "zone" } th { "key" } th { "serial" } } }
+                div.scroll { table.stack {
+                    (head(&UPDATE_COLUMNS))
                     tbody { @for u in updates.iter().rev().take(UPDATES_SHOWN) { tr {
-                        td { (when(u["time"].as_u64().unwrap_or(0), unix)) }
-                        td.wrap.records {
+                        @let c = |k| label(&UPDATE_COLUMNS, k);
+                        td data-label=(c(0)) { (when(u["time"].as_u64().unwrap_or(0), unix)) }
+                        td.wrap.records data-label=(c(1)) {
                             @for r in u["removed"].as_array().into_iter().flatten() {
                                 span.bad { "− " } (r.as_str().unwrap_or("?")) br;
                             }
@@ -193,9 +225,9 @@ pub fn main(i: &Input<'_>) -> Markup {
                                 span.ok { "+ " } (r.as_str().unwrap_or("?")) br;
                             }
                         }
-                        td { (u["zone"].as_str().unwrap_or("?")) }
-                        td { (u["key"].as_str().unwrap_or("?")) }
-                        td { (u["from"]) " → " (u["serial"]) }
+                        td data-label=(c(2)) { (u["zone"].as_str().unwrap_or("?")) }
+                        td data-label=(c(3)) { (u["key"].as_str().unwrap_or("?")) }
+                        td data-label=(c(4)) { (u["from"]) " → " (u["serial"]) }
                     } } }
                 } }
             }
@@ -205,15 +237,16 @@ pub fn main(i: &Input<'_>) -> Markup {
             @if i.view.secondaries.is_empty() {
                 p.muted { "None configured ([[dns.secondary]])." }
             } @else {
-                div.scroll { table {
-                    thead { tr { th { "address" } th { "last NOTIFY" } th { "last transfer" } th { "NOTIFY" } } }
+                div.scroll { table.stack {
+                    (head(&SECONDARY_COLUMNS))
                     tbody { @for s in &i.view.secondaries {
                         @let got = i.secondaries.get(&s.address.ip().to_canonical());
+                        @let c = |k| label(&SECONDARY_COLUMNS, k);
                         tr {
-                            td { (s.address) }
-                            td { (event(got.and_then(|g| g.notify.as_ref()), unix)) }
-                            td { (event(got.and_then(|g| g.transfer.as_ref()), unix)) }
-                            td { (if s.notify { "on" } else { "off" }) @if s.key.is_some() { " (TSIG)" } }
+                            td data-label=(c(0)) { (s.address) }
+                            td data-label=(c(1)) { (event(got.and_then(|g| g.notify.as_ref()), unix)) }
+                            td data-label=(c(2)) { (event(got.and_then(|g| g.transfer.as_ref()), unix)) }
+                            td data-label=(c(3)) { (if s.notify { "on" } else { "off" }) @if s.key.is_some() { " (TSIG)" } }
                         }
                     } }
                 } }
@@ -224,17 +257,18 @@ pub fn main(i: &Input<'_>) -> Markup {
             @if i.view.upstream.is_empty() {
                 p.muted { "Forwarding is off (no [dns] upstream)." }
             } @else {
-                div.scroll { table {
-                    thead { tr { th { "upstream" } th { "state" } th { "last answer" } th { "last failure" } th.num { "answers" } th.num { "failures" } } }
+                div.scroll { table.stack {
+                    (head(&UPSTREAM_COLUMNS))
                     tbody { @for up in &i.view.upstream {
                         @let u = i.upstreams.get(up).cloned().unwrap_or_default();
+                        @let c = |k| label(&UPSTREAM_COLUMNS, k);
                         tr {
-                            td { (up) }
-                            td { @if u.down() { b.bad { "failing" } } @else if u.last_ok.is_some() { b.ok { "answering" } } @else { span.muted { "not asked yet" } } }
-                            td { (when_or_dash(u.last_ok, unix)) }
-                            td { (when_or_dash(u.last_failure, unix)) }
-                            td.num { (u.answers) }
-                            td.num { (u.failures) }
+                            td data-label=(c(0)) { (up) }
+                            td data-label=(c(1)) { @if u.down() { b.bad { "failing" } } @else if u.last_ok.is_some() { b.ok { "answering" } } @else { span.muted { "not asked yet" } } }
+                            td data-label=(c(2)) { (when_or_dash(u.last_ok, unix)) }
+                            td data-label=(c(3)) { (when_or_dash(u.last_failure, unix)) }
+                            td.num data-label=(c(4)) { (u.answers) }
+                            td.num data-label=(c(5)) { (u.failures) }
                         }
                     } }
                 } }

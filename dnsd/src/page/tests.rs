@@ -66,7 +66,7 @@ fn the_page_shows_zones_updates_peers_and_plots_with_names_as_text() {
         },
         &[],
     );
-    assert!(html.contains("<td class=\"wrap\">it-ishin.com.</td><td class=\"num\">2026120401</td><td class=\"num\">17</td>"), "{html}");
+    assert!(html.contains("<td class=\"wrap\" data-label=\"zone\">it-ishin.com.</td><td class=\"num\" data-label=\"serial\">2026120401</td><td class=\"num\" data-label=\"records\">17</td>"), "{html}");
     assert!(html.contains("\\&lt;script\\&gt;.it-ishin.com. 300 TXT &quot;&lt;script&gt;alert(1)&lt;/script&gt;&quot;"), "{html}");
     assert_eq!(
         html.matches("<script").count(),
