@@ -38,7 +38,7 @@ pub fn bind_iface(name: &str, port: u16) -> io::Result<UdpSocket> {
 }
 
 /// Sets a socket buffer size past net.core.*mem_max when allowed (root), else as far as it goes.
-fn force_buffer(s: &Socket, force: libc::c_int, plain: libc::c_int, bytes: libc::c_int) {
+pub fn force_buffer(s: &Socket, force: libc::c_int, plain: libc::c_int, bytes: libc::c_int) {
     use std::os::fd::AsRawFd;
     for opt in [force, plain] {
         // SAFETY: valid fd; the value is a c_int of the size given.
