@@ -38,7 +38,7 @@ pub fn bind_iface(name: &str, port: u16) -> io::Result<UdpSocket> {
 }
 
 /// Sets a socket buffer size past net.core.*mem_max when allowed (root), else as far as it goes.
-fn force_buffer(s: &Socket, force: libc::c_int, plain: libc::c_int, bytes: libc::c_int) {
+pub fn force_buffer(s: &Socket, force: libc::c_int, plain: libc::c_int, bytes: libc::c_int) {
     use std::os::fd::AsRawFd;
     for opt in [force, plain] {
         // SAFETY: valid fd; the value is a c_int of the size given.
@@ -131,27 +131,37 @@ pub fn deliver_many(
     replies: &[(Dest, &[u8])],
     server_port: u16,
 ) -> Vec<io::Result<SocketAddrV4>> {
-    use std::os::fd::AsRawFd;
     let to: Vec<SocketAddrV4> = replies
         .iter()
         .map(|(d, _)| target(sock, iface, *d, server_port))
         .collect();
-    let mut out: Vec<io::Result<SocketAddrV4>> = Vec::with_capacity(replies.len());
+    let items: Vec<(std::net::SocketAddr, &[u8])> = to
+        .iter()
+        .zip(replies)
+        .map(|(a, (_, b))| (std::net::SocketAddr::V4(*a), *b))
+        .collect();
+    send_many(sock, &items)
+        .into_iter()
+        .zip(&to)
+        .map(|(r, a)| r.map(|()| *a))
+        .collect()
+}
+
+/// Sends each datagram to its address (IPv4 or IPv6, as the socket) with as few `sendmmsg`
+/// calls as possible; returns for each whether it left, in order.
+pub fn send_many<S: std::os::fd::AsRawFd>(
+    sock: &S,
+    items: &[(std::net::SocketAddr, &[u8])],
+) -> Vec<io::Result<()>> {
+    let mut out: Vec<io::Result<()>> = Vec::with_capacity(items.len());
     let mut i = 0;
-    while i < replies.len() {
-        let n = (replies.len() - i).min(MMSG);
-        let mut addrs: Vec<libc::sockaddr_in> = to[i..i + n]
+    while i < items.len() {
+        let n = (items.len() - i).min(MMSG);
+        let addrs: Vec<socket2::SockAddr> = items[i..i + n]
             .iter()
-            .map(|a| libc::sockaddr_in {
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: a.port().to_be(),
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from(*a.ip()).to_be(),
-                },
-                sin_zero: [0; 8],
-            })
+            .map(|(a, _)| socket2::SockAddr::from(*a))
             .collect();
-        let mut iov: Vec<libc::iovec> = replies[i..i + n]
+        let mut iov: Vec<libc::iovec> = items[i..i + n]
             .iter()
             .map(|(_, b)| libc::iovec {
                 iov_base: b.as_ptr().cast_mut().cast(),
@@ -161,13 +171,13 @@ pub fn deliver_many(
         // SAFETY: mmsghdr is plain old data; all-zero is a valid value.
         let mut msgs: Vec<libc::mmsghdr> = (0..n).map(|_| unsafe { std::mem::zeroed() }).collect();
         for (k, m) in msgs.iter_mut().enumerate() {
-            m.msg_hdr.msg_name = (&raw mut addrs[k]).cast();
-            m.msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            m.msg_hdr.msg_name = addrs[k].as_ptr().cast_mut().cast();
+            m.msg_hdr.msg_namelen = addrs[k].len();
             m.msg_hdr.msg_iov = &raw mut iov[k];
             m.msg_hdr.msg_iovlen = 1;
         }
         // SAFETY: valid fd; `msgs` points at `n` initialised headers whose names and buffers
-        // outlive the call (`addrs`, `iov`, `replies`).
+        // outlive the call (`addrs`, `iov`, `items`); the kernel only reads the names.
         let rc =
             unsafe { libc::sendmmsg(sock.as_raw_fd(), msgs.as_mut_ptr(), n as libc::c_uint, 0) };
         if rc < 0 {
@@ -180,7 +190,7 @@ pub fn deliver_many(
             i += 1;
         } else {
             let sent = rc as usize;
-            out.extend(to[i..i + sent].iter().map(|a| Ok(*a)));
+            out.extend((0..sent).map(|_| Ok(())));
             i += sent;
         }
     }

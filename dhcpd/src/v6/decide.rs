@@ -268,7 +268,19 @@ impl Decider<'_> {
         {
             return Some(*a);
         }
-        // Among the first (held + reserved + taken + 1) addresses of a pool one is free.
+        // An address no binding holds: each miss is a reservation or an address taken by this
+        // message, so the search ends after at most (reserved + taken + 1) steps per pool.
+        for p in &s.pools {
+            let mut from = Some(p.range.start);
+            while let Some(a) = from.and_then(|f| self.leases.first_unheld(f, p.range.end)) {
+                if self.usable(a, 128, k) {
+                    return Some(a);
+                }
+                from = u128::from(a).checked_add(1).map(Ipv6Addr::from);
+            }
+        }
+        // Every address is held: one whose binding has ended may go again. Among the first
+        // (held + reserved + taken + 1) addresses of a pool one is free.
         let bound =
             (self.leases.len() + self.ctx.reservations.len() + self.taken.len() + 1) as u128;
         for p in &s.pools {

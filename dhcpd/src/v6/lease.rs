@@ -70,6 +70,8 @@ pub enum Change6 {
 pub struct Leases6 {
     by_key: BTreeMap<Key6, Lease6>,
     by_addr: HashMap<(Ipv6Addr, u8), Key6>,
+    /// The addresses (prefix length 128) in `by_addr`, as runs.
+    held: super::runs::Runs,
 }
 
 impl Leases6 {
@@ -107,6 +109,9 @@ impl Leases6 {
                 if let Some(old) = self.by_addr.insert((l.addr, l.prefix_len), l.key.clone()) {
                     self.by_key.remove(&old);
                 }
+                if l.prefix_len == 128 {
+                    self.held.insert(u128::from(l.addr));
+                }
                 self.by_key.insert(l.key.clone(), l.clone());
             }
             Change6::Delete(k) => self.remove(k),
@@ -115,7 +120,16 @@ impl Leases6 {
     fn remove(&mut self, k: &Key6) {
         if let Some(old) = self.by_key.remove(k) {
             self.by_addr.remove(&(old.addr, old.prefix_len));
+            if old.prefix_len == 128 {
+                self.held.remove(u128::from(old.addr));
+            }
         }
+    }
+    /// The first address in `from ..= to` no binding holds (live or ended).
+    pub fn first_unheld(&self, from: Ipv6Addr, to: Ipv6Addr) -> Option<Ipv6Addr> {
+        self.held
+            .first_free(u128::from(from), u128::from(to))
+            .map(Ipv6Addr::from)
     }
     /// The changes that drop every binding ended before `now`.
     pub fn expired(&self, now: u64) -> Vec<Change6> {

@@ -4,11 +4,14 @@
 //! view and the shutdown token.
 
 pub mod admin;
+pub mod batch;
+mod core6;
 pub mod decide;
 pub mod decode;
 pub mod exercise;
 pub mod fqdn;
 pub mod lease;
+pub mod links;
 pub mod listing;
 pub mod metrics;
 #[cfg(test)]
@@ -16,6 +19,7 @@ mod ops_tests;
 pub mod pg;
 pub mod ra;
 pub mod relay;
+pub mod runs;
 pub mod server;
 pub mod store;
 #[cfg(test)]

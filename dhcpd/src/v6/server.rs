@@ -5,88 +5,37 @@
 //! relayed message, to the relay, wrapped in RELAY-REPL).
 
 use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
+use std::os::fd::AsFd;
 use std::sync::mpsc as smpsc;
-use std::time::Duration;
 
-use dhcproto::Encodable;
-use dhcproto::v6::Message;
 use hostfile::DhcpView;
-use ipnet::Ipv6Net;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::admin::{self, Admin6, Input};
-use super::decide::{Ctx, decide};
-use super::lease::{Change6, IaKind, Leases6, Store6, Store6Error};
+use super::admin::{Admin6, Input};
+use super::batch::Batch;
+use super::core6::{Core, Out, Out6, publish};
+use super::lease::{IaKind, Leases6, Store6, Store6Error};
+pub use super::links::{Link, choose_links, subnet_of};
 use super::metrics::Stats6;
-use super::store::{BindingStore, settle};
-use super::{fqdn, relay};
+use super::store::BindingStore;
 use crate::ddns::v6::Event6;
 
 /// All DHCP relay agents and servers (RFC 8415 section 7.1).
 pub const ALL_SERVERS: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 1, 2);
 /// The server port.
 pub const SERVER_PORT: u16 = 547;
-/// Client messages waiting for the core; beyond this the interface tasks drop.
-const QUEUE: usize = 1024;
-/// A reply for one interface's task: destination and bytes.
-type Out = (SocketAddrV6, Vec<u8>);
-/// How often the core drops ended bindings and refreshes the gauges when idle.
-const EXPIRE_EVERY: Duration = Duration::from_secs(2);
-
-/// An interface to serve DHCPv6 on.
-#[derive(Debug, Clone)]
-pub struct Link {
-    /// Interface name.
-    pub name: String,
-    /// Interface index.
-    pub index: u32,
-    /// Its IPv6 addresses with their prefixes.
-    pub nets: Vec<Ipv6Net>,
-}
-
-/// Interfaces holding an address in some IPv6 subnet of the view (or named by one).
-pub fn choose_links(view: &DhcpView) -> std::io::Result<Vec<Link>> {
-    let mut links: Vec<Link> = Vec::new();
-    for ifa in nix::ifaddrs::getifaddrs().map_err(std::io::Error::from)? {
-        let (Some(a), Some(m)) = (ifa.address, ifa.netmask) else {
-            continue;
-        };
-        let (Some(a), Some(m)) = (a.as_sockaddr_in6(), m.as_sockaddr_in6()) else {
-            continue;
-        };
-        let len = u128::from(m.ip()).count_ones() as u8;
-        let Ok(net) = Ipv6Net::new(a.ip(), len) else {
-            continue;
-        };
-        let index = nix::net::if_::if_nametoindex(ifa.interface_name.as_str()).unwrap_or(0);
-        match links.iter_mut().find(|l| l.name == ifa.interface_name) {
-            Some(l) => l.nets.push(net),
-            None => links.push(Link {
-                name: ifa.interface_name,
-                index,
-                nets: vec![net],
-            }),
-        }
-    }
-    links.retain(|l| subnet_of(view, l).is_some());
-    Ok(links)
-}
-
-/// The IPv6 subnet a link serves: the one naming its interface, else the one holding one of its
-/// addresses.
-pub fn subnet_of(view: &DhcpView, l: &Link) -> Option<usize> {
-    let s = &view.subnets6;
-    s.iter()
-        .position(|s| s.interface.as_deref() == Some(l.name.as_str()))
-        .or_else(|| {
-            s.iter().position(|s| {
-                s.interface.is_none() && l.nets.iter().any(|n| s.network.contains(&n.addr()))
-            })
-        })
-}
+/// Client messages waiting for the core; beyond this the interface tasks drop. Deep enough for
+/// what arrives during a group commit's fsync at tens of thousands of messages a second.
+const QUEUE: usize = 4096;
+/// The receive buffer of each socket: ~4,000 client messages.
+const RCVBUF: libc::c_int = 4 << 20;
+/// Most datagrams one interface task reads in a row before it lets the others run.
+const BURST: usize = 256;
+/// Rest between receive rounds while datagrams keep coming (bounds the wake-ups per second).
+const COALESCE: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// A UDP socket on `[::]:port` bound to the link's device and joined to ff02::1:2 on it.
 pub fn bind_link(l: &Link, port: u16) -> std::io::Result<UdpSocket> {
@@ -95,6 +44,8 @@ pub fn bind_link(l: &Link, port: u16) -> std::io::Result<UdpSocket> {
     s.bind_device(Some(l.name.as_bytes()))?;
     s.join_multicast_v6(&ALL_SERVERS, l.index)?;
     s.set_multicast_loop_v6(false)?;
+    // Room for what arrives while the receiving task waits for a core (as the v4 sockets).
+    crate::io::force_buffer(&s, libc::SO_RCVBUFFORCE, libc::SO_RCVBUF, RCVBUF);
     s.bind(&SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, port, 0, 0).into())?;
     s.set_nonblocking(true)?;
     UdpSocket::from_std(s.into())
@@ -159,7 +110,21 @@ pub async fn serve(
     let mut tasks = Vec::new();
     for (i, (link, sock)) in links.into_iter().enumerate() {
         let (out_tx, out_rx) = mpsc::unbounded_channel::<Out>();
-        outs.push((link.clone(), out_tx));
+        // The core sends on a second handle of the socket itself (no hop through the task); a
+        // reply the socket cannot take at once goes through the task, which waits for room.
+        let direct = sock
+            .as_fd()
+            .try_clone_to_owned()
+            .map(std::net::UdpSocket::from)
+            .map_err(
+                |e| tracing::warn!(error = %e, "DHCPv6: replies go through the interface task"),
+            )
+            .ok();
+        outs.push(Out6 {
+            link: link.clone(),
+            queue: out_tx,
+            direct,
+        });
         tasks.push(tokio::spawn(link_task(
             i,
             sock,
@@ -179,6 +144,8 @@ pub async fn serve(
         server_duid,
         stats,
         ddns,
+        batch: Batch::default(),
+        outbox: Vec::new(),
     };
     let thread = std::thread::Builder::new()
         .name("dhcpv6-core".into())
@@ -196,6 +163,10 @@ pub async fn serve(
     Ok(())
 }
 
+/// Receives an interface's datagrams for the core, and sends the replies its socket could not
+/// take at once. Under load it drains the socket, then rests [`COALESCE`] before reading again
+/// (datagrams arriving meanwhile wait in the socket), so one wake-up carries many datagrams
+/// instead of one each; idle, it waits for the socket.
 async fn link_task(
     i: usize,
     sock: UdpSocket,
@@ -206,167 +177,54 @@ async fn link_task(
 ) {
     let mut buf = vec![0u8; 65536];
     loop {
-        tokio::select! {
-            () = stop.cancelled() => return,
-            r = sock.recv_from(&mut buf) => match r {
+        let mut got = 0;
+        while got < BURST {
+            match sock.try_recv_from(&mut buf) {
                 Ok((n, SocketAddr::V6(src))) => {
-                    let input = Input::Packet { link: i, src, bytes: buf[..n].to_vec() };
+                    got += 1;
+                    let input = Input::Packet {
+                        link: i,
+                        src,
+                        bytes: buf[..n].to_vec(),
+                    };
                     if to_core.try_send(input).is_err() {
                         stats.overload.inc();
                         tracing::debug!(%src, "DHCPv6 queue full: message dropped");
                     }
                 }
                 Ok(_) => {}
-                Err(e) => tracing::debug!(error = %e, "DHCPv6 receive failed"),
-            },
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    tracing::debug!(error = %e, "DHCPv6 receive failed");
+                    break;
+                }
+            }
+        }
+        while let Ok((dst, bytes)) = replies.try_recv() {
+            if let Err(e) = sock.send_to(&bytes, dst).await {
+                tracing::warn!(%dst, error = %e, "DHCPv6 reply not sent");
+            }
+        }
+        if got > 0 {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(COALESCE) => {}
+            }
+            continue;
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            r = sock.readable() => {
+                if let Err(e) = r {
+                    tracing::debug!(error = %e, "DHCPv6 socket not readable");
+                }
+            }
             Some((dst, bytes)) = replies.recv() => {
                 if let Err(e) = sock.send_to(&bytes, dst).await {
                     tracing::warn!(%dst, error = %e, "DHCPv6 reply not sent");
                 }
             }
         }
-    }
-}
-
-struct Core {
-    store: Box<dyn BindingStore>,
-    leases: Leases6,
-    view: watch::Receiver<std::sync::Arc<DhcpView>>,
-    outs: Vec<(Link, mpsc::UnboundedSender<Out>)>,
-    server_duid: Vec<u8>,
-    stats: std::sync::Arc<Stats6>,
-    ddns: Option<mpsc::Sender<Event6>>,
-}
-
-/// Queues dynamic DNS events without waiting: a full queue loses them (as v4 does), never a
-/// reply.
-fn publish(tx: &mpsc::Sender<Event6>, events: Vec<Event6>) {
-    for e in events {
-        if tx.try_send(e).is_err() {
-            tracing::warn!("dynamic DNS queue full: DHCPv6 update dropped");
-        }
-    }
-}
-
-impl Core {
-    /// The DNS events of durable binding changes.
-    fn dns(&self, msg: Option<&Message>, changes: &[Change6]) {
-        if let Some(tx) = &self.ddns {
-            publish(
-                tx,
-                fqdn::events(msg, changes, &self.view.borrow().reservations6),
-            );
-        }
-    }
-
-    fn run(mut self, rx: &smpsc::Receiver<Input>) {
-        let mut census = std::time::Instant::now();
-        self.stats
-            .census(&self.leases, &self.view.borrow(), crate::lease::unix_now());
-        loop {
-            match rx.recv_timeout(EXPIRE_EVERY) {
-                Ok(Input::Packet { link, src, bytes }) => self.handle(link, src, &bytes),
-                Ok(Input::Admin(r)) => {
-                    let v = self.view.borrow().clone();
-                    let released =
-                        admin::answer(r, &mut self.leases, &mut *self.store, &v.reservations6);
-                    self.dns(None, &released);
-                }
-                Ok(Input::Stop) | Err(smpsc::RecvTimeoutError::Disconnected) => return,
-                Err(smpsc::RecvTimeoutError::Timeout) => {}
-            }
-            let now = crate::lease::unix_now();
-            if census.elapsed() >= EXPIRE_EVERY {
-                census = std::time::Instant::now();
-                super::store::refresh(&mut *self.store, &mut self.leases);
-                self.stats.census(&self.leases, &self.view.borrow(), now);
-            }
-            let ended = self.leases.expired(now);
-            if !ended.is_empty() {
-                match self.store.commit(&ended, &self.leases, now) {
-                    Ok(_) => {
-                        self.dns(None, &ended);
-                        ended.iter().for_each(|c| self.leases.apply(c));
-                    }
-                    Err(e) => tracing::warn!(error = %e, "DHCPv6: ended bindings not removed"),
-                }
-            }
-        }
-    }
-
-    fn handle(&mut self, i: usize, src: SocketAddrV6, bytes: &[u8]) {
-        let (hops, inner) = match relay::unwrap(bytes) {
-            Ok(x) => x,
-            Err(e) => {
-                self.stats.bad.inc();
-                tracing::debug!(%src, error = %e, "DHCPv6 relay message dropped");
-                return;
-            }
-        };
-        let msg = match super::decode::parse_guarded(inner) {
-            Ok(m) => m,
-            Err(e) => {
-                self.stats.bad.inc();
-                tracing::debug!(%src, error = %e, "malformed DHCPv6 message dropped");
-                return;
-            }
-        };
-        self.stats.received(msg.msg_type());
-        let Some((link, out)) = self.outs.get(i) else {
-            return;
-        };
-        let now = crate::lease::unix_now();
-        let v = self.view.borrow().clone();
-        // Decided, made durable (decided again if a shared database gave the address to another
-        // server's client), applied; a failed write sends nothing.
-        let outcome = settle(&mut *self.store, &mut self.leases, now, |leases| {
-            let ctx = Ctx {
-                subnets: &v.subnets6,
-                reservations: &v.reservations6,
-                server_duid: &self.server_duid,
-                decline_probation: v.decline_probation.as_secs(),
-                client_mac: relay::client_mac(&hops),
-            };
-            // Relayed: the subnet holding the relay's link address; else this interface's.
-            let subnet = if hops.is_empty() {
-                subnet_of(&v, link)
-            } else {
-                relay::client_link(&hops)
-                    .and_then(|a| v.subnets6.iter().position(|s| s.network.contains(&a)))
-            };
-            let mut o = decide(&ctx, subnet, leases, &msg, now);
-            fqdn::name_bindings(&msg, &mut o.changes, &v.reservations6, leases);
-            if let Some(r) = o.reply.as_mut() {
-                let zone = v.ddns.as_ref().map_or(&v.domain, |d| &d.forward_zone);
-                fqdn::answer(&msg, r, &v.reservations6, zone, v.ddns.is_some());
-            }
-            o
-        });
-        let outcome = match outcome {
-            Ok(o) => o,
-            Err(e) => {
-                self.stats.commit_errors.inc();
-                tracing::warn!(error = %e, "DHCPv6 bindings not written: no reply");
-                return;
-            }
-        };
-        let Some(reply) = outcome.reply else {
-            self.stats.silent.inc();
-            tracing::debug!(%src, kind = ?msg.msg_type(), "DHCPv6 message not answered");
-            return;
-        };
-        match reply.to_vec() {
-            Ok(b) => {
-                tracing::debug!(%src, asked = ?msg.msg_type(), kind = ?reply.msg_type(), relays = hops.len(), "DHCPv6 reply");
-                // To the client, or to the relay it came through (its address and port).
-                if out.send((src, relay::wrap(&hops, b))).is_ok() {
-                    self.stats.sent(reply.msg_type());
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "DHCPv6 reply not encoded"),
-        }
-        // After the reply is queued: the updates never hold it up.
-        self.dns(Some(&msg), &outcome.changes);
     }
 }
 

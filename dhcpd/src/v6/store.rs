@@ -43,6 +43,11 @@ pub trait BindingStore: Send + std::fmt::Debug {
     fn list(&mut self) -> Result<Option<Vec<Lease6>>, Store6Error> {
         Ok(None)
     }
+    /// True when the core may commit the changes of many messages in one transaction before
+    /// their replies (a store only this server writes, which never refuses a change).
+    fn groups(&self) -> bool {
+        false
+    }
 }
 
 impl BindingStore for Store6 {
@@ -52,6 +57,9 @@ impl BindingStore for Store6 {
     fn commit(&mut self, changes: &[Change6], _: &Leases6, _: u64) -> Result<Commit6, Store6Error> {
         self.write(changes)?;
         Ok(Commit6::Done)
+    }
+    fn groups(&self) -> bool {
+        true
     }
 }
 

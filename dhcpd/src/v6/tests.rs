@@ -542,15 +542,45 @@ fn decline_keeps_the_address_out_and_the_client_gets_another() {
         NOW,
     );
     assert_eq!(na_of(reply(&o), 1).0, vec![(a("fd00:10::101"), 4000)]);
-    let o = w.send(
-        &msg(MessageType::Request, OTHER, true, vec![na(1, &[])]),
-        NOW + 3601,
+    // Asked for by another client: refused during the probation, given once it is over.
+    let ask = msg(
+        MessageType::Request,
+        OTHER,
+        true,
+        vec![na(1, &[a("fd00:10::100")])],
     );
+    let during = decide(&w.ctx(), Some(0), &w.leases, &ask, NOW + 3599);
+    assert_eq!(na_of(reply(&during), 1).0, vec![(a("fd00:10::102"), 4000)]);
+    let o = w.send(&ask, NOW + 3601);
     assert_eq!(
         na_of(reply(&o), 1).0,
         vec![(a("fd00:10::100"), 4000)],
         "probation over"
     );
+}
+
+#[test]
+fn new_clients_get_never_held_addresses_first_then_ended_ones_when_the_pool_is_full() {
+    let mut w = World::new();
+    w.subnets = vec![subnet(("fd00:10::100", "fd00:10::102"))];
+    for (c, want) in [(CLIENT, "fd00:10::100"), (OTHER, "fd00:10::101")] {
+        let o = w.send(&msg(MessageType::Request, c, true, vec![na(1, &[])]), NOW);
+        assert_eq!(na_of(reply(&o), 1).0, vec![(a(want), 4000)]);
+    }
+    // Both bindings ended (not yet swept): the never-held ::102 goes first, then ::100.
+    let later = NOW + 4001;
+    let third = [0, 3, 0, 1, 2, 0, 0, 0, 0, 3];
+    let fourth = [0, 3, 0, 1, 2, 0, 0, 0, 0, 4];
+    let o = w.send(
+        &msg(MessageType::Request, &third, true, vec![na(1, &[])]),
+        later,
+    );
+    assert_eq!(na_of(reply(&o), 1).0, vec![(a("fd00:10::102"), 4000)]);
+    let o = w.send(
+        &msg(MessageType::Request, &fourth, true, vec![na(1, &[])]),
+        later,
+    );
+    assert_eq!(na_of(reply(&o), 1).0, vec![(a("fd00:10::100"), 4000)]);
 }
 
 #[test]

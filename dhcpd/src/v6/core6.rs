@@ -1,0 +1,382 @@
+//! The DHCPv6 core thread: it owns the bindings; it decodes, decides, makes the changes durable
+//! (with the embedded store, the changes of many messages in one group commit) and only then
+//! sends the replies, to the client's link-local address and port or, for a relayed message, to
+//! the relay, wrapped in RELAY-REPL.
+
+use std::net::{SocketAddr, SocketAddrV6};
+use std::sync::mpsc as smpsc;
+use std::time::{Duration, Instant};
+
+use dhcproto::Encodable;
+use dhcproto::v6::Message;
+use hostfile::DhcpView;
+use tokio::sync::{mpsc, watch};
+
+use super::admin::{self, Input};
+use super::batch::Batch;
+use super::decide::{Ctx, Outcome, decide};
+use super::lease::{Change6, Leases6};
+use super::links::{Link, subnet_of};
+use super::metrics::Stats6;
+use super::store::{BindingStore, Commit6, Settle6Error, settle};
+use super::{fqdn, relay};
+use crate::ddns::v6::Event6;
+
+/// A reply for one interface's task: destination and bytes.
+pub(super) type Out = (SocketAddrV6, Vec<u8>);
+/// How often the core drops ended bindings and refreshes the gauges (and at least as often
+/// when idle).
+const EXPIRE_EVERY: Duration = Duration::from_secs(2);
+/// Ready replies that are sent without waiting for the queue to empty.
+const SEND_BATCH: usize = 64;
+
+/// Where the core sends one interface's replies.
+pub(super) struct Out6 {
+    pub(super) link: Link,
+    /// The interface task (replies the socket could not take at once).
+    pub(super) queue: mpsc::UnboundedSender<Out>,
+    /// The interface's socket.
+    pub(super) direct: Option<std::net::UdpSocket>,
+}
+
+/// A decided reply on its way out (held in the batch until its changes are durable).
+pub(super) struct Held {
+    link: usize,
+    dst: SocketAddrV6,
+    bytes: Vec<u8>,
+    kind: dhcproto::v6::MessageType,
+    /// The message and the changes it made, for its DNS events.
+    msg: Message,
+    changes: Vec<Change6>,
+}
+
+pub(super) struct Core {
+    pub(super) store: Box<dyn BindingStore>,
+    pub(super) leases: Leases6,
+    pub(super) view: watch::Receiver<std::sync::Arc<DhcpView>>,
+    pub(super) outs: Vec<Out6>,
+    pub(super) server_duid: Vec<u8>,
+    pub(super) stats: std::sync::Arc<Stats6>,
+    pub(super) ddns: Option<mpsc::Sender<Event6>>,
+    /// Replies waiting for the group commit of their changes (embedded store only).
+    pub(super) batch: Batch<Held>,
+    /// Replies ready to leave, sent together when the queue is empty.
+    pub(super) outbox: Vec<Held>,
+}
+
+/// Queues dynamic DNS events without waiting: a full queue loses them (as v4 does), never a
+/// reply.
+pub(super) fn publish(tx: &mpsc::Sender<Event6>, events: Vec<Event6>) {
+    for e in events {
+        if tx.try_send(e).is_err() {
+            tracing::warn!("dynamic DNS queue full: DHCPv6 update dropped");
+        }
+    }
+}
+
+impl Core {
+    /// The DNS events of durable binding changes.
+    fn dns(&self, msg: Option<&Message>, changes: &[Change6]) {
+        if let Some(tx) = &self.ddns {
+            publish(
+                tx,
+                fqdn::events(msg, changes, &self.view.borrow().reservations6),
+            );
+        }
+    }
+
+    /// Serves the queue. With the embedded store, the messages that arrive while one group
+    /// commit runs are decided (each on the table with the changes before it applied) and their
+    /// replies held; once the queue is empty (or the batch is due) one transaction makes all
+    /// their changes durable, then the replies leave. The ended bindings are swept, and the
+    /// gauges refreshed, every [`EXPIRE_EVERY`].
+    pub(super) fn run(mut self, rx: &smpsc::Receiver<Input>) {
+        let mut census = Instant::now();
+        self.stats
+            .census(&self.leases, &self.view.borrow(), crate::lease::unix_now());
+        self.sweep();
+        loop {
+            let input = match rx.try_recv() {
+                Ok(i) => Some(i),
+                Err(smpsc::TryRecvError::Disconnected) => {
+                    self.flush();
+                    return;
+                }
+                // Nothing waiting: send what is ready; commit now, or wait (bounded) for more
+                // to commit with it while the last commit is recent.
+                Err(smpsc::TryRecvError::Empty) => {
+                    self.send_out();
+                    let wait = if self.batch.is_empty() {
+                        Some(EXPIRE_EVERY)
+                    } else {
+                        self.batch.idle_wait(Instant::now())
+                    };
+                    let Some(wait) = wait else {
+                        self.flush();
+                        continue;
+                    };
+                    match rx.recv_timeout(wait) {
+                        Ok(i) => Some(i),
+                        Err(smpsc::RecvTimeoutError::Timeout) => None,
+                        Err(smpsc::RecvTimeoutError::Disconnected) => {
+                            self.flush();
+                            return;
+                        }
+                    }
+                }
+            };
+            match input {
+                Some(Input::Packet { link, src, bytes }) => self.handle(link, src, &bytes),
+                Some(Input::Admin(r)) => {
+                    self.flush();
+                    let v = self.view.borrow().clone();
+                    let released =
+                        admin::answer(r, &mut self.leases, &mut *self.store, &v.reservations6);
+                    self.dns(None, &released);
+                }
+                Some(Input::Stop) => {
+                    self.flush();
+                    return;
+                }
+                None => {
+                    if self.batch.idle_wait(Instant::now()).is_none() {
+                        self.flush();
+                    }
+                }
+            }
+            if self.batch.due(Instant::now()) {
+                self.flush();
+            }
+            if self.outbox.len() >= SEND_BATCH {
+                self.send_out();
+            }
+            if census.elapsed() >= EXPIRE_EVERY {
+                self.flush();
+                census = Instant::now();
+                super::store::refresh(&mut *self.store, &mut self.leases);
+                self.stats
+                    .census(&self.leases, &self.view.borrow(), crate::lease::unix_now());
+                self.sweep();
+            }
+        }
+    }
+
+    /// Drops the bindings that have ended (durably first).
+    fn sweep(&mut self) {
+        let now = crate::lease::unix_now();
+        let ended = self.leases.expired(now);
+        if !ended.is_empty() {
+            match self.store.commit(&ended, &self.leases, now) {
+                Ok(_) => {
+                    self.dns(None, &ended);
+                    ended.iter().for_each(|c| self.leases.apply(c));
+                }
+                Err(e) => tracing::warn!(error = %e, "DHCPv6: ended bindings not removed"),
+            }
+        }
+    }
+
+    /// Commits the held replies' changes in one transaction, then sends the replies. A failed
+    /// commit sends none of them and reloads the table from the store, which holds the truth.
+    fn flush(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let store = &mut *self.store;
+        let (leases, now) = (&self.leases, crate::lease::unix_now());
+        let done = self
+            .batch
+            .flush(Instant::now(), |c| match store.commit(c, leases, now)? {
+                Commit6::Done => Ok(()),
+                Commit6::Refused(_) => Err(Settle6Error::Contended),
+            });
+        match done {
+            Ok(replies) => {
+                self.outbox.extend(replies);
+                self.send_out();
+            }
+            Err((e, n)) => {
+                self.stats.commit_errors.inc();
+                tracing::warn!(error = %e, replies = n, "DHCPv6 bindings not written: no reply");
+                self.reload(now);
+            }
+        }
+    }
+
+    /// The table as the store holds it (after a failed group commit).
+    fn reload(&mut self, now: u64) {
+        match self.store.load() {
+            Ok(rows) => {
+                let mut t = Leases6::new();
+                rows.into_iter()
+                    .filter(|l| l.expires > now)
+                    .for_each(|l| t.apply(&Change6::Put(l)));
+                self.leases = t;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "DHCPv6: bindings not reloaded after a failed commit")
+            }
+        }
+    }
+
+    /// Sends the replies that are ready (their changes durable): one `sendmmsg` per interface
+    /// for as many as it takes, through the interface's task what the socket cannot take at
+    /// once; then queues their DNS events.
+    fn send_out(&mut self) {
+        if self.outbox.is_empty() {
+            return;
+        }
+        let mut out = std::mem::take(&mut self.outbox);
+        out.sort_by_key(|h| h.link);
+        for group in out.chunk_by(|a, b| a.link == b.link) {
+            let Some(o) = self.outs.get(group[0].link) else {
+                continue;
+            };
+            let sent: Vec<std::io::Result<()>> = match &o.direct {
+                Some(sock) => {
+                    let items: Vec<(SocketAddr, &[u8])> = group
+                        .iter()
+                        .map(|h| (SocketAddr::V6(h.dst), h.bytes.as_slice()))
+                        .collect();
+                    crate::io::send_many(sock, &items)
+                }
+                None => group
+                    .iter()
+                    .map(|_| Err(std::io::ErrorKind::WouldBlock.into()))
+                    .collect(),
+            };
+            for (h, r) in group.iter().zip(sent) {
+                let ok = match r {
+                    Ok(()) => true,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        o.queue.send((h.dst, h.bytes.clone())).is_ok()
+                    }
+                    Err(e) => {
+                        tracing::warn!(dst = %h.dst, error = %e, "DHCPv6 reply not sent");
+                        false
+                    }
+                };
+                if ok {
+                    self.stats.sent(h.kind);
+                }
+            }
+        }
+        // After the replies left: the updates never hold them up.
+        for h in &out {
+            self.dns(Some(&h.msg), &h.changes);
+        }
+        out.clear();
+        self.outbox = out;
+    }
+
+    fn handle(&mut self, i: usize, src: SocketAddrV6, bytes: &[u8]) {
+        let (hops, inner) = match relay::unwrap(bytes) {
+            Ok(x) => x,
+            Err(e) => {
+                self.stats.bad.inc();
+                tracing::debug!(%src, error = %e, "DHCPv6 relay message dropped");
+                return;
+            }
+        };
+        let msg = match super::decode::parse_guarded(inner) {
+            Ok(m) => m,
+            Err(e) => {
+                self.stats.bad.inc();
+                tracing::debug!(%src, error = %e, "malformed DHCPv6 message dropped");
+                return;
+            }
+        };
+        self.stats.received(msg.msg_type());
+        let Some(Out6 { link, .. }) = self.outs.get(i) else {
+            return;
+        };
+        let now = crate::lease::unix_now();
+        let v = self.view.borrow().clone();
+        let decide_on = |leases: &Leases6| {
+            let ctx = Ctx {
+                subnets: &v.subnets6,
+                reservations: &v.reservations6,
+                server_duid: &self.server_duid,
+                decline_probation: v.decline_probation.as_secs(),
+                client_mac: relay::client_mac(&hops),
+            };
+            // Relayed: the subnet holding the relay's link address; else this interface's.
+            let subnet = if hops.is_empty() {
+                subnet_of(&v, link)
+            } else {
+                relay::client_link(&hops)
+                    .and_then(|a| v.subnets6.iter().position(|s| s.network.contains(&a)))
+            };
+            let mut o = decide(&ctx, subnet, leases, &msg, now);
+            fqdn::name_bindings(&msg, &mut o.changes, &v.reservations6, leases);
+            if let Some(r) = o.reply.as_mut() {
+                let zone = v.ddns.as_ref().map_or(&v.domain, |d| &d.forward_zone);
+                fqdn::answer(&msg, r, &v.reservations6, zone, v.ddns.is_some());
+            }
+            o
+        };
+        // The embedded store: decided on the table with the batch's changes applied, the reply
+        // held until the batch is durable. A shared database: decided, made durable (decided
+        // again if it gave the address to another server's client), applied, sent; a failed
+        // write sends nothing.
+        let grouped = self.store.groups();
+        let outcome = if grouped {
+            let mut o: Outcome = decide_on(&self.leases);
+            if o.reply.is_none() {
+                o.changes.clear();
+            }
+            o.changes.iter().for_each(|c| self.leases.apply(c));
+            Ok(o)
+        } else {
+            settle(&mut *self.store, &mut self.leases, now, decide_on)
+        };
+        let outcome = match outcome {
+            Ok(o) => o,
+            Err(e) => {
+                self.stats.commit_errors.inc();
+                tracing::warn!(error = %e, "DHCPv6 bindings not written: no reply");
+                return;
+            }
+        };
+        let Some(reply) = outcome.reply else {
+            self.stats.silent.inc();
+            tracing::debug!(%src, kind = ?msg.msg_type(), "DHCPv6 message not answered");
+            return;
+        };
+        let bytes = match reply.to_vec() {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(error = %e, "DHCPv6 reply not encoded");
+                // The changes stand: made durable here when grouped (nothing else holds them).
+                if grouped {
+                    self.flush();
+                    if let Err(e) = self.store.commit(&outcome.changes, &self.leases, now) {
+                        tracing::warn!(error = %e, "DHCPv6 bindings not written");
+                        self.reload(now);
+                        return;
+                    }
+                }
+                self.dns(Some(&msg), &outcome.changes);
+                return;
+            }
+        };
+        tracing::debug!(%src, asked = ?msg.msg_type(), kind = ?reply.msg_type(), relays = hops.len(), "DHCPv6 reply");
+        // To the client, or to the relay it came through (its address and port).
+        let held = Held {
+            link: i,
+            dst: src,
+            bytes: relay::wrap(&hops, bytes),
+            kind: reply.msg_type(),
+            msg,
+            changes: outcome.changes,
+        };
+        if !grouped {
+            self.outbox.push(held);
+        } else {
+            let changes = held.changes.clone();
+            if let Some(h) = self.batch.add(held, &changes, Instant::now()) {
+                self.outbox.push(h);
+            }
+        }
+    }
+}
