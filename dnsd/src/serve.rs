@@ -57,7 +57,7 @@ pub async fn serve(
     let rt = tokio::runtime::Handle::current();
     for (udp, t) in sockets {
         tracing::info!(
-            "listening for UDP on {} ({} workers on one socket)",
+            "listening for UDP on {} ({} sockets)",
             udp[0].local_addr()?,
             udp.len()
         );

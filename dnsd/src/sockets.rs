@@ -1,18 +1,12 @@
-//! Binding the listen addresses: per address, one UDP socket shared by the workers and the TCP
-//! listener.
+//! Binding the listen addresses: per address, one SO_REUSEPORT UDP socket per worker (the
+//! group steered by CPU, [`crate::udp::steer_by_cpu`]) and the TCP listener.
 
 use std::net::SocketAddr;
 
 use tokio::net::TcpListener;
 
-/// Sockets of one listen address: `workers` handles of one UDP socket (each worker thread reads
-/// the same receive queue) and the TCP listener.
-///
-/// One queue rather than one SO_REUSEPORT socket per worker: the kernel spreads REUSEPORT
-/// traffic by a hash of the client's address and port, so a few busy clients (dnsperf's 8
-/// sockets in the bench) often land mostly on one worker while the other idles (measured splits
-/// of 20/80 and 0/100 on 2 cores, bench/dns/README.md "Why the top was lower"). With one queue
-/// whichever worker is free takes the next batch, as NSD's default (`reuseport: no`) does.
+/// Sockets of one listen address: `workers` UDP sockets sharing the port (SO_REUSEPORT), a
+/// datagram going to the socket of the CPU that received it, and the TCP listener.
 pub type Bound = (Vec<std::net::UdpSocket>, TcpListener);
 
 /// A listen address that cannot be bound.
@@ -60,12 +54,18 @@ pub fn bind(listen: &[SocketAddr], workers: usize) -> Result<Vec<Bound>, BindErr
             }
         };
         let first = crate::udp::bind_one(*a).map_err(explain("udp"))?;
-        let mut udp = Vec::with_capacity(workers.max(1));
+        // Port 0 (tests): the others join the port the first one got.
+        let at = first.local_addr().map_err(explain("udp"))?;
+        let mut udp = vec![first];
         for _ in 1..workers.max(1) {
-            // A duplicate descriptor of the same socket: the same receive queue.
-            udp.push(first.try_clone().map_err(explain("udp"))?);
+            udp.push(crate::udp::bind_one(at).map_err(explain("udp"))?);
         }
-        udp.insert(0, first);
+        if udp.len() > 1
+            && let Err(e) = crate::udp::steer_by_cpu(&udp[0], udp.len())
+        {
+            // The kernel's hash of the client's address and port still spreads the load.
+            tracing::warn!("UDP on {at}: cannot steer by CPU ({e}); spreading by client hash");
+        }
         let dom = Domain::for_address(*a);
         let t = Socket::new(dom, Type::STREAM, Some(Protocol::TCP)).map_err(explain("tcp"))?;
         t.set_reuse_address(true).map_err(explain("tcp"))?;
@@ -83,28 +83,48 @@ mod tests {
     use super::bind;
     use std::net::{SocketAddr, UdpSocket};
 
-    /// Two datagrams from one client socket (one address and port, which SO_REUSEPORT's hash
-    /// would send to one socket of several) can be taken by either worker: the workers read one
-    /// queue.
-    #[tokio::test]
-    async fn the_workers_share_one_receive_queue() {
+    /// Pins the calling thread to `cpu`.
+    fn pin(cpu: usize) {
+        // SAFETY: a zeroed cpu_set_t is empty; CPU_SET stays within it for cpu < CPU_SETSIZE.
+        unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(cpu, &mut set);
+            assert_eq!(
+                libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set),
+                0
+            );
+        }
+    }
+
+    /// A datagram sent over loopback from CPU k (received there too) reaches worker k's socket,
+    /// whatever the client's port: the group is steered by CPU, not by the client hash, which
+    /// left one of two workers with most of dnsperf's 8 flows (bench/dns/README.md, "Why the
+    /// top was lower").
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_datagram_goes_to_the_receiving_cpus_worker() {
         let addr: SocketAddr = "127.0.0.1:0".parse().expect("address");
         let mut bound = bind(&[addr], 2).expect("bind on loopback");
         let (udp, _tcp) = bound.remove(0);
         assert_eq!(udp.len(), 2);
         let at = udp[0].local_addr().expect("bound");
         assert_eq!(udp[1].local_addr().expect("bound"), at);
-        let client = UdpSocket::bind("127.0.0.1:0").expect("client");
-        client.send_to(b"one", at).expect("send");
-        client.send_to(b"two", at).expect("send");
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         let mut buf = [0u8; 8];
-        // Each worker's handle has the 200 ms read timeout of udp::bind_one: a bounded wait.
-        let (n0, from0) = udp[0].recv_from(&mut buf).expect("first worker receives");
-        assert_eq!(
-            (&buf[..n0], from0),
-            (&b"one"[..], client.local_addr().expect("client"))
-        );
-        let (n1, _) = udp[1].recv_from(&mut buf).expect("second worker receives");
-        assert_eq!(&buf[..n1], b"two");
+        for round in 0..4 {
+            for cpu in 0..cpus.min(4) {
+                let sent = std::thread::spawn(move || {
+                    pin(cpu);
+                    // A new client (a new port) each time: the hash would move it around.
+                    let c = UdpSocket::bind("127.0.0.1:0").expect("client");
+                    c.send_to(&[round, cpu as u8], at).expect("send");
+                });
+                sent.join().expect("sender");
+                // The socket has udp::bind_one's 200 ms read timeout: a bounded wait.
+                let (n, _) = udp[cpu % 2]
+                    .recv_from(&mut buf)
+                    .expect("the CPU's worker receives");
+                assert_eq!(&buf[..n], &[round, cpu as u8]);
+            }
+        }
     }
 }
