@@ -1,12 +1,14 @@
 //! Binding the listen addresses: per address, one SO_REUSEPORT UDP socket per worker (the
-//! group steered by CPU, [`crate::udp::steer_by_cpu`]) and the TCP listener.
+//! group steered by CPU, [`crate::udp::steer_by_cpu`], or by the kernel's hash, as
+//! [`crate::steering::choose`] decides) and the TCP listener.
 
 use std::net::SocketAddr;
 
 use tokio::net::TcpListener;
 
 /// Sockets of one listen address: `workers` UDP sockets sharing the port (SO_REUSEPORT), a
-/// datagram going to the socket of the CPU that received it, and the TCP listener.
+/// datagram going to the socket of the CPU that received it or as the kernel's hash of the
+/// client says ([`crate::steering`]), and the TCP listener.
 pub type Bound = (Vec<std::net::UdpSocket>, TcpListener);
 
 /// A listen address that cannot be bound.
@@ -60,11 +62,8 @@ pub fn bind(listen: &[SocketAddr], workers: usize) -> Result<Vec<Bound>, BindErr
         for _ in 1..workers.max(1) {
             udp.push(crate::udp::bind_one(at).map_err(explain("udp"))?);
         }
-        if udp.len() > 1
-            && let Err(e) = crate::udp::steer_by_cpu(&udp[0], udp.len())
-        {
-            // The kernel's hash of the client's address and port still spreads the load.
-            tracing::warn!("UDP on {at}: cannot steer by CPU ({e}); spreading by client hash");
+        if udp.len() > 1 {
+            steer(&udp, at);
         }
         let dom = Domain::for_address(*a);
         let t = Socket::new(dom, Type::STREAM, Some(Protocol::TCP)).map_err(explain("tcp"))?;
@@ -76,6 +75,23 @@ pub fn bind(listen: &[SocketAddr], workers: usize) -> Result<Vec<Bound>, BindErr
         out.push((udp, t));
     }
     Ok(out)
+}
+
+/// Steers the group `udp` bound on `at` as [`crate::steering::choose`] says for the facts the
+/// kernel shows ([`crate::links::facts`]), logging which steering and why.
+fn steer(udp: &[std::net::UdpSocket], at: SocketAddr) {
+    use crate::steering::{Steering, choose};
+    let choice = choose(&crate::links::facts(at));
+    if choice.steering == Steering::Cpu
+        && let Err(e) = crate::udp::steer_by_cpu(&udp[0], udp.len())
+    {
+        // The kernel's hash of the client's address and port still spreads the load.
+        tracing::warn!(
+            "udp {at}: cannot steer by CPU ({e}); kernel hash steering instead of {choice}"
+        );
+        return;
+    }
+    tracing::info!("udp {at}: {choice}");
 }
 
 #[cfg(test)]

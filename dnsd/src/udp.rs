@@ -1,5 +1,5 @@
 //! UDP workers: one SO_REUSEPORT socket per core and address, steered by the receiving CPU
-//! ([`steer_by_cpu`]), each served by its own thread with batched receive and send
+//! ([`steer_by_cpu`]) where [`crate::steering::choose`] says so, each served by its own thread with batched receive and send
 //! (recvmmsg/sendmmsg). The fast path answers inline; the
 //! general path runs inline too, and forwarding and updates go to the tokio runtime.
 
@@ -43,7 +43,9 @@ pub fn bind_one(addr: SocketAddr) -> io::Result<UdpSocket> {
 /// Why (bench/dns/README.md, "Why the top was lower"): with the hash, dnsperf's 8 client sockets
 /// often landed 80/20 or 100/0 on two workers, so one worker was the ceiling while the other
 /// idled; and a worker fed from its own CPU sees fuller batches: at 40k qps half the wake-ups
-/// per query of the hash (about 0.25 against 0.45).
+/// per query of the hash (about 0.25 against 0.45). Only where datagrams are received on more
+/// than one CPU ([`crate::steering::choose`]): on a single-queue NIC without RPS it would hand
+/// them all to one worker.
 pub fn steer_by_cpu(first: &UdpSocket, n: usize) -> io::Result<()> {
     const LD_W_ABS: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
     const ALU_MOD_K: u16 = (libc::BPF_ALU | libc::BPF_MOD | libc::BPF_K) as u16;
