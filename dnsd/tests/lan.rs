@@ -51,7 +51,17 @@ fn authoritative_answers_with_dig() {
     let dir = lan.lab.dir().to_owned();
     big_zone(&dir);
     let conf = host_file(&dir, DNS);
-    let _d = spawn_dnsd(&lan.main, &conf, &dir.join("state"), &[]);
+    let mut d = spawn_dnsd(&lan.main, &conf, &dir.join("state"), &[]);
+    // The LAN's veth has one receive queue and no RPS: steering by CPU would give one worker
+    // every datagram, so the workers keep the kernel's hash (dnsd::steering).
+    let line = d
+        .wait_for_log("udp 192.168.10.1:53: ", Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("no steering line: {e}"));
+    assert!(
+        line.contains("kernel hash steering (")
+            && line.contains("has one receive queue and no RPS)"),
+        "{line}"
+    );
     let s = "@192.168.10.1";
     let w = &lan.web1;
     assert_eq!(short(w, s, &["www3.it-ishin.com"]), ["192.168.1.120"]);
