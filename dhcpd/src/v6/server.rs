@@ -30,8 +30,6 @@ pub const SERVER_PORT: u16 = 547;
 /// Client messages waiting for the core; beyond this the interface tasks drop. Deep enough for
 /// what arrives during a group commit's fsync at tens of thousands of messages a second.
 const QUEUE: usize = 4096;
-/// The receive buffer of each socket: ~4,000 client messages.
-const RCVBUF: libc::c_int = 4 << 20;
 /// Most datagrams one interface task reads in a row before it lets the others run.
 const BURST: usize = 256;
 /// Rest between receive rounds while datagrams keep coming (bounds the wake-ups per second).
@@ -45,7 +43,7 @@ pub fn bind_link(l: &Link, port: u16) -> std::io::Result<UdpSocket> {
     s.join_multicast_v6(&ALL_SERVERS, l.index)?;
     s.set_multicast_loop_v6(false)?;
     // Room for what arrives while the receiving task waits for a core (as the v4 sockets).
-    crate::io::force_buffer(&s, libc::SO_RCVBUFFORCE, libc::SO_RCVBUF, RCVBUF);
+    crate::io::force_buffer(&s, libc::SO_RCVBUFFORCE, libc::SO_RCVBUF, crate::io::RCVBUF);
     s.bind(&SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, port, 0, 0).into())?;
     s.set_nonblocking(true)?;
     UdpSocket::from_std(s.into())
