@@ -51,6 +51,13 @@ fresh() {
   for n in web1 web2; do ip netns exec $n nginx -c "$W/$n.conf" & PIDS="$PIDS $!"; done
   wait_port 10.30.2.10 && wait_port 10.30.2.11 || { echo "backends did not start"; exit 1; }
 }
+# Packets the balancer's namespace sent to both backends and received from them (the bridge
+# ports web1-p and web2-p; their rx is what the backends sent): "to from".
+backend_packets() {
+  ip netns exec lb cat /sys/class/net/web1-p/statistics/tx_packets /sys/class/net/web2-p/statistics/tx_packets \
+    /sys/class/net/web1-p/statistics/rx_packets /sys/class/net/web2-p/statistics/rx_packets |
+    awk '{v[NR] = $1} END {print v[1] + v[2], v[3] + v[4]}'
+}
 EVENTS="accept accept4 socket setsockopt getsockopt connect epoll_ctl epoll_wait epoll_pwait
   read readv recvfrom recvmsg write writev sendto sendmsg shutdown close splice pipe2
   getsockname getpeername fcntl ioctl futex sched_yield clock_gettime"
@@ -80,8 +87,10 @@ for row in $ROWS; do
     fi
     PP=$!
     pk0=$(ip netns exec lbc cat /sys/class/net/lbc0/statistics/rx_packets /sys/class/net/lbc0/statistics/tx_packets)
+    bk0=$(backend_packets)
     out=$(ip netns exec lbc wrk -t1 -c"$C" -d"${S}s" "${hdr[@]}" http://10.30.1.120/ 2>&1)
     pk1=$(ip netns exec lbc cat /sys/class/net/lbc0/statistics/rx_packets /sys/class/net/lbc0/statistics/tx_packets)
+    bk1=$(backend_packets)
     wait $PP
     reqs=$(awk '/requests in/{print $1}' <<<"$out"); rps=$(awk '/Requests\/sec/{print $2}' <<<"$out")
     grep -E 'Socket errors|Non-2xx' <<<"$out"
@@ -105,6 +114,8 @@ for row in $ROWS; do
     fi
     echo "== $row $m: $reqs requests ($rps req/s); client packets per request (to client / from client):" \
       "$(echo $pk0 $pk1 | awk -v n="$reqs" '{printf "%.2f / %.2f", ($3 - $1) / n, ($4 - $2) / n}')"
+    echo "   backend links' packets per request (to the backends / from them):" \
+      "$(echo $bk0 $bk1 | awk -v n="$reqs" '{printf "%.2f / %.2f", ($3 - $1) / n, ($4 - $2) / n}')"
     echo "   calls per request:"
     awk -F, -v n="$reqs" '$3 ~ /sys_enter/ && $1 + 0 > 0 {
         name = $3; sub(/.*sys_enter_?/, "", name); if (name == "") name = "ALL"

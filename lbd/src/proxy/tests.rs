@@ -623,3 +623,35 @@ async fn ipv6_vip_and_ipv6_backend() {
     assert_eq!(proxies.active(baddr), 1);
     proxies.stop_all();
 }
+
+#[tokio::test]
+async fn the_handshake_ack_waits_for_bytes_or_is_pushed() {
+    // start_connect holds back the handshake's last ACK (TCP_DEFER_ACCEPT on the connecting
+    // socket), so the backend has no connection to accept yet; push_ack sends it, for a
+    // client with nothing to send (a backend that speaks first).
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.set_nonblocking(true).unwrap();
+    let up = start_connect(l.local_addr().unwrap()).unwrap();
+    up.writable().await.unwrap();
+    assert_eq!(up.take_error().unwrap().map(|e| e.kind()), None);
+    let held = l.accept().map(|_| ());
+    assert_eq!(
+        held.unwrap_err().kind(),
+        std::io::ErrorKind::WouldBlock,
+        "ACK not held back"
+    );
+    push_ack(&up);
+    // Over loopback the ACK is delivered within the call; allow 100 ms, half the kernel's
+    // own 200 ms fallback.
+    let t0 = Instant::now();
+    loop {
+        match l.accept() {
+            Ok(_) => break,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                assert!(t0.elapsed() < Duration::from_millis(100), "ACK not pushed");
+                std::thread::yield_now();
+            }
+            Err(e) => panic!("accept: {e}"),
+        }
+    }
+}
