@@ -20,6 +20,9 @@
 //! is the connect's outcome (SO_ERROR is read only when the client has sent nothing yet); the
 //! direction that ends first is half-closed, the other just closed; and a response whose FIN
 //! has already arrived is passed on with that FIN in one segment (MSG_MORE, then the FIN).
+//! No bare ACKs where data follows at once: the ACK completing the backend's handshake is held
+//! back to ride on the client's first bytes (pushed at once when the client has sent nothing),
+//! and the client's first bytes are acknowledged by the answer (see `conn.rs`).
 
 mod conn;
 mod pick;
