@@ -93,7 +93,7 @@ cpu=$(awk -v a="$c0" -v b="$c1" -v n="${acks:-0}" 'BEGIN{ if (n>0) printf "%.1f"
 m=$(mem)
 if [ "$S" = dhcpd ] && [ -n "$METRICS" ]; then
   ip netns exec dps curl -s "http://$METRICS/metrics" 2>/dev/null |
-    grep -E '^dhcpd_(received_packets|overload_drops|sent_replies|silent_requests|bad_packets|lease_commits|requests)' >"$OUT/metrics.txt"
+    grep -E '^dhcpd_(received_packets|overload_drops|admission_drops|sent_replies|silent_requests|bad_packets|lease_commits|requests|lease_commit_wait)' >"$OUT/metrics.txt"
 fi
 sleep 1
 case "$S" in

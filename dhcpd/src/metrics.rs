@@ -18,6 +18,9 @@ pub struct Stats {
     pub bad: Counter,
     /// Requests dropped because the server was saturated.
     pub overload: Counter,
+    /// Of those, new exchanges refused by admission (`[dhcp] discover-backlog`: OFFERs nobody
+    /// took up); the rest found their queue to the core task full.
+    pub admission: Counter,
     /// Replies sent.
     pub sent: Counter,
     /// Requests answered with silence.
@@ -69,6 +72,7 @@ impl Default for Stats {
             received: Counter::default(),
             bad: Counter::default(),
             overload: Counter::default(),
+            admission: Counter::default(),
             sent: Counter::default(),
             silent: Counter::default(),
             commits: Counter::default(),
@@ -188,6 +192,11 @@ impl Stats {
             "overload_drops",
             "Requests dropped while saturated",
             self.overload.clone(),
+        );
+        r.register(
+            "admission_drops",
+            "New exchanges refused by admission (discover-backlog), also in overload_drops",
+            self.admission.clone(),
         );
         r.register("sent_replies", "Replies sent", self.sent.clone());
         r.register(

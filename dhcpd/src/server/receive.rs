@@ -103,8 +103,15 @@ impl Receiver {
         // allowance of new exchanges nor, as REQUESTs, makes room for more.
         if starts_exchange {
             let limit = self.admit_limit.load(Ordering::Relaxed);
-            if !self.admission.admit(std::time::Instant::now(), limit) {
+            // Queued for the core task, less this request's own reserved place.
+            let waiting =
+                (self.new_tx.max_capacity() - self.new_tx.capacity()).saturating_sub(1) as u32;
+            if !self
+                .admission
+                .admit(std::time::Instant::now(), limit, waiting)
+            {
                 self.stats.overload.inc();
+                self.stats.admission.inc();
                 return;
             }
         } else if msg.opts().msg_type() == Some(dhcproto::v4::MessageType::Request) {
