@@ -66,17 +66,12 @@ impl Admission {
     }
 
     /// Whether a new exchange arriving at `now` is served under `limit` (0: no limit).
-    /// `waiting`: admitted new exchanges still queued for the core task. They have no OFFER out
-    /// yet, so they are not OFFERs the clients failed to take up: a core task held up for a
-    /// moment (a slow fsync, a CPU taken by another process) must not turn its own queue into
-    /// refusals. The queue's bound sheds those.
-    pub(super) fn admit(&mut self, now: std::time::Instant, limit: u32, waiting: u32) -> bool {
+    pub(super) fn admit(&mut self, now: std::time::Instant, limit: u32) -> bool {
         self.advance(now);
         if limit > 0 {
             let admitted: u32 = self.admitted.iter().sum();
             let requests: u32 = self.requests.iter().sum();
-            let offered = admitted.saturating_sub(requests).saturating_sub(waiting);
-            if offered >= limit.max(requests / ADMIT_RTT_SHARE) {
+            if admitted.saturating_sub(requests) >= limit.max(requests / ADMIT_RTT_SHARE) {
                 return false;
             }
         }
@@ -104,19 +99,19 @@ mod tests {
         let t0 = Instant::now();
         let mut a = Admission::new(t0);
         // A limit of 10: ten OFFERs nobody takes up, then refusals.
-        let served = (0..100).filter(|_| a.admit(t0, 10, 0)).count();
+        let served = (0..100).filter(|_| a.admit(t0, 10)).count();
         assert_eq!(served, 10);
         // Raised by a reload: room up to the new limit at once.
-        let served = (0..100).filter(|_| a.admit(t0, 25, 0)).count();
+        let served = (0..100).filter(|_| a.admit(t0, 25)).count();
         assert_eq!(served, 15);
         // Lowered below what is outstanding: nothing until the span passes.
-        assert!(!a.admit(t0, 5, 0));
+        assert!(!a.admit(t0, 5));
         // 0: no limit at all.
-        let served = (0..100_000).filter(|_| a.admit(t0, 0, 0)).count();
+        let served = (0..100_000).filter(|_| a.admit(t0, 0)).count();
         assert_eq!(served, 100_000);
         // Counting went on meanwhile: a limit set again applies to what was admitted.
-        assert!(!a.admit(t0, LIMIT, 0));
-        assert!(a.admit(t0 + ADMIT_SPAN + ADMIT_SPAN, LIMIT, 0));
+        assert!(!a.admit(t0, LIMIT));
+        assert!(a.admit(t0 + ADMIT_SPAN + ADMIT_SPAN, LIMIT));
     }
 
     #[test]
@@ -126,7 +121,7 @@ mod tests {
         // 20,000/s for 3 s, each OFFER followed by its REQUEST 10 ms later.
         for i in 0..60_000u64 {
             let t = t0 + Duration::from_micros(50 * i);
-            assert!(a.admit(t, LIMIT, 0), "refused exchange {i}");
+            assert!(a.admit(t, LIMIT), "refused exchange {i}");
             if i >= 200 {
                 a.request(t);
             }
@@ -146,7 +141,7 @@ mod tests {
             if i >= 750 && admitted[i - 750] {
                 a.request(t);
             }
-            admitted[i] = a.admit(t, LIMIT, 0);
+            admitted[i] = a.admit(t, LIMIT);
             // The first second ramps up (few REQUESTs yet); after it nothing is refused.
             if !admitted[i] && i >= 30_000 {
                 refused_late += 1;
@@ -156,26 +151,11 @@ mod tests {
         // Without follow-ups, what more is admitted stays near 50 ms of the last second's
         // REQUESTs (at most 1,500 here), not unbounded.
         let t = t0 + Duration::from_millis(3000);
-        let extra = (0..10_000).filter(|_| a.admit(t, LIMIT, 0)).count() as u32;
+        let extra = (0..10_000).filter(|_| a.admit(t, LIMIT)).count() as u32;
         assert!(
             extra > LIMIT && extra <= 30_000 / ADMIT_RTT_SHARE,
             "{extra}"
         );
-    }
-
-    #[test]
-    fn admitted_exchanges_still_queued_here_are_not_counted_as_offers() {
-        let t0 = Instant::now();
-        let mut a = Admission::new(t0);
-        // The core task stalls: 2,000 DISCOVERs wait in its queue, none answered yet.
-        for i in 0..2_000u32 {
-            assert!(a.admit(t0, LIMIT, i), "refused {i}");
-        }
-        // It answers them all and no client follows up: those are OFFERs nobody took up.
-        assert!(!a.admit(t0, LIMIT, 0));
-        // With 1,800 of them still queued, 200 are out: room for 56 more.
-        let more = (0..100).filter(|_| a.admit(t0, LIMIT, 1_800)).count();
-        assert_eq!(more, (LIMIT - 200) as usize);
     }
 
     #[test]
@@ -184,7 +164,7 @@ mod tests {
         let mut a = Admission::new(t0);
         let mut served = 0;
         for i in 0..10_000u64 {
-            if a.admit(t0 + Duration::from_micros(10 * i), LIMIT, 0) {
+            if a.admit(t0 + Duration::from_micros(10 * i), LIMIT) {
                 served += 1;
             }
         }
@@ -194,14 +174,14 @@ mod tests {
         for _ in 0..10 {
             a.request(t);
         }
-        let again = (0..100).filter(|_| a.admit(t, LIMIT, 0)).count();
+        let again = (0..100).filter(|_| a.admit(t, LIMIT)).count();
         assert_eq!(again, 10);
         // Once the span has passed the unanswered OFFERs no longer count.
         let later = t0 + ADMIT_SPAN + Duration::from_millis(300);
-        assert!(a.admit(later, LIMIT, 0));
+        assert!(a.admit(later, LIMIT));
         // After a long idle gap, all room is back.
         let idle = later + Duration::from_secs(60);
-        let n = (0..1000).filter(|_| a.admit(idle, LIMIT, 0)).count();
+        let n = (0..1000).filter(|_| a.admit(idle, LIMIT)).count();
         assert_eq!(n as u32, LIMIT);
     }
 }

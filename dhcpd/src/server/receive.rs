@@ -103,13 +103,7 @@ impl Receiver {
         // allowance of new exchanges nor, as REQUESTs, makes room for more.
         if starts_exchange {
             let limit = self.admit_limit.load(Ordering::Relaxed);
-            // Queued for the core task, less this request's own reserved place.
-            let waiting =
-                (self.new_tx.max_capacity() - self.new_tx.capacity()).saturating_sub(1) as u32;
-            if !self
-                .admission
-                .admit(std::time::Instant::now(), limit, waiting)
-            {
+            if !self.admission.admit(std::time::Instant::now(), limit) {
                 self.stats.overload.inc();
                 self.stats.admission.inc();
                 return;
