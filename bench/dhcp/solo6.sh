@@ -9,6 +9,7 @@
 #   LOADGEN_BIN a built generator (else cargo builds loadgen/ into LOADGEN_TARGET_DIR, default
 #               loadgen/target); LOADGEN_ARGS its extra options (--tick, --drain ...)
 #   DHCPD_BIN   the release dhcpd (default $CARGO_TARGET_DIR/release/dhcpd)
+#   PERF=1      record a CPU profile of the server (perf, cpu-clock) into $OUT/perf.data
 # Prints one line: REPLYs/s, SOLICIT and REQUEST drops, the server's CPU per completed exchange
 # (exact scheduler runtime of all its threads), the generator's CPU, the UDP receive-buffer
 # overflows in each namespace (Udp6RcvbufErrors, client c= / server s=), and for dhcpd its v6
@@ -67,12 +68,17 @@ esac
 for _ in $(seq 100); do ip netns exec l6s ss -ulpn 2>/dev/null | grep -q ':547 ' && break; sleep 0.1; done
 if ! kill -0 "$pid" 2>/dev/null; then echo "$S did not start:"; tail -5 "$OUT/server.log"; exit 1; fi
 cpu_ns() { cat /proc/"$pid"/task/*/sched 2>/dev/null | awk '/se.sum_exec_runtime/{s+=$3} END{printf "%.0f\n", s*1e6}'; }
+# per thread: "tid name runtime_ms" (threads.txt gets each thread's CPU over the run)
+threads() { for t in /proc/"$pid"/task/*; do echo "${t##*/} $(tr ' ' _ <"$t/comm") $(awk '/se.sum_exec_runtime/{print $3}' "$t/sched")"; done 2>/dev/null; }
 snmp6() { ip netns exec "$1" awk -v k="$2" '$1==k{print $2}' /proc/net/snmp6; }
 e0c=$(snmp6 l6c Udp6RcvbufErrors); e0s=$(snmp6 l6s Udp6RcvbufErrors)
-c0=$(cpu_ns)
+c0=$(cpu_ns); threads >"$W/t0"
+if [ -n "${PERF:-}" ]; then perf record -e cpu-clock -F 2000 -g -p "$pid" -o "$OUT/perf.data" -- sleep $((P+1)) >/dev/null 2>&1 & perfpid=$!; fi
 TIMEFORMAT='%U %S %R'
 { time ip netns exec l6c timeout $((P+15)) "${GENCMD[@]}" -r "$R" -p "$P" -R "$N" >"$OUT/gen.txt" 2>&1; } 2>"$OUT/gen-time.txt"
-c1=$(cpu_ns)
+c1=$(cpu_ns); threads >"$W/t1"
+awk -v p="$P" 'NR==FNR{a[$1]=$3; next} {d=$3-a[$1]; if (d > 1) printf "%s %s %.0f ms (%.0f%% of one core)\n", $1, $2, d, d/p/10}' "$W/t0" "$W/t1" >"$OUT/threads.txt"
+[ -n "${PERF:-}" ] && wait "$perfpid"
 e1c=$(snmp6 l6c Udp6RcvbufErrors); e1s=$(snmp6 l6s Udp6RcvbufErrors)
 for n in l6c l6s; do echo "$n $(ip netns exec $n awk '/^Udp6(InDatagrams|RcvbufErrors|OutDatagrams|SndbufErrors|InErrors) /{printf "%s=%s ", $1, $2}' /proc/net/snmp6)"; done >"$OUT/udp6.txt"
 replies=$(awk '/REQUEST-REPLY/{f=1} f&&/received packets/{print $3; exit}' "$OUT/gen.txt")
