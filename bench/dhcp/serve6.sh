@@ -4,10 +4,12 @@
 # less the first 65,536 addresses, which hold the server's own) and runs the release dhcpd, every
 # lease of a REQUEST committed durably (redb, fsynced) before its REPLY.
 # The small IPv4 subnet on the same link holds the server host: every [host] needs an IPv4 address.
+# LINK: the server's interface (default d6-s; solo6.sh uses its own); METRICS=ADDR:PORT: the
+# Prometheus endpoint too (solo6.sh reads the v6 counters after a run).
 set -eu
 H=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$W/etc"
-ip addr add 10.26.0.1/24 dev d6-s 2>/dev/null || true
+ip addr add 10.26.0.1/24 dev "${LINK:-d6-s}" 2>/dev/null || true
 cat > "$W/etc/hosts.toml" <<C
 domain = "bench.test"
 server = "srv"
@@ -30,4 +32,5 @@ ip = "10.26.0.1"
 ping-check = false
 lease-db = "leases.redb"
 C
+if [ -n "${METRICS:-}" ]; then echo "metrics = \"$METRICS\"" >> "$W/etc/hosts.toml"; fi
 exec "${DHCPD_BIN:-$H/../../target/release/dhcpd}" --user root --config "$W/etc/hosts.toml" --state-dir "$W" --log "${DHCPD_LOG:-warn}"

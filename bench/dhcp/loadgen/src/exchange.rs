@@ -1,8 +1,36 @@
-//! The exchanges under way, as a pure state machine: every DISCOVER opens slot `idx` (its xid is
-//! `base + idx`), every reply is matched back by xid and chaddr and moves its slot on. No sockets
-//! and no clock here: the caller passes the time in microseconds since the start.
+//! The exchanges under way, as a pure state machine: every DISCOVER (SOLICIT) opens slot `idx`
+//! (its xid is `base + idx`, cut to the family's xid width), every reply is matched back by xid
+//! and client (chaddr, or the DUID-LL's link-layer address) and moves its slot on. No sockets and
+//! no clock here: the caller passes the time in microseconds since the start. The same machine
+//! serves both families: the parsers (`packet`, `packet6`) reduce a reply to a [`Reply`].
 
-use crate::packet::{ACK, Clients, NAK, OFFER, Reply};
+use crate::packet::Clients;
+
+/// What a reply means to its exchange, in either family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// OFFER, ADVERTISE
+    Offer,
+    /// ACK, or a REPLY that assigns an address
+    Ack,
+    /// NAK, or a REPLY without an address (a status code such as NoAddrsAvail)
+    Nak,
+    /// any other message type
+    Other,
+}
+
+/// The fields of a reply the exchange needs, borrowed from the datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Reply<'a> {
+    pub(crate) xid: u32,
+    pub(crate) kind: Kind,
+    /// the client it is for: chaddr (v4), the DUID-LL's link-layer address (v6)
+    pub(crate) client: [u8; 6],
+    /// the address offered or assigned (v4 as ::ffff:a.b.c.d); None when it carries none
+    pub(crate) addr: Option<[u8; 16]>,
+    /// server identifier: option 54's 4 octets (v4), the server's DUID (v6)
+    pub(crate) server_id: Option<&'a [u8]>,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -24,16 +52,16 @@ struct Slot {
 
 /// What the caller must do after a reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Action {
-    /// An OFFER for an open exchange: send its REQUEST.
+pub(crate) enum Action<'a> {
+    /// An OFFER (ADVERTISE) for an open exchange: send its REQUEST.
     Request {
         idx: u64,
         xid: u32,
         mac: [u8; 6],
-        addr: [u8; 4],
-        server_id: [u8; 4],
+        addr: [u8; 16],
+        server_id: &'a [u8],
     },
-    /// An ACK (or NAK) closed its exchange.
+    /// An ACK (or NAK; a REPLY) closed its exchange.
     Done,
     /// Nothing to send: the reply was counted as an orphan, a duplicate or unusable.
     None,
@@ -113,26 +141,31 @@ pub(crate) struct Counts {
     pub(crate) orphans: u64,
     /// a second OFFER or ACK for the same exchange, or a reply in the wrong state
     pub(crate) duplicates: u64,
-    /// OFFERs without a server identifier (no REQUEST can be built), other message types
+    /// OFFERs without a server identifier or address (no REQUEST can be built), other types
     pub(crate) unusable: u64,
 }
 
 #[derive(Debug)]
 pub(crate) struct Exchanges {
     base: u32,
+    /// u32::MAX for DHCPv4's 32-bit xid, 0xff_ffff for DHCPv6's 24-bit transaction id
+    xid_mask: u32,
     clients: Clients,
     slots: Vec<Slot>,
     pub(crate) counts: Counts,
     pub(crate) offer_delay: Delays,
     pub(crate) ack_delay: Delays,
     /// (address, client) for every ACK: the uniqueness check at the end
-    acked: Vec<(u32, u32)>,
+    acked: Vec<([u8; 16], u32)>,
 }
 
 impl Exchanges {
-    pub(crate) fn new(base: u32, clients: Clients, capacity: usize) -> Self {
+    /// `xid_mask`: the family's transaction id width (see the field); a run must not open more
+    /// than `xid_mask + 1` exchanges (the caller bounds it).
+    pub(crate) fn new(base: u32, xid_mask: u32, clients: Clients, capacity: usize) -> Self {
         Self {
-            base,
+            base: base & xid_mask,
+            xid_mask,
             clients,
             slots: Vec::with_capacity(capacity),
             counts: Counts::default(),
@@ -151,7 +184,10 @@ impl Exchanges {
             t_request: 0,
         });
         self.counts.discovers += 1;
-        (self.base.wrapping_add(idx as u32), self.clients.mac(idx))
+        (
+            self.base.wrapping_add(idx as u32) & self.xid_mask,
+            self.clients.mac(idx),
+        )
     }
 
     /// Takes back the last `n` exchanges opened (their DISCOVERs could not be sent).
@@ -171,20 +207,20 @@ impl Exchanges {
     }
 
     /// Matches a reply to its exchange and moves it on.
-    pub(crate) fn on_reply(&mut self, r: &Reply, now_us: u32) -> Action {
-        let idx = u64::from(r.xid.wrapping_sub(self.base));
+    pub(crate) fn on_reply<'a>(&mut self, r: &Reply<'a>, now_us: u32) -> Action<'a> {
+        let idx = u64::from(r.xid.wrapping_sub(self.base) & self.xid_mask);
         let Some(slot) = self.slots.get_mut(idx as usize) else {
             self.counts.orphans += 1;
             return Action::None;
         };
         let mac = self.clients.mac(idx);
-        if r.chaddr != mac {
+        if r.client != mac {
             self.counts.orphans += 1;
             return Action::None;
         }
-        match (r.msg_type, slot.state) {
-            (OFFER, State::DiscoverSent) => {
-                let Some(server_id) = r.server_id else {
+        match (r.kind, slot.state) {
+            (Kind::Offer, State::DiscoverSent) => {
+                let (Some(server_id), Some(addr)) = (r.server_id, r.addr) else {
                     self.counts.unusable += 1;
                     return Action::None;
                 };
@@ -195,24 +231,23 @@ impl Exchanges {
                     idx,
                     xid: r.xid,
                     mac,
-                    addr: r.yiaddr,
+                    addr,
                     server_id,
                 }
             }
-            (ACK | NAK, State::RequestSent) => {
+            (Kind::Ack | Kind::Nak, State::RequestSent) => {
                 self.ack_delay.add(now_us.saturating_sub(slot.t_request));
-                if r.msg_type == ACK {
+                if let (Kind::Ack, Some(addr)) = (r.kind, r.addr) {
                     slot.state = State::Acked;
                     self.counts.acks += 1;
-                    self.acked
-                        .push((u32::from_be_bytes(r.yiaddr), self.clients.client(idx)));
+                    self.acked.push((addr, self.clients.client(idx)));
                 } else {
                     slot.state = State::Naked;
                     self.counts.naks += 1;
                 }
                 Action::Done
             }
-            (OFFER | ACK | NAK, _) => {
+            (Kind::Offer | Kind::Ack | Kind::Nak, _) => {
                 self.counts.duplicates += 1;
                 Action::None
             }
@@ -245,19 +280,25 @@ impl Exchanges {
 mod tests {
     use super::*;
 
-    fn offer(xid: u32, mac: [u8; 6], addr: [u8; 4]) -> Reply {
+    const SID: &[u8] = &[10, 20, 0, 1];
+
+    fn v4(a: [u8; 4]) -> [u8; 16] {
+        std::net::Ipv4Addr::from(a).to_ipv6_mapped().octets()
+    }
+
+    fn offer(xid: u32, mac: [u8; 6], addr: [u8; 4]) -> Reply<'static> {
         Reply {
             xid,
-            msg_type: OFFER,
-            yiaddr: addr,
-            chaddr: mac,
-            server_id: Some([10, 20, 0, 1]),
+            kind: Kind::Offer,
+            client: mac,
+            addr: Some(v4(addr)),
+            server_id: Some(SID),
         }
     }
 
     #[test]
     fn a_four_way_exchange() {
-        let mut x = Exchanges::new(1000, Clients::new(100), 10);
+        let mut x = Exchanges::new(1000, u32::MAX, Clients::new(100), 10);
         let (xid, mac) = x.open(10);
         assert_eq!(xid, 1000);
         let a = x.on_reply(&offer(xid, mac, [10, 17, 0, 1]), 250);
@@ -267,21 +308,21 @@ mod tests {
                 idx: 0,
                 xid,
                 mac,
-                addr: [10, 17, 0, 1],
-                server_id: [10, 20, 0, 1]
+                addr: v4([10, 17, 0, 1]),
+                server_id: SID
             }
         );
         assert_eq!(x.outstanding(), 1);
         // an ACK before its REQUEST left is out of order
         let early = Reply {
-            msg_type: ACK,
+            kind: Kind::Ack,
             ..offer(xid, mac, [10, 17, 0, 1])
         };
         assert_eq!(x.on_reply(&early, 260), Action::None);
         assert_eq!(x.counts.duplicates, 1);
         x.request_sent(0, 300);
         let ack = Reply {
-            msg_type: ACK,
+            kind: Kind::Ack,
             ..offer(xid, mac, [10, 17, 0, 1])
         };
         assert_eq!(x.on_reply(&ack, 1300), Action::Done);
@@ -303,7 +344,7 @@ mod tests {
 
     #[test]
     fn replies_that_match_nothing_are_orphans() {
-        let mut x = Exchanges::new(u32::MAX - 1, Clients::new(100), 10);
+        let mut x = Exchanges::new(u32::MAX - 1, u32::MAX, Clients::new(100), 10);
         let (xid0, mac0) = x.open(0);
         let (xid1, _) = x.open(0);
         assert_eq!(xid1, xid0.wrapping_add(1)); // xids wrap around u32
@@ -317,7 +358,7 @@ mod tests {
         assert_eq!(x.counts.orphans, 2);
         // an ACK before any OFFER is out of order
         let ack = Reply {
-            msg_type: ACK,
+            kind: Kind::Ack,
             ..offer(xid0, mac0, [1; 4])
         };
         assert_eq!(x.on_reply(&ack, 1), Action::None);
@@ -328,18 +369,24 @@ mod tests {
             ..offer(xid0, mac0, [1; 4])
         };
         assert_eq!(x.on_reply(&no_sid, 1), Action::None);
-        assert_eq!(x.counts.unusable, 1);
+        // nor an ADVERTISE without an address
+        let no_addr = Reply {
+            addr: None,
+            ..offer(xid0, mac0, [1; 4])
+        };
+        assert_eq!(x.on_reply(&no_addr, 1), Action::None);
+        assert_eq!(x.counts.unusable, 2);
         assert_eq!(x.outstanding(), 2);
     }
 
     #[test]
     fn nak_closes_without_completing() {
-        let mut x = Exchanges::new(0, Clients::new(10), 1);
+        let mut x = Exchanges::new(0, u32::MAX, Clients::new(10), 1);
         let (xid, mac) = x.open(0);
         x.on_reply(&offer(xid, mac, [1; 4]), 1);
         x.request_sent(0, 2);
         let nak = Reply {
-            msg_type: NAK,
+            kind: Kind::Nak,
             ..offer(xid, mac, [0; 4])
         };
         assert_eq!(x.on_reply(&nak, 3), Action::Done);
@@ -347,15 +394,38 @@ mod tests {
     }
 
     #[test]
+    fn v6_transaction_ids_wrap_at_24_bits() {
+        let mut x = Exchanges::new(0xffff_fffe, 0xff_ffff, Clients::new(10), 4);
+        let (a, mac_a) = x.open(0);
+        let (b, mac_b) = x.open(0);
+        let (c, _) = x.open(0);
+        assert_eq!((a, b, c), (0xff_fffe, 0xff_ffff, 0));
+        // the third exchange's reply (xid 0) is slot 2
+        let mac_c = Clients::new(10).mac(2);
+        assert!(matches!(
+            x.on_reply(&offer(0, mac_c, [1; 4]), 5),
+            Action::Request { idx: 2, xid: 0, .. }
+        ));
+        assert!(matches!(
+            x.on_reply(&offer(a, mac_a, [2; 4]), 6),
+            Action::Request { idx: 0, .. }
+        ));
+        // the second exchange's xid with the first one's client matches nothing
+        assert_eq!(x.on_reply(&offer(b, mac_a, [3; 4]), 7), Action::None);
+        assert_eq!(x.counts.orphans, 1);
+        assert_ne!(mac_a, mac_b);
+    }
+
+    #[test]
     fn uniqueness_counts_addresses_given_to_two_clients() {
-        let mut x = Exchanges::new(0, Clients::new(1000), 4);
+        let mut x = Exchanges::new(0, u32::MAX, Clients::new(1000), 4);
         let ack = |x: &mut Exchanges, addr: [u8; 4]| {
             let (xid, mac) = x.open(0);
             let idx = u64::from(xid);
             x.on_reply(&offer(xid, mac, addr), 1);
             x.request_sent(idx, 1);
             let a = Reply {
-                msg_type: ACK,
+                kind: Kind::Ack,
                 ..offer(xid, mac, addr)
             };
             assert_eq!(x.on_reply(&a, 2), Action::Done);

@@ -3,13 +3,37 @@
 
 use std::io;
 use std::mem::MaybeUninit;
-use std::net::{SocketAddrV4, UdpSocket};
+use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
-
-use crate::packet::REQ_LEN;
 
 /// Datagrams per sendmmsg/recvmmsg call.
 pub(crate) const BATCH: usize = 64;
+/// Room for the longest datagram sent: a 300-octet BOOTP request, a DHCPv6 REQUEST with the
+/// longest server DUID (`packet6::REQUEST_MAX`, 208 octets).
+pub(crate) const PKT_MAX: usize = 320;
+const _: () = assert!(crate::packet6::REQUEST_MAX <= PKT_MAX && crate::packet::REQ_LEN <= PKT_MAX);
+
+/// One datagram to send: `buf[..len]`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pkt {
+    pub(crate) buf: [u8; PKT_MAX],
+    pub(crate) len: usize,
+}
+
+impl Pkt {
+    pub(crate) const EMPTY: Self = Self {
+        buf: [0; PKT_MAX],
+        len: 0,
+    };
+
+    /// A copy of `b` (at most PKT_MAX octets: callers pass their fixed templates).
+    pub(crate) fn of(b: &[u8]) -> Self {
+        let mut p = Self::EMPTY;
+        p.buf[..b.len()].copy_from_slice(b);
+        p.len = b.len();
+        p
+    }
+}
 /// Receive buffer per datagram: a DHCP reply to a 300-byte request fits easily; anything longer
 /// is flagged truncated and counted as malformed.
 pub(crate) const RECV_LEN: usize = 1536;
@@ -17,20 +41,52 @@ pub(crate) const RECV_LEN: usize = 1536;
 #[derive(Debug)]
 pub(crate) struct Udp {
     sock: UdpSocket,
-    dst: libc::sockaddr_in,
+    dst: libc::sockaddr_storage,
+    dst_len: libc::socklen_t,
     /// receive side, reused: the buffers, then what the last recv_batch filled in
     bufs: Box<[[u8; RECV_LEN]; BATCH]>,
     lens: [usize; BATCH],
     trunc: [bool; BATCH],
 }
 
-fn sockaddr(a: SocketAddrV4) -> libc::sockaddr_in {
-    // SAFETY: sockaddr_in is plain old data; all-zero is a valid value.
-    let mut s: libc::sockaddr_in = unsafe { std::mem::zeroed() };
-    s.sin_family = libc::AF_INET as libc::sa_family_t;
-    s.sin_port = a.port().to_be();
-    s.sin_addr.s_addr = u32::from_ne_bytes(a.ip().octets());
-    s
+/// `a` as the kernel takes it (a v6 address keeps its scope id: the interface of ff02::1:2).
+fn sockaddr(a: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: sockaddr_storage is plain old data; all-zero is a valid value.
+    let mut st: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let len = match a {
+        SocketAddr::V4(a) => {
+            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in.
+            let s = unsafe { &mut *(&raw mut st).cast::<libc::sockaddr_in>() };
+            s.sin_family = libc::AF_INET as libc::sa_family_t;
+            s.sin_port = a.port().to_be();
+            s.sin_addr.s_addr = u32::from_ne_bytes(a.ip().octets());
+            size_of::<libc::sockaddr_in>()
+        }
+        SocketAddr::V6(a) => {
+            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in6.
+            let s = unsafe { &mut *(&raw mut st).cast::<libc::sockaddr_in6>() };
+            s.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            s.sin6_port = a.port().to_be();
+            s.sin6_addr.s6_addr = a.ip().octets();
+            s.sin6_scope_id = a.scope_id();
+            size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (st, len as libc::socklen_t)
+}
+
+/// The index of network interface `name` (0 when there is none of that name).
+pub(crate) fn if_index(name: &str) -> io::Result<u32> {
+    let c = std::ffi::CString::new(name)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "interface name with a NUL"))?;
+    // SAFETY: c is a NUL-terminated string that lives across the call.
+    match unsafe { libc::if_nametoindex(c.as_ptr()) } {
+        0 => Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("no interface {name:?} here: {}", io::Error::last_os_error()),
+        )),
+        i => Ok(i),
+    }
 }
 
 fn setsockopt_int(fd: i32, level: i32, name: i32, value: i32) -> io::Result<()> {
@@ -64,18 +120,40 @@ fn getsockopt_int(fd: i32, level: i32, name: i32) -> io::Result<i32> {
 }
 
 impl Udp {
-    /// Binds `local` (the relay's address, port 67), sends to `server`. `buf_bytes` sizes both
-    /// socket buffers (SO_RCVBUFFORCE when root, else SO_RCVBUF capped by rmem_max); returns the
-    /// receive buffer the kernel granted, for the report.
+    /// Binds `local` (v4: the relay's address, port 67; v6: [::]:546 on `device`), sends to
+    /// `server` (v6: ff02::1:2 with the interface as scope, or a unicast address). `device`
+    /// (SO_BINDTODEVICE) keeps the socket to one link. `buf_bytes` sizes both socket buffers
+    /// (SO_RCVBUFFORCE when root, else SO_RCVBUF capped by rmem_max); returns the receive buffer
+    /// the kernel granted, for the report.
     pub(crate) fn bind(
-        local: SocketAddrV4,
-        server: SocketAddrV4,
+        local: SocketAddr,
+        device: Option<&str>,
+        server: SocketAddr,
         buf_bytes: i32,
     ) -> io::Result<(Self, i32)> {
         let sock = UdpSocket::bind(local)
             .map_err(|e| io::Error::new(e.kind(), format!("cannot bind {local}: {e}")))?;
         sock.set_nonblocking(true)?;
         let fd = sock.as_raw_fd();
+        if let Some(dev) = device {
+            // SAFETY: fd is an open socket; the value is dev's bytes, of the given length.
+            let r = unsafe {
+                libc::setsockopt(
+                    fd,
+                    libc::SOL_SOCKET,
+                    libc::SO_BINDTODEVICE,
+                    dev.as_ptr().cast(),
+                    dev.len() as libc::socklen_t,
+                )
+            };
+            if r != 0 {
+                let e = io::Error::last_os_error();
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("cannot bind to {dev}: {e}"),
+                ));
+            }
+        }
         for (force, plain) in [
             (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF),
             (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF),
@@ -85,9 +163,11 @@ impl Udp {
             }
         }
         let granted = getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUF)?;
+        let (dst, dst_len) = sockaddr(server);
         let udp = Self {
             sock,
-            dst: sockaddr(server),
+            dst,
+            dst_len,
             bufs: Box::new([[0; RECV_LEN]; BATCH]),
             lens: [0; BATCH],
             trunc: [false; BATCH],
@@ -97,7 +177,7 @@ impl Udp {
 
     /// Sends up to BATCH datagrams to the server in one sendmmsg; returns how many left (0 when
     /// the socket buffer is full: the caller keeps the rest for the next tick).
-    pub(crate) fn send_batch(&self, pkts: &[[u8; REQ_LEN]]) -> io::Result<usize> {
+    pub(crate) fn send_batch(&self, pkts: &[Pkt]) -> io::Result<usize> {
         let n = pkts.len().min(BATCH);
         if n == 0 {
             return Ok(0);
@@ -106,10 +186,10 @@ impl Udp {
         let mut iov: [libc::iovec; BATCH] = unsafe { std::mem::zeroed() };
         let mut msgs: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
         for i in 0..n {
-            iov[i].iov_base = pkts[i].as_ptr() as *mut libc::c_void;
-            iov[i].iov_len = REQ_LEN;
+            iov[i].iov_base = pkts[i].buf.as_ptr() as *mut libc::c_void;
+            iov[i].iov_len = pkts[i].len;
             msgs[i].msg_hdr.msg_name = (&raw const self.dst) as *mut libc::c_void;
-            msgs[i].msg_hdr.msg_namelen = size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            msgs[i].msg_hdr.msg_namelen = self.dst_len;
             msgs[i].msg_hdr.msg_iov = &raw mut iov[i];
             msgs[i].msg_hdr.msg_iovlen = 1;
         }

@@ -1,25 +1,35 @@
-//! loadgen: a light DHCPv4 load generator that behaves like
+//! loadgen: a light DHCP load generator that behaves like
 //! `perfdhcp -4 -l RELAY -r RATE -p SECS -R CLIENTS SERVER` (a relay agent starting 4-way
-//! exchanges at a fixed rate) but costs a fraction of perfdhcp's CPU, so that on a small machine
-//! the server, not the generator, is what a benchmark measures.
+//! exchanges at a fixed rate) or `perfdhcp -6 -l IFACE -r RATE -p SECS -R CLIENTS` (clients on a
+//! link, SOLICIT/ADVERTISE/REQUEST/REPLY with IA_NA, multicast to ff02::1:2) but costs a
+//! fraction of perfdhcp's CPU, so that on a small machine the server, not the generator, is what
+//! a benchmark measures.
 //!
 //! One thread. Every tick (1 ms by default) it reads every queued reply with recvmmsg, answers
-//! each OFFER with its REQUEST, and sends the DISCOVERs that are due by then (rate x elapsed), all
-//! with sendmmsg; then it sleeps to the next tick. After SECS it sends nothing new and waits at
-//! most DRAIN for the replies still owed, then prints a perfdhcp-style report and exits.
+//! each OFFER (ADVERTISE) with its REQUEST, and sends the DISCOVERs (SOLICITs) that are due by
+//! then (rate x elapsed), all with sendmmsg; then it sleeps to the next tick. After SECS it sends
+//! nothing new and waits at most DRAIN for the replies still owed, then prints a perfdhcp-style
+//! report and exits.
 
 mod args;
 mod exchange;
+mod family;
 mod io;
 mod packet;
+mod packet6;
+mod report;
 
+use std::net::{SocketAddr, SocketAddrV6};
 use std::process::ExitCode;
 
-use args::Args;
+use args::{Args, Target};
 use exchange::{Action, Exchanges};
-use packet::{Clients, REQ_LEN};
+use family::Family;
+use io::Pkt;
+use packet::Clients;
 
-/// Cap on exchanges per run (the table holds 12 bytes per exchange plus 8 per ACK).
+/// Cap on exchanges per run (the table holds 12 bytes per exchange plus 20 per ACK); DHCPv6's
+/// 24-bit transaction ids allow fewer (`Family::xid_mask`).
 const MAX_EXCHANGES: u64 = 20_000_000;
 
 fn main() -> ExitCode {
@@ -42,39 +52,75 @@ fn main() -> ExitCode {
 /// Pending REQUESTs: the OFFERs answered since the last send.
 #[derive(Debug)]
 struct Pending {
-    bufs: Vec<[u8; REQ_LEN]>,
+    bufs: Vec<Pkt>,
     idx: Vec<u64>,
+}
+
+/// The family, the socket (bound, with the server's address) and the command line's echo.
+fn open(a: &Args) -> std::io::Result<(Family, io::Udp, i32, String)> {
+    Ok(match &a.target {
+        Target::V4 { local, server } => {
+            let (udp, rcvbuf) = io::Udp::bind(
+                SocketAddr::V4(*local),
+                None,
+                SocketAddr::V4(*server),
+                a.sockbuf,
+            )?;
+            let echo = format!("-4 -l {} {}", local.ip(), server.ip());
+            (Family::v4(*local.ip()), udp, rcvbuf, echo)
+        }
+        Target::V6 {
+            iface,
+            local_port,
+            server,
+            server_port,
+        } => {
+            // the link's index is the scope of ff02::1:2 (and of a link-local server address)
+            let scope = io::if_index(iface)?;
+            let local = SocketAddrV6::new(std::net::Ipv6Addr::UNSPECIFIED, *local_port, 0, 0);
+            let dst = SocketAddrV6::new(*server, *server_port, 0, scope);
+            let (udp, rcvbuf) = io::Udp::bind(
+                SocketAddr::V6(local),
+                Some(iface),
+                SocketAddr::V6(dst),
+                a.sockbuf,
+            )?;
+            (Family::v6(), udp, rcvbuf, format!("-6 -l {iface} {server}"))
+        }
+    })
 }
 
 fn run(a: &Args) -> std::io::Result<()> {
     let total = a.rate * a.secs;
-    if total > MAX_EXCHANGES {
+    let (fam, mut udp, rcvbuf, echo) = open(a)?;
+    let cap = MAX_EXCHANGES.min(u64::from(fam.xid_mask()) + 1);
+    if total > cap {
         return Err(std::io::Error::other(format!(
-            "rate x seconds = {total} exchanges, more than the {MAX_EXCHANGES} one run may hold"
+            "rate x seconds = {total} exchanges, more than the {cap} one run may hold"
         )));
     }
-    let (mut udp, rcvbuf) = io::Udp::bind(a.local, a.server, a.sockbuf)?;
     let start_ns = io::mono_ns();
     let base = a
         .xid_base
         .unwrap_or((start_ns as u32) ^ std::process::id().rotate_left(16));
-    let mut x = Exchanges::new(base, Clients::new(a.clients), total as usize);
+    let mut x = Exchanges::new(
+        base,
+        fam.xid_mask(),
+        Clients::new(a.clients),
+        total as usize,
+    );
     println!(
-        "Running: loadgen -l {} -r {} -p {} -R {} {} (tick {} us, drain {} ms, socket buffer {} bytes, xid base {:#010x})",
-        a.local.ip(),
+        "Running: loadgen {echo} -r {} -p {} -R {} (tick {} us, drain {} ms, socket buffer {} bytes, xid base {:#010x})",
         a.rate,
         a.secs,
         a.clients,
-        a.server.ip(),
         a.tick_us,
         a.drain_ms,
         rcvbuf,
-        base
+        base & fam.xid_mask()
     );
 
-    let discover = packet::discover_template(*a.local.ip());
-    let request = packet::request_template(*a.local.ip());
-    let mut dbufs = vec![discover; io::BATCH];
+    let mut dbufs = vec![fam.first(); io::BATCH];
     let mut pending = Pending {
         bufs: Vec::with_capacity(1024),
         idx: Vec::with_capacity(1024),
@@ -98,7 +144,7 @@ fn run(a: &Args) -> std::io::Result<()> {
         loop {
             let n = udp.recv_batch()?;
             for i in 0..n {
-                let Some(r) = udp.datagram(i).map(packet::parse_reply) else {
+                let Some(r) = udp.datagram(i).map(|d| fam.parse(d)) else {
                     malformed += 1;
                     continue;
                 };
@@ -114,9 +160,7 @@ fn run(a: &Args) -> std::io::Result<()> {
                     server_id,
                 } = x.on_reply(&r, now_us)
                 {
-                    let mut b = request;
-                    packet::stamp_request(&mut b, xid, mac, addr, server_id);
-                    pending.bufs.push(b);
+                    pending.bufs.push(fam.request(xid, mac, &addr, server_id));
                     pending.idx.push(idx);
                 }
             }
@@ -148,7 +192,7 @@ fn run(a: &Args) -> std::io::Result<()> {
             let k = ((due - x.opened()) as usize).min(io::BATCH);
             for b in dbufs.iter_mut().take(k) {
                 let (xid, mac) = x.open(now_us);
-                packet::stamp(b, xid, mac);
+                fam.stamp(b, xid, mac);
             }
             let s = udp.send_batch(&dbufs[..k])?;
             if s < k {
@@ -173,8 +217,9 @@ fn run(a: &Args) -> std::io::Result<()> {
     let wall_ns = io::mono_ns() - start_ns;
     let (u1, s1) = io::cpu_us();
     let non_unique = x.non_unique_addresses();
-    report(&Report {
+    report::report(&report::Report {
         a,
+        names: fam.names(),
         x: &x,
         malformed,
         non_unique,
@@ -191,129 +236,6 @@ fn run(a: &Args) -> std::io::Result<()> {
 /// DISCOVERs due `elapsed_ns` into the run at `rate` per second.
 fn due(elapsed_ns: u64, rate: u64) -> u64 {
     (u128::from(elapsed_ns) * u128::from(rate) / 1_000_000_000) as u64
-}
-
-#[derive(Debug)]
-struct Report<'a> {
-    a: &'a Args,
-    x: &'a Exchanges,
-    malformed: u64,
-    non_unique: u64,
-    wall_ns: u64,
-    last_discover_ns: u64,
-    user_us: u64,
-    sys_us: u64,
-    ticks: u64,
-    send_stalls: u64,
-}
-
-fn pct(part: u64, whole: u64) -> f64 {
-    if whole == 0 {
-        0.0
-    } else {
-        part as f64 * 100.0 / whole as f64
-    }
-}
-
-/// perfdhcp's report layout (so scripts that read perfdhcp read this too), then one summary line.
-fn report(r: &Report<'_>) {
-    let c = &r.x.counts;
-    let secs = r.a.secs as f64;
-    println!("***Rate statistics***");
-    println!(
-        "Rate: {:.2} 4-way exchanges/second, expected rate: {} (DISCOVERs sent at {:.2}/s, the last at {:.3} s)",
-        c.acks as f64 / secs,
-        r.a.rate,
-        c.discovers as f64 / secs,
-        r.last_discover_ns as f64 / 1e9
-    );
-    println!();
-    println!("***Malformed Packets***");
-    println!("Malformed packets: {}", r.malformed);
-    // drops: requests that got no answer by the end of the drain
-    let section =
-        |name: &str, sent: u64, rcvd: u64, drops: u64, other: &str, d: &exchange::Delays| {
-            println!("***Statistics for: {name}***");
-            println!("sent packets: {sent}");
-            println!("received packets: {rcvd}");
-            println!("drops: {drops}");
-            println!("drops ratio: {:.4} %", pct(drops, sent));
-            if !other.is_empty() {
-                println!("{other}");
-            }
-            println!(
-                "late replies (> {} ms, perfdhcp's drop time): {}",
-                exchange::LATE_US / 1000,
-                d.late
-            );
-            println!();
-            if d.n > 0 {
-                println!("min delay: {:.3} ms", f64::from(d.min_us) / 1e3);
-                println!("avg delay: {:.3} ms", d.avg_us() / 1e3);
-                println!("p50 delay: {:.1} ms", f64::from(d.quantile_us(0.5)) / 1e3);
-                println!("p99 delay: {:.1} ms", f64::from(d.quantile_us(0.99)) / 1e3);
-                println!("max delay: {:.3} ms", f64::from(d.max_us) / 1e3);
-                println!(
-                    "(delays are measured at the generator's tick, {} us resolution)",
-                    r.a.tick_us
-                );
-            }
-            println!();
-        };
-    section(
-        "DISCOVER-OFFER",
-        c.discovers,
-        c.offers,
-        c.discovers - c.offers,
-        "",
-        &r.x.offer_delay,
-    );
-    // "received packets" counts ACKs only (completed exchanges, what scripts read); a NAK is an
-    // answer, so it is neither received nor a drop
-    let nak_line = format!("naks: {}", c.naks);
-    let rdrops = c.requests - c.acks - c.naks;
-    section(
-        "REQUEST-ACK",
-        c.requests,
-        c.acks,
-        rdrops,
-        &nak_line,
-        &r.x.ack_delay,
-    );
-    println!(
-        "orphans: {} duplicates: {} unusable: {} non unique addresses: {} send stalls (full socket buffer): {}",
-        c.orphans, c.duplicates, c.unusable, r.non_unique, r.send_stalls
-    );
-    let cpu_us = r.user_us + r.sys_us;
-    let wall = r.wall_ns as f64 / 1e9;
-    println!(
-        "CPU: user {:.3} s, system {:.3} s over {:.3} s wall ({} ticks): {:.0}% of one core, {:.1} us per completed exchange",
-        r.user_us as f64 / 1e6,
-        r.sys_us as f64 / 1e6,
-        wall,
-        r.ticks,
-        cpu_us as f64 / 1e4 / wall,
-        if c.acks > 0 {
-            cpu_us as f64 / c.acks as f64
-        } else {
-            0.0
-        }
-    );
-    println!(
-        "loadgen offered={} acks_per_s={} discover_drop={:.4}% request_drop={:.4}% naks={} non_unique={} loadgen_cpu={:.0}% loadgen_us_per_exchange={:.1}",
-        r.a.rate,
-        c.acks / r.a.secs,
-        pct(c.discovers - c.offers, c.discovers),
-        pct(c.requests - c.acks - c.naks, c.requests),
-        c.naks,
-        r.non_unique,
-        cpu_us as f64 / 1e4 / wall,
-        if c.acks > 0 {
-            cpu_us as f64 / c.acks as f64
-        } else {
-            0.0
-        }
-    );
 }
 
 #[cfg(test)]

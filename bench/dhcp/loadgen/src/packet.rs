@@ -6,6 +6,8 @@
 
 use std::net::Ipv4Addr;
 
+use crate::exchange::{Kind, Reply};
+
 /// Length of every request we send: the 300-byte BOOTP minimum (RFC 1542 section 2.1).
 pub(crate) const REQ_LEN: usize = 300;
 const OFF_XID: usize = 4;
@@ -74,27 +76,18 @@ pub(crate) fn stamp(b: &mut [u8; REQ_LEN], xid: u32, mac: [u8; 6]) {
     b[OFF_CHADDR..OFF_CHADDR + 6].copy_from_slice(&mac);
 }
 
-/// Writes the per-exchange fields into a REQUEST template copy.
+/// Writes the per-exchange fields into a REQUEST template copy: `addr` is the OFFER's yiaddr as
+/// [`Reply`] carries it (::ffff:a.b.c.d), `sid` option 54's 4 octets (the parser takes no other).
 pub(crate) fn stamp_request(
     b: &mut [u8; REQ_LEN],
     xid: u32,
     mac: [u8; 6],
-    addr: [u8; 4],
-    sid: [u8; 4],
+    addr: &[u8; 16],
+    sid: &[u8],
 ) {
     stamp(b, xid, mac);
-    b[OFF_REQUESTED..OFF_REQUESTED + 4].copy_from_slice(&addr);
-    b[OFF_SERVER_ID..OFF_SERVER_ID + 4].copy_from_slice(&sid);
-}
-
-/// The fields of a BOOTREPLY the exchange needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Reply {
-    pub(crate) xid: u32,
-    pub(crate) msg_type: u8,
-    pub(crate) yiaddr: [u8; 4],
-    pub(crate) chaddr: [u8; 6],
-    pub(crate) server_id: Option<[u8; 4]>,
+    b[OFF_REQUESTED..OFF_REQUESTED + 4].copy_from_slice(&addr[12..]);
+    b[OFF_SERVER_ID..OFF_SERVER_ID + 4].copy_from_slice(&sid[..4]);
 }
 
 /// Why a datagram was not a usable reply.
@@ -106,11 +99,13 @@ pub(crate) enum Malformed {
     /// An option runs past the end of the datagram.
     BadOption,
     NoMessageType,
+    /// DHCPv6: no client identifier, or one that is not a DUID-LL (none of the generator's).
+    NoClientId,
 }
 
 /// Reads op, xid, yiaddr, chaddr and options 53/54 from the options field (no overload: a server
 /// answering a 300-byte request needs no sname/file space for options).
-pub(crate) fn parse_reply(b: &[u8]) -> Result<Reply, Malformed> {
+pub(crate) fn parse_reply(b: &[u8]) -> Result<Reply<'_>, Malformed> {
     if b.len() < OFF_OPTIONS {
         return Err(Malformed::Short);
     }
@@ -132,7 +127,7 @@ pub(crate) fn parse_reply(b: &[u8]) -> Result<Reply, Malformed> {
                 let val = b.get(i + 2..i + 2 + len).ok_or(Malformed::BadOption)?;
                 match (code, len) {
                     (53, 1) => msg_type = Some(val[0]),
-                    (54, 4) => server_id = Some([val[0], val[1], val[2], val[3]]),
+                    (54, 4) => server_id = Some(val),
                     _ => {}
                 }
                 i += 2 + len;
@@ -140,11 +135,17 @@ pub(crate) fn parse_reply(b: &[u8]) -> Result<Reply, Malformed> {
         }
     }
     let four = |o: usize| [b[o], b[o + 1], b[o + 2], b[o + 3]];
+    let kind = match msg_type.ok_or(Malformed::NoMessageType)? {
+        OFFER => Kind::Offer,
+        ACK => Kind::Ack,
+        NAK => Kind::Nak,
+        _ => Kind::Other,
+    };
     Ok(Reply {
         xid: u32::from_be_bytes(four(OFF_XID)),
-        msg_type: msg_type.ok_or(Malformed::NoMessageType)?,
-        yiaddr: four(OFF_YIADDR),
-        chaddr: [b[28], b[29], b[30], b[31], b[32], b[33]],
+        kind,
+        client: [b[28], b[29], b[30], b[31], b[32], b[33]],
+        addr: Some(Ipv4Addr::from(four(OFF_YIADDR)).to_ipv6_mapped().octets()),
         server_id,
     })
 }
@@ -228,13 +229,8 @@ mod tests {
     #[test]
     fn request_carries_requested_address_and_server_id() {
         let mut r = request_template(Ipv4Addr::new(10, 20, 0, 2));
-        stamp_request(
-            &mut r,
-            7,
-            [0, 0x0c, 0, 0, 0, 9],
-            [10, 17, 0, 5],
-            [10, 20, 0, 1],
-        );
+        let addr = Ipv4Addr::new(10, 17, 0, 5).to_ipv6_mapped().octets();
+        stamp_request(&mut r, 7, [0, 0x0c, 0, 0, 0, 9], &addr, &[10, 20, 0, 1]);
         assert_eq!(&r[..4], &[1, 1, 6, 1]);
         assert_eq!(&r[4..8], &[0, 0, 0, 7]);
         assert_eq!(
@@ -255,12 +251,14 @@ mod tests {
             r,
             Reply {
                 xid: 42,
-                msg_type: OFFER,
-                yiaddr: [10, 17, 0, 9],
-                chaddr: [0, 0x0c, 0, 0, 0, 7],
-                server_id: Some([10, 20, 0, 1]),
+                kind: Kind::Offer,
+                client: [0, 0x0c, 0, 0, 0, 7],
+                addr: Some([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 17, 0, 9]),
+                server_id: Some(&[10, 20, 0, 1][..]),
             }
         );
+        let nak = reply(NAK, 43, [0; 4], None);
+        assert_eq!(parse_reply(&nak).unwrap().kind, Kind::Nak);
     }
 
     #[test]

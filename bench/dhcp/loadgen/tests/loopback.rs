@@ -185,3 +185,144 @@ fn a_bad_command_line_exits_64_and_says_why() {
     assert_eq!(out.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&out.stderr).contains("-r 0: out of range"));
 }
+
+mod v6 {
+    //! The DHCPv6 mode against a scripted server on [::1] (unicast, ephemeral ports): the
+    //! server decodes every request and builds every answer with dhcproto.
+    use super::*;
+    use dhcproto::v6::{DhcpOption, IAAddr, IANA, Message, MessageType, OptionCode};
+    use dhcproto::{Decodable, Decoder, Encodable};
+    use std::net::Ipv6Addr;
+
+    const SID6: [u8; 10] = [0, 3, 0, 1, 2, 0, 0, 0, 0, 1];
+
+    /// The address offered to transaction `xid`: fd00:20::1:0 + xid.
+    fn addr_of(xid: u32) -> Ipv6Addr {
+        Ipv6Addr::from(0xfd00_0020_0000_0000_0000_0000_0001_0000u128 + u128::from(xid))
+    }
+
+    fn answer(t: MessageType, req: &Message, xid: u32) -> Vec<u8> {
+        let mut m = Message::new_with_id(t, req.xid());
+        let o = m.opts_mut();
+        o.insert(DhcpOption::ServerId(SID6.to_vec()));
+        o.insert(req.opts().get(OptionCode::ClientId).unwrap().clone());
+        let addr = DhcpOption::IAAddr(IAAddr {
+            addr: addr_of(xid),
+            preferred_life: 3000,
+            valid_life: 4000,
+            opts: Default::default(),
+        });
+        o.insert(DhcpOption::IANA(IANA {
+            id: 1,
+            t1: 1000,
+            t2: 2000,
+            opts: [addr].into_iter().collect(),
+        }));
+        m.to_vec().unwrap()
+    }
+
+    /// ADVERTISEs every SOLICIT but those whose xid is divisible by 10, REPLYs every REQUEST that
+    /// names our DUID and the advertised address.
+    fn scripted_server(sock: UdpSocket, stop: Arc<AtomicBool>) -> Seen {
+        let mut seen = Seen::default();
+        let mut buf = [0u8; 1500];
+        sock.set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        while !stop.load(Ordering::Relaxed) {
+            let Ok((n, from)) = sock.recv_from(&mut buf) else {
+                continue;
+            };
+            let Ok(m) = Message::decode(&mut Decoder::new(&buf[..n])) else {
+                seen.bad.push(format!("undecodable: {:?}", &buf[..n]));
+                continue;
+            };
+            let xid = m.xid_num();
+            let client_ok = matches!(
+                m.opts().get(OptionCode::ClientId),
+                Some(DhcpOption::ClientId(d)) if d.len() == 10 && d[..4] == [0, 3, 0, 1]
+            );
+            let elapsed_ok = m.opts().get(OptionCode::ElapsedTime).is_some();
+            if !client_ok || !elapsed_ok {
+                seen.bad
+                    .push(format!("{xid}: no DUID-LL or elapsed time: {m:?}"));
+                continue;
+            }
+            match m.msg_type() {
+                MessageType::Solicit => {
+                    seen.discovers += 1;
+                    if xid % 10 != 0 {
+                        sock.send_to(&answer(MessageType::Advertise, &m, xid), from)
+                            .unwrap();
+                    }
+                }
+                MessageType::Request => {
+                    seen.requests += 1;
+                    let sid = m.opts().get(OptionCode::ServerId);
+                    let addr = match m.opts().get(OptionCode::IANA) {
+                        Some(DhcpOption::IANA(ia)) => match ia.opts.get(OptionCode::IAAddr) {
+                            Some(DhcpOption::IAAddr(a)) => Some(a.addr),
+                            _ => None,
+                        },
+                        _ => None,
+                    };
+                    if sid != Some(&DhcpOption::ServerId(SID6.to_vec()))
+                        || addr != Some(addr_of(xid))
+                    {
+                        seen.bad.push(format!(
+                            "REQUEST {xid}: server id/address not from the ADVERTISE"
+                        ));
+                        continue;
+                    }
+                    sock.send_to(&answer(MessageType::Reply, &m, xid), from)
+                        .unwrap();
+                }
+                other => seen.bad.push(format!("message type {other:?}")),
+            }
+        }
+        seen
+    }
+
+    #[test]
+    fn counts_every_exchange_of_a_scripted_v6_server() {
+        let sock = UdpSocket::bind("[::1]:0").unwrap();
+        let sport = sock.local_addr().unwrap().port();
+        let lport = UdpSocket::bind("[::1]:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let server = thread::spawn({
+            let stop = stop.clone();
+            move || scripted_server(sock, stop)
+        });
+        let out = Command::new(env!("CARGO_BIN_EXE_loadgen"))
+            .args(["-6", "-l", "lo", "-L", &lport.to_string()])
+            .args(["-N", &sport.to_string(), "-r", "2000", "-p", "1"])
+            .args(["-R", "100000", "--drain", "1000", "--xid-base", "0", "::1"])
+            .output()
+            .unwrap();
+        stop.store(true, Ordering::Relaxed);
+        let seen = server.join().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(seen.bad.is_empty(), "{:?}", seen.bad);
+        assert_eq!((seen.discovers, seen.requests), (2000, 1800));
+        assert_eq!(field(&text, "SOLICIT-ADVERTISE", "sent packets:"), "2000");
+        assert_eq!(
+            field(&text, "SOLICIT-ADVERTISE", "received packets:"),
+            "1800"
+        );
+        assert_eq!(field(&text, "REQUEST-REPLY", "received packets:"), "1800");
+        assert!(
+            text.contains(
+                "loadgen offered=2000 replies_per_s=1800 solicit_drop=10.0000% request_drop=0.0000% no_address=0 non_unique=0"
+            ),
+            "{text}"
+        );
+    }
+}
