@@ -689,3 +689,52 @@ fn rapid_commit_is_off_by_default_and_set_per_subnet() {
     let p = problems("[[subnet]]\nnetwork = \"fd00:10::/64\"\nrapid-commit = \"yes\"\n");
     assert!(p.iter().any(|p| p.line >= 8), "{p:?}");
 }
+
+#[test]
+fn a_host_may_have_ipv6_addresses_only() {
+    let extra = r#"[host.phone]
+ipv6 = "fd00:10::99"
+duid = "00:03:00:01:02:00:00:00:99:02"
+"#;
+    let t = HostTable::from_toml(&format!("{}{LAN6}{extra}", base())).unwrap();
+    let h = t.hosts.iter().find(|h| h.name == "phone").unwrap();
+    assert!(h.ips.is_empty());
+    // Reserved by DUID for DHCPv6, nothing for DHCPv4.
+    let v = t.dhcp_view();
+    let r = v
+        .reservations6
+        .iter()
+        .find(|r| r.hostname == "phone")
+        .unwrap();
+    assert_eq!(r.ip, ip6("fd00:10::99"));
+    assert!(v.reservations.iter().all(|r| r.hostname != "phone"));
+    // In DNS: an AAAA record and no A record.
+    let d = t.dns_view();
+    let recs: Vec<&hostfile::RecordData> = d
+        .zones
+        .iter()
+        .flat_map(|z| &z.records)
+        .filter(|r| r.name.starts_with("phone."))
+        .map(|r| &r.data)
+        .collect();
+    assert!(
+        recs.iter()
+            .any(|r| matches!(r, hostfile::RecordData::Aaaa(a) if *a == ip6("fd00:10::99"))),
+        "{recs:?}"
+    );
+    assert!(
+        !recs.iter().any(|r| matches!(r, hostfile::RecordData::A(_))),
+        "{recs:?}"
+    );
+}
+
+#[test]
+fn a_host_with_no_address_of_either_family_is_refused() {
+    let (line, _) = problem_at(
+        "[host.nothing]\nmac = \"02:00:00:00:00:99\"\n",
+        "has no address",
+    );
+    assert!(line > 0);
+    let p = problems("[host.nothing]\nmac = \"02:00:00:00:00:99\"\n");
+    assert!(p.iter().any(|p| p.fix.contains("ipv6 = ")), "{p:?}");
+}

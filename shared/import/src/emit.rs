@@ -193,6 +193,7 @@ pub(crate) fn render(d: &Doc) -> String {
         comments(&mut o, &h.notes);
         let _ = writeln!(o, "[host.{}]", key(&h.name));
         match h.ips.as_slice() {
+            [] => {}
             [one] => kv(&mut o, "ip", q(one)),
             many => kv(&mut o, "ip", list(many)),
         }

@@ -966,3 +966,35 @@ fn adversarial_inputs_give_valid_files_or_line_errors() {
             .any(|u| u.construct.contains("virtual_server 10.0.0.120 80"))
     );
 }
+
+#[test]
+fn aaaa_only_names_become_ipv6_only_hosts() {
+    // An AAAA with no A (v6box), and an AAAA before the A of the same name (late).
+    let z = "$TTL 1h\n\
+             @ IN SOA ns.example.com. admin.example.com. 1 1h 15m 2w 1h\n\
+             \tNS ns\n\
+             ns A 10.0.0.2\n\
+             v6box AAAA fd00::5\n\
+             late AAAA fd00::6\n\
+             late A 10.0.0.6\n";
+    let i = import::import_zone(z, Some("example.com."), Path::new("/z/db.example.com"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let t = valid(&i);
+    let host = |n: &str| {
+        t.hosts
+            .iter()
+            .find(|h| h.name == n)
+            .unwrap_or_else(|| panic!("{n}: {}", i.to_toml()))
+    };
+    assert!(host("v6box").ips.is_empty());
+    assert_eq!(
+        host("v6box").ipv6,
+        ["fd00::5".parse::<std::net::Ipv6Addr>().unwrap()]
+    );
+    assert_eq!(host("late").ips, [ip("10.0.0.6")]);
+    assert_eq!(
+        host("late").ipv6,
+        ["fd00::6".parse::<std::net::Ipv6Addr>().unwrap()]
+    );
+    assert!(!listed(&i, "db.example.com", 5, ""), "{:#?}", i.unsupported);
+}

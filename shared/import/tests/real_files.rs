@@ -505,12 +505,17 @@ fn dhcpd6_conf_imports_subnet6_range6_prefix6_and_ipv6_reservations() {
     assert_eq!(r6("nas").ip.to_string(), "fd00:1::10");
     assert_eq!(r6("nas").duid.as_ref().map(Vec::len), Some(14));
     assert_eq!(r6("ns1").ip.to_string(), "fd00:1::2");
-    // What the host file cannot hold, with file:line.
+    // An IPv6-only host (no IPv4 reservation anywhere) becomes a host of its own, reserved by
+    // its DUID, and nothing about it is listed as unsupported.
+    assert_eq!(r6("phone").ip.to_string(), "fd00:1::99");
+    assert_eq!(r6("phone").duid.as_ref().map(Vec::len), Some(10));
+    assert!(at(&m, "dhcpd6.conf", 31).is_empty(), "{:#?}", m.unsupported);
     assert!(
-        !at(&m, "dhcpd6.conf", 31).is_empty(),
-        "{:#?}",
-        m.unsupported
-    ); // IPv6-only host
+        m.to_toml().contains("[host.phone]\nipv6 = \"fd00:1::99\""),
+        "{}",
+        m.to_toml()
+    );
+    // What the host file cannot hold, with file:line.
     assert!(
         !at(&m, "dhcpd6.conf", 40).is_empty(),
         "{:#?}",

@@ -53,7 +53,7 @@ impl Validator {
             } else {
                 self.d.push(
                     span(n),
-                    format!("ns `{t}` is not a host with an address"),
+                    format!("ns `{t}` is not a host with an IPv4 address"),
                     "name a [host.NAME] of this file (so the zone has its glue)",
                 );
             }

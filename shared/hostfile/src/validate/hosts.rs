@@ -51,8 +51,8 @@ impl Validator {
                 );
             }
             let ip_list = wire::items(&h.ip);
-            if ip_list.is_empty() {
-                self.d.push(span(hname), format!("host `{name}` has no address"), "add ip = \"ADDRESS\" (a host without an address cannot be reserved or published)");
+            if ip_list.is_empty() && wire::items(&h.ipv6).is_empty() {
+                self.d.push(span(hname), format!("host `{name}` has no address"), "add ip = \"ADDRESS\" or ipv6 = \"ADDRESS\" (a host without an address cannot be reserved or published)");
             }
             let mut ips = Vec::new();
             for s in &ip_list {

@@ -73,13 +73,25 @@ impl R<'_> {
                 .iter()
                 .position(|h| !h.removed && h.name == label);
             match rec.ip {
-                IpAddr::V6(ip6) => match existing {
-                    Some(i) => self.hosts[i].ipv6.push(ip6.to_string()),
-                    None => self.un.push(rec.src.unsupported(
-                        construct,
-                        "an IPv6-only name: every host in the host file needs an IPv4 address",
-                    )),
-                },
+                IpAddr::V6(ip6) => {
+                    match existing {
+                        Some(i) => self.hosts[i].ipv6.push(ip6.to_string()),
+                        // An AAAA before (or without) an A: a host with IPv6 addresses only, which
+                        // an A record later in the zone completes.
+                        None if self.add_name(&label) => self.hosts.push(HostB {
+                            name: label,
+                            notes: vec![format!("from {}", rec.src)],
+                            ipv6: vec![ip6.to_string()],
+                            from_zone: true,
+                            src: Some(rec.src.clone()),
+                            ..HostB::default()
+                        }),
+                        None => self.un.push(rec.src.unsupported(
+                            construct,
+                            format!("`{label}` is already used as an alias"),
+                        )),
+                    }
+                }
                 IpAddr::V4(ip) => {
                     if let Some(&j) = self.ip_owner.get(&ip) {
                         if self.hosts[j].name == label {

@@ -125,7 +125,11 @@ pub(crate) fn resolve(input: &Raw) -> (Doc, Vec<Unsupported>, Vec<String>) {
     r.floats(&mut doc, &split);
     r.finish_subnets(&mut doc);
     r.subnets6(&mut doc);
-    for h in r.hosts.iter().filter(|h| !h.removed && !h.ips.is_empty()) {
+    for h in r
+        .hosts
+        .iter()
+        .filter(|h| !h.removed && !(h.ips.is_empty() && h.ipv6.is_empty()))
+    {
         doc.hosts.push(DHost {
             src: h.src.clone(),
             notes: h.notes.clone(),

@@ -116,7 +116,7 @@ impl R<'_> {
                     (None, None) => {
                         self.un.push(rs.src.unsupported(
                             what,
-                            format!("no host has the IPv6 address {ip} and no IPv4 virtual_server on port {port} pairs it with one (every host needs an IPv4 address): add ipv6 = \"{ip}\" to its host and the backend by hand"),
+                            format!("no host has the IPv6 address {ip} and no IPv4 virtual_server on port {port} pairs it with one: add ipv6 = \"{ip}\" to its host and the backend by hand"),
                         ));
                         continue;
                     }

@@ -197,7 +197,8 @@ impl R<'_> {
                 }
                 keep.push(ip);
             }
-            if keep.is_empty() {
+            // A host left with no address at all is dropped (IPv6-only hosts stay).
+            if keep.is_empty() && self.hosts[hi].ipv6.is_empty() {
                 self.hosts[hi].removed = true;
                 for a in std::mem::take(&mut self.hosts[hi].aliases) {
                     self.names.remove(&a);

@@ -6,10 +6,11 @@ use std::net::Ipv6Addr;
 use crate::emit::{DPdPool, DPool, DSubnet, Doc};
 use crate::facts::ptr_addr6;
 
-use super::state::{R, to_label};
+use super::state::{HostB, R, to_label};
 
 impl R<'_> {
-    /// Hosts of dhcpd6.conf with no IPv4 address: joined to the host of the same MAC or name.
+    /// Hosts of dhcpd6.conf with no IPv4 address: joined to the host of the same MAC or name,
+    /// else a host of their own with IPv6 addresses only.
     pub(super) fn hosts6(&mut self) {
         let raw = self.raw;
         for h in raw
@@ -26,12 +27,32 @@ impl R<'_> {
                         .position(|x| !x.removed && x.mac == Some(m))
                 })
                 .or_else(|| self.host_by_label(&label));
-            let Some(i) = target else {
-                self.un.push(h.src.unsupported(
-                    format!("host {}", h.decl),
-                    "an IPv6-only host: every host in the host file needs an IPv4 address; import the dhcpd.conf that reserves one together with this file, or write the host by hand",
-                ));
-                continue;
+            let i = match target {
+                Some(i) => i,
+                None => {
+                    let base = if label.is_empty() {
+                        "host6".to_owned()
+                    } else {
+                        label.clone()
+                    };
+                    let mut name = base.clone();
+                    let mut n = 2;
+                    while !self.add_name(&name) {
+                        name = format!("{base}-{n}");
+                        n += 1;
+                    }
+                    self.hosts.push(HostB {
+                        name,
+                        notes: vec![format!(
+                            "from {}: IPv6 only (no IPv4 reservation in the imported files)",
+                            h.src
+                        )],
+                        mac: h.mac,
+                        src: Some(h.src.clone()),
+                        ..HostB::default()
+                    });
+                    self.hosts.len() - 1
+                }
             };
             let t = &mut self.hosts[i];
             if h.duid.is_some() && t.duid.is_some() && t.duid != h.duid {
