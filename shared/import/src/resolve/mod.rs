@@ -128,7 +128,7 @@ pub(crate) fn resolve(input: &Raw) -> (Doc, Vec<Unsupported>, Vec<String>) {
     for h in r
         .hosts
         .iter()
-        .filter(|h| !h.removed && !(h.ips.is_empty() && h.ipv6.is_empty()))
+        .filter(|h| !h.removed && (!h.ips.is_empty() || !h.ipv6.is_empty()))
     {
         doc.hosts.push(DHost {
             src: h.src.clone(),
