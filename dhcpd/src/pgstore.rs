@@ -339,7 +339,22 @@ impl PgStore {
                             LeaseState::Expired => &st.expire,
                             _ => &st.decline,
                         };
-                        put(&mut tx, s, c, now)?;
+                        if put(&mut tx, s, c, now)? == 0 && l.state == LeaseState::Expired {
+                            // Another server extended it (or gave the address on): its row
+                            // stands, and goes back to the core instead of the expiry, whose
+                            // name removal is not made.
+                            let rows = tx
+                                .query(&st.rows_of, &[&vec![IpAddr::V4(l.ip)]])
+                                .map_err(db_err)?;
+                            let mut current = Vec::new();
+                            for r in &rows {
+                                current.push(Change::Put(decode(r)?.0));
+                            }
+                            match refused.last_mut() {
+                                Some(r) if r.group == gi => r.current.extend(current),
+                                _ => refused.push(Refused { group: gi, current }),
+                            }
+                        }
                     }
                     Change::Del(ip) => {
                         tx.execute(&st.delete, &[&IpAddr::V4(*ip), &now])

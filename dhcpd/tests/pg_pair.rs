@@ -486,3 +486,65 @@ fn the_daemon_lists_leases_from_postgresql() {
     drop(d);
     drop(pg);
 }
+
+/// An expiry seen by one server of a pair after the other renewed the lease: the database keeps
+/// the renewal and gives the row back as refused (so the core learns it and the writer withholds
+/// the name's removal), while an expiry nobody overtook in the same call is written.
+#[test]
+fn an_expiry_the_other_server_overtook_is_refused_with_its_row() {
+    use dhcpd::lease::{Change, KeySource, Lease, LeaseState};
+    use dhcpd::store::{LeaseStore, Refused};
+    e2e::require_netns!("setpriv");
+    let Some(bin) = pg_bin() else {
+        e2e::skip_or_fail(
+            concat!(module_path!(), ":", line!()),
+            "PostgreSQL server not installed (Debian package postgresql)",
+        );
+        return;
+    };
+    let lab = Lab::new("dhcpgexp");
+    let db = lab.host("db");
+    db.link_up("lo");
+    db.add_addr("lo", &format!("{DB}/32"));
+    let cluster = Cluster::init(bin);
+    let _pg = cluster.start(&db);
+    let url = format!("postgresql://postgres@{DB}:5432/postgres");
+    let lease = |i: u8, expires: u64| Lease {
+        ip: Ipv4Addr::new(10, 20, 1, i),
+        client: vec![1, 2, 0, 0, 0, 0x30, i],
+        key_source: KeySource::Hardware,
+        hwaddr: vec![2, 0, 0, 0, 0x30, i],
+        hostname: Some(format!("pc{i}")),
+        starts: 1_000,
+        expires,
+        state: LeaseState::Bound,
+    };
+    db.enter(|| {
+        let mut a = dhcpd::pgstore::PgStore::open(&url).unwrap();
+        let mut b = dhcpd::pgstore::PgStore::open(&url).unwrap();
+        a.commit(&[Change::Put(lease(5, 2_000)), Change::Put(lease(6, 2_000))])
+            .unwrap();
+        // b renews .5 until 9,000; a has not seen it and expires both at 2,000.
+        let renewed = lease(5, 9_000);
+        b.commit(&[Change::Put(renewed.clone())]).unwrap();
+        let ended = |i| {
+            Change::Put(Lease {
+                state: LeaseState::Expired,
+                ..lease(i, 2_000)
+            })
+        };
+        let (e5, e6) = (ended(5), ended(6));
+        let refused = a.commit_groups(&[&[e5][..], &[e6][..]], 2_000).unwrap();
+        assert_eq!(
+            refused,
+            vec![Refused {
+                group: 0,
+                current: vec![Change::Put(renewed.clone())],
+            }]
+        );
+        let mut rows = b.load().unwrap();
+        rows.sort_by_key(|l| l.ip);
+        assert_eq!(rows[0], renewed);
+        assert_eq!(rows[1].state, LeaseState::Expired);
+    });
+}

@@ -48,25 +48,38 @@ fn server_id(cfg: &ViewIndex, subnet: usize, rx: &Rx<'_>) -> Option<Ipv4Addr> {
 /// Leases whose time is up (at most `limit`): bound ones expire and lose their DNS records, stale
 /// offers and finished probation are forgotten.
 pub fn expire(t: &LeaseTable, now: u64, limit: usize) -> Decision {
-    let changes = t.expiries(now, limit);
-    let dns = changes
-        .iter()
-        .filter_map(|c| match c {
-            Change::Put(l) if l.state == LeaseState::Expired => {
-                l.hostname.as_ref().map(|h| Dns::Remove {
-                    name: h.clone(),
-                    ip: l.ip,
-                    id: ClientId::of_lease(l),
-                })
-            }
-            _ => None,
-        })
-        .collect();
-    Decision {
-        changes,
-        dns,
-        ..Default::default()
+    let mut d = Decision::default();
+    for e in expire_each(t, now, limit) {
+        d.changes.extend(e.changes);
+        d.dns.extend(e.dns);
     }
+    d
+}
+
+/// [`expire`], one decision per lease: each is committed on its own, so a shared database that
+/// refuses one (another server of the pair renewed it) keeps that lease's name in DNS and
+/// leaves the others' removals alone.
+pub fn expire_each(t: &LeaseTable, now: u64, limit: usize) -> Vec<Decision> {
+    t.expiries(now, limit)
+        .into_iter()
+        .map(|c| {
+            let dns = match &c {
+                Change::Put(l) if l.state == LeaseState::Expired => {
+                    l.hostname.as_ref().map(|h| Dns::Remove {
+                        name: h.clone(),
+                        ip: l.ip,
+                        id: ClientId::of_lease(l),
+                    })
+                }
+                _ => None,
+            };
+            Decision {
+                changes: vec![c],
+                dns: dns.into_iter().collect(),
+                ..Default::default()
+            }
+        })
+        .collect()
 }
 
 /// A bound lease given back at `now`, as a DHCPRELEASE from its client does it: the record

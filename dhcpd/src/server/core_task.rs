@@ -82,12 +82,18 @@ impl Core {
                 _ = tick.tick() => {
                     let t = unix_now();
                     self.stats.census(&self.table, &self.cfg.view, t);
-                    let d = decide::expire(&self.table, t, 10_000);
-                    if !d.changes.is_empty() {
-                        for c in &d.changes { self.table.apply(c); }
-                        tracing::debug!(count = d.changes.len(), "leases expired");
-                        if self.wr_tx.send(ToWriter::Commit(Box::new(Commit::plain(d.changes, d.dns)))).await.is_err() { break; }
+                    let ended = decide::expire_each(&self.table, t, 10_000);
+                    if !ended.is_empty() {
+                        tracing::debug!(count = ended.len(), "leases expired");
                     }
+                    // One commit each: a shared database refusing one (the other server renewed
+                    // it) sends back its row, and only that lease keeps its name.
+                    let mut gone = false;
+                    for d in ended {
+                        for c in &d.changes { self.table.apply(c); }
+                        if self.wr_tx.send(ToWriter::Commit(Box::new(Commit::plain(d.changes, d.dns)))).await.is_err() { gone = true; break; }
+                    }
+                    if gone { break; }
                 }
                 _ = refresh.tick(), if self.shared => {
                     // Never wait for the writer: a refresh can be skipped.

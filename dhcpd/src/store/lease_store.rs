@@ -56,8 +56,9 @@ pub trait LeaseStore: Send {
         false
     }
     /// Applies groups of changes in one durable transaction. A shared store refuses a group whose
-    /// address another client holds (nothing of that group is written) and says so; the
-    /// embedded store never refuses.
+    /// address another client holds (nothing of that group is written) and says so, and an
+    /// expiry another server overtook (it renewed the lease or gave the address on: the row
+    /// stands and is returned); the embedded store never refuses.
     fn commit_groups(
         &mut self,
         groups: &[&[Change]],

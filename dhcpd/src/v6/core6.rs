@@ -168,6 +168,9 @@ impl Core {
         if !ended.is_empty() {
             match self.store.commit(&ended, &self.leases, now) {
                 Ok(_) => {
+                    // A pair's other server may have renewed one meanwhile: learn that first.
+                    super::store::refresh(&mut *self.store, &mut self.leases);
+                    let ended = super::store::still_ended(ended, &self.leases, now);
                     self.dns(None, &ended);
                     ended.iter().for_each(|c| self.leases.apply(c));
                 }

@@ -123,6 +123,20 @@ pub fn refresh(store: &mut dyn BindingStore, leases: &mut Leases6) {
     }
 }
 
+/// Of the bindings a sweep removed, those still ended once the table has learned what other
+/// servers wrote since: another server of a pair may have renewed one (the shared database then
+/// kept its row, as [`BindingStore::commit`] deletes only ended rows), and its name must stay in
+/// DNS and its binding in the table.
+pub fn still_ended(ended: Vec<Change6>, leases: &Leases6, now: u64) -> Vec<Change6> {
+    ended
+        .into_iter()
+        .filter(|c| match c {
+            Change6::Delete(k) => leases.get(k).is_none_or(|l| l.expires <= now),
+            Change6::Put(_) => true,
+        })
+        .collect()
+}
+
 /// The stored bindings still running at `now` as a table; ended ones are removed from the store.
 /// Returns the table and how many ended.
 pub fn load_live(store: &mut dyn BindingStore, now: u64) -> Result<(Leases6, usize), Store6Error> {

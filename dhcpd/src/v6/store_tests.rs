@@ -304,3 +304,30 @@ fn loading_drops_ended_bindings_from_the_table_and_the_store() {
     assert_eq!((t.len(), dropped), (1, 1));
     assert_eq!(db.rows(), vec![live]);
 }
+
+#[test]
+fn a_binding_another_server_renewed_is_not_swept() {
+    let a = Lease6 {
+        expires: NOW,
+        ..row(client(1), "fd00:10::100".parse().unwrap())
+    };
+    let b = Lease6 {
+        expires: NOW,
+        ..row(client(2), "fd00:10::101".parse().unwrap())
+    };
+    let mut t = Leases6::new();
+    t.apply(&Change6::Put(a.clone()));
+    t.apply(&Change6::Put(b.clone()));
+    let ended = t.expired(NOW);
+    assert_eq!(ended.len(), 2);
+    // The other server of the pair renewed a; the table learns it after the sweep's commit.
+    learn(
+        &mut t,
+        vec![Lease6 {
+            expires: NOW + 3600,
+            ..a.clone()
+        }],
+    );
+    let left = still_ended(ended, &t, NOW);
+    assert_eq!(left, vec![Change6::Delete(b.key.clone())]);
+}
