@@ -11,7 +11,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::pg::{Cluster, DB, pg_bin};
+use common::pg::{Cluster, DB, LoneDb, pg_bin};
 use common::*;
 use dhcproto::v4::{DhcpOption, Message, MessageType};
 use e2e::{Host, Lab, Proc};
@@ -352,25 +352,15 @@ fn schema_1_rows_migrate_and_read_as_legacy() {
     use dhcpd::lease::{Change, KeySource, Lease, LeaseState};
     use dhcpd::store::LeaseStore;
     e2e::require_netns!("setpriv");
-    let Some(bin) = pg_bin() else {
-        e2e::skip_or_fail(
-            concat!(module_path!(), ":", line!()),
-            "PostgreSQL server not installed (Debian package postgresql)",
-        );
+    let Some(pg) = LoneDb::start("dhcpgmig", concat!(module_path!(), ":", line!())) else {
         return;
     };
-    let lab = Lab::new("dhcpgmig");
-    let db = lab.host("db");
-    db.link_up("lo");
-    db.add_addr("lo", &format!("{DB}/32"));
-    let cluster = Cluster::init(bin);
-    let _pg = cluster.start(&db);
-    let url = format!("postgresql://postgres@{DB}:5432/postgres");
+    let (db, url) = (&pg.db, pg.url.as_str());
     let mac = [2, 0, 0, 0, 0x10, 0x99];
     let key = [&[1][..], &mac[..]].concat();
     db.enter(|| {
         // Version 1 exactly as the previous dhcpd created it.
-        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        let mut c = postgres::Client::connect(url, postgres::NoTls).unwrap();
         c.batch_execute(&format!(
             "CREATE TABLE dhcpd_schema_version (version integer NOT NULL);
              INSERT INTO dhcpd_schema_version VALUES (1);
@@ -394,7 +384,7 @@ fn schema_1_rows_migrate_and_read_as_legacy() {
             expires: 4_000_000_000,
             state: LeaseState::Bound,
         };
-        let mut s = dhcpd::pgstore::PgStore::open(&url).unwrap();
+        let mut s = dhcpd::pgstore::PgStore::open(url).unwrap();
         let v: i32 = c
             .query_one("SELECT max(version) FROM dhcpd_schema_version", &[])
             .unwrap()
@@ -416,7 +406,7 @@ fn schema_1_rows_migrate_and_read_as_legacy() {
         };
         s.commit(&[Change::Put(a.clone()), Change::Put(b.clone())])
             .unwrap();
-        let mut got = dhcpd::pgstore::PgStore::open(&url).unwrap().load().unwrap();
+        let mut got = dhcpd::pgstore::PgStore::open(url).unwrap().load().unwrap();
         got.sort_by_key(|l| l.ip);
         assert_eq!(got, vec![a, b]);
     });
@@ -495,20 +485,10 @@ fn an_expiry_the_other_server_overtook_is_refused_with_its_row() {
     use dhcpd::lease::{Change, KeySource, Lease, LeaseState};
     use dhcpd::store::{LeaseStore, Refused};
     e2e::require_netns!("setpriv");
-    let Some(bin) = pg_bin() else {
-        e2e::skip_or_fail(
-            concat!(module_path!(), ":", line!()),
-            "PostgreSQL server not installed (Debian package postgresql)",
-        );
+    let Some(pg) = LoneDb::start("dhcpgexp", concat!(module_path!(), ":", line!())) else {
         return;
     };
-    let lab = Lab::new("dhcpgexp");
-    let db = lab.host("db");
-    db.link_up("lo");
-    db.add_addr("lo", &format!("{DB}/32"));
-    let cluster = Cluster::init(bin);
-    let _pg = cluster.start(&db);
-    let url = format!("postgresql://postgres@{DB}:5432/postgres");
+    let (db, url) = (&pg.db, pg.url.as_str());
     let lease = |i: u8, expires: u64| Lease {
         ip: Ipv4Addr::new(10, 20, 1, i),
         client: vec![1, 2, 0, 0, 0, 0x30, i],
@@ -520,8 +500,8 @@ fn an_expiry_the_other_server_overtook_is_refused_with_its_row() {
         state: LeaseState::Bound,
     };
     db.enter(|| {
-        let mut a = dhcpd::pgstore::PgStore::open(&url).unwrap();
-        let mut b = dhcpd::pgstore::PgStore::open(&url).unwrap();
+        let mut a = dhcpd::pgstore::PgStore::open(url).unwrap();
+        let mut b = dhcpd::pgstore::PgStore::open(url).unwrap();
         a.commit(&[Change::Put(lease(5, 2_000)), Change::Put(lease(6, 2_000))])
             .unwrap();
         // b renews .5 until 9,000; a has not seen it and expires both at 2,000.

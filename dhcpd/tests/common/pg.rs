@@ -95,3 +95,42 @@ impl Cluster {
             .spawn()
     }
 }
+
+/// A PostgreSQL server alone in a lab of its own (host `db`, [`DB`] on its loopback), for tests
+/// of the store itself. Dropped in order: the server, its cluster, the namespace.
+pub struct LoneDb {
+    _pg: Proc,
+    _cluster: Cluster,
+    /// The host the server runs in: talk to it from inside (`db.enter`).
+    pub db: Host,
+    _lab: e2e::Lab,
+    /// Its URL for `PgStore::open`.
+    pub url: String,
+}
+
+impl LoneDb {
+    /// Starts one, or says why not (`test` names the caller): `None` when PostgreSQL is not
+    /// installed, and the test fails in strict mode or is skipped otherwise.
+    pub fn start(prefix: &str, test: &str) -> Option<LoneDb> {
+        let Some(bin) = pg_bin() else {
+            e2e::skip_or_fail(
+                test,
+                "PostgreSQL server not installed (Debian package postgresql)",
+            );
+            return None;
+        };
+        let lab = e2e::Lab::new(prefix);
+        let db = lab.host("db");
+        db.link_up("lo");
+        db.add_addr("lo", &format!("{DB}/32"));
+        let cluster = Cluster::init(bin);
+        let pg = cluster.start(&db);
+        Some(LoneDb {
+            _pg: pg,
+            _cluster: cluster,
+            db,
+            _lab: lab,
+            url: format!("postgresql://postgres@{DB}:5432/postgres"),
+        })
+    }
+}
