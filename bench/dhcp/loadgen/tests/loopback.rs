@@ -97,6 +97,25 @@ fn scripted_server(sock: UdpSocket, stop: Arc<AtomicBool>) -> Seen {
     seen
 }
 
+/// Stops the scripted server once the generator has exited; the generator succeeded and the
+/// server saw nothing malformed. Returns what the server saw and the generator's report.
+fn finish(
+    out: &std::process::Output,
+    stop: &AtomicBool,
+    server: thread::JoinHandle<Seen>,
+) -> (Seen, String) {
+    stop.store(true, Ordering::Relaxed);
+    let seen = server.join().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(seen.bad.is_empty(), "{:?}", seen.bad);
+    (seen, text)
+}
+
 fn free_port() -> u16 {
     UdpSocket::bind("127.0.0.1:0")
         .unwrap()
@@ -150,15 +169,7 @@ fn counts_every_exchange_of_a_scripted_server() {
         ])
         .output()
         .unwrap();
-    stop.store(true, Ordering::Relaxed);
-    let seen = server.join().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(seen.bad.is_empty(), "{:?}", seen.bad);
+    let (seen, text) = finish(&out, &stop, server);
     // 2,000 DISCOVERs; xids 0, 10, 20 ... (200 of them) get no OFFER
     assert_eq!((seen.discovers, seen.requests), (2000, 1800));
     assert_eq!(field(&text, "DISCOVER-OFFER", "sent packets:"), "2000");
@@ -302,15 +313,7 @@ mod v6 {
             .args(["-R", "100000", "--drain", "1000", "--xid-base", "0", "::1"])
             .output()
             .unwrap();
-        stop.store(true, Ordering::Relaxed);
-        let seen = server.join().unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "{text}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(seen.bad.is_empty(), "{:?}", seen.bad);
+        let (seen, text) = finish(&out, &stop, server);
         assert_eq!((seen.discovers, seen.requests), (2000, 1800));
         assert_eq!(field(&text, "SOLICIT-ADVERTISE", "sent packets:"), "2000");
         assert_eq!(
