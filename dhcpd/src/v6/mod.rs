@@ -20,6 +20,7 @@ pub mod pg;
 pub mod ra;
 pub mod relay;
 pub mod runs;
+mod send6;
 pub mod server;
 pub mod store;
 #[cfg(test)]

@@ -16,10 +16,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::admin::{Admin6, Input};
 use super::batch::Batch;
-use super::core6::{Core, Out, Out6, publish};
+use super::core6::Core;
 use super::lease::{IaKind, Leases6, Store6, Store6Error};
 pub use super::links::{Link, choose_links, subnet_of};
 use super::metrics::Stats6;
+use super::send6::{HANDOFF, Out, Out6, Sender6, publish};
 use super::store::BindingStore;
 use crate::ddns::v6::Event6;
 
@@ -134,17 +135,29 @@ pub async fn serve(
     }
     // Control handles hold senders too: the core is told to end once the interface tasks are.
     let wake = in_tx;
+    let (send_tx, send_rx) = smpsc::sync_channel(HANDOFF);
     let core = Core {
         store,
         leases,
-        view,
-        outs,
+        view: view.clone(),
+        links: outs.iter().map(|o| o.link.clone()).collect(),
+        sender: send_tx,
         server_duid,
-        stats,
-        ddns,
+        stats: stats.clone(),
+        ddns: ddns.clone(),
         batch: Batch::default(),
         outbox: Vec::new(),
     };
+    let sender = Sender6 {
+        outs,
+        stats,
+        ddns,
+        view,
+    };
+    let send_thread = std::thread::Builder::new()
+        .name("dhcpv6-send".into())
+        .spawn(move || sender.run(&send_rx))
+        .map_err(Serve6Error::Thread)?;
     let thread = std::thread::Builder::new()
         .name("dhcpv6-core".into())
         .spawn(move || core.run(&in_rx))
@@ -155,7 +168,9 @@ pub async fn serve(
     // The interface tasks are gone: the core ends after what its queue holds.
     let _ = tokio::task::spawn_blocking(move || {
         let _ = wake.send(Input::Stop);
-        thread.join()
+        // The core's end closes the sender's queue: it ends once the last replies are out.
+        let _ = thread.join();
+        send_thread.join()
     })
     .await;
     Ok(())
