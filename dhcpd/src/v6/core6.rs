@@ -20,6 +20,7 @@ use super::links::{Link, subnet_of};
 use super::metrics::Stats6;
 use super::send6::{Handoff, Held};
 use super::store::{BindingStore, Commit6, Settle6Error, settle};
+use super::writer::{Job, Writer};
 use super::{fqdn, relay};
 use crate::ddns::v6::Event6;
 
@@ -40,6 +41,9 @@ pub(super) struct Core {
     pub(super) server_duid: Vec<u8>,
     pub(super) stats: std::sync::Arc<Stats6>,
     pub(super) ddns: Option<mpsc::Sender<Event6>>,
+    /// The writer thread that makes the batches durable (embedded store), or none: the core
+    /// commits itself.
+    pub(super) writer: Option<Writer>,
     /// Replies waiting for the group commit of their changes (embedded store only).
     pub(super) batch: Batch<Held>,
     /// Replies ready to leave, handed to the sender together when the queue is empty.
@@ -52,7 +56,15 @@ impl Core {
         // Through the sender, after the replies handed to it before (the events keep the
         // changes' order).
         if self.ddns.is_some() && !changes.is_empty() {
-            self.handoff(Handoff::Dns(msg.cloned(), changes.to_vec()));
+            let h = Handoff::Dns(msg.cloned(), changes.to_vec());
+            match &self.writer {
+                Some(w) => {
+                    if !w.send(Job::Forward(h)) {
+                        tracing::warn!("DHCPv6 writer gone: DNS events not sent");
+                    }
+                }
+                None => self.handoff(h),
+            }
         }
     }
 
@@ -62,6 +74,13 @@ impl Core {
     /// their changes durable, then the replies leave. The ended bindings are swept, and the
     /// gauges refreshed, every [`EXPIRE_EVERY`].
     pub(super) fn run(mut self, rx: &smpsc::Receiver<Input>) {
+        self.serve(rx);
+        if let Some(w) = self.writer.take() {
+            w.close();
+        }
+    }
+
+    fn serve(&mut self, rx: &smpsc::Receiver<Input>) {
         let mut census = Instant::now();
         self.stats
             .census(&self.leases, &self.view.borrow(), crate::lease::unix_now());
@@ -70,7 +89,7 @@ impl Core {
             let input = match rx.try_recv() {
                 Ok(i) => Some(i),
                 Err(smpsc::TryRecvError::Disconnected) => {
-                    self.flush();
+                    self.settle_writes();
                     return;
                 }
                 // Nothing waiting: send what is ready; commit now, or wait (bounded) for more
@@ -90,7 +109,7 @@ impl Core {
                         Ok(i) => Some(i),
                         Err(smpsc::RecvTimeoutError::Timeout) => None,
                         Err(smpsc::RecvTimeoutError::Disconnected) => {
-                            self.flush();
+                            self.settle_writes();
                             return;
                         }
                     }
@@ -99,14 +118,14 @@ impl Core {
             match input {
                 Some(Input::Packet { link, src, bytes }) => self.handle(link, src, &bytes),
                 Some(Input::Admin(r)) => {
-                    self.flush();
+                    self.settle_writes();
                     let v = self.view.borrow().clone();
                     let released =
                         admin::answer(r, &mut self.leases, &mut *self.store, &v.reservations6);
                     self.dns(None, &released);
                 }
                 Some(Input::Stop) => {
-                    self.flush();
+                    self.settle_writes();
                     return;
                 }
                 None => {
@@ -115,6 +134,9 @@ impl Core {
                     }
                 }
             }
+            if self.writer.as_ref().is_some_and(Writer::failed) {
+                self.settle_writes();
+            }
             if self.batch.due(Instant::now()) {
                 self.flush();
             }
@@ -122,7 +144,7 @@ impl Core {
                 self.send_out();
             }
             if census.elapsed() >= EXPIRE_EVERY {
-                self.flush();
+                self.settle_writes();
                 census = Instant::now();
                 super::store::refresh(&mut *self.store, &mut self.leases);
                 self.stats
@@ -153,6 +175,14 @@ impl Core {
         if self.batch.is_empty() {
             return;
         }
+        if let Some(w) = &self.writer {
+            let (changes, held) = self.batch.take(Instant::now());
+            if !w.send(Job::Commit(changes, held)) {
+                tracing::warn!("DHCPv6 writer gone: replies not sent");
+            }
+            self.send_out();
+            return;
+        }
         let store = &mut *self.store;
         let (leases, now) = (&self.leases, crate::lease::unix_now());
         let done = self
@@ -171,6 +201,15 @@ impl Core {
                 tracing::warn!(error = %e, replies = n, "DHCPv6 bindings not written: no reply");
                 self.reload(now);
             }
+        }
+    }
+
+    /// Hands the held replies to the writer and waits until all it holds is durable (before the
+    /// core touches the store itself); reloads the table when a commit failed meanwhile.
+    fn settle_writes(&mut self) {
+        self.flush();
+        if self.writer.as_ref().is_some_and(Writer::settle) {
+            self.reload(crate::lease::unix_now());
         }
     }
 
@@ -285,7 +324,7 @@ impl Core {
                 tracing::warn!(error = %e, "DHCPv6 reply not encoded");
                 // The changes stand: made durable here when grouped (nothing else holds them).
                 if grouped {
-                    self.flush();
+                    self.settle_writes();
                     if let Err(e) = self.store.commit(&outcome.changes, &self.leases, now) {
                         tracing::warn!(error = %e, "DHCPv6 bindings not written");
                         self.reload(now);

@@ -25,6 +25,7 @@ pub mod server;
 pub mod store;
 #[cfg(test)]
 mod tests;
+mod writer;
 
 use std::path::Path;
 

@@ -22,6 +22,7 @@ pub use super::links::{Link, choose_links, subnet_of};
 use super::metrics::Stats6;
 use super::send6::{HANDOFF, Out, Out6, Sender6, publish};
 use super::store::BindingStore;
+use super::writer::Writer;
 use crate::ddns::v6::Event6;
 
 /// All DHCP relay agents and servers (RFC 8415 section 7.1).
@@ -136,7 +137,13 @@ pub async fn serve(
     // Control handles hold senders too: the core is told to end once the interface tasks are.
     let wake = in_tx;
     let (send_tx, send_rx) = smpsc::sync_channel(HANDOFF);
+    let writer = store
+        .writer()
+        .map(|w| Writer::start(w, send_tx.clone(), stats.clone()))
+        .transpose()
+        .map_err(Serve6Error::Thread)?;
     let core = Core {
+        writer,
         store,
         leases,
         view: view.clone(),
