@@ -1,7 +1,8 @@
-//! The DHCPv6 core thread: it owns the bindings; it decodes, decides, makes the changes durable
-//! (with the embedded store, the changes of many messages in one group commit) and only then
-//! sends the replies, to the client's link-local address and port or, for a relayed message, to
-//! the relay, wrapped in RELAY-REPL.
+//! The DHCPv6 core thread: it owns the bindings; it decodes and decides. With the embedded store
+//! it hands the changes of many messages to the writer thread ([`super::writer`]) for one group
+//! commit and goes on deciding; the replies leave (from [`super::send6`]) only once durable, to
+//! the client's link-local address and port or, for a relayed message, to the relay, wrapped in
+//! RELAY-REPL.
 
 use std::net::SocketAddrV6;
 use std::sync::mpsc as smpsc;

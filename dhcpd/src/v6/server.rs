@@ -1,8 +1,8 @@
 //! The DHCPv6 socket side: one UDP socket on port 547 per interface that holds an address in an
 //! IPv6 subnet (bound to the device, joined to ff02::1:2 there), and one core thread that owns
-//! the bindings: it decodes, decides, makes the changes durable, and only then hands the reply to
-//! the interface's task, which sends it to the client's link-local address and port (or, for a
-//! relayed message, to the relay, wrapped in RELAY-REPL).
+//! the bindings: it decodes and decides; the changes are made durable (by the writer thread with
+//! the embedded store), and only then does the sender thread send the reply to the client's
+//! link-local address and port (or, for a relayed message, to the relay, wrapped in RELAY-REPL).
 
 use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::os::fd::AsFd;
@@ -110,8 +110,9 @@ pub async fn serve(
     let mut tasks = Vec::new();
     for (i, (link, sock)) in links.into_iter().enumerate() {
         let (out_tx, out_rx) = mpsc::unbounded_channel::<Out>();
-        // The core sends on a second handle of the socket itself (no hop through the task); a
-        // reply the socket cannot take at once goes through the task, which waits for room.
+        // The sender thread sends on a second handle of the socket itself (no hop through the
+        // task); a reply the socket cannot take at once goes through the task, which waits for
+        // room.
         let direct = sock
             .as_fd()
             .try_clone_to_owned()
