@@ -86,17 +86,26 @@ impl<R> Batch<R> {
         now: Instant,
         commit: impl FnOnce(&[Change6]) -> Result<(), E>,
     ) -> Result<Vec<R>, (E, usize)> {
-        self.since = None;
-        let changes = std::mem::take(&mut self.changes);
-        let held = std::mem::take(&mut self.held);
+        let (changes, held) = self.take(now);
         if held.is_empty() {
             return Ok(held);
         }
-        self.last = Some(now);
         match commit(&changes) {
             Ok(()) => Ok(held),
             Err(e) => Err((e, held.len())),
         }
+    }
+
+    /// Empties the batch at `now` for a commit made elsewhere (the writer thread): its changes
+    /// and the replies that wait for them.
+    pub fn take(&mut self, now: Instant) -> (Vec<Change6>, Vec<R>) {
+        self.since = None;
+        let changes = std::mem::take(&mut self.changes);
+        let held = std::mem::take(&mut self.held);
+        if !held.is_empty() {
+            self.last = Some(now);
+        }
+        (changes, held)
     }
 }
 

@@ -1,9 +1,10 @@
-//! The DHCPv6 core thread: it owns the bindings; it decodes, decides, makes the changes durable
-//! (with the embedded store, the changes of many messages in one group commit) and only then
-//! sends the replies, to the client's link-local address and port or, for a relayed message, to
-//! the relay, wrapped in RELAY-REPL.
+//! The DHCPv6 core thread: it owns the bindings; it decodes and decides. With the embedded store
+//! it hands the changes of many messages to the writer thread ([`super::writer`]) for one group
+//! commit and goes on deciding; the replies leave (from [`super::send6`]) only once durable, to
+//! the client's link-local address and port or, for a relayed message, to the relay, wrapped in
+//! RELAY-REPL.
 
-use std::net::{SocketAddr, SocketAddrV6};
+use std::net::SocketAddrV6;
 use std::sync::mpsc as smpsc;
 use std::time::{Duration, Instant};
 
@@ -18,70 +19,53 @@ use super::decide::{Ctx, Outcome, decide};
 use super::lease::{Change6, Leases6};
 use super::links::{Link, subnet_of};
 use super::metrics::Stats6;
+use super::send6::{Handoff, Held};
 use super::store::{BindingStore, Commit6, Settle6Error, settle};
+use super::writer::{Job, Writer};
 use super::{fqdn, relay};
 use crate::ddns::v6::Event6;
 
-/// A reply for one interface's task: destination and bytes.
-pub(super) type Out = (SocketAddrV6, Vec<u8>);
 /// How often the core drops ended bindings and refreshes the gauges (and at least as often
 /// when idle).
 const EXPIRE_EVERY: Duration = Duration::from_secs(2);
-/// Ready replies that are sent without waiting for the queue to empty.
+/// Ready replies that are handed to the sender without waiting for the queue to empty.
 const SEND_BATCH: usize = 64;
-
-/// Where the core sends one interface's replies.
-pub(super) struct Out6 {
-    pub(super) link: Link,
-    /// The interface task (replies the socket could not take at once).
-    pub(super) queue: mpsc::UnboundedSender<Out>,
-    /// The interface's socket.
-    pub(super) direct: Option<std::net::UdpSocket>,
-}
-
-/// A decided reply on its way out (held in the batch until its changes are durable).
-pub(super) struct Held {
-    link: usize,
-    dst: SocketAddrV6,
-    bytes: Vec<u8>,
-    kind: dhcproto::v6::MessageType,
-    /// The message and the changes it made, for its DNS events.
-    msg: Message,
-    changes: Vec<Change6>,
-}
 
 pub(super) struct Core {
     pub(super) store: Box<dyn BindingStore>,
     pub(super) leases: Leases6,
     pub(super) view: watch::Receiver<std::sync::Arc<DhcpView>>,
-    pub(super) outs: Vec<Out6>,
+    /// The interfaces, by index (as the sender's).
+    pub(super) links: Vec<Link>,
+    /// The sender thread ([`super::send6`]): replies whose changes are durable.
+    pub(super) sender: smpsc::SyncSender<Handoff>,
     pub(super) server_duid: Vec<u8>,
     pub(super) stats: std::sync::Arc<Stats6>,
     pub(super) ddns: Option<mpsc::Sender<Event6>>,
+    /// The writer thread that makes the batches durable (embedded store), or none: the core
+    /// commits itself.
+    pub(super) writer: Option<Writer>,
     /// Replies waiting for the group commit of their changes (embedded store only).
     pub(super) batch: Batch<Held>,
-    /// Replies ready to leave, sent together when the queue is empty.
+    /// Replies ready to leave, handed to the sender together when the queue is empty.
     pub(super) outbox: Vec<Held>,
-}
-
-/// Queues dynamic DNS events without waiting: a full queue loses them (as v4 does), never a
-/// reply.
-pub(super) fn publish(tx: &mpsc::Sender<Event6>, events: Vec<Event6>) {
-    for e in events {
-        if tx.try_send(e).is_err() {
-            tracing::warn!("dynamic DNS queue full: DHCPv6 update dropped");
-        }
-    }
 }
 
 impl Core {
     /// The DNS events of durable binding changes.
     fn dns(&self, msg: Option<&Message>, changes: &[Change6]) {
-        if let Some(tx) = &self.ddns {
-            publish(
-                tx,
-                fqdn::events(msg, changes, &self.view.borrow().reservations6),
-            );
+        // Through the sender, after the replies handed to it before (the events keep the
+        // changes' order).
+        if self.ddns.is_some() && !changes.is_empty() {
+            let h = Handoff::Dns(msg.cloned(), changes.to_vec());
+            match &self.writer {
+                Some(w) => {
+                    if !w.send(Job::Forward(h)) {
+                        tracing::warn!("DHCPv6 writer gone: DNS events not sent");
+                    }
+                }
+                None => self.handoff(h),
+            }
         }
     }
 
@@ -91,6 +75,13 @@ impl Core {
     /// their changes durable, then the replies leave. The ended bindings are swept, and the
     /// gauges refreshed, every [`EXPIRE_EVERY`].
     pub(super) fn run(mut self, rx: &smpsc::Receiver<Input>) {
+        self.serve(rx);
+        if let Some(w) = self.writer.take() {
+            w.close();
+        }
+    }
+
+    fn serve(&mut self, rx: &smpsc::Receiver<Input>) {
         let mut census = Instant::now();
         self.stats
             .census(&self.leases, &self.view.borrow(), crate::lease::unix_now());
@@ -99,7 +90,7 @@ impl Core {
             let input = match rx.try_recv() {
                 Ok(i) => Some(i),
                 Err(smpsc::TryRecvError::Disconnected) => {
-                    self.flush();
+                    self.settle_writes();
                     return;
                 }
                 // Nothing waiting: send what is ready; commit now, or wait (bounded) for more
@@ -119,7 +110,7 @@ impl Core {
                         Ok(i) => Some(i),
                         Err(smpsc::RecvTimeoutError::Timeout) => None,
                         Err(smpsc::RecvTimeoutError::Disconnected) => {
-                            self.flush();
+                            self.settle_writes();
                             return;
                         }
                     }
@@ -128,14 +119,14 @@ impl Core {
             match input {
                 Some(Input::Packet { link, src, bytes }) => self.handle(link, src, &bytes),
                 Some(Input::Admin(r)) => {
-                    self.flush();
+                    self.settle_writes();
                     let v = self.view.borrow().clone();
                     let released =
                         admin::answer(r, &mut self.leases, &mut *self.store, &v.reservations6);
                     self.dns(None, &released);
                 }
                 Some(Input::Stop) => {
-                    self.flush();
+                    self.settle_writes();
                     return;
                 }
                 None => {
@@ -144,6 +135,9 @@ impl Core {
                     }
                 }
             }
+            if self.writer.as_ref().is_some_and(Writer::failed) {
+                self.settle_writes();
+            }
             if self.batch.due(Instant::now()) {
                 self.flush();
             }
@@ -151,7 +145,7 @@ impl Core {
                 self.send_out();
             }
             if census.elapsed() >= EXPIRE_EVERY {
-                self.flush();
+                self.settle_writes();
                 census = Instant::now();
                 super::store::refresh(&mut *self.store, &mut self.leases);
                 self.stats
@@ -185,6 +179,14 @@ impl Core {
         if self.batch.is_empty() {
             return;
         }
+        if let Some(w) = &self.writer {
+            let (changes, held) = self.batch.take(Instant::now());
+            if !w.send(Job::Commit(changes, held)) {
+                tracing::warn!("DHCPv6 writer gone: replies not sent");
+            }
+            self.send_out();
+            return;
+        }
         let store = &mut *self.store;
         let (leases, now) = (&self.leases, crate::lease::unix_now());
         let done = self
@@ -206,6 +208,15 @@ impl Core {
         }
     }
 
+    /// Hands the held replies to the writer and waits until all it holds is durable (before the
+    /// core touches the store itself); reloads the table when a commit failed meanwhile.
+    fn settle_writes(&mut self) {
+        self.flush();
+        if self.writer.as_ref().is_some_and(Writer::settle) {
+            self.reload(crate::lease::unix_now());
+        }
+    }
+
     /// The table as the store holds it (after a failed group commit).
     fn reload(&mut self, now: u64) {
         match self.store.load() {
@@ -222,54 +233,19 @@ impl Core {
         }
     }
 
-    /// Sends the replies that are ready (their changes durable): one `sendmmsg` per interface
-    /// for as many as it takes, through the interface's task what the socket cannot take at
-    /// once; then queues their DNS events.
+    /// Hands the replies that are ready (their changes durable) to the sender thread.
     fn send_out(&mut self) {
         if self.outbox.is_empty() {
             return;
         }
-        let mut out = std::mem::take(&mut self.outbox);
-        out.sort_by_key(|h| h.link);
-        for group in out.chunk_by(|a, b| a.link == b.link) {
-            let Some(o) = self.outs.get(group[0].link) else {
-                continue;
-            };
-            let sent: Vec<std::io::Result<()>> = match &o.direct {
-                Some(sock) => {
-                    let items: Vec<(SocketAddr, &[u8])> = group
-                        .iter()
-                        .map(|h| (SocketAddr::V6(h.dst), h.bytes.as_slice()))
-                        .collect();
-                    crate::io::send_many(sock, &items)
-                }
-                None => group
-                    .iter()
-                    .map(|_| Err(std::io::ErrorKind::WouldBlock.into()))
-                    .collect(),
-            };
-            for (h, r) in group.iter().zip(sent) {
-                let ok = match r {
-                    Ok(()) => true,
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        o.queue.send((h.dst, h.bytes.clone())).is_ok()
-                    }
-                    Err(e) => {
-                        tracing::warn!(dst = %h.dst, error = %e, "DHCPv6 reply not sent");
-                        false
-                    }
-                };
-                if ok {
-                    self.stats.sent(h.kind);
-                }
-            }
+        let out = std::mem::replace(&mut self.outbox, Vec::with_capacity(SEND_BATCH));
+        self.handoff(Handoff::Replies(out));
+    }
+
+    fn handoff(&self, h: Handoff) {
+        if self.sender.send(h).is_err() {
+            tracing::warn!("DHCPv6 sender gone: replies or DNS events not sent");
         }
-        // After the replies left: the updates never hold them up.
-        for h in &out {
-            self.dns(Some(&h.msg), &h.changes);
-        }
-        out.clear();
-        self.outbox = out;
     }
 
     fn handle(&mut self, i: usize, src: SocketAddrV6, bytes: &[u8]) {
@@ -290,7 +266,7 @@ impl Core {
             }
         };
         self.stats.received(msg.msg_type());
-        let Some(Out6 { link, .. }) = self.outs.get(i) else {
+        let Some(link) = self.links.get(i) else {
             return;
         };
         let now = crate::lease::unix_now();
@@ -352,7 +328,7 @@ impl Core {
                 tracing::warn!(error = %e, "DHCPv6 reply not encoded");
                 // The changes stand: made durable here when grouped (nothing else holds them).
                 if grouped {
-                    self.flush();
+                    self.settle_writes();
                     if let Err(e) = self.store.commit(&outcome.changes, &self.leases, now) {
                         tracing::warn!(error = %e, "DHCPv6 bindings not written");
                         self.reload(now);

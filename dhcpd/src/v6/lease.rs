@@ -246,8 +246,10 @@ fn decode(k: &[u8], v: &[u8]) -> Option<Lease6> {
 }
 
 /// The durable copy of the v6 bindings.
+#[derive(Clone)]
 pub struct Store6 {
-    db: Database,
+    /// Shared by the core and its writer thread (redb runs one write transaction at a time).
+    db: std::sync::Arc<Database>,
 }
 
 impl std::fmt::Debug for Store6 {
@@ -263,11 +265,13 @@ impl Store6 {
         let tx = db.begin_write()?;
         tx.open_table(TABLE)?;
         tx.commit()?;
-        Ok(Store6 { db })
+        Ok(Store6 {
+            db: std::sync::Arc::new(db),
+        })
     }
     /// Every stored binding.
     pub fn load(&self) -> Result<Vec<Lease6>, Store6Error> {
-        load_from(&self.db)
+        load_from(&*self.db)
     }
     /// Writes the changes in one durable transaction.
     pub fn write(&self, changes: &[Change6]) -> Result<(), Store6Error> {

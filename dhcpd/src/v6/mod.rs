@@ -20,10 +20,12 @@ pub mod pg;
 pub mod ra;
 pub mod relay;
 pub mod runs;
+mod send6;
 pub mod server;
 pub mod store;
 #[cfg(test)]
 mod tests;
+mod writer;
 
 use std::path::Path;
 

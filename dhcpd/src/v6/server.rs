@@ -1,8 +1,8 @@
 //! The DHCPv6 socket side: one UDP socket on port 547 per interface that holds an address in an
 //! IPv6 subnet (bound to the device, joined to ff02::1:2 there), and one core thread that owns
-//! the bindings: it decodes, decides, makes the changes durable, and only then hands the reply to
-//! the interface's task, which sends it to the client's link-local address and port (or, for a
-//! relayed message, to the relay, wrapped in RELAY-REPL).
+//! the bindings: it decodes and decides; the changes are made durable (by the writer thread with
+//! the embedded store), and only then does the sender thread send the reply to the client's
+//! link-local address and port (or, for a relayed message, to the relay, wrapped in RELAY-REPL).
 
 use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::os::fd::AsFd;
@@ -16,11 +16,13 @@ use tokio_util::sync::CancellationToken;
 
 use super::admin::{Admin6, Input};
 use super::batch::Batch;
-use super::core6::{Core, Out, Out6, publish};
+use super::core6::Core;
 use super::lease::{IaKind, Leases6, Store6, Store6Error};
 pub use super::links::{Link, choose_links, subnet_of};
 use super::metrics::Stats6;
+use super::send6::{HANDOFF, Out, Out6, Sender6, publish};
 use super::store::BindingStore;
+use super::writer::Writer;
 use crate::ddns::v6::Event6;
 
 /// All DHCP relay agents and servers (RFC 8415 section 7.1).
@@ -108,8 +110,9 @@ pub async fn serve(
     let mut tasks = Vec::new();
     for (i, (link, sock)) in links.into_iter().enumerate() {
         let (out_tx, out_rx) = mpsc::unbounded_channel::<Out>();
-        // The core sends on a second handle of the socket itself (no hop through the task); a
-        // reply the socket cannot take at once goes through the task, which waits for room.
+        // The sender thread sends on a second handle of the socket itself (no hop through the
+        // task); a reply the socket cannot take at once goes through the task, which waits for
+        // room.
         let direct = sock
             .as_fd()
             .try_clone_to_owned()
@@ -134,17 +137,35 @@ pub async fn serve(
     }
     // Control handles hold senders too: the core is told to end once the interface tasks are.
     let wake = in_tx;
+    let (send_tx, send_rx) = smpsc::sync_channel(HANDOFF);
+    let writer = store
+        .writer()
+        .map(|w| Writer::start(w, send_tx.clone(), stats.clone()))
+        .transpose()
+        .map_err(Serve6Error::Thread)?;
     let core = Core {
+        writer,
         store,
         leases,
-        view,
-        outs,
+        view: view.clone(),
+        links: outs.iter().map(|o| o.link.clone()).collect(),
+        sender: send_tx,
         server_duid,
-        stats,
-        ddns,
+        stats: stats.clone(),
+        ddns: ddns.clone(),
         batch: Batch::default(),
         outbox: Vec::new(),
     };
+    let sender = Sender6 {
+        outs,
+        stats,
+        ddns,
+        view,
+    };
+    let send_thread = std::thread::Builder::new()
+        .name("dhcpv6-send".into())
+        .spawn(move || sender.run(&send_rx))
+        .map_err(Serve6Error::Thread)?;
     let thread = std::thread::Builder::new()
         .name("dhcpv6-core".into())
         .spawn(move || core.run(&in_rx))
@@ -155,7 +176,9 @@ pub async fn serve(
     // The interface tasks are gone: the core ends after what its queue holds.
     let _ = tokio::task::spawn_blocking(move || {
         let _ = wake.send(Input::Stop);
-        thread.join()
+        // The core's end closes the sender's queue: it ends once the last replies are out.
+        let _ = thread.join();
+        send_thread.join()
     })
     .await;
     Ok(())

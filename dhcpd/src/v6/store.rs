@@ -21,6 +21,9 @@ pub enum Commit6 {
     Refused(Vec<Lease6>),
 }
 
+/// Makes changes durable in one transaction (a store's handle for the writer thread).
+pub type WriteFn = Box<dyn FnMut(&[Change6]) -> Result<(), Store6Error> + Send>;
+
 /// The durable home of the v6 bindings.
 pub trait BindingStore: Send + std::fmt::Debug {
     /// Every stored binding.
@@ -48,6 +51,11 @@ pub trait BindingStore: Send + std::fmt::Debug {
     fn groups(&self) -> bool {
         false
     }
+    /// A second handle that makes changes durable from the writer thread ([`super::writer`]),
+    /// for a store that groups; `None`: the core commits itself.
+    fn writer(&self) -> Option<WriteFn> {
+        None
+    }
 }
 
 impl BindingStore for Store6 {
@@ -60,6 +68,10 @@ impl BindingStore for Store6 {
     }
     fn groups(&self) -> bool {
         true
+    }
+    fn writer(&self) -> Option<WriteFn> {
+        let s = self.clone();
+        Some(Box::new(move |c| s.write(c)))
     }
 }
 
