@@ -17,6 +17,7 @@ use crate::lease::{Change, LeaseState, LeaseTable, unix_now};
 use crate::metrics::{RecentEvent, RecentKind, Stats};
 use crate::ping;
 
+use super::inflight::InFlight;
 use super::msg::{BURST, Back, Commit, Event, GROUP, Kind, Release, ReleaseError, Retry, ToWriter};
 use super::ratelog::RateLog;
 use super::send::{send_batch, send_now};
@@ -61,6 +62,8 @@ pub(super) struct Core {
     pub(super) offline: Arc<AtomicBool>,
     /// Replies that need no commit (OFFERs), sent together once the queues are empty.
     pub(super) out: Vec<(usize, Reply)>,
+    /// Addresses changed since the writer last read the shared database.
+    pub(super) inflight: InFlight,
 }
 
 impl Core {
@@ -91,7 +94,7 @@ impl Core {
                     let mut gone = false;
                     for d in ended {
                         for c in &d.changes { self.table.apply(c); }
-                        if self.wr_tx.send(ToWriter::Commit(Box::new(Commit::plain(d.changes, d.dns)))).await.is_err() { gone = true; break; }
+                        if !self.submit(Commit::plain(d.changes, d.dns)).await { gone = true; break; }
                     }
                     if gone { break; }
                 }
@@ -111,15 +114,15 @@ impl Core {
                             let mut c = Commit::plain(d.changes, d.dns);
                             // Answered by the writer once the change is durable.
                             c.done = Some(r.done);
-                            if self.wr_tx.send(ToWriter::Commit(Box::new(c))).await.is_err() { break; }
+                            if !self.submit(c).await { break; }
                         }
                     }
                 }
                 b = i.back_rx.recv() => {
                     let Some(b) = b else { break };
                     match b {
-                        Back::Changed(rows) => {
-                            for l in rows { self.table.apply(&Change::Put(l)); }
+                        Back::Changed { rows, upto } => {
+                            for l in self.inflight.current(rows, upto) { self.table.apply(&Change::Put(l)); }
                         }
                         Back::Refused { current, retry } => {
                             for c in &current { self.table.apply(c); }
@@ -154,9 +157,13 @@ impl Core {
                                 self.stats.remember(RecentEvent { at: unix_now(), kind: RecentKind::Conflict, ip, mac: None });
                                 let c = Change::Put(decide::probation(ip, unix_now(), self.cfg.view.decline_probation.as_secs()));
                                 self.table.apply(&c);
-                                if self.wr_tx.send(ToWriter::Commit(Box::new(Commit::plain(vec![c], Vec::new())))).await.is_err() { break; }
+                                let mut changes = commit.map(|o| o.changes).unwrap_or_default();
+                                changes.retain(|o| o.ip() != ip);
+                                // The offer's other changes (a withdrawn offer) stand; its address goes on probation.
+                                changes.push(c);
+                                if !self.submit(Commit::plain(changes, Vec::new())).await { break; }
                             } else if let Some(c) = commit {
-                                if self.wr_tx.send(ToWriter::Commit(c)).await.is_err() { break; }
+                                if !self.submit(*c).await { break; }
                             } else {
                                 send_now(&self.ifaces[iface], &reply, self.port, &self.stats);
                             }
@@ -169,6 +176,14 @@ impl Core {
 
     fn flush(&mut self) {
         send_batch(&self.ifaces, &mut self.out, self.port, &self.stats);
+    }
+
+    /// Hands a commit to the writer, numbered when the store is shared; false when it is gone.
+    async fn submit(&mut self, mut c: Commit) -> bool {
+        if self.shared {
+            c.seq = self.inflight.stamp(c.changes.iter().map(Change::ip));
+        }
+        self.wr_tx.send(ToWriter::Commit(Box::new(c))).await.is_ok()
     }
 
     /// Decides about one request and acts on it; false when the writer is gone.
@@ -265,6 +280,7 @@ impl Core {
             .filter(|c| shared || c.persistent())
             .collect();
         let nothing = persistent.is_empty() && d.dns.is_empty();
+        let persistent_ips: Vec<_> = persistent.iter().map(Change::ip).collect();
         let retry = (shared && kind == Kind::Alloc).then_some(Retry { iface, msg, tries });
         let commit = |reply: Option<Reply>| Commit {
             changes: persistent,
@@ -275,10 +291,15 @@ impl Core {
             retry,
             queued: Instant::now(),
             done: None,
+            seq: 0,
         };
         match (d.reply, d.probe) {
             (Some(reply), Some(ip)) => match self.pings.clone().try_acquire_owned() {
                 Ok(permit) => {
+                    if shared {
+                        // Changed in the table now, sent to the writer after the check.
+                        self.inflight.hold(persistent_ips.iter().copied());
+                    }
                     let tx = self.ev_tx.clone();
                     let timeout = self.cfg.view.ping_timeout;
                     let commit = shared.then(|| Box::new(commit(Some(reply.clone()))));
@@ -298,11 +319,7 @@ impl Core {
                     });
                     true
                 }
-                Err(_) if shared => self
-                    .wr_tx
-                    .send(ToWriter::Commit(Box::new(commit(Some(reply)))))
-                    .await
-                    .is_ok(),
+                Err(_) if shared => self.submit(commit(Some(reply))).await,
                 Err(_) => {
                     self.out.push((iface, reply));
                     true
@@ -319,10 +336,7 @@ impl Core {
                         // About to wait for the writer: what is answered leaves first.
                         self.flush();
                     }
-                    self.wr_tx
-                        .send(ToWriter::Commit(Box::new(commit(reply))))
-                        .await
-                        .is_ok()
+                    self.submit(commit(reply)).await
                 }
             }
         }

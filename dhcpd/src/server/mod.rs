@@ -5,6 +5,7 @@
 
 mod admission;
 mod core_task;
+mod inflight;
 mod msg;
 mod ratelog;
 mod receive;
@@ -172,6 +173,7 @@ pub async fn serve(
             last_try: None,
             refused_log: RateLog::default(),
             out: Vec::new(),
+            settled: 0,
         };
         std::thread::Builder::new()
             .name("dhcpd-store".into())
@@ -192,6 +194,7 @@ pub async fn serve(
         shared,
         offline,
         out: Vec::new(),
+        inflight: Default::default(),
     };
     core.run(Inputs {
         view,

@@ -62,6 +62,8 @@ pub(super) struct Commit {
     pub(super) queued: Instant,
     /// Told once the changes are durable (`dhcpd release`); dropped unanswered otherwise.
     pub(super) done: Option<std::sync::mpsc::Sender<Result<(), ReleaseError>>>,
+    /// Its number in the order the core task sent it (shared store; see [`super::inflight`]).
+    pub(super) seq: u64,
 }
 
 impl Commit {
@@ -75,6 +77,7 @@ impl Commit {
             retry: None,
             queued: Instant::now(),
             done: None,
+            seq: 0,
         }
     }
 }
@@ -94,8 +97,8 @@ pub(super) enum Back {
         current: Vec<Change>,
         retry: Option<Retry>,
     },
-    /// Records other servers changed.
-    Changed(Vec<Lease>),
+    /// Records other servers changed, read once every commit numbered up to `upto` was settled.
+    Changed { rows: Vec<Lease>, upto: u64 },
 }
 
 /// `dhcpd release IP`, for the core task: the lease on `ip` is released as by its client's

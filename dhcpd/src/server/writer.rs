@@ -36,6 +36,8 @@ pub(super) struct Writer {
     pub(super) refused_log: RateLog,
     /// Replies of the changes just committed, to send together.
     pub(super) out: Vec<(usize, Reply)>,
+    /// Highest number of a commit written, queued in the backlog or refused.
+    pub(super) settled: u64,
 }
 
 /// How often an unreachable database is tried again.
@@ -79,7 +81,10 @@ impl Writer {
                 match store.changed() {
                     Ok(rows) if rows.is_empty() => {}
                     Ok(rows) => {
-                        let _ = self.back.send(Back::Changed(rows));
+                        let _ = self.back.send(Back::Changed {
+                            rows,
+                            upto: self.settled,
+                        });
                     }
                     Err(e) => self.go_offline(&e),
                 }
@@ -138,7 +143,10 @@ impl Writer {
                     "lease database reachable again: queued changes written"
                 );
                 if let Ok(rows) = store.changed() {
-                    let _ = self.back.send(Back::Changed(rows));
+                    let _ = self.back.send(Back::Changed {
+                        rows,
+                        upto: self.settled,
+                    });
                 }
             }
             Err(e) => tracing::debug!(error = %e, "lease database still unreachable"),
@@ -146,6 +154,9 @@ impl Writer {
     }
 
     fn commit(&mut self, store: &mut dyn LeaseStore, batch: &mut Vec<Commit>, shared: bool) {
+        if let Some(s) = batch.iter().map(|c| c.seq).max() {
+            self.settled = self.settled.max(s);
+        }
         if !self.offline.load(Ordering::Relaxed) {
             let groups: Vec<&[Change]> = batch.iter().map(|c| c.changes.as_slice()).collect();
             let any = groups.iter().any(|g| !g.is_empty());
