@@ -79,7 +79,7 @@ impl Writer {
             }
             if refresh && shared && !self.offline.load(Ordering::Relaxed) {
                 match store.changed() {
-                    Ok(rows) if rows.is_empty() => {}
+                    // Sent even when empty: the core then forgets the addresses it covers.
                     Ok(rows) => {
                         let _ = self.back.send(Back::Changed {
                             rows,
