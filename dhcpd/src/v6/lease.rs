@@ -72,6 +72,9 @@ pub struct Leases6 {
     by_addr: HashMap<(Ipv6Addr, u8), Key6>,
     /// The addresses (prefix length 128) in `by_addr`, as runs.
     held: super::runs::Runs,
+    /// No binding ends before this (a lower bound: 0 until the first sweep), so a sweep with
+    /// nothing due costs no walk over the table.
+    earliest: u64,
 }
 
 impl Leases6 {
@@ -105,6 +108,7 @@ impl Leases6 {
     pub fn apply(&mut self, c: &Change6) {
         match c {
             Change6::Put(l) => {
+                self.earliest = self.earliest.min(l.expires);
                 self.remove(&l.key);
                 if let Some(old) = self.by_addr.insert((l.addr, l.prefix_len), l.key.clone()) {
                     self.by_key.remove(&old);
@@ -131,13 +135,26 @@ impl Leases6 {
             .first_free(u128::from(from), u128::from(to))
             .map(Ipv6Addr::from)
     }
+    /// Whether a binding may have ended by `now` (else [`Leases6::expired`] finds none).
+    pub fn may_have_ended(&self, now: u64) -> bool {
+        now >= self.earliest
+    }
     /// The changes that drop every binding ended before `now`.
-    pub fn expired(&self, now: u64) -> Vec<Change6> {
-        self.by_key
-            .values()
-            .filter(|l| l.expires <= now)
-            .map(|l| Change6::Delete(l.key.clone()))
-            .collect()
+    pub fn expired(&mut self, now: u64) -> Vec<Change6> {
+        if now < self.earliest {
+            return Vec::new();
+        }
+        let mut earliest = u64::MAX;
+        let mut ended = Vec::new();
+        for l in self.by_key.values() {
+            earliest = earliest.min(l.expires);
+            if l.expires <= now {
+                ended.push(Change6::Delete(l.key.clone()));
+            }
+        }
+        // The ended ones included: until they are gone, the next sweep walks again.
+        self.earliest = earliest;
+        ended
     }
     /// Every binding, in key order.
     pub fn iter(&self) -> impl Iterator<Item = &Lease6> {

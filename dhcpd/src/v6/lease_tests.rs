@@ -128,3 +128,35 @@ fn a_file_with_old_records_loads_and_takes_new_ones() {
     all.sort_by_key(|l| l.key.iaid);
     assert_eq!(all, vec![renamed, named]);
 }
+
+#[test]
+fn a_sweep_finds_every_ended_binding_and_walks_nothing_before_the_first_is_due() {
+    let mut t = Leases6::new();
+    let put = |t: &mut Leases6, iaid: u32, expires: u64| {
+        let mut l = binding(iaid, None);
+        l.addr = Ipv6Addr::from(0xfd00_0000_0000_0000_0000_0000_0000_0100u128 + u128::from(iaid));
+        l.expires = expires;
+        t.apply(&Change6::Put(l));
+    };
+    put(&mut t, 1, 100);
+    put(&mut t, 2, 200);
+    put(&mut t, 3, 300);
+    let ended = |t: &mut Leases6, now| {
+        let e = t.expired(now);
+        e.iter().for_each(|c| t.apply(c));
+        e.len()
+    };
+    assert_eq!(ended(&mut t, 50), 0);
+    assert_eq!(ended(&mut t, 150), 1);
+    // The next sweep walks once more (the ended one counted in the bound) and finds the bound
+    // is now 200: nothing due before it.
+    assert_eq!(ended(&mut t, 155), 0);
+    assert_eq!(t.earliest, 200);
+    assert_eq!(ended(&mut t, 199), 0);
+    // A binding ending sooner than the bound lowers it.
+    put(&mut t, 4, 160);
+    assert_eq!(ended(&mut t, 170), 1);
+    assert_eq!(ended(&mut t, 400), 2);
+    assert_eq!(t.len(), 0);
+    assert_eq!(ended(&mut t, 500), 0);
+}

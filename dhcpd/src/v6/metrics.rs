@@ -87,43 +87,25 @@ impl Stats6 {
     }
 
     /// Refreshes the gauges describing the bindings (off the packet path, every few seconds).
+    /// One pass over the table: an address finds its pool by binary search (the host file's
+    /// IPv6 pools never overlap), so 500,000 bindings cost one walk, not one per pool.
     pub fn census(&self, leases: &Leases6, view: &DhcpView, now: u64) {
-        let mut by = std::collections::BTreeMap::new();
-        for kind in ["IA_NA", "IA_PD"] {
-            for state in ["bound", "declined"] {
-                by.insert((kind, state), 0i64);
+        let c = Census::of(leases, view, now);
+        for (k, kind) in ["IA_NA", "IA_PD"].into_iter().enumerate() {
+            for (j, state) in ["bound", "declined"].into_iter().enumerate() {
+                let l = vec![
+                    ("type".to_owned(), kind.to_owned()),
+                    ("state".to_owned(), state.to_owned()),
+                ];
+                self.leases.get_or_create(&l).set(c.by[k][j]);
             }
         }
-        let live: Vec<_> = leases.iter().filter(|l| l.expires > now).collect();
-        for l in &live {
-            let kind = match l.key.kind {
-                IaKind::Na => "IA_NA",
-                IaKind::Pd => "IA_PD",
-            };
-            let state = match l.state {
-                State6::Bound => "bound",
-                State6::Declined => "declined",
-            };
-            *by.entry((kind, state)).or_default() += 1;
-        }
-        for ((kind, state), n) in by {
-            let l = vec![
-                ("type".to_owned(), kind.to_owned()),
-                ("state".to_owned(), state.to_owned()),
-            ];
-            self.leases.get_or_create(&l).set(n);
-        }
+        let (mut pi, mut di) = (0, 0);
         for s in &view.subnets6 {
             for p in &s.pools {
                 let l = label("range", p.range.to_string());
-                let count = |st: State6| {
-                    live.iter()
-                        .filter(|x| {
-                            x.prefix_len == 128 && x.state == st && p.range.contains(x.addr)
-                        })
-                        .count() as u128
-                };
-                let (used, declined) = (count(State6::Bound), count(State6::Declined));
+                let [used, declined] = c.pools[pi];
+                pi += 1;
                 let size = p.range.len();
                 self.pool_used.get_or_create(&l).set(clamp(used));
                 self.pool_declined.get_or_create(&l).set(clamp(declined));
@@ -137,14 +119,8 @@ impl Stats6 {
                     ("prefix".to_owned(), p.prefix.to_string()),
                     ("delegated_length".to_owned(), p.delegated_len.to_string()),
                 ];
-                let used = live
-                    .iter()
-                    .filter(|x| {
-                        x.key.kind == IaKind::Pd
-                            && x.prefix_len == p.delegated_len
-                            && p.prefix.contains(&x.addr)
-                    })
-                    .count() as u128;
+                let used = c.pd[di];
+                di += 1;
                 self.pd_used.get_or_create(&l).set(clamp(used));
                 self.pd_free
                     .get_or_create(&l)
@@ -226,5 +202,60 @@ impl Stats6 {
             "Prefixes per prefix-delegation pool",
             self.pd_size.clone(),
         );
+    }
+}
+
+/// Live bindings counted: by IA type and state, per address pool (bound, declined) and per
+/// prefix-delegation pool, pools in the host file's order.
+struct Census {
+    by: [[i64; 2]; 2],
+    pools: Vec<[u128; 2]>,
+    pd: Vec<u128>,
+}
+
+impl Census {
+    fn of(leases: &Leases6, view: &DhcpView, now: u64) -> Census {
+        let ranges: Vec<_> = view
+            .subnets6
+            .iter()
+            .flat_map(|s| &s.pools)
+            .map(|p| p.range)
+            .collect();
+        let pds: Vec<_> = view.subnets6.iter().flat_map(|s| &s.pd_pools).collect();
+        // Pool indices by first address.
+        let mut order: Vec<usize> = (0..ranges.len()).collect();
+        order.sort_by_key(|&i| ranges[i].start);
+        let mut c = Census {
+            by: [[0; 2]; 2],
+            pools: vec![[0; 2]; ranges.len()],
+            pd: vec![0; pds.len()],
+        };
+        for l in leases.iter().filter(|l| l.expires > now) {
+            let st = match l.state {
+                State6::Bound => 0,
+                State6::Declined => 1,
+            };
+            let kind = match l.key.kind {
+                IaKind::Na => 0,
+                IaKind::Pd => 1,
+            };
+            c.by[kind][st] += 1;
+            if l.prefix_len == 128 {
+                let at = order.partition_point(|&i| ranges[i].start <= l.addr);
+                if let Some(&i) = at.checked_sub(1).map(|k| &order[k])
+                    && ranges[i].contains(l.addr)
+                {
+                    c.pools[i][st] += 1;
+                }
+            }
+            if l.key.kind == IaKind::Pd {
+                for (j, p) in pds.iter().enumerate() {
+                    if l.prefix_len == p.delegated_len && p.prefix.contains(&l.addr) {
+                        c.pd[j] += 1;
+                    }
+                }
+            }
+        }
+        c
     }
 }

@@ -239,6 +239,48 @@ fn metrics_count_v6_messages_and_pool_use() {
     );
 }
 
+/// The one-pass census finds each address's pool among several, listed out of address order
+/// and in two subnets; an address between pools or outside them counts in none.
+#[test]
+fn the_census_counts_each_address_in_its_own_pool() {
+    let t = HostTable::from_toml(&format!(
+        "{}[[subnet]]\nnetwork = \"fd00:10::/64\"\n\
+         [[subnet.pool]]\nrange = \"fd00:10::300-fd00:10::3ff\"\n\
+         [[subnet.pool]]\nrange = \"fd00:10::100-fd00:10::1ff\"\n\
+         [[subnet]]\nnetwork = \"fd00:20::/64\"\n[[subnet.pool]]\nrange = \"fd00:20::10-fd00:20::1f\"\n",
+        hostfile::checkcases::base()
+    ))
+    .unwrap();
+    let v = t.dhcp_view();
+    let mut leases = Leases6::new();
+    for l in [
+        lease(1, IaKind::Na, "fd00:10::100", 128, State6::Bound),
+        lease(2, IaKind::Na, "fd00:10::1ff", 128, State6::Bound),
+        lease(3, IaKind::Na, "fd00:10::300", 128, State6::Declined),
+        lease(4, IaKind::Na, "fd00:10::250", 128, State6::Bound),
+        lease(5, IaKind::Na, "fd00:20::1f", 128, State6::Bound),
+        lease(6, IaKind::Na, "fd00:20::20", 128, State6::Bound),
+    ] {
+        leases.apply(&Change6::Put(l));
+    }
+    let s = Stats6::default();
+    s.census(&leases, &v, NOW);
+    let mut r = runtime::metrics::Registry::with_prefix("dhcpd");
+    s.register(&mut r);
+    let text = runtime::metrics::render(&r);
+    for line in [
+        "dhcpd_v6_pool_used_addresses{range=\"fd00:10::100-fd00:10::1ff\"} 2",
+        "dhcpd_v6_pool_used_addresses{range=\"fd00:10::300-fd00:10::3ff\"} 0",
+        "dhcpd_v6_pool_declined_addresses{range=\"fd00:10::300-fd00:10::3ff\"} 1",
+        "dhcpd_v6_pool_free_addresses{range=\"fd00:10::300-fd00:10::3ff\"} 255",
+        "dhcpd_v6_pool_used_addresses{range=\"fd00:20::10-fd00:20::1f\"} 1",
+        "dhcpd_v6_leases{type=\"IA_NA\",state=\"bound\"} 5",
+        "dhcpd_v6_leases{type=\"IA_NA\",state=\"declined\"} 1",
+    ] {
+        assert!(text.contains(line), "{line} not in\n{text}");
+    }
+}
+
 /// `dhcpd leases` (text, JSON) and the page show the name kept with a binding; a binding stored
 /// without one (written before names were kept) shows its reservation's, when it has one.
 #[test]
