@@ -46,13 +46,17 @@ fn lease(duid: u8, kind: IaKind, addr: &str, len: u8, state: State6) -> Lease6 {
 }
 
 fn table() -> Leases6 {
-    let mut t = Leases6::new();
-    for l in [
+    table_of([
         lease(1, IaKind::Na, "fd00:10::100", 128, State6::Bound),
         lease(2, IaKind::Pd, "fd00:100::", 56, State6::Bound),
         lease(5, IaKind::Na, "fd00:10::5", 128, State6::Bound),
         lease(9, IaKind::Na, "fd00:10::101", 128, State6::Declined),
-    ] {
+    ])
+}
+
+fn table_of(bindings: impl IntoIterator<Item = Lease6>) -> Leases6 {
+    let mut t = Leases6::new();
+    for l in bindings {
         t.apply(&Change6::Put(l));
     }
     t
@@ -252,33 +256,34 @@ fn the_census_counts_each_address_in_its_own_pool() {
     ))
     .unwrap();
     let v = t.dhcp_view();
-    let mut leases = Leases6::new();
-    for l in [
+    let leases = table_of([
         lease(1, IaKind::Na, "fd00:10::100", 128, State6::Bound),
         lease(2, IaKind::Na, "fd00:10::1ff", 128, State6::Bound),
         lease(3, IaKind::Na, "fd00:10::300", 128, State6::Declined),
         lease(4, IaKind::Na, "fd00:10::250", 128, State6::Bound),
         lease(5, IaKind::Na, "fd00:20::1f", 128, State6::Bound),
         lease(6, IaKind::Na, "fd00:20::20", 128, State6::Bound),
-    ] {
-        leases.apply(&Change6::Put(l));
-    }
+    ]);
     let s = Stats6::default();
     s.census(&leases, &v, NOW);
+    let counted = [
+        ("fd00:10::100-fd00:10::1ff", "used", 2),
+        ("fd00:10::300-fd00:10::3ff", "used", 0),
+        ("fd00:10::300-fd00:10::3ff", "declined", 1),
+        ("fd00:10::300-fd00:10::3ff", "free", 255),
+        ("fd00:20::10-fd00:20::1f", "used", 1),
+    ];
     let mut r = runtime::metrics::Registry::with_prefix("dhcpd");
     s.register(&mut r);
     let text = runtime::metrics::render(&r);
-    for line in [
-        "dhcpd_v6_pool_used_addresses{range=\"fd00:10::100-fd00:10::1ff\"} 2",
-        "dhcpd_v6_pool_used_addresses{range=\"fd00:10::300-fd00:10::3ff\"} 0",
-        "dhcpd_v6_pool_declined_addresses{range=\"fd00:10::300-fd00:10::3ff\"} 1",
-        "dhcpd_v6_pool_free_addresses{range=\"fd00:10::300-fd00:10::3ff\"} 255",
-        "dhcpd_v6_pool_used_addresses{range=\"fd00:20::10-fd00:20::1f\"} 1",
-        "dhcpd_v6_leases{type=\"IA_NA\",state=\"bound\"} 5",
-        "dhcpd_v6_leases{type=\"IA_NA\",state=\"declined\"} 1",
-    ] {
-        assert!(text.contains(line), "{line} not in\n{text}");
+    for (range, what, n) in counted {
+        let line = format!("dhcpd_v6_pool_{what}_addresses{{range=\"{range}\"}} {n}");
+        assert!(text.contains(&line), "{line} not in\n{text}");
     }
+    assert!(
+        text.contains("dhcpd_v6_leases{type=\"IA_NA\",state=\"bound\"} 5"),
+        "{text}"
+    );
 }
 
 /// `dhcpd leases` (text, JSON) and the page show the name kept with a binding; a binding stored
