@@ -280,7 +280,6 @@ impl Core {
             .filter(|c| shared || c.persistent())
             .collect();
         let nothing = persistent.is_empty() && d.dns.is_empty();
-        let persistent_ips: Vec<_> = persistent.iter().map(Change::ip).collect();
         let retry = (shared && kind == Kind::Alloc).then_some(Retry { iface, msg, tries });
         let commit = |reply: Option<Reply>| Commit {
             changes: persistent,
@@ -296,13 +295,13 @@ impl Core {
         match (d.reply, d.probe) {
             (Some(reply), Some(ip)) => match self.pings.clone().try_acquire_owned() {
                 Ok(permit) => {
-                    if shared {
-                        // Changed in the table now, sent to the writer after the check.
-                        self.inflight.hold(persistent_ips.iter().copied());
-                    }
                     let tx = self.ev_tx.clone();
                     let timeout = self.cfg.view.ping_timeout;
                     let commit = shared.then(|| Box::new(commit(Some(reply.clone()))));
+                    if let Some(c) = &commit {
+                        // Changed in the table now, sent to the writer after the check.
+                        self.inflight.hold(c.changes.iter().map(Change::ip));
+                    }
                     tokio::task::spawn_blocking(move || {
                         let alive = ping::probe(ip, timeout).unwrap_or_else(|e| {
                             tracing::debug!(%ip, error = %e, "ping check failed");

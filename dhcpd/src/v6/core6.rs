@@ -29,7 +29,7 @@ use crate::ddns::v6::Event6;
 /// least as often when idle).
 const EXPIRE_EVERY: Duration = Duration::from_secs(2);
 /// How often the gauges describing the bindings are refreshed (as the v4 core does): a walk
-/// over the whole table, 10-15 ms at 500,000 bindings, so not at every sweep.
+/// over the whole table, about 20 ms at 500,000 bindings, so not at every sweep.
 const CENSUS_EVERY: Duration = Duration::from_secs(5);
 /// Ready replies that are handed to the sender without waiting for the queue to empty.
 const SEND_BATCH: usize = 64;

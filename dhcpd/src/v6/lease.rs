@@ -141,7 +141,7 @@ impl Leases6 {
     }
     /// The changes that drop every binding ended before `now`.
     pub fn expired(&mut self, now: u64) -> Vec<Change6> {
-        if now < self.earliest {
+        if !self.may_have_ended(now) {
             return Vec::new();
         }
         let mut earliest = u64::MAX;

@@ -100,33 +100,28 @@ impl Stats6 {
                 self.leases.get_or_create(&l).set(c.by[k][j]);
             }
         }
-        let (mut pi, mut di) = (0, 0);
-        for s in &view.subnets6 {
-            for p in &s.pools {
-                let l = label("range", p.range.to_string());
-                let [used, declined] = c.pools[pi];
-                pi += 1;
-                let size = p.range.len();
-                self.pool_used.get_or_create(&l).set(clamp(used));
-                self.pool_declined.get_or_create(&l).set(clamp(declined));
-                self.pool_free
-                    .get_or_create(&l)
-                    .set(clamp(size.saturating_sub(used + declined)));
-                self.pool_size.get_or_create(&l).set(clamp(size));
-            }
-            for p in &s.pd_pools {
-                let l = vec![
-                    ("prefix".to_owned(), p.prefix.to_string()),
-                    ("delegated_length".to_owned(), p.delegated_len.to_string()),
-                ];
-                let used = c.pd[di];
-                di += 1;
-                self.pd_used.get_or_create(&l).set(clamp(used));
-                self.pd_free
-                    .get_or_create(&l)
-                    .set(clamp(p.count().saturating_sub(used)));
-                self.pd_size.get_or_create(&l).set(clamp(p.count()));
-            }
+        let pools = view.subnets6.iter().flat_map(|s| &s.pools);
+        for (p, &[used, declined]) in pools.zip(&c.pools) {
+            let l = label("range", p.range.to_string());
+            let size = p.range.len();
+            self.pool_used.get_or_create(&l).set(clamp(used));
+            self.pool_declined.get_or_create(&l).set(clamp(declined));
+            self.pool_free
+                .get_or_create(&l)
+                .set(clamp(size.saturating_sub(used + declined)));
+            self.pool_size.get_or_create(&l).set(clamp(size));
+        }
+        let pds = view.subnets6.iter().flat_map(|s| &s.pd_pools);
+        for (p, &used) in pds.zip(&c.pd) {
+            let l = vec![
+                ("prefix".to_owned(), p.prefix.to_string()),
+                ("delegated_length".to_owned(), p.delegated_len.to_string()),
+            ];
+            self.pd_used.get_or_create(&l).set(clamp(used));
+            self.pd_free
+                .get_or_create(&l)
+                .set(clamp(p.count().saturating_sub(used)));
+            self.pd_size.get_or_create(&l).set(clamp(p.count()));
         }
     }
 
