@@ -161,6 +161,41 @@ pub struct LeaseTable {
     /// Hardware address (its hash) -> addresses of offered and bound records with it, to bound
     /// what one MAC holds under many client identifiers.
     by_hw: HashMap<u64, Vec<Ipv4Addr>>,
+    /// No offered, bound or declined record ends before this, so [`LeaseTable::expiries`] with
+    /// nothing due walks nothing.
+    due: Floor,
+}
+
+/// A lower bound of the ends of the records [`LeaseTable::expiries`] acts on: lowered by every
+/// change that writes one, raised to the true minimum by each walk of `expiries` (atomic so a
+/// read-only walk may raise it; relaxed: the table has one owner). 0, the start, walks once.
+#[derive(Debug, Default)]
+struct Floor(std::sync::atomic::AtomicU64);
+
+impl Floor {
+    fn get(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+    fn set(&self, v: u64) {
+        self.0.store(v, std::sync::atomic::Ordering::Relaxed);
+    }
+    fn lower(&self, v: u64) {
+        self.0.fetch_min(v, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl Clone for Floor {
+    fn clone(&self) -> Self {
+        Floor(self.get().into())
+    }
+}
+
+/// Whether [`LeaseTable::expiries`] acts on a record in `state` once its time is up.
+fn ends(state: LeaseState) -> bool {
+    matches!(
+        state,
+        LeaseState::Bound | LeaseState::Offered | LeaseState::Declined
+    )
 }
 
 fn set_bit(map: &mut BTreeMap<u32, u64>, ip: Ipv4Addr, on: bool) {
@@ -311,6 +346,9 @@ impl LeaseTable {
     fn apply_record(&mut self, c: &Change) {
         match c {
             Change::Put(l) => {
+                if ends(l.state) {
+                    self.due.lower(l.expires);
+                }
                 let old = self.by_ip.get(&l.ip).and_then(|o| self.hw_key(o));
                 self.unindex_hw(old, l.ip);
                 if let Some(k) = self.hw_key(l) {
@@ -359,25 +397,33 @@ impl LeaseTable {
         self.by_ip.is_empty()
     }
     /// Changes that end leases whose time is up: bound -> expired, stale offers dropped, probation
-    /// over -> forgotten. At most `limit` at a time so a large expiry wave is spread out.
+    /// over -> forgotten. At most `limit` at a time so a large expiry wave is spread out. Walks
+    /// the table only when a record may be due (see [`Floor`]); the walk leaves the bound at the
+    /// earliest end it saw, the returned ones included (until they are applied, the next call
+    /// walks again).
     pub fn expiries(&self, now: u64, limit: usize) -> Vec<Change> {
         let mut out = Vec::new();
+        if now < self.due.get() {
+            return out;
+        }
+        let mut earliest = u64::MAX;
         for l in self.by_ip.values() {
-            if out.len() >= limit {
-                break;
-            }
-            if l.expires > now {
+            if !ends(l.state) {
                 continue;
             }
-            match l.state {
-                LeaseState::Bound => out.push(Change::Put(Lease {
+            earliest = earliest.min(l.expires);
+            if l.expires > now || out.len() >= limit {
+                continue;
+            }
+            out.push(match l.state {
+                LeaseState::Bound => Change::Put(Lease {
                     state: LeaseState::Expired,
                     ..l.clone()
-                })),
-                LeaseState::Offered | LeaseState::Declined => out.push(Change::Del(l.ip)),
-                LeaseState::Released | LeaseState::Expired => {}
-            }
+                }),
+                _ => Change::Del(l.ip),
+            });
         }
+        self.due.set(earliest);
         out
     }
 }
@@ -528,5 +574,52 @@ mod tests {
         assert_eq!(ch.len(), 2);
         assert!(matches!(&ch[0], Change::Put(l) if l.state == LeaseState::Expired));
         assert_eq!(ch[1], Change::Del(Ipv4Addr::new(10, 0, 0, 6)));
+    }
+
+    /// The walk happens only when a record may be due: once it has found none, later calls
+    /// walk nothing until a change writes an earlier end or the time comes; an offer or
+    /// probation due but over the limit keeps the next call walking.
+    #[test]
+    fn expiries_walk_only_when_a_record_may_be_due() {
+        let mut t = LeaseTable::from_leases([
+            lease([10, 0, 0, 5], b"a", LeaseState::Bound, 100),
+            lease([10, 0, 0, 6], b"b", LeaseState::Offered, 50),
+            lease([10, 0, 0, 7], b"c", LeaseState::Expired, 10),
+        ]);
+        assert!(t.expiries(20, 100).is_empty());
+        assert_eq!(
+            t.due.get(),
+            50,
+            "the earliest end of an offered/bound/declined record"
+        );
+        assert!(t.expiries(49, 100).is_empty());
+        // A change that writes an earlier end lowers the bound.
+        t.apply(&Change::Put(lease(
+            [10, 0, 0, 8],
+            b"d",
+            LeaseState::Declined,
+            30,
+        )));
+        assert_eq!(t.due.get(), 30);
+        assert_eq!(
+            t.expiries(30, 100),
+            vec![Change::Del(Ipv4Addr::new(10, 0, 0, 8))]
+        );
+        // Not applied yet: still due, so the next call walks and finds it again.
+        assert_eq!(t.due.get(), 30);
+        // Over the limit: what is left over keeps the bound at or below now.
+        let first = t.expiries(100, 1);
+        assert_eq!(first.len(), 1);
+        for c in &first {
+            t.apply(c);
+        }
+        assert!(t.due.get() <= 100);
+        let rest = t.expiries(100, 10);
+        assert_eq!(rest.len(), 2, "{rest:?}");
+        for c in &rest {
+            t.apply(c);
+        }
+        assert!(t.expiries(100, 10).is_empty());
+        assert_eq!(t.due.get(), u64::MAX, "nothing left to end");
     }
 }

@@ -13,6 +13,7 @@ pub mod options;
 pub mod page;
 pub mod pgstore;
 pub mod ping;
+pub mod pool_index;
 pub mod recent;
 pub mod server;
 pub mod store;

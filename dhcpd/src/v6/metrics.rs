@@ -6,6 +6,7 @@ use hostfile::DhcpView;
 use runtime::metrics::{Counter, Family, Gauge, Registry};
 
 use super::lease::{IaKind, Leases6, State6};
+use crate::pool_index::PoolIndex;
 
 type Labels = Vec<(String, String)>;
 
@@ -210,19 +211,16 @@ struct Census {
 
 impl Census {
     fn of(leases: &Leases6, view: &DhcpView, now: u64) -> Census {
-        let ranges: Vec<_> = view
-            .subnets6
-            .iter()
-            .flat_map(|s| &s.pools)
-            .map(|p| p.range)
-            .collect();
+        let pools = PoolIndex::new(
+            view.subnets6
+                .iter()
+                .flat_map(|s| &s.pools)
+                .map(|p| (p.range.start, p.range.end)),
+        );
         let pds: Vec<_> = view.subnets6.iter().flat_map(|s| &s.pd_pools).collect();
-        // Pool indices by first address.
-        let mut order: Vec<usize> = (0..ranges.len()).collect();
-        order.sort_by_key(|&i| ranges[i].start);
         let mut c = Census {
             by: [[0; 2]; 2],
-            pools: vec![[0; 2]; ranges.len()],
+            pools: vec![[0; 2]; pools.len()],
             pd: vec![0; pds.len()],
         };
         for l in leases.iter().filter(|l| l.expires > now) {
@@ -235,13 +233,10 @@ impl Census {
                 IaKind::Pd => 1,
             };
             c.by[kind][st] += 1;
-            if l.prefix_len == 128 {
-                let at = order.partition_point(|&i| ranges[i].start <= l.addr);
-                if let Some(&i) = at.checked_sub(1).map(|k| &order[k])
-                    && ranges[i].contains(l.addr)
-                {
-                    c.pools[i][st] += 1;
-                }
+            if l.prefix_len == 128
+                && let Some(i) = pools.find(l.addr)
+            {
+                c.pools[i][st] += 1;
             }
             if l.key.kind == IaKind::Pd {
                 for (j, p) in pds.iter().enumerate() {
