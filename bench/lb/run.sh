@@ -25,7 +25,10 @@
 #   PAIRS="kernel proxy"  which blocks (kernel: nftables vs lbd-kernel; proxy: haproxy vs
 #                     lbd-proxy; nosplice: lbd-proxy vs lbd-proxy with LBD_PROXY_SPLICE=0;
 #                     threads: lbd-proxy vs lbd-proxy with LBD_PROXY_THREADS=1;
-#                     before: lbd-proxy vs lbd-proxy-before, the binary $LBD_BEFORE)
+#                     before: lbd-proxy vs lbd-proxy-before, the binary $LBD_BEFORE;
+#                     ceiling: HAProxy vs the leanest relay (bench/lb/ceiling, $CEILING);
+#                     ceiling-lbd: that relay vs lbd-proxy)
+#   CEILING=path      the lb-ceiling binary (default $CARGO_TARGET_DIR/ceiling/release/lb-ceiling)
 #   LBD_BYTES=true    lbd's services count bytes per backend (`byte-counters`; default false)
 #   LBD_BEFORE=path   an earlier lbd binary for PAIRS=before (before/after in one run)
 #   PEERS=1           also direct and nginx stream rows, once at the start (0: skip)
@@ -45,6 +48,7 @@ MODES=${MODES:-ka nc}; PIN=${PIN:-0}
 HERE=$(cd "$(dirname "$0")" && pwd); ROOT=$(cd "$HERE/../.." && pwd)
 SHARED=${SHARED:-$ROOT/../shared/bench/lb}
 LBD=${LBD:-${CARGO_TARGET_DIR:-$ROOT/target}/release/lbd}
+CEILING=${CEILING:-${CARGO_TARGET_DIR:-$ROOT/target}/ceiling/release/lb-ceiling}
 [ -x "$LBD" ] || { echo "no lbd binary at $LBD: cargo build --release -p lbd (or set LBD=)"; exit 1; }
 case " $PAIRS " in *" before "*) [ -x "${LBD_BEFORE:-}" ] || { echo "PAIRS=before needs LBD_BEFORE=<lbd binary>"; exit 1; } ;; esac
 W=$(mktemp -d); chmod 755 "$W"   # nginx's workers (www-data) read the pages under it
@@ -161,6 +165,7 @@ row() {
     lbd-proxy-nosplice) row_lbd lbd-proxy-nosplice proxy LBD_PROXY_SPLICE=0 ;;
     lbd-proxy-1t) row_lbd lbd-proxy-1t proxy LBD_PROXY_THREADS=1 ;;
     lbd-proxy-before) row_lbd lbd-proxy-before proxy ;;
+    ceiling) row_daemon ceiling "$CEILING" "$(urlhost $VIP):80" "$(urlhost $WEB1):80" "$(urlhost $WEB2):80" ;;
   esac
 }
 block() { # peer lbd: A B B A on even rounds, B A A B on odd ones
@@ -178,6 +183,8 @@ for ROUND in $(seq 0 $((REPS - 1))); do
       nosplice) block lbd-proxy-nosplice lbd-proxy ;;
       threads) block lbd-proxy-1t lbd-proxy ;;
       before) block lbd-proxy-before lbd-proxy ;;
+      ceiling) block haproxy ceiling ;;
+      ceiling-lbd) block ceiling lbd-proxy ;;
     esac
   done
 done
@@ -217,6 +224,8 @@ for p in $PAIRS; do
     nosplice) ratio lbd-proxy lbd-proxy-nosplice - ;;
     threads) ratio lbd-proxy lbd-proxy-1t - ;;
     before) ratio lbd-proxy lbd-proxy-before - ;;
+    ceiling) ratio ceiling haproxy - ;;
+    ceiling-lbd) ratio lbd-proxy ceiling - ;;
   esac
 done
 # lbd kernel vs HAProxy: different blocks of the same rounds, so per round means.
