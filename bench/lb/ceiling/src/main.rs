@@ -7,6 +7,7 @@
 //! (close drops the registrations; no EPOLL_CTL_DEL). Backends taken round robin.
 //!
 //! usage: lb-ceiling VIP:PORT BACKEND:PORT [BACKEND:PORT...]   (IPv4 or IPv6)
+//! (`LB_CEILING_THREADS=N` sets the thread count; each thread keeps its own turn.)
 //!
 //! Not a product: a peer row. A connect that fails resets the client; nothing is retried.
 
@@ -296,7 +297,11 @@ fn main() {
         eprintln!("usage: lb-ceiling VIP:PORT BACKEND:PORT [BACKEND:PORT...]");
         std::process::exit(2);
     }
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // One thread per CPU; LB_CEILING_THREADS overrides (the test takes one, for a strict turn).
+    let threads = std::env::var("LB_CEILING_THREADS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let hs: Vec<_> = (0..threads)
         .map(|_| {
             let (vip, b) = (args[0], args[1..].to_vec());

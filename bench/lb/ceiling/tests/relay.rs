@@ -44,6 +44,7 @@ fn carries_bytes_both_ways_passes_half_closes_and_takes_backends_in_turn() {
     args.extend(backends.iter().map(|b| b.local_addr().unwrap().to_string()));
     let _relay = Relay(
         Command::new(env!("CARGO_BIN_EXE_lb-ceiling"))
+            .env("LB_CEILING_THREADS", "1")
             .args(&args)
             .spawn()
             .unwrap(),
