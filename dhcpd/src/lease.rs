@@ -4,7 +4,7 @@
 //! start, changed only by applying a decision's [`Change`]s, and every change that an ACK depends on
 //! reaches the store before that ACK is sent.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
@@ -36,6 +36,24 @@ pub enum LeaseState {
 }
 
 impl LeaseState {
+    /// Every state, in the order of [`LeaseState::slot`].
+    pub const ALL: [LeaseState; 5] = [
+        LeaseState::Offered,
+        LeaseState::Bound,
+        LeaseState::Released,
+        LeaseState::Expired,
+        LeaseState::Declined,
+    ];
+    /// This state's position in [`LeaseState::ALL`].
+    pub fn slot(self) -> usize {
+        match self {
+            LeaseState::Offered => 0,
+            LeaseState::Bound => 1,
+            LeaseState::Released => 2,
+            LeaseState::Expired => 3,
+            LeaseState::Declined => 4,
+        }
+    }
     /// Lower-case name for tables.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -164,6 +182,23 @@ pub struct LeaseTable {
     /// No offered, bound or declined record ends before this, so [`LeaseTable::expiries`] with
     /// nothing due walks nothing.
     due: Floor,
+    /// Records per state (by [`LeaseState::slot`]), kept per change so the census never walks
+    /// the table.
+    by_state: [i64; 5],
+    /// Addresses of declined records (probation; few), for the census's per-pool counts.
+    declined: BTreeSet<u32>,
+}
+
+/// What one pool's addresses hold, by record state (whatever the records' ends: an ended lease
+/// leaves these counts when the expiry check reclaims it).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PoolCounts {
+    /// Bound records.
+    pub bound: u64,
+    /// Offered records.
+    pub offered: u64,
+    /// Declined records (probation).
+    pub declined: u64,
 }
 
 /// A lower bound of the ends of the records [`LeaseTable::expiries`] acts on: lowered by every
@@ -239,6 +274,26 @@ fn next_clear(map: &BTreeMap<u32, u64>, from: Ipv4Addr, to: Ipv4Addr) -> Option<
     (want <= to >> 6 && ip <= to).then(|| Ipv4Addr::from(ip))
 }
 
+/// How many bits of `map` are set for the addresses `from..=to`.
+fn count_bits(map: &BTreeMap<u32, u64>, from: Ipv4Addr, to: Ipv4Addr) -> u64 {
+    let (from, to) = (u32::from(from), u32::from(to));
+    if from > to {
+        return 0;
+    }
+    map.range(from >> 6..=to >> 6)
+        .map(|(&w, &bits)| {
+            let mut b = bits;
+            if w == from >> 6 {
+                b &= u64::MAX << (from & 63);
+            }
+            if w == to >> 6 {
+                b &= u64::MAX >> (63 - (to & 63));
+            }
+            u64::from(b.count_ones())
+        })
+        .sum()
+}
+
 impl LeaseTable {
     /// An empty table.
     pub fn new() -> Self {
@@ -275,9 +330,24 @@ impl LeaseTable {
     }
     /// Applies one change.
     pub fn apply(&mut self, c: &Change) {
-        self.apply_record(c);
         let ip = c.ip();
+        let before = self.by_ip.get(&ip).map(|l| l.state);
+        self.apply_record(c);
         let state = self.by_ip.get(&ip).map(|l| l.state);
+        if before != state {
+            if let Some(b) = before {
+                self.by_state[b.slot()] -= 1;
+            }
+            if let Some(s) = state {
+                self.by_state[s.slot()] += 1;
+            }
+            if before == Some(LeaseState::Declined) {
+                self.declined.remove(&u32::from(ip));
+            }
+            if state == Some(LeaseState::Declined) {
+                self.declined.insert(u32::from(ip));
+            }
+        }
         let kept = matches!(state, Some(LeaseState::Bound | LeaseState::Declined));
         set_bit(
             &mut self.taken,
@@ -379,9 +449,26 @@ impl LeaseTable {
                     .get(ip)
                     .is_some_and(|l| l.state == LeaseState::Offered && &l.client == client)
                 {
-                    self.apply(&Change::Del(*ip));
+                    self.apply_record(&Change::Del(*ip));
                 }
             }
+        }
+    }
+    /// Records per state, every state listed (0 for a state with none).
+    pub fn state_counts(&self) -> [(LeaseState, i64); 5] {
+        LeaseState::ALL.map(|s| (s, self.by_state[s.slot()]))
+    }
+    /// What the addresses `first..=last` hold (a pool's census, without walking the records).
+    pub fn pool_counts(&self, first: Ipv4Addr, last: Ipv4Addr) -> PoolCounts {
+        let kept = count_bits(&self.kept, first, last);
+        let declined = self
+            .declined
+            .range(u32::from(first)..=u32::from(last))
+            .count() as u64;
+        PoolCounts {
+            bound: kept.saturating_sub(declined),
+            offered: count_bits(&self.taken, first, last).saturating_sub(kept),
+            declined,
         }
     }
     /// Every lease.
@@ -621,5 +708,68 @@ mod tests {
         }
         assert!(t.expiries(100, 10).is_empty());
         assert_eq!(t.due.get(), u64::MAX, "nothing left to end");
+    }
+
+    /// The counts kept per change (per state, per pool) always equal a walk over the records,
+    /// through every kind of change: puts over other states and clients, deletions, withdrawn
+    /// offers (kept and not), in a long pseudo-random sequence.
+    #[test]
+    fn kept_counts_equal_a_walk_after_every_change() {
+        let mut t = LeaseTable::new();
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let (first, last) = (Ipv4Addr::new(10, 0, 0, 60), Ipv4Addr::new(10, 0, 0, 130));
+        for _ in 0..5_000 {
+            let ip = [10, 0, 0, next(200) as u8];
+            let client = [b'c', next(4) as u8];
+            let c = match next(6) {
+                0 => Change::Del(ip.into()),
+                1 => Change::Withdraw {
+                    ip: ip.into(),
+                    client: client.to_vec(),
+                },
+                _ => Change::Put(lease(ip, &client, LeaseState::ALL[next(5) as usize], 9)),
+            };
+            t.apply(&c);
+            let mut want = [0i64; 5];
+            let mut pool = PoolCounts::default();
+            for l in t.iter() {
+                want[l.state.slot()] += 1;
+                if (first..=last).contains(&l.ip) {
+                    match l.state {
+                        LeaseState::Bound => pool.bound += 1,
+                        LeaseState::Offered => pool.offered += 1,
+                        LeaseState::Declined => pool.declined += 1,
+                        _ => {}
+                    }
+                }
+            }
+            assert_eq!(t.state_counts().map(|(_, n)| n), want, "after {c:?}");
+            assert_eq!(t.pool_counts(first, last), pool, "after {c:?}");
+        }
+    }
+
+    /// Bit counts over a range honour both ends inside a word and across words.
+    #[test]
+    fn pool_counts_cut_the_ends_of_the_range_exactly() {
+        let t = LeaseTable::from_leases(
+            [0u8, 1, 63, 64, 127, 128, 255]
+                .map(|i| lease([10, 0, 1, i], &[i], LeaseState::Bound, 9)),
+        );
+        let n = |a: u8, b: u8| {
+            t.pool_counts([10, 0, 1, a].into(), [10, 0, 1, b].into())
+                .bound
+        };
+        assert_eq!(n(0, 255), 7);
+        assert_eq!(n(1, 254), 5);
+        assert_eq!(n(63, 64), 2);
+        assert_eq!(n(64, 64), 1);
+        assert_eq!(n(2, 62), 0);
+        assert_eq!(n(128, 127), 0);
     }
 }

@@ -6,7 +6,6 @@ use hostfile::DhcpView;
 use runtime::metrics::{Counter, Family, Gauge, Histogram, Registry, exponential_buckets};
 
 use crate::lease::{LeaseState, LeaseTable};
-use crate::pool_index::PoolIndex;
 pub use crate::recent::{Recent, RecentEvent, RecentKind};
 
 /// Counters (exported as Prometheus metrics when `[dhcp] metrics` is set).
@@ -124,64 +123,30 @@ impl Stats {
             .push(e);
     }
 
-    /// Refreshes the gauges that describe the lease table (every few seconds, off the packet path).
-    /// One pass over the table: a live lease finds its pool by binary search (pools never
-    /// overlap), so 500,000 leases cost one walk, not one per pool.
-    pub fn census(&self, table: &LeaseTable, view: &DhcpView, t: u64) {
-        // Every state, so a state that emptied reads 0 rather than its last count; counted in
-        // an array (a map keyed by name cost more than the rest of the walk at 500,000 leases).
-        const STATES: [LeaseState; 5] = [
-            LeaseState::Offered,
-            LeaseState::Bound,
-            LeaseState::Released,
-            LeaseState::Expired,
-            LeaseState::Declined,
-        ];
-        let mut by_state = [0i64; STATES.len()];
-        let pools = PoolIndex::new(
-            view.subnets
-                .iter()
-                .flat_map(|s| &s.pools)
-                .map(|p| (p.range.start, p.range.end)),
-        );
-        // Per pool: live bound, offered and declined leases.
-        let mut per_pool = vec![[0i64; 3]; pools.len()];
-        let mut bound = 0;
-        for l in table.iter() {
-            let slot = match l.state {
-                LeaseState::Offered => 0,
-                LeaseState::Bound => 1,
-                LeaseState::Released => 2,
-                LeaseState::Expired => 3,
-                LeaseState::Declined => 4,
-            };
-            by_state[slot] += 1;
-            if l.expires <= t {
-                continue;
-            }
-            let k = match l.state {
-                LeaseState::Bound => 0,
-                LeaseState::Offered => 1,
-                LeaseState::Declined => 2,
-                LeaseState::Released | LeaseState::Expired => continue,
-            };
-            bound += i64::from(k == 0);
-            if let Some(i) = pools.find(l.ip) {
-                per_pool[i][k] += 1;
-            }
-        }
-        for (state, n) in STATES.into_iter().zip(by_state) {
+    /// Refreshes the gauges that describe the lease table (every few seconds, off the packet path,
+    /// right after the expiry check). The table keeps its counts per change, so this walks the
+    /// pools' bitmaps, not the leases: a lease counts until the expiry check reclaims it.
+    pub fn census(&self, table: &LeaseTable, view: &DhcpView) {
+        // Every state, so a state that emptied reads 0 rather than its last count.
+        for (state, n) in table.state_counts() {
             self.leases
                 .get_or_create(&vec![("state".into(), state.as_str().into())])
                 .set(n);
+            if state == LeaseState::Bound {
+                self.bound.set(n);
+            }
         }
-        self.bound.set(bound);
-        let all = view.subnets.iter().flat_map(|s| &s.pools);
-        for (p, &[used, offered, declined]) in all.zip(&per_pool) {
+        for p in view.subnets.iter().flat_map(|s| &s.pools) {
             let label = vec![("range".to_owned(), p.range.to_string())];
-            self.pool_used.get_or_create(&label).set(used);
-            self.pool_offered.get_or_create(&label).set(offered);
-            self.pool_declined.get_or_create(&label).set(declined);
+            let c = table.pool_counts(p.range.start, p.range.end);
+            let gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+            self.pool_used.get_or_create(&label).set(gauge(c.bound));
+            self.pool_offered
+                .get_or_create(&label)
+                .set(gauge(c.offered));
+            self.pool_declined
+                .get_or_create(&label)
+                .set(gauge(c.declined));
             self.pool_size
                 .get_or_create(&label)
                 .set(p.range.len() as i64);
@@ -293,8 +258,9 @@ impl Stats {
 mod tests {
     use crate::lease::{KeySource, Lease, LeaseState, LeaseTable};
 
-    /// The one-pass census finds each live lease's pool among several, listed out of address
-    /// order and in two subnets; ended leases and addresses outside every pool count in none.
+    /// The census counts each lease in its own pool among several, listed out of address order
+    /// and in two subnets; a lease the expiry check reclaimed and addresses outside every pool
+    /// count in none.
     #[test]
     fn the_census_counts_each_live_lease_in_its_own_pool() {
         let t = hostfile::HostTable::from_toml(
@@ -318,7 +284,7 @@ mod tests {
             expires,
             state,
         };
-        let table = LeaseTable::from_leases([
+        let mut table = LeaseTable::from_leases([
             lease([10, 1, 0, 100], LeaseState::Bound, now + 1),
             lease([10, 1, 0, 150], LeaseState::Bound, now + 1),
             lease([10, 1, 0, 120], LeaseState::Bound, now), // ended
@@ -328,8 +294,12 @@ mod tests {
             lease([10, 1, 0, 160], LeaseState::Bound, now + 1), // between pools
             lease([10, 2, 0, 19], LeaseState::Bound, now + 1),
         ]);
+        // As the core does every 5 s: the expiry check, then the census.
+        for c in table.expiries(now, 100) {
+            table.apply(&c);
+        }
         let s = super::Stats::default();
-        s.census(&table, &view, now);
+        s.census(&table, &view);
         let text = runtime::metrics::render(&s.registry());
         let counted = [
             ("pool_used", "10.1.0.100-10.1.0.150", 2),
@@ -345,7 +315,8 @@ mod tests {
             assert!(text.contains(&line), "{line} not in\n{text}");
         }
         for line in [
-            "dhcpd_leases{state=\"bound\"} 5",
+            "dhcpd_leases{state=\"bound\"} 4",
+            "dhcpd_leases{state=\"expired\"} 1",
             "dhcpd_leases{state=\"released\"} 1",
             "dhcpd_bound_leases 4",
         ] {

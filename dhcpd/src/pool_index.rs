@@ -1,7 +1,7 @@
 //! Which pool an address falls in, by binary search over the pools sorted by first address:
 //! the host file's pools never overlap (the validator refuses it), so at most one holds any
-//! address. The lease censuses of both families use it, so 500,000 leases cost one walk of the
-//! table rather than one per pool.
+//! address. The DHCPv6 census uses it, so 500,000 bindings cost one walk of the table rather
+//! than one per pool (the v4 table keeps its counts per change instead).
 
 /// Pools as `(first, last)` address pairs, searchable by address; indices are the pools'
 /// positions in the order given to [`PoolIndex::new`].

@@ -84,7 +84,6 @@ impl Core {
                 }
                 _ = tick.tick() => {
                     let t = unix_now();
-                    self.stats.census(&self.table, &self.cfg.view, t);
                     let ended = decide::expire_each(&self.table, t, 10_000);
                     if !ended.is_empty() {
                         tracing::debug!(count = ended.len(), "leases expired");
@@ -97,6 +96,8 @@ impl Core {
                         if !self.submit(Commit::plain(d.changes, d.dns)).await { gone = true; break; }
                     }
                     if gone { break; }
+                    // After the expiry check, so the counts leave out what it reclaimed.
+                    self.stats.census(&self.table, &self.cfg.view);
                 }
                 _ = refresh.tick(), if self.shared => {
                     // Never wait for the writer: a refresh can be skipped.
