@@ -331,9 +331,7 @@ impl LeaseTable {
     /// Applies one change.
     pub fn apply(&mut self, c: &Change) {
         let ip = c.ip();
-        let before = self.by_ip.get(&ip).map(|l| l.state);
-        self.apply_record(c);
-        let state = self.by_ip.get(&ip).map(|l| l.state);
+        let (before, state) = self.apply_record(c);
         if before != state {
             if let Some(b) = before {
                 self.by_state[b.slot()] -= 1;
@@ -413,43 +411,51 @@ impl LeaseTable {
         }
     }
 
-    fn apply_record(&mut self, c: &Change) {
+    /// Applies `c` to the records and their indexes (one map operation on the records for a
+    /// put or a delete); returns the address's state before and after.
+    fn apply_record(&mut self, c: &Change) -> (Option<LeaseState>, Option<LeaseState>) {
         match c {
             Change::Put(l) => {
                 if ends(l.state) {
                     self.due.lower(l.expires);
                 }
-                let old = self.by_ip.get(&l.ip).and_then(|o| self.hw_key(o));
-                self.unindex_hw(old, l.ip);
+                let before = self.by_ip.insert(l.ip, l.clone()).map(|old| {
+                    self.unindex_hw(self.hw_key(&old), l.ip);
+                    if old.client != l.client {
+                        let k = self.key(&old.client);
+                        if self.by_client.get(&k) == Some(&l.ip) {
+                            self.by_client.remove(&k);
+                        }
+                    }
+                    old.state
+                });
                 if let Some(k) = self.hw_key(l) {
                     self.by_hw.entry(k).or_default().push(l.ip);
-                }
-                if let Some(old) = self.by_ip.get(&l.ip)
-                    && old.client != l.client
-                    && self.by_client.get(&self.key(&old.client)) == Some(&l.ip)
-                {
-                    self.by_client.remove(&self.key(&old.client));
                 }
                 if !l.client.is_empty() {
                     self.by_client.insert(self.key(&l.client), l.ip);
                 }
-                self.by_ip.insert(l.ip, l.clone());
+                (before, Some(l.state))
             }
             Change::Del(ip) => {
-                if let Some(old) = self.by_ip.remove(ip) {
+                let before = self.by_ip.remove(ip).map(|old| {
                     self.unindex_hw(self.hw_key(&old), *ip);
-                    if self.by_client.get(&self.key(&old.client)) == Some(ip) {
-                        self.by_client.remove(&self.key(&old.client));
+                    let k = self.key(&old.client);
+                    if self.by_client.get(&k) == Some(ip) {
+                        self.by_client.remove(&k);
                     }
-                }
+                    old.state
+                });
+                (before, None)
             }
             Change::Withdraw { ip, client } => {
-                if self
-                    .by_ip
-                    .get(ip)
-                    .is_some_and(|l| l.state == LeaseState::Offered && &l.client == client)
-                {
-                    self.apply_record(&Change::Del(*ip));
+                let now = self.by_ip.get(ip).map(|l| (l.state, &l.client == client));
+                match now {
+                    Some((LeaseState::Offered, true)) => self.apply_record(&Change::Del(*ip)),
+                    _ => {
+                        let s = now.map(|(s, _)| s);
+                        (s, s)
+                    }
                 }
             }
         }
