@@ -346,13 +346,17 @@ impl LeaseTable {
                 self.declined.insert(u32::from(ip));
             }
         }
-        let kept = matches!(state, Some(LeaseState::Bound | LeaseState::Declined));
-        set_bit(
-            &mut self.taken,
-            ip,
-            kept || state == Some(LeaseState::Offered),
-        );
-        set_bit(&mut self.kept, ip, kept);
+        // The bitmaps change only when the state moves in or out of what they hold (a renewal,
+        // bound to bound, touches neither).
+        let kept =
+            |s: Option<LeaseState>| matches!(s, Some(LeaseState::Bound | LeaseState::Declined));
+        let taken = |s: Option<LeaseState>| kept(s) || s == Some(LeaseState::Offered);
+        if taken(before) != taken(state) {
+            set_bit(&mut self.taken, ip, taken(state));
+        }
+        if kept(before) != kept(state) {
+            set_bit(&mut self.kept, ip, kept(state));
+        }
     }
 
     /// The first address in `from..=to` that no offered, bound or declined record names (it may
