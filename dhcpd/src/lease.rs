@@ -225,7 +225,8 @@ impl Clone for Floor {
     }
 }
 
-/// Whether [`LeaseTable::expiries`] acts on a record in `state` once its time is up.
+/// Whether [`LeaseTable::expiries`] acts on a record in `state` once its time is up: the
+/// states that hold the address (the `taken` bitmap).
 fn ends(state: LeaseState) -> bool {
     matches!(
         state,
@@ -350,7 +351,7 @@ impl LeaseTable {
         // bound to bound, touches neither).
         let kept =
             |s: Option<LeaseState>| matches!(s, Some(LeaseState::Bound | LeaseState::Declined));
-        let taken = |s: Option<LeaseState>| kept(s) || s == Some(LeaseState::Offered);
+        let taken = |s: Option<LeaseState>| s.is_some_and(ends);
         if taken(before) != taken(state) {
             set_bit(&mut self.taken, ip, taken(state));
         }
@@ -453,11 +454,11 @@ impl LeaseTable {
                 (before, None)
             }
             Change::Withdraw { ip, client } => {
-                let now = self.by_ip.get(ip).map(|l| (l.state, &l.client == client));
-                match now {
+                let current = self.by_ip.get(ip).map(|l| (l.state, &l.client == client));
+                match current {
                     Some((LeaseState::Offered, true)) => self.apply_record(&Change::Del(*ip)),
                     _ => {
-                        let s = now.map(|(s, _)| s);
+                        let s = current.map(|(s, _)| s);
                         (s, s)
                     }
                 }

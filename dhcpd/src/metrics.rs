@@ -136,10 +136,10 @@ impl Stats {
                 self.bound.set(n);
             }
         }
+        let gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
         for p in view.subnets.iter().flat_map(|s| &s.pools) {
             let label = vec![("range".to_owned(), p.range.to_string())];
             let c = table.pool_counts(p.range.start, p.range.end);
-            let gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
             self.pool_used.get_or_create(&label).set(gauge(c.bound));
             self.pool_offered
                 .get_or_create(&label)
@@ -301,19 +301,19 @@ mod tests {
         let s = super::Stats::default();
         s.census(&table, &view);
         let text = runtime::metrics::render(&s.registry());
-        let counted = [
-            ("pool_used", "10.1.0.100-10.1.0.150", 2),
-            ("pool_offered", "10.1.0.100-10.1.0.150", 1),
-            ("pool_declined", "10.1.0.100-10.1.0.150", 0),
-            ("pool_used", "10.1.0.200-10.1.0.250", 0),
-            ("pool_declined", "10.1.0.200-10.1.0.250", 1),
-            ("pool_used", "10.2.0.10-10.2.0.19", 1),
-            ("pool_size", "10.2.0.10-10.2.0.19", 10),
-        ];
-        for (what, range, n) in counted {
-            let line = format!("dhcpd_{what}_addresses{{range=\"{range}\"}} {n}");
-            assert!(text.contains(&line), "{line} not in\n{text}");
-        }
+        crate::testutil::assert_pool_gauges(
+            &text,
+            "dhcpd_pool_",
+            &[
+                ("used", "10.1.0.100-10.1.0.150", 2),
+                ("offered", "10.1.0.100-10.1.0.150", 1),
+                ("declined", "10.1.0.100-10.1.0.150", 0),
+                ("used", "10.1.0.200-10.1.0.250", 0),
+                ("declined", "10.1.0.200-10.1.0.250", 1),
+                ("used", "10.2.0.10-10.2.0.19", 1),
+                ("size", "10.2.0.10-10.2.0.19", 10),
+            ],
+        );
         for line in [
             "dhcpd_leases{state=\"bound\"} 4",
             "dhcpd_leases{state=\"expired\"} 1",

@@ -100,6 +100,8 @@ struct Conn {
 
 /// Moves what it can of one direction; returns false when the connection failed.
 fn pump(d: &mut Dir, from: RawFd, to: RawFd) -> bool {
+    // A short read drained the socket: once its bytes are written, wait for the next edge.
+    let mut drained = false;
     loop {
         while d.start < d.end {
             // SAFETY: send from the live buffer's pending range.
@@ -112,12 +114,11 @@ fn pump(d: &mut Dir, from: RawFd, to: RawFd) -> bool {
                 )
             };
             if n < 0 {
-                let e = std::io::Error::last_os_error().raw_os_error();
-                return e == Some(libc::EAGAIN);
+                return would_block();
             }
             d.start += n as usize;
         }
-        if d.eof {
+        if d.eof || drained {
             return true;
         }
         d.start = 0;
@@ -125,8 +126,7 @@ fn pump(d: &mut Dir, from: RawFd, to: RawFd) -> bool {
         // SAFETY: recv into the live buffer.
         let n = unsafe { libc::recv(from, d.buf.as_mut_ptr().cast(), BUF, 0) };
         if n < 0 {
-            let e = std::io::Error::last_os_error().raw_os_error();
-            return e == Some(libc::EAGAIN);
+            return would_block();
         }
         if n == 0 {
             d.eof = true;
@@ -135,22 +135,13 @@ fn pump(d: &mut Dir, from: RawFd, to: RawFd) -> bool {
             return true;
         }
         d.end = n as usize;
-        if (n as usize) < BUF && !d.rdhup {
-            // A short read drained the socket: write, then wait for the next edge.
-            // SAFETY: as above.
-            let m = unsafe { libc::send(to, d.buf.as_ptr().cast(), d.end, libc::MSG_NOSIGNAL) };
-            if m < 0 {
-                let e = std::io::Error::last_os_error().raw_os_error();
-                return e == Some(libc::EAGAIN);
-            }
-            d.start = m as usize;
-            if d.start == d.end {
-                d.start = 0;
-                d.end = 0;
-                return true;
-            }
-        }
+        drained = d.end < BUF && !d.rdhup;
     }
+}
+
+/// Whether the call that just failed only found nothing to do (EAGAIN): the connection is fine.
+fn would_block() -> bool {
+    std::io::Error::last_os_error().raw_os_error() == Some(libc::EAGAIN)
 }
 
 fn worker(vip: SocketAddr, backends: Vec<SocketAddr>) {
